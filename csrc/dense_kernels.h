@@ -1,0 +1,369 @@
+/* Dense-layer kernels, written once against T and FN() and included by
+ * dense.c once per dtype. Each public function dispatches the rule kind to
+ * an always-inlined body, so every (rule, dtype) pair is compiled as its own
+ * loop nest with the rule's arithmetic folded in.
+ *
+ * The arithmetic of a coefficient is written exactly as semantics.md gives
+ * it, operation by operation, because boolean and counting results are
+ * compared bit for bit with a literal reference.
+ */
+
+static LRP_INLINE T FN(positive)(T w) { return w > 0 ? w : (T)0; }
+static LRP_INLINE T FN(negative)(T w) { return w < 0 ? w : (T)0; }
+static LRP_INLINE T FN(absolute)(T v) { return v < 0 ? -v : v; }
+
+static LRP_INLINE T FN(rho)(int kind, T gamma, T w)
+{
+    return kind == LRP_RULE_GAMMA ? w + gamma * FN(positive)(w) : w;
+}
+
+/* n_jk: the contribution of input j to output k before normalisation. */
+static LRP_INLINE T FN(numerator)(int kind, T gamma, T a, T lo, T hi, T w)
+{
+    if (kind == LRP_RULE_ZBOX)
+        return a * w - lo * FN(positive)(w) - hi * FN(negative)(w);
+    return a * FN(rho)(kind, gamma, w);
+}
+
+/* beta_k: the bias neuron's contribution; under z^B it is b - b^+ - b^- = 0. */
+static LRP_INLINE T FN(bias_term)(int kind, T gamma, T b)
+{
+    return kind == LRP_RULE_ZBOX ? (T)0 : FN(rho)(kind, gamma, b);
+}
+
+#define LANES 8
+
+/* sum_j n_jk over one weight row, in a fixed order (LANES partial sums),
+ * so results never depend on threads or call site. */
+static LRP_INLINE T FN(row_sum)(int kind, T gamma, const T *a, const T *lo, const T *hi,
+                                const T *w, ptrdiff_t in)
+{
+    T acc[LANES] = {0};
+    ptrdiff_t j = 0;
+    for (; j + LANES <= in; j += LANES)
+        for (int u = 0; u < LANES; u++)
+            acc[u] += FN(numerator)(kind, gamma, a[j + u],
+                                    kind == LRP_RULE_ZBOX ? lo[j + u] : (T)0,
+                                    kind == LRP_RULE_ZBOX ? hi[j + u] : (T)0, w[j + u]);
+    T tail = 0;
+    for (; j < in; j++)
+        tail += FN(numerator)(kind, gamma, a[j],
+                              kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
+                              kind == LRP_RULE_ZBOX ? hi[j] : (T)0, w[j]);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+}
+
+static LRP_INLINE T FN(row_absmax)(int kind, T gamma, const T *a, const T *lo, const T *hi,
+                                   const T *w, ptrdiff_t in)
+{
+    T best = 0;
+    for (ptrdiff_t j = 0; j < in; j++) {
+        T v = FN(absolute)(FN(numerator)(kind, gamma, a[j],
+                                         kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
+                                         kind == LRP_RULE_ZBOX ? hi[j] : (T)0, w[j]));
+        best = v > best ? v : best;
+    }
+    return best;
+}
+
+static LRP_INLINE void FN(forward_body)(int kind, const lrp_dense_shape *s, T gamma,
+                                        const T *a, const T *w, const T *b,
+                                        const T *low, const T *high, T *z)
+{
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const T *an = a + n * s->in;
+        const T *lo = kind == LRP_RULE_ZBOX ? low + n * s->in : NULL;
+        const T *hi = kind == LRP_RULE_ZBOX ? high + n * s->in : NULL;
+        for (ptrdiff_t k = 0; k < s->out; k++)
+            z[n * s->out + k] = FN(row_sum)(kind, gamma, an, lo, hi, w + k * s->in, s->in)
+                                + FN(bias_term)(kind, gamma, b[k]);
+    }
+}
+
+static LRP_INLINE void FN(absmax_body)(int kind, const lrp_dense_shape *s, T gamma,
+                                       const T *a, const T *w, const T *b,
+                                       const T *low, const T *high, T *m)
+{
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const T *an = a + n * s->in;
+        const T *lo = kind == LRP_RULE_ZBOX ? low + n * s->in : NULL;
+        const T *hi = kind == LRP_RULE_ZBOX ? high + n * s->in : NULL;
+        for (ptrdiff_t k = 0; k < s->out; k++) {
+            T row = FN(row_absmax)(kind, gamma, an, lo, hi, w + k * s->in, s->in);
+            T bias = FN(absolute)(FN(bias_term)(kind, gamma, b[k]));
+            m[n * s->out + k] = row > bias ? row : bias;
+        }
+    }
+}
+
+lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
+                                 const T *a, const T *w, const T *b,
+                                 const T *low, const T *high, T *z)
+{
+    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
+        return LRP_ERR_ARG;
+    T gamma = (T)rule->gamma;
+#define CALL(KIND) FN(forward_body)(KIND, s, gamma, a, w, b, low, high, z)
+    LRP_DISPATCH_RULE(rule->kind, CALL);
+#undef CALL
+    return LRP_OK;
+}
+
+lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
+                                const T *a, const T *w, const T *b,
+                                const T *low, const T *high, T *m)
+{
+    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
+        return LRP_ERR_ARG;
+    T gamma = (T)rule->gamma;
+#define CALL(KIND) FN(absmax_body)(KIND, s, gamma, a, w, b, low, high, m)
+    LRP_DISPATCH_RULE(rule->kind, CALL);
+#undef CALL
+    return LRP_OK;
+}
+
+void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
+{
+    if (rule->eps == 0)
+        return;
+    T eps = (T)rule->eps;
+    if (rule->eps_mode == LRP_EPS_PLUS) {
+        for (ptrdiff_t i = 0; i < count; i++)
+            z[i] = z[i] + eps;
+    } else {
+        for (ptrdiff_t i = 0; i < count; i++)
+            z[i] = z[i] + (z[i] >= 0 ? eps : -eps);
+    }
+}
+
+/* Real semiring. Theta is the identity, so sum_k d_jk R_k factors as
+ * a_j * sum_k rho(w_jk) * (R_k / z_k): one pass over w per sample, a GEMM
+ * shape, with no coefficient stored. z^B needs the three weight parts. */
+static LRP_INLINE void FN(real_body)(int kind, const lrp_dense_shape *s, T gamma,
+                                     const T *a, const T *w, const T *low, const T *high,
+                                     const T *z, const T *r_out, T *r_in, T *scratch)
+{
+    ptrdiff_t in = s->in, out = s->out;
+    T *ratio = scratch;
+    T *c = scratch + out, *cpos = c + in, *cneg = cpos + in;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const T *zn = z + n * out, *rn = r_out + n * out;
+        for (ptrdiff_t k = 0; k < out; k++)
+            ratio[k] = zn[k] == 0 ? (T)0 : rn[k] / zn[k];
+        for (ptrdiff_t j = 0; j < in; j++)
+            c[j] = 0;
+        if (kind == LRP_RULE_ZBOX)
+            for (ptrdiff_t j = 0; j < in; j++)
+                cpos[j] = cneg[j] = 0;
+        for (ptrdiff_t k = 0; k < out; k++) {
+            T q = ratio[k];
+            if (q == 0)
+                continue;
+            const T *wk = w + k * in;
+            if (kind == LRP_RULE_ZBOX) {
+                for (ptrdiff_t j = 0; j < in; j++) {
+                    c[j] += wk[j] * q;
+                    cpos[j] += FN(positive)(wk[j]) * q;
+                    cneg[j] += FN(negative)(wk[j]) * q;
+                }
+            } else {
+                for (ptrdiff_t j = 0; j < in; j++)
+                    c[j] += FN(rho)(kind, gamma, wk[j]) * q;
+            }
+        }
+        const T *an = a + n * in;
+        T *ri = r_in + n * in;
+        if (kind == LRP_RULE_ZBOX) {
+            const T *lo = low + n * in, *hi = high + n * in;
+            for (ptrdiff_t j = 0; j < in; j++)
+                ri[j] = an[j] * c[j] - lo[j] * cpos[j] - hi[j] * cneg[j];
+        } else {
+            for (ptrdiff_t j = 0; j < in; j++)
+                ri[j] = an[j] * c[j];
+        }
+    }
+}
+
+lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule *rule,
+                                        const T *a, const T *w, const T *low, const T *high,
+                                        const T *z, const T *r_out, T *r_in)
+{
+    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
+        return LRP_ERR_ARG;
+    size_t count;
+    if (lrp_checked_count(s->out, s->in, 3, &count) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    T *scratch = lrp_alloc_array(count, sizeof(T));
+    if (!scratch)
+        return LRP_ERR_NOMEM;
+    T gamma = (T)rule->gamma;
+#define CALL(KIND) FN(real_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in, scratch)
+    LRP_DISPATCH_RULE(rule->kind, CALL);
+#undef CALL
+    free(scratch);
+    return LRP_OK;
+}
+
+static LRP_INLINE int FN(passes)(T d, T theta, int absolute)
+{
+    return (absolute ? FN(absolute)(d) : d) >= theta;
+}
+
+/* Boolean semiring: R_j = OR_k [Theta(d_jk)] AND R_k. Outputs with R_k false
+ * are skipped: F absorbs AND and is neutral for OR. */
+static LRP_INLINE void FN(boolean_body)(int kind, const lrp_dense_shape *s, T gamma,
+                                        T theta, int absolute,
+                                        const T *a, const T *w, const T *low, const T *high,
+                                        const T *z, const uint8_t *r_out, uint8_t *r_in)
+{
+    ptrdiff_t in = s->in, out = s->out;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const T *an = a + n * in, *zn = z + n * out;
+        const T *lo = kind == LRP_RULE_ZBOX ? low + n * in : NULL;
+        const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
+        const uint8_t *rn = r_out + n * out;
+        uint8_t *ri = r_in + n * in;
+        for (ptrdiff_t j = 0; j < in; j++)
+            ri[j] = 0;
+        for (ptrdiff_t k = 0; k < out; k++) {
+            if (!rn[k])
+                continue;
+            T zk = zn[k];
+            const T *wk = w + k * in;
+            if (zk == 0) {
+                /* every d_jk of this k is 0 */
+                if (FN(passes)((T)0, theta, absolute))
+                    for (ptrdiff_t j = 0; j < in; j++)
+                        ri[j] = 1;
+                continue;
+            }
+            for (ptrdiff_t j = 0; j < in; j++) {
+                T d = FN(numerator)(kind, gamma, an[j],
+                                    kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
+                                    kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]) / zk;
+                ri[j] |= (uint8_t)FN(passes)(d, theta, absolute);
+            }
+        }
+    }
+}
+
+lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_rule *rule,
+                                           const lrp_threshold *t,
+                                           const T *a, const T *w, const T *low, const T *high,
+                                           const T *z, const uint8_t *r_out, uint8_t *r_in)
+{
+    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
+        return LRP_ERR_ARG;
+    T gamma = (T)rule->gamma, theta = (T)t->theta;
+#define CALL(KIND) FN(boolean_body)(KIND, s, gamma, theta, t->absolute, a, w, low, high, z, r_out, r_in)
+    LRP_DISPATCH_RULE(rule->kind, CALL);
+#undef CALL
+    return LRP_OK;
+}
+
+/* Counting semiring: R_j = sum_k [Theta(d_jk)] * R_k in exact integers.
+ * Every R_j is at most sum_k R_k, so when that total fits in int64 the plain
+ * loop cannot overflow; otherwise each addition is checked. */
+static LRP_INLINE lrp_status FN(counting_body)(int kind, const lrp_dense_shape *s, T gamma,
+                                               T theta, int absolute,
+                                               const T *a, const T *w, const T *low, const T *high,
+                                               const T *z, const int64_t *r_out, int64_t *r_in)
+{
+    ptrdiff_t in = s->in, out = s->out;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const T *an = a + n * in, *zn = z + n * out;
+        const T *lo = kind == LRP_RULE_ZBOX ? low + n * in : NULL;
+        const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
+        const int64_t *rn = r_out + n * out;
+        int64_t *ri = r_in + n * in;
+        int64_t total = 0;
+        int may_overflow = 0;
+        for (ptrdiff_t k = 0; k < out; k++) {
+            if (rn[k] < 0)
+                return LRP_ERR_ARG;
+            if (!may_overflow && __builtin_add_overflow(total, rn[k], &total))
+                may_overflow = 1;
+        }
+        for (ptrdiff_t j = 0; j < in; j++)
+            ri[j] = 0;
+        for (ptrdiff_t k = 0; k < out; k++) {
+            int64_t rk = rn[k];
+            if (rk == 0)
+                continue;
+            T zk = zn[k];
+            const T *wk = w + k * in;
+            for (ptrdiff_t j = 0; j < in; j++) {
+                T d = zk == 0 ? (T)0
+                              : FN(numerator)(kind, gamma, an[j],
+                                              kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
+                                              kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]) / zk;
+                int64_t add = FN(passes)(d, theta, absolute) ? rk : 0;
+                if (!may_overflow)
+                    ri[j] += add;
+                else if (__builtin_add_overflow(ri[j], add, &ri[j]))
+                    return LRP_ERR_OVERFLOW;
+            }
+        }
+    }
+    return LRP_OK;
+}
+
+lrp_status FN(lrp_dense_relevance_counting)(const lrp_dense_shape *s, const lrp_rule *rule,
+                                            const lrp_threshold *t,
+                                            const T *a, const T *w, const T *low, const T *high,
+                                            const T *z, const int64_t *r_out, int64_t *r_in)
+{
+    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
+        return LRP_ERR_ARG;
+    T gamma = (T)rule->gamma, theta = (T)t->theta;
+    lrp_status status = LRP_OK;
+#define CALL(KIND) status = FN(counting_body)(KIND, s, gamma, theta, t->absolute, a, w, low, high, z, r_out, r_in)
+    LRP_DISPATCH_RULE(rule->kind, CALL);
+#undef CALL
+    return status;
+}
+
+/* Viterbi semiring (paper eq. 2.2.3): R_j = max_k |n_jk| / (m_k + 1e-9) * R_k. */
+static LRP_INLINE void FN(viterbi_body)(int kind, const lrp_dense_shape *s, T gamma,
+                                        const T *a, const T *w, const T *low, const T *high,
+                                        const T *m, const T *r_out, T *r_in)
+{
+    ptrdiff_t in = s->in, out = s->out;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const T *an = a + n * in, *mn = m + n * out, *rn = r_out + n * out;
+        const T *lo = kind == LRP_RULE_ZBOX ? low + n * in : NULL;
+        const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
+        T *ri = r_in + n * in;
+        for (ptrdiff_t j = 0; j < in; j++)
+            ri[j] = 0;
+        for (ptrdiff_t k = 0; k < out; k++) {
+            T rk = rn[k];
+            if (rk == 0)
+                continue;
+            T denominator = mn[k] + (T)1e-9;
+            const T *wk = w + k * in;
+            for (ptrdiff_t j = 0; j < in; j++) {
+                T v = FN(absolute)(FN(numerator)(kind, gamma, an[j],
+                                                 kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
+                                                 kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]))
+                      / denominator * rk;
+                ri[j] = v > ri[j] ? v : ri[j];
+            }
+        }
+    }
+}
+
+lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_rule *rule,
+                                           const T *a, const T *w, const T *low, const T *high,
+                                           const T *m, const T *r_out, T *r_in)
+{
+    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
+        return LRP_ERR_ARG;
+    T gamma = (T)rule->gamma;
+#define CALL(KIND) FN(viterbi_body)(KIND, s, gamma, a, w, low, high, m, r_out, r_in)
+    LRP_DISPATCH_RULE(rule->kind, CALL);
+#undef CALL
+    return LRP_OK;
+}
+
+#undef LANES

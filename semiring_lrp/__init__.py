@@ -1,0 +1,16 @@
+"""semiring_lrp: Layer-wise Relevance Propagation in semirings, with a C core.
+
+    import semiring_lrp as sl
+    net = sl.models.mnist_mlp()
+    R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
+"""
+from . import rules
+from .network import Flatten, Linear, Network, ReLU
+from .propagation import relevance
+from .semirings import Boolean, Contributions, Counting, Real, Semiring, Viterbi
+
+__all__ = [
+    "Boolean", "Contributions", "Counting", "Flatten", "Linear", "Network", "ReLU", "Real",
+    "Semiring", "Viterbi", "relevance", "rules",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,164 @@
+"""The propagation driver: `relevance`, the library's main entry point.
+
+One forward pass keeps every layer's activations; then the layers are
+walked backwards, one C pass (or one generic NumPy step) per weighted layer.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core, generic
+from .inputs import as_batch, as_targets
+from .network import Network
+from .rules import Rule, ZBox, Zero
+from .semirings import Boolean, Counting, Real, Semiring, Viterbi
+
+__all__ = ["relevance"]
+
+_KERNEL_SEMIRINGS = (Real, Boolean, Counting, Viterbi)
+_REUSES_FORWARD = (_core.RULE_ZERO, _core.RULE_EPSILON)
+
+
+def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_all=False):
+    """K-relevance of the input of `net` for class `target` (paper eq. K-LRP).
+
+    net       a `Network` (see `from_torch`, `load`, `models`).
+    x         one sample or a batch: NumPy array, nested list or torch tensor,
+              any memory layout and real dtype; it is converted to the
+              network's dtype. NaN or infinity raise ValueError.
+    target    an int, or one int per sample; default: the predicted class.
+    semiring  Real() (default), Boolean(...), Counting(...), Viterbi(), or an
+              instance of your own `Semiring` subclass.
+    rule      one rule for every weighted layer, or a list with one rule per
+              weighted layer in forward order; default `rules.Zero()` (LRP-0).
+    init      "one" (default): R^(L) is the semiring's 1 at the target, 0
+              elsewhere (paper eq. 2.1.2). "activation": the real semiring
+              starts from the target's output score, which is classical LRP
+              (zennit/captum with that output as the seed).
+    return_all
+              also return every layer's relevance: a list whose entry i is
+              the relevance of the activations entering `net.layers[i]`, the
+              last entry the output relevance.
+
+    Returns an array shaped like x: bool for Boolean, int64 for Counting,
+    the network's float dtype otherwise; with return_all, (R, all_layers).
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a semiring_lrp.Network, not {type(net).__name__}; "
+                        "convert a PyTorch model with semiring_lrp.from_torch")
+    semiring = Real() if semiring is None else semiring
+    if not isinstance(semiring, Semiring):
+        raise TypeError(f"unknown semiring {semiring!r}: use Real(), Boolean(), Counting(), "
+                        "Viterbi() or an instance of a semiring_lrp.Semiring subclass")
+    weighted = net.weighted_layers
+    if hasattr(semiring, "check_layers"):
+        semiring.check_layers(len(weighted))
+    rules = _rules_per_layer(rule, len(weighted))
+    batch, single, x_shape = as_batch(net, x)
+
+    acts = net.activations(batch)
+    targets = as_targets(target, acts[-1])
+    r = _initial_relevance(semiring, init, acts[-1], targets, net.dtype)
+
+    use_kernel = type(semiring) in _KERNEL_SEMIRINGS
+    all_layers = [r]
+    index = len(weighted)
+    for i in reversed(range(len(net.layers))):
+        layer = net.layers[i]
+        if layer.weighted:
+            index -= 1
+            r = _weighted_step(semiring, use_kernel, index, rules[index], layer,
+                               acts[i], acts[i + 1], r, batch.shape)
+        else:
+            r = r.reshape(acts[i].shape)
+        all_layers.append(r)
+    all_layers.reverse()
+
+    if single:
+        all_layers = [a[0] for a in all_layers]
+        result = all_layers[0].reshape(x_shape)
+    else:
+        result = r.reshape(x_shape)
+    all_layers[0] = result
+    return (result, all_layers) if return_all else result
+
+
+def _rules_per_layer(rule, count):
+    if rule is None:
+        return [Zero()] * count
+    if isinstance(rule, Rule):
+        return [rule] * count
+    if isinstance(rule, (list, tuple)):
+        if len(rule) != count:
+            raise ValueError(f"got {len(rule)} rules for {count} weighted layers; give one "
+                             "rule, or one per weighted layer in forward order")
+        for i, r in enumerate(rule):
+            if not isinstance(r, Rule):
+                raise TypeError(f"rule[{i}] is {r!r}, not a semiring_lrp.rules rule")
+        return list(rule)
+    raise TypeError(f"rule must be a semiring_lrp.rules rule or a list of them, not {rule!r}")
+
+
+def _relevance_dtype(semiring, net_dtype):
+    kernel_dtypes = {"boolean": np.bool_, "counting": np.int64}
+    if type(semiring) in _KERNEL_SEMIRINGS:
+        return np.dtype(kernel_dtypes.get(semiring.kernel, net_dtype))
+    dtype = np.result_type(np.asarray(semiring.zero()), np.asarray(semiring.one()))
+    return net_dtype if dtype.kind == "f" else dtype
+
+
+def _initial_relevance(semiring, init, scores, targets, net_dtype):
+    n, classes = scores.shape
+    rows = np.arange(n)
+    dtype = _relevance_dtype(semiring, net_dtype)
+    r = np.full((n, classes), semiring.zero(), dtype=dtype)
+    if isinstance(init, str) and init == "one":
+        r[rows, targets] = semiring.one()
+    elif isinstance(init, str) and init == "activation":
+        if not isinstance(semiring, Real):
+            raise ValueError(f"init='activation' starts classical LRP from the output score; "
+                             f"it needs the real semiring, not {semiring!r} (use init='one')")
+        r[rows, targets] = scores[rows, targets]
+    else:
+        raise ValueError(f"init must be 'one' or 'activation', not {init!r}")
+    return r
+
+
+def _zbox_bounds(rule, a, batch_shape):
+    """Bounds shaped like the layer input a (N, in): broadcast against the
+    network input when a is a reshaped network input, else against a."""
+    shapes = [a.shape]
+    if a.size == int(np.prod(batch_shape)):
+        shapes.insert(0, batch_shape)
+    for shape in shapes:
+        try:
+            low, high = rule.bounds_for(shape, a.dtype)
+        except ValueError:
+            if shape is shapes[-1]:
+                raise
+            continue
+        return low.reshape(a.shape), high.reshape(a.shape)
+
+
+def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r_out,
+                   batch_shape):
+    low = high = None
+    if isinstance(rule, ZBox):
+        low, high = _zbox_bounds(rule, a, batch_shape)
+    kernel_rule = rule.kernel_rule
+    if use_kernel and semiring.kernel == "viterbi":
+        m = _core.dense_absmax(a, layer.weight, layer.bias, kernel_rule, low, high)
+        return _core.dense_relevance("viterbi", a, layer.weight, m, r_out, kernel_rule,
+                                     low=low, high=high)
+    if rule.kind in _REUSES_FORWARD:
+        z = preactivation
+    else:
+        z = _core.dense_forward(a, layer.weight, layer.bias, kernel_rule, low, high)
+    z = _core.stabilise(z, kernel_rule)
+    if not use_kernel:
+        return generic.dense_relevance(semiring, index, rule, a, layer, z, r_out, low, high)
+    theta, absolute = 0.0, False
+    if semiring.kernel in ("boolean", "counting"):
+        theta, absolute = semiring.theta(index), semiring.absolute
+    return _core.dense_relevance(semiring.kernel, a, layer.weight, z, r_out, kernel_rule,
+                                 theta, absolute, low, high)

@@ -1,0 +1,120 @@
+"""LRP rules: how a weighted layer splits relevance among its inputs.
+
+Each rule is a pair (rho, stabiliser) as in semantics.md section 2:
+    z_k  = stab( sum_j a_j * rho(w_jk) + rho(b_k) )
+    d_jk = a_j * rho(w_jk) / z_k          (0 wherever z_k == 0)
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Rule", "Zero", "Epsilon", "Gamma", "ZBox"]
+
+
+def _non_negative(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, not {value!r}")
+    value = float(value)
+    if not (0.0 <= value < float("inf")):
+        raise ValueError(f"{name} must be finite and >= 0, not {value}")
+    return value
+
+
+class Rule:
+    """Base of the rules; `kernel_rule` is what the C core is told."""
+
+    kind = _core.RULE_ZERO
+    eps = 0.0
+    eps_mode = _core.EPS_SIGN
+    gamma = 0.0
+
+    @property
+    def kernel_rule(self):
+        return (self.kind, self.eps, self.eps_mode, self.gamma)
+
+    def rho(self, w):
+        """The modified weights (LRP-gamma's w + gamma * w^+; others w)."""
+        return w + self.gamma * np.maximum(w, 0) if self.gamma else w
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Zero(Rule):
+    """LRP-0: d_jk = a_j w_jk / sum_j' a_j' w_j'k. The default rule."""
+
+
+class Epsilon(Rule):
+    """LRP-eps: z_k + eps * sign(z_k), sign(0) = +1.
+
+    variant="plus" adds eps without the sign (the paper's tutorial: z + eps).
+    """
+
+    kind = _core.RULE_EPSILON
+
+    def __init__(self, eps=1e-6, variant="sign"):
+        self.eps = _non_negative(eps, "eps")
+        if variant not in ("sign", "plus"):
+            raise ValueError(f"Epsilon variant must be 'sign' or 'plus', not {variant!r}")
+        self.variant = variant
+        self.eps_mode = _core.EPS_SIGN if variant == "sign" else _core.EPS_PLUS
+
+    def __repr__(self):
+        return f"Epsilon(eps={self.eps!r}, variant={self.variant!r})"
+
+
+class Gamma(Rule):
+    """LRP-gamma: rho(w) = w + gamma * max(0, w), on weights and bias alike;
+    an optional eps adds the LRP-eps stabiliser."""
+
+    kind = _core.RULE_GAMMA
+
+    def __init__(self, gamma=0.25, eps=0.0):
+        self.gamma = _non_negative(gamma, "gamma")
+        self.eps = _non_negative(eps, "eps")
+
+    def __repr__(self):
+        return f"Gamma(gamma={self.gamma!r}, eps={self.eps!r})"
+
+
+class ZBox(Rule):
+    """z^B for an input layer with bounds low <= x <= high:
+
+        d_jk = (x_j w_jk - l_j w_jk^+ - h_j w_jk^-) / sum_j' (same)
+
+    `low` and `high` are numbers or arrays broadcastable to the network input
+    (one sample, or the batch). The bias cancels from z^B (b - b^+ - b^- = 0).
+    """
+
+    kind = _core.RULE_ZBOX
+
+    def __init__(self, low, high):
+        self.low = self._bound(low, "low")
+        self.high = self._bound(high, "high")
+
+    @staticmethod
+    def _bound(value, name):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"ZBox {name} must be numeric, not {arr.dtype}")
+        arr = arr.astype(np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"ZBox {name} contains NaN or infinity")
+        return arr
+
+    def bounds_for(self, shape, dtype):
+        """low and high broadcast to `shape`, C-contiguous in `dtype`."""
+        try:
+            low = np.broadcast_to(self.low, shape)
+            high = np.broadcast_to(self.high, shape)
+        except ValueError:
+            raise ValueError(f"ZBox bounds of shapes {self.low.shape} and {self.high.shape} "
+                             f"do not broadcast to the layer input {tuple(shape)}") from None
+        return (np.ascontiguousarray(low, dtype=dtype), np.ascontiguousarray(high, dtype=dtype))
+
+    def __repr__(self):
+        return f"ZBox(low={self.low!r}, high={self.high!r})"

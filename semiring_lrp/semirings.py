@@ -1,0 +1,217 @@
+"""Semirings: the paper's (K, (+), (x), 0, 1) with an annotation Theta per layer.
+
+Built-in semirings run in the C core. Any other `Semiring` subclass runs on
+a generic NumPy path that evaluates K-LRP literally: slower, same answers.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi"]
+
+
+class Contributions:
+    """What an annotation may look at for one weighted layer and a chunk of samples.
+
+    numerator[n, j, k] is n_jk = a_j * rho(w_jk) (z^B: x_j w_jk - l_j w_jk^+ - h_j w_jk^-),
+    bias[n, k] the bias neuron's term rho(b_k), denominator[n, k] the
+    stabilised z_k, and d[n, j, k] = n_jk / z_k (0 where z_k == 0).
+    """
+
+    def __init__(self, numerator, bias, denominator):
+        self.numerator = numerator
+        self.bias = bias
+        self.denominator = denominator
+
+    @property
+    def d(self):
+        z = self.denominator[:, None, :]
+        return np.divide(self.numerator, z, out=np.zeros_like(self.numerator), where=z != 0)
+
+
+class Semiring:
+    """Base class for semirings, written the paper's way.
+
+    Subclasses define `zero()`, `one()`, `add(a, b)`, `mul(a, b)` and
+    `annotate(d, layer)`; `add`, `mul` and `annotate` work element-wise on
+    NumPy arrays, and `layer` is the index of the weighted layer (Linear, and
+    later Conv2d) in forward order. `zero` must be neutral for `add` and
+    absorbing for `mul`: the propagation skips outputs whose relevance is 0.
+
+    An annotation that needs more than the coefficients d (Viterbi's needs
+    the raw contributions) overrides `annotate_contributions` instead.
+    """
+
+    #: name of the C kernel that computes this semiring; None: the generic path
+    kernel: str | None = None
+
+    def zero(self):
+        raise NotImplementedError(f"{type(self).__name__} must define zero()")
+
+    def one(self):
+        raise NotImplementedError(f"{type(self).__name__} must define one()")
+
+    def add(self, a, b):
+        raise NotImplementedError(f"{type(self).__name__} must define add(a, b)")
+
+    def mul(self, a, b):
+        raise NotImplementedError(f"{type(self).__name__} must define mul(a, b)")
+
+    def annotate(self, d, layer):
+        raise NotImplementedError(f"{type(self).__name__} must define annotate(d, layer)")
+
+    def annotate_contributions(self, contributions: Contributions, layer: int):
+        return self.annotate(contributions.d, layer)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Real(Semiring):
+    """(R, +, x, 0, 1) with Theta(d) = d: classical LRP."""
+
+    kernel = "real"
+
+    def zero(self):
+        return 0.0
+
+    def one(self):
+        return 1.0
+
+    def add(self, a, b):
+        return np.add(a, b)
+
+    def mul(self, a, b):
+        return np.multiply(a, b)
+
+    def annotate(self, d, layer):
+        return d
+
+
+def _check_threshold_value(value, what):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a real number, not {value!r}")
+    if np.isnan(value):
+        raise ValueError(f"{what} must not be NaN")
+    return float(value)
+
+
+class _ThresholdSemiring(Semiring):
+    """Theta(d) = [d >= theta] (or [|d| >= theta] when absolute), per layer."""
+
+    def __init__(self, threshold=1e-9, absolute=False):
+        if isinstance(threshold, (list, tuple, np.ndarray)):
+            values = list(np.asarray(threshold, dtype=object).ravel()) if isinstance(
+                threshold, np.ndarray) else list(threshold)
+            if not values:
+                raise ValueError("threshold list is empty: give one number per weighted layer")
+            self.threshold = [_check_threshold_value(v, f"threshold[{i}]")
+                              for i, v in enumerate(values)]
+        else:
+            self.threshold = _check_threshold_value(threshold, "threshold")
+        if not isinstance(absolute, (bool, np.bool_)):
+            raise TypeError(f"absolute must be True or False, not {absolute!r}")
+        self.absolute = bool(absolute)
+
+    def theta(self, layer: int) -> float:
+        """The threshold of weighted layer `layer`."""
+        if isinstance(self.threshold, list):
+            return self.threshold[layer]
+        return self.threshold
+
+    def check_layers(self, weighted_layers: int):
+        if isinstance(self.threshold, list) and len(self.threshold) != weighted_layers:
+            raise ValueError(
+                f"{type(self).__name__} has {len(self.threshold)} thresholds but the network "
+                f"has {weighted_layers} weighted layers; give one per weighted layer")
+
+    def annotate(self, d, layer):
+        theta = np.asarray(self.theta(layer), dtype=d.dtype)
+        return (np.abs(d) if self.absolute else d) >= theta
+
+    def __repr__(self):
+        return f"{type(self).__name__}(threshold={self.threshold!r}, absolute={self.absolute})"
+
+
+class Boolean(_ThresholdSemiring):
+    """({F, T}, or, and, F, T): is there a relevant path? Results are bool."""
+
+    kernel = "boolean"
+
+    def zero(self):
+        return np.False_
+
+    def one(self):
+        return np.True_
+
+    def add(self, a, b):
+        return np.logical_or(a, b)
+
+    def mul(self, a, b):
+        return np.logical_and(a, b)
+
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+class Counting(_ThresholdSemiring):
+    """(N, +, x, 0, 1): how many relevant paths? Exact int64 counts; a count
+    past 2**63 - 1 raises OverflowError instead of wrapping."""
+
+    kernel = "counting"
+
+    def zero(self):
+        return np.int64(0)
+
+    def one(self):
+        return np.int64(1)
+
+    def add(self, a, b):
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        if np.any(a > _INT64_MAX - b):
+            raise OverflowError("a relevance count exceeds the int64 range (2**63 - 1)")
+        return a + b
+
+    def mul(self, a, b):
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        limit = np.where(b > 0, _INT64_MAX // np.maximum(b, 1), _INT64_MAX)
+        if np.any(a > limit):
+            raise OverflowError("a relevance count exceeds the int64 range (2**63 - 1)")
+        return a * b
+
+    def annotate(self, d, layer):
+        return super().annotate(d, layer).astype(np.int64)
+
+
+class Viterbi(Semiring):
+    """([0, 1], max, x, 0, 1): the strength of the best path (paper eq. 2.2.3).
+
+    Theta_jk = |n_jk| / (max(|beta_k|, max_j' |n_j'k|) + 1e-9): a contribution
+    relative to the strongest one into neuron k, the bias neuron included.
+    """
+
+    kernel = "viterbi"
+
+    def zero(self):
+        return 0.0
+
+    def one(self):
+        return 1.0
+
+    def add(self, a, b):
+        return np.maximum(a, b)
+
+    def mul(self, a, b):
+        return np.multiply(a, b)
+
+    def annotate(self, d, layer):
+        raise TypeError("Viterbi's annotation depends on the contributions a_j * w_jk, not on "
+                        "d alone; it is computed by annotate_contributions")
+
+    def annotate_contributions(self, contributions, layer):
+        strength = np.abs(contributions.numerator)
+        strongest = np.maximum(strength.max(axis=1), np.abs(contributions.bias))
+        eps = np.asarray(1e-9, dtype=strength.dtype)
+        return strength / (strongest + eps)[:, None, :]
