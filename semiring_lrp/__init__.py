@@ -4,13 +4,15 @@
     net = sl.models.mnist_mlp()
     R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
 """
-from . import rules
+from . import models, rules
+from .io import load
 from .network import Flatten, Linear, Network, ReLU
 from .propagation import relevance
 from .semirings import Boolean, Contributions, Counting, Real, Semiring, Viterbi
+from .torch_import import from_torch
 
 __all__ = [
     "Boolean", "Contributions", "Counting", "Flatten", "Linear", "Network", "ReLU", "Real",
-    "Semiring", "Viterbi", "relevance", "rules",
+    "Semiring", "Viterbi", "from_torch", "load", "models", "relevance", "rules",
 ]
 __version__ = "0.1.0"

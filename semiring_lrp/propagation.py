@@ -50,6 +50,7 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     if not isinstance(semiring, Semiring):
         raise TypeError(f"unknown semiring {semiring!r}: use Real(), Boolean(), Counting(), "
                         "Viterbi() or an instance of a semiring_lrp.Semiring subclass")
+    semiring.check_complete()
     weighted = net.weighted_layers
     if hasattr(semiring, "check_layers"):
         semiring.check_layers(len(weighted))

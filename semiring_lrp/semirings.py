@@ -47,6 +47,17 @@ class Semiring:
     #: name of the C kernel that computes this semiring; None: the generic path
     kernel: str | None = None
 
+    def check_complete(self):
+        """Raises NotImplementedError naming every method a subclass left out."""
+        missing = [f"{name}()" for name in ("zero", "one", "add", "mul")
+                   if getattr(type(self), name) is getattr(Semiring, name)]
+        if (type(self).annotate is Semiring.annotate
+                and type(self).annotate_contributions is Semiring.annotate_contributions):
+            missing.append("annotate()")
+        if missing:
+            raise NotImplementedError(f"{type(self).__name__} must define "
+                                      f"{', '.join(missing)}")
+
     def zero(self):
         raise NotImplementedError(f"{type(self).__name__} must define zero()")
 

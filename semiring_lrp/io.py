@@ -1,0 +1,154 @@
+"""Saving and loading networks.
+
+The native format is one .npz file with no pickled object: a JSON layer
+list plus one array per parameter. Files are read with allow_pickle=False
+and checked entry by entry before anything is built. PyTorch state_dict
+files are read with torch.load(weights_only=True).
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from .network import Flatten, Linear, Network, ReLU
+
+__all__ = ["save_network", "load"]
+
+FORMAT = "semiring_lrp.network"
+VERSION = 1
+_LAYER_TYPES = {"Linear": Linear, "ReLU": ReLU, "Flatten": Flatten}
+_MAX_HEADER = 1 << 20
+
+
+def save_network(net, path):
+    spec = []
+    arrays = {}
+    for i, layer in enumerate(net.layers):
+        params = layer.params()
+        spec.append({"type": type(layer).__name__, "params": sorted(params)})
+        for name, value in params.items():
+            arrays[f"layer{i}.{name}"] = value
+    header = {"format": FORMAT, "version": VERSION, "layers": spec,
+              "input_shape": list(net.input_shape)}
+    with open(path, "wb") as f:
+        np.savez(f, header=np.array(json.dumps(header)), **arrays)
+
+
+def _fail(path, problem):
+    raise ValueError(f"{os.fspath(path)}: {problem}")
+
+
+def _read_header(path, archive):
+    if "header" not in archive.files:
+        _fail(path, "not a semiring_lrp network file (no header entry)")
+    raw = archive["header"]
+    if raw.dtype.kind != "U" or raw.ndim != 0 or raw.itemsize > 4 * _MAX_HEADER:
+        _fail(path, "malformed header entry")
+    try:
+        header = json.loads(str(raw))
+    except json.JSONDecodeError as err:
+        _fail(path, f"header is not valid JSON ({err})")
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        _fail(path, "not a semiring_lrp network file (wrong format tag)")
+    if header.get("version") != VERSION:
+        _fail(path, f"unsupported format version {header.get('version')!r} "
+                    f"(this library reads version {VERSION})")
+    layers = header.get("layers")
+    shape = header.get("input_shape")
+    if not isinstance(layers, list) or not layers:
+        _fail(path, "header has no layer list")
+    if (not isinstance(shape, list) or not shape or len(shape) > 8
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d < 2**31
+                       for d in shape)):
+        _fail(path, f"bad input_shape {shape!r}")
+    return layers, shape
+
+
+def _load_npz(path):
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        _fail(path, f"cannot be read as an .npz file ({err})")
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        _fail(path, "holds a single array, not a network")
+    with archive:
+        layers_spec, input_shape = _read_header(path, archive)
+        expected = {"header"}
+        layers = []
+        for i, spec in enumerate(layers_spec):
+            if not isinstance(spec, dict) or spec.get("type") not in _LAYER_TYPES:
+                _fail(path, f"layer {i} has unknown type "
+                            f"{spec.get('type') if isinstance(spec, dict) else spec!r}")
+            cls = _LAYER_TYPES[spec["type"]]
+            names = spec.get("params", [])
+            wanted = ["bias", "weight"] if cls is Linear else []
+            if names != wanted:
+                _fail(path, f"layer {i} ({spec['type']}) lists parameters {names!r}, "
+                            f"expected {wanted!r}")
+            params = {}
+            for name in names:
+                key = f"layer{i}.{name}"
+                expected.add(key)
+                if key not in archive.files:
+                    _fail(path, f"missing array {key}")
+                try:
+                    params[name] = archive[key]
+                except ValueError as err:
+                    _fail(path, f"array {key} cannot be read without pickle ({err})")
+            try:
+                layers.append(cls(**params))
+            except (TypeError, ValueError) as err:
+                _fail(path, f"layer {i}: {err}")
+        extra = set(archive.files) - expected
+        if extra:
+            _fail(path, f"unexpected entries {sorted(extra)}")
+    try:
+        return Network(layers, tuple(input_shape))
+    except (TypeError, ValueError) as err:
+        _fail(path, str(err))
+
+
+def _load_state_dict(path):
+    try:
+        import torch
+    except ImportError:
+        _fail(path, "is not an .npz network; reading PyTorch files needs torch installed")
+    from .torch_import import network_from_state_dict
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a bad file
+        _fail(path, f"cannot be read as a PyTorch state_dict ({type(err).__name__}: {err})")
+    if hasattr(state, "state_dict") and not isinstance(state, dict):
+        state = state.state_dict()
+    if not isinstance(state, dict):
+        _fail(path, f"holds a {type(state).__name__}, not a state_dict")
+    return network_from_state_dict(state, source=os.fspath(path))
+
+
+def load(path):
+    """A `Network` from a file written by `Network.save` (.npz), or from a
+    PyTorch state_dict of an MLP (read with weights_only=True; needs torch).
+
+    A malformed or hostile file raises ValueError naming the file; nothing
+    in it is executed or unpickled.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if not magic:
+        _fail(path, "is empty")
+    if magic.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except zipfile.BadZipFile as err:
+            _fail(path, f"is a damaged zip archive ({err})")
+        if "header.npy" in names or all(n.endswith(".npy") for n in names):
+            return _load_npz(path)
+    return _load_state_dict(path)
