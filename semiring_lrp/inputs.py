@@ -36,10 +36,11 @@ def as_batch(net, x):
                          f"({net.n_features} features per sample)")
     if batch.shape[0] == 0:
         raise ValueError("x is an empty batch")
-    batch = np.ascontiguousarray(batch, dtype=net.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported just below
+        batch = np.ascontiguousarray(batch, dtype=net.dtype)
     if not np.all(np.isfinite(batch)):
-        bad = np.argwhere(~np.isfinite(batch))[0]
-        raise ValueError(f"x contains NaN or infinity (first at batch index {tuple(bad)}, "
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(batch))[0])
+        raise ValueError(f"x contains NaN or infinity (first at batch index {bad}, "
                          f"after conversion to {net.dtype})")
     return batch, single, shape
 

@@ -41,10 +41,19 @@ def _fail(path, problem):
     raise ValueError(f"{os.fspath(path)}: {problem}")
 
 
+def _read_array(path, archive, key):
+    if key not in archive.files:
+        _fail(path, f"missing array {key}")
+    try:
+        return archive[key]
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        _fail(path, f"array {key} cannot be read without pickle ({err})")
+
+
 def _read_header(path, archive):
     if "header" not in archive.files:
         _fail(path, "not a semiring_lrp network file (no header entry)")
-    raw = archive["header"]
+    raw = _read_array(path, archive, "header")
     if raw.dtype.kind != "U" or raw.ndim != 0 or raw.itemsize > 4 * _MAX_HEADER:
         _fail(path, "malformed header entry")
     try:
@@ -92,12 +101,7 @@ def _load_npz(path):
             for name in names:
                 key = f"layer{i}.{name}"
                 expected.add(key)
-                if key not in archive.files:
-                    _fail(path, f"missing array {key}")
-                try:
-                    params[name] = archive[key]
-                except ValueError as err:
-                    _fail(path, f"array {key} cannot be read without pickle ({err})")
+                params[name] = _read_array(path, archive, key)
             try:
                 layers.append(cls(**params))
             except (TypeError, ValueError) as err:
