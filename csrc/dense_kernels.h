@@ -10,7 +10,7 @@
 
 static LRP_INLINE T FN(positive)(T w) { return w > 0 ? w : (T)0; }
 static LRP_INLINE T FN(negative)(T w) { return w < 0 ? w : (T)0; }
-static LRP_INLINE T FN(absolute)(T v) { return v < 0 ? -v : v; }
+static LRP_INLINE T FN(absolute)(T v) { return ABS(v); } /* branch-free: signs are random */
 
 static LRP_INLINE T FN(rho)(int kind, T gamma, T w)
 {
@@ -56,14 +56,26 @@ static LRP_INLINE T FN(row_sum)(int kind, T gamma, const T *a, const T *lo, cons
 static LRP_INLINE T FN(row_absmax)(int kind, T gamma, const T *a, const T *lo, const T *hi,
                                    const T *w, ptrdiff_t in)
 {
-    T best = 0;
-    for (ptrdiff_t j = 0; j < in; j++) {
+    /* LANES independent maxima let the compiler use vector max; max is exact,
+     * so the result does not depend on the order. */
+    T best[LANES] = {0};
+    ptrdiff_t j = 0;
+    for (; j + LANES <= in; j += LANES)
+        for (int u = 0; u < LANES; u++) {
+            T v = FN(absolute)(FN(numerator)(kind, gamma, a[j + u],
+                                             kind == LRP_RULE_ZBOX ? lo[j + u] : (T)0,
+                                             kind == LRP_RULE_ZBOX ? hi[j + u] : (T)0, w[j + u]));
+            best[u] = v > best[u] ? v : best[u];
+        }
+    for (; j < in; j++) {
         T v = FN(absolute)(FN(numerator)(kind, gamma, a[j],
                                          kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
                                          kind == LRP_RULE_ZBOX ? hi[j] : (T)0, w[j]));
-        best = v > best ? v : best;
+        best[0] = v > best[0] ? v : best[0];
     }
-    return best;
+    for (int u = 1; u < LANES; u++)
+        best[0] = best[u] > best[0] ? best[u] : best[0];
+    return best[0];
 }
 
 static LRP_INLINE void FN(forward_body)(int kind, const lrp_dense_shape *s, T gamma,
@@ -292,15 +304,29 @@ static LRP_INLINE lrp_status FN(counting_body)(int kind, const lrp_dense_shape *
                 continue;
             T zk = zn[k];
             const T *wk = w + k * in;
+            if (zk == 0) {
+                if (!FN(passes)((T)0, theta, absolute))
+                    continue;
+                for (ptrdiff_t j = 0; j < in; j++)
+                    if (__builtin_add_overflow(ri[j], rk, &ri[j]))
+                        return LRP_ERR_OVERFLOW;
+                continue;
+            }
+            if (!may_overflow) {
+                for (ptrdiff_t j = 0; j < in; j++) {
+                    T d = FN(numerator)(kind, gamma, an[j],
+                                        kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
+                                        kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]) / zk;
+                    /* a mask, not a branch: whether d passes is a coin toss */
+                    ri[j] += rk & -(int64_t)FN(passes)(d, theta, absolute);
+                }
+                continue;
+            }
             for (ptrdiff_t j = 0; j < in; j++) {
-                T d = zk == 0 ? (T)0
-                              : FN(numerator)(kind, gamma, an[j],
-                                              kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
-                                              kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]) / zk;
-                int64_t add = FN(passes)(d, theta, absolute) ? rk : 0;
-                if (!may_overflow)
-                    ri[j] += add;
-                else if (__builtin_add_overflow(ri[j], add, &ri[j]))
+                T d = FN(numerator)(kind, gamma, an[j],
+                                    kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
+                                    kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]) / zk;
+                if (FN(passes)(d, theta, absolute) && __builtin_add_overflow(ri[j], rk, &ri[j]))
                     return LRP_ERR_OVERFLOW;
             }
         }
