@@ -52,69 +52,43 @@ typedef struct {
     ptrdiff_t n, in, out;
 } lrp_dense_shape;
 
-/* low/high are the z^B bounds, shaped like a; NULL unless rule->kind == LRP_RULE_ZBOX. */
+/* Every function exists once per dtype: T float with suffix _f32, T double
+ * with suffix _f64. low/high are the z^B bounds, shaped like a; NULL unless
+ * rule->kind == LRP_RULE_ZBOX. z is the stabilised denominator, m the
+ * Viterbi denominator; r_out (n, out) is the relevance above the layer and
+ * r_in (n, in) receives the relevance below it. */
+#define LRP_DENSE_API(T, S)                                                                    \
+    /* z (n, out) = sum_j n_jk + beta_k, before stabilisation */                               \
+    lrp_status lrp_dense_forward_##S(const lrp_dense_shape *s, const lrp_rule *rule,           \
+                                     const T *a, const T *w, const T *b,                       \
+                                     const T *low, const T *high, T *z);                       \
+    /* in place: z <- stab(z) */                                                               \
+    void lrp_stabilise_##S(const lrp_rule *rule, ptrdiff_t count, T *z);                       \
+    /* m (n, out) = max(|beta_k|, max_j |n_jk|) */                                             \
+    lrp_status lrp_dense_absmax_##S(const lrp_dense_shape *s, const lrp_rule *rule,            \
+                                    const T *a, const T *w, const T *b,                        \
+                                    const T *low, const T *high, T *m);                        \
+    lrp_status lrp_dense_relevance_real_##S(const lrp_dense_shape *s, const lrp_rule *rule,    \
+                                            const T *a, const T *w,                            \
+                                            const T *low, const T *high,                       \
+                                            const T *z, const T *r_out, T *r_in);              \
+    lrp_status lrp_dense_relevance_boolean_##S(const lrp_dense_shape *s, const lrp_rule *rule, \
+                                               const lrp_threshold *t,                         \
+                                               const T *a, const T *w,                         \
+                                               const T *low, const T *high, const T *z,        \
+                                               const uint8_t *r_out, uint8_t *r_in);           \
+    /* counts must be >= 0 (else LRP_ERR_ARG); past INT64_MAX: LRP_ERR_OVERFLOW */             \
+    lrp_status lrp_dense_relevance_counting_##S(const lrp_dense_shape *s, const lrp_rule *rule,\
+                                                const lrp_threshold *t,                        \
+                                                const T *a, const T *w,                        \
+                                                const T *low, const T *high, const T *z,       \
+                                                const int64_t *r_out, int64_t *r_in);          \
+    lrp_status lrp_dense_relevance_viterbi_##S(const lrp_dense_shape *s, const lrp_rule *rule, \
+                                               const T *a, const T *w,                         \
+                                               const T *low, const T *high,                    \
+                                               const T *m, const T *r_out, T *r_in);
 
-/* z (n, out) = sum_j n_jk + beta_k, before stabilisation. */
-lrp_status lrp_dense_forward_f32(const lrp_dense_shape *s, const lrp_rule *rule,
-                                 const float *a, const float *w, const float *b,
-                                 const float *low, const float *high, float *z);
-lrp_status lrp_dense_forward_f64(const lrp_dense_shape *s, const lrp_rule *rule,
-                                 const double *a, const double *w, const double *b,
-                                 const double *low, const double *high, double *z);
-
-/* In place: z <- stab(z) for the rule's stabiliser. */
-void lrp_stabilise_f32(const lrp_rule *rule, ptrdiff_t count, float *z);
-void lrp_stabilise_f64(const lrp_rule *rule, ptrdiff_t count, double *z);
-
-/* Viterbi denominator: m (n, out) = max(|beta_k|, max_j |n_jk|). */
-lrp_status lrp_dense_absmax_f32(const lrp_dense_shape *s, const lrp_rule *rule,
-                                const float *a, const float *w, const float *b,
-                                const float *low, const float *high, float *m);
-lrp_status lrp_dense_absmax_f64(const lrp_dense_shape *s, const lrp_rule *rule,
-                                const double *a, const double *w, const double *b,
-                                const double *low, const double *high, double *m);
-
-/* Relevance passes: r_out (n, out) -> r_in (n, in). z is the stabilised
- * denominator, m the Viterbi denominator. */
-lrp_status lrp_dense_relevance_real_f32(const lrp_dense_shape *s, const lrp_rule *rule,
-                                        const float *a, const float *w,
-                                        const float *low, const float *high,
-                                        const float *z, const float *r_out, float *r_in);
-lrp_status lrp_dense_relevance_real_f64(const lrp_dense_shape *s, const lrp_rule *rule,
-                                        const double *a, const double *w,
-                                        const double *low, const double *high,
-                                        const double *z, const double *r_out, double *r_in);
-
-lrp_status lrp_dense_relevance_boolean_f32(const lrp_dense_shape *s, const lrp_rule *rule,
-                                           const lrp_threshold *t,
-                                           const float *a, const float *w,
-                                           const float *low, const float *high,
-                                           const float *z, const uint8_t *r_out, uint8_t *r_in);
-lrp_status lrp_dense_relevance_boolean_f64(const lrp_dense_shape *s, const lrp_rule *rule,
-                                           const lrp_threshold *t,
-                                           const double *a, const double *w,
-                                           const double *low, const double *high,
-                                           const double *z, const uint8_t *r_out, uint8_t *r_in);
-
-/* Counts must be >= 0 (LRP_ERR_ARG otherwise); a count past INT64_MAX gives LRP_ERR_OVERFLOW. */
-lrp_status lrp_dense_relevance_counting_f32(const lrp_dense_shape *s, const lrp_rule *rule,
-                                            const lrp_threshold *t,
-                                            const float *a, const float *w,
-                                            const float *low, const float *high,
-                                            const float *z, const int64_t *r_out, int64_t *r_in);
-lrp_status lrp_dense_relevance_counting_f64(const lrp_dense_shape *s, const lrp_rule *rule,
-                                            const lrp_threshold *t,
-                                            const double *a, const double *w,
-                                            const double *low, const double *high,
-                                            const double *z, const int64_t *r_out, int64_t *r_in);
-
-lrp_status lrp_dense_relevance_viterbi_f32(const lrp_dense_shape *s, const lrp_rule *rule,
-                                           const float *a, const float *w,
-                                           const float *low, const float *high,
-                                           const float *m, const float *r_out, float *r_in);
-lrp_status lrp_dense_relevance_viterbi_f64(const lrp_dense_shape *s, const lrp_rule *rule,
-                                           const double *a, const double *w,
-                                           const double *low, const double *high,
-                                           const double *m, const double *r_out, double *r_in);
+LRP_DENSE_API(float, f32)
+LRP_DENSE_API(double, f64)
 
 #endif
