@@ -167,6 +167,41 @@ class Network:
         out = self.activations(batch)[-1]
         return out[0] if single else out
 
+    def masked(self, layer, neurons):
+        """A copy in which some output neurons of a weighted layer are switched
+        off: their weights and bias become 0, so they output 0 (before and
+        after ReLU) and no relevance flows through them.
+
+        layer: the index of the weighted layer among the weighted layers
+        (the same index a per-layer threshold or rule list uses).
+        neurons: indices of its output neurons, or a boolean mask over them.
+        """
+        weighted = self.weighted_layers
+        if not isinstance(layer, (int, np.integer)) or not -len(weighted) <= layer < len(weighted):
+            raise ValueError(f"layer must index one of the {len(weighted)} weighted layers, "
+                             f"not {layer!r}")
+        position = weighted[layer]
+        target = self.layers[position]
+        keep = np.ones(target.out_features, dtype=bool)
+        index = np.asarray(neurons)
+        if index.dtype == np.bool_:
+            if index.shape != keep.shape:
+                raise ValueError(f"a boolean mask for {target!r} needs {keep.size} entries, "
+                                 f"not {index.shape}")
+            keep &= ~index
+        elif index.dtype.kind in "iu" or index.size == 0:
+            index = index.astype(np.int64).ravel()
+            if np.any((index < -keep.size) | (index >= keep.size)):
+                raise ValueError(f"neuron indices out of range for {target!r}")
+            keep[index] = False
+        else:
+            raise TypeError(f"neurons must be integer indices or a boolean mask, not {index.dtype}")
+        weight = target.weight * keep[:, None].astype(target.weight.dtype)
+        bias = target.bias * keep.astype(target.bias.dtype)
+        layers = list(self.layers)
+        layers[position] = Linear(weight, bias)
+        return Network(layers, self.input_shape)
+
     def astype(self, dtype):
         """A copy of the network in float32 or float64."""
         dtype = np.dtype(dtype)

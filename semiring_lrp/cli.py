@@ -1,0 +1,226 @@
+"""The `semiring-lrp` command.
+
+    semiring-lrp explain [--semiring boolean --threshold 1e-9] [--image digit.png] ...
+
+explains one image (by default the first shipped MNIST digit, a 0, on the
+shipped MLP) and writes the heatmap as a PNG.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from . import __version__, models, rules
+from .io import load
+from .propagation import relevance
+from .semirings import Boolean, Counting, Real, Viterbi
+from .viz import heatmap
+
+__all__ = ["main"]
+
+PROG = "semiring-lrp"
+_SEMIRINGS = {"real": Real, "boolean": Boolean, "counting": Counting, "viterbi": Viterbi}
+_THRESHOLDED = ("boolean", "counting")
+_RULES = {"zero": rules.Zero, "epsilon": rules.Epsilon, "gamma": rules.Gamma}
+# what the library raises for a bad file, image, target or count: reported
+# as a usage error, since the fix is in the command line, not in the code
+_USER_ERRORS = (ValueError, TypeError, OSError, OverflowError, ImportError)
+
+
+class UserError(Exception):
+    """A bad combination of arguments, found after parsing."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # subcommand parsers would otherwise prefix errors with "semiring-lrp explain"
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def _float(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _thresholds(text):
+    values = [_float(part.strip()) for part in text.split(",")]
+    return values[0] if len(values) == 1 else values
+
+
+def _one_rule(text):
+    name, has_param, param = text.strip().partition(":")
+    cls = _RULES.get(name)
+    if cls is None:
+        raise argparse.ArgumentTypeError(
+            f"unknown rule {name!r}: use zero, epsilon[:EPS] or gamma[:GAMMA]")
+    if not has_param:
+        return cls()
+    if cls is rules.Zero:
+        raise argparse.ArgumentTypeError("rule zero takes no parameter")
+    try:
+        return cls(_float(param))
+    except (TypeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(f"rule {text!r}: {err}") from None
+
+
+def _rules(text):
+    parsed = [_one_rule(part) for part in text.split(",")]
+    return parsed[0] if len(parsed) == 1 else parsed
+
+
+def _parser():
+    parser = _Parser(prog=PROG, description="Layer-wise Relevance Propagation in semirings.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    explain = commands.add_parser(
+        "explain", help="explain one image and write its heatmap",
+        description="Explain one image and write the input beside its relevance as a PNG. "
+                    "Default: the shipped MNIST MLP on the first shipped digit.")
+    explain.add_argument("--semiring", choices=tuple(_SEMIRINGS), default="real",
+                         help="default: real")
+    explain.add_argument("--threshold", type=_thresholds, metavar="T[,T...]",
+                         help="boolean/counting threshold: one number, or one per weighted "
+                              "layer (default 1e-9; write --threshold=-1,... for negatives)")
+    explain.add_argument("--absolute", action="store_true",
+                         help="boolean/counting: compare |d| with the threshold")
+    explain.add_argument("--rule", type=_rules, metavar="RULE[,RULE...]",
+                         help="zero (default), epsilon[:EPS], gamma[:GAMMA], or one per "
+                              "weighted layer, e.g. gamma:0.25,epsilon:1e-6,zero")
+    explain.add_argument("--init", choices=("one", "activation"), default="one",
+                         help="output relevance: the semiring's one (default) or, for real, "
+                              "the target's score (classical LRP)")
+    explain.add_argument("--target", type=int, metavar="N",
+                         help="output neuron to explain (default: the predicted class)")
+    source = explain.add_mutually_exclusive_group()
+    source.add_argument("--digit", type=int, default=0, metavar="I",
+                        help="index of the shipped digit (two per class, in class order; "
+                             "default 0)")
+    source.add_argument("--image", metavar="FILE",
+                        help="a .npy array (uint8 or floats in [0, 1]) or a .png image")
+    explain.add_argument("--model", metavar="FILE",
+                         help="a network file readable by semiring_lrp.load (.npz or a "
+                              "PyTorch MLP state_dict; default: the shipped MLP)")
+    explain.add_argument("--output", default="explain.png", metavar="FILE",
+                         help="PNG to write (default: explain.png)")
+    explain.add_argument("--dtype", choices=("float32", "float64"),
+                         help="compute in this precision (default: the model's)")
+    return parser
+
+
+def _check_options(args):
+    if args.semiring not in _THRESHOLDED:
+        for given, option in ((args.threshold is not None, "--threshold"),
+                              (args.absolute, "--absolute")):
+            if given:
+                raise UserError(f"{option} applies to --semiring boolean or counting, "
+                                f"not {args.semiring}")
+    if args.init == "activation" and args.semiring != "real":
+        raise UserError(f"--init activation needs --semiring real, not {args.semiring}")
+
+
+def _semiring(args):
+    cls = _SEMIRINGS[args.semiring]
+    if args.semiring not in _THRESHOLDED:
+        return cls()
+    kwargs = {"absolute": args.absolute}
+    if args.threshold is not None:
+        kwargs["threshold"] = args.threshold
+    return cls(**kwargs)
+
+
+def _read_npy(path):
+    return np.load(path, allow_pickle=False)
+
+
+def _read_png(path):
+    try:
+        from matplotlib import image as mpimg  # reads PNG without a Pillow import of ours
+    except ImportError:
+        raise ImportError('reading a .png needs matplotlib: pip install "semiring_lrp[plot]"'
+                          ) from None
+    return mpimg.imread(path, format="png")
+
+
+_IMAGE_READERS = {".npy": _read_npy, ".png": _read_png}
+
+
+def _read_image(path):
+    """A 2-D float image from a .npy array or a PNG: uint8 pixels / 255,
+    floats as they are (PNG gives [0, 1]); RGB(A) becomes gray."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in _IMAGE_READERS:
+        raise ValueError(f"{path}: --image must be a .npy or .png file")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        pixels = _IMAGE_READERS[extension](path)
+    except (ValueError, OSError, EOFError, SyntaxError) as err:
+        raise ValueError(f"{path}: cannot be read as a {extension} file ({err})") from None
+    if pixels.dtype == np.uint8:
+        pixels = pixels.astype(np.float64) / 255
+    elif pixels.dtype.kind != "f":
+        raise ValueError(f"{path}: pixels must be uint8 or floats, not {pixels.dtype}")
+    if pixels.ndim == 3 and pixels.shape[-1] in (3, 4):
+        # alpha carries no brightness: average the colour channels only
+        pixels = pixels[..., :3].mean(axis=-1)
+    if pixels.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D grayscale (or RGB/RGBA) image, "
+                         f"not an array of shape {pixels.shape}")
+    return pixels
+
+
+def _model_input(net, image, what):
+    """The image reshaped to the network's input; the sizes must agree."""
+    if image.size != net.n_features:
+        shape = "x".join(map(str, net.input_shape))
+        raise ValueError(f"{what} is {image.shape[0]}x{image.shape[1]} but the model takes "
+                         f"inputs of shape {shape} ({net.n_features} values)")
+    return image.reshape(net.input_shape)
+
+
+def _explain(args):
+    _check_options(args)
+    net = load(args.model) if args.model else models.mnist_mlp()
+    if args.dtype:
+        net = net.astype(args.dtype)
+    if args.image:
+        image, what = _read_image(args.image), args.image
+        shown_as = os.path.basename(args.image)
+    else:
+        images, labels = models.mnist_digits()
+        if not 0 <= args.digit < len(images):
+            raise UserError(f"--digit must be between 0 and {len(images) - 1}, not {args.digit}")
+        image = models.mnist_input(images[args.digit])
+        what = shown_as = f"shipped digit {args.digit} (a {labels[args.digit]})"
+    x = _model_input(net, image, what)
+
+    semiring = _semiring(args)
+    scores = net.forward(x)
+    predicted = int(np.argmax(scores))
+    target = predicted if args.target is None else args.target
+    r = relevance(net, x, target=target, semiring=semiring, rule=args.rule, init=args.init)
+    heatmap(image, r.reshape(image.shape), semiring, path=args.output, target=target,
+            title=f"{shown_as}, {args.semiring} semiring")
+    print(f"wrote {args.output}")
+    print(f"predicted class {predicted}, target {target}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Runs the command line `argv` (default sys.argv[1:]); returns the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # usage errors, --help, --version
+        return exit_.code if isinstance(exit_.code, int) else 0
+    try:
+        return _explain(args)
+    except (UserError, *_USER_ERRORS) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2

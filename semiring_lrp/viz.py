@@ -1,0 +1,174 @@
+"""Heatmaps in the style of the paper's figures 1.3 and 2.1-2.3: the input
+image beside its relevance map, with a colour bar.
+
+matplotlib is optional (pip install "semiring_lrp[plot]") and imported only
+when a picture is drawn.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .semirings import Boolean, Counting, Real, Semiring, Viterbi
+
+__all__ = ["heatmap", "kind_of"]
+
+KINDS = ("real", "boolean", "counting", "viterbi")
+_KIND_OF_CLASS = ((Real, "real"), (Boolean, "boolean"), (Counting, "counting"),
+                  (Viterbi, "viterbi"))
+# how the relevance panel names each semiring, after the paper's captions
+_LABELS = {"real": "relevance", "boolean": "B-relevance", "counting": "N-relevance",
+           "viterbi": "[0, 1]-relevance"}
+
+
+def _matplotlib():
+    try:
+        from matplotlib import colors, ticker
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError('semiring_lrp.viz needs matplotlib: pip install "semiring_lrp[plot]"'
+                          ) from err
+    return colors, ticker, FigureCanvasAgg, Figure
+
+
+def kind_of(semiring):
+    """The heatmap kind of a semiring instance: its built-in family, else
+    "real" when its values are floats (signed, like LRP scores) and
+    "counting" when they are integers or booleans (non-negative amounts)."""
+    if not isinstance(semiring, Semiring):
+        raise TypeError(f"expected a semiring_lrp.Semiring instance, not {semiring!r}")
+    for cls, kind in _KIND_OF_CLASS:
+        if isinstance(semiring, cls):
+            return kind
+    dtype = np.result_type(np.asarray(semiring.zero()), np.asarray(semiring.one()))
+    return "real" if dtype.kind == "f" else "counting"
+
+
+def _check_kind(kind):
+    if isinstance(kind, Semiring):
+        return kind_of(kind)
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be one of {', '.join(KINDS)} or a Semiring instance, "
+                        f"not {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
+    return kind
+
+
+def _check_array(value, name):
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, not dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (a grayscale image), not shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+class _Scale(NamedTuple):
+    """How one kind draws: the values shown, colour map, limits, and the
+    colour bar's ticks (fixed ticks with labels, or integer ticks)."""
+    values: np.ndarray
+    cmap: object
+    vmin: float
+    vmax: float
+    ticks: list | None = None
+    labels: list | None = None
+    integer_ticks: bool = False
+    note: str = ""
+
+
+def _real_scale(r, colors):
+    # symmetric limits put 0 at the middle of "bwr", which is white
+    limit = float(np.max(np.abs(r))) or 1.0
+    return _Scale(r.astype(np.float64), "bwr", -limit, limit)
+
+
+def _boolean_scale(r, colors):
+    # limits at -0.5 and 1.5 centre F and T in the two halves of the bar
+    cmap = colors.ListedColormap(["black", "orange"])
+    return _Scale((r != 0).astype(np.float64), cmap, -0.5, 1.5, ticks=[0, 1],
+                  labels=["F", "T"])
+
+
+def _counting_scale(r, colors):
+    highest = r.max()
+    # int() on the integer array keeps counts past 2**53 exact in the title
+    text = str(int(highest)) if r.dtype.kind in "biu" else f"{highest:g}"
+    return _Scale(r.astype(np.float64), "hot", 0.0, max(float(highest), 1.0),
+                  integer_ticks=True, note=f"\nhighest relevance is {text}")
+
+
+def _viterbi_scale(r, colors):
+    return _Scale(r.astype(np.float64), "hot", 0.0, 1.0)
+
+
+_SCALES = {"real": _real_scale, "boolean": _boolean_scale, "counting": _counting_scale,
+           "viterbi": _viterbi_scale}
+
+
+def _image_limits(image):
+    # uint8 pixels span 0..255; scaled inputs 0..1; anything wider (a
+    # normalised input) keeps its own range instead of saturating
+    if image.dtype.kind in "biu":
+        return 0.0, max(255.0, float(image.max()))
+    return min(0.0, float(image.min())), max(1.0, float(image.max()))
+
+
+def heatmap(image, relevance, kind, path=None, title=None, target=None):
+    """The input image (gray) beside its relevance map, with a colour bar.
+
+    image      2-D grayscale array: pixels in [0, 1], or uint8 0..255.
+    relevance  2-D array of the same shape, e.g. `relevance(net, x, ...)`.
+    kind       "real" (diverging, 0 is white), "boolean" (two colours, F/T),
+               "counting" (0 to the highest count, named in the title),
+               "viterbi" (0 to 1), or a semiring instance (see `kind_of`).
+    path       where to write a PNG; None: only return the figure.
+    title      a title over both panels.
+    target     the explained output neuron, named in the relevance panel.
+
+    Returns the matplotlib Figure (not registered with pyplot, so it needs
+    no display and is freed with its last reference).
+    """
+    kind = _check_kind(kind)
+    image = _check_array(image, "image")
+    r = _check_array(relevance, "relevance")
+    if image.shape != r.shape:
+        raise ValueError(f"image has shape {image.shape} but relevance has shape {r.shape}; "
+                         "they must match")
+    colors, ticker, FigureCanvasAgg, Figure = _matplotlib()
+
+    # the Agg canvas directly rather than matplotlib.use("Agg"): never opens
+    # a window and leaves the backend of the caller's pyplot session alone
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_image, ax_r = fig.subplots(1, 2)
+
+    low, high = _image_limits(image)
+    ax_image.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+    ax_image.set_title("input image")
+
+    scale = _SCALES[kind](r, colors)
+    shown = ax_r.imshow(scale.values, cmap=scale.cmap, vmin=scale.vmin, vmax=scale.vmax,
+                        interpolation="nearest")
+    neuron = "" if target is None else f" for output neuron {target}"
+    ax_r.set_title(f"{_LABELS[kind]}{neuron}{scale.note}")
+    bar = fig.colorbar(shown, ax=ax_r)
+    if scale.integer_ticks:
+        bar.locator = ticker.MaxNLocator(integer=True)
+        bar.update_ticks()
+    if scale.ticks is not None:
+        bar.set_ticks(scale.ticks)
+        bar.set_ticklabels(scale.labels)
+
+    for ax in (ax_image, ax_r):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title is not None:
+        fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, format="png", dpi=100)
+    return fig
