@@ -96,15 +96,20 @@ static PyObject *raise_status(lrp_status status)
     return NULL;
 }
 
-/* The arrays a dense-layer call works on, all of one float dtype. */
+/* The arrays a weighted-layer call works on, all of one float dtype: a dense
+ * layer (a 2-D, w 2-D) or a Conv2d layer (a 4-D NCHW, w 4-D). */
 typedef struct {
     int typenum;
-    lrp_dense_shape shape;
+    int is_conv;
+    lrp_dense_shape dense;
+    lrp_conv_shape conv;
     lrp_rule rule;
     PyArrayObject *a, *w, *b, *low, *high;
-} dense_args;
+    int out_ndim;
+    npy_intp out_dims[4];
+} layer_args;
 
-static void dense_args_clear(dense_args *d)
+static void layer_args_clear(layer_args *d)
 {
     Py_XDECREF(d->a);
     Py_XDECREF(d->w);
@@ -113,108 +118,197 @@ static void dense_args_clear(dense_args *d)
     Py_XDECREF(d->high);
 }
 
-/* a (n, in), w (out, in), optional b (out), and z^B bounds shaped like a. */
-static int dense_args_take(dense_args *d, PyObject *a, PyObject *w, PyObject *b,
-                           PyObject *rule, PyObject *low, PyObject *high)
+/* PyTorch's output length of one convolution axis, or -1 if there is none. */
+static npy_intp conv_out_len(npy_intp in, npy_intp k, Py_ssize_t stride, Py_ssize_t pad,
+                             Py_ssize_t dil)
 {
-    memset(d, 0, sizeof(*d));
-    if (parse_rule(rule, &d->rule) < 0)
+    const Py_ssize_t limit = (Py_ssize_t)1 << 30; /* keeps every product below in range */
+    if (stride < 1 || pad < 0 || dil < 1 || stride > limit || pad > limit || dil > limit ||
+        k > limit || in > PY_SSIZE_T_MAX / 4)
         return -1;
+    npy_intp span = in + 2 * (npy_intp)pad - (npy_intp)dil * (k - 1) - 1;
+    return span < 0 ? -1 : span / stride + 1;
+}
+
+static int parse_geometry(PyObject *geometry, layer_args *d)
+{
+    Py_ssize_t sh, sw, ph, pw, dh, dw, groups;
+    if (!PyArg_ParseTuple(geometry, "nnnnnnn;geometry must be (stride_h, stride_w, pad_h, "
+                          "pad_w, dil_h, dil_w, groups)", &sh, &sw, &ph, &pw, &dh, &dw, &groups))
+        return -1;
+    lrp_conv_shape *c = &d->conv;
+    c->n = PyArray_DIM(d->a, 0);
+    c->in_c = PyArray_DIM(d->a, 1);
+    c->in_h = PyArray_DIM(d->a, 2);
+    c->in_w = PyArray_DIM(d->a, 3);
+    c->out_c = PyArray_DIM(d->w, 0);
+    c->k_h = PyArray_DIM(d->w, 2);
+    c->k_w = PyArray_DIM(d->w, 3);
+    c->stride_h = sh, c->stride_w = sw, c->pad_h = ph, c->pad_w = pw;
+    c->dil_h = dh, c->dil_w = dw, c->groups = groups;
+    if (groups < 1 || c->in_c % groups != 0 || c->out_c % groups != 0) {
+        PyErr_Format(PyExc_ValueError, "groups=%zd must divide the %zd input and %zd output "
+                     "channels", groups, (Py_ssize_t)c->in_c, (Py_ssize_t)c->out_c);
+        return -1;
+    }
+    if (PyArray_DIM(d->w, 1) != c->in_c / groups) {
+        PyErr_Format(PyExc_ValueError, "w has %zd input channels per group, expected %zd",
+                     (Py_ssize_t)PyArray_DIM(d->w, 1), (Py_ssize_t)(c->in_c / groups));
+        return -1;
+    }
+    c->out_h = conv_out_len(c->in_h, c->k_h, sh, ph, dh);
+    c->out_w = conv_out_len(c->in_w, c->k_w, sw, pw, dw);
+    if (c->out_h < 1 || c->out_w < 1 || c->k_h < 1 || c->k_w < 1) {
+        PyErr_Format(PyExc_ValueError, "a %zdx%zd input has no output under a %zdx%zd kernel "
+                     "with this stride, padding and dilation", (Py_ssize_t)c->in_h,
+                     (Py_ssize_t)c->in_w, (Py_ssize_t)c->k_h, (Py_ssize_t)c->k_w);
+        return -1;
+    }
+    if (lrp_conv_check(c) != LRP_OK) {
+        PyErr_SetString(PyExc_ValueError, "inconsistent convolution geometry");
+        return -1;
+    }
+    d->out_ndim = 4;
+    d->out_dims[0] = c->n, d->out_dims[1] = c->out_c;
+    d->out_dims[2] = c->out_h, d->out_dims[3] = c->out_w;
+    return 0;
+}
+
+static int take_float_dtype(PyObject *a, int *typenum)
+{
     if (!PyArray_Check(a)) {
         PyErr_Format(PyExc_TypeError, "a must be a numpy.ndarray, not %.100s", Py_TYPE(a)->tp_name);
         return -1;
     }
-    d->typenum = PyArray_TYPE((PyArrayObject *)a);
-    if (d->typenum != NPY_FLOAT32 && d->typenum != NPY_FLOAT64) {
+    *typenum = PyArray_TYPE((PyArrayObject *)a);
+    if (*typenum != NPY_FLOAT32 && *typenum != NPY_FLOAT64) {
         PyErr_Format(PyExc_TypeError, "a must be float32 or float64, not %S",
                      (PyObject *)PyArray_DESCR((PyArrayObject *)a));
         return -1;
     }
-    if (!(d->a = take_array(a, d->typenum, 2, "a")) ||
-        !(d->w = take_array(w, d->typenum, 2, "w")))
+    return 0;
+}
+
+/* geometry == NULL: a dense layer, a (n, in), w (out, in). Otherwise a
+ * Conv2d layer, a (n, c, h, w), w (out_c, c / groups, k_h, k_w). b is
+ * optional; z^B bounds are shaped like a. */
+static int layer_args_take(layer_args *d, PyObject *a, PyObject *w, PyObject *b,
+                           PyObject *rule, PyObject *geometry, PyObject *low, PyObject *high)
+{
+    memset(d, 0, sizeof(*d));
+    d->is_conv = geometry != NULL;
+    const int ndim = d->is_conv ? 4 : 2;
+    if (parse_rule(rule, &d->rule) < 0 || take_float_dtype(a, &d->typenum) < 0)
         return -1;
-    d->shape.n = PyArray_DIM(d->a, 0);
-    d->shape.in = PyArray_DIM(d->a, 1);
-    d->shape.out = PyArray_DIM(d->w, 0);
-    if (check_dim(d->w, 1, d->shape.in, "w", "input columns") < 0)
+    if (!(d->a = take_array(a, d->typenum, ndim, "a")) ||
+        !(d->w = take_array(w, d->typenum, ndim, "w")))
         return -1;
+    npy_intp out_features = PyArray_DIM(d->w, 0);
+    if (d->is_conv) {
+        if (parse_geometry(geometry, d) < 0)
+            return -1;
+    } else {
+        d->dense.n = PyArray_DIM(d->a, 0);
+        d->dense.in = PyArray_DIM(d->a, 1);
+        d->dense.out = out_features;
+        if (check_dim(d->w, 1, d->dense.in, "w", "input columns") < 0)
+            return -1;
+        d->out_ndim = 2;
+        d->out_dims[0] = d->dense.n, d->out_dims[1] = d->dense.out;
+    }
     if (b) {
         if (!(d->b = take_array(b, d->typenum, 1, "b")) ||
-            check_dim(d->b, 0, d->shape.out, "b", "entries") < 0)
+            check_dim(d->b, 0, out_features, "b", "entries") < 0)
             return -1;
     }
-    int zbox = d->rule.kind == LRP_RULE_ZBOX;
-    if (zbox && (low == Py_None || high == Py_None)) {
+    if (d->rule.kind != LRP_RULE_ZBOX)
+        return 0;
+    if (low == Py_None || high == Py_None) {
         PyErr_SetString(PyExc_ValueError, "the z^B rule needs low and high bounds");
         return -1;
     }
-    if (zbox) {
-        if (!(d->low = take_array(low, d->typenum, 2, "low")) ||
-            !(d->high = take_array(high, d->typenum, 2, "high")) ||
-            check_dim(d->low, 0, d->shape.n, "low", "rows") < 0 ||
-            check_dim(d->low, 1, d->shape.in, "low", "columns") < 0 ||
-            check_dim(d->high, 0, d->shape.n, "high", "rows") < 0 ||
-            check_dim(d->high, 1, d->shape.in, "high", "columns") < 0)
-            return -1;
+    if (!(d->low = take_array(low, d->typenum, ndim, "low")) ||
+        !(d->high = take_array(high, d->typenum, ndim, "high")))
+        return -1;
+    if (!PyArray_SAMESHAPE(d->low, d->a) || !PyArray_SAMESHAPE(d->high, d->a)) {
+        PyErr_SetString(PyExc_ValueError, "low and high must have the shape of a");
+        return -1;
     }
     return 0;
 }
 
 #define DATA(arr) ((arr) ? PyArray_DATA(arr) : NULL)
 
-static PyObject *new_array(npy_intp rows, npy_intp cols, int typenum)
-{
-    npy_intp dims[2] = {rows, cols};
-    return PyArray_ZEROS(2, dims, typenum, 0);
-}
+typedef enum { PASS_FORWARD, PASS_ABSMAX } sum_pass;
 
-typedef enum { PASS_FORWARD, PASS_ABSMAX } dense_pass;
-
-static PyObject *dense_weighted_sum(PyObject *args, PyObject *kwargs, dense_pass pass)
+/* forward or absmax of a dense (geometry == NULL) or conv layer */
+static PyObject *weighted_sum(PyObject *args, PyObject *kwargs, sum_pass pass, int is_conv)
 {
-    static char *kwlist[] = {"a", "w", "b", "rule", "low", "high", NULL};
-    PyObject *a, *w, *b, *rule, *low = Py_None, *high = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|OO", kwlist,
-                                     &a, &w, &b, &rule, &low, &high))
+    static char *dense_kw[] = {"a", "w", "b", "rule", "low", "high", NULL};
+    static char *conv_kw[] = {"a", "w", "b", "rule", "geometry", "low", "high", NULL};
+    PyObject *a, *w, *b, *rule, *geometry = NULL, *low = Py_None, *high = Py_None;
+    int parsed = is_conv
+        ? PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO|OO", conv_kw, &a, &w, &b, &rule,
+                                      &geometry, &low, &high)
+        : PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|OO", dense_kw, &a, &w, &b, &rule,
+                                      &low, &high);
+    if (!parsed)
         return NULL;
-    dense_args d;
+    layer_args d;
     PyObject *out = NULL;
-    if (dense_args_take(&d, a, w, b, rule, low, high) < 0)
+    if (layer_args_take(&d, a, w, b, rule, geometry, low, high) < 0)
         goto done;
-    out = new_array(d.shape.n, d.shape.out, d.typenum);
-    if (!out)
+    if (!(out = PyArray_ZEROS(d.out_ndim, d.out_dims, d.typenum, 0)))
         goto done;
+    void *ad = DATA(d.a), *wd = DATA(d.w), *bd = DATA(d.b), *lo = DATA(d.low), *hi = DATA(d.high);
+    void *od = PyArray_DATA((PyArrayObject *)out);
+    int f32 = d.typenum == NPY_FLOAT32;
     lrp_status status;
     Py_BEGIN_ALLOW_THREADS
-    if (d.typenum == NPY_FLOAT32) {
-        status = (pass == PASS_FORWARD ? lrp_dense_forward_f32 : lrp_dense_absmax_f32)(
-            &d.shape, &d.rule, DATA(d.a), DATA(d.w), DATA(d.b), DATA(d.low), DATA(d.high),
-            PyArray_DATA((PyArrayObject *)out));
-    } else {
-        status = (pass == PASS_FORWARD ? lrp_dense_forward_f64 : lrp_dense_absmax_f64)(
-            &d.shape, &d.rule, DATA(d.a), DATA(d.w), DATA(d.b), DATA(d.low), DATA(d.high),
-            PyArray_DATA((PyArrayObject *)out));
-    }
+    if (is_conv && pass == PASS_FORWARD)
+        status = f32 ? lrp_conv_forward_f32(&d.conv, &d.rule, ad, wd, bd, lo, hi, od)
+                     : lrp_conv_forward_f64(&d.conv, &d.rule, ad, wd, bd, lo, hi, od);
+    else if (is_conv)
+        status = f32 ? lrp_conv_absmax_f32(&d.conv, &d.rule, ad, wd, bd, lo, hi, od)
+                     : lrp_conv_absmax_f64(&d.conv, &d.rule, ad, wd, bd, lo, hi, od);
+    else if (pass == PASS_FORWARD)
+        status = f32 ? lrp_dense_forward_f32(&d.dense, &d.rule, ad, wd, bd, lo, hi, od)
+                     : lrp_dense_forward_f64(&d.dense, &d.rule, ad, wd, bd, lo, hi, od);
+    else
+        status = f32 ? lrp_dense_absmax_f32(&d.dense, &d.rule, ad, wd, bd, lo, hi, od)
+                     : lrp_dense_absmax_f64(&d.dense, &d.rule, ad, wd, bd, lo, hi, od);
     Py_END_ALLOW_THREADS
     if (status != LRP_OK) {
         Py_CLEAR(out);
         raise_status(status);
     }
 done:
-    dense_args_clear(&d);
+    layer_args_clear(&d);
     return out;
 }
 
 static PyObject *py_dense_forward(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
-    return dense_weighted_sum(args, kwargs, PASS_FORWARD);
+    return weighted_sum(args, kwargs, PASS_FORWARD, 0);
 }
 
 static PyObject *py_dense_absmax(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
-    return dense_weighted_sum(args, kwargs, PASS_ABSMAX);
+    return weighted_sum(args, kwargs, PASS_ABSMAX, 0);
+}
+
+static PyObject *py_conv_forward(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    return weighted_sum(args, kwargs, PASS_FORWARD, 1);
+}
+
+static PyObject *py_conv_absmax(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    return weighted_sum(args, kwargs, PASS_ABSMAX, 1);
 }
 
 static PyObject *py_stabilise(PyObject *self, PyObject *args)
@@ -222,17 +316,10 @@ static PyObject *py_stabilise(PyObject *self, PyObject *args)
     (void)self;
     PyObject *z_obj, *rule_obj;
     lrp_rule rule;
-    if (!PyArg_ParseTuple(args, "OO", &z_obj, &rule_obj) || parse_rule(rule_obj, &rule) < 0)
+    int typenum;
+    if (!PyArg_ParseTuple(args, "OO", &z_obj, &rule_obj) || parse_rule(rule_obj, &rule) < 0 ||
+        take_float_dtype(z_obj, &typenum) < 0)
         return NULL;
-    if (!PyArray_Check(z_obj)) {
-        PyErr_SetString(PyExc_TypeError, "z must be a numpy.ndarray");
-        return NULL;
-    }
-    int typenum = PyArray_TYPE((PyArrayObject *)z_obj);
-    if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64) {
-        PyErr_SetString(PyExc_TypeError, "z must be float32 or float64");
-        return NULL;
-    }
     /* a fresh C-ordered copy: the caller's z stays as it was */
     PyArrayObject *z = (PyArrayObject *)PyArray_NewCopy((PyArrayObject *)z_obj, NPY_CORDER);
     if (!z)
@@ -252,85 +339,97 @@ typedef enum { SR_REAL, SR_BOOLEAN, SR_COUNTING, SR_VITERBI } semiring_kind;
 static int parse_semiring(const char *name, semiring_kind *kind, int *relevance_type,
                           int typenum)
 {
-    if (strcmp(name, "real") == 0) {
-        *kind = SR_REAL;
-        *relevance_type = typenum;
-    } else if (strcmp(name, "boolean") == 0) {
-        *kind = SR_BOOLEAN;
-        *relevance_type = NPY_BOOL;
-    } else if (strcmp(name, "counting") == 0) {
-        *kind = SR_COUNTING;
-        *relevance_type = NPY_INT64;
-    } else if (strcmp(name, "viterbi") == 0) {
-        *kind = SR_VITERBI;
-        *relevance_type = typenum;
-    } else {
-        PyErr_Format(PyExc_ValueError,
-                     "unknown semiring '%.100s'; the kernels know 'real', 'boolean', "
-                     "'counting' and 'viterbi'", name);
-        return -1;
-    }
-    return 0;
+    static const struct {
+        const char *name;
+        semiring_kind kind;
+        int type; /* -1: the float dtype of the layer */
+    } known[] = {{"real", SR_REAL, -1}, {"boolean", SR_BOOLEAN, NPY_BOOL},
+                 {"counting", SR_COUNTING, NPY_INT64}, {"viterbi", SR_VITERBI, -1}};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(name, known[i].name) == 0) {
+            *kind = known[i].kind;
+            *relevance_type = known[i].type < 0 ? typenum : known[i].type;
+            return 0;
+        }
+    PyErr_Format(PyExc_ValueError,
+                 "unknown semiring '%.100s'; the kernels know 'real', 'boolean', "
+                 "'counting' and 'viterbi'", name);
+    return -1;
 }
 
-/* dense_relevance(semiring, a, w, z, r_out, rule, theta=0, absolute=False,
- * low=None, high=None) -> r_in. For viterbi, z is the absmax denominator. */
-static PyObject *py_dense_relevance(PyObject *self, PyObject *args, PyObject *kwargs)
+/* One K-LRP step: the four semirings of one layer family and dtype. */
+#define RELEVANCE_SWITCH(LAYER, S, SHAPE)                                                        \
+    switch (kind) {                                                                              \
+    case SR_REAL:                                                                                \
+        status = lrp_##LAYER##_relevance_real_##S(SHAPE, r, ad, wd, lo, hi, zd, ro, ri);         \
+        break;                                                                                   \
+    case SR_BOOLEAN:                                                                             \
+        status = lrp_##LAYER##_relevance_boolean_##S(SHAPE, r, &t, ad, wd, lo, hi, zd, ro, ri);  \
+        break;                                                                                   \
+    case SR_COUNTING:                                                                            \
+        status = lrp_##LAYER##_relevance_counting_##S(SHAPE, r, &t, ad, wd, lo, hi, zd, ro, ri); \
+        break;                                                                                   \
+    case SR_VITERBI:                                                                             \
+        status = lrp_##LAYER##_relevance_viterbi_##S(SHAPE, r, ad, wd, lo, hi, zd, ro, ri);      \
+        break;                                                                                   \
+    }
+
+static PyObject *weighted_relevance(PyObject *args, PyObject *kwargs, int is_conv)
 {
-    (void)self;
-    static char *kwlist[] = {"semiring", "a", "w", "z", "r_out", "rule",
-                             "theta", "absolute", "low", "high", NULL};
+    static char *dense_kw[] = {"semiring", "a", "w", "z", "r_out", "rule",
+                               "theta", "absolute", "low", "high", NULL};
+    static char *conv_kw[] = {"semiring", "a", "w", "z", "r_out", "rule", "geometry",
+                              "theta", "absolute", "low", "high", NULL};
     const char *name;
-    PyObject *a, *w, *z_obj, *r_obj, *rule, *low = Py_None, *high = Py_None;
+    PyObject *a, *w, *z_obj, *r_obj, *rule, *geometry = NULL, *low = Py_None, *high = Py_None;
     double theta = 0.0;
     int absolute = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOOO|dpOO", kwlist, &name, &a, &w,
-                                     &z_obj, &r_obj, &rule, &theta, &absolute, &low, &high))
+    int parsed = is_conv
+        ? PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOOOO|dpOO", conv_kw, &name, &a, &w,
+                                      &z_obj, &r_obj, &rule, &geometry, &theta, &absolute,
+                                      &low, &high)
+        : PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOOO|dpOO", dense_kw, &name, &a, &w,
+                                      &z_obj, &r_obj, &rule, &theta, &absolute, &low, &high);
+    if (!parsed)
         return NULL;
     if (theta != theta) {
         PyErr_SetString(PyExc_ValueError, "theta must not be NaN");
         return NULL;
     }
-    dense_args d;
+    layer_args d;
     PyArrayObject *z = NULL, *r_out = NULL;
     PyObject *r_in = NULL;
     semiring_kind kind;
     int relevance_type;
-    if (dense_args_take(&d, a, w, NULL, rule, low, high) < 0 ||
+    if (layer_args_take(&d, a, w, NULL, rule, geometry, low, high) < 0 ||
         parse_semiring(name, &kind, &relevance_type, d.typenum) < 0)
         goto fail;
-    if (!(z = take_array(z_obj, d.typenum, 2, "z")) ||
-        !(r_out = take_array(r_obj, relevance_type, 2, "r_out")) ||
-        check_dim(z, 0, d.shape.n, "z", "rows") < 0 ||
-        check_dim(z, 1, d.shape.out, "z", "columns") < 0 ||
-        check_dim(r_out, 0, d.shape.n, "r_out", "rows") < 0 ||
-        check_dim(r_out, 1, d.shape.out, "r_out", "columns") < 0)
+    if (!(z = take_array(z_obj, d.typenum, d.out_ndim, "z")) ||
+        !(r_out = take_array(r_obj, relevance_type, d.out_ndim, "r_out")))
         goto fail;
-    if (!(r_in = new_array(d.shape.n, d.shape.in, relevance_type)))
+    if (!PyArray_CompareLists(PyArray_DIMS(z), d.out_dims, d.out_ndim) ||
+        !PyArray_CompareLists(PyArray_DIMS(r_out), d.out_dims, d.out_ndim)) {
+        PyErr_SetString(PyExc_ValueError, "z and r_out must have the layer's output shape");
+        goto fail;
+    }
+    if (!(r_in = PyArray_ZEROS(PyArray_NDIM(d.a), PyArray_DIMS(d.a), relevance_type, 0)))
         goto fail;
 
     lrp_threshold t = {theta, absolute};
-    const lrp_dense_shape *s = &d.shape;
     const lrp_rule *r = &d.rule;
     void *zd = PyArray_DATA(z), *ro = PyArray_DATA(r_out);
     void *ri = PyArray_DATA((PyArrayObject *)r_in);
     void *ad = DATA(d.a), *wd = DATA(d.w), *lo = DATA(d.low), *hi = DATA(d.high);
     lrp_status status = LRP_OK;
     Py_BEGIN_ALLOW_THREADS
-    if (d.typenum == NPY_FLOAT32) {
-        switch (kind) {
-        case SR_REAL: status = lrp_dense_relevance_real_f32(s, r, ad, wd, lo, hi, zd, ro, ri); break;
-        case SR_BOOLEAN: status = lrp_dense_relevance_boolean_f32(s, r, &t, ad, wd, lo, hi, zd, ro, ri); break;
-        case SR_COUNTING: status = lrp_dense_relevance_counting_f32(s, r, &t, ad, wd, lo, hi, zd, ro, ri); break;
-        case SR_VITERBI: status = lrp_dense_relevance_viterbi_f32(s, r, ad, wd, lo, hi, zd, ro, ri); break;
-        }
+    if (is_conv && d.typenum == NPY_FLOAT32) {
+        RELEVANCE_SWITCH(conv, f32, &d.conv)
+    } else if (is_conv) {
+        RELEVANCE_SWITCH(conv, f64, &d.conv)
+    } else if (d.typenum == NPY_FLOAT32) {
+        RELEVANCE_SWITCH(dense, f32, &d.dense)
     } else {
-        switch (kind) {
-        case SR_REAL: status = lrp_dense_relevance_real_f64(s, r, ad, wd, lo, hi, zd, ro, ri); break;
-        case SR_BOOLEAN: status = lrp_dense_relevance_boolean_f64(s, r, &t, ad, wd, lo, hi, zd, ro, ri); break;
-        case SR_COUNTING: status = lrp_dense_relevance_counting_f64(s, r, &t, ad, wd, lo, hi, zd, ro, ri); break;
-        case SR_VITERBI: status = lrp_dense_relevance_viterbi_f64(s, r, ad, wd, lo, hi, zd, ro, ri); break;
-        }
+        RELEVANCE_SWITCH(dense, f64, &d.dense)
     }
     Py_END_ALLOW_THREADS
     if (status != LRP_OK) {
@@ -343,25 +442,223 @@ fail:
 done:
     Py_XDECREF(z);
     Py_XDECREF(r_out);
-    dense_args_clear(&d);
+    layer_args_clear(&d);
     return r_in;
 }
 
+static PyObject *py_dense_relevance(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    return weighted_relevance(args, kwargs, 0);
+}
+
+static PyObject *py_conv_relevance(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    return weighted_relevance(args, kwargs, 1);
+}
+
+/* The arrays of a pooling call: a (n, c, h, w) and the window table. */
+typedef struct {
+    int typenum;
+    lrp_pool_shape shape;
+    PyArrayObject *a, *weight, *bounds[4];
+} pool_args;
+
+static void pool_args_clear(pool_args *p)
+{
+    Py_XDECREF(p->a);
+    Py_XDECREF(p->weight);
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(p->bounds[i]);
+}
+
+static int pool_args_take(pool_args *p, PyObject *a, int mode, PyObject *windows, PyObject *weight)
+{
+    static const char *names[4] = {"row_start", "row_end", "col_start", "col_end"};
+    memset(p, 0, sizeof(*p));
+    if (take_float_dtype(a, &p->typenum) < 0 || !(p->a = take_array(a, p->typenum, 4, "a")))
+        return -1;
+    if (mode != LRP_POOL_AVERAGE && mode != LRP_POOL_MAX) {
+        PyErr_Format(PyExc_ValueError, "unknown pooling mode %d", mode);
+        return -1;
+    }
+    if (!PyTuple_Check(windows) || PyTuple_GET_SIZE(windows) != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "windows must be a tuple (row_start, row_end, col_start, col_end)");
+        return -1;
+    }
+    for (int i = 0; i < 4; i++)
+        if (!(p->bounds[i] = take_array(PyTuple_GET_ITEM(windows, i), NPY_INT64, 1, names[i])))
+            return -1;
+    lrp_pool_shape *s = &p->shape;
+    s->n = PyArray_DIM(p->a, 0);
+    s->channels = PyArray_DIM(p->a, 1);
+    s->in_h = PyArray_DIM(p->a, 2);
+    s->in_w = PyArray_DIM(p->a, 3);
+    s->out_h = PyArray_DIM(p->bounds[0], 0);
+    s->out_w = PyArray_DIM(p->bounds[2], 0);
+    s->mode = (lrp_pool_mode)mode;
+    if (check_dim(p->bounds[1], 0, s->out_h, "row_end", "entries") < 0 ||
+        check_dim(p->bounds[3], 0, s->out_w, "col_end", "entries") < 0)
+        return -1;
+    s->row_start = PyArray_DATA(p->bounds[0]);
+    s->row_end = PyArray_DATA(p->bounds[1]);
+    s->col_start = PyArray_DATA(p->bounds[2]);
+    s->col_end = PyArray_DATA(p->bounds[3]);
+    if (lrp_pool_check(s) != LRP_OK) {
+        PyErr_SetString(PyExc_ValueError, "every pooling window must be non-empty and lie "
+                        "inside the input");
+        return -1;
+    }
+    if (mode == LRP_POOL_AVERAGE) {
+        if (weight == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "average pooling needs its weights");
+            return -1;
+        }
+        if (!(p->weight = take_array(weight, p->typenum, 2, "weight")) ||
+            check_dim(p->weight, 0, s->out_h, "weight", "rows") < 0 ||
+            check_dim(p->weight, 1, s->out_w, "weight", "columns") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_pool_forward(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *kwlist[] = {"a", "mode", "windows", "weight", NULL};
+    PyObject *a, *windows, *weight = Py_None;
+    int mode;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OiO|O", kwlist, &a, &mode, &windows, &weight))
+        return NULL;
+    pool_args p;
+    PyObject *out = NULL;
+    if (pool_args_take(&p, a, mode, windows, weight) < 0)
+        goto done;
+    npy_intp dims[4] = {p.shape.n, p.shape.channels, p.shape.out_h, p.shape.out_w};
+    if (!(out = PyArray_ZEROS(4, dims, p.typenum, 0)))
+        goto done;
+    void *wd = DATA(p.weight), *ad = DATA(p.a), *od = PyArray_DATA((PyArrayObject *)out);
+    lrp_status status;
+    Py_BEGIN_ALLOW_THREADS
+    status = p.typenum == NPY_FLOAT32 ? lrp_pool_forward_f32(&p.shape, wd, ad, od)
+                                      : lrp_pool_forward_f64(&p.shape, wd, ad, od);
+    Py_END_ALLOW_THREADS
+    if (status != LRP_OK) {
+        Py_CLEAR(out);
+        raise_status(status);
+    }
+done:
+    pool_args_clear(&p);
+    return out;
+}
+
+#define POOL_SWITCH(S)                                                                  \
+    switch (kind) {                                                                     \
+    case SR_REAL:                                                                       \
+        status = lrp_pool_relevance_real_##S(&p.shape, wd, ad, ro, ri);                 \
+        break;                                                                          \
+    case SR_BOOLEAN:                                                                    \
+        status = lrp_pool_relevance_boolean_##S(&p.shape, wd, &t, ad, ro, ri);          \
+        break;                                                                          \
+    case SR_COUNTING:                                                                   \
+        status = lrp_pool_relevance_counting_##S(&p.shape, wd, &t, ad, ro, ri);         \
+        break;                                                                          \
+    case SR_VITERBI:                                                                    \
+        status = lrp_pool_relevance_viterbi_##S(&p.shape, wd, ad, ro, ri);              \
+        break;                                                                          \
+    }
+
+static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *kwlist[] = {"semiring", "a", "r_out", "mode", "windows", "weight",
+                             "theta", "absolute", NULL};
+    const char *name;
+    PyObject *a, *r_obj, *windows, *weight = Py_None;
+    int mode, absolute = 0;
+    double theta = 0.0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sOOiO|Odp", kwlist, &name, &a, &r_obj,
+                                     &mode, &windows, &weight, &theta, &absolute))
+        return NULL;
+    if (theta != theta) {
+        PyErr_SetString(PyExc_ValueError, "theta must not be NaN");
+        return NULL;
+    }
+    pool_args p;
+    PyArrayObject *r_out = NULL;
+    PyObject *r_in = NULL;
+    semiring_kind kind;
+    int relevance_type;
+    if (pool_args_take(&p, a, mode, windows, weight) < 0 ||
+        parse_semiring(name, &kind, &relevance_type, p.typenum) < 0)
+        goto fail;
+    npy_intp dims[4] = {p.shape.n, p.shape.channels, p.shape.out_h, p.shape.out_w};
+    if (!(r_out = take_array(r_obj, relevance_type, 4, "r_out")))
+        goto fail;
+    if (!PyArray_CompareLists(PyArray_DIMS(r_out), dims, 4)) {
+        PyErr_SetString(PyExc_ValueError, "r_out must have the pooling layer's output shape");
+        goto fail;
+    }
+    if (!(r_in = PyArray_ZEROS(4, PyArray_DIMS(p.a), relevance_type, 0)))
+        goto fail;
+    lrp_threshold t = {theta, absolute};
+    void *wd = DATA(p.weight), *ad = DATA(p.a), *ro = PyArray_DATA(r_out);
+    void *ri = PyArray_DATA((PyArrayObject *)r_in);
+    lrp_status status = LRP_OK;
+    Py_BEGIN_ALLOW_THREADS
+    if (p.typenum == NPY_FLOAT32) {
+        POOL_SWITCH(f32)
+    } else {
+        POOL_SWITCH(f64)
+    }
+    Py_END_ALLOW_THREADS
+    if (status != LRP_OK) {
+        raise_status(status);
+        goto fail;
+    }
+    goto done;
+fail:
+    Py_CLEAR(r_in);
+done:
+    Py_XDECREF(r_out);
+    pool_args_clear(&p);
+    return r_in;
+}
+
+#define KW_METHOD(name, fn, doc) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, doc}
+
 static PyMethodDef core_methods[] = {
-    {"dense_forward", (PyCFunction)(void (*)(void))py_dense_forward, METH_VARARGS | METH_KEYWORDS,
-     "dense_forward(a, w, b, rule, low=None, high=None) -> z\n\n"
-     "z[n, k] = sum_j n_jk + beta_k for a (n, in), w (out, in), b (out,)."},
-    {"dense_absmax", (PyCFunction)(void (*)(void))py_dense_absmax, METH_VARARGS | METH_KEYWORDS,
-     "dense_absmax(a, w, b, rule, low=None, high=None) -> m\n\n"
-     "m[n, k] = max(|beta_k|, max_j |n_jk|), the Viterbi denominator."},
-    {"stabilise", py_stabilise, METH_VARARGS,
-     "stabilise(z, rule) -> a stabilised copy of z."},
-    {"dense_relevance", (PyCFunction)(void (*)(void))py_dense_relevance,
-     METH_VARARGS | METH_KEYWORDS,
-     "dense_relevance(semiring, a, w, z, r_out, rule, theta=0.0, absolute=False,\n"
-     "                low=None, high=None) -> r_in\n\n"
-     "One K-LRP step through a dense layer for semiring 'real', 'boolean',\n"
-     "'counting' or 'viterbi' (for viterbi, z is dense_absmax's m)."},
+    KW_METHOD("dense_forward", py_dense_forward,
+              "dense_forward(a, w, b, rule, low=None, high=None) -> z\n\n"
+              "z[n, k] = sum_j n_jk + beta_k for a (n, in), w (out, in), b (out,)."),
+    KW_METHOD("dense_absmax", py_dense_absmax,
+              "dense_absmax(a, w, b, rule, low=None, high=None) -> m\n\n"
+              "m[n, k] = max(|beta_k|, max_j |n_jk|), the Viterbi denominator."),
+    KW_METHOD("dense_relevance", py_dense_relevance,
+              "dense_relevance(semiring, a, w, z, r_out, rule, theta=0.0, absolute=False,\n"
+              "                low=None, high=None) -> r_in\n\n"
+              "One K-LRP step through a dense layer for semiring 'real', 'boolean',\n"
+              "'counting' or 'viterbi' (for viterbi, z is dense_absmax's m)."),
+    KW_METHOD("conv_forward", py_conv_forward,
+              "conv_forward(a, w, b, rule, geometry, low=None, high=None) -> z\n\n"
+              "Conv2d pre-activations, NCHW; geometry is (stride_h, stride_w, pad_h,\n"
+              "pad_w, dil_h, dil_w, groups)."),
+    KW_METHOD("conv_absmax", py_conv_absmax,
+              "conv_absmax(a, w, b, rule, geometry, low=None, high=None) -> m"),
+    KW_METHOD("conv_relevance", py_conv_relevance,
+              "conv_relevance(semiring, a, w, z, r_out, rule, geometry, theta=0.0,\n"
+              "               absolute=False, low=None, high=None) -> r_in"),
+    KW_METHOD("pool_forward", py_pool_forward,
+              "pool_forward(a, mode, windows, weight=None) -> z\n\n"
+              "windows = (row_start, row_end, col_start, col_end), int64; mode\n"
+              "POOL_AVERAGE (weight (out_h, out_w) per output) or POOL_MAX."),
+    KW_METHOD("pool_relevance", py_pool_relevance,
+              "pool_relevance(semiring, a, r_out, mode, windows, weight=None, theta=0.0,\n"
+              "               absolute=False) -> r_in"),
+    {"stabilise", py_stabilise, METH_VARARGS, "stabilise(z, rule) -> a stabilised copy of z."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef core_module = {
@@ -380,7 +677,9 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddIntConstant(m, "RULE_GAMMA", LRP_RULE_GAMMA) < 0 ||
         PyModule_AddIntConstant(m, "RULE_ZBOX", LRP_RULE_ZBOX) < 0 ||
         PyModule_AddIntConstant(m, "EPS_SIGN", LRP_EPS_SIGN) < 0 ||
-        PyModule_AddIntConstant(m, "EPS_PLUS", LRP_EPS_PLUS) < 0) {
+        PyModule_AddIntConstant(m, "EPS_PLUS", LRP_EPS_PLUS) < 0 ||
+        PyModule_AddIntConstant(m, "POOL_AVERAGE", LRP_POOL_AVERAGE) < 0 ||
+        PyModule_AddIntConstant(m, "POOL_MAX", LRP_POOL_MAX) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1,5 +1,5 @@
 /* Dense-layer kernels, written once against T and FN() and included by
- * dense.c once per dtype. Each public function dispatches the rule kind to
+ * dense.c once per dtype, after rule_math.h. Each public function dispatches the rule kind to
  * an always-inlined body, so every (rule, dtype) pair is compiled as its own
  * loop nest with the rule's arithmetic folded in.
  *
@@ -7,29 +7,6 @@
  * it, operation by operation, because boolean and counting results are
  * compared bit for bit with a literal reference.
  */
-
-static LRP_INLINE T FN(positive)(T w) { return w > 0 ? w : (T)0; }
-static LRP_INLINE T FN(negative)(T w) { return w < 0 ? w : (T)0; }
-static LRP_INLINE T FN(absolute)(T v) { return ABS(v); } /* branch-free: signs are random */
-
-static LRP_INLINE T FN(rho)(int kind, T gamma, T w)
-{
-    return kind == LRP_RULE_GAMMA ? w + gamma * FN(positive)(w) : w;
-}
-
-/* n_jk: the contribution of input j to output k before normalisation. */
-static LRP_INLINE T FN(numerator)(int kind, T gamma, T a, T lo, T hi, T w)
-{
-    if (kind == LRP_RULE_ZBOX)
-        return a * w - lo * FN(positive)(w) - hi * FN(negative)(w);
-    return a * FN(rho)(kind, gamma, w);
-}
-
-/* beta_k: the bias neuron's contribution; under z^B it is b - b^+ - b^- = 0. */
-static LRP_INLINE T FN(bias_term)(int kind, T gamma, T b)
-{
-    return kind == LRP_RULE_ZBOX ? (T)0 : FN(rho)(kind, gamma, b);
-}
 
 #define LANES 8
 
@@ -43,13 +20,13 @@ static LRP_INLINE T FN(row_sum)(int kind, T gamma, const T *a, const T *lo, cons
     for (; j + LANES <= in; j += LANES)
         for (int u = 0; u < LANES; u++)
             acc[u] += FN(numerator)(kind, gamma, a[j + u],
-                                    kind == LRP_RULE_ZBOX ? lo[j + u] : (T)0,
-                                    kind == LRP_RULE_ZBOX ? hi[j + u] : (T)0, w[j + u]);
+                                    LRP_BOUND(kind, lo, j + u),
+                                    LRP_BOUND(kind, hi, j + u), w[j + u]);
     T tail = 0;
     for (; j < in; j++)
         tail += FN(numerator)(kind, gamma, a[j],
-                              kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
-                              kind == LRP_RULE_ZBOX ? hi[j] : (T)0, w[j]);
+                              LRP_BOUND(kind, lo, j),
+                              LRP_BOUND(kind, hi, j), w[j]);
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
 
@@ -63,14 +40,14 @@ static LRP_INLINE T FN(row_absmax)(int kind, T gamma, const T *a, const T *lo, c
     for (; j + LANES <= in; j += LANES)
         for (int u = 0; u < LANES; u++) {
             T v = FN(absolute)(FN(numerator)(kind, gamma, a[j + u],
-                                             kind == LRP_RULE_ZBOX ? lo[j + u] : (T)0,
-                                             kind == LRP_RULE_ZBOX ? hi[j + u] : (T)0, w[j + u]));
+                                             LRP_BOUND(kind, lo, j + u),
+                                             LRP_BOUND(kind, hi, j + u), w[j + u]));
             best[u] = v > best[u] ? v : best[u];
         }
     for (; j < in; j++) {
         T v = FN(absolute)(FN(numerator)(kind, gamma, a[j],
-                                         kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
-                                         kind == LRP_RULE_ZBOX ? hi[j] : (T)0, w[j]));
+                                         LRP_BOUND(kind, lo, j),
+                                         LRP_BOUND(kind, hi, j), w[j]));
         best[0] = v > best[0] ? v : best[0];
     }
     for (int u = 1; u < LANES; u++)
@@ -216,11 +193,6 @@ lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule
     return LRP_OK;
 }
 
-static LRP_INLINE int FN(passes)(T d, T theta, int absolute)
-{
-    return (absolute ? FN(absolute)(d) : d) >= theta;
-}
-
 /* Boolean semiring: R_j = OR_k [Theta(d_jk)] AND R_k. Outputs with R_k false
  * are skipped: F absorbs AND and is neutral for OR. */
 static LRP_INLINE void FN(boolean_body)(int kind, const lrp_dense_shape *s, T gamma,
@@ -251,8 +223,8 @@ static LRP_INLINE void FN(boolean_body)(int kind, const lrp_dense_shape *s, T ga
             }
             for (ptrdiff_t j = 0; j < in; j++) {
                 T d = FN(numerator)(kind, gamma, an[j],
-                                    kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
-                                    kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]) / zk;
+                                    LRP_BOUND(kind, lo, j),
+                                    LRP_BOUND(kind, hi, j), wk[j]) / zk;
                 ri[j] |= (uint8_t)FN(passes)(d, theta, absolute);
             }
         }
@@ -288,14 +260,10 @@ static LRP_INLINE lrp_status FN(counting_body)(int kind, const lrp_dense_shape *
         const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
         const int64_t *rn = r_out + n * out;
         int64_t *ri = r_in + n * in;
-        int64_t total = 0;
-        int may_overflow = 0;
-        for (ptrdiff_t k = 0; k < out; k++) {
-            if (rn[k] < 0)
-                return LRP_ERR_ARG;
-            if (!may_overflow && __builtin_add_overflow(total, rn[k], &total))
-                may_overflow = 1;
-        }
+        int fits;
+        lrp_status status = lrp_count_total(rn, out, &fits);
+        if (status != LRP_OK)
+            return status;
         for (ptrdiff_t j = 0; j < in; j++)
             ri[j] = 0;
         for (ptrdiff_t k = 0; k < out; k++) {
@@ -312,11 +280,11 @@ static LRP_INLINE lrp_status FN(counting_body)(int kind, const lrp_dense_shape *
                         return LRP_ERR_OVERFLOW;
                 continue;
             }
-            if (!may_overflow) {
+            if (fits) {
                 for (ptrdiff_t j = 0; j < in; j++) {
                     T d = FN(numerator)(kind, gamma, an[j],
-                                        kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
-                                        kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]) / zk;
+                                        LRP_BOUND(kind, lo, j),
+                                        LRP_BOUND(kind, hi, j), wk[j]) / zk;
                     /* a mask, not a branch: whether d passes is a coin toss */
                     ri[j] += rk & -(int64_t)FN(passes)(d, theta, absolute);
                 }
@@ -324,8 +292,8 @@ static LRP_INLINE lrp_status FN(counting_body)(int kind, const lrp_dense_shape *
             }
             for (ptrdiff_t j = 0; j < in; j++) {
                 T d = FN(numerator)(kind, gamma, an[j],
-                                    kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
-                                    kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]) / zk;
+                                    LRP_BOUND(kind, lo, j),
+                                    LRP_BOUND(kind, hi, j), wk[j]) / zk;
                 if (FN(passes)(d, theta, absolute) && __builtin_add_overflow(ri[j], rk, &ri[j]))
                     return LRP_ERR_OVERFLOW;
             }
@@ -370,8 +338,8 @@ static LRP_INLINE void FN(viterbi_body)(int kind, const lrp_dense_shape *s, T ga
             const T *wk = w + k * in;
             for (ptrdiff_t j = 0; j < in; j++) {
                 T v = FN(absolute)(FN(numerator)(kind, gamma, an[j],
-                                                 kind == LRP_RULE_ZBOX ? lo[j] : (T)0,
-                                                 kind == LRP_RULE_ZBOX ? hi[j] : (T)0, wk[j]))
+                                                 LRP_BOUND(kind, lo, j),
+                                                 LRP_BOUND(kind, hi, j), wk[j]))
                       / denominator * rk;
                 ri[j] = v > ri[j] ? v : ri[j];
             }

@@ -91,4 +91,81 @@ typedef struct {
 LRP_DENSE_API(float, f32)
 LRP_DENSE_API(double, f64)
 
+/* A batch through one Conv2d layer, NCHW: a (n, in_c, in_h, in_w),
+ * w (out_c, in_c / groups, k_h, k_w), b (out_c), z (n, out_c, out_h, out_w);
+ * zero padding. out_h and out_w must be PyTorch's output size. */
+typedef struct {
+    ptrdiff_t n, in_c, in_h, in_w;
+    ptrdiff_t out_c, out_h, out_w;
+    ptrdiff_t k_h, k_w;
+    ptrdiff_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+} lrp_conv_shape;
+
+/* LRP_ERR_ARG unless every size is consistent (the kernels check it too). */
+lrp_status lrp_conv_check(const lrp_conv_shape *s);
+
+/* The same passes as the dense layer's, with the same meaning per pair. */
+#define LRP_CONV_API(T, S)                                                                     \
+    lrp_status lrp_conv_forward_##S(const lrp_conv_shape *s, const lrp_rule *rule,             \
+                                    const T *a, const T *w, const T *b,                        \
+                                    const T *low, const T *high, T *z);                        \
+    lrp_status lrp_conv_absmax_##S(const lrp_conv_shape *s, const lrp_rule *rule,              \
+                                   const T *a, const T *w, const T *b,                         \
+                                   const T *low, const T *high, T *m);                         \
+    lrp_status lrp_conv_relevance_real_##S(const lrp_conv_shape *s, const lrp_rule *rule,      \
+                                           const T *a, const T *w, const T *low,               \
+                                           const T *high, const T *z, const T *r_out,          \
+                                           T *r_in);                                           \
+    lrp_status lrp_conv_relevance_boolean_##S(const lrp_conv_shape *s, const lrp_rule *rule,   \
+                                              const lrp_threshold *t, const T *a, const T *w,  \
+                                              const T *low, const T *high, const T *z,         \
+                                              const uint8_t *r_out, uint8_t *r_in);            \
+    lrp_status lrp_conv_relevance_counting_##S(const lrp_conv_shape *s, const lrp_rule *rule,  \
+                                               const lrp_threshold *t, const T *a, const T *w, \
+                                               const T *low, const T *high, const T *z,        \
+                                               const int64_t *r_out, int64_t *r_in);           \
+    lrp_status lrp_conv_relevance_viterbi_##S(const lrp_conv_shape *s, const lrp_rule *rule,   \
+                                              const T *a, const T *w, const T *low,            \
+                                              const T *high, const T *m, const T *r_out,       \
+                                              T *r_in);
+
+LRP_CONV_API(float, f32)
+LRP_CONV_API(double, f64)
+
+/* Pooling, channel by channel, NCHW: output (oy, ox) of channel c reads the
+ * window rows [row_start[oy], row_end[oy]) x columns [col_start[ox],
+ * col_end[ox]) of the same input channel. A pool is a bias-free linear layer under
+ * LRP-0 with n_jk = a_j * w_jk, where w_jk is weight[oy, ox] (average; one
+ * weight per output) or, for max pooling (winner-take-all), 1 for the
+ * window's first arg-max in row-major order and 0 for the rest. */
+typedef enum { LRP_POOL_AVERAGE = 0, LRP_POOL_MAX = 1 } lrp_pool_mode;
+
+typedef struct {
+    ptrdiff_t n, channels, in_h, in_w, out_h, out_w;
+    lrp_pool_mode mode;
+    const int64_t *row_start, *row_end, *col_start, *col_end;
+} lrp_pool_shape;
+
+/* LRP_ERR_ARG unless every window is non-empty and inside the input. */
+lrp_status lrp_pool_check(const lrp_pool_shape *s);
+
+/* weight (out_h, out_w) is read only for LRP_POOL_AVERAGE. Relevance
+ * passes form z_k (and Viterbi's m_k) of each window themselves. */
+#define LRP_POOL_API(T, S)                                                                     \
+    lrp_status lrp_pool_forward_##S(const lrp_pool_shape *s, const T *weight, const T *a,      \
+                                    T *z);                                                     \
+    lrp_status lrp_pool_relevance_real_##S(const lrp_pool_shape *s, const T *weight,           \
+                                           const T *a, const T *r_out, T *r_in);               \
+    lrp_status lrp_pool_relevance_boolean_##S(const lrp_pool_shape *s, const T *weight,        \
+                                              const lrp_threshold *t, const T *a,              \
+                                              const uint8_t *r_out, uint8_t *r_in);            \
+    lrp_status lrp_pool_relevance_counting_##S(const lrp_pool_shape *s, const T *weight,       \
+                                               const lrp_threshold *t, const T *a,             \
+                                               const int64_t *r_out, int64_t *r_in);           \
+    lrp_status lrp_pool_relevance_viterbi_##S(const lrp_pool_shape *s, const T *weight,        \
+                                              const T *a, const T *r_out, T *r_in);
+
+LRP_POOL_API(float, f32)
+LRP_POOL_API(double, f64)
+
 #endif

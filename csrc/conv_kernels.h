@@ -1,0 +1,318 @@
+/* Conv2d kernels, written once against T and FN() (see instantiate.h).
+ *
+ * Activations are NCHW, weights (out_c, in_c / groups, k_h, k_w) as in
+ * PyTorch. Every pass walks the (input j, output k) pairs tap by tap:
+ * for one kernel tap (ky, kx) the pairs form a shifted, strided copy of the
+ * output grid (LRP_CONV_TAP), so no coefficient tensor is ever formed and
+ * padding costs nothing. Passes that write outputs (forward, absmax) visit
+ * channels output-first; relevance passes visit them input-first so that
+ * each input plane is finished before the next. The order of every sum is
+ * fixed by these loops.
+ */
+
+/* Channel planes of sample n. */
+#define IN_PLANE(s, n, ci) (((n) * (s)->in_c + (ci)) * (s)->in_h * (s)->in_w)
+#define OUT_PLANE(s, n, co) (((n) * (s)->out_c + (co)) * (s)->out_h * (s)->out_w)
+#define WEIGHT(s, w, co, ci_local, ky, kx) \
+    (w)[(((co) * ((s)->in_c / (s)->groups) + (ci_local)) * (s)->k_h + (ky)) * (s)->k_w + (kx)]
+
+static LRP_INLINE void FN(conv_forward_body)(int kind, const lrp_conv_shape *s, T gamma,
+                                             const T *restrict a, const T *restrict w,
+                                             const T *restrict b, const T *restrict low,
+                                             const T *restrict high, T *restrict z)
+{
+    const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
+    const ptrdiff_t plane = s->out_h * s->out_w;
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t co = 0; co < s->out_c; co++) {
+            const ptrdiff_t k0 = OUT_PLANE(s, n, co), g = co / cout_g;
+            for (ptrdiff_t p = 0; p < plane; p++)
+                z[k0 + p] = 0;
+            for (ptrdiff_t cl = 0; cl < cin_g; cl++) {
+                const ptrdiff_t j0 = IN_PLANE(s, n, g * cin_g + cl);
+                for (ptrdiff_t ky = 0; ky < s->k_h; ky++)
+                    for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                        const T wv = WEIGHT(s, w, co, cl, ky, kx);
+                        LRP_CONV_TAP(s, ky, kx, j0, k0,
+                                     z[k] += FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
+                                                           LRP_BOUND(kind, high, j), wv));
+                    }
+            }
+            const T beta = FN(bias_term)(kind, gamma, b[co]);
+            for (ptrdiff_t p = 0; p < plane; p++)
+                z[k0 + p] = z[k0 + p] + beta;
+        }
+}
+
+static LRP_INLINE void FN(conv_absmax_body)(int kind, const lrp_conv_shape *s, T gamma,
+                                            const T *restrict a, const T *restrict w,
+                                            const T *restrict b, const T *restrict low,
+                                            const T *restrict high, T *restrict m)
+{
+    const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
+    const ptrdiff_t plane = s->out_h * s->out_w;
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t co = 0; co < s->out_c; co++) {
+            const ptrdiff_t k0 = OUT_PLANE(s, n, co), g = co / cout_g;
+            const T bias = FN(absolute)(FN(bias_term)(kind, gamma, b[co]));
+            for (ptrdiff_t p = 0; p < plane; p++)
+                m[k0 + p] = bias;
+            for (ptrdiff_t cl = 0; cl < cin_g; cl++) {
+                const ptrdiff_t j0 = IN_PLANE(s, n, g * cin_g + cl);
+                for (ptrdiff_t ky = 0; ky < s->k_h; ky++)
+                    for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                        const T wv = WEIGHT(s, w, co, cl, ky, kx);
+                        LRP_CONV_TAP(s, ky, kx, j0, k0, {
+                            T v = FN(absolute)(FN(numerator)(kind, gamma, a[j],
+                                                             LRP_BOUND(kind, low, j),
+                                                             LRP_BOUND(kind, high, j), wv));
+                            m[k] = v > m[k] ? v : m[k];
+                        });
+                    }
+            }
+        }
+}
+
+lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
+                                const T *w, const T *b, const T *low, const T *high, T *z)
+{
+    lrp_status status = lrp_conv_check(s);
+    if (status != LRP_OK)
+        return status;
+    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
+        return LRP_ERR_ARG;
+    T gamma = (T)rule->gamma;
+#define CALL(KIND) FN(conv_forward_body)(KIND, s, gamma, a, w, b, low, high, z)
+    LRP_DISPATCH_RULE(rule->kind, CALL);
+#undef CALL
+    return LRP_OK;
+}
+
+lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
+                               const T *w, const T *b, const T *low, const T *high, T *m)
+{
+    lrp_status status = lrp_conv_check(s);
+    if (status != LRP_OK)
+        return status;
+    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
+        return LRP_ERR_ARG;
+    T gamma = (T)rule->gamma;
+#define CALL(KIND) FN(conv_absmax_body)(KIND, s, gamma, a, w, b, low, high, m)
+    LRP_DISPATCH_RULE(rule->kind, CALL);
+#undef CALL
+    return LRP_OK;
+}
+
+/* Visits, for input channel ci of sample n, every output channel of its
+ * group and every kernel tap, with co, cl (ci's index in its group), wv, j0
+ * and k0 set, then runs the tap's pairs through STMT. */
+#define CONV_VISIT_INPUT(s, w, n, ci, ...)                                               \
+    do {                                                                                 \
+        const ptrdiff_t cin_g_ = (s)->in_c / (s)->groups;                                \
+        const ptrdiff_t cout_g_ = (s)->out_c / (s)->groups;                              \
+        const ptrdiff_t g_ = (ci) / cin_g_, cl = (ci) - g_ * cin_g_;                     \
+        const ptrdiff_t j0 = IN_PLANE(s, n, ci);                                         \
+        for (ptrdiff_t co = g_ * cout_g_; co < (g_ + 1) * cout_g_; co++) {               \
+            const ptrdiff_t k0 = OUT_PLANE(s, n, co);                                    \
+            for (ptrdiff_t ky = 0; ky < (s)->k_h; ky++)                                  \
+                for (ptrdiff_t kx = 0; kx < (s)->k_w; kx++) {                            \
+                    const T wv = WEIGHT(s, w, co, cl, ky, kx);                           \
+                    LRP_CONV_TAP(s, ky, kx, j0, k0, __VA_ARGS__);                        \
+                }                                                                        \
+        }                                                                                \
+    } while (0)
+
+/* Real semiring: R_j = a_j * sum_k rho(w_jk) * (R_k / z_k), a transposed
+ * convolution of the ratios; z^B needs the three weight parts. */
+static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *s, T gamma,
+                                                const T *restrict a, const T *restrict w,
+                                                const T *restrict low, const T *restrict high,
+                                                const T *restrict z, const T *restrict r_out,
+                                                T *restrict r_in)
+{
+    const ptrdiff_t in_plane = s->in_h * s->in_w;
+    const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
+    size_t count;
+    if (lrp_checked_count(out_total, in_plane, 3, &count) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    T *ratio = lrp_alloc_array(count, sizeof(T));
+    if (!ratio)
+        return LRP_ERR_NOMEM;
+    T *c = ratio + out_total, *cpos = c + in_plane, *cneg = cpos + in_plane;
+    for (ptrdiff_t k = 0; k < out_total; k++)
+        ratio[k] = FN(coefficient)(r_out[k], z[k]);
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+            for (ptrdiff_t p = 0; p < in_plane; p++)
+                c[p] = cpos[p] = cneg[p] = 0;
+            if (kind == LRP_RULE_ZBOX) {
+                CONV_VISIT_INPUT(s, w, n, ci, {
+                    const T q = ratio[k];
+                    c[j - j0] += wv * q;
+                    cpos[j - j0] += FN(positive)(wv) * q;
+                    cneg[j - j0] += FN(negative)(wv) * q;
+                });
+            } else {
+                CONV_VISIT_INPUT(s, w, n, ci, {
+                    const T rw = FN(rho)(kind, gamma, wv);
+                    c[j - j0] += rw * ratio[k];
+                });
+            }
+            const ptrdiff_t j0 = IN_PLANE(s, n, ci);
+            for (ptrdiff_t p = 0; p < in_plane; p++)
+                r_in[j0 + p] = kind == LRP_RULE_ZBOX
+                                   ? a[j0 + p] * c[p] - low[j0 + p] * cpos[p] - high[j0 + p] * cneg[p]
+                                   : a[j0 + p] * c[p];
+        }
+    free(ratio);
+    return LRP_OK;
+}
+
+/* Boolean: R_j = OR_k [Theta(d_jk)] AND R_k, as a mask so the loop stays branch-free. */
+static LRP_INLINE lrp_status FN(conv_boolean_body)(int kind, const lrp_conv_shape *s, T gamma,
+                                                   T theta, int absolute,
+                                                   const T *restrict a, const T *restrict w,
+                                                   const T *restrict low, const T *restrict high,
+                                                   const T *restrict z,
+                                                   const uint8_t *restrict r_out,
+                                                   uint8_t *restrict r_in)
+{
+    const ptrdiff_t in_plane = s->in_h * s->in_w;
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+            uint8_t *ri = r_in + IN_PLANE(s, n, ci);
+            for (ptrdiff_t p = 0; p < in_plane; p++)
+                ri[p] = 0;
+            CONV_VISIT_INPUT(s, w, n, ci, {
+                const T d = FN(coefficient)(FN(numerator)(kind, gamma, a[j],
+                                                          LRP_BOUND(kind, low, j),
+                                                          LRP_BOUND(kind, high, j), wv), z[k]);
+                r_in[j] |= (uint8_t)((r_out[k] != 0) & FN(passes)(d, theta, absolute));
+            });
+        }
+    return LRP_OK;
+}
+
+/* Counting: R_j = sum_k [Theta(d_jk)] * R_k in exact integers. No R_j of a
+ * sample exceeds the sample's sum_k R_k; when that fits in int64 the plain
+ * loop cannot overflow, otherwise every addition is checked. */
+static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_shape *s, T gamma,
+                                                    T theta, int absolute,
+                                                    const T *restrict a, const T *restrict w,
+                                                    const T *restrict low, const T *restrict high,
+                                                    const T *restrict z,
+                                                    const int64_t *restrict r_out,
+                                                    int64_t *restrict r_in)
+{
+    const ptrdiff_t in_plane = s->in_h * s->in_w;
+    const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        int fits;
+        lrp_status status = lrp_count_total(r_out + n * out_sample, out_sample, &fits);
+        if (status != LRP_OK)
+            return status;
+        for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+            int64_t *ri = r_in + IN_PLANE(s, n, ci);
+            for (ptrdiff_t p = 0; p < in_plane; p++)
+                ri[p] = 0;
+            if (fits) {
+                CONV_VISIT_INPUT(s, w, n, ci, {
+                    const T d = FN(coefficient)(FN(numerator)(kind, gamma, a[j],
+                                                              LRP_BOUND(kind, low, j),
+                                                              LRP_BOUND(kind, high, j), wv), z[k]);
+                    r_in[j] += r_out[k] & -(int64_t)FN(passes)(d, theta, absolute);
+                });
+            } else {
+                int overflow = 0;
+                CONV_VISIT_INPUT(s, w, n, ci, {
+                    const T d = FN(coefficient)(FN(numerator)(kind, gamma, a[j],
+                                                              LRP_BOUND(kind, low, j),
+                                                              LRP_BOUND(kind, high, j), wv), z[k]);
+                    const int64_t add = r_out[k] & -(int64_t)FN(passes)(d, theta, absolute);
+                    overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
+                });
+                if (overflow)
+                    return LRP_ERR_OVERFLOW;
+            }
+        }
+    }
+    return LRP_OK;
+}
+
+/* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k. */
+static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shape *s, T gamma,
+                                                   const T *restrict a, const T *restrict w,
+                                                   const T *restrict low, const T *restrict high,
+                                                   const T *restrict m, const T *restrict r_out,
+                                                   T *restrict r_in)
+{
+    const ptrdiff_t in_plane = s->in_h * s->in_w;
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+            T *ri = r_in + IN_PLANE(s, n, ci);
+            for (ptrdiff_t p = 0; p < in_plane; p++)
+                ri[p] = 0;
+            CONV_VISIT_INPUT(s, w, n, ci, {
+                const T v = FN(absolute)(FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
+                                                       LRP_BOUND(kind, high, j), wv))
+                            / (m[k] + (T)1e-9) * r_out[k];
+                r_in[j] = v > r_in[j] ? v : r_in[j];
+            });
+        }
+    return LRP_OK;
+}
+
+#define CONV_RELEVANCE(NAME, BODY, R_TYPE, THRESHOLD_PARAM, THRESHOLD_SETUP)                  \
+    lrp_status FN(NAME)(const lrp_conv_shape *s, const lrp_rule *rule THRESHOLD_PARAM,       \
+                        const T *a, const T *w, const T *low, const T *high, const T *z,     \
+                        const R_TYPE *r_out, R_TYPE *r_in)                                    \
+    {                                                                                          \
+        lrp_status status = lrp_conv_check(s);                                                 \
+        if (status != LRP_OK)                                                                  \
+            return status;                                                                     \
+        if (rule->kind == LRP_RULE_ZBOX && (!low || !high))                                    \
+            return LRP_ERR_ARG;                                                                \
+        T gamma = (T)rule->gamma;                                                              \
+        (void)gamma;                                                                           \
+        THRESHOLD_SETUP                                                                        \
+        switch (rule->kind) {                                                                  \
+        case LRP_RULE_GAMMA:                                                                   \
+            return BODY(LRP_RULE_GAMMA);                                                       \
+        case LRP_RULE_ZBOX:                                                                    \
+            return BODY(LRP_RULE_ZBOX);                                                        \
+        default:                                                                               \
+            return BODY(LRP_RULE_ZERO);                                                        \
+        }                                                                                      \
+    }
+
+#define NO_THRESHOLD
+#define NO_SETUP
+#define WITH_THRESHOLD , const lrp_threshold *t
+#define THRESHOLD_VALUES T theta = (T)t->theta; int absolute = t->absolute;
+
+#define REAL_BODY(KIND) FN(conv_real_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in)
+#define BOOLEAN_BODY(KIND) \
+    FN(conv_boolean_body)(KIND, s, gamma, theta, absolute, a, w, low, high, z, r_out, r_in)
+#define COUNTING_BODY(KIND) \
+    FN(conv_counting_body)(KIND, s, gamma, theta, absolute, a, w, low, high, z, r_out, r_in)
+#define VITERBI_BODY(KIND) FN(conv_viterbi_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in)
+
+CONV_RELEVANCE(lrp_conv_relevance_real, REAL_BODY, T, NO_THRESHOLD, NO_SETUP)
+CONV_RELEVANCE(lrp_conv_relevance_boolean, BOOLEAN_BODY, uint8_t, WITH_THRESHOLD, THRESHOLD_VALUES)
+CONV_RELEVANCE(lrp_conv_relevance_counting, COUNTING_BODY, int64_t, WITH_THRESHOLD,
+               THRESHOLD_VALUES)
+CONV_RELEVANCE(lrp_conv_relevance_viterbi, VITERBI_BODY, T, NO_THRESHOLD, NO_SETUP)
+
+#undef CONV_RELEVANCE
+#undef NO_THRESHOLD
+#undef NO_SETUP
+#undef WITH_THRESHOLD
+#undef THRESHOLD_VALUES
+#undef REAL_BODY
+#undef BOOLEAN_BODY
+#undef COUNTING_BODY
+#undef VITERBI_BODY
+#undef CONV_VISIT_INPUT
+#undef IN_PLANE
+#undef OUT_PLANE
+#undef WEIGHT

@@ -1,0 +1,159 @@
+/* Pooling kernels, written once against T and FN() (see instantiate.h).
+ * Every pass handles one window at a time: it forms the window's z_k (and
+ * Viterbi's m_k) and then visits the window's inputs in row-major order, so
+ * nothing outlives the window. */
+
+#define POOL_IN_PLANE(s, n, chan) (((n) * (s)->channels + (chan)) * (s)->in_h * (s)->in_w)
+#define POOL_OUT_PLANE(s, n, chan) (((n) * (s)->channels + (chan)) * (s)->out_h * (s)->out_w)
+
+/* The flat index of the window's first arg-max: ties go to the earliest. */
+static LRP_INLINE ptrdiff_t FN(pool_winner)(const lrp_pool_shape *s, const T *a, ptrdiff_t j0,
+                                            ptrdiff_t oy, ptrdiff_t ox)
+{
+    ptrdiff_t best = j0 + s->row_start[oy] * s->in_w + s->col_start[ox];
+    for (ptrdiff_t iy = s->row_start[oy]; iy < s->row_end[oy]; iy++)
+        for (ptrdiff_t ix = s->col_start[ox]; ix < s->col_end[ox]; ix++) {
+            const ptrdiff_t j = j0 + iy * s->in_w + ix;
+            if (a[j] > a[best])
+                best = j;
+        }
+    return best;
+}
+
+/* n_jk of input j in the window of output k (winner: the max pool's arg-max). */
+static LRP_INLINE T FN(pool_numerator)(const lrp_pool_shape *s, T a_j, T weight_k, ptrdiff_t j,
+                                       ptrdiff_t winner)
+{
+    if (s->mode == LRP_POOL_MAX)
+        return j == winner ? a_j : (T)0;
+    return a_j * weight_k;
+}
+
+/* Visits every window (n, c, oy, ox) with k, wk (its weight), winner, z
+ * (sum of n_jk) and m (max |n_jk|) set, then every input j of it with nj
+ * (= n_jk) set, running STMT for each pair. */
+#define POOL_VISIT(s, weight, a, ...)                                                        \
+    for (ptrdiff_t n = 0; n < (s)->n; n++)                                                   \
+        for (ptrdiff_t ch = 0; ch < (s)->channels; ch++) {                                          \
+            const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);     \
+            for (ptrdiff_t oy = 0; oy < (s)->out_h; oy++)                                    \
+                for (ptrdiff_t ox = 0; ox < (s)->out_w; ox++) {                              \
+                    const ptrdiff_t k = k0 + oy * (s)->out_w + ox;                           \
+                    const T wk = (s)->mode == LRP_POOL_MAX ? (T)1 : (weight)[oy * (s)->out_w + ox]; \
+                    const ptrdiff_t winner =                                                 \
+                        (s)->mode == LRP_POOL_MAX ? FN(pool_winner)(s, a, j0, oy, ox) : -1;  \
+                    T z = 0, m = 0;                                                          \
+                    for (ptrdiff_t iy = (s)->row_start[oy]; iy < (s)->row_end[oy]; iy++)     \
+                        for (ptrdiff_t ix = (s)->col_start[ox]; ix < (s)->col_end[ox]; ix++) { \
+                            const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                    \
+                            const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);       \
+                            z += nj;                                                         \
+                            m = FN(absolute)(nj) > m ? FN(absolute)(nj) : m;                 \
+                        }                                                                    \
+                    (void)z;                                                                 \
+                    (void)m;                                                                 \
+                    for (ptrdiff_t iy = (s)->row_start[oy]; iy < (s)->row_end[oy]; iy++)     \
+                        for (ptrdiff_t ix = (s)->col_start[ox]; ix < (s)->col_end[ox]; ix++) { \
+                            const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                    \
+                            const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);       \
+                            __VA_ARGS__;                                                     \
+                        }                                                                    \
+                }                                                                            \
+        }
+
+static void FN(pool_clear)(const lrp_pool_shape *s, void *r_in, size_t size)
+{
+    memset(r_in, 0, (size_t)(s->n * s->channels * s->in_h * s->in_w) * size);
+}
+
+lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const T *a, T *z)
+{
+    lrp_status status = lrp_pool_check(s);
+    if (status != LRP_OK)
+        return status;
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t ch = 0; ch < s->channels; ch++) {
+            const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);
+            for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
+                for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+                    T sum = 0;
+                    if (s->mode == LRP_POOL_MAX) {
+                        sum = a[FN(pool_winner)(s, a, j0, oy, ox)];
+                    } else {
+                        const T wk = weight[oy * s->out_w + ox];
+                        for (ptrdiff_t iy = s->row_start[oy]; iy < s->row_end[oy]; iy++)
+                            for (ptrdiff_t ix = s->col_start[ox]; ix < s->col_end[ox]; ix++)
+                                sum += a[j0 + iy * s->in_w + ix] * wk;
+                    }
+                    z[k0 + oy * s->out_w + ox] = sum;
+                }
+        }
+    return LRP_OK;
+}
+
+lrp_status FN(lrp_pool_relevance_real)(const lrp_pool_shape *s, const T *weight, const T *a,
+                                       const T *r_out, T *r_in)
+{
+    lrp_status status = lrp_pool_check(s);
+    if (status != LRP_OK)
+        return status;
+    FN(pool_clear)(s, r_in, sizeof(T));
+    POOL_VISIT(s, weight, a, r_in[j] += FN(coefficient)(nj, z) * r_out[k]);
+    return LRP_OK;
+}
+
+lrp_status FN(lrp_pool_relevance_boolean)(const lrp_pool_shape *s, const T *weight,
+                                          const lrp_threshold *t, const T *a,
+                                          const uint8_t *r_out, uint8_t *r_in)
+{
+    lrp_status status = lrp_pool_check(s);
+    if (status != LRP_OK)
+        return status;
+    const T theta = (T)t->theta;
+    FN(pool_clear)(s, r_in, 1);
+    POOL_VISIT(s, weight, a,
+               r_in[j] |= (uint8_t)((r_out[k] != 0) &
+                                    FN(passes)(FN(coefficient)(nj, z), theta, t->absolute)));
+    return LRP_OK;
+}
+
+lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *weight,
+                                           const lrp_threshold *t, const T *a,
+                                           const int64_t *r_out, int64_t *r_in)
+{
+    lrp_status status = lrp_pool_check(s);
+    if (status != LRP_OK)
+        return status;
+    int fits;
+    status = lrp_count_total(r_out, s->n * s->channels * s->out_h * s->out_w, &fits);
+    if (status != LRP_OK)
+        return status;
+    const T theta = (T)t->theta;
+    int overflow = 0;
+    FN(pool_clear)(s, r_in, sizeof(int64_t));
+    /* windows may overlap, so every addition is checked: pools are cheap */
+    POOL_VISIT(s, weight, a, {
+        const int64_t add = r_out[k] & -(int64_t)FN(passes)(FN(coefficient)(nj, z), theta,
+                                                            t->absolute);
+        overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
+    });
+    return overflow ? LRP_ERR_OVERFLOW : LRP_OK;
+}
+
+lrp_status FN(lrp_pool_relevance_viterbi)(const lrp_pool_shape *s, const T *weight, const T *a,
+                                          const T *r_out, T *r_in)
+{
+    lrp_status status = lrp_pool_check(s);
+    if (status != LRP_OK)
+        return status;
+    FN(pool_clear)(s, r_in, sizeof(T));
+    POOL_VISIT(s, weight, a, {
+        const T v = FN(absolute)(nj) / (m + (T)1e-9) * r_out[k];
+        r_in[j] = v > r_in[j] ? v : r_in[j];
+    });
+    return LRP_OK;
+}
+
+#undef POOL_VISIT
+#undef POOL_IN_PLANE
+#undef POOL_OUT_PLANE
