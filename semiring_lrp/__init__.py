@@ -6,13 +6,14 @@
 """
 from . import models, rules
 from .io import load
-from .network import Flatten, Linear, Network, ReLU
+from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
+                      Network, ReLU)
 from .propagation import relevance
 from .semirings import Boolean, Contributions, Counting, Real, Semiring, Viterbi
 from .torch_import import from_torch
 
 __all__ = [
-    "Boolean", "Contributions", "Counting", "Flatten", "Linear", "Network", "ReLU", "Real",
+    "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "MaxPool2d", "Boolean", "Contributions", "Counting", "Flatten", "Linear", "Network", "ReLU", "Real",
     "Semiring", "Viterbi", "from_torch", "load", "models", "relevance", "rules",
 ]
 __version__ = "0.1.0"

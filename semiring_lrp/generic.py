@@ -1,65 +1,81 @@
 """K-LRP for any `Semiring` on NumPy: the path user semirings take.
 
-It forms the coefficients of a chunk of samples, (n, in, out) at a time,
-annotates them with the semiring's own `annotate`, and folds
-R_j = (+)_k Theta_jk (x) R_k with the semiring's `add` and `mul`. Memory is
-bounded by the chunk; time is about `out` NumPy calls per chunk.
+A layer lists its (input j, output k) pairs in groups in which every input
+appears at most once (`pair_groups`). For each group this module forms the
+numerators n_jk of a batch, has the semiring annotate them, and folds
+R_j = (+)_k Theta_jk (x) R_k group by group with the semiring's own `add`
+and `mul`. Memory is one group, (N, group size); time is one NumPy call per
+group and operation: a dense layer has one group per output, a Conv2d one
+per output channel and kernel tap, a pool one per window offset.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import _core
+from .rules import ZBox, Zero
 from .semirings import Contributions
 
-__all__ = ["dense_numerators", "dense_relevance"]
+__all__ = ["numerators", "fold"]
 
-_CHUNK_ELEMENTS = 1 << 22
-
-
-def dense_numerators(rule, a, weight, low=None, high=None):
-    """n[n, j, k] for a (n, in) and weight (out, in), exactly as the kernels form it."""
-    w = weight.T[None, :, :]
-    if low is not None:
-        return (a[:, :, None] * w - low[:, :, None] * np.maximum(w, 0)
-                - high[:, :, None] * np.minimum(w, 0))
-    return a[:, :, None] * rule.rho(w)
+_POOL_RULE = Zero()
 
 
-def bias_terms(rule, bias):
-    """rho(b_k); 0 under z^B, where the bias cancels."""
-    if rule.kind == _core.RULE_ZBOX:
-        return np.zeros_like(bias)
-    return rule.rho(bias)
+def numerators(rule, a, w, low=None, high=None):
+    """n_jk for inputs a (N, G) and weights w (G,) or (N, G), as the kernels form it."""
+    if isinstance(rule, ZBox):
+        return a * w - low * np.maximum(w, 0) - high * np.minimum(w, 0)
+    return a * rule.rho(w)
 
 
-def _fold(semiring, theta, r_out):
-    """R_j = (+)_k theta[:, j, k] (x) R_k, skipping outputs whose relevance is 0."""
+def fold(semiring, annotate, groups, rule, a, z, bias, strongest, r_out, low=None, high=None):
+    """R_j = (+)_k annotate(Contributions) (x) R_k over the pairs of `groups`.
+
+    a (N, *in) and r_out (N, *out); z and bias (flat per output, or
+    broadcastable) describe the layer's outputs; strongest() gives
+    Viterbi's normaliser for every output when an annotation asks for it.
+    """
+    n = a.shape[0]
+    flat_a = a.reshape(n, -1)
+    flat_r = r_out.reshape(n, -1)
+    flat_z = z.reshape(n, -1)
+    flat_low = None if low is None else low.reshape(n, -1)
+    flat_high = None if high is None else high.reshape(n, -1)
     zero = semiring.zero()
-    acc = np.full(theta.shape[:2], zero)
-    for k in range(theta.shape[2]):
-        col = r_out[:, k]
-        if np.all(col == zero):
-            continue
-        acc = semiring.add(acc, semiring.mul(theta[:, :, k], col[:, None]))
-    return np.asarray(acc)
+    acc = np.full(flat_a.shape, zero)
+    for j, k, w in groups:
+        r_k = flat_r[:, k]
+        if np.all(r_k == zero):
+            continue  # 0 absorbs (x) and is neutral for (+)
+        numerator = numerators(rule, flat_a[:, j], w,
+                               None if flat_low is None else flat_low[:, j],
+                               None if flat_high is None else flat_high[:, j])
+        contributions = Contributions(
+            numerator, np.broadcast_to(bias[k], numerator.shape), flat_z[:, k],
+            lambda k=k: strongest().reshape(n, -1)[:, k])
+        theta = np.broadcast_to(annotate(contributions), numerator.shape)
+        acc[:, j] = semiring.add(acc[:, j], semiring.mul(theta, r_k))
+    return np.asarray(acc).reshape(a.shape)
 
 
-def dense_relevance(semiring, layer_index, rule, a, layer, z, r_out, low=None, high=None):
-    """One K-LRP step through a Linear layer for batch a (N, in) and r_out (N, out)."""
-    n, width = a.shape
-    per_sample = max(1, width * layer.out_features)
-    step = max(1, _CHUNK_ELEMENTS // per_sample)
-    beta = bias_terms(rule, layer.bias)
-    parts = []
-    for start in range(0, n, step):
-        rows = slice(start, start + step)
-        numerator = dense_numerators(rule, a[rows], layer.weight,
-                                     None if low is None else low[rows],
-                                     None if high is None else high[rows])
-        bias = np.broadcast_to(beta, (numerator.shape[0], beta.shape[0]))
-        theta = semiring.annotate_contributions(Contributions(numerator, bias, z[rows]),
-                                                layer_index)
-        theta = np.broadcast_to(theta, numerator.shape)
-        parts.append(_fold(semiring, theta, np.asarray(r_out[rows])))
-    return np.concatenate(parts, axis=0)
+def weighted_step(semiring, index, layer, rule, a, z, r_out, low=None, high=None):
+    """One generic K-LRP step through a Linear or Conv2d layer."""
+    bias = layer.bias_terms(rule, z.shape)
+    groups = layer.pair_groups(a.shape[1:], z.shape[1:])
+    return fold(semiring, lambda c: semiring.annotate_contributions(c, index), groups, rule,
+                a, z, bias, lambda: layer.absmax(a, rule, low, high), r_out, low, high)
+
+
+def pooling_step(semiring, index, layer, a, r_out, maxpool):
+    """One generic K-LRP step through a pooling layer (LRP-0, no bias)."""
+    mode, windows, weight = layer.relevance_table(a, maxpool)
+    z = _core.pool_forward(a, mode, windows, weight)
+    if mode == _core.POOL_MAX:
+        strongest = lambda: np.abs(z)  # noqa: E731  (the winner's own term)
+    else:
+        strongest = lambda: (_core.pool_forward(np.abs(a), _core.POOL_MAX, windows)  # noqa: E731
+                             * np.abs(weight))
+    groups = layer.pair_groups(a, maxpool)
+    no_bias = np.zeros(z[0].size, dtype=a.dtype)
+    return fold(semiring, lambda c: semiring.annotate_pooling(c, index), groups, _POOL_RULE,
+                a, z, no_bias, strongest, r_out)

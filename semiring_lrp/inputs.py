@@ -25,15 +25,23 @@ def as_batch(net, x):
     network's dtype, whether x was one sample, and x's own shape."""
     arr = as_array(x)
     shape = arr.shape
-    if shape == net.input_shape or (net.flattens_input and shape == (net.n_features,)):
+    expected = net.input_shape
+
+    def fits(sample):
+        return len(sample) == len(expected) and all(
+            want is None or got == want for got, want in zip(sample, expected))
+
+    flat = net.flattens_input
+    if fits(shape) or (flat and shape == (net.n_features,)):
         batch, single = arr.reshape((1,) + shape), True
-    elif arr.ndim >= 2 and (shape[1:] == net.input_shape or (
-            net.flattens_input and int(np.prod(shape[1:])) == net.n_features)):
+    elif arr.ndim >= 2 and (fits(shape[1:]) or (
+            flat and int(np.prod(shape[1:])) == net.n_features)):
         batch, single = arr, False
     else:
-        raise ValueError(f"x has shape {shape}: expected one sample of shape "
-                         f"{net.input_shape} or a batch (N, *{net.input_shape}) "
-                         f"({net.n_features} features per sample)")
+        described = "x".join("*" if d is None else str(d) for d in expected)
+        features = f" ({net.n_features} features per sample)" if net.n_features else ""
+        raise ValueError(f"x has shape {shape}: expected one sample of shape {described} "
+                         f"or a batch (N, {described}){features}")
     if batch.shape[0] == 0:
         raise ValueError("x is an empty batch")
     with np.errstate(over="ignore", invalid="ignore"):  # reported just below

@@ -13,13 +13,17 @@ import zipfile
 
 import numpy as np
 
-from .network import Flatten, Linear, Network, ReLU
+from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
+                      Network, ReLU)
 
 __all__ = ["save_network", "load"]
 
 FORMAT = "semiring_lrp.network"
 VERSION = 1
-_LAYER_TYPES = {"Linear": Linear, "ReLU": ReLU, "Flatten": Flatten}
+_LAYER_TYPES = {cls.__name__: cls for cls in (Linear, Conv2d, ReLU, Flatten, AvgPool2d,
+                                                AdaptiveAvgPool2d, MaxPool2d)}
+_WEIGHTED = (Linear, Conv2d)
+
 _MAX_HEADER = 1 << 20
 
 
@@ -28,7 +32,8 @@ def save_network(net, path):
     arrays = {}
     for i, layer in enumerate(net.layers):
         params = layer.params()
-        spec.append({"type": type(layer).__name__, "params": sorted(params)})
+        spec.append({"type": type(layer).__name__, "params": sorted(params),
+                     "config": layer.config()})
         for name, value in params.items():
             arrays[f"layer{i}.{name}"] = value
     header = {"format": FORMAT, "version": VERSION, "layers": spec,
@@ -70,8 +75,8 @@ def _read_header(path, archive):
     if not isinstance(layers, list) or not layers:
         _fail(path, "header has no layer list")
     if (not isinstance(shape, list) or not shape or len(shape) > 8
-            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d < 2**31
-                       for d in shape)):
+            or not all(d is None or (isinstance(d, int) and not isinstance(d, bool)
+                                     and 0 < d < 2**31) for d in shape)):
         _fail(path, f"bad input_shape {shape!r}")
     return layers, shape
 
@@ -93,7 +98,10 @@ def _load_npz(path):
                             f"{spec.get('type') if isinstance(spec, dict) else spec!r}")
             cls = _LAYER_TYPES[spec["type"]]
             names = spec.get("params", [])
-            wanted = ["bias", "weight"] if cls is Linear else []
+            config = spec.get("config", {})
+            if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+                _fail(path, f"layer {i} has a malformed config")
+            wanted = ["bias", "weight"] if cls in _WEIGHTED else []
             if names != wanted:
                 _fail(path, f"layer {i} ({spec['type']}) lists parameters {names!r}, "
                             f"expected {wanted!r}")
@@ -103,9 +111,9 @@ def _load_npz(path):
                 expected.add(key)
                 params[name] = _read_array(path, archive, key)
             try:
-                layers.append(cls(**params))
+                layers.append(cls(**params, **config))
             except (TypeError, ValueError) as err:
-                _fail(path, f"layer {i}: {err}")
+                _fail(path, f"layer {i} ({spec['type']}): {err}")
         extra = set(archive.files) - expected
         if extra:
             _fail(path, f"unexpected entries {sorted(extra)}")

@@ -1,114 +1,28 @@
 """The network model: a chain of layers holding NumPy arrays.
 
 A `Network` is what every pass runs on. It is built by `from_torch`, by
-`load`, by `models.*`, or by hand from `Linear`, `ReLU` and `Flatten`.
+`load`, by `models.*`, or by hand from the layers in `layers` and `pooling`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import _core
 from .inputs import as_batch
+from .layers import Conv2d, Flatten, Layer, Linear, ReLU
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
-__all__ = ["Layer", "Linear", "ReLU", "Flatten", "Network"]
-
-_ZERO_RULE = (_core.RULE_ZERO, 0.0, _core.EPS_SIGN, 0.0)
-
-
-class Layer:
-    """A layer maps a batch of activations (N, ...) to the next one."""
-
-    weighted = False
-
-    def forward(self, a):
-        raise NotImplementedError
-
-    def params(self):
-        """Named arrays, for saving."""
-        return {}
-
-    def astype(self, dtype):
-        return self
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"
-
-
-class ReLU(Layer):
-    def forward(self, a):
-        return np.maximum(a, 0)
-
-
-class Flatten(Layer):
-    """Flattens every axis but the batch axis (nn.Flatten's default)."""
-
-    def forward(self, a):
-        return a.reshape(a.shape[0], -1)
-
-
-class Linear(Layer):
-    """z = a @ weight.T + bias, weight shaped (out, in) as in PyTorch."""
-
-    weighted = True
-
-    def __init__(self, weight, bias=None):
-        weight = np.asarray(weight)
-        if weight.dtype not in (np.float32, np.float64):
-            raise TypeError(f"Linear weight must be float32 or float64, not {weight.dtype}")
-        if weight.ndim != 2 or 0 in weight.shape:
-            raise ValueError(f"Linear weight must be a non-empty (out, in) matrix, "
-                             f"not shape {weight.shape}")
-        if bias is None:
-            bias = np.zeros(weight.shape[0], dtype=weight.dtype)
-        bias = np.asarray(bias)
-        if bias.dtype != weight.dtype:
-            raise TypeError(f"Linear bias dtype {bias.dtype} differs from weight dtype "
-                            f"{weight.dtype}")
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"Linear bias has shape {bias.shape}, expected ({weight.shape[0]},)")
-        if not (np.all(np.isfinite(weight)) and np.all(np.isfinite(bias))):
-            raise ValueError("Linear weight or bias contains NaN or infinity")
-        # private read-only copies: no caller can change a Network behind its back
-        self.weight = np.array(weight, order="C")
-        self.bias = np.array(bias, order="C")
-        self.weight.flags.writeable = False
-        self.bias.flags.writeable = False
-
-    @property
-    def in_features(self):
-        return self.weight.shape[1]
-
-    @property
-    def out_features(self):
-        return self.weight.shape[0]
-
-    def forward(self, a):
-        if a.ndim != 2:
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}) needs (N, "
-                             f"{self.in_features}) input, got {a.shape[1:]} per sample; "
-                             "flatten first")
-        if a.shape[1] != self.in_features:
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}) got "
-                             f"{a.shape[1]} input features")
-        return _core.dense_forward(a, self.weight, self.bias, _ZERO_RULE)
-
-    def params(self):
-        return {"weight": self.weight, "bias": self.bias}
-
-    def astype(self, dtype):
-        return Linear(self.weight.astype(dtype), self.bias.astype(dtype))
-
-    def __repr__(self):
-        return f"Linear({self.in_features}, {self.out_features})"
+__all__ = ["Network", "Layer", "Linear", "Conv2d", "ReLU", "Flatten", "AvgPool2d",
+           "AdaptiveAvgPool2d", "MaxPool2d"]
 
 
 class Network:
     """A chain of layers.
 
-    input_shape is the shape of one sample. When the network starts by
-    flattening (a Flatten or a Linear layer), a sample may also be given
-    flat, and a batch as any (N, ...) array with the right number of
-    features per sample.
+    input_shape is the shape of one sample; for a network that starts with a
+    convolution it defaults to (in_channels, None, None), any image size.
+    When the network starts by flattening (a Flatten or a Linear layer), a
+    sample may also be given flat, and a batch as any (N, ...) array with the
+    right number of features per sample.
     """
 
     def __init__(self, layers, input_shape=None):
@@ -116,43 +30,61 @@ class Network:
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"layer {i} is {layer!r}, not a semiring_lrp Layer")
-        weighted = [layer for layer in self.layers if layer.weighted]
+        weighted = [self.layers[i] for i in self.weighted_layers]
         if not weighted:
-            raise ValueError("a Network needs at least one weighted layer (Linear)")
+            raise ValueError("a Network needs at least one weighted layer (Linear or Conv2d)")
         dtypes = {layer.weight.dtype for layer in weighted}
         if len(dtypes) != 1:
             raise TypeError(f"all layers must share one dtype, found {sorted(map(str, dtypes))}")
         self.dtype = dtypes.pop()
         first = weighted[0]
         if input_shape is None:
-            input_shape = (first.in_features,)
-        self.input_shape = tuple(int(d) for d in input_shape)
-        self.n_features = int(np.prod(self.input_shape))
+            input_shape = ((first.in_features,) if isinstance(first, Linear)
+                           else (first.in_channels, None, None))
+        self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
+        if any(d is not None and d < 1 for d in self.input_shape):
+            raise ValueError(f"input_shape {self.input_shape} has a size below 1")
         self._check_chain()
 
     def _check_chain(self):
-        """Linear layers must meet: out of one == in of the next."""
-        width = self.n_features
+        """Widths must meet where they are known without an input: Linear to
+        Linear (through element-wise layers) and Conv2d to Conv2d."""
+        width = self.n_features if self.flattens_input else None
+        channels = self.input_shape[0] if len(self.input_shape) == 3 else None
         for i, layer in enumerate(self.layers):
             if isinstance(layer, Linear):
-                if layer.in_features != width:
+                if width is not None and layer.in_features != width:
                     raise ValueError(f"layer {i} {layer!r} expects {layer.in_features} inputs "
                                      f"but receives {width}")
                 width = layer.out_features
+            elif isinstance(layer, Conv2d):
+                if channels is not None and layer.in_channels != channels:
+                    raise ValueError(f"layer {i} {layer!r} expects {layer.in_channels} "
+                                     f"channels but receives {channels}")
+                channels, width = layer.out_channels, None
+            elif isinstance(layer, Flatten):
+                channels = None
 
     @property
     def weighted_layers(self):
-        """Indices into `layers` of the weighted layers, in forward order."""
+        """Indices into `layers` of the weighted layers (Linear, Conv2d), in forward order."""
         return [i for i, layer in enumerate(self.layers) if layer.weighted]
 
     @property
-    def n_classes(self):
-        return self.layers[self.weighted_layers[-1]].out_features
+    def pooling_layers(self):
+        """Indices into `layers` of the pooling layers, in forward order."""
+        return [i for i, layer in enumerate(self.layers) if layer.pooling]
+
+    @property
+    def n_features(self):
+        """Values per sample, when the input shape is fixed."""
+        if None in self.input_shape:
+            return None
+        return int(np.prod(self.input_shape))
 
     @property
     def flattens_input(self):
-        first = self.layers[0]
-        return isinstance(first, (Flatten, Linear))
+        return isinstance(self.layers[0], (Flatten, Linear)) and self.n_features is not None
 
     def activations(self, batch):
         """The activations entering each layer, then the output: len(layers) + 1 arrays."""
@@ -174,7 +106,8 @@ class Network:
 
         layer: the index of the weighted layer among the weighted layers
         (the same index a per-layer threshold or rule list uses).
-        neurons: indices of its output neurons, or a boolean mask over them.
+        neurons: indices of its outputs (Linear) or output channels (Conv2d),
+        or a boolean mask over them.
         """
         weighted = self.weighted_layers
         if not isinstance(layer, (int, np.integer)) or not -len(weighted) <= layer < len(weighted):
@@ -182,7 +115,7 @@ class Network:
                              f"not {layer!r}")
         position = weighted[layer]
         target = self.layers[position]
-        keep = np.ones(target.out_features, dtype=bool)
+        keep = np.ones(target.weight.shape[0], dtype=bool)
         index = np.asarray(neurons)
         if index.dtype == np.bool_:
             if index.shape != keep.shape:
@@ -196,10 +129,11 @@ class Network:
             keep[index] = False
         else:
             raise TypeError(f"neurons must be integer indices or a boolean mask, not {index.dtype}")
-        weight = target.weight * keep[:, None].astype(target.weight.dtype)
-        bias = target.bias * keep.astype(target.bias.dtype)
+        shape = (-1,) + (1,) * (target.weight.ndim - 1)
         layers = list(self.layers)
-        layers[position] = Linear(weight, bias)
+        layers[position] = type(target)(target.weight * keep.reshape(shape).astype(target.weight.dtype),
+                                        target.bias * keep.astype(target.bias.dtype),
+                                        **target.config())
         return Network(layers, self.input_shape)
 
     def astype(self, dtype):
@@ -215,5 +149,5 @@ class Network:
         save_network(self, path)
 
     def __repr__(self):
-        inner = ", ".join(map(repr, self.layers))
-        return f"Network([{inner}], input_shape={self.input_shape}, dtype={self.dtype})"
+        inner = ",\n  ".join(map(repr, self.layers))
+        return f"Network([\n  {inner}\n], input_shape={self.input_shape}, dtype={self.dtype})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core, generic
+from .pooling import MAXPOOL_MODES
 from .inputs import as_batch, as_targets
 from .network import Network
 from .rules import Rule, ZBox, Zero
@@ -19,7 +20,8 @@ _KERNEL_SEMIRINGS = (Real, Boolean, Counting, Viterbi)
 _REUSES_FORWARD = (_core.RULE_ZERO, _core.RULE_EPSILON)
 
 
-def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_all=False):
+def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_all=False,
+              maxpool="winner"):
     """K-relevance of the input of `net` for class `target` (paper eq. K-LRP).
 
     net       a `Network` (see `from_torch`, `load`, `models`).
@@ -29,8 +31,9 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     target    an int, or one int per sample; default: the predicted class.
     semiring  Real() (default), Boolean(...), Counting(...), Viterbi(), or an
               instance of your own `Semiring` subclass.
-    rule      one rule for every weighted layer, or a list with one rule per
-              weighted layer in forward order; default `rules.Zero()` (LRP-0).
+    rule      one rule for every weighted layer (Linear, Conv2d), or a list with
+              one rule per weighted layer in forward order; default
+              `rules.Zero()` (LRP-0). Pooling layers always use LRP-0.
     init      "one" (default): R^(L) is the semiring's 1 at the target, 0
               elsewhere (paper eq. 2.1.2). "activation": the real semiring
               starts from the target's output score, which is classical LRP
@@ -39,6 +42,9 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
               also return every layer's relevance: a list whose entry i is
               the relevance of the activations entering `net.layers[i]`, the
               last entry the output relevance.
+    maxpool   "winner" (default): max pooling passes relevance to the first
+              arg-max of each window (winner-take-all); "average": as average
+              pooling over the same windows (the LRP overview tutorial).
 
     Returns an array shaped like x: bool for Boolean, int64 for Counting,
     the network's float dtype otherwise; with return_all, (R, all_layers).
@@ -51,25 +57,33 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
         raise TypeError(f"unknown semiring {semiring!r}: use Real(), Boolean(), Counting(), "
                         "Viterbi() or an instance of a semiring_lrp.Semiring subclass")
     semiring.check_complete()
-    weighted = net.weighted_layers
+    weighted, pools = net.weighted_layers, net.pooling_layers
     if hasattr(semiring, "check_layers"):
-        semiring.check_layers(len(weighted))
+        semiring.check_layers(len(weighted), len(pools))
     rules = _rules_per_layer(rule, len(weighted))
+    if maxpool not in MAXPOOL_MODES:
+        raise ValueError(f"maxpool must be one of {MAXPOOL_MODES}, not {maxpool!r}")
     batch, single, x_shape = as_batch(net, x)
 
     acts = net.activations(batch)
+    if acts[-1].ndim != 2:
+        raise ValueError(f"the network's output has shape {acts[-1].shape[1:]} per sample; "
+                         "relevance needs one score per class (end with Flatten and Linear)")
     targets = as_targets(target, acts[-1])
     r = _initial_relevance(semiring, init, acts[-1], targets, net.dtype)
 
     use_kernel = type(semiring) in _KERNEL_SEMIRINGS
     all_layers = [r]
-    index = len(weighted)
+    index, pool = len(weighted), len(pools)
     for i in reversed(range(len(net.layers))):
         layer = net.layers[i]
         if layer.weighted:
             index -= 1
             r = _weighted_step(semiring, use_kernel, index, rules[index], layer,
                                acts[i], acts[i + 1], r, batch.shape)
+        elif layer.pooling:
+            pool -= 1
+            r = _pooling_step(semiring, use_kernel, pool, layer, acts[i], r, maxpool)
         else:
             r = r.reshape(acts[i].shape)
         all_layers.append(r)
@@ -146,20 +160,26 @@ def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r
     low = high = None
     if isinstance(rule, ZBox):
         low, high = _zbox_bounds(rule, a, batch_shape)
-    kernel_rule = rule.kernel_rule
     if use_kernel and semiring.kernel == "viterbi":
-        m = _core.dense_absmax(a, layer.weight, layer.bias, kernel_rule, low, high)
-        return _core.dense_relevance("viterbi", a, layer.weight, m, r_out, kernel_rule,
-                                     low=low, high=high)
+        m = layer.absmax(a, rule, low, high)
+        return layer.kernel_relevance("viterbi", a, m, r_out, rule, low=low, high=high)
     if rule.kind in _REUSES_FORWARD:
         z = preactivation
     else:
-        z = _core.dense_forward(a, layer.weight, layer.bias, kernel_rule, low, high)
-    z = _core.stabilise(z, kernel_rule)
+        z = layer.weighted_sum(a, rule, low, high)
+    z = _core.stabilise(z, rule.kernel_rule)
     if not use_kernel:
-        return generic.dense_relevance(semiring, index, rule, a, layer, z, r_out, low, high)
+        return generic.weighted_step(semiring, index, layer, rule, a, z, r_out, low, high)
     theta, absolute = 0.0, False
     if semiring.kernel in ("boolean", "counting"):
         theta, absolute = semiring.theta(index), semiring.absolute
-    return _core.dense_relevance(semiring.kernel, a, layer.weight, z, r_out, kernel_rule,
-                                 theta, absolute, low, high)
+    return layer.kernel_relevance(semiring.kernel, a, z, r_out, rule, theta, absolute, low, high)
+
+
+def _pooling_step(semiring, use_kernel, index, layer, a, r_out, maxpool):
+    if not use_kernel:
+        return generic.pooling_step(semiring, index, layer, a, r_out, maxpool)
+    theta, absolute = 0.0, False
+    if semiring.kernel in ("boolean", "counting"):
+        theta, absolute = semiring.pool_theta(index), semiring.absolute
+    return layer.kernel_relevance(semiring.kernel, a, r_out, maxpool, theta, absolute)

@@ -13,21 +13,32 @@ __all__ = ["Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi"
 
 
 class Contributions:
-    """What an annotation may look at for one weighted layer and a chunk of samples.
+    """What an annotation may look at: a group of (input j, output k) pairs
+    of one layer for a chunk of samples, all arrays of one shape (N, G).
 
-    numerator[n, j, k] is n_jk = a_j * rho(w_jk) (z^B: x_j w_jk - l_j w_jk^+ - h_j w_jk^-),
-    bias[n, k] the bias neuron's term rho(b_k), denominator[n, k] the
-    stabilised z_k, and d[n, j, k] = n_jk / z_k (0 where z_k == 0).
+    numerator    n_jk = a_j * rho(w_jk) (z^B: x_j w_jk - l_j w_jk^+ - h_j w_jk^-)
+    bias         beta_k, the bias neuron's term rho(b_k) of output k
+    denominator  the stabilised z_k
+    strongest    max(|beta_k|, max_j' |n_j'k|), Viterbi's normaliser (computed
+                 when first read)
+    d            n_jk / z_k, and 0 where z_k == 0
     """
 
-    def __init__(self, numerator, bias, denominator):
+    def __init__(self, numerator, bias, denominator, strongest):
         self.numerator = numerator
         self.bias = bias
         self.denominator = denominator
+        self._strongest = strongest
+
+    @property
+    def strongest(self):
+        if callable(self._strongest):
+            self._strongest = self._strongest()
+        return self._strongest
 
     @property
     def d(self):
-        z = self.denominator[:, None, :]
+        z = self.denominator
         return np.divide(self.numerator, z, out=np.zeros_like(self.numerator), where=z != 0)
 
 
@@ -42,6 +53,9 @@ class Semiring:
 
     An annotation that needs more than the coefficients d (Viterbi's needs
     the raw contributions) overrides `annotate_contributions` instead.
+    Pooling layers call `annotate_pooling(contributions, pool)`, with `pool`
+    the index of the pooling layer among the pooling layers; by default it
+    is `annotate(d, None)`.
     """
 
     #: name of the C kernel that computes this semiring; None: the generic path
@@ -76,6 +90,9 @@ class Semiring:
     def annotate_contributions(self, contributions: Contributions, layer: int):
         return self.annotate(contributions.d, layer)
 
+    def annotate_pooling(self, contributions: Contributions, pool: int):
+        return self.annotate_contributions(contributions, None)
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -109,41 +126,63 @@ def _check_threshold_value(value, what):
     return float(value)
 
 
-class _ThresholdSemiring(Semiring):
-    """Theta(d) = [d >= theta] (or [|d| >= theta] when absolute), per layer."""
+def _thresholds(value, name):
+    """A number, or a non-empty list of numbers (one per layer)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = list(np.ravel(np.asarray(value, dtype=object)))
+        if not values:
+            raise ValueError(f"{name} list is empty: give one number per layer")
+        return [_check_threshold_value(v, f"{name}[{i}]") for i, v in enumerate(values)]
+    return _check_threshold_value(value, name)
 
-    def __init__(self, threshold=1e-9, absolute=False):
-        if isinstance(threshold, (list, tuple, np.ndarray)):
-            values = list(np.asarray(threshold, dtype=object).ravel()) if isinstance(
-                threshold, np.ndarray) else list(threshold)
-            if not values:
-                raise ValueError("threshold list is empty: give one number per weighted layer")
-            self.threshold = [_check_threshold_value(v, f"threshold[{i}]")
-                              for i, v in enumerate(values)]
-        else:
-            self.threshold = _check_threshold_value(threshold, "threshold")
+
+class _ThresholdSemiring(Semiring):
+    """Theta(d) = [d >= theta] (or [|d| >= theta] when absolute), per layer.
+
+    threshold: one number, or one per weighted layer (Linear, Conv2d) in
+    forward order. pool_threshold: one number, or one per pooling layer;
+    pooling layers use it (default 1e-9), signed or absolute as `absolute`.
+    """
+
+    def __init__(self, threshold=1e-9, absolute=False, pool_threshold=1e-9):
+        self.threshold = _thresholds(threshold, "threshold")
+        self.pool_threshold = _thresholds(pool_threshold, "pool_threshold")
         if not isinstance(absolute, (bool, np.bool_)):
             raise TypeError(f"absolute must be True or False, not {absolute!r}")
         self.absolute = bool(absolute)
 
     def theta(self, layer: int) -> float:
         """The threshold of weighted layer `layer`."""
-        if isinstance(self.threshold, list):
-            return self.threshold[layer]
-        return self.threshold
+        return self.threshold[layer] if isinstance(self.threshold, list) else self.threshold
 
-    def check_layers(self, weighted_layers: int):
-        if isinstance(self.threshold, list) and len(self.threshold) != weighted_layers:
-            raise ValueError(
-                f"{type(self).__name__} has {len(self.threshold)} thresholds but the network "
-                f"has {weighted_layers} weighted layers; give one per weighted layer")
+    def pool_theta(self, pool: int) -> float:
+        """The threshold of pooling layer `pool`."""
+        if isinstance(self.pool_threshold, list):
+            return self.pool_threshold[pool]
+        return self.pool_threshold
 
-    def annotate(self, d, layer):
-        theta = np.asarray(self.theta(layer), dtype=d.dtype)
+    def check_layers(self, weighted_layers: int, pooling_layers: int = 0):
+        for values, count, what in ((self.threshold, weighted_layers, "weighted"),
+                                    (self.pool_threshold, pooling_layers, "pooling")):
+            if isinstance(values, list) and len(values) != count:
+                raise ValueError(
+                    f"{type(self).__name__} has {len(values)} {'pool_' if what == 'pooling' else ''}"
+                    f"thresholds but the network has {count} {what} layers; give one per "
+                    f"{what} layer")
+
+    def _passes(self, d, theta):
+        theta = np.asarray(theta, dtype=d.dtype)
         return (np.abs(d) if self.absolute else d) >= theta
 
+    def annotate(self, d, layer):
+        return self._passes(d, self.theta(layer))
+
+    def annotate_pooling(self, contributions, pool):
+        return self._passes(contributions.d, self.pool_theta(pool))
+
     def __repr__(self):
-        return f"{type(self).__name__}(threshold={self.threshold!r}, absolute={self.absolute})"
+        return (f"{type(self).__name__}(threshold={self.threshold!r}, absolute={self.absolute}"
+                f", pool_threshold={self.pool_threshold!r})")
 
 
 class Boolean(_ThresholdSemiring):
@@ -195,6 +234,9 @@ class Counting(_ThresholdSemiring):
     def annotate(self, d, layer):
         return super().annotate(d, layer).astype(np.int64)
 
+    def annotate_pooling(self, contributions, pool):
+        return super().annotate_pooling(contributions, pool).astype(np.int64)
+
 
 class Viterbi(Semiring):
     """([0, 1], max, x, 0, 1): the strength of the best path (paper eq. 2.2.3).
@@ -223,6 +265,4 @@ class Viterbi(Semiring):
 
     def annotate_contributions(self, contributions, layer):
         strength = np.abs(contributions.numerator)
-        strongest = np.maximum(strength.max(axis=1), np.abs(contributions.bias))
-        eps = np.asarray(1e-9, dtype=strength.dtype)
-        return strength / (strongest + eps)[:, None, :]
+        return strength / (contributions.strongest + np.asarray(1e-9, dtype=strength.dtype))

@@ -1,13 +1,15 @@
 """From PyTorch to a `Network`: modules and state_dict files.
 
 torch is imported only inside these functions; a converted Network needs
-nothing but NumPy.
+nothing but NumPy. BatchNorm2d (eval) is folded into the convolution before
+it, so relevance is that of the folded network (semantics.md section 4).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .network import Flatten, Linear, Network, ReLU
+from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
+                      Network, ReLU)
 
 __all__ = ["from_torch", "network_from_state_dict"]
 
@@ -23,38 +25,132 @@ def _tensor_to_numpy(tensor, name):
     return array
 
 
-def _convert(module, path, layers):
+def _unsupported(path, module, why):
+    return TypeError(f"unsupported layer {path}: {module!r}; {why}")
+
+
+def _linear(module, path):
+    weight = _tensor_to_numpy(module.weight, f"{path}.weight")
+    bias = None if module.bias is None else _tensor_to_numpy(module.bias, f"{path}.bias")
+    return Linear(weight, bias)
+
+
+def _conv(module, path):
+    if module.padding_mode != "zeros":
+        raise _unsupported(path, module, "only zero padding is supported")
+    padding = module.padding
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        else:  # "same" (stride 1): PyTorch pads total // 2 before and the rest after
+            totals = [d * (k - 1) for d, k in zip(module.dilation, module.kernel_size)]
+            if any(t % 2 for t in totals):
+                raise _unsupported(path, module, "padding='same' with an even receptive "
+                                                 "field pads unevenly")
+            padding = tuple(t // 2 for t in totals)
+    weight = _tensor_to_numpy(module.weight, f"{path}.weight")
+    bias = None if module.bias is None else _tensor_to_numpy(module.bias, f"{path}.bias")
+    return Conv2d(weight, bias, stride=module.stride, padding=padding,
+                  dilation=module.dilation, groups=module.groups)
+
+
+def _fold_batchnorm(module, path, layers):
+    """Conv2d then BatchNorm2d (eval) as one Conv2d, computed in float64:
+    w' = w * s and b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps)."""
+    if not layers or not isinstance(layers[-1], Conv2d):
+        raise _unsupported(path, module, "a BatchNorm2d is folded into the Conv2d right "
+                                         "before it, and there is none")
+    if module.running_mean is None or module.running_var is None:
+        raise _unsupported(path, module, "folding needs running statistics "
+                                         "(track_running_stats=True)")
+    conv = layers[-1]
+
+    def as_float64(tensor, default):
+        return default if tensor is None else tensor.detach().cpu().double().numpy()
+
+    mean = as_float64(module.running_mean, None)
+    var = as_float64(module.running_var, None)
+    gamma = as_float64(module.weight, np.ones_like(mean))
+    beta = as_float64(module.bias, np.zeros_like(mean))
+    if mean.shape != (conv.out_channels,):
+        raise ValueError(f"{path}: BatchNorm2d has {mean.shape[0]} channels after a Conv2d "
+                         f"with {conv.out_channels}")
+    scale = gamma / np.sqrt(var + module.eps)
+    weight = conv.weight.astype(np.float64) * scale[:, None, None, None]
+    bias = (conv.bias.astype(np.float64) - mean) * scale + beta
+    dtype = conv.weight.dtype
+    layers[-1] = Conv2d(weight.astype(dtype), bias.astype(dtype), **conv.config())
+
+
+def _pool(module, path):
     kind = type(module).__name__
+    if kind == "MaxPool2d":
+        if module.dilation not in (1, (1, 1)):
+            raise _unsupported(path, module, "dilated max pooling")
+        if module.return_indices:
+            raise _unsupported(path, module, "return_indices=True")
+        return MaxPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
+    if kind == "AvgPool2d":
+        return AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode,
+                         module.count_include_pad, module.divisor_override)
+    return AdaptiveAvgPool2d(module.output_size)
+
+
+def _is_vgg(module):
+    return (type(module).__name__ == "VGG" and hasattr(module, "features")
+            and hasattr(module, "avgpool") and hasattr(module, "classifier"))
+
+
+def _convert(module, path, layers):
     import torch.nn as nn
 
+    kind = type(module).__name__
+    name = path or kind
+
+    def child(suffix):
+        return f"{path}.{suffix}" if path else suffix
+
     if isinstance(module, nn.Sequential):
-        for name, child in module.named_children():
-            _convert(child, f"{path}.{name}" if path else name, layers)
+        for key, sub in module.named_children():
+            _convert(sub, child(key), layers)
+    elif _is_vgg(module):
+        # torchvision's VGG.forward: features, avgpool, flatten(1), classifier
+        _convert(module.features, child("features"), layers)
+        _convert(module.avgpool, child("avgpool"), layers)
+        layers.append(Flatten())
+        _convert(module.classifier, child("classifier"), layers)
     elif isinstance(module, nn.Linear):
-        weight = _tensor_to_numpy(module.weight, f"{path}.weight")
-        bias = None if module.bias is None else _tensor_to_numpy(module.bias, f"{path}.bias")
-        layers.append(Linear(weight, bias))
+        layers.append(_linear(module, name))
+    elif isinstance(module, nn.Conv2d):
+        layers.append(_conv(module, name))
+    elif isinstance(module, nn.BatchNorm2d):
+        _fold_batchnorm(module, name, layers)
+    elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
+        layers.append(_pool(module, name))
     elif isinstance(module, nn.ReLU):
         layers.append(ReLU())
     elif isinstance(module, nn.Flatten):
         if module.start_dim != 1 or module.end_dim != -1:
-            raise TypeError(f"unsupported layer {path or kind}: {module!r}; only "
-                            "Flatten(start_dim=1, end_dim=-1) is supported")
+            raise _unsupported(name, module, "only Flatten(start_dim=1, end_dim=-1) is supported")
         layers.append(Flatten())
     elif kind in _SKIPPED:
         pass  # the identity in eval mode
     else:
-        raise TypeError(f"unsupported layer {path or kind}: {module!r} (type {kind}); "
-                        "supported: Sequential, Linear, ReLU, Flatten, Dropout")
+        raise TypeError(f"unsupported layer {name}: {module!r} (type {kind}); supported: "
+                        "Sequential, torchvision VGG, Linear, Conv2d, BatchNorm2d (folded), "
+                        "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, ReLU, Flatten, Dropout")
 
 
 def from_torch(module, input_shape=None):
-    """A `Network` from a PyTorch `nn.Sequential` (or a single layer) of
-    Linear, ReLU, Flatten and Dropout; Dropout is dropped (eval semantics).
+    """A `Network` from a PyTorch `nn.Sequential` (or a single layer, or a
+    torchvision VGG) of Linear, Conv2d, BatchNorm2d, MaxPool2d, AvgPool2d,
+    AdaptiveAvgPool2d, ReLU, Flatten and Dropout. Dropout is dropped (eval
+    semantics); BatchNorm2d is folded into the Conv2d before it, with its
+    running statistics.
 
     input_shape: the shape of one sample, when the model starts with Flatten
-    and the sample is not flat (e.g. (1, 28, 28)). An unsupported layer
-    raises TypeError naming it.
+    and the sample is not flat (e.g. (28, 28)); conv nets take any image size
+    by default. An unsupported layer raises TypeError naming it.
     """
     try:
         import torch.nn as nn

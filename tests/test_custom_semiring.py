@@ -51,7 +51,8 @@ def test_layer_index_reaches_annotate():
             return d
 
     sl.relevance(_tiny_net(), np.array([[1.0, 2.0]] * 3), target=0, semiring=Recording())
-    assert seen == [(1, (3, 2, 1)), (0, (3, 2, 2))]
+    # one group of pairs per output neuron: (samples, inputs)
+    assert seen == [(1, (3, 2)), (0, (3, 2)), (0, (3, 2))]
 
 
 def test_incomplete_semiring_names_the_missing_method():

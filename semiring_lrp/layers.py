@@ -1,0 +1,256 @@
+"""Layers of a `Network`: element-wise and reshaping layers, and the
+weighted layers (Linear, Conv2d) whose passes run in the C core.
+
+Every weighted layer offers the same passes: `weighted_sum` (z before
+stabilisation, for any rule), `absmax` (Viterbi's denominator),
+`kernel_relevance` (one K-LRP step of a built-in semiring) and
+`pair_groups` (the (input, output) pairs, for the generic NumPy path).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from .rules import ZBox, Zero
+
+__all__ = ["Layer", "ReLU", "Flatten", "Linear", "Conv2d"]
+
+_FORWARD_RULE = Zero()
+
+
+class Layer:
+    """A layer maps a batch of activations (N, ...) to the next one."""
+
+    weighted = False
+    pooling = False
+
+    def forward(self, a):
+        raise NotImplementedError
+
+    def params(self):
+        """Named arrays, for saving."""
+        return {}
+
+    def config(self):
+        """Hyperparameters as JSON values, for saving."""
+        return {}
+
+    def astype(self, dtype):
+        return self
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class ReLU(Layer):
+    def forward(self, a):
+        return np.maximum(a, 0)
+
+
+class Flatten(Layer):
+    """Flattens every axis but the batch axis (nn.Flatten's default)."""
+
+    def forward(self, a):
+        return a.reshape(a.shape[0], -1)
+
+
+def _pair(value, name):
+    """An int or a pair of ints, as PyTorch accepts them, as a pair."""
+    values = (value, value) if np.ndim(value) == 0 else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                   for v in values):
+        raise TypeError(f"{name} must be an int or a pair of ints, not {value!r}")
+    return tuple(int(v) for v in values)
+
+
+class WeightedLayer(Layer):
+    """Shared checks and passes of Linear and Conv2d."""
+
+    weighted = True
+    _ndim = 2
+    _kernel = "dense"
+
+    def __init__(self, weight, bias):
+        name = type(self).__name__
+        weight = np.asarray(weight)
+        if weight.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} weight must be float32 or float64, not {weight.dtype}")
+        if weight.ndim != self._ndim or 0 in weight.shape:
+            raise ValueError(f"{name} weight must be a non-empty {self._ndim}-D array, "
+                             f"not shape {weight.shape}")
+        if bias is None:
+            bias = np.zeros(weight.shape[0], dtype=weight.dtype)
+        bias = np.asarray(bias)
+        if bias.dtype != weight.dtype:
+            raise TypeError(f"{name} bias dtype {bias.dtype} differs from weight dtype "
+                            f"{weight.dtype}")
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"{name} bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+        if not (np.all(np.isfinite(weight)) and np.all(np.isfinite(bias))):
+            raise ValueError(f"{name} weight or bias contains NaN or infinity")
+        # private read-only copies: no caller can change a Network behind its back
+        self.weight = np.array(weight, order="C")
+        self.bias = np.array(bias, order="C")
+        self.weight.flags.writeable = False
+        self.bias.flags.writeable = False
+
+    def _geometry(self):
+        return ()
+
+    def weighted_sum(self, a, rule, low=None, high=None):
+        """z = sum_j n_jk + beta_k under `rule`, before stabilisation."""
+        forward = getattr(_core, f"{self._kernel}_forward")
+        return forward(a, self.weight, self.bias, rule.kernel_rule, *self._geometry(), low, high)
+
+    def absmax(self, a, rule, low=None, high=None):
+        """Viterbi's denominator: max(|beta_k|, max_j |n_jk|)."""
+        absmax = getattr(_core, f"{self._kernel}_absmax")
+        return absmax(a, self.weight, self.bias, rule.kernel_rule, *self._geometry(), low, high)
+
+    def kernel_relevance(self, semiring, a, z, r_out, rule, theta=0.0, absolute=False,
+                         low=None, high=None):
+        """One K-LRP step of a built-in semiring ('real', 'boolean', 'counting',
+        'viterbi'; for viterbi, z is `absmax`'s m)."""
+        step = getattr(_core, f"{self._kernel}_relevance")
+        return step(semiring, a, self.weight, z, r_out, rule.kernel_rule, *self._geometry(),
+                    theta, absolute, low, high)
+
+    def forward(self, a):
+        return self.weighted_sum(a, _FORWARD_RULE)
+
+    def bias_terms(self, rule, out_shape):
+        """beta_k for every output of one sample, flat: rho(b) of k's channel,
+        0 under z^B (where the bias cancels)."""
+        beta = np.zeros_like(self.bias) if isinstance(rule, ZBox) else rule.rho(self.bias)
+        per_channel = int(np.prod(out_shape[1:], dtype=np.int64))
+        return np.repeat(beta, per_channel)
+
+    def params(self):
+        return {"weight": self.weight, "bias": self.bias}
+
+
+class Linear(WeightedLayer):
+    """z = a @ weight.T + bias, weight shaped (out, in) as in PyTorch."""
+
+    def __init__(self, weight, bias=None):
+        super().__init__(weight, bias)
+
+    @property
+    def in_features(self):
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self):
+        return self.weight.shape[0]
+
+    def forward(self, a):
+        if a.ndim != 2:
+            raise ValueError(f"{self!r} needs (N, {self.in_features}) input, got "
+                             f"{a.shape[1:]} per sample; flatten first")
+        if a.shape[1] != self.in_features:
+            raise ValueError(f"{self!r} got {a.shape[1]} input features")
+        return super().forward(a)
+
+    def pair_groups(self, in_shape, out_shape):
+        """One group per output k: every input j, with weight w_jk."""
+        inputs = np.arange(self.in_features)
+        for k in range(self.out_features):
+            yield inputs, np.full(self.in_features, k), self.weight[k]
+
+    def astype(self, dtype):
+        return Linear(self.weight.astype(dtype), self.bias.astype(dtype))
+
+    def __repr__(self):
+        return f"Linear({self.in_features}, {self.out_features})"
+
+
+class Conv2d(WeightedLayer):
+    """A 2-D convolution as in PyTorch (NCHW, zero padding), weight shaped
+    (out_channels, in_channels / groups, k_h, k_w)."""
+
+    _ndim = 4
+    _kernel = "conv"
+
+    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        super().__init__(weight, bias)
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
+        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+            raise TypeError(f"groups must be a positive int, not {groups!r}")
+        self.groups = int(groups)
+        if min(self.stride) < 1 or min(self.dilation) < 1 or min(self.padding) < 0:
+            raise ValueError(f"Conv2d needs stride >= 1, dilation >= 1 and padding >= 0, not "
+                             f"stride={self.stride}, padding={self.padding}, "
+                             f"dilation={self.dilation}")
+        if self.out_channels % self.groups:
+            raise ValueError(f"groups={self.groups} does not divide {self.out_channels} "
+                             "output channels")
+
+    @property
+    def in_channels(self):
+        return self.weight.shape[1] * self.groups
+
+    @property
+    def out_channels(self):
+        return self.weight.shape[0]
+
+    @property
+    def kernel_size(self):
+        return self.weight.shape[2:]
+
+    def _geometry(self):
+        return ((*self.stride, *self.padding, *self.dilation, self.groups),)
+
+    def forward(self, a):
+        if a.ndim != 4 or a.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r} needs (N, {self.in_channels}, H, W) input, got "
+                             f"{a.shape[1:]} per sample")
+        return super().forward(a)
+
+    def output_size(self, height, width):
+        """The (H, W) this layer makes of an (height, width) input."""
+        sizes = []
+        for size, k, s, p, d in zip((height, width), self.kernel_size, self.stride,
+                                    self.padding, self.dilation):
+            sizes.append((size + 2 * p - d * (k - 1) - 1) // s + 1)
+        return tuple(sizes)
+
+    def pair_groups(self, in_shape, out_shape):
+        """One group per (output channel, kernel tap): the shifted, strided
+        grid of pairs that tap links, over the channels of the group."""
+        channels, height, width = in_shape
+        _, out_h, out_w = out_shape
+        cin_g = self.weight.shape[1]
+        cout_g = self.out_channels // self.groups
+        axes = []
+        for k in range(2):
+            size, out, s, p, d = ((height, width)[k], (out_h, out_w)[k], self.stride[k],
+                                  self.padding[k], self.dilation[k])
+            o = np.arange(out)
+            axes.append([(o[(o * s - p + t * d >= 0) & (o * s - p + t * d < size)], s, p, d, t)
+                         for t in range(self.kernel_size[k])])
+        for co in range(self.out_channels):
+            inputs = (co // cout_g) * cin_g + np.arange(cin_g)
+            for oy, sy, py, dy, ky in axes[0]:
+                for ox, sx, px, dx, kx in axes[1]:
+                    iy, ix = oy * sy - py + ky * dy, ox * sx - px + kx * dx
+                    j = (inputs[:, None, None] * height + iy[None, :, None]) * width + ix
+                    k = (co * out_h + oy[:, None]) * out_w + ox[None, :]
+                    w = np.broadcast_to(self.weight[co, :, ky, kx][:, None, None], j.shape)
+                    yield j.ravel(), np.broadcast_to(k, j.shape).ravel(), w.ravel()
+
+    def config(self):
+        return {"stride": list(self.stride), "padding": list(self.padding),
+                "dilation": list(self.dilation), "groups": self.groups}
+
+    def astype(self, dtype):
+        return Conv2d(self.weight.astype(dtype), self.bias.astype(dtype), **self.config())
+
+    def __repr__(self):
+        extra = "".join(f", {name}={value}" for name, value, default in (
+            ("stride", self.stride, (1, 1)), ("padding", self.padding, (0, 0)),
+            ("dilation", self.dilation, (1, 1)), ("groups", self.groups, 1))
+            if value != default)
+        return (f"Conv2d({self.in_channels}, {self.out_channels}, "
+                f"kernel_size={tuple(self.kernel_size)}{extra})")
