@@ -48,6 +48,18 @@ def _axis_windows(size, kernel, stride, padding, ceil_mode):
     return start.astype(np.int64), end.astype(np.int64), padded
 
 
+def _distinct_inputs(j, k):
+    """Splits a group of pairs so that no input appears twice in a part:
+    clipped or adaptive windows can start at the same input."""
+    order = np.argsort(j, kind="stable")
+    sorted_j = j[order]
+    run_start = np.r_[0, np.nonzero(np.diff(sorted_j))[0] + 1]
+    run_length = np.diff(np.r_[run_start, len(j)])
+    rank = np.empty(len(j), dtype=np.int64)
+    rank[order] = np.arange(len(j)) - np.repeat(run_start, run_length)
+    return [(j[rank == r], k[rank == r]) for r in range(int(rank.max()) + 1)]
+
+
 class PoolLayer(Layer):
     """Shared passes of the pooling layers; subclasses define `_windows`."""
 
@@ -95,7 +107,7 @@ class PoolLayer(Layer):
             j = ((c * height + (rs[oy] + dy)[None, :, None]) * width
                  + (cs[ox] + dx)[None, None, :]).ravel()
             k = ((c * out_h + oy[None, :, None]) * out_w + ox[None, None, :]).ravel()
-            groups.append((j, k))
+            groups.extend(_distinct_inputs(j, k))
         if mode == _core.POOL_AVERAGE:
             for j, k in groups:
                 yield j, k, np.broadcast_to(weight.ravel()[k % (out_h * out_w)], (n, len(k)))

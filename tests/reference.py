@@ -12,14 +12,175 @@ import semiring_lrp as sl
 from semiring_lrp import rules
 
 
-def _layers(net):
-    out = []
-    for layer in net.layers:
-        if isinstance(layer, sl.Linear):
-            out.append(("linear", layer.weight, layer.bias))
-        elif isinstance(layer, sl.ReLU):
-            out.append(("relu",))
-    return out
+def _conv_pairs(layer, in_shape):
+    """(out_shape, pairs): every (j, k, w_jk) of a Conv2d, by the definition
+    z[co, oy, ox] = sum a[ci, oy*s - p + ky*d, ox*s - p + kx*d] w[co, ci, ky, kx]."""
+    C, H, W = in_shape
+    (sh, sw), (ph, pw), (dh, dw), g = layer.stride, layer.padding, layer.dilation, layer.groups
+    O, cin_g, KH, KW = layer.weight.shape
+    OH = (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1
+    OW = (W + 2 * pw - dw * (KW - 1) - 1) // sw + 1
+    pairs = []
+    for co in range(O):
+        group = co // (O // g)
+        for oy in range(OH):
+            for ox in range(OW):
+                k = (co * OH + oy) * OW + ox
+                for cl in range(cin_g):
+                    ci = group * cin_g + cl
+                    for ky in range(KH):
+                        for kx in range(KW):
+                            iy, ix = oy * sh - ph + ky * dh, ox * sw - pw + kx * dw
+                            if 0 <= iy < H and 0 <= ix < W:
+                                pairs.append(((ci * H + iy) * W + ix, k,
+                                              layer.weight[co, cl, ky, kx]))
+    return (O, OH, OW), pairs
+
+
+def _window_bounds(layer, in_shape):
+    """Rows and columns of every pooling window, as PyTorch's documentation gives them."""
+    C, H, W = in_shape
+    if isinstance(layer, sl.AdaptiveAvgPool2d):
+        out = [size if o is None else o for size, o in zip((H, W), layer.output_size)]
+        axes = [[(o * size // n, -(-(o + 1) * size // n)) for o in range(n)]
+                for size, n in zip((H, W), out)]
+        return axes, [[e - s for s, e in axis] for axis in axes]
+    axes, divisors = [], []
+    for size, k, s, p in zip((H, W), layer.kernel_size, layer.stride, layer.padding):
+        n = (size + 2 * p - k) // s + 1
+        axes.append([(max(o * s - p, 0), min(o * s - p + k, size)) for o in range(n)])
+        divisors.append([k] * n)  # count_include_pad: padding counts
+    return axes, divisors
+
+
+def _pool_pairs(layer, in_shape, a, maxpool):
+    """(out_shape, pairs) of a pool: weight 1/divisor per window, or for max
+    pooling (winner-take-all) 1 on the first arg-max in row-major order."""
+    C, H, W = in_shape
+    (rows, cols), (rdiv, cdiv) = _window_bounds(layer, in_shape)
+    winner = isinstance(layer, sl.MaxPool2d) and maxpool == "winner"
+    pairs = []
+    for c in range(C):
+        for oy, (r0, r1) in enumerate(rows):
+            for ox, (c0, c1) in enumerate(cols):
+                k = (c * len(rows) + oy) * len(cols) + ox
+                window = [(c * H + iy) * W + ix for iy in range(r0, r1) for ix in range(c0, c1)]
+                best = window[0]
+                for j in window:
+                    if a[j] > a[best]:
+                        best = j
+                for j in window:
+                    w = (1.0 if j == best else 0.0) if winner else 1.0 / (rdiv[oy] * cdiv[ox])
+                    pairs.append((j, k, w))
+    return (C, len(rows), len(cols)), pairs
+
+
+def _linear_pairs(layer, in_shape):
+    K, J = layer.weight.shape
+    return (K,), [(j, k, layer.weight[k, j]) for k in range(K) for j in range(J)]
+
+
+def literal_relevance(net, x, targets, kind, rule_list, thetas=None, absolute=False,
+                      init="one", pool_thetas=None, maxpool="winner"):
+    """kind in 'real', 'boolean', 'counting', 'viterbi'; x (N, *input).
+
+    Every layer becomes its list of (j, k, w_jk) pairs, built by the layer's
+    definition; the forward pass and K-LRP then loop over those pairs.
+    Pools use LRP-0 and `pool_thetas` (default 1e-9 each)."""
+    T = np.float32 if net.dtype == np.float32 else float
+    zero = {"real": T(0), "viterbi": T(0), "boolean": False, "counting": 0}[kind]
+    one = {"real": T(1), "viterbi": T(1), "boolean": True, "counting": 1}[kind]
+    results = []
+    for n in range(x.shape[0]):
+        shape = x.shape[1:]
+        a = [T(v) for v in x[n].reshape(-1)]
+        steps = []  # (layer, input activations, input shape, pairs, bias per k)
+        for layer in net.layers:
+            if isinstance(layer, sl.ReLU):
+                a = [v if v > 0 else T(0) for v in a]
+                continue
+            if isinstance(layer, sl.Flatten):
+                shape = (len(a),)
+                continue
+            if isinstance(layer, sl.Linear):
+                out_shape, pairs = _linear_pairs(layer, shape)
+            elif isinstance(layer, sl.Conv2d):
+                out_shape, pairs = _conv_pairs(layer, shape)
+            else:
+                # the forward pass always takes the max; `maxpool` is the relevance's choice
+                out_shape, forward_pairs = _pool_pairs(layer, shape, a, "winner")
+                pairs = _pool_pairs(layer, shape, a, maxpool)[1]
+            if layer.weighted:
+                forward_pairs = pairs
+            K = int(np.prod(out_shape))
+            per_channel = K // len(layer.bias) if layer.weighted else 1
+            bias = ([T(layer.bias[k // per_channel]) for k in range(K)] if layer.weighted
+                    else [T(0)] * K)
+            steps.append((layer, a, shape, pairs, bias))
+            z = [T(0)] * K
+            for j, k, w in forward_pairs:
+                z[k] += a[j] * T(w)
+            a = [z[k] + bias[k] for k in range(K)]
+            shape = out_shape
+        out = a
+        R = [zero] * len(out)
+        R[targets[n]] = out[targets[n]] if init == "activation" else one
+        windex = sum(1 for layer, *_ in steps if layer.weighted)
+        pindex = len(steps) - windex
+        for layer, a, shape, pairs, bias in reversed(steps):
+            if layer.weighted:
+                windex -= 1
+                rule, theta = rule_list[windex], (thetas[windex] if thetas else None)
+            else:
+                pindex -= 1
+                rule = rules.Zero()
+                theta = pool_thetas[pindex] if pool_thetas else 1e-9
+            gamma, eps, plus = _rule_parts(rule, T)
+            zbox = isinstance(rule, rules.ZBox)
+            if zbox:
+                low = np.broadcast_to(rule.low, x.shape[1:]).reshape(-1)
+                high = np.broadcast_to(rule.high, x.shape[1:]).reshape(-1)
+
+            def rho(v):
+                return v + gamma * max(v, T(0)) if isinstance(rule, rules.Gamma) else v
+
+            def numerator(j, w):
+                w = T(w)
+                if zbox:
+                    return a[j] * w - T(low[j]) * max(w, T(0)) - T(high[j]) * min(w, T(0))
+                return a[j] * rho(w)
+
+            K = len(bias)
+            beta = [T(0) if zbox else rho(b) for b in bias]
+            z = [T(0)] * K
+            for j, k, w in pairs:
+                z[k] += numerator(j, w)
+            for k in range(K):
+                s = z[k] + beta[k]
+                if eps:
+                    s = s + eps if plus else s + (eps if s >= 0 else -eps)
+                z[k] = s
+            m = [abs(b) for b in beta]
+            for j, k, w in pairs:
+                m[k] = max(m[k], abs(numerator(j, w)))
+            newR = [zero] * len(a)
+            for j, k, w in pairs:
+                if kind == "viterbi":
+                    newR[j] = max(newR[j], abs(numerator(j, w)) / (m[k] + T(1e-9)) * R[k])
+                    continue
+                d = numerator(j, w) / z[k] if z[k] != 0 else T(0)
+                if kind == "real":
+                    newR[j] = newR[j] + d * R[k]
+                    continue
+                passes = (abs(d) if absolute else d) >= T(theta)
+                if kind == "boolean":
+                    newR[j] = newR[j] or (passes and R[k])
+                else:
+                    newR[j] = newR[j] + (1 if passes else 0) * R[k]
+            R = newR
+        results.append(R)
+    dtype = {"boolean": bool, "counting": np.int64}.get(kind, net.dtype)
+    return np.array(results, dtype=dtype).reshape(x.shape)
 
 
 def _rule_parts(rule, T):
@@ -29,141 +190,76 @@ def _rule_parts(rule, T):
     return gamma, eps, plus
 
 
-def literal_relevance(net, x, targets, kind, rule_list, thetas=None, absolute=False,
-                      init="one"):
-    """kind in 'real', 'boolean', 'counting', 'viterbi'; x (N, features)."""
-    T = np.float32 if net.dtype == np.float32 else float
-    layers = _layers(net)
-    results = []
-    for n in range(x.shape[0]):
-        a = [T(v) for v in x[n].reshape(-1)]
-        acts = []
-        for layer in layers:
-            acts.append(a)
-            if layer[0] == "linear":
-                _, w, b = layer
-                z = []
-                for k in range(w.shape[0]):
-                    s = T(0)
-                    for j in range(w.shape[1]):
-                        s += a[j] * T(w[k, j])
-                    z.append(s + T(b[k]))
-                a = z
-            else:
-                a = [v if v > 0 else T(0) for v in a]
-        out = a
-        zero = {"real": T(0), "viterbi": T(0), "boolean": False, "counting": 0}[kind]
-        one = {"real": T(1), "viterbi": T(1), "boolean": True, "counting": 1}[kind]
-        R = [zero] * len(out)
-        R[targets[n]] = out[targets[n]] if init == "activation" else one
-        windex = sum(1 for layer in layers if layer[0] == "linear")
-        for li in reversed(range(len(layers))):
-            if layers[li][0] != "linear":
-                continue
-            windex -= 1
-            _, w, b = layers[li]
-            a = acts[li]
-            rule = rule_list[windex]
-            gamma, eps, plus = _rule_parts(rule, T)
-            zbox = isinstance(rule, rules.ZBox)
-            if zbox:
-                low = np.broadcast_to(rule.low, x.shape[1:]).reshape(-1)
-                high = np.broadcast_to(rule.high, x.shape[1:]).reshape(-1)
-            J, K = w.shape[1], w.shape[0]
+def _torch_layer(layer, weight=None, bias=None, maxpool="winner"):
+    """The PyTorch function of a layer, optionally with modified parameters."""
+    import torch
+    import torch.nn.functional as F
 
-            def rho(v):
-                return v + gamma * max(v, T(0)) if isinstance(rule, rules.Gamma) else v
-
-            def numerator(j, k):
-                v = T(w[k, j])
-                if zbox:
-                    return a[j] * v - T(low[j]) * max(v, T(0)) - T(high[j]) * min(v, T(0))
-                return a[j] * rho(v)
-
-            beta = [T(0) if zbox else rho(T(b[k])) for k in range(K)]
-            z = []
-            for k in range(K):
-                s = T(0)
-                for j in range(J):
-                    s += numerator(j, k)
-                s = s + beta[k]
-                if eps:
-                    s = s + eps if plus else s + (eps if s >= 0 else -eps)
-                z.append(s)
-            if kind == "viterbi":
-                m = [max(max(abs(numerator(j, k)) for j in range(J)), abs(beta[k]))
-                     for k in range(K)]
-            newR = [zero] * J
-            for j in range(J):
-                acc = zero
-                for k in range(K):
-                    if kind == "viterbi":
-                        theta = abs(numerator(j, k)) / (m[k] + T(1e-9))
-                        acc = max(acc, theta * R[k])
-                        continue
-                    d = numerator(j, k) / z[k] if z[k] != 0 else T(0)
-                    if kind == "real":
-                        acc = acc + d * R[k]
-                    else:
-                        th = T(thetas[windex])
-                        passes = (abs(d) if absolute else d) >= th
-                        if kind == "boolean":
-                            acc = acc or (passes and R[k])
-                        else:
-                            acc = acc + (1 if passes else 0) * R[k]
-                newR[j] = acc
-            R = newR
-        results.append(R)
-    dtype = {"boolean": bool, "counting": np.int64}.get(kind, net.dtype)
-    return np.array(results, dtype=dtype).reshape(x.shape)
+    if isinstance(layer, sl.Linear):
+        return lambda t: F.linear(t, weight, bias)
+    if isinstance(layer, sl.Conv2d):
+        return lambda t: F.conv2d(t, weight, bias, layer.stride, layer.padding, layer.dilation,
+                                  layer.groups)
+    if isinstance(layer, sl.AdaptiveAvgPool2d):
+        return lambda t: F.adaptive_avg_pool2d(t, layer.output_size)
+    if isinstance(layer, sl.MaxPool2d) and maxpool == "winner":
+        return lambda t: F.max_pool2d(t, layer.kernel_size, layer.stride, layer.padding,
+                                      ceil_mode=layer.ceil_mode)
+    if isinstance(layer, (sl.AvgPool2d, sl.MaxPool2d)):
+        return lambda t: F.avg_pool2d(t, layer.kernel_size, layer.stride, layer.padding,
+                                      ceil_mode=layer.ceil_mode)
+    if isinstance(layer, sl.ReLU):
+        return torch.relu
+    return lambda t: t.reshape(t.shape[0], -1)
 
 
-def torch_lrp(net, x, targets, rule_list):
-    """Gradient LRP in PyTorch autograd, starting from the target's score."""
+def torch_lrp(net, x, targets, rule_list, maxpool="winner"):
+    """Gradient LRP in PyTorch autograd, starting from the target's score:
+    for each layer z = layer_rho(a); s = R / z; c = grad of sum(z * s); R = a * c.
+    Pools use LRP-0 (max pooling: its own gradient, winner-take-all)."""
     import torch
 
     dtype = torch.float64 if net.dtype == np.float64 else torch.float32
-    layers = _layers(net)
-    a = torch.tensor(np.asarray(x).reshape(x.shape[0], -1), dtype=dtype)
+    a = torch.tensor(np.asarray(x), dtype=dtype)
     acts = []
-    for layer in layers:
+    for layer in net.layers:
         acts.append(a)
-        if layer[0] == "linear":
-            a = a @ torch.tensor(layer[1]).T + torch.tensor(layer[2])
-        else:
-            a = torch.relu(a)
+        params = ((torch.tensor(layer.weight), torch.tensor(layer.bias)) if layer.weighted
+                  else ())
+        a = _torch_layer(layer, *params)(a)
     R = torch.zeros_like(a)
     rows = torch.arange(a.shape[0])
     t = torch.as_tensor(targets)
     R[rows, t] = a[rows, t]
-    windex = sum(1 for layer in layers if layer[0] == "linear")
-    for li in reversed(range(len(layers))):
-        if layers[li][0] != "linear":
+    windex = len(net.weighted_layers)
+    for layer, a in zip(reversed(net.layers), reversed(acts)):
+        if not (layer.weighted or layer.pooling):
+            R = R.reshape(a.shape)
             continue
-        windex -= 1
-        rule = rule_list[windex]
-        w, b = torch.tensor(layers[li][1]), torch.tensor(layers[li][2])
-        a = acts[li].clone().requires_grad_(True)
-        if isinstance(rule, rules.ZBox):
-            low = torch.tensor(np.broadcast_to(rule.low, x.shape[1:]).reshape(1, -1),
-                               dtype=dtype).expand_as(a).clone().requires_grad_(True)
-            high = torch.tensor(np.broadcast_to(rule.high, x.shape[1:]).reshape(1, -1),
-                                dtype=dtype).expand_as(a).clone().requires_grad_(True)
-            z = (a @ w.T + b) - (low @ w.clamp(min=0).T + b.clamp(min=0)) \
-                - (high @ w.clamp(max=0).T + b.clamp(max=0))
+        a = a.clone().requires_grad_(True)
+        bounds = []
+        if layer.pooling:
+            z = _torch_layer(layer, maxpool=maxpool)(a)
         else:
-            gamma = getattr(rule, "gamma", 0.0) if isinstance(rule, rules.Gamma) else 0.0
-            z = a @ (w + gamma * w.clamp(min=0)).T + (b + gamma * b.clamp(min=0))
-            eps = getattr(rule, "eps", 0.0)
-            if eps:
-                z = z + eps * ((z >= 0).to(dtype) * 2 - 1)
+            windex -= 1
+            rule = rule_list[windex]
+            w, b = torch.tensor(layer.weight), torch.tensor(layer.bias)
+            if isinstance(rule, rules.ZBox):
+                bounds = [torch.tensor(np.broadcast_to(bound, x.shape[1:]), dtype=dtype)
+                          .expand_as(a).clone().requires_grad_(True)
+                          for bound in (rule.low, rule.high)]
+                z = (_torch_layer(layer, w, b)(a)
+                     - _torch_layer(layer, w.clamp(min=0), b.clamp(min=0))(bounds[0])
+                     - _torch_layer(layer, w.clamp(max=0), b.clamp(max=0))(bounds[1]))
+            else:
+                gamma = rule.gamma if isinstance(rule, rules.Gamma) else 0.0
+                z = _torch_layer(layer, w + gamma * w.clamp(min=0), b + gamma * b.clamp(min=0))(a)
+                if rule.eps:
+                    z = z + rule.eps * ((z >= 0).to(dtype) * 2 - 1)
         s = torch.where(z != 0, R / torch.where(z != 0, z, torch.ones_like(z)),
                         torch.zeros_like(z)).detach()
         (z * s).sum().backward()
-        if isinstance(rule, rules.ZBox):
-            R = (a * a.grad + low * low.grad + high * high.grad).detach()
-        else:
-            R = (a * a.grad).detach()
+        R = (a * a.grad + sum(bound * bound.grad for bound in bounds)).detach()
     return R.numpy().reshape(x.shape)
 
 
