@@ -4,7 +4,7 @@
     net = sl.models.mnist_mlp()
     R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
 """
-from . import models, rules
+from . import composites, models, rules
 from .io import load
 from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
                       Network, ReLU)
@@ -14,6 +14,6 @@ from .torch_import import from_torch
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "MaxPool2d", "Boolean", "Contributions", "Counting", "Flatten", "Linear", "Network", "ReLU", "Real",
-    "Semiring", "Viterbi", "from_torch", "load", "models", "relevance", "rules",
+    "Semiring", "Viterbi", "composites", "from_torch", "load", "models", "relevance", "rules",
 ]
 __version__ = "0.1.0"

@@ -21,7 +21,7 @@ _REUSES_FORWARD = (_core.RULE_ZERO, _core.RULE_EPSILON)
 
 
 def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_all=False,
-              maxpool="winner"):
+              maxpool=None):
     """K-relevance of the input of `net` for class `target` (paper eq. K-LRP).
 
     net       a `Network` (see `from_torch`, `load`, `models`).
@@ -42,9 +42,10 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
               also return every layer's relevance: a list whose entry i is
               the relevance of the activations entering `net.layers[i]`, the
               last entry the output relevance.
-    maxpool   "winner" (default): max pooling passes relevance to the first
-              arg-max of each window (winner-take-all); "average": as average
-              pooling over the same windows (the LRP overview tutorial).
+    maxpool   "winner": max pooling passes relevance to the first arg-max of
+              each window (winner-take-all); "average": as average pooling
+              over the same windows (the LRP overview tutorial). Default: the
+              composite's choice (see `composites`), else "winner".
 
     Returns an array shaped like x: bool for Boolean, int64 for Counting,
     the network's float dtype otherwise; with return_all, (R, all_layers).
@@ -61,6 +62,8 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     if hasattr(semiring, "check_layers"):
         semiring.check_layers(len(weighted), len(pools))
     rules = _rules_per_layer(rule, len(weighted))
+    if maxpool is None:
+        maxpool = getattr(rule, "maxpool", "winner")
     if maxpool not in MAXPOOL_MODES:
         raise ValueError(f"maxpool must be one of {MAXPOOL_MODES}, not {maxpool!r}")
     batch, single, x_shape = as_batch(net, x)
@@ -167,7 +170,7 @@ def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r
         z = preactivation
     else:
         z = layer.weighted_sum(a, rule, low, high)
-    z = _core.stabilise(z, rule.kernel_rule)
+    z = rule.stabilise(z)
     if not use_kernel:
         return generic.weighted_step(semiring, index, layer, rule, a, z, r_out, low, high)
     theta, absolute = 0.0, False

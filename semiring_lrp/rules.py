@@ -40,6 +40,10 @@ class Rule:
         """The modified weights (LRP-gamma's w + gamma * w^+; others w)."""
         return w + self.gamma * np.maximum(w, 0) if self.gamma else w
 
+    def stabilise(self, z):
+        """stab(z) for a batch of denominators z (N, ...), as a new array."""
+        return _core.stabilise(z, self.kernel_rule)
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -52,19 +56,31 @@ class Epsilon(Rule):
     """LRP-eps: z_k + eps * sign(z_k), sign(0) = +1.
 
     variant="plus" adds eps without the sign (the paper's tutorial: z + eps).
+    relative=True scales eps by each sample's sqrt(mean(z^2)) over the
+    layer's outputs (the LRP overview's VGG-16 recipe: 0.25 * std).
     """
 
     kind = _core.RULE_EPSILON
 
-    def __init__(self, eps=1e-6, variant="sign"):
+    def __init__(self, eps=1e-6, variant="sign", relative=False):
         self.eps = _non_negative(eps, "eps")
         if variant not in ("sign", "plus"):
             raise ValueError(f"Epsilon variant must be 'sign' or 'plus', not {variant!r}")
         self.variant = variant
         self.eps_mode = _core.EPS_SIGN if variant == "sign" else _core.EPS_PLUS
+        self.relative = bool(relative)
+
+    def stabilise(self, z):
+        if not self.relative:
+            return super().stabilise(z)
+        n = z.shape[0]
+        scale = np.sqrt(np.mean(np.square(z.reshape(n, -1), dtype=np.float64), axis=1))
+        eps = (self.eps * scale).astype(z.dtype).reshape((n,) + (1,) * (z.ndim - 1))
+        return z + (eps if self.variant == "plus" else np.where(z >= 0, eps, -eps))
 
     def __repr__(self):
-        return f"Epsilon(eps={self.eps!r}, variant={self.variant!r})"
+        return (f"Epsilon(eps={self.eps!r}, variant={self.variant!r}"
+                f"{', relative=True' if self.relative else ''})")
 
 
 class Gamma(Rule):
@@ -88,13 +104,15 @@ class ZBox(Rule):
 
     `low` and `high` are numbers or arrays broadcastable to the network input
     (one sample, or the batch). The bias cancels from z^B (b - b^+ - b^- = 0).
+    An optional eps adds the LRP-eps stabiliser (zennit's ZBox uses 1e-6).
     """
 
     kind = _core.RULE_ZBOX
 
-    def __init__(self, low, high):
+    def __init__(self, low, high, eps=0.0):
         self.low = self._bound(low, "low")
         self.high = self._bound(high, "high")
+        self.eps = _non_negative(eps, "eps")
 
     @staticmethod
     def _bound(value, name):
@@ -117,4 +135,4 @@ class ZBox(Rule):
         return (np.ascontiguousarray(low, dtype=dtype), np.ascontiguousarray(high, dtype=dtype))
 
     def __repr__(self):
-        return f"ZBox(low={self.low!r}, high={self.high!r})"
+        return f"ZBox(low={self.low!r}, high={self.high!r}, eps={self.eps!r})"
