@@ -5,6 +5,7 @@
     R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
 """
 from . import composites, models, rules
+from .images import aggregate_channels
 from .io import load
 from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
                       Network, ReLU)
@@ -13,7 +14,7 @@ from .semirings import Boolean, Contributions, Counting, Real, Semiring, Viterbi
 from .torch_import import from_torch
 
 __all__ = [
-    "AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "MaxPool2d", "Boolean", "Contributions", "Counting", "Flatten", "Linear", "Network", "ReLU", "Real",
+    "AdaptiveAvgPool2d", "AvgPool2d", "aggregate_channels", "Conv2d", "MaxPool2d", "Boolean", "Contributions", "Counting", "Flatten", "Linear", "Network", "ReLU", "Real",
     "Semiring", "Viterbi", "composites", "from_torch", "load", "models", "relevance", "rules",
 ]
 __version__ = "0.1.0"

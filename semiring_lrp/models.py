@@ -1,4 +1,5 @@
-"""Models and sample data shipped with the package (no download, no torch).
+"""Models and sample data shipped with the package (no download, no torch),
+and VGG-16 from a weights file the user gives.
 
 mnist_mlp: the paper's 784-300-100-10 ReLU MLP, trained by
 scripts/train_mnist_mlp.py (seed 0, 98.56% on the 10,000 MNIST test digits).
@@ -11,9 +12,10 @@ from importlib import resources
 
 import numpy as np
 
-from .network import Flatten, Linear, Network, ReLU
+from .network import (AdaptiveAvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network,
+                      ReLU)
 
-__all__ = ["mnist_mlp", "mnist_digits", "mnist_input"]
+__all__ = ["mnist_mlp", "mnist_digits", "mnist_input", "vgg16"]
 
 
 def _data_file(name):
@@ -44,3 +46,73 @@ def mnist_input(images):
     if images.dtype != np.uint8:
         raise TypeError(f"mnist_input expects uint8 pixels, not {images.dtype}")
     return images.astype(np.float32) / np.float32(255)
+
+
+# VGG-16 ("configuration D"): output channels of each 3x3 conv, "M" a 2x2 max pool
+_VGG16_FEATURES = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
+                   512, 512, 512, "M", 512, 512, 512, "M")
+
+
+def _vgg16_tensors(path):
+    """The named arrays of a VGG-16 weights file: a PyTorch state_dict
+    (read with weights_only=True; needs torch) or an .npz of the same names."""
+    import os
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    try:
+        import torch
+    except ImportError as err:
+        raise ImportError(f"{path}: reading a PyTorch weights file needs torch "
+                          "(pip install torch), or convert it to .npz once") from err
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a bad file
+        raise ValueError(f"{path}: cannot be read as a PyTorch state_dict "
+                         f"({type(err).__name__}: {err})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: holds a {type(state).__name__}, not a state_dict")
+    return {key: value.detach().cpu().numpy() for key, value in state.items()
+            if hasattr(value, "detach")}
+
+
+def vgg16(weights, dtype=np.float32):
+    """torchvision's VGG-16 as a `Network`, with the weights in file `weights`.
+
+    `weights` is torchvision's published state_dict for VGG-16 (the file
+    torchvision.models.VGG16_Weights.IMAGENET1K_V1 names, vgg16-397923af.pth;
+    this library never downloads it), or an .npz holding the same names.
+    The input is an ImageNet-normalised RGB image, (3, H, W): see
+    `images.imagenet_input`.
+    """
+    tensors = _vgg16_tensors(weights)
+
+    def param(name, shape):
+        if name not in tensors:
+            raise ValueError(f"{weights}: missing {name}; is this a VGG-16 state_dict?")
+        value = np.asarray(tensors[name])
+        if value.shape != shape:
+            raise ValueError(f"{weights}: {name} has shape {value.shape}, expected {shape}")
+        return value.astype(dtype)
+
+    layers, channels, index = [], 3, 0
+    for spec in _VGG16_FEATURES:
+        if spec == "M":
+            layers.append(MaxPool2d(2, 2))
+            index += 1
+            continue
+        layers.append(Conv2d(param(f"features.{index}.weight", (spec, channels, 3, 3)),
+                             param(f"features.{index}.bias", (spec,)), padding=1))
+        layers.append(ReLU())
+        channels, index = spec, index + 2
+    layers += [AdaptiveAvgPool2d(7), Flatten()]
+    for i, (fan_out, fan_in) in zip((0, 3, 6), ((4096, 25088), (4096, 4096), (1000, 4096))):
+        if i:
+            layers.append(ReLU())
+        layers.append(Linear(param(f"classifier.{i}.weight", (fan_out, fan_in)),
+                             param(f"classifier.{i}.bias", (fan_out,))))
+    return Network(layers, input_shape=(3, None, None))
