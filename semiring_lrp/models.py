@@ -3,7 +3,9 @@ and VGG-16 from a weights file the user gives.
 
 mnist_mlp: the paper's 784-300-100-10 ReLU MLP, trained by
 scripts/train_mnist_mlp.py (seed 0, 98.56% on the 10,000 MNIST test digits).
-Its input is a 28x28 image scaled to [0, 1] (pixel / 255, no mean/std
+mnist_cnn: a small VGG-style CNN (two blocks of two 3x3 convs and a 2x2 max
+pool, then 1568-128-10), trained by scripts/train_mnist_cnn.py (seed 0,
+99.36%). Both take a 28x28 image scaled to [0, 1] (pixel / 255, no mean/std
 normalisation), so a blank pixel has activation 0 and can never be relevant.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 from .network import (AdaptiveAvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network,
                       ReLU)
 
-__all__ = ["mnist_mlp", "mnist_digits", "mnist_input", "vgg16"]
+__all__ = ["mnist_mlp", "mnist_cnn", "mnist_digits", "mnist_input", "vgg16"]
 
 
 def _data_file(name):
@@ -31,6 +33,20 @@ def mnist_mlp(dtype=np.float32):
                 layers.append(ReLU())
             layers.append(Linear(d[f"{name}.weight"], d[f"{name}.bias"]))
     return Network(layers, input_shape=(28, 28)).astype(dtype)
+
+
+def mnist_cnn(dtype=np.float32):
+    """The trained MNIST CNN as a `Network` taking (1, 28, 28) images
+    (add the channel axis: images[:, None])."""
+    with _data_file("mnist_cnn.npz").open("rb") as f, np.load(f, allow_pickle=False) as d:
+        def conv(i):
+            return Conv2d(d[f"{i}.weight"], d[f"{i}.bias"], padding=1)
+
+        layers = [conv(0), ReLU(), conv(2), ReLU(), MaxPool2d(2),
+                  conv(5), ReLU(), conv(7), ReLU(), MaxPool2d(2), Flatten(),
+                  Linear(d["11.weight"], d["11.bias"]), ReLU(),
+                  Linear(d["14.weight"], d["14.bias"])]
+    return Network(layers, input_shape=(1, 28, 28)).astype(dtype)
 
 
 def mnist_digits():
