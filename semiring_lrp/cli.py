@@ -1,23 +1,29 @@
 """The `semiring-lrp` command.
 
     semiring-lrp explain [--semiring boolean --threshold 1e-9] [--image digit.png] ...
+    semiring-lrp explain --model vgg16 --weights vgg16-397923af.pth --image cat.jpg ...
 
 explains one image (by default the first shipped MNIST digit, a 0, on the
-shipped MLP) and writes the heatmap as a PNG.
+shipped MLP; or a photo on VGG-16 with weights the user gives) and writes
+the heatmap as a PNG.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
+import zipfile
 
 import numpy as np
 
-from . import __version__, models, rules
+from . import __version__, composites, images, models, rules
+from .images import aggregate_channels
 from .io import load
+from .layers import Linear
 from .propagation import relevance
 from .semirings import Boolean, Counting, Real, Viterbi
-from .viz import heatmap
+from .viz import heatmap, kind_of
 
 __all__ = ["main"]
 
@@ -25,6 +31,9 @@ PROG = "semiring-lrp"
 _SEMIRINGS = {"real": Real, "boolean": Boolean, "counting": Counting, "viterbi": Viterbi}
 _THRESHOLDED = ("boolean", "counting")
 _RULES = {"zero": rules.Zero, "epsilon": rules.Epsilon, "gamma": rules.Gamma}
+VGG16 = "vgg16"  # the --model word for VGG-16; any other value is a network file
+_VGG16_IMAGES = (".jpg", ".jpeg", ".png")
+_CHANNELS = ("or", "and", "sum", "max")
 # what the library raises for a bad file, image, target or count: reported
 # as a usage error, since the fix is in the command line, not in the code
 _USER_ERRORS = (ValueError, TypeError, OSError, OverflowError, ImportError)
@@ -90,22 +99,36 @@ def _parser():
     explain.add_argument("--absolute", action="store_true",
                          help="boolean/counting: compare |d| with the threshold")
     explain.add_argument("--rule", type=_rules, metavar="RULE[,RULE...]",
-                         help="zero (default), epsilon[:EPS], gamma[:GAMMA], or one per "
-                              "weighted layer, e.g. gamma:0.25,epsilon:1e-6,zero")
+                         help="zero, epsilon[:EPS], gamma[:GAMMA], or one per weighted "
+                              "layer, e.g. gamma:0.25,epsilon:1e-6,zero (default: zero; "
+                              "for vgg16 in the real semiring the LRP overview's recipe)")
     explain.add_argument("--init", choices=("one", "activation"), default="one",
                          help="output relevance: the semiring's one (default) or, for real, "
                               "the target's score (classical LRP)")
     explain.add_argument("--target", type=int, metavar="N",
                          help="output neuron to explain (default: the predicted class)")
     source = explain.add_mutually_exclusive_group()
-    source.add_argument("--digit", type=int, default=0, metavar="I",
+    source.add_argument("--digit", type=int, metavar="I",
                         help="index of the shipped digit (two per class, in class order; "
-                             "default 0)")
+                             "default 0); not with --model vgg16")
     source.add_argument("--image", metavar="FILE",
-                        help="a .npy array (uint8 or floats in [0, 1]) or a .png image")
-    explain.add_argument("--model", metavar="FILE",
+                        help="a .npy array (uint8 or floats in [0, 1]) or a .png image; "
+                             "with --model vgg16 a .jpg, .jpeg or .png photo (required)")
+    explain.add_argument("--model", metavar="FILE|vgg16",
                          help="a network file readable by semiring_lrp.load (.npz or a "
-                              "PyTorch MLP state_dict; default: the shipped MLP)")
+                              "PyTorch MLP state_dict; default: the shipped MLP), or the word "
+                              "vgg16 for torchvision's VGG-16 with --weights (write ./vgg16 "
+                              "for a file of that name)")
+    explain.add_argument("--weights", metavar="FILE",
+                         help="with --model vgg16: torchvision's VGG-16 state_dict "
+                              "(vgg16-397923af.pth) or an .npz of the same names")
+    explain.add_argument("--maxpool", choices=("winner", "average"),
+                         help="how max pooling passes relevance (default: the rule "
+                              "composite's choice, else winner)")
+    explain.add_argument("--channels", choices=_CHANNELS,
+                         help="with --model vgg16: how the colour channels of the relevance "
+                              "fold into one map (default: the semiring's: or for boolean, "
+                              "max for viterbi, sum otherwise)")
     explain.add_argument("--output", default="explain.png", metavar="FILE",
                          help="PNG to write (default: explain.png)")
     explain.add_argument("--dtype", choices=("float32", "float64"),
@@ -122,6 +145,26 @@ def _check_options(args):
                                 f"not {args.semiring}")
     if args.init == "activation" and args.semiring != "real":
         raise UserError(f"--init activation needs --semiring real, not {args.semiring}")
+    if args.model == VGG16:
+        if args.weights is None:
+            raise UserError("--model vgg16 needs --weights FILE (torchvision's VGG-16 "
+                            "state_dict, e.g. vgg16-397923af.pth, or an .npz of it)")
+        if args.digit is not None:
+            raise UserError("--digit picks a shipped MNIST digit; --model vgg16 needs "
+                            "--image FILE (.jpg, .jpeg or .png)")
+        if args.image is None:
+            raise UserError("--model vgg16 needs --image FILE (.jpg, .jpeg or .png)")
+        if os.path.splitext(args.image)[1].lower() not in _VGG16_IMAGES:
+            raise UserError(f"{args.image}: --image for --model vgg16 must be a .jpg, .jpeg "
+                            "or .png file")
+        if args.target is not None and not 0 <= args.target < 1000:
+            raise UserError(f"target {args.target} is out of range: VGG-16 has 1000 classes "
+                            "(0 to 999)")
+    else:
+        for given, option in ((args.weights is not None, "--weights"),
+                              (args.channels is not None, "--channels")):
+            if given:
+                raise UserError(f"{option} applies to --model vgg16 only")
 
 
 def _semiring(args):
@@ -155,7 +198,8 @@ def _read_image(path):
     floats as they are (PNG gives [0, 1]); RGB(A) becomes gray."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in _IMAGE_READERS:
-        raise ValueError(f"{path}: --image must be a .npy or .png file")
+        raise ValueError(f"{path}: --image must be a .npy or .png file "
+                         "(.jpg is for --model vgg16)")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
@@ -184,31 +228,112 @@ def _model_input(net, image, what):
     return image.reshape(net.input_shape)
 
 
-def _explain(args):
-    _check_options(args)
+def _vgg16(path):
+    """VGG-16 from a weights file; every failure to read it names the file."""
+    try:
+        return models.vgg16(weights=path)
+    except (ValueError, TypeError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        message = str(err)
+        raise UserError(message if path in message else
+                        f"{path}: cannot be read as VGG-16 weights ({message})") from None
+
+
+def _mnist_case(args):
+    """(net, x, image shown, name shown, rule) for a network file or the shipped MLP."""
     net = load(args.model) if args.model else models.mnist_mlp()
-    if args.dtype:
-        net = net.astype(args.dtype)
     if args.image:
         image, what = _read_image(args.image), args.image
         shown_as = os.path.basename(args.image)
     else:
-        images, labels = models.mnist_digits()
-        if not 0 <= args.digit < len(images):
-            raise UserError(f"--digit must be between 0 and {len(images) - 1}, not {args.digit}")
-        image = models.mnist_input(images[args.digit])
-        what = shown_as = f"shipped digit {args.digit} (a {labels[args.digit]})"
-    x = _model_input(net, image, what)
+        digit = 0 if args.digit is None else args.digit
+        images_, labels = models.mnist_digits()
+        if not 0 <= digit < len(images_):
+            raise UserError(f"--digit must be between 0 and {len(images_) - 1}, not {digit}")
+        image = models.mnist_input(images_[digit])
+        what = shown_as = f"shipped digit {digit} (a {labels[digit]})"
+    return net, _model_input(net, image, what), image, shown_as, args.rule
 
-    semiring = _semiring(args)
+
+def _vgg16_case(args):
+    """(net, x, crop shown, name shown, rule) for VGG-16: the photo is read
+    first, then the weights, both cheap beside a pass."""
+    x, crop = images.imagenet_input(args.image)
+    net = _vgg16(args.weights)
+    rule = args.rule
+    if rule is None and args.semiring == "real":
+        rule = composites.lrp_overview_vgg16(net)
+    return net, x, crop, f"{os.path.basename(args.image)} on VGG-16", rule
+
+
+def _semiring_for(args, net):
+    if args.model == VGG16 and args.semiring == "boolean" and args.threshold is None:
+        return composites.paper_vgg16_boolean(net)
+    return _semiring(args)
+
+
+def _check_counts(net, semiring, rule):
+    """Rules and thresholds per layer must match the network: checked here,
+    before the forward pass, which takes seconds on VGG-16."""
+    weighted = len(net.weighted_layers)
+    if isinstance(rule, list) and len(rule) != weighted:
+        raise UserError(f"--rule gives {len(rule)} rules but the model has {weighted} weighted "
+                        "layers; give one rule, or one per weighted layer")
+    if hasattr(semiring, "check_layers"):
+        semiring.check_layers(weighted, len(net.pooling_layers))
+
+
+def _check_target(net, target):
+    last = net.layers[-1]
+    if target is not None and isinstance(last, Linear):
+        classes = last.out_features
+        if not 0 <= target < classes:
+            raise UserError(f"target {target} is out of range: the network has {classes} "
+                            f"classes (0 to {classes - 1})")
+
+
+def _shown_relevance(r, semiring, how):
+    """The relevance as one map over the image, and the heatmap kind to draw
+    it: a conv net's channels folded; a truth value drawn as boolean, a
+    count of true channels as counting."""
+    if r.ndim == 2:
+        return r, semiring
+    folded = aggregate_channels(r, semiring if how is None else how)
+    kind = kind_of(semiring)
+    if folded.dtype == np.bool_:
+        kind = "boolean"
+    elif kind == "boolean":
+        kind = "counting"
+    return folded, kind
+
+
+def _explain(args):
+    _check_options(args)
+    case = _vgg16_case if args.model == VGG16 else _mnist_case
+    net, x, image, shown_as, rule = case(args)
+    if args.dtype:
+        net = net.astype(args.dtype)
+    semiring = _semiring_for(args, net)
+    _check_counts(net, semiring, rule)
+    _check_target(net, args.target)
+
     scores = net.forward(x)
     predicted = int(np.argmax(scores))
     target = predicted if args.target is None else args.target
-    r = relevance(net, x, target=target, semiring=semiring, rule=args.rule, init=args.init)
-    heatmap(image, r.reshape(image.shape), semiring, path=args.output, target=target,
-            title=f"{shown_as}, {args.semiring} semiring")
+    start = time.perf_counter()
+    r = relevance(net, x, target=target, semiring=semiring, rule=rule, init=args.init,
+                  maxpool=args.maxpool)
+    seconds = time.perf_counter() - start
+    if r.ndim == 3:
+        shown, kind = _shown_relevance(r, semiring, args.channels)
+        channels = args.channels or "the semiring's"
+        title = f"{shown_as}, {args.semiring} semiring, channels folded by {channels}"
+    else:
+        shown, kind = r.reshape(image.shape), semiring
+        title = f"{shown_as}, {args.semiring} semiring"
+    heatmap(image, shown, kind, path=args.output, target=target, title=title)
     print(f"wrote {args.output}")
     print(f"predicted class {predicted}, target {target}")
+    print(f"relevance pass took {seconds:.2f} s")
     return 0
 
 

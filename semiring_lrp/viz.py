@@ -1,5 +1,7 @@
-"""Heatmaps in the style of the paper's figures 1.3 and 2.1-2.3: the input
-image beside its relevance map, with a colour bar.
+"""Heatmaps in the style of the paper's figures 1.3, 2.1-2.3, 4.1 and 4.2:
+the input image (grayscale, or RGB for a conv net) beside its relevance map,
+with a colour bar. A conv net's (C, H, W) relevance is shown after
+`aggregate_channels` folds it to (H, W).
 
 matplotlib is optional (pip install "semiring_lrp[plot]") and imported only
 when a picture is drawn.
@@ -57,12 +59,23 @@ def _check_kind(kind):
     return kind
 
 
+# the shapes each argument may take, and what to say when it has another
+_SHAPES = {
+    "image": ("a 2-D grayscale array (H, W) or an RGB array (H, W, 3)",
+              lambda shape: len(shape) == 2 or (len(shape) == 3 and shape[2] == 3)),
+    "relevance": ("a 2-D array (H, W); fold the channels of a (C, H, W) relevance "
+                  "first with semiring_lrp.aggregate_channels",
+                  lambda shape: len(shape) == 2),
+}
+
+
 def _check_array(value, name):
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, not dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (a grayscale image), not shape {arr.shape}")
+    expected, fits = _SHAPES[name]
+    if not fits(arr.shape):
+        raise ValueError(f"{name} must be {expected}, not shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
@@ -110,19 +123,40 @@ _SCALES = {"real": _real_scale, "boolean": _boolean_scale, "counting": _counting
            "viterbi": _viterbi_scale}
 
 
-def _image_limits(image):
+def _gray_panel(image):
     # uint8 pixels span 0..255; scaled inputs 0..1; anything wider (a
     # normalised input) keeps its own range instead of saturating
     if image.dtype.kind in "biu":
-        return 0.0, max(255.0, float(image.max()))
-    return min(0.0, float(image.min())), max(1.0, float(image.max()))
+        low, high = 0.0, max(255.0, float(image.max()))
+    else:
+        low, high = min(0.0, float(image.min())), max(1.0, float(image.max()))
+    return image, {"cmap": "gray", "vmin": low, "vmax": high}
+
+
+def _rgb_panel(image):
+    # colours have no limits to stretch: integers are 0..255, floats 0..1
+    top = 1.0 if image.dtype.kind == "f" else 255
+    if image.min() < 0 or image.max() > top:
+        raise ValueError(f"an RGB image must hold floats in [0, 1] or integers in 0..255, not "
+                         f"values in [{image.min()}, {image.max()}] (show the cropped image, "
+                         "e.g. the second value of images.imagenet_input, not the normalised "
+                         "network input)")
+    return (image.astype(np.float64) if top == 1.0 else image.astype(np.uint8)), {}
+
+
+# how the input panel draws an image, by its number of dimensions
+_PANELS = {2: _gray_panel, 3: _rgb_panel}
 
 
 def heatmap(image, relevance, kind, path=None, title=None, target=None):
-    """The input image (gray) beside its relevance map, with a colour bar.
+    """The input image beside its relevance map, with a colour bar.
 
-    image      2-D grayscale array: pixels in [0, 1], or uint8 0..255.
-    relevance  2-D array of the same shape, e.g. `relevance(net, x, ...)`.
+    image      2-D grayscale array (H, W): pixels in [0, 1], or uint8 0..255;
+               or an RGB array (H, W, 3), floats in [0, 1] or integers
+               0..255, drawn in colour.
+    relevance  2-D array (H, W) of the image's height and width, e.g.
+               `relevance(net, x, ...)` of an MNIST digit, or a conv net's
+               relevance after `aggregate_channels`.
     kind       "real" (diverging, 0 is white), "boolean" (two colours, F/T),
                "counting" (0 to the highest count, named in the title),
                "viterbi" (0 to 1), or a semiring instance (see `kind_of`).
@@ -136,9 +170,10 @@ def heatmap(image, relevance, kind, path=None, title=None, target=None):
     kind = _check_kind(kind)
     image = _check_array(image, "image")
     r = _check_array(relevance, "relevance")
-    if image.shape != r.shape:
+    if image.shape[:2] != r.shape:
         raise ValueError(f"image has shape {image.shape} but relevance has shape {r.shape}; "
-                         "they must match")
+                         "their height and width must match")
+    pixels, style = _PANELS[image.ndim](image)
     colors, ticker, FigureCanvasAgg, Figure = _matplotlib()
 
     # the Agg canvas directly rather than matplotlib.use("Agg"): never opens
@@ -147,8 +182,7 @@ def heatmap(image, relevance, kind, path=None, title=None, target=None):
     FigureCanvasAgg(fig)
     ax_image, ax_r = fig.subplots(1, 2)
 
-    low, high = _image_limits(image)
-    ax_image.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+    ax_image.imshow(pixels, interpolation="nearest", **style)
     ax_image.set_title("input image")
 
     scale = _SCALES[kind](r, colors)

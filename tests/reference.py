@@ -254,8 +254,13 @@ def torch_lrp(net, x, targets, rule_list, maxpool="winner"):
             else:
                 gamma = rule.gamma if isinstance(rule, rules.Gamma) else 0.0
                 z = _torch_layer(layer, w + gamma * w.clamp(min=0), b + gamma * b.clamp(min=0))(a)
-                if rule.eps:
-                    z = z + rule.eps * ((z >= 0).to(dtype) * 2 - 1)
+            if rule.eps:
+                eps = rule.eps
+                if getattr(rule, "relative", False):  # eps * sqrt(mean(z^2)) per sample
+                    eps = eps * z.detach().reshape(len(z), -1).pow(2).mean(1).sqrt().reshape(
+                        (-1,) + (1,) * (z.ndim - 1))
+                plus = getattr(rule, "variant", "sign") == "plus"
+                z = z + (eps if plus else eps * ((z >= 0).to(dtype) * 2 - 1))
         s = torch.where(z != 0, R / torch.where(z != 0, z, torch.ones_like(z)),
                         torch.zeros_like(z)).detach()
         (z * s).sum().backward()
