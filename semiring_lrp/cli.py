@@ -33,7 +33,10 @@ _THRESHOLDED = ("boolean", "counting")
 _RULES = {"zero": rules.Zero, "epsilon": rules.Epsilon, "gamma": rules.Gamma}
 VGG16 = "vgg16"  # the --model word for VGG-16; any other value is a network file
 _VGG16_IMAGES = (".jpg", ".jpeg", ".png")
+# how a conv net's relevance folds its colour channels, by default per semiring
+# (as aggregate_channels(r, semiring) does); --channels picks another
 _CHANNELS = ("or", "and", "sum", "max")
+_DEFAULT_CHANNELS = {"real": "sum", "boolean": "or", "counting": "sum", "viterbi": "max"}
 # what the library raises for a bad file, image, target or count: reported
 # as a usage error, since the fix is in the command line, not in the code
 _USER_ERRORS = (ValueError, TypeError, OSError, OverflowError, ImportError)
@@ -157,9 +160,6 @@ def _check_options(args):
         if os.path.splitext(args.image)[1].lower() not in _VGG16_IMAGES:
             raise UserError(f"{args.image}: --image for --model vgg16 must be a .jpg, .jpeg "
                             "or .png file")
-        if args.target is not None and not 0 <= args.target < 1000:
-            raise UserError(f"target {args.target} is out of range: VGG-16 has 1000 classes "
-                            "(0 to 999)")
     else:
         for given, option in ((args.weights is not None, "--weights"),
                               (args.channels is not None, "--channels")):
@@ -246,10 +246,10 @@ def _mnist_case(args):
         shown_as = os.path.basename(args.image)
     else:
         digit = 0 if args.digit is None else args.digit
-        images_, labels = models.mnist_digits()
-        if not 0 <= digit < len(images_):
-            raise UserError(f"--digit must be between 0 and {len(images_) - 1}, not {digit}")
-        image = models.mnist_input(images_[digit])
+        digits, labels = models.mnist_digits()
+        if not 0 <= digit < len(digits):
+            raise UserError(f"--digit must be between 0 and {len(digits) - 1}, not {digit}")
+        image = models.mnist_input(digits[digit])
         what = shown_as = f"shipped digit {digit} (a {labels[digit]})"
     return net, _model_input(net, image, what), image, shown_as, args.rule
 
@@ -291,31 +291,27 @@ def _check_target(net, target):
                             f"classes (0 to {classes - 1})")
 
 
-def _shown_relevance(r, semiring, how):
-    """The relevance as one map over the image, and the heatmap kind to draw
-    it: a conv net's channels folded; a truth value drawn as boolean, a
-    count of true channels as counting."""
-    if r.ndim == 2:
-        return r, semiring
-    folded = aggregate_channels(r, semiring if how is None else how)
+def _folded(r, semiring, how):
+    """A conv net's (C, H, W) relevance folded to (H, W), and the heatmap kind
+    to draw it: a truth value as boolean, a count of true channels as counting."""
+    folded = aggregate_channels(r, how)
     kind = kind_of(semiring)
     if folded.dtype == np.bool_:
-        kind = "boolean"
-    elif kind == "boolean":
-        kind = "counting"
-    return folded, kind
+        return folded, "boolean"
+    return folded, ("counting" if kind == "boolean" else kind)
 
 
 def _explain(args):
     _check_options(args)
-    case = _vgg16_case if args.model == VGG16 else _mnist_case
-    net, x, image, shown_as, rule = case(args)
+    vgg = args.model == VGG16
+    net, x, image, shown_as, rule = (_vgg16_case if vgg else _mnist_case)(args)
     if args.dtype:
         net = net.astype(args.dtype)
     semiring = _semiring_for(args, net)
     _check_counts(net, semiring, rule)
     _check_target(net, args.target)
 
+    # everything above is cheap; the forward and relevance passes follow
     scores = net.forward(x)
     predicted = int(np.argmax(scores))
     target = predicted if args.target is None else args.target
@@ -323,13 +319,13 @@ def _explain(args):
     r = relevance(net, x, target=target, semiring=semiring, rule=rule, init=args.init,
                   maxpool=args.maxpool)
     seconds = time.perf_counter() - start
-    if r.ndim == 3:
-        shown, kind = _shown_relevance(r, semiring, args.channels)
-        channels = args.channels or "the semiring's"
-        title = f"{shown_as}, {args.semiring} semiring, channels folded by {channels}"
+    title = f"{shown_as}, {args.semiring} semiring"
+    if vgg:
+        how = args.channels or _DEFAULT_CHANNELS[args.semiring]
+        shown, kind = _folded(r, semiring, how)
+        title += f", {how} over channels"
     else:
         shown, kind = r.reshape(image.shape), semiring
-        title = f"{shown_as}, {args.semiring} semiring"
     heatmap(image, shown, kind, path=args.output, target=target, title=title)
     print(f"wrote {args.output}")
     print(f"predicted class {predicted}, target {target}")

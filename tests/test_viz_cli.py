@@ -177,6 +177,60 @@ def test_heatmap_rejects_bad_arrays(image, r, error, words):
         viz.heatmap(image, r, "real")
 
 
+def test_heatmap_grayscale_input_panel_is_gray(tmp_path, net, digit):
+    x = sl.models.mnist_input(digit[0])
+    fig = viz.heatmap(x, sl.relevance(net, x), "real", path=tmp_path / "g.png")
+    assert fig.axes[0].images[0].get_array().shape == (28, 28)
+    assert fig.axes[0].images[0].get_cmap().name == "gray"
+    assert channel_spread(left_panel(tmp_path / "g.png")) < 0.01
+
+
+def left_panel(path):
+    """The RGB pixels of the left third of a heatmap PNG: the input panel."""
+    pixels = mpimg.imread(path)[..., :3]
+    return pixels[:, : pixels.shape[1] // 3]
+
+
+def channel_spread(pixels):
+    """The largest difference between the colour channels of one pixel: 0 for gray."""
+    return float(np.max(np.ptp(pixels, axis=-1)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+@pytest.mark.parametrize("kind", list(SEMIRINGS))
+def test_heatmap_rgb_image_is_drawn_in_colour(tmp_path, kind, dtype):
+    rng = np.random.default_rng(0)
+    crop = rng.uniform(0, 1, size=(32, 40, 3))
+    crop = (crop * 255).astype(np.uint8) if dtype == np.uint8 else crop.astype(dtype)
+    r = rng.uniform(-1, 1, size=(32, 40))
+    if kind != "real":
+        r = np.abs(r) if kind == "viterbi" else (r > 0).astype(np.int64)
+    path = tmp_path / "rgb.png"
+    fig = viz.heatmap(crop, r, kind, path=path, target=5)
+    assert_png(path)
+    shown = fig.axes[0].images[0].get_array()
+    assert shown.shape == (32, 40, 3)
+    np.testing.assert_allclose(np.asarray(shown, dtype=np.float64),
+                               np.asarray(crop, dtype=np.float64))
+    assert relevance_image(fig).get_array().shape == (32, 40)
+    assert len(fig.axes) == 3
+    assert channel_spread(left_panel(path)) > 0.5
+
+
+@pytest.mark.parametrize("image, r, words", [
+    (np.zeros((28, 28, 4)), np.zeros((28, 28)), ["RGB", "(28, 28, 4)"]),
+    (np.zeros((28, 28, 3)), np.zeros((28, 27)), ["height and width"]),
+    (np.zeros((28, 28, 3)), np.zeros((3, 28, 28)), ["aggregate_channels"]),
+    (np.full((28, 28, 3), -2.0), np.zeros((28, 28)), ["[0, 1]", "normalised"]),
+    (np.full((28, 28, 3), 300), np.zeros((28, 28)), ["0..255"]),
+])
+def test_heatmap_rejects_bad_rgb(image, r, words):
+    with pytest.raises(ValueError) as caught:
+        viz.heatmap(image, r, "real")
+    for word in words:
+        assert word in str(caught.value)
+
+
 def test_heatmap_rejects_unknown_kind():
     z = np.zeros((28, 28))
     with pytest.raises(ValueError, match="tropical"):
@@ -232,6 +286,7 @@ def test_explain_each_semiring(tmp_path, capsys, semiring):
     ["--rule", "gamma:0.25,epsilon:1e-6,zero"],
     ["--rule", "epsilon", "--init", "activation", "--dtype", "float64"],
     ["--target", "3", "--digit", "7"],
+    ["--maxpool", "average"],
 ])
 def test_explain_options(tmp_path, capsys, options):
     out_path = tmp_path / "o.png"
@@ -265,6 +320,9 @@ def test_target_and_digit_are_reported(tmp_path, capsys):
     (["--threshold", "abc", "--semiring", "boolean"], ["abc"]),
     (["--semiring", "tropical"], ["tropical"]),
     (["--digit", "1", "--image", "x.png"], ["--image", "--digit"]),
+    (["--weights", "w.pth"], ["--weights", "vgg16"]),
+    (["--channels", "or"], ["--channels", "vgg16"]),
+    (["--maxpool", "biggest"], ["--maxpool", "biggest"]),
 ])
 def test_bad_arguments_exit_2(tmp_path, capsys, options, words):
     status, _, err = run(capsys, "explain", *options, "--output", str(tmp_path / "o.png"))
@@ -402,6 +460,144 @@ def test_model_with_other_input_size(tmp_path, capsys):
 def test_unwritable_output(tmp_path, capsys):
     status, _, err = run(capsys, "explain", "--output", str(tmp_path / "no" / "dir.png"))
     assert_usage_error(status, err, "dir.png")
+
+
+# ---------------------------------------------------------------- VGG-16
+
+@pytest.fixture(scope="module")
+def vgg16_weights(tmp_path_factory):
+    """Random torchvision VGG-16 weights (no download): a real file, ~530 MB."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vgg16") / "w.pth"
+    torch.save(torchvision.models.vgg16().state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """A random RGB JPEG, 256 high and 300 wide: imagenet_input crops its centre 224x224."""
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("photo") / "photo.jpg"
+    pixels = np.random.default_rng(0).integers(0, 256, size=(256, 300, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, quality=90)
+    return path
+
+
+@pytest.fixture
+def no_forward(monkeypatch):
+    """Any forward pass fails the test: usage errors must come before one."""
+    def forbidden(*args, **kwargs):
+        pytest.fail("a forward pass ran before the usage error")
+
+    monkeypatch.setattr(sl.Network, "forward", forbidden)
+    monkeypatch.setattr(sl.Network, "activations", forbidden)
+
+
+def test_vgg16_boolean_end_to_end(tmp_path, capsys, monkeypatch, vgg16_weights, photo):
+    """The one VGG-16 pass of this file (tens of seconds): the paper's boolean
+    thresholds by default, channels folded by or, the crop drawn in colour."""
+    from semiring_lrp import cli
+
+    drawn, passes = [], []
+
+    def record_heatmap(image, relevance, kind, **kwargs):
+        drawn.append((image, relevance, kind))
+        return viz.heatmap(image, relevance, kind, **kwargs)
+
+    def record_relevance(net, x, **kwargs):
+        passes.append((net, x, kwargs))
+        return sl.relevance(net, x, **kwargs)
+
+    monkeypatch.setattr(cli, "heatmap", record_heatmap)
+    monkeypatch.setattr(cli, "relevance", record_relevance)
+    out_path = tmp_path / "vgg16.png"
+    status, out, err = run(capsys, "explain", "--model", "vgg16", "--weights", str(vgg16_weights),
+                           "--image", str(photo), "--semiring", "boolean",
+                           "--output", str(out_path))
+    assert status == 0, err
+    assert_png(out_path)
+    assert str(out_path) in out
+    assert "predicted class " in out and "relevance pass took " in out
+
+    (net, x, kwargs), = passes
+    assert len(net.weighted_layers) == 16 and x.shape == (3, 224, 224)
+    semiring = kwargs["semiring"]
+    assert isinstance(semiring, sl.Boolean) and semiring.absolute
+    assert semiring.threshold == sl.composites.PAPER_VGG16_THRESHOLDS
+    assert kwargs["rule"] is None and kwargs["maxpool"] is None
+    predicted = int(np.argmax(net.forward(x)))
+    assert f"predicted class {predicted}, target {predicted}" in out
+    assert kwargs["target"] == predicted
+
+    (image, relevance, kind), = drawn
+    assert image.shape == (224, 224, 3) and 0 <= image.min() and image.max() <= 1
+    assert relevance.shape == (224, 224) and relevance.dtype == np.bool_
+    assert kind == "boolean"
+    assert channel_spread(left_panel(out_path)) > 0.5  # the crop, in colour
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--model", "vgg16", "--image", "{photo}"], ["--weights"]),
+    (["--weights", "{weights}", "--image", "{photo}"], ["--weights", "vgg16"]),
+    (["--model", "vgg16", "--weights", "{weights}", "--digit", "3"], ["--digit"]),
+    (["--model", "vgg16", "--weights", "{weights}"], ["--image"]),
+    (["--model", "vgg16", "--weights", "{weights}", "--image", "{tmp}/x.npy"], ["x.npy", ".jpg"]),
+    (["--model", "vgg16", "--weights", "{weights}", "--image", "{tmp}/none.jpg"], ["none.jpg"]),
+    (["--model", "vgg16", "--weights", "{weights}", "--image", "{tmp}/garbage.jpg"],
+     ["{tmp}/garbage.jpg"]),
+    (["--model", "vgg16", "--weights", "{tmp}/garbage.pth", "--image", "{photo}"],
+     ["{tmp}/garbage.pth"]),
+    (["--model", "vgg16", "--weights", "{tmp}/garbage.npz", "--image", "{photo}"],
+     ["{tmp}/garbage.npz"]),
+    (["--model", "vgg16", "--weights", "{tmp}/none.pth", "--image", "{photo}"], ["none.pth"]),
+    (["--model", "vgg16", "--weights", "{weights}", "--image", "{photo}", "--rule",
+      "gamma:0.25,zero"], ["2 rules", "16 weighted"]),
+    (["--model", "vgg16", "--weights", "{weights}", "--image", "{photo}", "--semiring",
+      "boolean", "--threshold", "0.1,0.2,0.3"], ["3 thresholds", "16 weighted"]),
+    (["--model", "vgg16", "--weights", "{weights}", "--image", "{photo}", "--target", "1000"],
+     ["target 1000", "1000 classes"]),
+])
+def test_vgg16_usage_errors_come_before_the_forward_pass(tmp_path, capsys, no_forward,
+                                                         vgg16_weights, photo, options, words):
+    (tmp_path / "garbage.jpg").write_bytes(b"not a jpeg at all")
+    (tmp_path / "garbage.pth").write_bytes(b"not a pickle at all")
+    (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not an archive")
+    np.save(tmp_path / "x.npy", np.zeros((224, 224, 3)))
+    names = {"weights": vgg16_weights, "photo": photo, "tmp": tmp_path}
+    options = [option.format(**names) for option in options]
+    status, _, err = run(capsys, "explain", *options, "--output", str(tmp_path / "o.png"))
+    assert_usage_error(status, err, *(word.format(**names) for word in words))
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_vgg16_weights_of_another_network_name_the_file(tmp_path, capsys, no_forward, photo):
+    model = tmp_path / "mlp.npz"
+    np.savez(model, **{"features.0.weight": np.zeros((64, 3, 5, 5), dtype=np.float32)})
+    status, _, err = run(capsys, "explain", "--model", "vgg16", "--weights", str(model),
+                         "--image", str(photo))
+    assert_usage_error(status, err, str(model), "features.0.weight")
+
+
+@pytest.mark.parametrize("semiring, how, dtype, kind", [
+    (sl.Boolean(), "or", np.bool_, "boolean"),
+    (sl.Boolean(), "sum", np.int64, "counting"),  # how many channels are relevant
+    (sl.Counting(), "or", np.bool_, "boolean"),
+    (sl.Counting(), "sum", np.int64, "counting"),
+    (sl.Viterbi(), "max", np.float32, "viterbi"),
+    (sl.Real(), "sum", np.float32, "real"),
+])
+def test_folded_channels_pick_the_heatmap_kind(semiring, how, dtype, kind):
+    from semiring_lrp.cli import _folded
+
+    r = np.zeros((3, 4, 5), dtype={"boolean": np.bool_, "counting": np.int64}.get(
+        viz.kind_of(semiring), np.float32))
+    folded, shown_kind = _folded(r, semiring, how)
+    assert folded.shape == (4, 5) and folded.dtype == dtype
+    assert shown_kind == kind
 
 
 # ---------------------------------------------------------------- real processes
