@@ -168,7 +168,33 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
     return LRP_OK;
 }
 
-/* Boolean: R_j = OR_k [Theta(d_jk)] AND R_k, as a mask so the loop stays branch-free. */
+/* The threshold semirings' denominators, made for loops GCC vectorises: it
+ * will not if-convert a comparison of z inside the pair loop, so z == 0 is
+ * settled once per output: d = n / safe_k * nonzero_k, with safe_k = z_k
+ * (1 where z_k == 0) and nonzero_k = [z_k != 0]. For z_k != 0 this is n / z_k
+ * bit for bit; for z_k == 0 it is 0, as semantics.md asks. */
+typedef struct {
+    T *safe, *nonzero;
+} FN(conv_divisors);
+
+static lrp_status FN(conv_divisors_make)(FN(conv_divisors) *dv, const T *z, ptrdiff_t count)
+{
+    size_t total;
+    if (lrp_checked_count(0, count, 2, &total) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    dv->safe = lrp_alloc_array(total, sizeof(T));
+    if (!dv->safe)
+        return LRP_ERR_NOMEM;
+    dv->nonzero = dv->safe + count;
+    for (ptrdiff_t k = 0; k < count; k++) {
+        dv->safe[k] = z[k] != 0 ? z[k] : (T)1;
+        dv->nonzero[k] = z[k] != 0;
+    }
+    return LRP_OK;
+}
+
+/* Boolean: R_j = OR_k [Theta(d_jk)] AND R_k. On {0, 1}, OR and AND are max
+ * and a product, so the pass runs in T, one width throughout. */
 static LRP_INLINE lrp_status FN(conv_boolean_body)(int kind, const lrp_conv_shape *s, T gamma,
                                                    T theta, int absolute,
                                                    const T *restrict a, const T *restrict w,
@@ -178,24 +204,45 @@ static LRP_INLINE lrp_status FN(conv_boolean_body)(int kind, const lrp_conv_shap
                                                    uint8_t *restrict r_in)
 {
     const ptrdiff_t in_plane = s->in_h * s->in_w;
+    const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
+    FN(conv_divisors) dv;
+    if (FN(conv_divisors_make)(&dv, z, out_total) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    size_t count;
+    T *relevant = lrp_checked_count(out_total, in_plane, 1, &count) == LRP_OK
+                      ? lrp_alloc_array(count, sizeof(T)) : NULL;
+    if (!relevant) {
+        free(dv.safe);
+        return LRP_ERR_NOMEM;
+    }
+    T *acc = relevant + out_total;
+    const T *restrict safe = dv.safe, *restrict nonzero = dv.nonzero;
+    for (ptrdiff_t k = 0; k < out_total; k++)
+        relevant[k] = r_out[k] != 0;
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+            for (ptrdiff_t p = 0; p < in_plane; p++)
+                acc[p] = 0;
+            CONV_VISIT_INPUT(s, w, n, ci, {
+                const T d = FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
+                                          LRP_BOUND(kind, high, j), wv) / safe[k] * nonzero[k];
+                const T pass = FN(pass_mask)(d, theta, absolute);
+                const T v = relevant[k] * pass;
+                acc[j - j0] = v > acc[j - j0] ? v : acc[j - j0];
+            });
             uint8_t *ri = r_in + IN_PLANE(s, n, ci);
             for (ptrdiff_t p = 0; p < in_plane; p++)
-                ri[p] = 0;
-            CONV_VISIT_INPUT(s, w, n, ci, {
-                const T d = FN(coefficient)(FN(numerator)(kind, gamma, a[j],
-                                                          LRP_BOUND(kind, low, j),
-                                                          LRP_BOUND(kind, high, j), wv), z[k]);
-                r_in[j] |= (uint8_t)((r_out[k] != 0) & FN(passes)(d, theta, absolute));
-            });
+                ri[p] = acc[p] != 0;
         }
+    free(relevant);
+    free(dv.safe);
     return LRP_OK;
 }
 
 /* Counting: R_j = sum_k [Theta(d_jk)] * R_k in exact integers. No R_j of a
- * sample exceeds the sample's sum_k R_k; when that fits in int64 the plain
- * loop cannot overflow, otherwise every addition is checked. */
+ * sample exceeds the sample's sum_k R_k. While that total is at most 2^53,
+ * every partial sum is an integer a double holds exactly, and the loop runs
+ * in double; past 2^53 it runs in int64 with every addition checked. */
 static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_shape *s, T gamma,
                                                     T theta, int absolute,
                                                     const T *restrict a, const T *restrict w,
@@ -206,37 +253,60 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
 {
     const ptrdiff_t in_plane = s->in_h * s->in_w;
     const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
-    for (ptrdiff_t n = 0; n < s->n; n++) {
-        int fits;
-        lrp_status status = lrp_count_total(r_out + n * out_sample, out_sample, &fits);
+    const ptrdiff_t out_total = s->n * out_sample;
+    FN(conv_divisors) dv;
+    if (FN(conv_divisors_make)(&dv, z, out_total) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    size_t count;
+    double *counts = lrp_checked_count(out_total, in_plane, 1, &count) == LRP_OK
+                         ? lrp_alloc_array(count, sizeof(double)) : NULL;
+    if (!counts) {
+        free(dv.safe);
+        return LRP_ERR_NOMEM;
+    }
+    double *acc = counts + out_total;
+    const T *restrict safe = dv.safe, *restrict nonzero = dv.nonzero;
+    lrp_status status = LRP_OK;
+    for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++) {
+        int64_t total;
+        status = lrp_count_sum(r_out + n * out_sample, out_sample, &total);
         if (status != LRP_OK)
-            return status;
-        for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+            break;
+        const int exact_in_double = total >= 0 && total <= ((int64_t)1 << 53);
+        for (ptrdiff_t k = n * out_sample; k < (n + 1) * out_sample; k++)
+            counts[k] = (double)r_out[k];
+        for (ptrdiff_t ci = 0; ci < s->in_c && status == LRP_OK; ci++) {
             int64_t *ri = r_in + IN_PLANE(s, n, ci);
+            if (exact_in_double) {
+                for (ptrdiff_t p = 0; p < in_plane; p++)
+                    acc[p] = 0;
+                CONV_VISIT_INPUT(s, w, n, ci, {
+                    const T d = FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
+                                              LRP_BOUND(kind, high, j), wv) / safe[k] * nonzero[k];
+                    const double pass = FN(pass_mask)(d, theta, absolute);
+                    acc[j - j0] += counts[k] * pass;
+                });
+                for (ptrdiff_t p = 0; p < in_plane; p++)
+                    ri[p] = (int64_t)acc[p];
+                continue;
+            }
+            int overflow = 0;
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 ri[p] = 0;
-            if (fits) {
-                CONV_VISIT_INPUT(s, w, n, ci, {
-                    const T d = FN(coefficient)(FN(numerator)(kind, gamma, a[j],
-                                                              LRP_BOUND(kind, low, j),
-                                                              LRP_BOUND(kind, high, j), wv), z[k]);
-                    r_in[j] += r_out[k] & -(int64_t)FN(passes)(d, theta, absolute);
-                });
-            } else {
-                int overflow = 0;
-                CONV_VISIT_INPUT(s, w, n, ci, {
-                    const T d = FN(coefficient)(FN(numerator)(kind, gamma, a[j],
-                                                              LRP_BOUND(kind, low, j),
-                                                              LRP_BOUND(kind, high, j), wv), z[k]);
-                    const int64_t add = r_out[k] & -(int64_t)FN(passes)(d, theta, absolute);
-                    overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
-                });
-                if (overflow)
-                    return LRP_ERR_OVERFLOW;
-            }
+            CONV_VISIT_INPUT(s, w, n, ci, {
+                const T d = FN(coefficient)(FN(numerator)(kind, gamma, a[j],
+                                                          LRP_BOUND(kind, low, j),
+                                                          LRP_BOUND(kind, high, j), wv), z[k]);
+                const int64_t add = r_out[k] & -(int64_t)FN(passes)(d, theta, absolute);
+                overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
+            });
+            if (overflow)
+                status = LRP_ERR_OVERFLOW;
         }
     }
-    return LRP_OK;
+    free(counts);
+    free(dv.safe);
+    return status;
 }
 
 /* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k. */
@@ -291,10 +361,13 @@ static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shap
 #define THRESHOLD_VALUES T theta = (T)t->theta; int absolute = t->absolute;
 
 #define REAL_BODY(KIND) FN(conv_real_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in)
-#define BOOLEAN_BODY(KIND) \
-    FN(conv_boolean_body)(KIND, s, gamma, theta, absolute, a, w, low, high, z, r_out, r_in)
-#define COUNTING_BODY(KIND) \
-    FN(conv_counting_body)(KIND, s, gamma, theta, absolute, a, w, low, high, z, r_out, r_in)
+/* absolute is made a constant too, so each comparison compiles to one instruction */
+#define BOOLEAN_BODY(KIND)                                                                        \
+    (absolute ? FN(conv_boolean_body)(KIND, s, gamma, theta, 1, a, w, low, high, z, r_out, r_in) \
+              : FN(conv_boolean_body)(KIND, s, gamma, theta, 0, a, w, low, high, z, r_out, r_in))
+#define COUNTING_BODY(KIND)                                                                       \
+    (absolute ? FN(conv_counting_body)(KIND, s, gamma, theta, 1, a, w, low, high, z, r_out, r_in) \
+              : FN(conv_counting_body)(KIND, s, gamma, theta, 0, a, w, low, high, z, r_out, r_in))
 #define VITERBI_BODY(KIND) FN(conv_viterbi_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in)
 
 CONV_RELEVANCE(lrp_conv_relevance_real, REAL_BODY, T, NO_THRESHOLD, NO_SETUP)

@@ -27,6 +27,20 @@ static inline lrp_status lrp_count_total(const int64_t *r, ptrdiff_t count, int 
     return LRP_OK;
 }
 
+/* *total = sum of the counts r[0..count), or -1 when it exceeds INT64_MAX;
+ * a negative count is an argument error. */
+static inline lrp_status lrp_count_sum(const int64_t *r, ptrdiff_t count, int64_t *total)
+{
+    *total = 0;
+    for (ptrdiff_t i = 0; i < count; i++) {
+        if (r[i] < 0)
+            return LRP_ERR_ARG;
+        if (*total >= 0 && __builtin_add_overflow(*total, r[i], total))
+            *total = -1;
+    }
+    return LRP_OK;
+}
+
 /* The outputs o in [*lo, *hi) of a convolution axis whose input
  * o * stride - pad + tap * dil lies inside [0, in_len). */
 static inline void lrp_conv_range(ptrdiff_t out_len, ptrdiff_t in_len, ptrdiff_t stride,
@@ -122,6 +136,20 @@ static inline lrp_status lrp_count_total(const int64_t *r, ptrdiff_t count, int 
             return LRP_ERR_ARG;
         if (*fits && __builtin_add_overflow(total, r[i], &total))
             *fits = 0;
+    }
+    return LRP_OK;
+}
+
+/* *total = sum of the counts r[0..count), or -1 when it exceeds INT64_MAX;
+ * a negative count is an argument error. */
+static inline lrp_status lrp_count_sum(const int64_t *r, ptrdiff_t count, int64_t *total)
+{
+    *total = 0;
+    for (ptrdiff_t i = 0; i < count; i++) {
+        if (r[i] < 0)
+            return LRP_ERR_ARG;
+        if (*total >= 0 && __builtin_add_overflow(*total, r[i], total))
+            *total = -1;
     }
     return LRP_OK;
 }

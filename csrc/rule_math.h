@@ -42,3 +42,9 @@ static LRP_INLINE T FN(coefficient)(T numerator, T z)
     T d = numerator / (z != 0 ? z : (T)1);
     return z != 0 ? d : (T)0;
 }
+
+/* Theta of the threshold semirings as a T: 1 if d passes, else 0. */
+static LRP_INLINE T FN(pass_mask)(T d, T theta, int absolute)
+{
+    return (T)FN(passes)(d, theta, absolute);
+}

@@ -4,7 +4,7 @@
     net = sl.models.mnist_mlp()
     R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
 """
-from . import composites, models, rules
+from . import composites, images, models, rules, viz
 from .images import aggregate_channels
 from .io import load
 from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
@@ -14,7 +14,13 @@ from .semirings import Boolean, Contributions, Counting, Real, Semiring, Viterbi
 from .torch_import import from_torch
 
 __all__ = [
-    "AdaptiveAvgPool2d", "AvgPool2d", "aggregate_channels", "Conv2d", "MaxPool2d", "Boolean", "Contributions", "Counting", "Flatten", "Linear", "Network", "ReLU", "Real",
-    "Semiring", "Viterbi", "composites", "from_torch", "load", "models", "relevance", "rules",
+    # networks and layers
+    "Network", "Linear", "Conv2d", "ReLU", "Flatten", "MaxPool2d", "AvgPool2d",
+    "AdaptiveAvgPool2d", "from_torch", "load", "models",
+    # semirings, rules, propagation
+    "Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi", "rules",
+    "composites", "relevance",
+    # images and pictures
+    "aggregate_channels", "images", "viz",
 ]
 __version__ = "0.1.0"

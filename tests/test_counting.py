@@ -61,3 +61,31 @@ def test_checked_path_is_exact_when_the_total_overflows():
                                  semiring=sl.Counting(), return_all=True)
     assert all_layers[2].tolist() == [2 ** 62, 2 ** 62]
     assert all_layers[0].tolist() == [2 ** 62, 2 ** 62]
+
+
+def _positive_conv_tower(depth, channels=64, dtype=np.float64):
+    """1x1 convolutions with positive weights on a 1x2 image: every
+    coefficient passes, and an input has channels**depth paths per pixel."""
+    layers = []
+    for i in range(depth):
+        if i:
+            layers.append(sl.ReLU())
+        layers.append(sl.Conv2d(np.full((channels, channels, 1, 1), 0.5, dtype=dtype)))
+    layers += [sl.Flatten(), sl.Linear(np.full((1, channels * 2), 0.5, dtype=dtype))]
+    return sl.Network(layers)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_counts_past_2_53_are_exact(dtype):
+    # 64**9 = 2**54 paths per pixel: past what a double holds exactly
+    net = _positive_conv_tower(9, dtype=dtype)
+    counts = sl.relevance(net, np.ones((64, 1, 2), dtype=dtype), target=0,
+                          semiring=sl.Counting())
+    assert counts.dtype == np.int64
+    assert set(counts.ravel().tolist()) == {64 ** 9}
+
+
+def test_conv_count_overflow_raises():
+    net = _positive_conv_tower(11)  # 64**11 = 2**66 paths
+    with pytest.raises(OverflowError, match="int64"):
+        sl.relevance(net, np.ones((64, 1, 2)), target=0, semiring=sl.Counting())
