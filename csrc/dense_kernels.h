@@ -260,10 +260,11 @@ static LRP_INLINE lrp_status FN(counting_body)(int kind, const lrp_dense_shape *
         const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
         const int64_t *rn = r_out + n * out;
         int64_t *ri = r_in + n * in;
-        int fits;
-        lrp_status status = lrp_count_total(rn, out, &fits);
+        int64_t total;
+        lrp_status status = lrp_count_sum(rn, out, &total);
         if (status != LRP_OK)
             return status;
+        const int fits = total >= 0;
         for (ptrdiff_t j = 0; j < in; j++)
             ri[j] = 0;
         for (ptrdiff_t k = 0; k < out; k++) {

@@ -12,80 +12,6 @@
 #define LRP_INLINE inline __attribute__((always_inline))
 #else
 #define LRP_INLINE inline
-/* *fits says whether the counts r[0..count) sum to at most INT64_MAX;
- * a negative count is an argument error. */
-static inline lrp_status lrp_count_total(const int64_t *r, ptrdiff_t count, int *fits)
-{
-    int64_t total = 0;
-    *fits = 1;
-    for (ptrdiff_t i = 0; i < count; i++) {
-        if (r[i] < 0)
-            return LRP_ERR_ARG;
-        if (*fits && __builtin_add_overflow(total, r[i], &total))
-            *fits = 0;
-    }
-    return LRP_OK;
-}
-
-/* *total = sum of the counts r[0..count), or -1 when it exceeds INT64_MAX;
- * a negative count is an argument error. */
-static inline lrp_status lrp_count_sum(const int64_t *r, ptrdiff_t count, int64_t *total)
-{
-    *total = 0;
-    for (ptrdiff_t i = 0; i < count; i++) {
-        if (r[i] < 0)
-            return LRP_ERR_ARG;
-        if (*total >= 0 && __builtin_add_overflow(*total, r[i], total))
-            *total = -1;
-    }
-    return LRP_OK;
-}
-
-/* The outputs o in [*lo, *hi) of a convolution axis whose input
- * o * stride - pad + tap * dil lies inside [0, in_len). */
-static inline void lrp_conv_range(ptrdiff_t out_len, ptrdiff_t in_len, ptrdiff_t stride,
-                                  ptrdiff_t pad, ptrdiff_t dil, ptrdiff_t tap,
-                                  ptrdiff_t *lo, ptrdiff_t *hi)
-{
-    const ptrdiff_t offset = tap * dil - pad; /* input = o * stride + offset */
-    const ptrdiff_t first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-    const ptrdiff_t last = in_len - 1 - offset < 0 ? -1 : (in_len - 1 - offset) / stride;
-    *lo = first;
-    *hi = last + 1 < out_len ? last + 1 : out_len;
-    if (*hi < *lo)
-        *hi = *lo;
-}
-
-/* Runs the statement(s) for every (input j, output k) pair that kernel tap
- * (ky, kx) links between the input plane starting at J0 and the output
- * plane starting at K0; j and k are flat indices. Unit stride gets its own
- * loop so that the compiler sees contiguous rows. */
-#define LRP_CONV_TAP(s, ky, kx, J0, K0, ...)                                                  \
-    do {                                                                                      \
-        ptrdiff_t oy0_, oy1_, ox0_, ox1_;                                                     \
-        lrp_conv_range((s)->out_h, (s)->in_h, (s)->stride_h, (s)->pad_h, (s)->dil_h, (ky),    \
-                       &oy0_, &oy1_);                                                         \
-        lrp_conv_range((s)->out_w, (s)->in_w, (s)->stride_w, (s)->pad_w, (s)->dil_w, (kx),    \
-                       &ox0_, &ox1_);                                                         \
-        for (ptrdiff_t oy_ = oy0_; oy_ < oy1_; oy_++) {                                       \
-            const ptrdiff_t jrow_ = (J0) + (oy_ * (s)->stride_h - (s)->pad_h + (ky) * (s)->dil_h) \
-                                               * (s)->in_w                                    \
-                                    + (kx) * (s)->dil_w - (s)->pad_w;                         \
-            const ptrdiff_t krow_ = (K0) + oy_ * (s)->out_w;                                  \
-            if ((s)->stride_w == 1) {                                                         \
-                for (ptrdiff_t ox_ = ox0_; ox_ < ox1_; ox_++) {                               \
-                    const ptrdiff_t j = jrow_ + ox_, k = krow_ + ox_;                         \
-                    __VA_ARGS__;                                                              \
-                }                                                                             \
-            } else {                                                                          \
-                for (ptrdiff_t ox_ = ox0_; ox_ < ox1_; ox_++) {                               \
-                    const ptrdiff_t j = jrow_ + ox_ * (s)->stride_w, k = krow_ + ox_;         \
-                    __VA_ARGS__;                                                              \
-                }                                                                             \
-            }                                                                                 \
-        }                                                                                     \
-    } while (0)
-
 #endif
 
 /* Runs CALL(kind) with kind as a compile-time constant, so that the
@@ -123,21 +49,6 @@ static inline void *lrp_alloc_array(size_t count, size_t size)
     if (count == SIZE_MAX)
         return NULL;
     return calloc(count + 1, size);
-}
-
-/* *fits says whether the counts r[0..count) sum to at most INT64_MAX;
- * a negative count is an argument error. */
-static inline lrp_status lrp_count_total(const int64_t *r, ptrdiff_t count, int *fits)
-{
-    int64_t total = 0;
-    *fits = 1;
-    for (ptrdiff_t i = 0; i < count; i++) {
-        if (r[i] < 0)
-            return LRP_ERR_ARG;
-        if (*fits && __builtin_add_overflow(total, r[i], &total))
-            *fits = 0;
-    }
-    return LRP_OK;
 }
 
 /* *total = sum of the counts r[0..count), or -1 when it exceeds INT64_MAX;

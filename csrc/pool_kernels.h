@@ -124,8 +124,8 @@ lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *wei
     lrp_status status = lrp_pool_check(s);
     if (status != LRP_OK)
         return status;
-    int fits;
-    status = lrp_count_total(r_out, s->n * s->channels * s->out_h * s->out_w, &fits);
+    int64_t total; /* only its check of the counts is needed: pools are cheap */
+    status = lrp_count_sum(r_out, s->n * s->channels * s->out_h * s->out_w, &total);
     if (status != LRP_OK)
         return status;
     const T theta = (T)t->theta;

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train_mnist_mlp import DEFAULT_DATA_DIR, REPO_ROOT, import_idx_module
+from mnist_training import DEFAULT_DATA_DIR, REPO_ROOT, import_idx_module
 
 DEFAULT_OUT = REPO_ROOT / "semiring_lrp" / "data" / "mnist_digits.npz"
 PER_CLASS = 2

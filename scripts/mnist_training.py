@@ -1,0 +1,113 @@
+"""What the MNIST training scripts share: where the data is, how images
+become inputs, the deterministic training loop, and the saved file.
+
+Inputs are pixel / 255 in [0, 1] with no mean/std normalisation, so that a
+blank pixel has exactly zero activation, as the LRP library assumes.
+"""
+
+import argparse
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
+EVAL_CHUNK = 1000  # test images per forward pass, to bound the activations' memory
+
+
+def import_idx_module():
+    """Return ``semiring_lrp.idx``, installed or straight from this checkout."""
+    try:
+        from semiring_lrp import idx
+        return idx
+    except ImportError:
+        pass
+    # Not installed, or its __init__ needs the C extension that is not built
+    # yet; the reader itself is NumPy-only, so load its file on its own.
+    spec = importlib.util.spec_from_file_location(
+        "semiring_lrp_idx", REPO_ROOT / "semiring_lrp" / "idx.py"
+    )
+    idx = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(idx)
+    return idx
+
+
+def to_inputs(images):
+    """(N, 28, 28) uint8 -> float32 in [0, 1]."""
+    return torch.from_numpy(images.astype(np.float32) / 255.0)
+
+
+@torch.no_grad()
+def accuracy(model, inputs, labels):
+    """The share of correct predictions, EVAL_CHUNK images at a time."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(inputs), EVAL_CHUNK):
+        chunk = slice(start, start + EVAL_CHUNK)
+        correct += int((model(inputs[chunk]).argmax(dim=1) == labels[chunk]).sum())
+    return correct / len(inputs)
+
+
+def parse_args(description, epochs, batch_size, out):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
+                        help="directory with the MNIST IDX files (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--limit", type=int, default=None,
+                        help="train on the first N training images only")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=out)
+    args = parser.parse_args()
+    if args.epochs < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--epochs and --limit must be at least 1")
+    return args
+
+
+def train_and_save(args, build_model, inputs, arrays):
+    """Trains build_model() with Adam and a cosine schedule, deterministically,
+    printing the test accuracy after every epoch; then writes arrays(model)
+    (float32) with the measured test accuracy and the seed to args.out."""
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(2)
+    shuffle_generator = torch.Generator().manual_seed(args.seed)
+
+    idx = import_idx_module()
+    train_images, train_labels = idx.load_mnist(args.data, "train")
+    test_images, test_labels = idx.load_mnist(args.data, "test")
+    train_x = inputs(train_images[:args.limit])
+    train_y = torch.from_numpy(train_labels[:args.limit].astype(np.int64))
+    test_x = inputs(test_images)
+    test_y = torch.from_numpy(test_labels.astype(np.int64))
+
+    model = build_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    # Annealing the step size to zero over the run steadies the final weights.
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    loss_fn = nn.CrossEntropyLoss()
+
+    start = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_x), generator=shuffle_generator)
+        for batch in order.split(args.batch_size):
+            optimizer.zero_grad()
+            loss_fn(model(train_x[batch]), train_y[batch]).backward()
+            optimizer.step()
+        scheduler.step()
+        test_accuracy = accuracy(model, test_x, test_y)
+        print(f"epoch {epoch:2d}/{args.epochs}: test accuracy {test_accuracy:.4f} "
+              f"({time.perf_counter() - start:.1f} s)", flush=True)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, **arrays(model),
+                        test_accuracy=np.array(test_accuracy, dtype=np.float64),
+                        seed=np.array(args.seed, dtype=np.int64))
+    print(f"final test accuracy {test_accuracy:.4f} on {len(test_x)} test digits, "
+          f"{args.epochs} epochs in {time.perf_counter() - start:.1f} s; wrote {args.out}")
