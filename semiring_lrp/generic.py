@@ -43,6 +43,13 @@ def fold(semiring, annotate, groups, rule, a, z, bias, strongest, r_out, low=Non
     flat_high = None if high is None else high.reshape(n, -1)
     zero = semiring.zero()
     acc = np.full(flat_a.shape, zero)
+    cache = []
+
+    def strongest_flat():  # one pass for the layer, only if an annotation reads it
+        if not cache:
+            cache.append(np.asarray(strongest()).reshape(n, -1))
+        return cache[0]
+
     for j, k, w in groups:
         r_k = flat_r[:, k]
         if np.all(r_k == zero):
@@ -52,7 +59,7 @@ def fold(semiring, annotate, groups, rule, a, z, bias, strongest, r_out, low=Non
                                None if flat_high is None else flat_high[:, j])
         contributions = Contributions(
             numerator, np.broadcast_to(bias[k], numerator.shape), flat_z[:, k],
-            lambda k=k: strongest().reshape(n, -1)[:, k])
+            lambda k=k: strongest_flat()[:, k])
         theta = np.broadcast_to(annotate(contributions), numerator.shape)
         acc[:, j] = semiring.add(acc[:, j], semiring.mul(theta, r_k))
     return np.asarray(acc).reshape(a.shape)
