@@ -196,6 +196,7 @@ def test_load_mnist_bad_split_and_missing_files(tmp_path):
 
 # --- the training script ----------------------------------------------------
 
+@pytest.mark.slow
 def test_training_script_tiny_run(tmp_path):
     import torch  # noqa: F401  the script needs it; fail here, not in the subprocess
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch  # noqa: F401  the script needs it; fail here, not in the subprocess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +24,7 @@ EXPECTED_SHAPES = {
 TINY_RUN_BAR = 0.62
 
 
+@pytest.mark.slow
 def test_cnn_training_script_tiny_run_and_shipped_model(tmp_path):
     out = tmp_path / "c.npz"
     subprocess.run(

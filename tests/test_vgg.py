@@ -31,6 +31,7 @@ def image():
     return x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-8), (np.float32, 1e-3)])
 def test_overview_recipe_equals_autograd(vgg16, image, dtype, tol):
     net = sl.from_torch(vgg16).astype(dtype)
@@ -43,6 +44,7 @@ def test_overview_recipe_equals_autograd(vgg16, image, dtype, tol):
     assert relative_error(got, want) < tol
 
 
+@pytest.mark.slow
 def test_epsilon_gamma_box_equals_zennit(vgg16, image):
     from zennit.attribution import Gradient
     from zennit.composites import EpsilonGammaBox
@@ -59,6 +61,7 @@ def test_epsilon_gamma_box_equals_zennit(vgg16, image):
     assert relative_error(ours, theirs.numpy()) < 1e-3
 
 
+@pytest.mark.slow
 def test_boolean_with_the_papers_thresholds(vgg16, image):
     net = sl.from_torch(vgg16)
     semiring = composites.paper_vgg16_boolean(net)
@@ -91,6 +94,7 @@ def test_vgg_variants_import(name):
                                atol=1e-12)
 
 
+@pytest.mark.slow
 def test_peak_memory_of_one_float32_pass(vgg16, tmp_path):
     """One VGG-16 pass (batch 1, float32, the overview recipe) in a fresh
     process that never imports torch: its peak resident memory, weights

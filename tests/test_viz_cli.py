@@ -497,6 +497,7 @@ def no_forward(monkeypatch):
     monkeypatch.setattr(sl.Network, "activations", forbidden)
 
 
+@pytest.mark.slow
 def test_vgg16_boolean_end_to_end(tmp_path, capsys, monkeypatch, vgg16_weights, photo):
     """The one VGG-16 pass of this file (tens of seconds): the paper's boolean
     thresholds by default, channels folded by or, the crop drawn in colour."""
