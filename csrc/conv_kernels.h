@@ -16,7 +16,7 @@
 #define WEIGHT(s, w, co, ci_local, ky, kx) \
     (w)[(((co) * ((s)->in_c / (s)->groups) + (ci_local)) * (s)->k_h + (ky)) * (s)->k_w + (kx)]
 
-static LRP_INLINE void FN(conv_forward_body)(int kind, const lrp_conv_shape *s, T gamma,
+static LRP_INLINE lrp_status FN(conv_forward_body)(int kind, const lrp_conv_shape *s, T gamma,
                                              const T *restrict a, const T *restrict w,
                                              const T *restrict b, const T *restrict low,
                                              const T *restrict high, T *restrict z)
@@ -25,6 +25,7 @@ static LRP_INLINE void FN(conv_forward_body)(int kind, const lrp_conv_shape *s, 
     const ptrdiff_t plane = s->out_h * s->out_w;
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t co = 0; co < s->out_c; co++) {
+            LRP_RETURN_IF_INTERRUPTED(s);
             const ptrdiff_t k0 = OUT_PLANE(s, n, co), g = co / cout_g;
             for (ptrdiff_t p = 0; p < plane; p++)
                 z[k0 + p] = 0;
@@ -42,9 +43,10 @@ static LRP_INLINE void FN(conv_forward_body)(int kind, const lrp_conv_shape *s, 
             for (ptrdiff_t p = 0; p < plane; p++)
                 z[k0 + p] = z[k0 + p] + beta;
         }
+    return LRP_OK;
 }
 
-static LRP_INLINE void FN(conv_absmax_body)(int kind, const lrp_conv_shape *s, T gamma,
+static LRP_INLINE lrp_status FN(conv_absmax_body)(int kind, const lrp_conv_shape *s, T gamma,
                                             const T *restrict a, const T *restrict w,
                                             const T *restrict b, const T *restrict low,
                                             const T *restrict high, T *restrict m)
@@ -53,6 +55,7 @@ static LRP_INLINE void FN(conv_absmax_body)(int kind, const lrp_conv_shape *s, T
     const ptrdiff_t plane = s->out_h * s->out_w;
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t co = 0; co < s->out_c; co++) {
+            LRP_RETURN_IF_INTERRUPTED(s);
             const ptrdiff_t k0 = OUT_PLANE(s, n, co), g = co / cout_g;
             const T bias = FN(absolute)(FN(bias_term)(kind, gamma, b[co]));
             for (ptrdiff_t p = 0; p < plane; p++)
@@ -71,6 +74,7 @@ static LRP_INLINE void FN(conv_absmax_body)(int kind, const lrp_conv_shape *s, T
                     }
             }
         }
+    return LRP_OK;
 }
 
 lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
@@ -82,10 +86,10 @@ lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, c
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
-#define CALL(KIND) FN(conv_forward_body)(KIND, s, gamma, a, w, b, low, high, z)
+#define CALL(KIND) status = FN(conv_forward_body)(KIND, s, gamma, a, w, b, low, high, z)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
-    return LRP_OK;
+    return status;
 }
 
 lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
@@ -97,10 +101,10 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
-#define CALL(KIND) FN(conv_absmax_body)(KIND, s, gamma, a, w, b, low, high, m)
+#define CALL(KIND) status = FN(conv_absmax_body)(KIND, s, gamma, a, w, b, low, high, m)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
-    return LRP_OK;
+    return status;
 }
 
 /* Visits, for input channel ci of sample n, every output channel of its
@@ -141,8 +145,13 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
     T *c = ratio + out_total, *cpos = c + in_plane, *cneg = cpos + in_plane;
     for (ptrdiff_t k = 0; k < out_total; k++)
         ratio[k] = FN(coefficient)(r_out[k], z[k]);
+    lrp_status status = LRP_OK;
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+            if (lrp_interrupted(s->interrupt)) {
+                status = LRP_ERR_INTERRUPTED;
+                goto done;
+            }
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 c[p] = cpos[p] = cneg[p] = 0;
             if (kind == LRP_RULE_ZBOX) {
@@ -164,8 +173,9 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
                                    ? a[j0 + p] * c[p] - low[j0 + p] * cpos[p] - high[j0 + p] * cneg[p]
                                    : a[j0 + p] * c[p];
         }
+done:
     free(ratio);
-    return LRP_OK;
+    return status;
 }
 
 /* The threshold semirings' denominators, made for loops GCC vectorises: it
@@ -219,8 +229,13 @@ static LRP_INLINE lrp_status FN(conv_boolean_body)(int kind, const lrp_conv_shap
     const T *restrict safe = dv.safe, *restrict nonzero = dv.nonzero;
     for (ptrdiff_t k = 0; k < out_total; k++)
         relevant[k] = r_out[k] != 0;
+    lrp_status status = LRP_OK;
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+            if (lrp_interrupted(s->interrupt)) {
+                status = LRP_ERR_INTERRUPTED;
+                goto done;
+            }
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 acc[p] = 0;
             CONV_VISIT_INPUT(s, w, n, ci, {
@@ -234,9 +249,10 @@ static LRP_INLINE lrp_status FN(conv_boolean_body)(int kind, const lrp_conv_shap
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 ri[p] = acc[p] != 0;
         }
+done:
     free(relevant);
     free(dv.safe);
-    return LRP_OK;
+    return status;
 }
 
 /* Counting: R_j = sum_k [Theta(d_jk)] * R_k in exact integers. No R_j of a
@@ -276,6 +292,10 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
         for (ptrdiff_t k = n * out_sample; k < (n + 1) * out_sample; k++)
             counts[k] = (double)r_out[k];
         for (ptrdiff_t ci = 0; ci < s->in_c && status == LRP_OK; ci++) {
+            if (lrp_interrupted(s->interrupt)) {
+                status = LRP_ERR_INTERRUPTED;
+                break;
+            }
             int64_t *ri = r_in + IN_PLANE(s, n, ci);
             if (exact_in_double) {
                 for (ptrdiff_t p = 0; p < in_plane; p++)
@@ -319,6 +339,7 @@ static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shap
     const ptrdiff_t in_plane = s->in_h * s->in_w;
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+            LRP_RETURN_IF_INTERRUPTED(s);
             T *ri = r_in + IN_PLANE(s, n, ci);
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 ri[p] = 0;

@@ -76,9 +76,27 @@ static int parse_rule(PyObject *obj, lrp_rule *rule)
     return 0;
 }
 
+/* The kernels' interrupt hook: Ctrl-C (or any signal handler that raises)
+ * stops a long pass between tiles. It takes the GIL for the moment of the
+ * check; the handler runs and its exception stays set for the caller. */
+static int signal_arrived(void *context)
+{
+    (void)context;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    int stop = PyErr_CheckSignals() < 0;
+    PyGILState_Release(gil);
+    return stop;
+}
+
+static const lrp_interrupt interrupt_on_signal = {signal_arrived, NULL};
+
 static PyObject *raise_status(lrp_status status)
 {
     switch (status) {
+    case LRP_ERR_INTERRUPTED:
+        if (!PyErr_Occurred())
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        break;
     case LRP_ERR_OVERFLOW:
         PyErr_SetString(PyExc_OverflowError,
                         "a relevance count exceeds the int64 range (2**63 - 1)");
@@ -146,6 +164,7 @@ static int parse_geometry(PyObject *geometry, layer_args *d)
     c->k_w = PyArray_DIM(d->w, 3);
     c->stride_h = sh, c->stride_w = sw, c->pad_h = ph, c->pad_w = pw;
     c->dil_h = dh, c->dil_w = dw, c->groups = groups;
+    c->interrupt = &interrupt_on_signal;
     if (groups < 1 || c->in_c % groups != 0 || c->out_c % groups != 0) {
         PyErr_Format(PyExc_ValueError, "groups=%zd must divide the %zd input and %zd output "
                      "channels", groups, (Py_ssize_t)c->in_c, (Py_ssize_t)c->out_c);
@@ -211,6 +230,7 @@ static int layer_args_take(layer_args *d, PyObject *a, PyObject *w, PyObject *b,
         d->dense.n = PyArray_DIM(d->a, 0);
         d->dense.in = PyArray_DIM(d->a, 1);
         d->dense.out = out_features;
+        d->dense.interrupt = &interrupt_on_signal;
         if (check_dim(d->w, 1, d->dense.in, "w", "input columns") < 0)
             return -1;
         d->out_ndim = 2;
@@ -499,6 +519,7 @@ static int pool_args_take(pool_args *p, PyObject *a, int mode, PyObject *windows
     s->out_h = PyArray_DIM(p->bounds[0], 0);
     s->out_w = PyArray_DIM(p->bounds[2], 0);
     s->mode = (lrp_pool_mode)mode;
+    s->interrupt = &interrupt_on_signal;
     if (check_dim(p->bounds[1], 0, s->out_h, "row_end", "entries") < 0 ||
         check_dim(p->bounds[3], 0, s->out_w, "col_end", "entries") < 0)
         return -1;

@@ -55,11 +55,12 @@ static LRP_INLINE T FN(row_absmax)(int kind, T gamma, const T *a, const T *lo, c
     return best[0];
 }
 
-static LRP_INLINE void FN(forward_body)(int kind, const lrp_dense_shape *s, T gamma,
+static LRP_INLINE lrp_status FN(forward_body)(int kind, const lrp_dense_shape *s, T gamma,
                                         const T *a, const T *w, const T *b,
                                         const T *low, const T *high, T *z)
 {
     for (ptrdiff_t n = 0; n < s->n; n++) {
+        LRP_RETURN_IF_INTERRUPTED(s);
         const T *an = a + n * s->in;
         const T *lo = kind == LRP_RULE_ZBOX ? low + n * s->in : NULL;
         const T *hi = kind == LRP_RULE_ZBOX ? high + n * s->in : NULL;
@@ -67,13 +68,15 @@ static LRP_INLINE void FN(forward_body)(int kind, const lrp_dense_shape *s, T ga
             z[n * s->out + k] = FN(row_sum)(kind, gamma, an, lo, hi, w + k * s->in, s->in)
                                 + FN(bias_term)(kind, gamma, b[k]);
     }
+    return LRP_OK;
 }
 
-static LRP_INLINE void FN(absmax_body)(int kind, const lrp_dense_shape *s, T gamma,
+static LRP_INLINE lrp_status FN(absmax_body)(int kind, const lrp_dense_shape *s, T gamma,
                                        const T *a, const T *w, const T *b,
                                        const T *low, const T *high, T *m)
 {
     for (ptrdiff_t n = 0; n < s->n; n++) {
+        LRP_RETURN_IF_INTERRUPTED(s);
         const T *an = a + n * s->in;
         const T *lo = kind == LRP_RULE_ZBOX ? low + n * s->in : NULL;
         const T *hi = kind == LRP_RULE_ZBOX ? high + n * s->in : NULL;
@@ -83,32 +86,35 @@ static LRP_INLINE void FN(absmax_body)(int kind, const lrp_dense_shape *s, T gam
             m[n * s->out + k] = row > bias ? row : bias;
         }
     }
+    return LRP_OK;
 }
 
 lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
                                  const T *a, const T *w, const T *b,
                                  const T *low, const T *high, T *z)
 {
+    lrp_status status = LRP_OK;
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
-#define CALL(KIND) FN(forward_body)(KIND, s, gamma, a, w, b, low, high, z)
+#define CALL(KIND) status = FN(forward_body)(KIND, s, gamma, a, w, b, low, high, z)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
-    return LRP_OK;
+    return status;
 }
 
 lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
                                 const T *a, const T *w, const T *b,
                                 const T *low, const T *high, T *m)
 {
+    lrp_status status = LRP_OK;
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
-#define CALL(KIND) FN(absmax_body)(KIND, s, gamma, a, w, b, low, high, m)
+#define CALL(KIND) status = FN(absmax_body)(KIND, s, gamma, a, w, b, low, high, m)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
-    return LRP_OK;
+    return status;
 }
 
 void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
@@ -128,7 +134,7 @@ void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
 /* Real semiring. Theta is the identity, so sum_k d_jk R_k factors as
  * a_j * sum_k rho(w_jk) * (R_k / z_k): one pass over w per sample, a GEMM
  * shape, with no coefficient stored. z^B needs the three weight parts. */
-static LRP_INLINE void FN(real_body)(int kind, const lrp_dense_shape *s, T gamma,
+static LRP_INLINE lrp_status FN(real_body)(int kind, const lrp_dense_shape *s, T gamma,
                                      const T *a, const T *w, const T *low, const T *high,
                                      const T *z, const T *r_out, T *r_in, T *scratch)
 {
@@ -136,6 +142,7 @@ static LRP_INLINE void FN(real_body)(int kind, const lrp_dense_shape *s, T gamma
     T *ratio = scratch;
     T *c = scratch + out, *cpos = c + in, *cneg = cpos + in;
     for (ptrdiff_t n = 0; n < s->n; n++) {
+        LRP_RETURN_IF_INTERRUPTED(s);
         const T *zn = z + n * out, *rn = r_out + n * out;
         for (ptrdiff_t k = 0; k < out; k++)
             ratio[k] = zn[k] == 0 ? (T)0 : rn[k] / zn[k];
@@ -171,12 +178,14 @@ static LRP_INLINE void FN(real_body)(int kind, const lrp_dense_shape *s, T gamma
                 ri[j] = an[j] * c[j];
         }
     }
+    return LRP_OK;
 }
 
 lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule *rule,
                                         const T *a, const T *w, const T *low, const T *high,
                                         const T *z, const T *r_out, T *r_in)
 {
+    lrp_status status = LRP_OK;
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     size_t count;
@@ -186,22 +195,23 @@ lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule
     if (!scratch)
         return LRP_ERR_NOMEM;
     T gamma = (T)rule->gamma;
-#define CALL(KIND) FN(real_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in, scratch)
+#define CALL(KIND) status = FN(real_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in, scratch)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
     free(scratch);
-    return LRP_OK;
+    return status;
 }
 
 /* Boolean semiring: R_j = OR_k [Theta(d_jk)] AND R_k. Outputs with R_k false
  * are skipped: F absorbs AND and is neutral for OR. */
-static LRP_INLINE void FN(boolean_body)(int kind, const lrp_dense_shape *s, T gamma,
+static LRP_INLINE lrp_status FN(boolean_body)(int kind, const lrp_dense_shape *s, T gamma,
                                         T theta, int absolute,
                                         const T *a, const T *w, const T *low, const T *high,
                                         const T *z, const uint8_t *r_out, uint8_t *r_in)
 {
     ptrdiff_t in = s->in, out = s->out;
     for (ptrdiff_t n = 0; n < s->n; n++) {
+        LRP_RETURN_IF_INTERRUPTED(s);
         const T *an = a + n * in, *zn = z + n * out;
         const T *lo = kind == LRP_RULE_ZBOX ? low + n * in : NULL;
         const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
@@ -229,6 +239,7 @@ static LRP_INLINE void FN(boolean_body)(int kind, const lrp_dense_shape *s, T ga
             }
         }
     }
+    return LRP_OK;
 }
 
 lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_rule *rule,
@@ -236,13 +247,14 @@ lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_r
                                            const T *a, const T *w, const T *low, const T *high,
                                            const T *z, const uint8_t *r_out, uint8_t *r_in)
 {
+    lrp_status status = LRP_OK;
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma, theta = (T)t->theta;
-#define CALL(KIND) FN(boolean_body)(KIND, s, gamma, theta, t->absolute, a, w, low, high, z, r_out, r_in)
+#define CALL(KIND) status = FN(boolean_body)(KIND, s, gamma, theta, t->absolute, a, w, low, high, z, r_out, r_in)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
-    return LRP_OK;
+    return status;
 }
 
 /* Counting semiring: R_j = sum_k [Theta(d_jk)] * R_k in exact integers.
@@ -255,6 +267,7 @@ static LRP_INLINE lrp_status FN(counting_body)(int kind, const lrp_dense_shape *
 {
     ptrdiff_t in = s->in, out = s->out;
     for (ptrdiff_t n = 0; n < s->n; n++) {
+        LRP_RETURN_IF_INTERRUPTED(s);
         const T *an = a + n * in, *zn = z + n * out;
         const T *lo = kind == LRP_RULE_ZBOX ? low + n * in : NULL;
         const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
@@ -319,12 +332,13 @@ lrp_status FN(lrp_dense_relevance_counting)(const lrp_dense_shape *s, const lrp_
 }
 
 /* Viterbi semiring (paper eq. 2.2.3): R_j = max_k |n_jk| / (m_k + 1e-9) * R_k. */
-static LRP_INLINE void FN(viterbi_body)(int kind, const lrp_dense_shape *s, T gamma,
+static LRP_INLINE lrp_status FN(viterbi_body)(int kind, const lrp_dense_shape *s, T gamma,
                                         const T *a, const T *w, const T *low, const T *high,
                                         const T *m, const T *r_out, T *r_in)
 {
     ptrdiff_t in = s->in, out = s->out;
     for (ptrdiff_t n = 0; n < s->n; n++) {
+        LRP_RETURN_IF_INTERRUPTED(s);
         const T *an = a + n * in, *mn = m + n * out, *rn = r_out + n * out;
         const T *lo = kind == LRP_RULE_ZBOX ? low + n * in : NULL;
         const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
@@ -346,19 +360,21 @@ static LRP_INLINE void FN(viterbi_body)(int kind, const lrp_dense_shape *s, T ga
             }
         }
     }
+    return LRP_OK;
 }
 
 lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_rule *rule,
                                            const T *a, const T *w, const T *low, const T *high,
                                            const T *m, const T *r_out, T *r_in)
 {
+    lrp_status status = LRP_OK;
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
-#define CALL(KIND) FN(viterbi_body)(KIND, s, gamma, a, w, low, high, m, r_out, r_in)
+#define CALL(KIND) status = FN(viterbi_body)(KIND, s, gamma, a, w, low, high, m, r_out, r_in)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
-    return LRP_OK;
+    return status;
 }
 
 #undef LANES

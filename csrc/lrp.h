@@ -20,8 +20,17 @@ typedef enum {
     LRP_OK = 0,
     LRP_ERR_OVERFLOW = 1, /* a count does not fit in int64 */
     LRP_ERR_NOMEM = 2,
-    LRP_ERR_ARG = 3       /* an argument the caller should have rejected */
+    LRP_ERR_ARG = 3,      /* an argument the caller should have rejected */
+    LRP_ERR_INTERRUPTED = 4 /* the caller's interrupt hook asked to stop */
 } lrp_status;
+
+/* Long passes ask requested(context) between tiles (a sample of a dense
+ * layer, a channel plane of a convolution or pool) and stop with
+ * LRP_ERR_INTERRUPTED when it returns nonzero; outputs are then partial. */
+typedef struct {
+    int (*requested)(void *context);
+    void *context;
+} lrp_interrupt;
 
 typedef enum {
     LRP_RULE_ZERO = 0,
@@ -50,6 +59,7 @@ typedef struct {
 /* A batch through one dense layer: a (n, in), w (out, in), b (out), z (n, out). */
 typedef struct {
     ptrdiff_t n, in, out;
+    const lrp_interrupt *interrupt; /* NULL: never interrupted */
 } lrp_dense_shape;
 
 /* Every function exists once per dtype: T float with suffix _f32, T double
@@ -99,6 +109,7 @@ typedef struct {
     ptrdiff_t out_c, out_h, out_w;
     ptrdiff_t k_h, k_w;
     ptrdiff_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+    const lrp_interrupt *interrupt; /* NULL: never interrupted */
 } lrp_conv_shape;
 
 /* LRP_ERR_ARG unless every size is consistent (the kernels check it too). */
@@ -144,6 +155,7 @@ typedef struct {
     ptrdiff_t n, channels, in_h, in_w, out_h, out_w;
     lrp_pool_mode mode;
     const int64_t *row_start, *row_end, *col_start, *col_end;
+    const lrp_interrupt *interrupt; /* NULL: never interrupted */
 } lrp_pool_shape;
 
 /* LRP_ERR_ARG unless every window is non-empty and inside the input. */

@@ -30,6 +30,17 @@
         break;                             \
     }
 
+static inline int lrp_interrupted(const lrp_interrupt *interrupt)
+{
+    return interrupt && interrupt->requested(interrupt->context);
+}
+
+#define LRP_RETURN_IF_INTERRUPTED(s)               \
+    do {                                           \
+        if (lrp_interrupted((s)->interrupt))       \
+            return LRP_ERR_INTERRUPTED;            \
+    } while (0)
+
 /* count = a + factor * b, refusing anything a size_t cannot index. */
 static inline lrp_status lrp_checked_count(ptrdiff_t a, ptrdiff_t b, size_t factor, size_t *count)
 {

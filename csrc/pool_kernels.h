@@ -35,6 +35,7 @@ static LRP_INLINE T FN(pool_numerator)(const lrp_pool_shape *s, T a_j, T weight_
 #define POOL_VISIT(s, weight, a, ...)                                                        \
     for (ptrdiff_t n = 0; n < (s)->n; n++)                                                   \
         for (ptrdiff_t ch = 0; ch < (s)->channels; ch++) {                                          \
+            LRP_RETURN_IF_INTERRUPTED(s);                                                    \
             const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);     \
             for (ptrdiff_t oy = 0; oy < (s)->out_h; oy++)                                    \
                 for (ptrdiff_t ox = 0; ox < (s)->out_w; ox++) {                              \
@@ -73,6 +74,7 @@ lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const 
         return status;
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t ch = 0; ch < s->channels; ch++) {
+            LRP_RETURN_IF_INTERRUPTED(s);
             const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);
             for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
                 for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
