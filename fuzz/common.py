@@ -144,6 +144,8 @@ class KnownIssue:
         self.summary = summary
 
     def matches(self, harness, sig):
+        """`sig` is a signature(); a Finding's ends with " <- " and the
+        signature of its cause."""
         return harness in self.harnesses and self.pattern.search(sig) is not None
 
 
