@@ -16,64 +16,85 @@
 #define WEIGHT(s, w, co, ci_local, ky, kx) \
     (w)[(((co) * ((s)->in_c / (s)->groups) + (ci_local)) * (s)->k_h + (ky)) * (s)->k_w + (kx)]
 
-static LRP_INLINE lrp_status FN(conv_forward_body)(int kind, const lrp_conv_shape *s, T gamma,
-                                             const T *restrict a, const T *restrict w,
-                                             const T *restrict b, const T *restrict low,
-                                             const T *restrict high, T *restrict z)
-{
-    const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
-    const ptrdiff_t plane = s->out_h * s->out_w;
-    for (ptrdiff_t n = 0; n < s->n; n++)
-        for (ptrdiff_t co = 0; co < s->out_c; co++) {
-            LRP_RETURN_IF_INTERRUPTED(s);
-            const ptrdiff_t k0 = OUT_PLANE(s, n, co), g = co / cout_g;
-            for (ptrdiff_t p = 0; p < plane; p++)
-                z[k0 + p] = 0;
-            for (ptrdiff_t cl = 0; cl < cin_g; cl++) {
-                const ptrdiff_t j0 = IN_PLANE(s, n, g * cin_g + cl);
-                for (ptrdiff_t ky = 0; ky < s->k_h; ky++)
-                    for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
-                        const T wv = WEIGHT(s, w, co, cl, ky, kx);
-                        LRP_CONV_TAP(s, ky, kx, j0, k0,
-                                     z[k] += FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
-                                                           LRP_BOUND(kind, high, j), wv));
-                    }
-            }
-            const T beta = FN(bias_term)(kind, gamma, b[co]);
-            for (ptrdiff_t p = 0; p < plane; p++)
-                z[k0 + p] = z[k0 + p] + beta;
-        }
-    return LRP_OK;
-}
+/* The passes that fill outputs (forward: z = sum of n_jk plus beta; absmax:
+ * m = max of |n_jk| and |beta|) work one output row at a time for
+ * CONV_BLOCK output channels of a group: the rows stay in L1 while every
+ * input row of every tap streams past, and each input value is loaded once
+ * for the block. Each z sums its taps in (input channel, ky, kx) order. */
+#define CONV_BLOCK 4
+#define CONV_SUM 0
+#define CONV_ABSMAX 1
 
-static LRP_INLINE lrp_status FN(conv_absmax_body)(int kind, const lrp_conv_shape *s, T gamma,
-                                            const T *restrict a, const T *restrict w,
-                                            const T *restrict b, const T *restrict low,
-                                            const T *restrict high, T *restrict m)
+/* z += n, or m = max(m, |n|) */
+#define CONV_ACCUMULATE(op, acc, n) \
+    ((op) == CONV_SUM ? (acc) + (n) : (FN(absolute)(n) > (acc) ? FN(absolute)(n) : (acc)))
+
+static LRP_INLINE lrp_status FN(conv_rows_body)(int kind, int op, const lrp_conv_shape *s, T gamma,
+                                                   const T *restrict a, const T *restrict w,
+                                                   const T *restrict b, const T *restrict low,
+                                                   const T *restrict high, T *restrict z)
 {
     const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
-    const ptrdiff_t plane = s->out_h * s->out_w;
+    const ptrdiff_t out_w = s->out_w, sw = s->stride_w;
     for (ptrdiff_t n = 0; n < s->n; n++)
-        for (ptrdiff_t co = 0; co < s->out_c; co++) {
-            LRP_RETURN_IF_INTERRUPTED(s);
-            const ptrdiff_t k0 = OUT_PLANE(s, n, co), g = co / cout_g;
-            const T bias = FN(absolute)(FN(bias_term)(kind, gamma, b[co]));
-            for (ptrdiff_t p = 0; p < plane; p++)
-                m[k0 + p] = bias;
-            for (ptrdiff_t cl = 0; cl < cin_g; cl++) {
-                const ptrdiff_t j0 = IN_PLANE(s, n, g * cin_g + cl);
-                for (ptrdiff_t ky = 0; ky < s->k_h; ky++)
-                    for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
-                        const T wv = WEIGHT(s, w, co, cl, ky, kx);
-                        LRP_CONV_TAP(s, ky, kx, j0, k0, {
-                            T v = FN(absolute)(FN(numerator)(kind, gamma, a[j],
-                                                             LRP_BOUND(kind, low, j),
-                                                             LRP_BOUND(kind, high, j), wv));
-                            m[k] = v > m[k] ? v : m[k];
-                        });
+        for (ptrdiff_t g = 0; g < s->groups; g++)
+            for (ptrdiff_t co0 = g * cout_g; co0 < (g + 1) * cout_g; co0 += CONV_BLOCK) {
+                LRP_RETURN_IF_INTERRUPTED(s);
+                const ptrdiff_t count = (g + 1) * cout_g - co0 < CONV_BLOCK
+                                            ? (g + 1) * cout_g - co0 : CONV_BLOCK;
+                for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+                    T *row[CONV_BLOCK];
+                    for (ptrdiff_t c = 0; c < CONV_BLOCK; c++) {
+                        row[c] = z + OUT_PLANE(s, n, co0 + (c < count ? c : 0)) + oy * out_w;
                     }
+                    for (ptrdiff_t c = 0; c < count; c++)
+                        for (ptrdiff_t ox = 0; ox < out_w; ox++)
+                            row[c][ox] = 0;
+                    for (ptrdiff_t cl = 0; cl < cin_g; cl++)
+                        for (ptrdiff_t ky = 0; ky < s->k_h; ky++) {
+                            const ptrdiff_t iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
+                            if (iy < 0 || iy >= s->in_h)
+                                continue;
+                            const ptrdiff_t jrow = IN_PLANE(s, n, g * cin_g + cl) + iy * s->in_w;
+                            for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                                ptrdiff_t ox0, ox1;
+                                lrp_conv_range(out_w, s->in_w, sw, s->pad_w, s->dil_w, kx, &ox0, &ox1);
+                                const ptrdiff_t shift = jrow + kx * s->dil_w - s->pad_w;
+                                T wv[CONV_BLOCK];
+                                for (ptrdiff_t c = 0; c < CONV_BLOCK; c++)
+                                    wv[c] = c < count ? WEIGHT(s, w, co0 + c, cl, ky, kx) : (T)0;
+                                if (count == CONV_BLOCK) {
+                                    T *restrict r0 = row[0], *restrict r1 = row[1];
+                                    T *restrict r2 = row[2], *restrict r3 = row[3];
+                                    for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
+                                        const ptrdiff_t j = shift + ox * sw;
+                                        const T x = a[j];
+                                        const T lo = LRP_BOUND(kind, low, j);
+                                        const T hi = LRP_BOUND(kind, high, j);
+                                        r0[ox] = CONV_ACCUMULATE(op, r0[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[0]));
+                                        r1[ox] = CONV_ACCUMULATE(op, r1[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[1]));
+                                        r2[ox] = CONV_ACCUMULATE(op, r2[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[2]));
+                                        r3[ox] = CONV_ACCUMULATE(op, r3[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[3]));
+                                    }
+                                } else {
+                                    for (ptrdiff_t c = 0; c < count; c++)
+                                        for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
+                                            const ptrdiff_t j = shift + ox * sw;
+                                            row[c][ox] = CONV_ACCUMULATE(
+                                                op, row[c][ox],
+                                                FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
+                                                              LRP_BOUND(kind, high, j), wv[c]));
+                                        }
+                                }
+                            }
+                        }
+                    for (ptrdiff_t c = 0; c < count; c++) {
+                        const T beta = FN(bias_term)(kind, gamma, b[co0 + c]);
+                        for (ptrdiff_t ox = 0; ox < out_w; ox++)
+                            row[c][ox] = CONV_ACCUMULATE(op, row[c][ox], beta);
+                    }
+                }
             }
-        }
     return LRP_OK;
 }
 
@@ -86,7 +107,7 @@ lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, c
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
-#define CALL(KIND) status = FN(conv_forward_body)(KIND, s, gamma, a, w, b, low, high, z)
+#define CALL(KIND) status = FN(conv_rows_body)(KIND, CONV_SUM, s, gamma, a, w, b, low, high, z)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
     return status;
@@ -101,7 +122,7 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
-#define CALL(KIND) status = FN(conv_absmax_body)(KIND, s, gamma, a, w, b, low, high, m)
+#define CALL(KIND) status = FN(conv_rows_body)(KIND, CONV_ABSMAX, s, gamma, a, w, b, low, high, m)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
     return status;
@@ -410,3 +431,7 @@ CONV_RELEVANCE(lrp_conv_relevance_viterbi, VITERBI_BODY, T, NO_THRESHOLD, NO_SET
 #undef IN_PLANE
 #undef OUT_PLANE
 #undef WEIGHT
+#undef CONV_BLOCK
+#undef CONV_ACCUMULATE
+#undef CONV_SUM
+#undef CONV_ABSMAX
