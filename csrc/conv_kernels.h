@@ -147,6 +147,62 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
         }                                                                                \
     } while (0)
 
+/* c = sum_k rho(w_jk) * ratio_k for `count` (at most CONV_BLOCK) input
+ * channels of one group from ci0 on, input row by input row: the rows of c
+ * stay in L1 and each ratio is loaded once for the block. Each c sums its
+ * pairs in (output channel, ky, kx) order, as CONV_VISIT_INPUT does. */
+static LRP_INLINE void FN(conv_transposed_rows)(int kind, const lrp_conv_shape *s, T gamma,
+                                                const T *restrict w, const T *restrict ratio,
+                                                ptrdiff_t n, ptrdiff_t ci0, ptrdiff_t count,
+                                                T *restrict c)
+{
+    const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
+    const ptrdiff_t in_plane = s->in_h * s->in_w, out_w = s->out_w, sw = s->stride_w;
+    const ptrdiff_t g = ci0 / cin_g, cl0 = ci0 - g * cin_g;
+    for (ptrdiff_t p = 0; p < count * in_plane; p++)
+        c[p] = 0;
+    for (ptrdiff_t iy = 0; iy < s->in_h; iy++) {
+        T *row[CONV_BLOCK];
+        for (ptrdiff_t b = 0; b < CONV_BLOCK; b++)
+            row[b] = c + (b < count ? b : 0) * in_plane + iy * s->in_w;
+        for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g; co++)
+            for (ptrdiff_t ky = 0; ky < s->k_h; ky++) {
+                const ptrdiff_t t = iy + s->pad_h - ky * s->dil_h;
+                if (t < 0 || t % s->stride_h)
+                    continue;
+                const ptrdiff_t oy = t / s->stride_h;
+                if (oy >= s->out_h)
+                    continue;
+                const T *restrict q = ratio + OUT_PLANE(s, n, co) + oy * out_w;
+                for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                    ptrdiff_t ox0, ox1;
+                    lrp_conv_range(out_w, s->in_w, sw, s->pad_w, s->dil_w, kx, &ox0, &ox1);
+                    const ptrdiff_t shift = kx * s->dil_w - s->pad_w;
+                    T rw[CONV_BLOCK];
+                    for (ptrdiff_t b = 0; b < CONV_BLOCK; b++)
+                        rw[b] = b < count ? FN(rho)(kind, gamma, WEIGHT(s, w, co, cl0 + b, ky, kx))
+                                          : (T)0;
+                    if (count == CONV_BLOCK) {
+                        T *restrict r0 = row[0], *restrict r1 = row[1];
+                        T *restrict r2 = row[2], *restrict r3 = row[3];
+                        for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
+                            const ptrdiff_t ix = ox * sw + shift;
+                            const T qk = q[ox];
+                            r0[ix] += rw[0] * qk;
+                            r1[ix] += rw[1] * qk;
+                            r2[ix] += rw[2] * qk;
+                            r3[ix] += rw[3] * qk;
+                        }
+                    } else {
+                        for (ptrdiff_t b = 0; b < count; b++)
+                            for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                                row[b][ox * sw + shift] += rw[b] * q[ox];
+                    }
+                }
+            }
+    }
+}
+
 /* Real semiring: R_j = a_j * sum_k rho(w_jk) * (R_k / z_k), a transposed
  * convolution of the ratios; z^B needs the three weight parts. */
 static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *s, T gamma,
@@ -158,7 +214,7 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
     const ptrdiff_t in_plane = s->in_h * s->in_w;
     const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
     size_t count;
-    if (lrp_checked_count(out_total, in_plane, 3, &count) != LRP_OK)
+    if (lrp_checked_count(out_total, in_plane, CONV_BLOCK, &count) != LRP_OK)
         return LRP_ERR_NOMEM;
     T *ratio = lrp_alloc_array(count, sizeof(T));
     if (!ratio)
@@ -167,6 +223,26 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
     for (ptrdiff_t k = 0; k < out_total; k++)
         ratio[k] = FN(coefficient)(r_out[k], z[k]);
     lrp_status status = LRP_OK;
+    if (kind != LRP_RULE_ZBOX) {
+        const ptrdiff_t cin_g = s->in_c / s->groups;
+        for (ptrdiff_t n = 0; n < s->n; n++)
+            for (ptrdiff_t ci0 = 0; ci0 < s->in_c; ci0 += CONV_BLOCK) {
+                if (lrp_interrupted(s->interrupt)) {
+                    status = LRP_ERR_INTERRUPTED;
+                    goto done;
+                }
+                /* a block never straddles two groups */
+                const ptrdiff_t group_end = (ci0 / cin_g + 1) * cin_g;
+                const ptrdiff_t count = group_end - ci0 < CONV_BLOCK ? group_end - ci0 : CONV_BLOCK;
+                FN(conv_transposed_rows)(kind, s, gamma, w, ratio, n, ci0, count, c);
+                const ptrdiff_t j0 = IN_PLANE(s, n, ci0);
+                for (ptrdiff_t p = 0; p < count * in_plane; p++)
+                    r_in[j0 + p] = a[j0 + p] * c[p];
+                ci0 += count - CONV_BLOCK;
+            }
+        goto done;
+    }
+    /* z^B (a first layer, a few input channels): three weight parts, by plane */
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
             if (lrp_interrupted(s->interrupt)) {
