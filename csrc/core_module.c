@@ -36,7 +36,9 @@ static PyArrayObject *take_array(PyObject *obj, int typenum, int ndim, const cha
                      name, ndim, PyArray_NDIM(arr));
         return NULL;
     }
-    return (PyArrayObject *)PyArray_FromAny(obj, NULL, 0, 0, NPY_ARRAY_IN_ARRAY, NULL);
+    /* NOTSWAPPED: an array of the other byte order gets a native copy */
+    return (PyArrayObject *)PyArray_CheckFromAny(obj, NULL, 0, 0,
+                                            NPY_ARRAY_IN_ARRAY | NPY_ARRAY_NOTSWAPPED, NULL);
 }
 
 static int check_dim(PyArrayObject *arr, int axis, npy_intp want, const char *name,
@@ -54,6 +56,11 @@ static int parse_rule(PyObject *obj, lrp_rule *rule)
 {
     int kind, eps_mode;
     double eps, gamma;
+    if (!PyTuple_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "rule must be a tuple (kind, eps, eps_mode, gamma), "
+                     "not %.100s", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
     if (!PyArg_ParseTuple(obj, "idid;rule must be (kind, eps, eps_mode, gamma)",
                           &kind, &eps, &eps_mode, &gamma))
         return -1;
@@ -151,6 +158,11 @@ static npy_intp conv_out_len(npy_intp in, npy_intp k, Py_ssize_t stride, Py_ssiz
 static int parse_geometry(PyObject *geometry, layer_args *d)
 {
     Py_ssize_t sh, sw, ph, pw, dh, dw, groups;
+    if (!PyTuple_Check(geometry)) {
+        PyErr_Format(PyExc_TypeError, "geometry must be a tuple (stride_h, stride_w, pad_h, "
+                     "pad_w, dil_h, dil_w, groups), not %.100s", Py_TYPE(geometry)->tp_name);
+        return -1;
+    }
     if (!PyArg_ParseTuple(geometry, "nnnnnnn;geometry must be (stride_h, stride_w, pad_h, "
                           "pad_w, dil_h, dil_w, groups)", &sh, &sw, &ph, &pw, &dh, &dw, &groups))
         return -1;
@@ -340,8 +352,11 @@ static PyObject *py_stabilise(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO", &z_obj, &rule_obj) || parse_rule(rule_obj, &rule) < 0 ||
         take_float_dtype(z_obj, &typenum) < 0)
         return NULL;
-    /* a fresh C-ordered copy: the caller's z stays as it was */
-    PyArrayObject *z = (PyArrayObject *)PyArray_NewCopy((PyArrayObject *)z_obj, NPY_CORDER);
+    /* a fresh, native, C-ordered copy: the caller's z stays as it was */
+    PyArrayObject *z = (PyArrayObject *)PyArray_CheckFromAny(
+        z_obj, NULL, 0, 0,
+        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_ENSURECOPY | NPY_ARRAY_NOTSWAPPED,
+        NULL);
     if (!z)
         return NULL;
     npy_intp count = PyArray_SIZE(z);

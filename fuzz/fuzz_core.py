@@ -242,7 +242,7 @@ class Builder:
             call.layout.append((f"{name}:{label}", out))
         return out
 
-    def spoil(self, arr, name, call, dtype_ok=None):
+    def spoil(self, arr, name, call):
         """Now and then, make an argument wrong: another dtype, ndim or
         shape, or not an array at all."""
         if not self.d.maybe(12):
@@ -261,6 +261,8 @@ class Builder:
             return arr.reshape(-1) if arr.ndim != 1 else arr.reshape(1, -1)
         if how == 3:
             shape = tuple(max(0, s + self.d.int(-1, 1)) for s in arr.shape)
+            if math.prod(shape) > MAX_ELEMENTS:
+                shape = tuple(min(s, 4) for s in shape)
             return np.zeros(shape, dtype=arr.dtype)
         if how == 4:
             return arr.tolist()

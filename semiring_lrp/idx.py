@@ -109,7 +109,10 @@ def _parse(stream, path, max_bytes):
         )
     if len(data) > claimed:
         raise ValueError(f"{path}: trailing garbage after the {claimed} bytes of data")
-    array = np.frombuffer(data, dtype=dtype).reshape(shape)
+    try:
+        array = np.frombuffer(data, dtype=dtype).reshape(shape)
+    except ValueError as error:  # e.g. a zero dimension beside absurd ones
+        raise ValueError(f"{path}: shape {shape} does not fit its data ({error})") from None
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 

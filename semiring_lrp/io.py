@@ -8,8 +8,11 @@ files are read with torch.load(weights_only=True).
 from __future__ import annotations
 
 import json
+import lzma
 import os
+import tokenize
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -42,17 +45,50 @@ def save_network(net, path):
         np.savez(f, header=np.array(json.dumps(header)), **arrays)
 
 
+# What a damaged or hostile archive can make zipfile, zlib, lzma, json and
+# NumPy's reader raise; each becomes a ValueError that names the file.
+_BROKEN_FILE = (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError,
+                EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error,
+                lzma.LZMAError, NotImplementedError, RuntimeError, RecursionError,
+                OverflowError, UnicodeDecodeError)
+
+
 def _fail(path, problem):
     raise ValueError(f"{os.fspath(path)}: {problem}")
+
+
+def _claimed_bytes(archive, key):
+    """The data size a member's .npy header claims, read before anything is
+    allocated for it, and the size the archive says the member has."""
+    name = key + ".npy"
+    with archive.zip.open(name) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy version {version}")
+        shape, _, dtype = read_header(member)
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    return count * dtype.itemsize, archive.zip.getinfo(name).file_size
 
 
 def _read_array(path, archive, key):
     if key not in archive.files:
         _fail(path, f"missing array {key}")
     try:
-        return archive[key]
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
-        _fail(path, f"array {key} cannot be read without pickle ({err})")
+        claimed, stored = _claimed_bytes(archive, key)
+        if claimed > stored:
+            _fail(path, f"array {key} claims {claimed} bytes but holds {stored}")
+        value = archive[key]
+    except _BROKEN_FILE as err:
+        if str(err).startswith(os.fspath(path)):
+            raise
+        _fail(path, f"array {key} cannot be read without pickle ({type(err).__name__}: {err})")
+    if not isinstance(value, np.ndarray):
+        _fail(path, f"entry {key} is not an array")
+    return value
 
 
 def _read_header(path, archive):
@@ -63,8 +99,8 @@ def _read_header(path, archive):
         _fail(path, "malformed header entry")
     try:
         header = json.loads(str(raw))
-    except json.JSONDecodeError as err:
-        _fail(path, f"header is not valid JSON ({err})")
+    except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        _fail(path, f"header is not valid JSON ({type(err).__name__}: {err})")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         _fail(path, "not a semiring_lrp network file (wrong format tag)")
     if header.get("version") != VERSION:
@@ -83,9 +119,15 @@ def _read_header(path, archive):
 
 def _load_npz(path):
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
-        _fail(path, f"cannot be read as an .npz file ({err})")
+        return _read_npz(path)
+    except _BROKEN_FILE as err:
+        if str(err).startswith(path):
+            raise
+        _fail(path, f"cannot be read as a network file ({type(err).__name__}: {err})")
+
+
+def _read_npz(path):
+    archive = np.load(path, allow_pickle=False)
     if not isinstance(archive, np.lib.npyio.NpzFile):
         _fail(path, "holds a single array, not a network")
     with archive:
@@ -93,7 +135,8 @@ def _load_npz(path):
         expected = {"header"}
         layers = []
         for i, spec in enumerate(layers_spec):
-            if not isinstance(spec, dict) or spec.get("type") not in _LAYER_TYPES:
+            kind = spec.get("type") if isinstance(spec, dict) else None
+            if not isinstance(kind, str) or kind not in _LAYER_TYPES:
                 _fail(path, f"layer {i} has unknown type "
                             f"{spec.get('type') if isinstance(spec, dict) else spec!r}")
             cls = _LAYER_TYPES[spec["type"]]
@@ -112,7 +155,7 @@ def _load_npz(path):
                 params[name] = _read_array(path, archive, key)
             try:
                 layers.append(cls(**params, **config))
-            except (TypeError, ValueError) as err:
+            except (TypeError, ValueError, OverflowError) as err:
                 _fail(path, f"layer {i} ({spec['type']}): {err}")
         extra = set(archive.files) - expected
         if extra:
@@ -159,8 +202,8 @@ def load(path):
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
-        except zipfile.BadZipFile as err:
-            _fail(path, f"is a damaged zip archive ({err})")
+        except _BROKEN_FILE as err:
+            _fail(path, f"is a damaged zip archive ({type(err).__name__}: {err})")
         if "header.npy" in names or all(n.endswith(".npy") for n in names):
             return _load_npz(path)
     return _load_state_dict(path)

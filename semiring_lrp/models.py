@@ -78,8 +78,15 @@ def _vgg16_tensors(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+        from .io import _BROKEN_FILE, _fail, _read_array
+
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return {key: _read_array(path, archive, key) for key in archive.files}
+        except _BROKEN_FILE as err:
+            if str(err).startswith(path):
+                raise
+            _fail(path, f"cannot be read as an .npz file ({type(err).__name__}: {err})")
     try:
         import torch
     except ImportError as err:
@@ -115,6 +122,15 @@ def vgg16(weights, dtype=np.float32):
             raise ValueError(f"{weights}: {name} has shape {value.shape}, expected {shape}")
         return value.astype(dtype)
 
+    try:
+        return _vgg16_network(param, dtype)
+    except (TypeError, ValueError) as err:
+        if str(err).startswith(str(weights)):
+            raise
+        raise ValueError(f"{weights}: {err}") from None
+
+
+def _vgg16_network(param, dtype):
     layers, channels, index = [], 3, 0
     for spec in _VGG16_FEATURES:
         if spec == "M":

@@ -168,7 +168,10 @@ def from_torch(module, input_shape=None):
 def network_from_state_dict(state, source="state_dict"):
     """An MLP from a bare state_dict: each `<name>.weight` (out, in) with an
     optional `<name>.bias`, in the dict's order, becomes Linear, with ReLU
-    between them and Flatten first (the layout of nn.Sequential MLPs)."""
+    between them and Flatten first (the layout of nn.Sequential MLPs).
+    Anything else raises ValueError naming `source`."""
+    import torch
+
     groups = {}
     for key, value in state.items():
         if not isinstance(key, str) or "." not in key:
@@ -178,20 +181,25 @@ def network_from_state_dict(state, source="state_dict"):
         if leaf not in ("weight", "bias"):
             raise ValueError(f"{source}: unexpected entry {key!r} (only Linear weights and "
                              "biases can be read without the model's code; use from_torch)")
+        if not isinstance(value, torch.Tensor) or value.layout != torch.strided:
+            raise ValueError(f"{source}: {key} is a {type(value).__name__}, not a dense tensor")
         groups.setdefault(prefix, {})[leaf] = value
     layers = [Flatten()]
-    for prefix, params in groups.items():
-        if "weight" not in params:
-            raise ValueError(f"{source}: {prefix}.bias has no {prefix}.weight")
-        weight = _tensor_to_numpy(params["weight"], f"{prefix}.weight")
-        if weight.ndim != 2:
-            raise ValueError(f"{source}: {prefix}.weight has shape {weight.shape}; a state_dict "
-                             "without the model's code is read as an MLP of Linear layers")
-        bias = params.get("bias")
-        bias = None if bias is None else _tensor_to_numpy(bias, f"{prefix}.bias")
-        if len(layers) > 1:
-            layers.append(ReLU())
-        layers.append(Linear(weight, bias))
-    if len(layers) == 1:
-        raise ValueError(f"{source}: no weights found")
-    return Network(layers)
+    try:
+        for prefix, params in groups.items():
+            if "weight" not in params:
+                raise ValueError(f"{prefix}.bias has no {prefix}.weight")
+            weight = _tensor_to_numpy(params["weight"], f"{prefix}.weight")
+            if weight.ndim != 2:
+                raise ValueError(f"{prefix}.weight has shape {weight.shape}; a state_dict "
+                                 "without the model's code is read as an MLP of Linear layers")
+            bias = params.get("bias")
+            bias = None if bias is None else _tensor_to_numpy(bias, f"{prefix}.bias")
+            if len(layers) > 1:
+                layers.append(ReLU())
+            layers.append(Linear(weight, bias))
+        if len(layers) == 1:
+            raise ValueError("no weights found")
+        return Network(layers)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{source}: {err}") from None
