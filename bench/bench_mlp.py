@@ -9,29 +9,18 @@ Each figure is the median of --repeat runs after one warm-up run.
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 import semiring_lrp as sl
 from semiring_lrp.idx import load_mnist
+from timing import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from reference import torch_lrp  # noqa: E402  (the tests' autograd LRP)
-
-
-def median_seconds(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():
@@ -52,7 +41,7 @@ def main():
 
     baseline = median_seconds(
         lambda: torch_lrp(net, x.reshape(len(x), -1), targets, [sl.rules.Zero()] * 3),
-        args.repeat)
+        args.repeat, warmup=True)
     rows.append(("PyTorch autograd LRP-0 (baseline)", baseline))
     cases = [
         ("real, LRP-0", sl.Real(), sl.rules.Zero()),
@@ -64,7 +53,7 @@ def main():
     for name, semiring, rule in cases:
         seconds = median_seconds(
             lambda: sl.relevance(net, x, target=targets, semiring=semiring, rule=rule),
-            args.repeat)
+            args.repeat, warmup=True)
         rows.append((f"semiring_lrp {name}", seconds))
 
     print(f"MNIST MLP 784-300-100-10, float32, batch {len(x)}; "

@@ -13,27 +13,17 @@ counting (which overflows int64 on VGG-16 and is timed to the error).
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 
 import semiring_lrp as sl
 from semiring_lrp import composites, rules
-
-
-def median_seconds(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_seconds
 
 
 def torch_gradient_lrp(model, composite):
