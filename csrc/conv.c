@@ -4,6 +4,7 @@
 
 #include "lrp.h"
 #include "lrp_internal.h"
+#include "microkernels.h"
 
 static int conv_axis_ok(ptrdiff_t in, ptrdiff_t out, ptrdiff_t k, ptrdiff_t stride,
                         ptrdiff_t pad, ptrdiff_t dil)

@@ -10,6 +10,9 @@
  * fixed by these loops.
  */
 
+#include "product_kernels.h"
+#include "conv_products.h"
+
 /* Channel planes of sample n. */
 #define IN_PLANE(s, n, ci) (((n) * (s)->in_c + (ci)) * (s)->in_h * (s)->in_w)
 #define OUT_PLANE(s, n, co) (((n) * (s)->out_c + (co)) * (s)->out_h * (s)->out_w)
@@ -107,6 +110,8 @@ lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, c
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
+    if (FN(conv_uses_product)(rule->kind, s, 0))
+        return FN(conv_sum_product)(rule->kind, CONV_SUM, s, gamma, a, w, b, z);
 #define CALL(KIND) status = FN(conv_rows_body)(KIND, CONV_SUM, s, gamma, a, w, b, low, high, z)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
@@ -122,6 +127,8 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
+    if (FN(conv_uses_product)(rule->kind, s, 0))
+        return FN(conv_sum_product)(rule->kind, CONV_ABSMAX, s, gamma, a, w, b, m);
 #define CALL(KIND) status = FN(conv_rows_body)(KIND, CONV_ABSMAX, s, gamma, a, w, b, low, high, m)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
@@ -223,6 +230,10 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
     for (ptrdiff_t k = 0; k < out_total; k++)
         ratio[k] = FN(coefficient)(r_out[k], z[k]);
     lrp_status status = LRP_OK;
+    if (FN(conv_uses_product)(kind, s, 1)) {
+        status = FN(conv_transposed_product)(kind, 0, s, gamma, a, w, ratio, r_in);
+        goto done;
+    }
     if (kind != LRP_RULE_ZBOX) {
         const ptrdiff_t cin_g = s->in_c / s->groups;
         for (ptrdiff_t n = 0; n < s->n; n++)
@@ -426,7 +437,8 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
     return status;
 }
 
-/* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k. */
+/* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k; as a product,
+ * |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), equal up to rounding. */
 static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shape *s, T gamma,
                                                    const T *restrict a, const T *restrict w,
                                                    const T *restrict low, const T *restrict high,
@@ -434,6 +446,17 @@ static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shap
                                                    T *restrict r_in)
 {
     const ptrdiff_t in_plane = s->in_h * s->in_w;
+    if (FN(conv_uses_product)(kind, s, 1)) {
+        const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
+        T *q = lrp_alloc_array((size_t)out_total, sizeof(T));
+        if (!q)
+            return LRP_ERR_NOMEM;
+        for (ptrdiff_t k = 0; k < out_total; k++)
+            q[k] = r_out[k] / (m[k] + (T)1e-9);
+        lrp_status status = FN(conv_transposed_product)(kind, 1, s, gamma, a, w, q, r_in);
+        free(q);
+        return status;
+    }
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
             LRP_RETURN_IF_INTERRUPTED(s);

@@ -666,6 +666,64 @@ done:
 #define KW_METHOD(name, fn, doc) \
     {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, doc}
 
+static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 1 || n > 1024) {
+        PyErr_Format(PyExc_ValueError, "the thread count must be 1 to 1024, not %ld", n);
+        return NULL;
+    }
+    lrp_set_num_threads((int)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_num_threads(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromLong(lrp_num_threads());
+}
+
+static const char *const isa_names[] = {"portable", "avx2", "avx512"};
+
+static PyObject *py_set_isa(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (!name) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "the instruction set must be a str");
+        return NULL;
+    }
+    for (int isa = LRP_ISA_PORTABLE; isa <= LRP_ISA_AVX512; isa++) {
+        if (strcmp(name, isa_names[isa]) != 0)
+            continue;
+        if (lrp_set_isa((lrp_isa)isa) != LRP_OK) {
+            PyErr_Format(PyExc_ValueError, "this CPU cannot run the %s kernels (best: %s)",
+                         name, isa_names[lrp_best_isa()]);
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyErr_Format(PyExc_ValueError, "unknown instruction set %R: use 'portable', 'avx2' or "
+                 "'avx512'", arg);
+    return NULL;
+}
+
+static PyObject *py_isa(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyUnicode_FromString(isa_names[lrp_current_isa()]);
+}
+
+static PyObject *py_best_isa(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyUnicode_FromString(isa_names[lrp_best_isa()]);
+}
+
 static PyMethodDef core_methods[] = {
     KW_METHOD("dense_forward", py_dense_forward,
               "dense_forward(a, w, b, rule, low=None, high=None) -> z\n\n"
@@ -695,6 +753,13 @@ static PyMethodDef core_methods[] = {
               "pool_relevance(semiring, a, r_out, mode, windows, weight=None, theta=0.0,\n"
               "               absolute=False) -> r_in"),
     {"stabilise", py_stabilise, METH_VARARGS, "stabilise(z, rule) -> a stabilised copy of z."},
+    {"set_num_threads", py_set_num_threads, METH_O,
+     "set_num_threads(n): threads of every later pass (1 to 1024)."},
+    {"num_threads", py_num_threads, METH_NOARGS, "num_threads() -> the thread count in use."},
+    {"set_isa", py_set_isa, METH_O,
+     "set_isa(name): force 'portable', 'avx2' or 'avx512' kernels (at most best_isa())."},
+    {"isa", py_isa, METH_NOARGS, "isa() -> the instruction set the kernels use."},
+    {"best_isa", py_best_isa, METH_NOARGS, "best_isa() -> the best this CPU supports."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef core_module = {

@@ -180,4 +180,17 @@ lrp_status lrp_pool_check(const lrp_pool_shape *s);
 LRP_POOL_API(float, f32)
 LRP_POOL_API(double, f64)
 
+/* Threads: every pass splits its work over this many threads (default 1),
+ * created for the call and joined before it returns. Results do not depend
+ * on the count. */
+void lrp_set_num_threads(int n);
+int lrp_num_threads(void);
+
+/* Instruction sets of the packed products and threshold kernels. */
+typedef enum { LRP_ISA_PORTABLE = 0, LRP_ISA_AVX2 = 1, LRP_ISA_AVX512 = 2 } lrp_isa;
+
+lrp_isa lrp_best_isa(void);         /* the best this CPU and OS support */
+lrp_isa lrp_current_isa(void);      /* the one in use */
+lrp_status lrp_set_isa(lrp_isa isa); /* LRP_ERR_ARG if this CPU lacks it */
+
 #endif

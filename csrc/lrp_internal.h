@@ -30,6 +30,24 @@
         break;                             \
     }
 
+/* x86-64 builds carry AVX2 and AVX-512 paths chosen at run time (isa.c). */
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define LRP_X86_DISPATCH 1
+#else
+#define LRP_X86_DISPATCH 0
+#endif
+
+/* threads.c: lrp_parallel_for(items, task, context, interrupt) runs
+ * task(context, begin, end, worker, team) on contiguous ranges of [0, items),
+ * one per thread; tasks poll lrp_team_stop between tiles and return
+ * LRP_ERR_INTERRUPTED when it says so. */
+typedef struct lrp_team lrp_team;
+typedef lrp_status (*lrp_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                               lrp_team *team);
+lrp_status lrp_parallel_for(ptrdiff_t items, lrp_task task, void *context,
+                            const lrp_interrupt *interrupt);
+int lrp_team_stop(lrp_team *team, int worker);
+
 static inline int lrp_interrupted(const lrp_interrupt *interrupt)
 {
     return interrupt && interrupt->requested(interrupt->context);
@@ -60,6 +78,15 @@ static inline void *lrp_alloc_array(size_t count, size_t size)
     if (count == SIZE_MAX)
         return NULL;
     return calloc(count + 1, size);
+}
+
+/* 64-byte aligned (SIMD loads of packed panels); free() releases it. */
+static inline void *lrp_alloc_aligned(size_t count, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(count, size, &bytes) || bytes > SIZE_MAX - 128)
+        return NULL;
+    return aligned_alloc(64, (bytes + 64) / 64 * 64);
 }
 
 /* *total = sum of the counts r[0..count), or -1 when it exceeds INT64_MAX;

@@ -7,6 +7,7 @@
 from . import composites, images, models, rules, viz
 from .images import aggregate_channels
 from .io import load
+from .parallel import get_num_threads, instruction_set, set_num_threads
 from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
                       Network, ReLU)
 from .propagation import relevance
@@ -22,5 +23,7 @@ __all__ = [
     "composites", "relevance",
     # images and pictures
     "aggregate_channels", "images", "viz",
+    # threads and kernels
+    "set_num_threads", "get_num_threads", "instruction_set",
 ]
 __version__ = "0.1.0"

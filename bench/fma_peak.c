@@ -1,0 +1,142 @@
+/* This machine's peak of fused multiply-adds, for the GFLOP/s column of
+ * bench/bench_speed.py: independent AVX-512 (or AVX2) FMA chains on every
+ * thread, counted as 2 flops per lane.
+ *
+ *   cc -O3 -pthread bench/fma_peak.c -o fma_peak && ./fma_peak [threads]
+ *
+ * Prints one JSON line: {"isa": ..., "threads": n, "gflops_f32": x, "gflops_f64": y}. */
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define CHAINS 12 /* enough independent FMAs to cover latency 4 x 2 ports */
+#define STEPS 200000000L
+
+static int use_avx512;
+
+__attribute__((target("avx512f,fma"))) static double run_avx512_ps(long steps)
+{
+    __m512 acc[CHAINS];
+    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    for (int c = 0; c < CHAINS; c++)
+        acc[c] = _mm512_set1_ps((float)c);
+    for (long i = 0; i < steps; i++)
+#pragma GCC unroll 16
+        for (int c = 0; c < CHAINS; c++)
+            acc[c] = _mm512_fmadd_ps(acc[c], x, y);
+    float sum = 0;
+    for (int c = 0; c < CHAINS; c++)
+        sum += _mm512_reduce_add_ps(acc[c]);
+    return sum;
+}
+
+__attribute__((target("avx512f,fma"))) static double run_avx512_pd(long steps)
+{
+    __m512d acc[CHAINS];
+    const __m512d x = _mm512_set1_pd(0.999999), y = _mm512_set1_pd(1e-7);
+    for (int c = 0; c < CHAINS; c++)
+        acc[c] = _mm512_set1_pd((double)c);
+    for (long i = 0; i < steps; i++)
+#pragma GCC unroll 16
+        for (int c = 0; c < CHAINS; c++)
+            acc[c] = _mm512_fmadd_pd(acc[c], x, y);
+    double sum = 0;
+    for (int c = 0; c < CHAINS; c++)
+        sum += _mm512_reduce_add_pd(acc[c]);
+    return sum;
+}
+
+__attribute__((target("avx2,fma"))) static double run_avx2_ps(long steps)
+{
+    __m256 acc[CHAINS];
+    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+    for (int c = 0; c < CHAINS; c++)
+        acc[c] = _mm256_set1_ps((float)c);
+    for (long i = 0; i < steps; i++)
+#pragma GCC unroll 16
+        for (int c = 0; c < CHAINS; c++)
+            acc[c] = _mm256_fmadd_ps(acc[c], x, y);
+    float out[8], sum = 0;
+    for (int c = 0; c < CHAINS; c++) {
+        _mm256_storeu_ps(out, acc[c]);
+        for (int l = 0; l < 8; l++)
+            sum += out[l];
+    }
+    return sum;
+}
+
+__attribute__((target("avx2,fma"))) static double run_avx2_pd(long steps)
+{
+    __m256d acc[CHAINS];
+    const __m256d x = _mm256_set1_pd(0.999999), y = _mm256_set1_pd(1e-7);
+    for (int c = 0; c < CHAINS; c++)
+        acc[c] = _mm256_set1_pd((double)c);
+    for (long i = 0; i < steps; i++)
+#pragma GCC unroll 16
+        for (int c = 0; c < CHAINS; c++)
+            acc[c] = _mm256_fmadd_pd(acc[c], x, y);
+    double out[4], sum = 0;
+    for (int c = 0; c < CHAINS; c++) {
+        _mm256_storeu_pd(out, acc[c]);
+        for (int l = 0; l < 4; l++)
+            sum += out[l];
+    }
+    return sum;
+}
+
+static int single;
+static volatile double sink;
+
+static void *worker(void *arg)
+{
+    long steps = *(long *)arg;
+    if (use_avx512)
+        sink = single ? run_avx512_ps(steps) : run_avx512_pd(steps);
+    else
+        sink = single ? run_avx2_ps(steps) : run_avx2_pd(steps);
+    return NULL;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static double gflops(int threads, int lanes)
+{
+    long steps = STEPS / 4;
+    pthread_t ids[256];
+    double start = now();
+    for (int t = 0; t < threads; t++)
+        pthread_create(&ids[t], NULL, worker, &steps);
+    for (int t = 0; t < threads; t++)
+        pthread_join(ids[t], NULL);
+    double seconds = now() - start;
+    return 2.0 * lanes * CHAINS * (double)steps * threads / seconds / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = argc > 1 ? atoi(argv[1]) : 1;
+    if (threads < 1 || threads > 256)
+        threads = 1;
+    __builtin_cpu_init();
+    use_avx512 = __builtin_cpu_supports("avx512f");
+    if (!use_avx512 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) {
+        printf("{\"isa\": \"none\"}\n");
+        return 1;
+    }
+    int lanes32 = use_avx512 ? 16 : 8;
+    single = 1;
+    gflops(threads, lanes32); /* warm-up: frequency settles */
+    double f32 = gflops(threads, lanes32);
+    single = 0;
+    double f64 = gflops(threads, lanes32 / 2);
+    printf("{\"isa\": \"%s\", \"threads\": %d, \"gflops_f32\": %.1f, \"gflops_f64\": %.1f}\n",
+           use_avx512 ? "avx512" : "avx2", threads, f32, f64);
+    return 0;
+}

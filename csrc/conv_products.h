@@ -1,0 +1,225 @@
+/* Conv2d passes as packed products (product_kernels.h), written once against
+ * T and FN(), included by conv_kernels.h:
+ *   forward   z = W * a + beta            (sum; A = rho(W), B = im2col of a)
+ *   absmax    m = max |rho(W)| |a|, |beta| (max; absolute values throughout)
+ *   real      R_in = a * (rho(W)^T * s)    (sum; s = R / z)
+ *   viterbi   R_in = |a| * max |rho(W)|^T q (max; q = R / (m + 1e-9))
+ * For unit stride the transposed products are convolutions of s (or q) with
+ * the flipped, transposed kernel, padded by dil * (k - 1) - pad. z^B keeps
+ * the tap-by-tap kernels (its three weight parts; a first layer, small). */
+
+/* What the callbacks read: the convolution the product computes (`view`:
+ * for the transposed passes, the flipped convolution), its input x, packed
+ * A per group, the output, and the epilogue's operands. */
+typedef struct {
+    lrp_conv_shape view;
+    const T *x;
+    int absolute_x;
+    const T *packed;
+    size_t packed_per_group;
+    T *out;
+    const T *bias; /* forward/absmax: beta per output channel; NULL otherwise */
+    const T *scale; /* transposed passes: a, multiplied in (|a| if absolute_x) */
+} FN(conv_product);
+
+static const T *FN(conv_a_of)(const FN(product) *p, ptrdiff_t q)
+{
+    const FN(conv_product) *cp = p->layer;
+    return cp->packed + (size_t)(q % cp->view.groups) * cp->packed_per_group;
+}
+
+static T *FN(conv_c_of)(const FN(product) *p, ptrdiff_t q)
+{
+    const FN(conv_product) *cp = p->layer;
+    const lrp_conv_shape *v = &cp->view;
+    const ptrdiff_t n = q / v->groups, g = q % v->groups;
+    return cp->out + (n * v->out_c + g * (v->out_c / v->groups)) * v->out_h * v->out_w;
+}
+
+/* im2col of one column strip: row p = (channel, ky, kx) of the group's
+ * inputs, column = output pixel; zero where the tap falls in the padding. */
+static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
+                                           ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst,
+                                           int absolute)
+{
+    const FN(conv_product) *cp = p->layer;
+    const lrp_conv_shape *v = &cp->view;
+    const ptrdiff_t n = q / v->groups, g = q % v->groups, cin_g = v->in_c / v->groups;
+    const ptrdiff_t taps = v->k_h * v->k_w, plane = v->in_h * v->in_w;
+    const T *x = cp->x + (n * v->in_c + g * cin_g) * plane;
+    for (ptrdiff_t pp = 0; pp < kc; pp++) {
+        const ptrdiff_t row = p0 + pp, cl = row / taps, ky = row % taps / v->k_w,
+                        kx = row % v->k_w;
+        T *restrict d = dst + pp * nr;
+        ptrdiff_t ox_lo, ox_hi;
+        lrp_conv_range(v->out_w, v->in_w, v->stride_w, v->pad_w, v->dil_w, kx, &ox_lo, &ox_hi);
+        ptrdiff_t col = j0, c = 0;
+        while (c < nr) {
+            if (col >= p->n) {
+                for (; c < nr; c++)
+                    d[c] = 0;
+                break;
+            }
+            const ptrdiff_t oy = col / v->out_w, ox = col % v->out_w;
+            const ptrdiff_t run = nr - c < v->out_w - ox ? nr - c : v->out_w - ox;
+            const ptrdiff_t iy = oy * v->stride_h - v->pad_h + ky * v->dil_h;
+            ptrdiff_t lo = ox_lo > ox ? ox_lo : ox, hi = ox_hi < ox + run ? ox_hi : ox + run;
+            if (iy < 0 || iy >= v->in_h || hi < lo)
+                lo = hi = ox;
+            T *restrict out = d + c - ox; /* out[o] is column (oy, o) */
+            for (ptrdiff_t o = ox; o < lo; o++)
+                out[o] = 0;
+            const T *src = x + cl * plane + iy * v->in_w + kx * v->dil_w - v->pad_w;
+            if (v->stride_w == 1) {
+                for (ptrdiff_t o = lo; o < hi; o++)
+                    out[o] = absolute ? FN(absolute)(src[o]) : src[o];
+            } else {
+                for (ptrdiff_t o = lo; o < hi; o++)
+                    out[o] = absolute ? FN(absolute)(src[o * v->stride_w]) : src[o * v->stride_w];
+            }
+            for (ptrdiff_t o = hi; o < ox + run; o++)
+                out[o] = 0;
+            c += run;
+            col += run;
+        }
+    }
+}
+
+static void FN(conv_pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc,
+                            ptrdiff_t j0, int nr, T *restrict dst)
+{
+    if (((const FN(conv_product) *)p->layer)->absolute_x)
+        FN(conv_pack_strip)(p, q, p0, kc, j0, nr, dst, 1);
+    else
+        FN(conv_pack_strip)(p, q, p0, kc, j0, nr, dst, 0);
+}
+
+static void FN(conv_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptrdiff_t i1,
+                            ptrdiff_t j0, ptrdiff_t j1)
+{
+    const FN(conv_product) *cp = p->layer;
+    T *c = FN(conv_c_of)(p, q);
+    if (cp->bias) {
+        const ptrdiff_t first = q % cp->view.groups * (cp->view.out_c / cp->view.groups);
+        for (ptrdiff_t i = i0; i < i1; i++) {
+            const T beta = cp->bias[first + i];
+            T *row = c + i * p->ldc;
+            if (p->max) {
+                for (ptrdiff_t j = j0; j < j1; j++)
+                    row[j] = beta > row[j] ? beta : row[j];
+            } else {
+                for (ptrdiff_t j = j0; j < j1; j++)
+                    row[j] = row[j] + beta;
+            }
+        }
+        return;
+    }
+    const T *scale = cp->scale + (c - cp->out);
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        T *row = c + i * p->ldc;
+        const T *a = scale + i * p->ldc;
+        if (cp->absolute_x) {
+            for (ptrdiff_t j = j0; j < j1; j++)
+                row[j] = FN(absolute)(a[j]) * row[j];
+        } else {
+            for (ptrdiff_t j = j0; j < j1; j++)
+                row[j] = a[j] * row[j];
+        }
+    }
+}
+
+/* Packs the weights as A and runs the product for `view`. flipped: A row ci
+ * of group g is W[g's outputs][ci] with the kernel turned by 180 degrees,
+ * row order (output channel, ky, kx), as the transposed passes need. */
+static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, T gamma,
+                                       const T *w, int flipped, const lrp_interrupt *interrupt)
+{
+    const lrp_conv_shape *v = &cp->view;
+    const FN(lrp_micro) *micro = FN(lrp_micro_for)();
+    const ptrdiff_t m = v->out_c / v->groups, k = v->in_c / v->groups * v->k_h * v->k_w;
+    size_t per_group;
+    if (FN(packed_a_count)(m, k, micro->mr, &per_group) != LRP_OK ||
+        per_group > SIZE_MAX / (size_t)v->groups)
+        return LRP_ERR_NOMEM;
+    T *packed = lrp_alloc_aligned(per_group * (size_t)v->groups, sizeof(T));
+    T *plain = flipped ? lrp_alloc_array((size_t)m * (size_t)k, sizeof(T)) : NULL;
+    if (!packed || (flipped && !plain)) {
+        free(packed);
+        free(plain);
+        return LRP_ERR_NOMEM;
+    }
+    const ptrdiff_t taps = v->k_h * v->k_w, cout_w = v->in_c / v->groups;
+    for (ptrdiff_t g = 0; g < v->groups; g++) {
+        const T *src = w + g * m * k;
+        if (flipped) {
+            /* w is (in_c of view, m, k_h, k_w) for this group: view's inputs are
+             * the layer's outputs */
+            for (ptrdiff_t ci = 0; ci < m; ci++)
+                for (ptrdiff_t co = 0; co < cout_w; co++)
+                    for (ptrdiff_t t = 0; t < taps; t++)
+                        plain[ci * k + co * taps + t] =
+                            w[((g * cout_w + co) * m + ci) * taps + (taps - 1 - t)];
+            src = plain;
+        }
+        FN(pack_a)(src, k, m, k, micro->mr, kind, gamma, max, packed + g * per_group);
+    }
+    free(plain);
+    cp->packed = packed;
+    cp->packed_per_group = per_group;
+    FN(product) p = {v->n * v->groups, m, v->out_h * v->out_w, k, max,
+                     FN(conv_a_of), FN(conv_pack_b), FN(conv_c_of), v->out_h * v->out_w,
+                     FN(conv_finish), cp, interrupt, micro, 0, 0, 0, 0};
+    lrp_status status = FN(product_run)(&p);
+    free(packed);
+    return status;
+}
+
+/* Whether a pass of this layer runs as a product: wide enough groups to fill
+ * the micro-kernel's rows, and (for the transposed passes) unit stride. */
+static int FN(conv_uses_product)(int kind, const lrp_conv_shape *s, int transposed)
+{
+    if (kind == LRP_RULE_ZBOX)
+        return 0;
+    if (!transposed)
+        return s->out_c / s->groups >= 4;
+    return s->stride_h == 1 && s->stride_w == 1 && s->in_c / s->groups >= 4;
+}
+
+/* z (forward, max = 0) or m (absmax, max = 1) by a product. */
+static lrp_status FN(conv_sum_product)(int kind, int max, const lrp_conv_shape *s, T gamma,
+                                       const T *a, const T *w, const T *b, T *z)
+{
+    T *beta = lrp_alloc_array((size_t)s->out_c, sizeof(T));
+    if (!beta)
+        return LRP_ERR_NOMEM;
+    for (ptrdiff_t co = 0; co < s->out_c; co++) {
+        beta[co] = FN(bias_term)(kind, gamma, b[co]);
+        beta[co] = max ? FN(absolute)(beta[co]) : beta[co];
+    }
+    FN(conv_product) cp = {*s, a, max, NULL, 0, z, beta, NULL};
+    lrp_status status = FN(conv_product_run)(&cp, max, kind, gamma, w, 0, s->interrupt);
+    free(beta);
+    return status;
+}
+
+/* The flipped convolution of a unit-stride layer s: from its output grid
+ * back to its input grid. */
+static lrp_conv_shape FN(conv_transposed_view)(const lrp_conv_shape *s)
+{
+    lrp_conv_shape v = *s;
+    v.in_c = s->out_c, v.in_h = s->out_h, v.in_w = s->out_w;
+    v.out_c = s->in_c, v.out_h = s->in_h, v.out_w = s->in_w;
+    v.pad_h = s->dil_h * (s->k_h - 1) - s->pad_h;
+    v.pad_w = s->dil_w * (s->k_w - 1) - s->pad_w;
+    return v;
+}
+
+/* R_in = a * (rho(W)^T s) (max = 0, x = s) or |a| * max(|rho(W)|^T q)
+ * (max = 1, x = q), for a unit-stride layer. */
+static lrp_status FN(conv_transposed_product)(int kind, int max, const lrp_conv_shape *s,
+                                              T gamma, const T *a, const T *w, const T *x,
+                                              T *r_in)
+{
+    FN(conv_product) cp = {FN(conv_transposed_view)(s), x, max, NULL, 0, r_in, NULL, a};
+    return FN(conv_product_run)(&cp, max, kind, gamma, w, 1, s->interrupt);
+}

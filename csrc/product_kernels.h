@@ -1,0 +1,166 @@
+/* Packed products, written once against T and FN() (see instantiate.h):
+ * a batch of independent products C_q = A_q B_q (m x n, inner size k), with
+ * "sum" (c = sum_p a b, the real passes) or "max" (c = max_p a b, Viterbi's
+ * passes over absolute values). A comes packed by the caller (FN(pack_a));
+ * B is packed tile by tile through the caller's pack_b, which is where a
+ * convolution's im2col happens, one L1-sized panel at a time.
+ *
+ * Blocking, after Goto and van de Geijn (BLIS): the inner dimension in
+ * chunks of PRODUCT_KC, B panels of KC x nr kept in L1 while every A panel
+ * of the item streams from L2 through the micro-kernel (microkernels.c).
+ * Each C element's sum runs over p = 0 .. k-1 in order, chunk after chunk,
+ * whoever computes it: results do not depend on the thread count.
+ */
+
+#define PRODUCT_KC 256
+#define PRODUCT_NB 256 /* columns of C per work item, rounded to nr */
+
+typedef struct FN(product) FN(product);
+struct FN(product) {
+    ptrdiff_t problems, m, n, k;
+    int max; /* 0: sum, 1: max */
+    /* packed A of problem q: ceil(m / mr) panels of k steps of mr values */
+    const T *(*a_of)(const FN(product) *p, ptrdiff_t q);
+    /* B rows [p0, p0 + kc) by columns [j0, j0 + nr) of problem q as kc steps
+     * of nr values, zero past column n */
+    void (*pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
+                   int nr, T *restrict dst);
+    T *(*c_of)(const FN(product) *p, ptrdiff_t q); /* row stride ldc */
+    ptrdiff_t ldc;
+    /* runs once rows [i0, i1) x columns [j0, j1) of C_q are complete, or NULL */
+    void (*finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0,
+                   ptrdiff_t j1);
+    const void *layer; /* what the callbacks read */
+    const lrp_interrupt *interrupt;
+    /* set by FN(product_run) */
+    const FN(lrp_micro) *micro;
+    ptrdiff_t col_block, row_block, col_blocks, row_blocks;
+};
+
+/* dst: ceil(m / mr) panels of k steps of mr values of src (m x k, row stride
+ * lda), each value v stored as rho(v), or |rho(v)| when absolute; rows past
+ * m are 0. */
+static void FN(pack_a)(const T *restrict src, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, int mr,
+                       int kind, T gamma, int absolute, T *restrict dst)
+{
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
+        for (ptrdiff_t p = 0; p < k; p++)
+            for (int r = 0; r < mr; r++) {
+                T v = 0;
+                if (i0 + r < m) {
+                    v = FN(rho)(kind, gamma, src[(i0 + r) * lda + p]);
+                    v = absolute ? FN(absolute)(v) : v;
+                }
+                dst[p * mr + r] = v;
+            }
+        dst += k * mr;
+    }
+}
+
+/* Room for FN(pack_a) of an m x k matrix. */
+static lrp_status FN(packed_a_count)(ptrdiff_t m, ptrdiff_t k, int mr, size_t *count)
+{
+    ptrdiff_t panels = (m + mr - 1) / mr;
+    size_t rows;
+    if (lrp_checked_count(0, panels, (size_t)mr, &rows) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    if (rows > PTRDIFF_MAX || lrp_checked_count(0, (ptrdiff_t)rows, (size_t)k, count) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    return LRP_OK;
+}
+
+/* One micro-tile; tiles cut by the edge of C go through a full-size copy. */
+static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, const T *a,
+                                        const T *b, T *c, ptrdiff_t rows, ptrdiff_t cols,
+                                        int load, T *restrict tile)
+{
+    const int mr = p->micro->mr, nr = p->micro->nr;
+    FN(lrp_micro_fn) kernel = p->max ? p->micro->max : p->micro->sum;
+    if (rows == mr && cols == nr) {
+        kernel(kc, a, b, c, p->ldc, load);
+        return;
+    }
+    for (ptrdiff_t r = 0; r < mr; r++)
+        for (ptrdiff_t j = 0; j < nr; j++)
+            tile[r * nr + j] = load && r < rows && j < cols ? c[r * p->ldc + j] : (T)0;
+    kernel(kc, a, b, tile, nr, 1);
+    for (ptrdiff_t r = 0; r < rows; r++)
+        for (ptrdiff_t j = 0; j < cols; j++)
+            c[r * p->ldc + j] = tile[r * nr + j];
+}
+
+static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                                   lrp_team *team)
+{
+    const FN(product) *p = context;
+    const int mr = p->micro->mr, nr = p->micro->nr;
+    const ptrdiff_t kc_max = p->k < PRODUCT_KC ? p->k : PRODUCT_KC;
+    T *panel = lrp_alloc_aligned((size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block
+                                     + (size_t)mr * (size_t)nr,
+                                 sizeof(T));
+    if (!panel)
+        return LRP_ERR_NOMEM;
+    T *tile = panel + (kc_max > 0 ? kc_max : 1) * p->col_block;
+    lrp_status status = LRP_OK;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        const ptrdiff_t q = item / (p->col_blocks * p->row_blocks);
+        const ptrdiff_t rest = item % (p->col_blocks * p->row_blocks);
+        const ptrdiff_t j0 = rest / p->row_blocks * p->col_block;
+        const ptrdiff_t i0 = rest % p->row_blocks * p->row_block;
+        const ptrdiff_t j1 = j0 + p->col_block < p->n ? j0 + p->col_block : p->n;
+        const ptrdiff_t i1 = i0 + p->row_block < p->m ? i0 + p->row_block : p->m;
+        const T *a = p->a_of(p, q);
+        T *c = p->c_of(p, q);
+        ptrdiff_t pc = 0;
+        do {
+            if (lrp_team_stop(team, worker)) {
+                status = LRP_ERR_INTERRUPTED;
+                goto done;
+            }
+            const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
+            for (ptrdiff_t js = j0; js < j1; js += nr)
+                p->pack_b(p, q, pc, kc, js, nr, panel + (js - j0) / nr * kc * nr);
+            for (ptrdiff_t js = j0; js < j1; js += nr) {
+                const T *b = panel + (js - j0) / nr * kc * nr;
+                for (ptrdiff_t ir = i0; ir < i1; ir += mr)
+                    FN(product_tile)(p, kc, a + ir * p->k + pc * mr, b, c + ir * p->ldc + js,
+                                     i1 - ir < mr ? i1 - ir : mr, j1 - js < nr ? j1 - js : nr,
+                                     pc > 0, tile);
+            }
+            pc += kc;
+        } while (pc < p->k);
+        if (p->finish)
+            p->finish(p, q, i0, i1, j0, j1);
+    }
+done:
+    free(panel);
+    return status;
+}
+
+/* Runs the product over lrp_num_threads() threads; p->micro must be set. */
+static lrp_status FN(product_run)(FN(product) *p)
+{
+    const int mr = p->micro->mr, nr = p->micro->nr;
+    if (p->problems < 1 || p->m < 1 || p->n < 1)
+        return LRP_OK;
+    p->col_block = (PRODUCT_NB + nr - 1) / nr * nr;
+    p->col_blocks = (p->n + p->col_block - 1) / p->col_block;
+    /* enough items to keep every thread busy: split the rows too when the
+     * columns alone give fewer than four per thread */
+    const ptrdiff_t panels = (p->m + mr - 1) / mr;
+    const ptrdiff_t want = 4 * (ptrdiff_t)lrp_num_threads();
+    ptrdiff_t split = 1;
+    if (p->problems * p->col_blocks < want) {
+        split = (want + p->problems * p->col_blocks - 1) / (p->problems * p->col_blocks);
+        split = split < panels ? split : panels;
+    }
+    p->row_block = (panels + split - 1) / split * mr;
+    p->row_blocks = (p->m + p->row_block - 1) / p->row_block;
+    ptrdiff_t items;
+    if (__builtin_mul_overflow(p->problems, p->col_blocks * p->row_blocks, &items))
+        return LRP_ERR_NOMEM;
+    return lrp_parallel_for(items, FN(product_task), p, p->interrupt);
+}
+
+#undef PRODUCT_KC
+#undef PRODUCT_NB
