@@ -12,6 +12,7 @@
 
 #include "product_kernels.h"
 #include "conv_products.h"
+#include "conv_thresholds.h"
 
 /* Channel planes of sample n. */
 #define IN_PLANE(s, n, ci) (((n) * (s)->in_c + (ci)) * (s)->in_h * (s)->in_w)
@@ -321,6 +322,9 @@ static LRP_INLINE lrp_status FN(conv_boolean_body)(int kind, const lrp_conv_shap
                                                    const uint8_t *restrict r_out,
                                                    uint8_t *restrict r_in)
 {
+    if (FN(conv_uses_thresholds)(s))
+        return FN(conv_threshold_run)(kind, s, gamma, theta, absolute, a, w, low, high, z, r_out,
+                                      NULL, r_in, NULL);
     const ptrdiff_t in_plane = s->in_h * s->in_w;
     const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
     FN(conv_divisors) dv;
@@ -378,6 +382,28 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
     const ptrdiff_t in_plane = s->in_h * s->in_w;
     const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
     const ptrdiff_t out_total = s->n * out_sample;
+    if (FN(conv_uses_thresholds)(s)) {
+        int exact_in_double = 1;
+        for (ptrdiff_t n = 0; n < s->n; n++) {
+            int64_t total;
+            lrp_status status = lrp_count_sum(r_out + n * out_sample, out_sample, &total);
+            if (status != LRP_OK)
+                return status;
+            exact_in_double &= total >= 0 && total <= ((int64_t)1 << 53);
+        }
+        if (exact_in_double) {
+            const ptrdiff_t in_total = s->n * s->in_c * in_plane;
+            double *sums = lrp_alloc_array((size_t)in_total, sizeof(double));
+            if (!sums)
+                return LRP_ERR_NOMEM;
+            lrp_status status = FN(conv_threshold_run)(kind, s, gamma, theta, absolute, a, w, low,
+                                                       high, z, NULL, r_out, NULL, sums);
+            for (ptrdiff_t j = 0; j < in_total && status == LRP_OK; j++)
+                r_in[j] = (int64_t)sums[j];
+            free(sums);
+            return status;
+        }
+    }
     FN(conv_divisors) dv;
     if (FN(conv_divisors_make)(&dv, z, out_total) != LRP_OK)
         return LRP_ERR_NOMEM;

@@ -2,23 +2,36 @@
  * (suffix _f32) and once for double (suffix _f64), after the shared
  * per-coefficient arithmetic of rule_math.h. */
 #include <math.h>
+#include <string.h>
 
 #define T float
 #define FN(name) name##_f32
 #define ABS fabsf
+#define NEXTAFTER nextafterf
+#define UINT_T uint32_t /* T's bits */
+#define LANE_INT int32_t /* an integer as wide as T */
 #include "rule_math.h"
 #include LRP_KERNEL_TEMPLATE
 #undef T
 #undef FN
 #undef ABS
+#undef NEXTAFTER
+#undef UINT_T
+#undef LANE_INT
 #undef LRP_BOUND
 
 #define T double
 #define FN(name) name##_f64
 #define ABS fabs
+#define NEXTAFTER nextafter
+#define UINT_T uint64_t
+#define LANE_INT int64_t
 #include "rule_math.h"
 #include LRP_KERNEL_TEMPLATE
 #undef T
 #undef FN
 #undef ABS
+#undef NEXTAFTER
+#undef UINT_T
+#undef LANE_INT
 #undef LRP_BOUND

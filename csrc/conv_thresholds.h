@@ -1,0 +1,216 @@
+/* Boolean and counting relevance of unit-stride Conv2d layers, written once
+ * against T and FN(), included by conv_kernels.h.
+ *
+ * The pass of pair (j, k) is decided by comparing n_jk with the interval of
+ * output k (FN(passing_interval), rule_math.h): no division per pair, and an
+ * output with R_k = 0 has a NaN interval nothing passes. The intervals are
+ * laid out with NaN margins wide enough that every tap of every lane lands
+ * inside, so the pair loop over a block of THRESHOLD_LANES input pixels of a
+ * row has no edge cases and compiles to plain vector code for each
+ * instruction set. Input pixel j gathers over k, so each R_j is the work of
+ * one (sample, input channel) item: no two threads write the same pixel.
+ * Boolean blocks stop at the first output channel after which every lane
+ * is true; rows of outputs that hold no relevant k are skipped. */
+
+#define THRESHOLD_LANES 16
+
+typedef struct {
+    const lrp_conv_shape *s;
+    int kind, absolute, counting;
+    T gamma;
+    const T *a, *low, *high;
+    const T *rho_w;           /* rho(w), or for z^B w itself */
+    const T *lo, *hi;         /* per output, padded rows of `stride` values */
+    const double *counts;     /* counting: R_k as double, same layout */
+    const uint8_t *live_rows; /* (out_c, out_h): the row holds a relevant k */
+    ptrdiff_t stride, margin; /* padded row length; columns before ox = 0 */
+    uint8_t *r_bool;
+    double *r_count;
+} FN(conv_threshold);
+
+static LRP_INLINE void FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrdiff_t n,
+                                                ptrdiff_t ci, int kind, int absolute,
+                                                int counting)
+{
+    const lrp_conv_shape *s = t->s;
+    const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
+    const ptrdiff_t g = ci / cin_g, cl = ci - g * cin_g, taps = s->k_h * s->k_w;
+    const ptrdiff_t in_plane = s->in_h * s->in_w, out_rows = s->out_h * t->stride;
+    const ptrdiff_t j0 = (n * s->in_c + ci) * in_plane;
+    for (ptrdiff_t iy = 0; iy < s->in_h; iy++)
+        for (ptrdiff_t ix0 = 0; ix0 < s->in_w; ix0 += THRESHOLD_LANES) {
+            const ptrdiff_t lanes =
+                s->in_w - ix0 < THRESHOLD_LANES ? s->in_w - ix0 : THRESHOLD_LANES;
+            T av[THRESHOLD_LANES], lv[THRESHOLD_LANES], hv[THRESHOLD_LANES];
+            LANE_INT any[THRESHOLD_LANES];
+            double count[THRESHOLD_LANES];
+            for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++) {
+                const ptrdiff_t j = j0 + iy * s->in_w + ix0 + (l < lanes ? l : 0);
+                av[l] = t->a[j];
+                lv[l] = kind == LRP_RULE_ZBOX ? t->low[j] : (T)0;
+                hv[l] = kind == LRP_RULE_ZBOX ? t->high[j] : (T)0;
+                any[l] = 0;
+                count[l] = 0;
+            }
+            for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g; co++) {
+                const T *wc = t->rho_w + (co * cin_g + cl) * taps;
+                for (ptrdiff_t ky = 0; ky < s->k_h; ky++) {
+                    const ptrdiff_t oy = iy + s->pad_h - ky * s->dil_h;
+                    if (oy < 0 || oy >= s->out_h || !t->live_rows[co * s->out_h + oy])
+                        continue;
+                    const ptrdiff_t row = n * s->out_c * out_rows + co * out_rows + oy * t->stride +
+                                          t->margin + ix0 + s->pad_w;
+                    for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                        const T wv = wc[ky * s->k_w + kx];
+                        const T wpos = FN(positive)(wv), wneg = FN(negative)(wv);
+                        const ptrdiff_t k = row - kx * s->dil_w;
+                        const T *restrict lo = t->lo + k, *restrict hi = t->hi + k;
+                        if (counting) {
+                            const double *restrict ck = t->counts + k;
+                            for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++) {
+                                T x = kind == LRP_RULE_ZBOX ? av[l] * wv - lv[l] * wpos - hv[l] * wneg
+                                                            : av[l] * wv;
+                                x = absolute ? FN(absolute)(x) : x;
+                                const LANE_INT pass = (x >= lo[l]) & (x <= hi[l]);
+                                count[l] += (double)pass * ck[l];
+                            }
+                        } else {
+                            for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++) {
+                                T x = kind == LRP_RULE_ZBOX ? av[l] * wv - lv[l] * wpos - hv[l] * wneg
+                                                            : av[l] * wv;
+                                x = absolute ? FN(absolute)(x) : x;
+                                any[l] |= (x >= lo[l]) & (x <= hi[l]);
+                            }
+                        }
+                    }
+                }
+                if (!counting) {
+                    LANE_INT all = 1;
+                    for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++)
+                        all &= any[l];
+                    if (all)
+                        break;
+                }
+            }
+            const ptrdiff_t j = j0 + iy * s->in_w + ix0;
+            for (ptrdiff_t l = 0; l < lanes; l++) {
+                if (counting)
+                    t->r_count[j + l] = count[l];
+                else
+                    t->r_bool[j + l] = any[l] != 0;
+            }
+        }
+}
+
+/* One instance per (rule kind, absolute, counting), so that each pair loop
+ * is compiled with its arithmetic fixed. */
+static LRP_INLINE void FN(conv_threshold_planes)(const FN(conv_threshold) *t, ptrdiff_t begin,
+                                                 ptrdiff_t end, int worker, lrp_team *team,
+                                                 lrp_status *status)
+{
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker)) {
+            *status = LRP_ERR_INTERRUPTED;
+            return;
+        }
+        const ptrdiff_t n = item / t->s->in_c, ci = item % t->s->in_c;
+#define PLANE(KIND, ABSOLUTE, COUNTING) FN(conv_threshold_plane)(t, n, ci, KIND, ABSOLUTE, COUNTING)
+#define BY_FLAGS(KIND)                              \
+    if (t->counting)                                \
+        t->absolute ? PLANE(KIND, 1, 1) : PLANE(KIND, 0, 1); \
+    else                                            \
+        t->absolute ? PLANE(KIND, 1, 0) : PLANE(KIND, 0, 0);
+        switch (t->kind) {
+        case LRP_RULE_ZBOX:
+            BY_FLAGS(LRP_RULE_ZBOX)
+            break;
+        default:
+            BY_FLAGS(LRP_RULE_ZERO)
+            break;
+        }
+#undef BY_FLAGS
+#undef PLANE
+    }
+}
+
+#define THRESHOLD_TASK(ISA, TARGET)                                                              \
+    TARGET static lrp_status FN(conv_threshold_task_##ISA)(void *context, ptrdiff_t begin,      \
+                                                           ptrdiff_t end, int worker,           \
+                                                           lrp_team *team)                      \
+    {                                                                                            \
+        lrp_status status = LRP_OK;                                                              \
+        FN(conv_threshold_planes)(context, begin, end, worker, team, &status);                  \
+        return status;                                                                           \
+    }
+
+THRESHOLD_TASK(portable, )
+#if LRP_X86_DISPATCH
+THRESHOLD_TASK(avx2, __attribute__((target("avx2,fma"))))
+THRESHOLD_TASK(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))))
+#endif
+#undef THRESHOLD_TASK
+
+static int FN(conv_uses_thresholds)(const lrp_conv_shape *s)
+{
+    return s->stride_h == 1 && s->stride_w == 1;
+}
+
+/* Boolean (r_bool) or counting (r_count, exact while every sample's total
+ * is at most 2^53; the caller checks) relevance of a unit-stride layer. */
+static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T gamma, T theta,
+                                         int absolute, const T *a, const T *w, const T *low,
+                                         const T *high, const T *z, const uint8_t *r_out_bool,
+                                         const int64_t *r_out_count, uint8_t *r_bool,
+                                         double *r_count)
+{
+    const int counting = r_out_count != NULL;
+    const ptrdiff_t taps = s->k_h * s->k_w;
+    const ptrdiff_t last_ix = (s->in_w + THRESHOLD_LANES - 1) / THRESHOLD_LANES * THRESHOLD_LANES - 1;
+    const ptrdiff_t left = s->dil_w * (s->k_w - 1) - s->pad_w;
+    const ptrdiff_t margin = left > 0 ? left : 0;
+    const ptrdiff_t right = last_ix + s->pad_w - (s->out_w - 1);
+    const ptrdiff_t stride = margin + s->out_w + (right > 0 ? right : 0);
+    const ptrdiff_t rows = s->n * s->out_c * s->out_h;
+    size_t cells, weights = (size_t)s->out_c * (size_t)(s->in_c / s->groups) * (size_t)taps;
+    if (lrp_checked_count(0, rows, (size_t)stride, &cells) != LRP_OK || cells > PTRDIFF_MAX / 2)
+        return LRP_ERR_NOMEM;
+    T *lo = lrp_alloc_array(2 * cells + weights, sizeof(T));
+    double *counts = counting ? lrp_alloc_array(cells, sizeof(double)) : NULL;
+    uint8_t *live = lrp_alloc_array((size_t)s->out_c * (size_t)s->out_h, 1);
+    if (!lo || !live || (counting && !counts)) {
+        free(lo), free(counts), free(live);
+        return LRP_ERR_NOMEM;
+    }
+    T *hi = lo + cells, *rho_w = hi + cells;
+    for (size_t i = 0; i < weights; i++)
+        rho_w[i] = kind == LRP_RULE_ZBOX ? w[i] : FN(rho)(kind, gamma, w[i]);
+    for (size_t i = 0; i < cells; i++)
+        lo[i] = hi[i] = (T)NAN;
+    /* live rows per sample would need a sample index in the loop; one flag
+     * per (channel, row) over the batch is enough to skip dead rows */
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const ptrdiff_t co_row = r % (s->out_c * s->out_h);
+        for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+            const ptrdiff_t k = r * s->out_w + ox, cell = r * stride + margin + ox;
+            const int relevant = counting ? r_out_count[k] != 0 : r_out_bool[k] != 0;
+            FN(passing_interval)(z[k], theta, absolute, relevant, &lo[cell], &hi[cell]);
+            if (counting)
+                counts[cell] = (double)r_out_count[k];
+            live[co_row] |= relevant;
+        }
+    }
+    FN(conv_threshold) t = {s, kind, absolute, counting, gamma, a, low, high, rho_w, lo, hi,
+                            counts, live, stride, margin, r_bool, r_count};
+    lrp_task task = FN(conv_threshold_task_portable);
+#if LRP_X86_DISPATCH
+    if (lrp_current_isa() == LRP_ISA_AVX512)
+        task = FN(conv_threshold_task_avx512);
+    else if (lrp_current_isa() == LRP_ISA_AVX2)
+        task = FN(conv_threshold_task_avx2);
+#endif
+    lrp_status status = lrp_parallel_for(s->n * s->in_c, task, &t, s->interrupt);
+    free(lo), free(counts), free(live);
+    return status;
+}
+
+#undef THRESHOLD_LANES
