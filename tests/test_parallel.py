@@ -1,0 +1,155 @@
+"""Threads and instruction sets: every kernel path (AVX-512, AVX2, portable)
+against the literal reference and against each other, and results that do
+not depend on the thread count."""
+import numpy as np
+import pytest
+import torch
+from reference import literal_relevance, relative_error
+
+import semiring_lrp as sl
+from semiring_lrp import _core, parallel, rules
+
+nn = torch.nn
+
+ISAS = ["portable", "avx2", "avx512"][: ["portable", "avx2", "avx512"].index(_core.best_isa()) + 1]
+SEMIRINGS = {"real": sl.Real(), "boolean": sl.Boolean(0.05), "counting": sl.Counting(1e-3),
+             "viterbi": sl.Viterbi()}
+
+
+@pytest.fixture
+def restore_kernels():
+    threads, isa = sl.get_num_threads(), _core.isa()
+    yield
+    sl.set_num_threads(threads)
+    _core.set_isa(isa)
+
+
+def _awkward_net(dtype):
+    """Channel counts that leave partial micro-tiles (9, 29, 10 rows), an inner
+    size past one cache chunk (the second conv's transposed pass: 29 * 9 = 261 > 256), more output pixels than one
+    column block (9 x 31 = 279 > 256), dilation and a non-square kernel."""
+    torch.manual_seed(3)
+    model = nn.Sequential(
+        nn.Conv2d(3, 9, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(9, 29, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(29, 10, (3, 2), padding=(1, 2), dilation=(1, 2)), nn.ReLU(),
+        nn.Flatten(), nn.Linear(10 * 9 * 33, 6)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 1:
+                p.copy_(torch.randn_like(p) * 0.1)
+    net = sl.from_torch(model).astype(dtype)
+    x = np.random.default_rng(4).uniform(0, 1, size=(2, 3, 9, 31)).astype(dtype)
+    return net, x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_instruction_set_equals_the_literal_reference(dtype, restore_kernels):
+    net, x = _awkward_net(dtype)
+    targets = np.array([1, 4])
+    rule_list = [rules.Gamma(0.25), rules.Epsilon(0.01), rules.Zero(), rules.Epsilon(1e-3)]
+    tolerance = 1e-4 if dtype == np.float32 else 1e-11
+    for kind, semiring in SEMIRINGS.items():
+        thetas = [semiring.theta(i) for i in range(4)] if kind in ("boolean", "counting") else None
+        want = literal_relevance(net, x, targets, kind, rule_list, thetas=thetas)
+        for isa in ISAS:
+            _core.set_isa(isa)
+            got = sl.relevance(net, x, target=targets, semiring=semiring, rule=rule_list)
+            if kind in ("boolean", "counting"):
+                np.testing.assert_array_equal(got, want, err_msg=f"{isa} {kind}")
+            else:
+                assert relative_error(got, want) < tolerance, (isa, kind)
+
+
+def _wide_layer(dtype, stride=1):
+    rng = np.random.default_rng(5)
+    a = np.maximum(rng.normal(size=(2, 40, 19, 45)), 0).astype(dtype)
+    w = (rng.normal(size=(70, 40, 3, 3)) * 0.05).astype(dtype)
+    b = (rng.normal(size=70) * 0.1).astype(dtype)
+    return sl.Conv2d(w, b, stride=stride, padding=1), a, rng
+
+
+def _all_passes(layer, a, rng, rule):
+    """forward, absmax and the four relevance passes of one layer."""
+    z = rule.stabilise(layer.weighted_sum(a, rule))
+    m = layer.absmax(a, rule)
+    # ratios R / z of moderate size: a random R over a z near 0 would make the
+    # comparison one of cancellation, not of kernels
+    r_real = (z * rng.uniform(0.5, 1.5, size=z.shape)).astype(a.dtype)
+    r_bool = rng.random(z.shape) < 0.3
+    r_count = rng.integers(0, 1000, size=z.shape)
+    return {
+        "forward": z, "absmax": m,
+        "real": layer.kernel_relevance("real", a, z, r_real, rule),
+        "viterbi": layer.kernel_relevance("viterbi", a, m, np.abs(r_real), rule),
+        "boolean": layer.kernel_relevance("boolean", a, z, r_bool, rule, 0.02, False),
+        "boolean |d|": layer.kernel_relevance("boolean", a, z, r_bool, rule, 0.02, True),
+        "counting": layer.kernel_relevance("counting", a, z, r_count, rule, 1e-3, False),
+    }
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_instruction_sets_agree_on_a_wide_layer(dtype, stride, restore_kernels):
+    layer, a, _ = _wide_layer(dtype, stride)
+    results = {}
+    for isa in ISAS:
+        _core.set_isa(isa)
+        results[isa] = _all_passes(layer, a, np.random.default_rng(6), rules.Gamma(0.25))
+    tolerance = 1e-5 if dtype == np.float32 else 1e-13
+    for isa in ISAS[1:]:
+        for name, want in results["portable"].items():
+            got = results[isa][name]
+            if name in ("forward", "real", "viterbi"):  # fused multiply-adds round once
+                assert relative_error(got, want) < tolerance, (isa, name)
+            else:  # maxima, comparisons and exact counts
+                np.testing.assert_array_equal(got, want, err_msg=f"{isa} {name}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_thread_count_changes_no_bit(isa, restore_kernels):
+    _core.set_isa(isa)
+    layer, a, _ = _wide_layer(np.float32)
+    net, x = _awkward_net(np.float32)
+    outcomes = []
+    for threads in (1, 2, 3, 7):
+        sl.set_num_threads(threads)
+        passes = _all_passes(layer, a, np.random.default_rng(6), rules.Gamma(0.25))
+        for kind, semiring in SEMIRINGS.items():
+            passes["net " + kind] = sl.relevance(net, x, semiring=semiring, rule=rules.Gamma(0.1))
+        outcomes.append(passes)
+    for threads, passes in zip((2, 3, 7), outcomes[1:]):
+        for name, want in outcomes[0].items():
+            np.testing.assert_array_equal(passes[name], want, err_msg=f"{threads} threads {name}")
+
+
+def test_thread_count_setting(restore_kernels):
+    sl.set_num_threads(3)
+    assert sl.get_num_threads() == 3
+    for bad in (0, -1, 1025):
+        with pytest.raises(ValueError, match="1 to 1024"):
+            sl.set_num_threads(bad)
+    for bad in (2.0, "2", True):
+        with pytest.raises(TypeError):
+            sl.set_num_threads(bad)
+    assert sl.get_num_threads() == 3
+
+
+def test_thread_count_from_environment():
+    read = parallel._threads_from_environment
+    assert read({"SEMIRING_LRP_NUM_THREADS": "3", "OMP_NUM_THREADS": "5"}) == 3
+    assert read({"OMP_NUM_THREADS": "4,2"}) == 4
+    assert read({}) == parallel._available_cpus()
+    for bad in ("zero", "0", "-2", "2000"):
+        with pytest.raises(ValueError, match="SEMIRING_LRP_NUM_THREADS"):
+            read({"SEMIRING_LRP_NUM_THREADS": bad})
+
+
+def test_instruction_set_choice(restore_kernels):
+    assert sl.instruction_set() in ISAS
+    with pytest.raises(ValueError, match="unknown instruction set"):
+        _core.set_isa("sse9")
+    with pytest.raises(ValueError, match="SEMIRING_LRP_ISA"):
+        parallel._configure({"SEMIRING_LRP_ISA": "sse9"})
+    parallel._configure({"SEMIRING_LRP_ISA": "portable", "SEMIRING_LRP_NUM_THREADS": "2"})
+    assert sl.instruction_set() == "portable" and sl.get_num_threads() == 2
