@@ -17,7 +17,7 @@
 typedef struct {
     const lrp_conv_shape *s;
     int kind, absolute, counting;
-    T gamma;
+    T gamma, theta;
     const T *a, *low, *high;
     const T *rho_w;           /* rho(w), or for z^B w itself */
     const T *lo, *hi;         /* per output, padded rows of `stride` values */
@@ -42,8 +42,9 @@ static LRP_INLINE void FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptr
             const ptrdiff_t lanes =
                 s->in_w - ix0 < THRESHOLD_LANES ? s->in_w - ix0 : THRESHOLD_LANES;
             T av[THRESHOLD_LANES], lv[THRESHOLD_LANES], hv[THRESHOLD_LANES];
-            LANE_INT any[THRESHOLD_LANES];
+            LANE_INT any[THRESHOLD_LANES], settled[THRESHOLD_LANES];
             double count[THRESHOLD_LANES];
+            LANE_INT all_settled = 1;
             for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++) {
                 const ptrdiff_t j = j0 + iy * s->in_w + ix0 + (l < lanes ? l : 0);
                 av[l] = t->a[j];
@@ -51,8 +52,13 @@ static LRP_INLINE void FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptr
                 hv[l] = kind == LRP_RULE_ZBOX ? t->high[j] : (T)0;
                 any[l] = 0;
                 count[l] = 0;
+                /* an input at 0 (a ReLU's dead unit) has n_jk = 0, which no
+                 * threshold above 0 passes: its lane is settled from the start,
+                 * as are the lanes past the row's end */
+                settled[l] = l >= lanes || (kind != LRP_RULE_ZBOX && t->theta > 0 && av[l] == 0);
+                all_settled &= settled[l];
             }
-            for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g; co++) {
+            for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g && !all_settled; co++) {
                 const T *wc = t->rho_w + (co * cin_g + cl) * taps;
                 for (ptrdiff_t ky = 0; ky < s->k_h; ky++) {
                     const ptrdiff_t oy = iy + s->pad_h - ky * s->dil_h;
@@ -87,7 +93,7 @@ static LRP_INLINE void FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptr
                 if (!counting) {
                     LANE_INT all = 1;
                     for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++)
-                        all &= any[l];
+                        all &= any[l] | settled[l];
                     if (all)
                         break;
                 }
@@ -199,7 +205,7 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
             live[co_row] |= relevant;
         }
     }
-    FN(conv_threshold) t = {s, kind, absolute, counting, gamma, a, low, high, rho_w, lo, hi,
+    FN(conv_threshold) t = {s, kind, absolute, counting, gamma, theta, a, low, high, rho_w, lo, hi,
                             counts, live, stride, margin, r_bool, r_count};
     lrp_task task = FN(conv_threshold_task_portable);
 #if LRP_X86_DISPATCH

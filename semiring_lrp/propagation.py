@@ -158,8 +158,18 @@ def _zbox_bounds(rule, a, batch_shape):
         return low.reshape(a.shape), high.reshape(a.shape)
 
 
+def _all_zero(use_kernel, r_out):
+    """Whether no output holds relevance: 0 absorbs (x) and is neutral for (+),
+    so every input then gets 0 (semantics.md, section 3) and the layer's
+    denominators need not be formed. Built-in semirings only: their 0 is a
+    plain 0 of the relevance array."""
+    return use_kernel and not r_out.any()
+
+
 def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r_out,
                    batch_shape):
+    if _all_zero(use_kernel, r_out):
+        return np.zeros(a.shape, dtype=r_out.dtype)
     low = high = None
     if isinstance(rule, ZBox):
         low, high = _zbox_bounds(rule, a, batch_shape)
@@ -180,6 +190,8 @@ def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r
 
 
 def _pooling_step(semiring, use_kernel, index, layer, a, r_out, maxpool):
+    if _all_zero(use_kernel, r_out):
+        return np.zeros(a.shape, dtype=r_out.dtype)
     if not use_kernel:
         return generic.pooling_step(semiring, index, layer, a, r_out, maxpool)
     theta, absolute = 0.0, False

@@ -1,0 +1,303 @@
+"""semiring_lrp against PyTorch gradient LRP, in one run, on one machine:
+VGG-16 (224x224, float32, random weights) at batch 1 and 8 and the MNIST MLP
+(784-300-100-10) at batch 1000, every semiring, same thread count for all.
+
+    python bench/bench_speed.py [--threads 2] [--repeat 3] [--json out.json]
+
+Baselines (built before timing; parameters frozen so autograd forms no
+weight gradients): VGG-16, the LRP overview's recipe as gradient LRP, one
+layer at a time (z, s = R / z, c = grad(z * s), R = a * c) with every
+modified layer (gamma, z^B's clamped copies) made once; and zennit's
+EpsilonGammaBox when zennit is installed. MLP: autograd LRP-0. Every ratio
+is against the first baseline of its block, measured in the same process.
+
+semiring_lrp passes: real with the same recipe; boolean with the paper's
+VGG-16 thresholds (absolute) and with 1e-9 (absolute: relevance reaches
+every pixel); counting with the paper's thresholds; Viterbi. Per semiring,
+the slowest layer and its share of the batch-1 pass. GFLOP/s of the real
+pass counts the multiply-adds the recipe needs (forward, the gamma and z^B
+layers' modified forwards, one transposed pass per weighted layer), against
+the FMA peak that bench/fma_peak.c measures with as many threads.
+"""
+import argparse
+import collections
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import semiring_lrp as sl
+from semiring_lrp import composites, layers, pooling, rules
+from semiring_lrp.idx import load_mnist
+from timing import median_seconds
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from reference import torch_lrp  # noqa: E402  (the tests' autograd LRP)
+
+
+def torch_gradient_lrp(model, composite):
+    """Gradient LRP of torchvision's VGG-16 for `composite`: run(x, targets)."""
+    import copy
+
+    import torch
+
+    for p in model.parameters():
+        p.requires_grad_(False)
+    stack = list(model.features) + [model.avgpool, torch.nn.Flatten()] + list(model.classifier)
+    weighted = [m for m in stack if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    plans = {}
+    for module, rule in zip(weighted, composite):
+        modified = []
+        if isinstance(rule, rules.ZBox):
+            for clamp in ({"min": 0}, {"max": 0}):
+                m = copy.deepcopy(module)
+                m.weight.copy_(m.weight.clamp(**clamp))
+                m.bias.copy_(m.bias.clamp(**clamp))
+                modified.append(m)
+        elif isinstance(rule, rules.Gamma):
+            m = copy.deepcopy(module)
+            m.weight.add_(rule.gamma * m.weight.clamp(min=0))
+            m.bias.add_(rule.gamma * m.bias.clamp(min=0))
+            modified.append(m)
+        plans[id(module)] = (rule, modified)
+    low, high = (torch.tensor(b, dtype=torch.float32) for b in composites.imagenet_bounds())
+
+    def run(x, targets):
+        acts = [x]
+        with torch.no_grad():
+            for m in stack:
+                acts.append(m(acts[-1]))
+        r = torch.zeros_like(acts[-1])
+        rows = torch.arange(len(x))
+        r[rows, targets] = acts[-1][rows, targets]
+        for m, a in zip(reversed(stack), reversed(acts[:-1])):
+            if isinstance(m, (torch.nn.ReLU, torch.nn.Dropout)):
+                continue
+            if isinstance(m, torch.nn.Flatten):
+                r = r.reshape(a.shape)
+                continue
+            a = a.clone().requires_grad_(True)
+            extra = []
+            if isinstance(m, torch.nn.MaxPool2d):  # the recipe's "as average pooling"
+                z = torch.nn.functional.avg_pool2d(a, 2)
+            elif isinstance(m, torch.nn.AdaptiveAvgPool2d):
+                z = m(a)
+            else:
+                rule, modified = plans[id(m)]
+                if isinstance(rule, rules.ZBox):
+                    lo = (low * torch.ones_like(a)).requires_grad_(True)
+                    hi = (high * torch.ones_like(a)).requires_grad_(True)
+                    z = m(a) - modified[0](lo) - modified[1](hi) + 1e-9
+                    extra = [lo, hi]
+                else:
+                    z = (modified[0] if modified else m)(a)
+                    if getattr(rule, "relative", False):
+                        z = z + rule.eps * z.detach().pow(2).mean().sqrt()
+                    else:
+                        z = z + rule.eps
+            (z * (r / z).detach()).sum().backward()
+            r = (a * a.grad + sum(b * b.grad for b in extra)).detach()
+        return r
+
+    return run
+
+
+def fma_peak(threads):
+    """GFLOP/s of bench/fma_peak.c on `threads` threads, or None without a compiler."""
+    with tempfile.TemporaryDirectory() as folder:
+        binary = Path(folder) / "fma_peak"
+        try:
+            subprocess.run(["cc", "-O3", "-pthread", str(ROOT / "bench" / "fma_peak.c"), "-o",
+                            str(binary)], check=True, capture_output=True)
+            done = subprocess.run([str(binary), str(threads)], check=True, capture_output=True,
+                                  text=True)
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    return json.loads(done.stdout)
+
+
+def recipe_macs(net, composite, x):
+    """Multiply-adds of one real pass of `composite` per sample: the forward
+    pass, the modified forward of every gamma (1) and z^B (3) layer, and the
+    transposed pass of every weighted layer (z^B: 3)."""
+    total, acts = 0, net.activations(x[:1])
+    index = 0
+    for i, layer in enumerate(net.layers):
+        if not layer.weighted:
+            continue
+        out = acts[i + 1]
+        per_output = layer.weight[0].size  # inputs per output (per group)
+        macs = int(out.size) * per_output
+        rule = composite[index]
+        index += 1
+        extra = {rules.Gamma: 1, rules.ZBox: 3}.get(type(rule), 0)
+        transposed = 3 if isinstance(rule, rules.ZBox) else 1
+        total += macs * (1 + extra + transposed)
+    return total
+
+
+class LayerClock:
+    """Adds up the time spent in each layer's passes while active."""
+
+    def __init__(self):
+        self.seconds = collections.defaultdict(float)
+        self.saved = []
+
+    def __enter__(self):
+        targets = [(layers.WeightedLayer, name) for name in
+                   ("weighted_sum", "absmax", "kernel_relevance")]
+        targets += [(pooling.PoolLayer, "kernel_relevance")]
+        for cls, name in targets:
+            original = getattr(cls, name)
+            self.saved.append((cls, name, original))
+
+            def timed(layer, *args, _original=original, **kwargs):
+                start = time.perf_counter()
+                try:
+                    return _original(layer, *args, **kwargs)
+                finally:
+                    self.seconds[id(layer)] += time.perf_counter() - start
+            setattr(cls, name, timed)
+        return self
+
+    def __exit__(self, *exc):
+        for cls, name, original in self.saved:
+            setattr(cls, name, original)
+
+
+def slowest_layer(net, run):
+    clock = LayerClock()
+    with clock:
+        start = time.perf_counter()
+        run()
+        whole = time.perf_counter() - start
+    if not clock.seconds:
+        return None
+    key, seconds = max(clock.seconds.items(), key=lambda kv: kv[1])
+    index = next(i for i, layer in enumerate(net.layers) if id(layer) == key)
+    return {"layer": f"layers[{index}] {net.layers[index]!r}", "seconds": seconds,
+            "share": seconds / whole}
+
+
+def vgg_block(args, rows, profile):
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.vgg16().eval()
+    net = sl.from_torch(model)
+    composite = composites.lrp_overview_vgg16(net)
+    run_torch = torch_gradient_lrp(model, composite)
+    paper = composites.PAPER_VGG16_THRESHOLDS
+    cases = [
+        ("real, overview recipe", sl.Real()),
+        ("boolean, paper thresholds", sl.Boolean(paper, absolute=True)),
+        ("boolean, 1e-9 absolute", sl.Boolean(1e-9, absolute=True)),
+        ("counting, paper thresholds", sl.Counting(paper, absolute=True)),
+        ("viterbi", sl.Viterbi()),
+    ]
+    rng = np.random.default_rng(0)
+    for batch in args.batches:
+        pixels = rng.uniform(0, 1, size=(batch, 3, 224, 224))
+        x = ((pixels - composites.IMAGENET_MEAN.reshape(3, 1, 1))
+             / composites.IMAGENET_STD.reshape(3, 1, 1)).astype(np.float32)
+        targets = net.forward(x).argmax(axis=1)
+        xt, tt = torch.tensor(x), torch.tensor(targets)
+        block = f"VGG-16 batch {batch}"
+        baseline = median_seconds(lambda: run_torch(xt, tt), args.repeat, warmup=True)
+        rows.append((block, "PyTorch gradient LRP, overview recipe (baseline)", baseline, baseline))
+        try:
+            from zennit.attribution import Gradient
+            from zennit.composites import EpsilonGammaBox
+            low, high = (torch.tensor(np.broadcast_to(b, x.shape), dtype=torch.float32)
+                         for b in composites.imagenet_bounds())
+            with Gradient(model, EpsilonGammaBox(low=low, high=high)) as attributor:
+                one_hot = torch.eye(1000)[tt]
+                rows.append((block, "zennit EpsilonGammaBox", median_seconds(
+                    lambda: attributor(xt, one_hot), args.repeat, warmup=True), baseline))
+        except ImportError:
+            pass
+        for name, semiring in cases:
+            def one_pass(semiring=semiring):
+                sl.relevance(net, x, target=targets, semiring=semiring, rule=composite)
+            seconds = median_seconds(one_pass, args.repeat, warmup=True)
+            rows.append((block, f"semiring_lrp {name}", seconds, baseline))
+            if batch == 1:
+                profile[name] = slowest_layer(net, one_pass)
+            if batch == 1 and name.startswith("real"):
+                profile["real GFLOP/s"] = 2 * recipe_macs(net, composite, x) / seconds / 1e9
+
+
+def mlp_block(args, rows):
+    images, _ = load_mnist(args.data, "test")
+    x = sl.models.mnist_input(images[:1000])
+    net = sl.models.mnist_mlp()
+    targets = net.forward(x).argmax(axis=1)
+    block = "MNIST MLP batch 1000"
+    baseline = median_seconds(
+        lambda: torch_lrp(net, x.reshape(len(x), -1), targets, [rules.Zero()] * 3),
+        args.repeat * 3, warmup=True)
+    rows.append((block, "PyTorch autograd LRP-0 (baseline)", baseline, baseline))
+    for name, semiring, rule in (
+            ("real, LRP-0", sl.Real(), rules.Zero()),
+            ("real, gamma 0.25", sl.Real(), rules.Gamma(0.25)),
+            ("boolean, 1e-9", sl.Boolean(1e-9), rules.Zero()),
+            ("counting, 1e-9", sl.Counting(1e-9), rules.Zero()),
+            ("viterbi", sl.Viterbi(), rules.Zero())):
+        seconds = median_seconds(
+            lambda: sl.relevance(net, x, target=targets, semiring=semiring, rule=rule),
+            args.repeat * 3, warmup=True)
+        rows.append((block, f"semiring_lrp {name}", seconds, baseline))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=sl.get_num_threads())
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "mnist"))
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    sl.set_num_threads(args.threads)
+    rows, profile = [], {}
+    mlp_block(args, rows)
+    vgg_block(args, rows, profile)
+    peak = fma_peak(args.threads)
+
+    print(f"float32; {args.threads} threads for torch {torch.__version__} and semiring_lrp "
+          f"({sl.instruction_set()} kernels); median of {args.repeat} (MLP: {3 * args.repeat})")
+    print(f"{'block':<22} {'pass':<50} {'seconds':>9} {'x baseline':>11}")
+    for block, name, seconds, baseline in rows:
+        print(f"{block:<22} {name:<50} {seconds:9.4f} {seconds / baseline:11.2f}")
+    print("slowest layer of each batch-1 VGG-16 pass:")
+    for name, info in profile.items():
+        if isinstance(info, dict):
+            print(f"  {name:<32} {info['layer']:<52} {info['seconds']:.3f} s "
+                  f"({100 * info['share']:.0f}%)")
+    if "real GFLOP/s" in profile:
+        line = f"real pass, batch 1: {profile['real GFLOP/s']:.0f} GFLOP/s effective"
+        if peak:
+            line += (f" = {100 * profile['real GFLOP/s'] / peak['gflops_f32']:.0f}% of the "
+                     f"measured FMA peak {peak['gflops_f32']:.0f} GFLOP/s ({peak['isa']}, "
+                     f"{peak['threads']} threads)")
+        print(line)
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "threads": args.threads, "torch": torch.__version__, "isa": sl.instruction_set(),
+            "rows": [{"block": b, "pass": n, "seconds": s, "ratio": s / base}
+                     for b, n, s, base in rows],
+            "slowest_layer": {k: v for k, v in profile.items() if isinstance(v, dict)},
+            "real_gflops": profile.get("real GFLOP/s"), "fma_peak": peak}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
