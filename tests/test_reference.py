@@ -118,3 +118,19 @@ def test_zero_denominator_gives_zero_coefficients():
     np.testing.assert_allclose(real, [0.5, 0.5])
     assert sl.relevance(net, x, semiring=sl.Counting(0.0), target=0).tolist() == [2, 2]
     assert sl.relevance(net, x, semiring=sl.Counting(1e-9), target=0).tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("kind", ["boolean", "counting"])
+def test_relevance_that_dies_above_leaves_zeros_below(kind):
+    """Once no output holds relevance the layers below are skipped (0 absorbs);
+    the answer stays the literal reference's."""
+    rng = np.random.default_rng(11)
+    net = random_mlp(rng, (12, 9, 7, 4), np.float32)
+    x = rng.uniform(size=(3, 12)).astype(np.float32)
+    targets = np.array([0, 1, 3])
+    thetas = [1e-9, 1e-9, 1e9]  # nothing passes the top layer
+    semiring = (sl.Boolean if kind == "boolean" else sl.Counting)(thetas)
+    got, layers = sl.relevance(net, x, target=targets, semiring=semiring, return_all=True)
+    want = literal_relevance(net, x, targets, kind, [rules.Zero()] * 3, thetas=thetas)
+    np.testing.assert_array_equal(got, want)
+    assert not got.any() and layers[-1].any()
