@@ -149,10 +149,10 @@ class LayerClock:
         self.saved = []
 
     def __enter__(self):
-        targets = [(layers.WeightedLayer, name) for name in
-                   ("weighted_sum", "absmax", "kernel_relevance")]
-        targets += [(pooling.PoolLayer, "kernel_relevance")]
-        for cls, name in targets:
+        for cls, name in ((layers.WeightedLayer, "weighted_sum"),
+                          (layers.WeightedLayer, "absmax"),
+                          (layers.WeightedLayer, "kernel_relevance"),
+                          (pooling.PoolLayer, "kernel_relevance")):
             original = getattr(cls, name)
             self.saved.append((cls, name, original))
 

@@ -16,75 +16,31 @@
 
 static int use_avx512;
 
-__attribute__((target("avx512f,fma"))) static double run_avx512_ps(long steps)
-{
-    __m512 acc[CHAINS];
-    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-    for (int c = 0; c < CHAINS; c++)
-        acc[c] = _mm512_set1_ps((float)c);
-    for (long i = 0; i < steps; i++)
-#pragma GCC unroll 16
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = _mm512_fmadd_ps(acc[c], x, y);
-    float sum = 0;
-    for (int c = 0; c < CHAINS; c++)
-        sum += _mm512_reduce_add_ps(acc[c]);
-    return sum;
-}
-
-__attribute__((target("avx512f,fma"))) static double run_avx512_pd(long steps)
-{
-    __m512d acc[CHAINS];
-    const __m512d x = _mm512_set1_pd(0.999999), y = _mm512_set1_pd(1e-7);
-    for (int c = 0; c < CHAINS; c++)
-        acc[c] = _mm512_set1_pd((double)c);
-    for (long i = 0; i < steps; i++)
-#pragma GCC unroll 16
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = _mm512_fmadd_pd(acc[c], x, y);
-    double sum = 0;
-    for (int c = 0; c < CHAINS; c++)
-        sum += _mm512_reduce_add_pd(acc[c]);
-    return sum;
-}
-
-__attribute__((target("avx2,fma"))) static double run_avx2_ps(long steps)
-{
-    __m256 acc[CHAINS];
-    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    for (int c = 0; c < CHAINS; c++)
-        acc[c] = _mm256_set1_ps((float)c);
-    for (long i = 0; i < steps; i++)
-#pragma GCC unroll 16
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = _mm256_fmadd_ps(acc[c], x, y);
-    float out[8], sum = 0;
-    for (int c = 0; c < CHAINS; c++) {
-        _mm256_storeu_ps(out, acc[c]);
-        for (int l = 0; l < 8; l++)
-            sum += out[l];
+/* CHAINS independent accumulators of type VEC (LANES values of T), each
+ * updated acc = acc * x + y per step; returns their sum so nothing is elided. */
+#define FMA_CHAINS(NAME, TARGET, T, VEC, LANES, W, S)                                  \
+    __attribute__((target(TARGET))) static double NAME(long steps)                    \
+    {                                                                                 \
+        VEC acc[CHAINS];                                                              \
+        const VEC x = _mm##W##_set1_##S((T)0.999999), y = _mm##W##_set1_##S((T)1e-7); \
+        for (int c = 0; c < CHAINS; c++)                                              \
+            acc[c] = _mm##W##_set1_##S((T)c);                                         \
+        for (long i = 0; i < steps; i++)                                              \
+            _Pragma("GCC unroll 16") for (int c = 0; c < CHAINS; c++)                 \
+                acc[c] = _mm##W##_fmadd_##S(acc[c], x, y);                            \
+        T out[LANES], sum = 0;                                                        \
+        for (int c = 0; c < CHAINS; c++) {                                            \
+            _mm##W##_storeu_##S(out, acc[c]);                                         \
+            for (int l = 0; l < LANES; l++)                                           \
+                sum += out[l];                                                        \
+        }                                                                             \
+        return sum;                                                                   \
     }
-    return sum;
-}
 
-__attribute__((target("avx2,fma"))) static double run_avx2_pd(long steps)
-{
-    __m256d acc[CHAINS];
-    const __m256d x = _mm256_set1_pd(0.999999), y = _mm256_set1_pd(1e-7);
-    for (int c = 0; c < CHAINS; c++)
-        acc[c] = _mm256_set1_pd((double)c);
-    for (long i = 0; i < steps; i++)
-#pragma GCC unroll 16
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = _mm256_fmadd_pd(acc[c], x, y);
-    double out[4], sum = 0;
-    for (int c = 0; c < CHAINS; c++) {
-        _mm256_storeu_pd(out, acc[c]);
-        for (int l = 0; l < 4; l++)
-            sum += out[l];
-    }
-    return sum;
-}
+FMA_CHAINS(run_avx512_ps, "avx512f,fma", float, __m512, 16, 512, ps)
+FMA_CHAINS(run_avx512_pd, "avx512f,fma", double, __m512d, 8, 512, pd)
+FMA_CHAINS(run_avx2_ps, "avx2,fma", float, __m256, 8, 256, ps)
+FMA_CHAINS(run_avx2_pd, "avx2,fma", double, __m256d, 4, 256, pd)
 
 static int single;
 static volatile double sink;

@@ -102,8 +102,12 @@ static LRP_INLINE lrp_status FN(conv_rows_body)(int kind, int op, const lrp_conv
     return LRP_OK;
 }
 
-lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
-                                const T *w, const T *b, const T *low, const T *high, T *z)
+/* forward (op CONV_SUM, out = z) or absmax (op CONV_ABSMAX, out = m); inlined
+ * into each, so that op is a constant in the row loops */
+static LRP_INLINE lrp_status FN(conv_weighted_sum)(int op, const lrp_conv_shape *s,
+                                                   const lrp_rule *rule, const T *a,
+                                                   const T *w, const T *b, const T *low,
+                                                   const T *high, T *out)
 {
     lrp_status status = lrp_conv_check(s);
     if (status != LRP_OK)
@@ -112,28 +116,23 @@ lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, c
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
     if (FN(conv_uses_product)(rule->kind, s, 0))
-        return FN(conv_sum_product)(rule->kind, CONV_SUM, s, gamma, a, w, b, z);
-#define CALL(KIND) status = FN(conv_rows_body)(KIND, CONV_SUM, s, gamma, a, w, b, low, high, z)
+        return FN(conv_sum_product)(rule->kind, op, s, gamma, a, w, b, out);
+#define CALL(KIND) status = FN(conv_rows_body)(KIND, op, s, gamma, a, w, b, low, high, out)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
     return status;
 }
 
+lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
+                                const T *w, const T *b, const T *low, const T *high, T *z)
+{
+    return FN(conv_weighted_sum)(CONV_SUM, s, rule, a, w, b, low, high, z);
+}
+
 lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
                                const T *w, const T *b, const T *low, const T *high, T *m)
 {
-    lrp_status status = lrp_conv_check(s);
-    if (status != LRP_OK)
-        return status;
-    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
-        return LRP_ERR_ARG;
-    T gamma = (T)rule->gamma;
-    if (FN(conv_uses_product)(rule->kind, s, 0))
-        return FN(conv_sum_product)(rule->kind, CONV_ABSMAX, s, gamma, a, w, b, m);
-#define CALL(KIND) status = FN(conv_rows_body)(KIND, CONV_ABSMAX, s, gamma, a, w, b, low, high, m)
-    LRP_DISPATCH_RULE(rule->kind, CALL);
-#undef CALL
-    return status;
+    return FN(conv_weighted_sum)(CONV_ABSMAX, s, rule, a, w, b, low, high, m);
 }
 
 /* Visits, for input channel ci of sample n, every output channel of its

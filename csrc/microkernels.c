@@ -50,141 +50,63 @@ static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_porta
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
 
-/* Two vectors of B per step, one broadcast of A per row: 2 * MR accumulators. */
-#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+/* Two vectors of B per step, one broadcast of A per row: 2 * MR accumulators.
+ * A flavour is the intrinsics' width W (512, 256) and suffix S (ps, pd):
+ * INTRIN(W, op, S) names _mm<W>_<op>_<S>; LANES values of T fill a vector. */
+#define INTRIN(W, op, S) _mm##W##_##op##_##S
+#define ROWS8(X, ...) X(0, __VA_ARGS__) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__) \
+                      X(4, __VA_ARGS__) X(5, __VA_ARGS__) X(6, __VA_ARGS__) X(7, __VA_ARGS__)
+#define ROWS6(X, ...) X(0, __VA_ARGS__) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__) \
+                      X(4, __VA_ARGS__) X(5, __VA_ARGS__)
 
-/* VEC, WIDTH (lanes), LOADU, STOREU, LOADA (aligned), SET1 and ZERO name the
- * vector type and its operations; each block below defines them. */
-#define SIMD_KERNEL(NAME, TARGET, ROWS, MR, T, STEP)                                            \
+#define SIMD_KERNEL(NAME, TARGET, ROWS, MR, T, VEC, W, S, LANES, STEP)                           \
     TARGET static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b,             \
                             T *restrict c, ptrdiff_t ldc, int load)                             \
     {                                                                                           \
-        ROWS(DECLARE_ROW)                                                                       \
+        ROWS(DECLARE_ROW, VEC)                                                                  \
         if (load) {                                                                             \
-            ROWS(LOAD_ROW)                                                                      \
+            ROWS(LOAD_ROW, W, S, LANES)                                                         \
         } else {                                                                                \
-            ROWS(ZERO_ROW)                                                                      \
+            ROWS(ZERO_ROW, W, S)                                                                \
         }                                                                                       \
         for (ptrdiff_t p = 0; p < kc; p++) {                                                    \
-            const VEC b0 = LOADA(b), b1 = LOADA(b + WIDTH);                                     \
-            ROWS(STEP_ROW##STEP)                                                                \
+            const VEC b0 = INTRIN(W, load, S)(b), b1 = INTRIN(W, load, S)(b + LANES);           \
+            ROWS(STEP_ROW##STEP, VEC, W, S)                                                     \
             a += MR;                                                                            \
-            b += 2 * WIDTH;                                                                     \
+            b += 2 * LANES;                                                                     \
         }                                                                                       \
-        ROWS(STORE_ROW)                                                                         \
+        ROWS(STORE_ROW, W, S, LANES)                                                            \
     }
-#define DECLARE_ROW(r) VEC c##r##0, c##r##1;
-#define LOAD_ROW(r) c##r##0 = LOADU(c + (r) * ldc), c##r##1 = LOADU(c + (r) * ldc + WIDTH);
-#define ZERO_ROW(r) c##r##0 = ZERO(), c##r##1 = ZERO();
-#define STEP_ROWSUM(r)                   \
-    {                                    \
-        const VEC ar = SET1(a[r]);       \
-        c##r##0 = FMADD(ar, b0, c##r##0); \
-        c##r##1 = FMADD(ar, b1, c##r##1); \
+#define DECLARE_ROW(r, VEC) VEC c##r##0, c##r##1;
+#define LOAD_ROW(r, W, S, LANES) \
+    c##r##0 = INTRIN(W, loadu, S)(c + (r) * ldc), c##r##1 = INTRIN(W, loadu, S)(c + (r) * ldc + LANES);
+#define ZERO_ROW(r, W, S) c##r##0 = INTRIN(W, setzero, S)(), c##r##1 = INTRIN(W, setzero, S)();
+#define STEP_ROWSUM(r, VEC, W, S)                           \
+    {                                                       \
+        const VEC ar = INTRIN(W, set1, S)(a[r]);            \
+        c##r##0 = INTRIN(W, fmadd, S)(ar, b0, c##r##0);     \
+        c##r##1 = INTRIN(W, fmadd, S)(ar, b1, c##r##1);     \
     }
-#define STEP_ROWMAX(r)                                 \
-    {                                                  \
-        const VEC ar = SET1(a[r]);                     \
-        c##r##0 = MAXIMUM_OF(c##r##0, MUL(ar, b0));    \
-        c##r##1 = MAXIMUM_OF(c##r##1, MUL(ar, b1));    \
+#define STEP_ROWMAX(r, VEC, W, S)                                             \
+    {                                                                         \
+        const VEC ar = INTRIN(W, set1, S)(a[r]);                              \
+        c##r##0 = INTRIN(W, max, S)(c##r##0, INTRIN(W, mul, S)(ar, b0));      \
+        c##r##1 = INTRIN(W, max, S)(c##r##1, INTRIN(W, mul, S)(ar, b1));      \
     }
-#define STORE_ROW(r) STOREU(c + (r) * ldc, c##r##0), STOREU(c + (r) * ldc + WIDTH, c##r##1);
+#define STORE_ROW(r, W, S, LANES) \
+    INTRIN(W, storeu, S)(c + (r) * ldc, c##r##0), INTRIN(W, storeu, S)(c + (r) * ldc + LANES, c##r##1);
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 #define AVX2 __attribute__((target("avx2,fma")))
 
-#define VEC __m512
-#define WIDTH 16
-#define LOADU _mm512_loadu_ps
-#define STOREU _mm512_storeu_ps
-#define LOADA _mm512_load_ps
-#define SET1 _mm512_set1_ps
-#define ZERO _mm512_setzero_ps
-#define FMADD _mm512_fmadd_ps
-#define MUL _mm512_mul_ps
-#define MAXIMUM_OF _mm512_max_ps
-SIMD_KERNEL(sum_f32_avx512, AVX512, ROWS8, 8, float, SUM)
-SIMD_KERNEL(max_f32_avx512, AVX512, ROWS8, 8, float, MAX)
-#undef VEC
-#undef WIDTH
-#undef LOADU
-#undef STOREU
-#undef LOADA
-#undef SET1
-#undef ZERO
-#undef FMADD
-#undef MUL
-#undef MAXIMUM_OF
-
-#define VEC __m512d
-#define WIDTH 8
-#define LOADU _mm512_loadu_pd
-#define STOREU _mm512_storeu_pd
-#define LOADA _mm512_load_pd
-#define SET1 _mm512_set1_pd
-#define ZERO _mm512_setzero_pd
-#define FMADD _mm512_fmadd_pd
-#define MUL _mm512_mul_pd
-#define MAXIMUM_OF _mm512_max_pd
-SIMD_KERNEL(sum_f64_avx512, AVX512, ROWS8, 8, double, SUM)
-SIMD_KERNEL(max_f64_avx512, AVX512, ROWS8, 8, double, MAX)
-#undef VEC
-#undef WIDTH
-#undef LOADU
-#undef STOREU
-#undef LOADA
-#undef SET1
-#undef ZERO
-#undef FMADD
-#undef MUL
-#undef MAXIMUM_OF
-
-#define VEC __m256
-#define WIDTH 8
-#define LOADU _mm256_loadu_ps
-#define STOREU _mm256_storeu_ps
-#define LOADA _mm256_load_ps
-#define SET1 _mm256_set1_ps
-#define ZERO _mm256_setzero_ps
-#define FMADD _mm256_fmadd_ps
-#define MUL _mm256_mul_ps
-#define MAXIMUM_OF _mm256_max_ps
-SIMD_KERNEL(sum_f32_avx2, AVX2, ROWS6, 6, float, SUM)
-SIMD_KERNEL(max_f32_avx2, AVX2, ROWS6, 6, float, MAX)
-#undef VEC
-#undef WIDTH
-#undef LOADU
-#undef STOREU
-#undef LOADA
-#undef SET1
-#undef ZERO
-#undef FMADD
-#undef MUL
-#undef MAXIMUM_OF
-
-#define VEC __m256d
-#define WIDTH 4
-#define LOADU _mm256_loadu_pd
-#define STOREU _mm256_storeu_pd
-#define LOADA _mm256_load_pd
-#define SET1 _mm256_set1_pd
-#define ZERO _mm256_setzero_pd
-#define FMADD _mm256_fmadd_pd
-#define MUL _mm256_mul_pd
-#define MAXIMUM_OF _mm256_max_pd
-SIMD_KERNEL(sum_f64_avx2, AVX2, ROWS6, 6, double, SUM)
-SIMD_KERNEL(max_f64_avx2, AVX2, ROWS6, 6, double, MAX)
-#undef VEC
-#undef WIDTH
-#undef LOADU
-#undef STOREU
-#undef LOADA
-#undef SET1
-#undef ZERO
-#undef FMADD
-#undef MUL
-#undef MAXIMUM_OF
+SIMD_KERNEL(sum_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM)
+SIMD_KERNEL(max_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, MAX)
+SIMD_KERNEL(sum_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM)
+SIMD_KERNEL(max_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, MAX)
+SIMD_KERNEL(sum_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM)
+SIMD_KERNEL(max_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, MAX)
+SIMD_KERNEL(sum_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM)
+SIMD_KERNEL(max_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, MAX)
 
 static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512};
 static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512};

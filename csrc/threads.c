@@ -73,7 +73,7 @@ lrp_status lrp_parallel_for(ptrdiff_t items, lrp_task task, void *context,
     pthread_t ids[MAX_THREADS];
     int started[MAX_THREADS];
     for (ptrdiff_t t = 0; t < threads; t++) {
-        /* items * t cannot overflow: items is an object count, threads <= 256 */
+        /* floor(items * t / threads), without forming items * t */
         jobs[t] = (worker_job){&team, task, context, items / threads * t + (items % threads) * t / threads,
                                0, (int)t, LRP_OK};
     }
