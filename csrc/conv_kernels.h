@@ -231,7 +231,7 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
         ratio[k] = FN(coefficient)(r_out[k], z[k]);
     lrp_status status = LRP_OK;
     if (FN(conv_uses_product)(kind, s, 1)) {
-        status = FN(conv_transposed_product)(kind, 0, s, gamma, a, w, ratio, r_in);
+        status = FN(conv_transposed_product)(kind, 0, s, gamma, a, w, ratio, NULL, r_in);
         goto done;
     }
     if (kind != LRP_RULE_ZBOX) {
@@ -472,15 +472,19 @@ static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shap
 {
     const ptrdiff_t in_plane = s->in_h * s->in_w;
     if (FN(conv_uses_product)(kind, s, 1)) {
-        const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
-        T *q = lrp_alloc_array((size_t)out_total, sizeof(T));
+        const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
+        const ptrdiff_t out_total = s->n * out_sample;
+        T *q = lrp_alloc_array((size_t)out_total + (size_t)s->n, sizeof(T));
         if (!q)
             return LRP_ERR_NOMEM;
         for (ptrdiff_t k = 0; k < out_total; k++)
             q[k] = r_out[k] / (m[k] + (T)1e-9);
-        lrp_status status = FN(conv_transposed_product)(kind, 1, s, gamma, a, w, q, r_in);
+        T *cap = q + out_total;
+        FN(row_maxima)(r_out, s->n, out_sample, cap);
+        lrp_status status = FN(conv_transposed_product)(kind, 1, s, gamma, a, w, q, cap, r_in);
         free(q);
-        return status;
+        if (status != LRP_OK || FN(all_finite)(r_in, s->n * s->in_c * in_plane))
+            return status;
     }
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {

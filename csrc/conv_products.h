@@ -20,6 +20,7 @@ typedef struct {
     T *out;
     const T *bias; /* forward/absmax: beta per output channel; NULL otherwise */
     const T *scale; /* transposed passes: a, multiplied in (|a| if absolute_x) */
+    const T *cap;   /* Viterbi: R_in's bound per sample (FN(viterbi_scale)) */
 } FN(conv_product);
 
 static const T *FN(conv_a_of)(const FN(product) *p, ptrdiff_t q)
@@ -119,8 +120,7 @@ static void FN(conv_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptr
         T *row = c + i * p->ldc;
         const T *a = scale + i * p->ldc;
         if (cp->absolute_x) {
-            for (ptrdiff_t j = j0; j < j1; j++)
-                row[j] = FN(absolute)(a[j]) * row[j];
+            FN(viterbi_scale)(row, a, j0, j1, cp->cap[q / cp->view.groups]);
         } else {
             for (ptrdiff_t j = j0; j < j1; j++)
                 row[j] = a[j] * row[j];
@@ -196,7 +196,7 @@ static lrp_status FN(conv_sum_product)(int kind, int max, const lrp_conv_shape *
         beta[co] = FN(bias_term)(kind, gamma, b[co]);
         beta[co] = max ? FN(absolute)(beta[co]) : beta[co];
     }
-    FN(conv_product) cp = {*s, a, max, NULL, 0, z, beta, NULL};
+    FN(conv_product) cp = {*s, a, max, NULL, 0, z, beta, NULL, NULL};
     lrp_status status = FN(conv_product_run)(&cp, max, kind, gamma, w, 0, s->interrupt);
     free(beta);
     return status;
@@ -215,11 +215,11 @@ static lrp_conv_shape FN(conv_transposed_view)(const lrp_conv_shape *s)
 }
 
 /* R_in = a * (rho(W)^T s) (max = 0, x = s) or |a| * max(|rho(W)|^T q)
- * (max = 1, x = q), for a unit-stride layer. */
+ * capped per sample (max = 1, x = q, cap), for a unit-stride layer. */
 static lrp_status FN(conv_transposed_product)(int kind, int max, const lrp_conv_shape *s,
                                               T gamma, const T *a, const T *w, const T *x,
-                                              T *r_in)
+                                              const T *cap, T *r_in)
 {
-    FN(conv_product) cp = {FN(conv_transposed_view)(s), x, max, NULL, 0, r_in, NULL, a};
+    FN(conv_product) cp = {FN(conv_transposed_view)(s), x, max, NULL, 0, r_in, NULL, a, cap};
     return FN(conv_product_run)(&cp, max, kind, gamma, w, 1, s->interrupt);
 }

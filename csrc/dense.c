@@ -4,6 +4,7 @@
 
 #include "lrp.h"
 #include "lrp_internal.h"
+#include "microkernels.h"
 
 #define LRP_KERNEL_TEMPLATE "dense_kernels.h"
 #include "instantiate.h"

@@ -8,6 +8,9 @@
  * compared bit for bit with a literal reference.
  */
 
+#include "product_kernels.h"
+#include "dense_products.h"
+
 #define LANES 8
 
 /* sum_j n_jk over one weight row, in a fixed order (LANES partial sums),
@@ -97,6 +100,8 @@ lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
+    if (rule->kind != LRP_RULE_ZBOX)
+        return FN(dense_sum_product)(rule->kind, 0, s, gamma, a, w, b, z);
 #define CALL(KIND) status = FN(forward_body)(KIND, s, gamma, a, w, b, low, high, z)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
@@ -111,6 +116,8 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
+    if (rule->kind != LRP_RULE_ZBOX)
+        return FN(dense_sum_product)(rule->kind, 1, s, gamma, a, w, b, m);
 #define CALL(KIND) status = FN(absmax_body)(KIND, s, gamma, a, w, b, low, high, m)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
@@ -188,13 +195,26 @@ lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule
     lrp_status status = LRP_OK;
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
+    T gamma = (T)rule->gamma;
+    if (rule->kind != LRP_RULE_ZBOX) {
+        size_t total;
+        if (lrp_checked_count(0, s->n, (size_t)s->out, &total) != LRP_OK)
+            return LRP_ERR_NOMEM;
+        T *ratio = lrp_alloc_array(total, sizeof(T));
+        if (!ratio)
+            return LRP_ERR_NOMEM;
+        for (size_t k = 0; k < total; k++)
+            ratio[k] = FN(coefficient)(r_out[k], z[k]);
+        status = FN(dense_product_run)(s, rule->kind, gamma, 0, 1, ratio, w, NULL, a, NULL, r_in);
+        free(ratio);
+        return status;
+    }
     size_t count;
     if (lrp_checked_count(s->out, s->in, 3, &count) != LRP_OK)
         return LRP_ERR_NOMEM;
     T *scratch = lrp_alloc_array(count, sizeof(T));
     if (!scratch)
         return LRP_ERR_NOMEM;
-    T gamma = (T)rule->gamma;
 #define CALL(KIND) status = FN(real_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in, scratch)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
@@ -371,6 +391,23 @@ lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_r
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
+    if (rule->kind != LRP_RULE_ZBOX) {
+        /* |n_jk| = |a_j| |rho(w_jk)|: the product form, equal up to rounding */
+        size_t total;
+        if (lrp_checked_count(0, s->n, (size_t)s->out, &total) != LRP_OK)
+            return LRP_ERR_NOMEM;
+        T *q = lrp_alloc_array(total + (size_t)s->n, sizeof(T));
+        if (!q)
+            return LRP_ERR_NOMEM;
+        for (size_t k = 0; k < total; k++)
+            q[k] = r_out[k] / (m[k] + (T)1e-9);
+        T *cap = q + total;
+        FN(row_maxima)(r_out, s->n, s->out, cap);
+        status = FN(dense_product_run)(s, rule->kind, gamma, 1, 1, q, w, NULL, a, cap, r_in);
+        free(q);
+        if (status != LRP_OK || FN(all_finite)(r_in, s->n * s->in))
+            return status;
+    }
 #define CALL(KIND) status = FN(viterbi_body)(KIND, s, gamma, a, w, low, high, m, r_out, r_in)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL

@@ -46,6 +46,9 @@ typedef lrp_status (*lrp_task)(void *context, ptrdiff_t begin, ptrdiff_t end, in
                                lrp_team *team);
 lrp_status lrp_parallel_for(ptrdiff_t items, lrp_task task, void *context,
                             const lrp_interrupt *interrupt);
+/* the same on at most `threads` threads (work too small to pay for more) */
+lrp_status lrp_parallel_for_upto(ptrdiff_t items, ptrdiff_t threads, lrp_task task,
+                                 void *context, const lrp_interrupt *interrupt);
 int lrp_team_stop(lrp_team *team, int worker);
 
 static inline int lrp_interrupted(const lrp_interrupt *interrupt)

@@ -14,6 +14,7 @@
 
 #define PRODUCT_KC 256
 #define PRODUCT_NB 256 /* columns of C per work item, rounded to nr */
+#define PRODUCT_MIN_WORK 262144.0
 
 typedef struct FN(product) FN(product);
 struct FN(product) {
@@ -54,6 +55,41 @@ static void FN(pack_a)(const T *restrict src, ptrdiff_t lda, ptrdiff_t m, ptrdif
                 dst[p * mr + r] = v;
             }
         dst += k * mr;
+    }
+}
+
+/* Whether x[0..count) holds no infinity or NaN. The Viterbi product forms
+ * |a| * max |rho(w)| (R / (m + 1e-9)) can overflow where the paper's
+ * |a rho(w)| / (m + 1e-9) * R (at most R) cannot; they then take the exact path. */
+static int FN(all_finite)(const T *x, ptrdiff_t count)
+{
+    T sum = 0; /* x - x is 0 for finite x and NaN otherwise */
+    for (ptrdiff_t i = 0; i < count; i++)
+        sum += x[i] - x[i];
+    return sum == 0;
+}
+
+/* Viterbi's R_in = |a| * c, c = max_k |rho(w_jk)| q_k, at most `cap` (the
+ * sample's largest R_k): each term |a rho(w)| / (m + 1e-9) * R_k of the
+ * paper's form is at most R_k, and the product form's extra rounding must
+ * not carry R_in past it (relevance above 1 from a seed of 1). */
+static LRP_INLINE void FN(viterbi_scale)(T *restrict row, const T *restrict a, ptrdiff_t j0,
+                                         ptrdiff_t j1, T cap)
+{
+    for (ptrdiff_t j = j0; j < j1; j++) {
+        const T v = FN(absolute)(a[j]) * row[j];
+        row[j] = v < cap ? v : cap;
+    }
+}
+
+/* The largest of each of `rows` runs of `count` values. */
+static void FN(row_maxima)(const T *x, ptrdiff_t rows, ptrdiff_t count, T *maxima)
+{
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        T best = 0;
+        for (ptrdiff_t j = 0; j < count; j++)
+            best = x[i * count + j] > best ? x[i * count + j] : best;
+        maxima[i] = best;
     }
 }
 
@@ -143,7 +179,10 @@ static lrp_status FN(product_run)(FN(product) *p)
     const int mr = p->micro->mr, nr = p->micro->nr;
     if (p->problems < 1 || p->m < 1 || p->n < 1)
         return LRP_OK;
-    p->col_block = (PRODUCT_NB + nr - 1) / nr * nr;
+    /* blocks of at most PRODUCT_NB columns, as even as whole nr strips allow */
+    p->col_blocks = (p->n + PRODUCT_NB - 1) / PRODUCT_NB;
+    const ptrdiff_t strips = (p->n + nr - 1) / nr;
+    p->col_block = (strips + p->col_blocks - 1) / p->col_blocks * nr;
     p->col_blocks = (p->n + p->col_block - 1) / p->col_block;
     /* enough items to keep every thread busy: split the rows too when the
      * columns alone give fewer than four per thread */
@@ -159,8 +198,14 @@ static lrp_status FN(product_run)(FN(product) *p)
     ptrdiff_t items;
     if (__builtin_mul_overflow(p->problems, p->col_blocks * p->row_blocks, &items))
         return LRP_ERR_NOMEM;
-    return lrp_parallel_for(items, FN(product_task), p, p->interrupt);
+    /* a thread costs tens of microseconds to start: one per PRODUCT_MIN_WORK
+     * multiply-adds at most */
+    const double work = (double)p->problems * (double)p->m * (double)p->n * (double)p->k;
+    const double threads = work / PRODUCT_MIN_WORK;
+    return lrp_parallel_for_upto(items, threads < items ? (ptrdiff_t)threads : items,
+                                 FN(product_task), p, p->interrupt);
 }
 
 #undef PRODUCT_KC
 #undef PRODUCT_NB
+#undef PRODUCT_MIN_WORK

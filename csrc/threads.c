@@ -63,8 +63,17 @@ static void *thread_main(void *arg)
 lrp_status lrp_parallel_for(ptrdiff_t items, lrp_task task, void *context,
                             const lrp_interrupt *interrupt)
 {
+    return lrp_parallel_for_upto(items, lrp_num_threads(), task, context, interrupt);
+}
+
+lrp_status lrp_parallel_for_upto(ptrdiff_t items, ptrdiff_t threads, lrp_task task,
+                                 void *context, const lrp_interrupt *interrupt)
+{
     lrp_team team = {interrupt, 0, 0};
-    ptrdiff_t threads = lrp_num_threads();
+    if (threads > lrp_num_threads())
+        threads = lrp_num_threads();
+    if (threads < 1)
+        threads = 1;
     if (threads > MAX_THREADS)
         threads = MAX_THREADS;
     if (threads > items)

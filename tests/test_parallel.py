@@ -69,6 +69,21 @@ def _wide_layer(dtype, stride=1):
     return sl.Conv2d(w, b, stride=stride, padding=1), a, rng
 
 
+def _wide_linear(dtype):
+    """A batch of 37 (partial row tiles), 300 inputs (past one cache chunk of
+    the forward) and 290 outputs (past one column block and one chunk of the
+    transposed passes)."""
+    rng = np.random.default_rng(7)
+    a = np.maximum(rng.normal(size=(37, 300)), 0).astype(dtype)
+    w = (rng.normal(size=(290, 300)) * 0.05).astype(dtype)
+    b = (rng.normal(size=290) * 0.1).astype(dtype)
+    return sl.Linear(w, b), a, rng
+
+
+WIDE_LAYERS = {"conv": _wide_layer, "conv stride 2": lambda dtype: _wide_layer(dtype, 2),
+               "linear": _wide_linear}
+
+
 def _all_passes(layer, a, rng, rule):
     """forward, absmax and the four relevance passes of one layer."""
     z = rule.stabilise(layer.weighted_sum(a, rule))
@@ -88,10 +103,10 @@ def _all_passes(layer, a, rng, rule):
     }
 
 
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("wide", WIDE_LAYERS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_instruction_sets_agree_on_a_wide_layer(dtype, stride, restore_kernels):
-    layer, a, _ = _wide_layer(dtype, stride)
+def test_instruction_sets_agree_on_a_wide_layer(dtype, wide, restore_kernels):
+    layer, a, _ = WIDE_LAYERS[wide](dtype)
     results = {}
     for isa in ISAS:
         _core.set_isa(isa)
@@ -109,12 +124,16 @@ def test_instruction_sets_agree_on_a_wide_layer(dtype, stride, restore_kernels):
 @pytest.mark.parametrize("isa", ISAS)
 def test_thread_count_changes_no_bit(isa, restore_kernels):
     _core.set_isa(isa)
-    layer, a, _ = _wide_layer(np.float32)
+    layers = {name: make(np.float32) for name, make in WIDE_LAYERS.items()}
     net, x = _awkward_net(np.float32)
     outcomes = []
     for threads in (1, 2, 3, 7):
         sl.set_num_threads(threads)
-        passes = _all_passes(layer, a, np.random.default_rng(6), rules.Gamma(0.25))
+        passes = {}
+        for name, (layer, a, _) in layers.items():
+            for pass_name, result in _all_passes(layer, a, np.random.default_rng(6),
+                                                 rules.Gamma(0.25)).items():
+                passes[f"{name} {pass_name}"] = result
         for kind, semiring in SEMIRINGS.items():
             passes["net " + kind] = sl.relevance(net, x, semiring=semiring, rule=rules.Gamma(0.1))
         outcomes.append(passes)
@@ -153,3 +172,21 @@ def test_instruction_set_choice(restore_kernels):
         parallel._configure({"SEMIRING_LRP_ISA": "sse9"})
     parallel._configure({"SEMIRING_LRP_ISA": "portable", "SEMIRING_LRP_NUM_THREADS": "2"})
     assert sl.instruction_set() == "portable" and sl.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("kind", SEMIRINGS)
+def test_a_sample_gets_the_same_bits_in_any_batch(kind):
+    """Streaming a dataset in batches of any size changes no result: every
+    output is one reduction in a fixed order, whatever tile or thread runs it."""
+    semiring = SEMIRINGS[kind]
+    images, labels = sl.models.mnist_digits()
+    mlp, digits = sl.models.mnist_mlp(), sl.models.mnist_input(images)
+    conv, x = _awkward_net(np.float32)
+    x = np.concatenate([x, x[::-1] * 0.5, x ** 2])
+    for net, batch, targets in ((mlp, digits, labels), (conv, x, np.arange(len(x)) % 6)):
+        whole = sl.relevance(net, batch, target=targets, semiring=semiring)
+        for i in range(len(batch)):
+            alone = sl.relevance(net, batch[i:i + 1], target=targets[i:i + 1], semiring=semiring)
+            np.testing.assert_array_equal(alone[0], whole[i], err_msg=f"sample {i}")
+        part = sl.relevance(net, batch[3:], target=targets[3:], semiring=semiring)
+        np.testing.assert_array_equal(part, whole[3:])

@@ -1,0 +1,164 @@
+/* Dense-layer passes as packed products (product_kernels.h), written once
+ * against T and FN(), included by dense_kernels.h. With a (N, in), W (out, in):
+ *   forward   z = a rho(W)^T + beta          (sum; A = a, B = rho(W)^T)
+ *   absmax    m = max |a| |rho(W)|^T, |beta| (max)
+ *   real      R_in = a * (s rho(W))           (sum; s = R / z; B = rho(W))
+ *   viterbi   R_in = |a| * max q |rho(W)|     (max; q = R / (m + 1e-9)),
+ *             at most the sample's largest R
+ * Every output is one multiply-add chain over the inner index in order, the
+ * same for any batch size and thread count: a sample gets the same bits
+ * alone or in a batch of a thousand. z^B keeps the pair-by-pair kernels. */
+
+typedef struct {
+    const T *w;
+    ptrdiff_t in;
+    int kind, absolute; /* B holds rho(w), or |rho(w)| when absolute */
+    T gamma;
+    const T *packed; /* A */
+    T *out;
+    const T *bias;  /* forward/absmax: beta per output column; else NULL */
+    const T *scale; /* transposed passes: a (N, in), multiplied in (|a| if absolute) */
+    const T *cap;   /* Viterbi: R_in's bound per sample (FN(viterbi_scale)) */
+} FN(dense_product);
+
+static const T *FN(dense_a_of)(const FN(product) *p, ptrdiff_t q)
+{
+    (void)q;
+    return ((const FN(dense_product) *)p->layer)->packed;
+}
+
+static T *FN(dense_c_of)(const FN(product) *p, ptrdiff_t q)
+{
+    (void)q;
+    return ((const FN(dense_product) *)p->layer)->out;
+}
+
+static LRP_INLINE T FN(dense_weight)(int kind, T gamma, int absolute, T w)
+{
+    const T v = FN(rho)(kind, gamma, w);
+    return absolute ? FN(absolute)(v) : v;
+}
+
+/* B = rho(W)^T: row p is input p0 + pp, column is output j0 + c. Reads each
+ * weight row contiguously; the writes stay in the L1-sized panel. */
+static LRP_INLINE void FN(dense_pack_transposed_w)(const FN(dense_product) *dp, ptrdiff_t n,
+                                                   ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
+                                                   int nr, T *restrict dst, int kind,
+                                                   int absolute)
+{
+    for (int c = 0; c < nr; c++) {
+        if (j0 + c >= n) {
+            for (ptrdiff_t pp = 0; pp < kc; pp++)
+                dst[pp * nr + c] = 0;
+            continue;
+        }
+        const T *restrict src = dp->w + (j0 + c) * dp->in + p0;
+        for (ptrdiff_t pp = 0; pp < kc; pp++)
+            dst[pp * nr + c] = FN(dense_weight)(kind, dp->gamma, absolute, src[pp]);
+    }
+}
+
+/* B = rho(W): row p is output p0 + pp, column is input j0 + c. */
+static LRP_INLINE void FN(dense_pack_w)(const FN(dense_product) *dp, ptrdiff_t n, ptrdiff_t p0,
+                                        ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst,
+                                        int kind, int absolute)
+{
+    const ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
+    for (ptrdiff_t pp = 0; pp < kc; pp++) {
+        const T *restrict src = dp->w + (p0 + pp) * dp->in + j0;
+        T *restrict d = dst + pp * nr;
+        for (ptrdiff_t c = 0; c < cols; c++)
+            d[c] = FN(dense_weight)(kind, dp->gamma, absolute, src[c]);
+        for (ptrdiff_t c = cols; c < nr; c++)
+            d[c] = 0;
+    }
+}
+
+/* The rule and the absolute flag as constants, so each packing loop is
+ * compiled without a branch per weight. */
+#define DENSE_PACK_B(NAME, BODY)                                                               \
+    static void FN(NAME)(const FN(product) * p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc,        \
+                         ptrdiff_t j0, int nr, T *restrict dst)                                 \
+    {                                                                                           \
+        (void)q;                                                                                \
+        const FN(dense_product) *dp = p->layer;                                                 \
+        const int gamma = dp->kind == LRP_RULE_GAMMA;                                           \
+        if (gamma && dp->absolute)                                                              \
+            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 1);                         \
+        else if (gamma)                                                                         \
+            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 0);                         \
+        else if (dp->absolute)                                                                  \
+            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 1);                          \
+        else                                                                                    \
+            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 0);                          \
+    }
+DENSE_PACK_B(dense_pack_b_forward, dense_pack_transposed_w)
+DENSE_PACK_B(dense_pack_b_backward, dense_pack_w)
+#undef DENSE_PACK_B
+
+static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptrdiff_t i1,
+                             ptrdiff_t j0, ptrdiff_t j1)
+{
+    (void)q;
+    const FN(dense_product) *dp = p->layer;
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        T *row = dp->out + i * p->ldc;
+        if (dp->bias && p->max) {
+            for (ptrdiff_t j = j0; j < j1; j++)
+                row[j] = dp->bias[j] > row[j] ? dp->bias[j] : row[j];
+        } else if (dp->bias) {
+            for (ptrdiff_t j = j0; j < j1; j++)
+                row[j] = row[j] + dp->bias[j];
+        } else {
+            const T *a = dp->scale + i * dp->in;
+            if (dp->absolute) {
+                FN(viterbi_scale)(row, a, j0, j1, dp->cap[i]);
+            } else {
+                for (ptrdiff_t j = j0; j < j1; j++)
+                    row[j] = a[j] * row[j];
+            }
+        }
+    }
+}
+
+/* out (N, cols) = x (N, inner) times B, as the pass `transposed` says;
+ * max selects the max product with absolute values throughout. */
+static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T gamma, int max,
+                                        int transposed, const T *x, const T *w,
+                                        const T *bias, const T *scale, const T *cap, T *out)
+{
+    const FN(lrp_micro) *micro = FN(lrp_micro_for)();
+    const ptrdiff_t inner = transposed ? s->out : s->in, cols = transposed ? s->in : s->out;
+    size_t count;
+    if (FN(packed_a_count)(s->n, inner, micro->mr, &count) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    T *packed = lrp_alloc_aligned(count, sizeof(T));
+    if (!packed)
+        return LRP_ERR_NOMEM;
+    FN(pack_a)(x, inner, s->n, inner, micro->mr, LRP_RULE_ZERO, 0, max, packed);
+    FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, out, bias, scale, cap};
+    FN(product) p = {1, s->n, cols, inner, max,
+                     FN(dense_a_of),
+                     transposed ? FN(dense_pack_b_backward) : FN(dense_pack_b_forward),
+                     FN(dense_c_of), cols, FN(dense_finish), &dp, s->interrupt, micro,
+                     0, 0, 0, 0};
+    lrp_status status = FN(product_run)(&p);
+    free(packed);
+    return status;
+}
+
+/* z (max = 0) or m (max = 1) of a non-z^B rule. */
+static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape *s, T gamma,
+                                        const T *a, const T *w, const T *b, T *z)
+{
+    T *beta = lrp_alloc_array((size_t)s->out, sizeof(T));
+    if (!beta)
+        return LRP_ERR_NOMEM;
+    for (ptrdiff_t k = 0; k < s->out; k++) {
+        beta[k] = FN(bias_term)(kind, gamma, b[k]);
+        beta[k] = max ? FN(absolute)(beta[k]) : beta[k];
+    }
+    lrp_status status = FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
+    free(beta);
+    return status;
+}
