@@ -168,7 +168,7 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
     cp->packed_per_group = per_group;
     FN(product) p = {v->n * v->groups, m, v->out_h * v->out_w, k, max,
                      FN(conv_a_of), FN(conv_pack_b), FN(conv_c_of), v->out_h * v->out_w,
-                     FN(conv_finish), cp, interrupt, micro, 0, 0, 0, 0};
+                     FN(conv_finish), cp, interrupt, micro, 0, 0, 0, 0, NULL};
     lrp_status status = FN(product_run)(&p);
     free(packed);
     return status;

@@ -121,6 +121,30 @@ static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, pt
     }
 }
 
+/* x (N, inner) packed as A, panel by panel over the threads: a batch's
+ * activations are as large as the product's other operand. */
+typedef struct {
+    const T *x;
+    ptrdiff_t rows, inner;
+    int mr, absolute;
+    T *packed;
+} FN(dense_pack_job);
+
+static lrp_status FN(dense_pack_a_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                        int worker, lrp_team *team)
+{
+    const FN(dense_pack_job) *job = context;
+    if (lrp_team_stop(team, worker))
+        return LRP_ERR_INTERRUPTED;
+    for (ptrdiff_t panel = begin; panel < end; panel++) {
+        const ptrdiff_t i0 = panel * job->mr;
+        const ptrdiff_t rows = job->rows - i0 < job->mr ? job->rows - i0 : job->mr;
+        FN(pack_a)(job->x + i0 * job->inner, job->inner, rows, job->inner, job->mr, LRP_RULE_ZERO,
+                   0, job->absolute, job->packed + panel * job->inner * job->mr);
+    }
+    return LRP_OK;
+}
+
 /* out (N, cols) = x (N, inner) times B, as the pass `transposed` says;
  * max selects the max product with absolute values throughout. */
 static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T gamma, int max,
@@ -135,14 +159,22 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
     T *packed = lrp_alloc_aligned(count, sizeof(T));
     if (!packed)
         return LRP_ERR_NOMEM;
-    FN(pack_a)(x, inner, s->n, inner, micro->mr, LRP_RULE_ZERO, 0, max, packed);
+    FN(dense_pack_job) job = {x, s->n, inner, micro->mr, max, packed};
+    const ptrdiff_t panels = (s->n + micro->mr - 1) / micro->mr;
+    const double elements = (double)s->n * (double)inner;
+    lrp_status status = lrp_parallel_for_upto(panels, (ptrdiff_t)(elements / 65536.0),
+                                              FN(dense_pack_a_task), &job, s->interrupt);
+    if (status != LRP_OK) {
+        free(packed);
+        return status;
+    }
     FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, out, bias, scale, cap};
     FN(product) p = {1, s->n, cols, inner, max,
                      FN(dense_a_of),
                      transposed ? FN(dense_pack_b_backward) : FN(dense_pack_b_forward),
                      FN(dense_c_of), cols, FN(dense_finish), &dp, s->interrupt, micro,
-                     0, 0, 0, 0};
-    lrp_status status = FN(product_run)(&p);
+                     0, 0, 0, 0, NULL};
+    status = FN(product_run)(&p);
     free(packed);
     return status;
 }

@@ -15,6 +15,7 @@
 #define PRODUCT_KC 256
 #define PRODUCT_NB 256 /* columns of C per work item, rounded to nr */
 #define PRODUCT_MIN_WORK 262144.0
+#define PRODUCT_SHARED_B 67108864.0
 
 typedef struct FN(product) FN(product);
 struct FN(product) {
@@ -36,6 +37,10 @@ struct FN(product) {
     /* set by FN(product_run) */
     const FN(lrp_micro) *micro;
     ptrdiff_t col_block, row_block, col_blocks, row_blocks;
+    /* B of problem 0 packed whole, when several row blocks would each pack
+     * it: chunk pc (PRODUCT_KC rows) at pc * n_strips * nr, strip js within
+     * it at js * kc; NULL: every item packs its own panels */
+    T *shared_b;
 };
 
 /* dst: ceil(m / mr) panels of k steps of mr values of src (m x k, row stride
@@ -131,18 +136,20 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
     const FN(product) *p = context;
     const int mr = p->micro->mr, nr = p->micro->nr;
     const ptrdiff_t kc_max = p->k < PRODUCT_KC ? p->k : PRODUCT_KC;
-    T *panel = lrp_alloc_aligned((size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block
-                                     + (size_t)mr * (size_t)nr,
-                                 sizeof(T));
+    const size_t panel_size = p->shared_b ? 0 : (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block;
+    T *panel = lrp_alloc_aligned(panel_size + (size_t)mr * (size_t)nr, sizeof(T));
     if (!panel)
         return LRP_ERR_NOMEM;
-    T *tile = panel + (kc_max > 0 ? kc_max : 1) * p->col_block;
+    T *tile = panel + panel_size;
     lrp_status status = LRP_OK;
     for (ptrdiff_t item = begin; item < end; item++) {
         const ptrdiff_t q = item / (p->col_blocks * p->row_blocks);
         const ptrdiff_t rest = item % (p->col_blocks * p->row_blocks);
-        const ptrdiff_t j0 = rest / p->row_blocks * p->col_block;
-        const ptrdiff_t i0 = rest % p->row_blocks * p->row_block;
+        /* with B shared, a thread's range runs over whole row blocks, which
+         * split evenly; else over column blocks, so each packs its own B */
+        const ptrdiff_t col = p->shared_b ? rest % p->col_blocks : rest / p->row_blocks;
+        const ptrdiff_t row = p->shared_b ? rest / p->col_blocks : rest % p->row_blocks;
+        const ptrdiff_t j0 = col * p->col_block, i0 = row * p->row_block;
         const ptrdiff_t j1 = j0 + p->col_block < p->n ? j0 + p->col_block : p->n;
         const ptrdiff_t i1 = i0 + p->row_block < p->m ? i0 + p->row_block : p->m;
         const T *a = p->a_of(p, q);
@@ -154,10 +161,13 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
                 goto done;
             }
             const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
-            for (ptrdiff_t js = j0; js < j1; js += nr)
-                p->pack_b(p, q, pc, kc, js, nr, panel + (js - j0) / nr * kc * nr);
+            if (!p->shared_b)
+                for (ptrdiff_t js = j0; js < j1; js += nr)
+                    p->pack_b(p, q, pc, kc, js, nr, panel + (js - j0) / nr * kc * nr);
             for (ptrdiff_t js = j0; js < j1; js += nr) {
-                const T *b = panel + (js - j0) / nr * kc * nr;
+                const T *b = p->shared_b
+                                 ? p->shared_b + pc * ((p->n + nr - 1) / nr * nr) + js / nr * kc * nr
+                                 : panel + (js - j0) / nr * kc * nr;
                 for (ptrdiff_t ir = i0; ir < i1; ir += mr)
                     FN(product_tile)(p, kc, a + ir * p->k + pc * mr, b, c + ir * p->ldc + js,
                                      i1 - ir < mr ? i1 - ir : mr, j1 - js < nr ? j1 - js : nr,
@@ -171,6 +181,24 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
 done:
     free(panel);
     return status;
+}
+
+/* Packs problem 0's B whole (FN(product).shared_b), strip by strip. */
+static lrp_status FN(shared_b_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                                    lrp_team *team)
+{
+    const FN(product) *p = context;
+    const int nr = p->micro->nr;
+    const ptrdiff_t width = (p->n + nr - 1) / nr * nr;
+    for (ptrdiff_t strip = begin; strip < end; strip++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        for (ptrdiff_t pc = 0; pc < p->k; pc += PRODUCT_KC) {
+            const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
+            p->pack_b(p, 0, pc, kc, strip * nr, nr, p->shared_b + pc * width + strip * kc * nr);
+        }
+    }
+    return LRP_OK;
 }
 
 /* Runs the product over lrp_num_threads() threads; p->micro must be set. */
@@ -202,10 +230,30 @@ static lrp_status FN(product_run)(FN(product) *p)
      * multiply-adds at most */
     const double work = (double)p->problems * (double)p->m * (double)p->n * (double)p->k;
     const double threads = work / PRODUCT_MIN_WORK;
-    return lrp_parallel_for_upto(items, threads < items ? (ptrdiff_t)threads : items,
-                                 FN(product_task), p, p->interrupt);
+    const ptrdiff_t team = threads < items ? (ptrdiff_t)threads : items;
+    /* one problem cut into row blocks: pack its B once, not once per block
+     * (up to PRODUCT_SHARED_B bytes; past that the copy costs more memory
+     * than the repacking costs time) */
+    p->shared_b = NULL;
+    if (p->problems == 1 && p->row_blocks > 1 &&
+        (double)strips * nr * (double)p->k * sizeof(T) <= PRODUCT_SHARED_B) {
+        p->shared_b = lrp_alloc_aligned((size_t)strips * (size_t)nr * (size_t)p->k, sizeof(T));
+        if (!p->shared_b)
+            return LRP_ERR_NOMEM;
+        lrp_status status = lrp_parallel_for_upto(strips, team, FN(shared_b_task), p,
+                                                  p->interrupt);
+        if (status != LRP_OK) {
+            free(p->shared_b);
+            return status;
+        }
+    }
+    lrp_status status = lrp_parallel_for_upto(items, team, FN(product_task), p, p->interrupt);
+    free(p->shared_b);
+    p->shared_b = NULL;
+    return status;
 }
 
 #undef PRODUCT_KC
 #undef PRODUCT_NB
 #undef PRODUCT_MIN_WORK
+#undef PRODUCT_SHARED_B
