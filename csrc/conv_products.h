@@ -166,9 +166,11 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
     free(plain);
     cp->packed = packed;
     cp->packed_per_group = per_group;
-    FN(product) p = {v->n * v->groups, m, v->out_h * v->out_w, k, max,
-                     FN(conv_a_of), FN(conv_pack_b), FN(conv_c_of), v->out_h * v->out_w,
-                     FN(conv_finish), cp, interrupt, micro, 0, 0, 0, 0, NULL};
+    FN(product) p = {.problems = v->n * v->groups, .m = m, .n = v->out_h * v->out_w, .k = k,
+                     .max = max, .a_of = FN(conv_a_of), .pack_b = FN(conv_pack_b),
+                     .c_of = FN(conv_c_of), .ldc = v->out_h * v->out_w,
+                     .finish = FN(conv_finish), .layer = cp, .interrupt = interrupt,
+                     .micro = micro};
     lrp_status status = FN(product_run)(&p);
     free(packed);
     return status;

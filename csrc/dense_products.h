@@ -126,7 +126,7 @@ static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, pt
 typedef struct {
     const T *x;
     ptrdiff_t rows, inner;
-    int mr, absolute;
+    int mr;
     T *packed;
 } FN(dense_pack_job);
 
@@ -140,41 +140,45 @@ static lrp_status FN(dense_pack_a_task)(void *context, ptrdiff_t begin, ptrdiff_
         const ptrdiff_t i0 = panel * job->mr;
         const ptrdiff_t rows = job->rows - i0 < job->mr ? job->rows - i0 : job->mr;
         FN(pack_a)(job->x + i0 * job->inner, job->inner, rows, job->inner, job->mr, LRP_RULE_ZERO,
-                   0, job->absolute, job->packed + panel * job->inner * job->mr);
+                   0, 1, job->packed + panel * job->inner * job->mr);
     }
     return LRP_OK;
 }
 
 /* out (N, cols) = x (N, inner) times B, as the pass `transposed` says;
- * max selects the max product with absolute values throughout. */
+ * max selects the max product with absolute values throughout. Sums read x
+ * in place; maxima pack |x|. */
 static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T gamma, int max,
                                         int transposed, const T *x, const T *w,
                                         const T *bias, const T *scale, const T *cap, T *out)
 {
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const ptrdiff_t inner = transposed ? s->out : s->in, cols = transposed ? s->in : s->out;
-    size_t count;
-    if (FN(packed_a_count)(s->n, inner, micro->mr, &count) != LRP_OK)
-        return LRP_ERR_NOMEM;
-    T *packed = lrp_alloc_aligned(count, sizeof(T));
-    if (!packed)
-        return LRP_ERR_NOMEM;
-    FN(dense_pack_job) job = {x, s->n, inner, micro->mr, max, packed};
-    const ptrdiff_t panels = (s->n + micro->mr - 1) / micro->mr;
-    const double elements = (double)s->n * (double)inner;
-    lrp_status status = lrp_parallel_for_upto(panels, (ptrdiff_t)(elements / 65536.0),
-                                              FN(dense_pack_a_task), &job, s->interrupt);
-    if (status != LRP_OK) {
-        free(packed);
-        return status;
+    T *packed = NULL;
+    if (max) {
+        size_t count;
+        if (FN(packed_a_count)(s->n, inner, micro->mr, &count) != LRP_OK)
+            return LRP_ERR_NOMEM;
+        packed = lrp_alloc_aligned(count, sizeof(T));
+        if (!packed)
+            return LRP_ERR_NOMEM;
+        FN(dense_pack_job) job = {x, s->n, inner, micro->mr, packed};
+        const ptrdiff_t panels = (s->n + micro->mr - 1) / micro->mr;
+        const double elements = (double)s->n * (double)inner;
+        lrp_status status = lrp_parallel_for_upto(panels, (ptrdiff_t)(elements / 65536.0),
+                                                  FN(dense_pack_a_task), &job, s->interrupt);
+        if (status != LRP_OK) {
+            free(packed);
+            return status;
+        }
     }
     FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, out, bias, scale, cap};
-    FN(product) p = {1, s->n, cols, inner, max,
-                     FN(dense_a_of),
-                     transposed ? FN(dense_pack_b_backward) : FN(dense_pack_b_forward),
-                     FN(dense_c_of), cols, FN(dense_finish), &dp, s->interrupt, micro,
-                     0, 0, 0, 0, NULL};
-    status = FN(product_run)(&p);
+    FN(product) p = {.problems = 1, .m = s->n, .n = cols, .k = inner, .max = max,
+                     .a_of = FN(dense_a_of), .a_rows = max ? NULL : x, .lda = inner,
+                     .pack_b = transposed ? FN(dense_pack_b_backward) : FN(dense_pack_b_forward),
+                     .c_of = FN(dense_c_of), .ldc = cols, .finish = FN(dense_finish),
+                     .layer = &dp, .interrupt = s->interrupt, .micro = micro};
+    lrp_status status = FN(product_run)(&p);
     free(packed);
     return status;
 }

@@ -5,7 +5,8 @@
  * steps of MR values) and a packed B panel (kc steps of NR values):
  *   sum: c[r][j] = c[r][j] + a[p][r] * b[p][j], p = 0 .. kc-1 in order
  *   max: c[r][j] = max(c[r][j], a[p][r] * b[p][j])
- * starting from the tile's current values (load) or from 0. The SIMD kernels
+ * starting from the tile's current values (load) or from 0; `rows` is the sum
+ * with A read in place from a row-major matrix. The SIMD kernels
  * fuse the sum's multiply-add (one rounding); the portable one rounds twice.
  * Each is compiled for its instruction set by a target attribute, so the
  * shipped build needs no -march flag and runs on any x86-64 (or other) CPU.
@@ -36,6 +37,28 @@
                 c[r * ldc + j] = acc[r][j];                                                 \
     }
 
+/* The same sum with A read in place, row r of the tile at a[r * lda]: a
+ * row-major operand (a batch of activations) needs no packing. */
+#define PORTABLE_ROWS_KERNEL(NAME, T, MR, NR)                                               \
+    static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda, const T *restrict b, \
+                     T *restrict c, ptrdiff_t ldc, int load)                                \
+    {                                                                                       \
+        T acc[MR][NR];                                                                      \
+        for (int r = 0; r < MR; r++)                                                        \
+            for (int j = 0; j < NR; j++)                                                    \
+                acc[r][j] = load ? c[r * ldc + j] : (T)0;                                   \
+        for (ptrdiff_t p = 0; p < kc; p++) {                                                \
+            for (int r = 0; r < MR; r++) {                                                  \
+                const T ar = a[r * lda + p];                                                \
+                for (int j = 0; j < NR; j++)                                                \
+                    acc[r][j] = acc[r][j] + ar * b[p * NR + j];                             \
+            }                                                                               \
+        }                                                                                   \
+        for (int r = 0; r < MR; r++)                                                        \
+            for (int j = 0; j < NR; j++)                                                    \
+                c[r * ldc + j] = acc[r][j];                                                 \
+    }
+
 #define ADD(acc, x) ((acc) + (x))
 #define MAXIMUM(acc, x) ((x) > (acc) ? (x) : (acc))
 
@@ -44,8 +67,13 @@ PORTABLE_KERNEL(max_f32_portable, float, 4, 8, MAXIMUM)
 PORTABLE_KERNEL(sum_f64_portable, double, 4, 4, ADD)
 PORTABLE_KERNEL(max_f64_portable, double, 4, 4, MAXIMUM)
 
-static const lrp_micro_f32 portable_f32 = {4, 8, sum_f32_portable, max_f32_portable};
-static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_portable};
+PORTABLE_ROWS_KERNEL(rows_f32_portable, float, 4, 8)
+PORTABLE_ROWS_KERNEL(rows_f64_portable, double, 4, 4)
+
+static const lrp_micro_f32 portable_f32 = {4, 8, sum_f32_portable, max_f32_portable,
+                                           rows_f32_portable};
+static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_portable,
+                                           rows_f64_portable};
 
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
@@ -76,6 +104,31 @@ static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_porta
             b += 2 * LANES;                                                                     \
         }                                                                                       \
         ROWS(STORE_ROW, W, S, LANES)                                                            \
+    }
+/* The sum with A in place (see PORTABLE_ROWS_KERNEL). */
+#define SIMD_ROWS_KERNEL(NAME, TARGET, ROWS, T, VEC, W, S, LANES)                                \
+    TARGET static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda,                   \
+                            const T *restrict b, T *restrict c, ptrdiff_t ldc, int load)        \
+    {                                                                                           \
+        ROWS(DECLARE_ROW, VEC)                                                                  \
+        if (load) {                                                                             \
+            ROWS(LOAD_ROW, W, S, LANES)                                                         \
+        } else {                                                                                \
+            ROWS(ZERO_ROW, W, S)                                                                \
+        }                                                                                       \
+        for (ptrdiff_t p = 0; p < kc; p++) {                                                    \
+            const VEC b0 = INTRIN(W, load, S)(b), b1 = INTRIN(W, load, S)(b + LANES);           \
+            ROWS(STEP_ROWSTRIDED, VEC, W, S)                                                    \
+            a += 1;                                                                             \
+            b += 2 * LANES;                                                                     \
+        }                                                                                       \
+        ROWS(STORE_ROW, W, S, LANES)                                                            \
+    }
+#define STEP_ROWSTRIDED(r, VEC, W, S)                          \
+    {                                                          \
+        const VEC ar = INTRIN(W, set1, S)(a[(r) * lda]);       \
+        c##r##0 = INTRIN(W, fmadd, S)(ar, b0, c##r##0);        \
+        c##r##1 = INTRIN(W, fmadd, S)(ar, b1, c##r##1);        \
     }
 #define DECLARE_ROW(r, VEC) VEC c##r##0, c##r##1;
 #define LOAD_ROW(r, W, S, LANES) \
@@ -108,10 +161,15 @@ SIMD_KERNEL(max_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, MAX)
 SIMD_KERNEL(sum_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM)
 SIMD_KERNEL(max_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, MAX)
 
-static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512};
-static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512};
-static const lrp_micro_f32 avx2_f32 = {6, 16, sum_f32_avx2, max_f32_avx2};
-static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2};
+SIMD_ROWS_KERNEL(rows_f32_avx512, AVX512, ROWS8, float, __m512, 512, ps, 16)
+SIMD_ROWS_KERNEL(rows_f64_avx512, AVX512, ROWS8, double, __m512d, 512, pd, 8)
+SIMD_ROWS_KERNEL(rows_f32_avx2, AVX2, ROWS6, float, __m256, 256, ps, 8)
+SIMD_ROWS_KERNEL(rows_f64_avx2, AVX2, ROWS6, double, __m256d, 256, pd, 4)
+
+static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, rows_f32_avx512};
+static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, rows_f64_avx512};
+static const lrp_micro_f32 avx2_f32 = {6, 16, sum_f32_avx2, max_f32_avx2, rows_f32_avx2};
+static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2, rows_f64_avx2};
 #endif
 
 const lrp_micro_f32 *lrp_micro_for_f32(void)

@@ -23,6 +23,9 @@ struct FN(product) {
     int max; /* 0: sum, 1: max */
     /* packed A of problem q: ceil(m / mr) panels of k steps of mr values */
     const T *(*a_of)(const FN(product) *p, ptrdiff_t q);
+    /* or, for a sum of one problem, A unpacked: row-major, row stride lda */
+    const T *a_rows;
+    ptrdiff_t lda;
     /* B rows [p0, p0 + kc) by columns [j0, j0 + nr) of problem q as kc steps
      * of nr values, zero past column n */
     void (*pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
@@ -130,6 +133,20 @@ static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, cons
             c[r * p->ldc + j] = tile[r * nr + j];
 }
 
+/* A full-height tile from unpacked A, cut by the right edge of C. */
+static void FN(product_rows_tile)(const FN(product) *p, ptrdiff_t kc, const T *a, const T *b,
+                                  T *c, ptrdiff_t cols, int load, T *restrict tile)
+{
+    const int mr = p->micro->mr, nr = p->micro->nr;
+    for (ptrdiff_t r = 0; r < mr; r++)
+        for (ptrdiff_t j = 0; j < nr; j++)
+            tile[r * nr + j] = load && j < cols ? c[r * p->ldc + j] : (T)0;
+    p->micro->rows(kc, a, p->lda, b, tile, nr, 1);
+    for (ptrdiff_t r = 0; r < mr; r++)
+        for (ptrdiff_t j = 0; j < cols; j++)
+            c[r * p->ldc + j] = tile[r * nr + j];
+}
+
 static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
                                    lrp_team *team)
 {
@@ -137,10 +154,11 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
     const int mr = p->micro->mr, nr = p->micro->nr;
     const ptrdiff_t kc_max = p->k < PRODUCT_KC ? p->k : PRODUCT_KC;
     const size_t panel_size = p->shared_b ? 0 : (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block;
-    T *panel = lrp_alloc_aligned(panel_size + (size_t)mr * (size_t)nr, sizeof(T));
+    const size_t tail_size = p->a_rows ? (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)mr : 0;
+    T *panel = lrp_alloc_aligned(panel_size + tail_size + (size_t)mr * (size_t)nr, sizeof(T));
     if (!panel)
         return LRP_ERR_NOMEM;
-    T *tile = panel + panel_size;
+    T *tail = panel + panel_size, *tile = tail + tail_size;
     lrp_status status = LRP_OK;
     for (ptrdiff_t item = begin; item < end; item++) {
         const ptrdiff_t q = item / (p->col_blocks * p->row_blocks);
@@ -152,7 +170,7 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
         const ptrdiff_t j0 = col * p->col_block, i0 = row * p->row_block;
         const ptrdiff_t j1 = j0 + p->col_block < p->n ? j0 + p->col_block : p->n;
         const ptrdiff_t i1 = i0 + p->row_block < p->m ? i0 + p->row_block : p->m;
-        const T *a = p->a_of(p, q);
+        const T *a = p->a_rows ? NULL : p->a_of(p, q);
         T *c = p->c_of(p, q);
         ptrdiff_t pc = 0;
         do {
@@ -164,14 +182,29 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
             if (!p->shared_b)
                 for (ptrdiff_t js = j0; js < j1; js += nr)
                     p->pack_b(p, q, pc, kc, js, nr, panel + (js - j0) / nr * kc * nr);
+            /* unpacked A: the rows past the last full tile, packed here */
+            const ptrdiff_t full_end = p->a_rows ? i0 + (i1 - i0) / mr * mr : i0;
+            if (p->a_rows && full_end < i1)
+                FN(pack_a)(p->a_rows + full_end * p->lda + pc, p->lda, i1 - full_end, kc, mr,
+                           LRP_RULE_ZERO, 0, 0, tail);
             for (ptrdiff_t js = j0; js < j1; js += nr) {
                 const T *b = p->shared_b
                                  ? p->shared_b + pc * ((p->n + nr - 1) / nr * nr) + js / nr * kc * nr
                                  : panel + (js - j0) / nr * kc * nr;
-                for (ptrdiff_t ir = i0; ir < i1; ir += mr)
-                    FN(product_tile)(p, kc, a + ir * p->k + pc * mr, b, c + ir * p->ldc + js,
-                                     i1 - ir < mr ? i1 - ir : mr, j1 - js < nr ? j1 - js : nr,
-                                     pc > 0, tile);
+                const ptrdiff_t cols = j1 - js < nr ? j1 - js : nr;
+                for (ptrdiff_t ir = i0; ir < i1; ir += mr) {
+                    const ptrdiff_t rows = i1 - ir < mr ? i1 - ir : mr;
+                    T *ct = c + ir * p->ldc + js;
+                    if (p->a_rows && ir < full_end && cols == nr)
+                        p->micro->rows(kc, p->a_rows + ir * p->lda + pc, p->lda, b, ct, p->ldc,
+                                       pc > 0);
+                    else if (p->a_rows && ir < full_end)
+                        FN(product_rows_tile)(p, kc, p->a_rows + ir * p->lda + pc, b, ct, cols,
+                                              pc > 0, tile);
+                    else
+                        FN(product_tile)(p, kc, p->a_rows ? tail : a + ir * p->k + pc * mr, b,
+                                         ct, rows, cols, pc > 0, tile);
+                }
             }
             pc += kc;
         } while (pc < p->k);
