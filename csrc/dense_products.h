@@ -9,6 +9,10 @@
  * same for any batch size and thread count: a sample gets the same bits
  * alone or in a batch of a thousand. z^B keeps the pair-by-pair kernels. */
 
+/* Up to this batch size the forward reads the weights in place
+ * (dense_weights_first); past it the batch is A and the weights are packed. */
+#define DENSE_FEW_SAMPLES 64
+
 typedef struct {
     const T *w;
     ptrdiff_t in;
@@ -126,7 +130,8 @@ static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, pt
 typedef struct {
     const T *x;
     ptrdiff_t rows, inner;
-    int mr;
+    int mr, kind, absolute; /* each value v packed as rho(v), |rho(v)| if absolute */
+    T gamma;
     T *packed;
 } FN(dense_pack_job);
 
@@ -139,10 +144,33 @@ static lrp_status FN(dense_pack_a_task)(void *context, ptrdiff_t begin, ptrdiff_
     for (ptrdiff_t panel = begin; panel < end; panel++) {
         const ptrdiff_t i0 = panel * job->mr;
         const ptrdiff_t rows = job->rows - i0 < job->mr ? job->rows - i0 : job->mr;
-        FN(pack_a)(job->x + i0 * job->inner, job->inner, rows, job->inner, job->mr, LRP_RULE_ZERO,
-                   0, 1, job->packed + panel * job->inner * job->mr);
+        FN(pack_a)(job->x + i0 * job->inner, job->inner, rows, job->inner, job->mr, job->kind,
+                   job->gamma, job->absolute, job->packed + panel * job->inner * job->mr);
     }
     return LRP_OK;
+}
+
+/* A of x (rows, inner), packed by FN(pack_a) over the threads; NULL if out
+ * of memory or interrupted (*status says which). */
+static T *FN(dense_pack_a)(const T *x, ptrdiff_t rows, ptrdiff_t inner, int mr, int kind,
+                           T gamma, int absolute, const lrp_interrupt *interrupt,
+                           lrp_status *status)
+{
+    size_t count;
+    T *packed = NULL;
+    *status = LRP_ERR_NOMEM;
+    if (FN(packed_a_count)(rows, inner, mr, &count) != LRP_OK ||
+        !(packed = lrp_alloc_aligned(count, sizeof(T))))
+        return NULL;
+    FN(dense_pack_job) job = {x, rows, inner, mr, kind, absolute, gamma, packed};
+    const double elements = (double)rows * (double)inner;
+    *status = lrp_parallel_for_upto((rows + mr - 1) / mr, (ptrdiff_t)(elements / 65536.0),
+                                    FN(dense_pack_a_task), &job, interrupt);
+    if (*status != LRP_OK) {
+        free(packed);
+        return NULL;
+    }
+    return packed;
 }
 
 /* out (N, cols) = x (N, inner) times B, as the pass `transposed` says;
@@ -155,30 +183,77 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const ptrdiff_t inner = transposed ? s->out : s->in, cols = transposed ? s->in : s->out;
     T *packed = NULL;
-    if (max) {
-        size_t count;
-        if (FN(packed_a_count)(s->n, inner, micro->mr, &count) != LRP_OK)
-            return LRP_ERR_NOMEM;
-        packed = lrp_alloc_aligned(count, sizeof(T));
-        if (!packed)
-            return LRP_ERR_NOMEM;
-        FN(dense_pack_job) job = {x, s->n, inner, micro->mr, packed};
-        const ptrdiff_t panels = (s->n + micro->mr - 1) / micro->mr;
-        const double elements = (double)s->n * (double)inner;
-        lrp_status status = lrp_parallel_for_upto(panels, (ptrdiff_t)(elements / 65536.0),
-                                                  FN(dense_pack_a_task), &job, s->interrupt);
-        if (status != LRP_OK) {
-            free(packed);
-            return status;
-        }
-    }
+    lrp_status status = LRP_OK;
+    if (max && !(packed = FN(dense_pack_a)(x, s->n, inner, micro->mr, LRP_RULE_ZERO, 0, 1,
+                                           s->interrupt, &status)))
+        return status;
     FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, out, bias, scale, cap};
     FN(product) p = {.problems = 1, .m = s->n, .n = cols, .k = inner, .max = max,
                      .a_of = FN(dense_a_of), .a_rows = max ? NULL : x, .lda = inner,
                      .pack_b = transposed ? FN(dense_pack_b_backward) : FN(dense_pack_b_forward),
                      .c_of = FN(dense_c_of), .ldc = cols, .finish = FN(dense_finish),
                      .layer = &dp, .interrupt = s->interrupt, .micro = micro};
-    lrp_status status = FN(product_run)(&p);
+    status = FN(product_run)(&p);
+    free(packed);
+    return status;
+}
+
+/* B = x^T for the weights-first forward: row p is input p0 + pp, column is
+ * sample j0 + c. */
+static void FN(dense_pack_b_samples)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
+                                     ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst)
+{
+    (void)q;
+    const FN(dense_product) *dp = p->layer;
+    for (int c = 0; c < nr; c++) {
+        const T *restrict src = dp->scale + (j0 + c < p->n ? (j0 + c) * dp->in + p0 : 0);
+        if (j0 + c >= p->n) {
+            for (ptrdiff_t pp = 0; pp < kc; pp++)
+                dst[pp * nr + c] = 0;
+        } else if (dp->absolute) {
+            for (ptrdiff_t pp = 0; pp < kc; pp++)
+                dst[pp * nr + c] = FN(absolute)(src[pp]);
+        } else {
+            for (ptrdiff_t pp = 0; pp < kc; pp++)
+                dst[pp * nr + c] = src[pp];
+        }
+    }
+}
+
+/* The forward of a few samples as (z - beta)^T = rho(W) a^T: the weights
+ * are read once, in place (or packed once for gamma and maxima), where
+ * a^T rho(W)^T would transpose them. Every z is the same multiply-add chain
+ * over the inputs as in dense_product_run (a product's two factors commute
+ * exactly), so a sample gets the same bits either way. */
+static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T gamma, int max,
+                                          const T *a, const T *w, const T *beta, T *z)
+{
+    const FN(lrp_micro) *micro = FN(lrp_micro_for)();
+    lrp_status status = LRP_OK;
+    const int in_place = !max && kind != LRP_RULE_GAMMA;
+    T *packed = NULL;
+    if (!in_place && !(packed = FN(dense_pack_a)(w, s->out, s->in, micro->mr, kind, gamma, max,
+                                                 s->interrupt, &status)))
+        return status;
+    size_t count;
+    T *zt = lrp_checked_count(0, s->out, (size_t)s->n, &count) == LRP_OK
+                ? lrp_alloc_array(count, sizeof(T)) : NULL;
+    if (!zt) {
+        free(packed);
+        return LRP_ERR_NOMEM;
+    }
+    FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, zt, NULL, a, NULL};
+    FN(product) p = {.problems = 1, .m = s->out, .n = s->n, .k = s->in, .max = max,
+                     .a_of = FN(dense_a_of), .a_rows = in_place ? w : NULL, .lda = s->in,
+                     .pack_b = FN(dense_pack_b_samples), .c_of = FN(dense_c_of), .ldc = s->n,
+                     .layer = &dp, .interrupt = s->interrupt, .micro = micro};
+    status = FN(product_run)(&p);
+    for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++)
+        for (ptrdiff_t k = 0; k < s->out; k++) {
+            const T v = zt[k * s->n + n];
+            z[n * s->out + k] = max ? (beta[k] > v ? beta[k] : v) : v + beta[k];
+        }
+    free(zt);
     free(packed);
     return status;
 }
@@ -194,7 +269,12 @@ static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape
         beta[k] = FN(bias_term)(kind, gamma, b[k]);
         beta[k] = max ? FN(absolute)(beta[k]) : beta[k];
     }
-    lrp_status status = FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
+    lrp_status status =
+        s->n <= DENSE_FEW_SAMPLES
+            ? FN(dense_weights_first)(s, kind, gamma, max, a, w, beta, z)
+            : FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
     free(beta);
     return status;
 }
+
+#undef DENSE_FEW_SAMPLES

@@ -70,11 +70,11 @@ def _wide_layer(dtype, stride=1):
 
 
 def _wide_linear(dtype):
-    """A batch of 37 (partial row tiles), 300 inputs (past one cache chunk of
-    the forward) and 290 outputs (past one column block and one chunk of the
-    transposed passes)."""
+    """A batch of 67 (past the weights-first forward's 64; partial row
+    tiles), 300 inputs (past one cache chunk of the forward) and 290 outputs
+    (past one column block and one chunk of the transposed passes)."""
     rng = np.random.default_rng(7)
-    a = np.maximum(rng.normal(size=(37, 300)), 0).astype(dtype)
+    a = np.maximum(rng.normal(size=(67, 300)), 0).astype(dtype)
     w = (rng.normal(size=(290, 300)) * 0.05).astype(dtype)
     b = (rng.normal(size=290) * 0.1).astype(dtype)
     return sl.Linear(w, b), a, rng
@@ -181,6 +181,9 @@ def test_a_sample_gets_the_same_bits_in_any_batch(kind):
     semiring = SEMIRINGS[kind]
     images, labels = sl.models.mnist_digits()
     mlp, digits = sl.models.mnist_mlp(), sl.models.mnist_input(images)
+    # past 64 samples the dense forward takes the batch-first product
+    digits = np.concatenate([digits, digits * 0.5, digits ** 2, digits[:10] * 0.25])
+    labels = np.concatenate([labels, labels, labels, labels[:10]])
     conv, x = _awkward_net(np.float32)
     x = np.concatenate([x, x[::-1] * 0.5, x ** 2])
     for net, batch, targets in ((mlp, digits, labels), (conv, x, np.arange(len(x)) % 6)):
