@@ -10,6 +10,7 @@
 
 #include "product_kernels.h"
 #include "dense_products.h"
+#include "dense_thresholds.h"
 
 #define LANES 8
 
@@ -271,6 +272,9 @@ lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_r
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma, theta = (T)t->theta;
+    if (rule->kind != LRP_RULE_ZBOX)
+        return FN(dense_threshold_run)(rule->kind, s, gamma, theta, t->absolute, a, w, z, r_out,
+                                       NULL, r_in, NULL);
 #define CALL(KIND) status = FN(boolean_body)(KIND, s, gamma, theta, t->absolute, a, w, low, high, z, r_out, r_in)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
@@ -345,6 +349,29 @@ lrp_status FN(lrp_dense_relevance_counting)(const lrp_dense_shape *s, const lrp_
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma, theta = (T)t->theta;
     lrp_status status = LRP_OK;
+    /* no R_j of a sample exceeds the sample's total: while that is at most
+     * 2^53, the sums are exact in double */
+    int exact_in_double = rule->kind != LRP_RULE_ZBOX;
+    for (ptrdiff_t n = 0; n < s->n && exact_in_double; n++) {
+        int64_t total;
+        status = lrp_count_sum(r_out + n * s->out, s->out, &total);
+        if (status != LRP_OK)
+            return status;
+        exact_in_double = total >= 0 && total <= ((int64_t)1 << 53);
+    }
+    if (exact_in_double) {
+        size_t count;
+        double *sums = lrp_checked_count(0, s->n, (size_t)s->in, &count) == LRP_OK
+                           ? lrp_alloc_array(count, sizeof(double)) : NULL;
+        if (!sums)
+            return LRP_ERR_NOMEM;
+        status = FN(dense_threshold_run)(rule->kind, s, gamma, theta, t->absolute, a, w, z, NULL,
+                                         r_out, NULL, sums);
+        for (size_t j = 0; j < count && status == LRP_OK; j++)
+            r_in[j] = (int64_t)sums[j];
+        free(sums);
+        return status;
+    }
 #define CALL(KIND) status = FN(counting_body)(KIND, s, gamma, theta, t->absolute, a, w, low, high, z, r_out, r_in)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
