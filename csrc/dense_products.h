@@ -125,6 +125,8 @@ static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, pt
     }
 }
 
+#include "dense_few.h"
+
 /* x (N, inner) packed as A, panel by panel over the threads: a batch's
  * activations are as large as the product's other operand. */
 typedef struct {
@@ -180,6 +182,8 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
                                         int transposed, const T *x, const T *w,
                                         const T *bias, const T *scale, const T *cap, T *out)
 {
+    if (transposed && s->n <= DENSE_FEW)
+        return FN(few_transposed_run)(s, kind, gamma, max, x, w, scale, cap, out);
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const ptrdiff_t inner = transposed ? s->out : s->in, cols = transposed ? s->in : s->out;
     T *packed = NULL;
@@ -270,7 +274,8 @@ static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape
         beta[k] = max ? FN(absolute)(beta[k]) : beta[k];
     }
     lrp_status status =
-        s->n <= DENSE_FEW_SAMPLES
+        max && s->n <= DENSE_FEW ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
+        : s->n <= DENSE_FEW_SAMPLES
             ? FN(dense_weights_first)(s, kind, gamma, max, a, w, beta, z)
             : FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
     free(beta);
@@ -278,3 +283,4 @@ static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape
 }
 
 #undef DENSE_FEW_SAMPLES
+#undef DENSE_FEW

@@ -8,6 +8,7 @@
 #define FN(name) name##_f32
 #define ABS fabsf
 #define NEXTAFTER nextafterf
+#define FMA fmaf
 #define UINT_T uint32_t /* T's bits */
 #define LANE_INT int32_t /* an integer as wide as T */
 #include "rule_math.h"
@@ -16,6 +17,7 @@
 #undef FN
 #undef ABS
 #undef NEXTAFTER
+#undef FMA
 #undef UINT_T
 #undef LANE_INT
 #undef LRP_BOUND
@@ -24,6 +26,7 @@
 #define FN(name) name##_f64
 #define ABS fabs
 #define NEXTAFTER nextafter
+#define FMA fma
 #define UINT_T uint64_t
 #define LANE_INT int64_t
 #include "rule_math.h"
@@ -32,6 +35,7 @@
 #undef FN
 #undef ABS
 #undef NEXTAFTER
+#undef FMA
 #undef UINT_T
 #undef LANE_INT
 #undef LRP_BOUND

@@ -1,0 +1,161 @@
+/* Linear passes of a few samples (a batch of at most DENSE_FEW), written
+ * once against T and FN(), included by dense_kernels.h. A product would
+ * fill its micro-tiles' rows with padding; these loops instead stream the
+ * weights once, row by row, with every output's reduction the same chain
+ * the products compute (multiply-adds fused exactly where their micro-kernels
+ * fuse them), so a sample gets the same bits in a batch of 1 or of 1000:
+ *   transposed  c_j = sum or max over k of x_k rho(w_kj), in order of k
+ *               (the real pass: x = R / z; Viterbi's: x = R / (m + 1e-9),
+ *               with absolute weights), then the products' epilogue;
+ *   absmax      m_k = max_j |a_j| |rho(w_kj)| (exact in any order).
+ * Work items are blocks of inputs (transposed) or of outputs (absmax). */
+
+#define DENSE_FEW 8
+#define FEW_BLOCK 1024 /* inputs per transposed item */
+
+typedef struct {
+    const lrp_dense_shape *s;
+    int kind, max;
+    T gamma;
+    const T *w, *x;               /* x: (n, out) for the transposed passes, a for absmax */
+    const FN(dense_product) *epilogue; /* the transposed passes' scale and cap */
+    const T *beta;                /* absmax: |beta_k| */
+    T *out;
+} FN(dense_few);
+
+static LRP_INLINE void FN(few_transposed)(const FN(dense_few) *f, ptrdiff_t item, int kind,
+                                          int max, int fused)
+{
+    const lrp_dense_shape *s = f->s;
+    const ptrdiff_t j0 = item * FEW_BLOCK;
+    const ptrdiff_t width = s->in - j0 < FEW_BLOCK ? s->in - j0 : FEW_BLOCK;
+    T acc[DENSE_FEW][FEW_BLOCK];
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t j = 0; j < width; j++)
+            acc[n][j] = 0;
+    for (ptrdiff_t k = 0; k < s->out; k++) {
+        const T *restrict wk = f->w + k * s->in + j0;
+        for (ptrdiff_t n = 0; n < s->n; n++) {
+            /* a zero term leaves every chain as it was (none is ever -0) */
+            const T xk = f->x[n * s->out + k];
+            if (xk == 0)
+                continue;
+            T *restrict an = acc[n];
+            if (max) {
+                for (ptrdiff_t j = 0; j < width; j++) {
+                    const T v = xk * FN(absolute)(FN(rho)(kind, f->gamma, wk[j]));
+                    an[j] = v > an[j] ? v : an[j];
+                }
+            } else if (fused) {
+                for (ptrdiff_t j = 0; j < width; j++)
+                    an[j] = FMA(xk, FN(rho)(kind, f->gamma, wk[j]), an[j]);
+            } else {
+                for (ptrdiff_t j = 0; j < width; j++)
+                    an[j] = an[j] + xk * FN(rho)(kind, f->gamma, wk[j]);
+            }
+        }
+    }
+    const FN(dense_product) *dp = f->epilogue;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        T *row = f->out + n * s->in;
+        const T *a = dp->scale + n * s->in;
+        for (ptrdiff_t j = 0; j < width; j++)
+            row[j0 + j] = acc[n][j];
+        if (max) {
+            FN(viterbi_scale)(row, a, j0, j0 + width, dp->cap[n]);
+        } else {
+            for (ptrdiff_t j = j0; j < j0 + width; j++)
+                row[j] = a[j] * row[j];
+        }
+    }
+}
+
+static LRP_INLINE void FN(few_absmax)(const FN(dense_few) *f, ptrdiff_t k, int kind)
+{
+    const lrp_dense_shape *s = f->s;
+    const T *restrict wk = f->w + k * s->in;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const T *restrict an = f->x + n * s->in;
+        T best[16] = {0};
+        ptrdiff_t j = 0;
+        for (; j + 16 <= s->in; j += 16)
+            for (int l = 0; l < 16; l++) {
+                const T v = FN(absolute)(an[j + l]) * FN(absolute)(FN(rho)(kind, f->gamma, wk[j + l]));
+                best[l] = v > best[l] ? v : best[l];
+            }
+        for (; j < s->in; j++) {
+            const T v = FN(absolute)(an[j]) * FN(absolute)(FN(rho)(kind, f->gamma, wk[j]));
+            best[0] = v > best[0] ? v : best[0];
+        }
+        T m = f->beta[k];
+        for (int l = 0; l < 16; l++)
+            m = best[l] > m ? best[l] : m;
+        f->out[n * s->out + k] = m;
+    }
+}
+
+static LRP_INLINE lrp_status FN(few_items)(const FN(dense_few) *f, ptrdiff_t begin, ptrdiff_t end,
+                                           int worker, lrp_team *team, int fused)
+{
+    for (ptrdiff_t item = begin; item < end; item++) {
+        /* absmax items are single outputs: poll every 64 of them */
+        if ((f->beta == NULL || (item - begin) % 64 == 0) && lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const int gamma = f->kind == LRP_RULE_GAMMA;
+        if (f->beta)
+            gamma ? FN(few_absmax)(f, item, LRP_RULE_GAMMA) : FN(few_absmax)(f, item, LRP_RULE_ZERO);
+        else if (f->max)
+            gamma ? FN(few_transposed)(f, item, LRP_RULE_GAMMA, 1, fused)
+                  : FN(few_transposed)(f, item, LRP_RULE_ZERO, 1, fused);
+        else
+            gamma ? FN(few_transposed)(f, item, LRP_RULE_GAMMA, 0, fused)
+                  : FN(few_transposed)(f, item, LRP_RULE_ZERO, 0, fused);
+    }
+    return LRP_OK;
+}
+
+#define FEW_TASK(ISA, TARGET, FUSED)                                                            \
+    TARGET static lrp_status FN(few_task_##ISA)(void *context, ptrdiff_t begin, ptrdiff_t end, \
+                                                int worker, lrp_team *team)                     \
+    {                                                                                           \
+        return FN(few_items)(context, begin, end, worker, team, FUSED);                         \
+    }
+FEW_TASK(portable, , 0)
+#if LRP_X86_DISPATCH
+FEW_TASK(avx2, __attribute__((target("avx2,fma"))), 1)
+FEW_TASK(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))), 1)
+#endif
+#undef FEW_TASK
+
+static lrp_status FN(few_run)(FN(dense_few) *f, ptrdiff_t items)
+{
+    lrp_task task = FN(few_task_portable);
+#if LRP_X86_DISPATCH
+    if (lrp_current_isa() == LRP_ISA_AVX512)
+        task = FN(few_task_avx512);
+    else if (lrp_current_isa() == LRP_ISA_AVX2)
+        task = FN(few_task_avx2);
+#endif
+    const double pairs = (double)f->s->n * (double)f->s->in * (double)f->s->out;
+    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / 262144.0), task, f, f->s->interrupt);
+}
+
+/* The transposed passes (see dense_product_run) of a few samples. */
+static lrp_status FN(few_transposed_run)(const lrp_dense_shape *s, int kind, T gamma, int max,
+                                         const T *x, const T *w, const T *scale, const T *cap,
+                                         T *out)
+{
+    FN(dense_product) epilogue = {w, s->in, kind, max, gamma, NULL, out, NULL, scale, cap};
+    FN(dense_few) f = {s, kind, max, gamma, w, x, &epilogue, NULL, out};
+    return FN(few_run)(&f, (s->in + FEW_BLOCK - 1) / FEW_BLOCK);
+}
+
+/* m (n, out) of a few samples; beta holds |beta_k|. */
+static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
+                                     const T *w, const T *beta, T *m)
+{
+    FN(dense_few) f = {s, kind, 1, gamma, w, a, NULL, beta, m};
+    return FN(few_run)(&f, s->out);
+}
+
+#undef FEW_BLOCK
