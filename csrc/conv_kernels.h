@@ -227,8 +227,7 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
     if (!ratio)
         return LRP_ERR_NOMEM;
     T *c = ratio + out_total, *cpos = c + in_plane, *cneg = cpos + in_plane;
-    for (ptrdiff_t k = 0; k < out_total; k++)
-        ratio[k] = FN(coefficient)(r_out[k], z[k]);
+    FN(quotients_run)(r_out, z, out_total, 0, ratio);
     lrp_status status = LRP_OK;
     if (FN(conv_uses_product)(kind, s, 1)) {
         status = FN(conv_transposed_product)(kind, 0, s, gamma, a, w, ratio, NULL, r_in);
@@ -477,8 +476,7 @@ static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shap
         T *q = lrp_alloc_array((size_t)out_total + (size_t)s->n, sizeof(T));
         if (!q)
             return LRP_ERR_NOMEM;
-        for (ptrdiff_t k = 0; k < out_total; k++)
-            q[k] = r_out[k] / (m[k] + (T)1e-9);
+        FN(quotients_run)(r_out, m, out_total, 1, q);
         T *cap = q + out_total;
         FN(row_maxima)(r_out, s->n, out_sample, cap);
         lrp_status status = FN(conv_transposed_product)(kind, 1, s, gamma, a, w, q, cap, r_in);

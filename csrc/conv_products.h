@@ -128,6 +128,49 @@ static void FN(conv_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptr
     }
 }
 
+/* The weights packed as A (FN(pack_a)'s layout), one panel of mr rows per
+ * item. flipped: see FN(conv_product_run). */
+typedef struct {
+    const lrp_conv_shape *v;
+    const T *w;
+    ptrdiff_t m, k;
+    int mr, kind, absolute, flipped;
+    T gamma;
+    T *packed;
+    size_t per_group;
+} FN(conv_weights);
+
+static lrp_status FN(conv_weights_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                        int worker, lrp_team *team)
+{
+    const FN(conv_weights) *job = context;
+    (void)worker, (void)team;
+    const ptrdiff_t panels = (job->m + job->mr - 1) / job->mr, mr = job->mr;
+    const ptrdiff_t taps = job->v->k_h * job->v->k_w, cout_w = job->k / taps;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        const ptrdiff_t g = item / panels, i0 = item % panels * mr;
+        T *dst = job->packed + (size_t)g * job->per_group + i0 * job->k;
+        for (ptrdiff_t r = 0; r < mr; r++) {
+            const ptrdiff_t row = i0 + r;
+            for (ptrdiff_t p = 0; p < job->k; p++) {
+                T v = 0;
+                if (row < job->m) {
+                    /* flipped: w is (in_c of view, m, k_h, k_w) for this
+                     * group; the view's inputs are the layer's outputs */
+                    const T x = job->flipped
+                                    ? job->w[((g * cout_w + p / taps) * job->m + row) * taps
+                                             + (taps - 1 - p % taps)]
+                                    : job->w[(g * job->m + row) * job->k + p];
+                    v = FN(rho)(job->kind, job->gamma, x);
+                    v = job->absolute ? FN(absolute)(v) : v;
+                }
+                dst[p * mr + r] = v;
+            }
+        }
+    }
+    return LRP_OK;
+}
+
 /* Packs the weights as A and runs the product for `view`. flipped: A row ci
  * of group g is W[g's outputs][ci] with the kernel turned by 180 degrees,
  * row order (output channel, ky, kx), as the transposed passes need. */
@@ -142,28 +185,17 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
         per_group > SIZE_MAX / (size_t)v->groups)
         return LRP_ERR_NOMEM;
     T *packed = lrp_alloc_aligned(per_group * (size_t)v->groups, sizeof(T));
-    T *plain = flipped ? lrp_alloc_array((size_t)m * (size_t)k, sizeof(T)) : NULL;
-    if (!packed || (flipped && !plain)) {
-        free(packed);
-        free(plain);
+    if (!packed)
         return LRP_ERR_NOMEM;
+    FN(conv_weights) job = {v, w, m, k, micro->mr, kind, max, flipped, gamma, packed, per_group};
+    const ptrdiff_t panels = (m + micro->mr - 1) / micro->mr;
+    lrp_status status = lrp_parallel_for_upto(v->groups * panels,
+                                              (ptrdiff_t)((double)m * k * v->groups / 65536.0),
+                                              FN(conv_weights_task), &job, interrupt);
+    if (status != LRP_OK) {
+        free(packed);
+        return status;
     }
-    const ptrdiff_t taps = v->k_h * v->k_w, cout_w = v->in_c / v->groups;
-    for (ptrdiff_t g = 0; g < v->groups; g++) {
-        const T *src = w + g * m * k;
-        if (flipped) {
-            /* w is (in_c of view, m, k_h, k_w) for this group: view's inputs are
-             * the layer's outputs */
-            for (ptrdiff_t ci = 0; ci < m; ci++)
-                for (ptrdiff_t co = 0; co < cout_w; co++)
-                    for (ptrdiff_t t = 0; t < taps; t++)
-                        plain[ci * k + co * taps + t] =
-                            w[((g * cout_w + co) * m + ci) * taps + (taps - 1 - t)];
-            src = plain;
-        }
-        FN(pack_a)(src, k, m, k, micro->mr, kind, gamma, max, packed + g * per_group);
-    }
-    free(plain);
     cp->packed = packed;
     cp->packed_per_group = per_group;
     FN(product) p = {.problems = v->n * v->groups, .m = m, .n = v->out_h * v->out_w, .k = k,
@@ -171,7 +203,7 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
                      .c_of = FN(conv_c_of), .ldc = v->out_h * v->out_w,
                      .finish = FN(conv_finish), .layer = cp, .interrupt = interrupt,
                      .micro = micro};
-    lrp_status status = FN(product_run)(&p);
+    status = FN(product_run)(&p);
     free(packed);
     return status;
 }

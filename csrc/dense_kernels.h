@@ -204,8 +204,7 @@ lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule
         T *ratio = lrp_alloc_array(total, sizeof(T));
         if (!ratio)
             return LRP_ERR_NOMEM;
-        for (size_t k = 0; k < total; k++)
-            ratio[k] = FN(coefficient)(r_out[k], z[k]);
+        FN(quotients_run)(r_out, z, (ptrdiff_t)total, 0, ratio);
         status = FN(dense_product_run)(s, rule->kind, gamma, 0, 1, ratio, w, NULL, a, NULL, r_in);
         free(ratio);
         return status;
@@ -426,8 +425,7 @@ lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_r
         T *q = lrp_alloc_array(total + (size_t)s->n, sizeof(T));
         if (!q)
             return LRP_ERR_NOMEM;
-        for (size_t k = 0; k < total; k++)
-            q[k] = r_out[k] / (m[k] + (T)1e-9);
+        FN(quotients_run)(r_out, m, (ptrdiff_t)total, 1, q);
         T *cap = q + total;
         FN(row_maxima)(r_out, s->n, s->out, cap);
         status = FN(dense_product_run)(s, rule->kind, gamma, 1, 1, q, w, NULL, a, cap, r_in);

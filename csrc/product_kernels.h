@@ -101,6 +101,42 @@ static void FN(row_maxima)(const T *x, ptrdiff_t rows, ptrdiff_t count, T *maxim
     }
 }
 
+/* The products' left operand from relevance: s = R / z (0 where z = 0) for
+ * the real passes, q = R / (m + 1e-9) for Viterbi's; over the threads, in
+ * chunks of QUOTIENT_CHUNK. */
+#define QUOTIENT_CHUNK 16384
+typedef struct {
+    const T *r, *z;
+    T *out;
+    ptrdiff_t count;
+    int viterbi;
+} FN(quotients);
+
+static lrp_status FN(quotients_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                                     lrp_team *team)
+{
+    const FN(quotients) *job = context;
+    (void)worker, (void)team;
+    const ptrdiff_t last = end * QUOTIENT_CHUNK < job->count ? end * QUOTIENT_CHUNK : job->count;
+    if (job->viterbi) {
+        for (ptrdiff_t i = begin * QUOTIENT_CHUNK; i < last; i++)
+            job->out[i] = job->r[i] / (job->z[i] + (T)1e-9);
+    } else {
+        for (ptrdiff_t i = begin * QUOTIENT_CHUNK; i < last; i++)
+            job->out[i] = FN(coefficient)(job->r[i], job->z[i]);
+    }
+    return LRP_OK;
+}
+
+static void FN(quotients_run)(const T *r, const T *z, ptrdiff_t count, int viterbi, T *out)
+{
+    FN(quotients) job = {r, z, out, count, viterbi};
+    /* no interrupt: a few milliseconds at most */
+    (void)lrp_parallel_for_upto((count + QUOTIENT_CHUNK - 1) / QUOTIENT_CHUNK, count / 65536,
+                                FN(quotients_task), &job, NULL);
+}
+#undef QUOTIENT_CHUNK
+
 /* Room for FN(pack_a) of an m x k matrix. */
 static lrp_status FN(packed_a_count)(ptrdiff_t m, ptrdiff_t k, int mr, size_t *count)
 {
