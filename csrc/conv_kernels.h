@@ -117,6 +117,8 @@ static LRP_INLINE lrp_status FN(conv_weighted_sum)(int op, const lrp_conv_shape 
     T gamma = (T)rule->gamma;
     if (FN(conv_uses_product)(rule->kind, s, 0))
         return FN(conv_sum_product)(rule->kind, op, s, gamma, a, w, b, out);
+    if (rule->kind == LRP_RULE_ZBOX && op == CONV_SUM && FN(conv_zbox_stacks)(s, 0))
+        return FN(conv_zbox_forward)(s, a, w, low, high, out);
 #define CALL(KIND) status = FN(conv_rows_body)(KIND, op, s, gamma, a, w, b, low, high, out)
     LRP_DISPATCH_RULE(rule->kind, CALL);
 #undef CALL
@@ -231,6 +233,10 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
     lrp_status status = LRP_OK;
     if (FN(conv_uses_product)(kind, s, 1)) {
         status = FN(conv_transposed_product)(kind, 0, s, gamma, a, w, ratio, NULL, r_in);
+        goto done;
+    }
+    if (kind == LRP_RULE_ZBOX && FN(conv_zbox_stacks)(s, 1)) {
+        status = FN(conv_zbox_transposed)(s, a, w, low, high, ratio, r_in);
         goto done;
     }
     if (kind != LRP_RULE_ZBOX) {

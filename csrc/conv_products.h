@@ -257,3 +257,93 @@ static lrp_status FN(conv_transposed_product)(int kind, int max, const lrp_conv_
     FN(conv_product) cp = {FN(conv_transposed_view)(s), x, max, NULL, 0, r_in, NULL, a, cap};
     return FN(conv_product_run)(&cp, max, kind, gamma, w, 1, s->interrupt);
 }
+
+/* z^B as a plain product: with inputs (a, low, high) stacked as 3 in_c
+ * channels and weights (w, -w+, -w-) to match, sum_j a w - l w+ - h w-
+ * is one convolution of the stacked layer, and its transposed pass gives
+ * a c, -l c+ and -h c- as three channel blocks. One group only. */
+typedef struct {
+    lrp_conv_shape shape;
+    T *x, *w; /* the stacked inputs and weights */
+} FN(conv_stacked);
+
+static int FN(conv_zbox_stacks)(const lrp_conv_shape *s, int transposed)
+{
+    lrp_conv_shape wide = *s;
+    wide.in_c = 3 * s->in_c;
+    return s->groups == 1 && s->in_c <= PTRDIFF_MAX / 3 &&
+           FN(conv_uses_product)(LRP_RULE_ZERO, &wide, transposed);
+}
+
+static lrp_status FN(conv_stack)(const lrp_conv_shape *s, const T *a, const T *w, const T *low,
+                                 const T *high, FN(conv_stacked) *st)
+{
+    const ptrdiff_t plane = s->in_h * s->in_w, taps = s->k_h * s->k_w, c = s->in_c;
+    size_t inputs, weights;
+    if (lrp_checked_count(0, s->n * 3 * c, (size_t)plane, &inputs) != LRP_OK ||
+        lrp_checked_count(0, s->out_c * 3 * c, (size_t)taps, &weights) != LRP_OK ||
+        inputs > SIZE_MAX - weights)
+        return LRP_ERR_NOMEM;
+    st->shape = *s;
+    st->shape.in_c = 3 * c;
+    st->x = lrp_alloc_array(inputs + weights, sizeof(T));
+    if (!st->x)
+        return LRP_ERR_NOMEM;
+    st->w = st->x + inputs;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const size_t bytes = (size_t)(c * plane) * sizeof(T);
+        memcpy(st->x + (n * 3 + 0) * c * plane, a + n * c * plane, bytes);
+        memcpy(st->x + (n * 3 + 1) * c * plane, low + n * c * plane, bytes);
+        memcpy(st->x + (n * 3 + 2) * c * plane, high + n * c * plane, bytes);
+    }
+    for (ptrdiff_t co = 0; co < s->out_c; co++)
+        for (ptrdiff_t i = 0; i < c * taps; i++) {
+            const T v = w[co * c * taps + i];
+            st->w[(co * 3 + 0) * c * taps + i] = v;
+            st->w[(co * 3 + 1) * c * taps + i] = -FN(positive)(v);
+            st->w[(co * 3 + 2) * c * taps + i] = -FN(negative)(v);
+        }
+    return LRP_OK;
+}
+
+/* z under z^B (no bias: b - b+ - b- = 0). */
+static lrp_status FN(conv_zbox_forward)(const lrp_conv_shape *s, const T *a, const T *w,
+                                        const T *low, const T *high, T *z)
+{
+    FN(conv_stacked) st;
+    lrp_status status = FN(conv_stack)(s, a, w, low, high, &st);
+    if (status != LRP_OK)
+        return status;
+    T *zero_bias = lrp_alloc_array((size_t)s->out_c, sizeof(T));
+    status = zero_bias ? FN(conv_sum_product)(LRP_RULE_ZERO, 0, &st.shape, 0, st.x, st.w,
+                                              zero_bias, z)
+                       : LRP_ERR_NOMEM;
+    free(zero_bias);
+    free(st.x);
+    return status;
+}
+
+/* R_in = a c - l c+ - h c- with c = W^T ratio, c+- = (W+-)^T ratio. */
+static lrp_status FN(conv_zbox_transposed)(const lrp_conv_shape *s, const T *a, const T *w,
+                                           const T *low, const T *high, const T *ratio, T *r_in)
+{
+    FN(conv_stacked) st;
+    lrp_status status = FN(conv_stack)(s, a, w, low, high, &st);
+    if (status != LRP_OK)
+        return status;
+    const ptrdiff_t block = s->in_c * s->in_h * s->in_w;
+    size_t count;
+    T *parts = lrp_checked_count(0, s->n * 3, (size_t)block, &count) == LRP_OK
+                   ? lrp_alloc_array(count, sizeof(T)) : NULL;
+    status = parts ? FN(conv_transposed_product)(LRP_RULE_ZERO, 0, &st.shape, 0, st.x, st.w,
+                                                 ratio, NULL, parts)
+                   : LRP_ERR_NOMEM;
+    for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++) {
+        const T *ac = parts + n * 3 * block, *lc = ac + block, *hc = lc + block;
+        for (ptrdiff_t j = 0; j < block; j++)
+            r_in[n * block + j] = ac[j] + lc[j] + hc[j];
+    }
+    free(parts);
+    free(st.x);
+    return status;
+}

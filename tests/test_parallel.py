@@ -47,7 +47,9 @@ def _awkward_net(dtype):
 def test_every_instruction_set_equals_the_literal_reference(dtype, restore_kernels):
     net, x = _awkward_net(dtype)
     targets = np.array([1, 4])
-    rule_list = [rules.Gamma(0.25), rules.Epsilon(0.01), rules.Zero(), rules.Epsilon(1e-3)]
+    # z^B on the first layer (inputs in [0, 1]): the stacked-layer products
+    rule_list = [rules.ZBox(low=0.0, high=1.0), rules.Gamma(0.25), rules.Zero(),
+                 rules.Epsilon(1e-3)]
     tolerance = 1e-4 if dtype == np.float32 else 1e-11
     for kind, semiring in SEMIRINGS.items():
         thetas = [semiring.theta(i) for i in range(4)] if kind in ("boolean", "counting") else None
