@@ -33,72 +33,108 @@
 #define CONV_ACCUMULATE(op, acc, n) \
     ((op) == CONV_SUM ? (acc) + (n) : (FN(absolute)(n) > (acc) ? FN(absolute)(n) : (acc)))
 
-static LRP_INLINE lrp_status FN(conv_rows_body)(int kind, int op, const lrp_conv_shape *s, T gamma,
-                                                   const T *restrict a, const T *restrict w,
-                                                   const T *restrict b, const T *restrict low,
-                                                   const T *restrict high, T *restrict z)
+/* The tap-by-tap forward or absmax (layers the products do not take), one
+ * item per (sample, block of CONV_BLOCK output channels of one group). */
+typedef struct {
+    int kind, op;
+    const lrp_conv_shape *s;
+    T gamma;
+    const T *a, *w, *b, *low, *high;
+    T *z;
+} FN(conv_rows);
+
+static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t item, int kind,
+                                          int op)
 {
+    const lrp_conv_shape *s = job->s;
+    const T gamma = job->gamma;
+    const T *restrict a = job->a, *restrict w = job->w, *restrict b = job->b;
+    const T *restrict low = job->low, *restrict high = job->high;
+    T *restrict z = job->z;
     const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
     const ptrdiff_t out_w = s->out_w, sw = s->stride_w;
-    for (ptrdiff_t n = 0; n < s->n; n++)
-        for (ptrdiff_t g = 0; g < s->groups; g++)
-            for (ptrdiff_t co0 = g * cout_g; co0 < (g + 1) * cout_g; co0 += CONV_BLOCK) {
-                LRP_RETURN_IF_INTERRUPTED(s);
-                const ptrdiff_t count = (g + 1) * cout_g - co0 < CONV_BLOCK
-                                            ? (g + 1) * cout_g - co0 : CONV_BLOCK;
-                for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
-                    T *row[CONV_BLOCK];
-                    for (ptrdiff_t c = 0; c < CONV_BLOCK; c++) {
-                        row[c] = z + OUT_PLANE(s, n, co0 + (c < count ? c : 0)) + oy * out_w;
-                    }
-                    for (ptrdiff_t c = 0; c < count; c++)
-                        for (ptrdiff_t ox = 0; ox < out_w; ox++)
-                            row[c][ox] = 0;
-                    for (ptrdiff_t cl = 0; cl < cin_g; cl++)
-                        for (ptrdiff_t ky = 0; ky < s->k_h; ky++) {
-                            const ptrdiff_t iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
-                            if (iy < 0 || iy >= s->in_h)
-                                continue;
-                            const ptrdiff_t jrow = IN_PLANE(s, n, g * cin_g + cl) + iy * s->in_w;
-                            for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
-                                ptrdiff_t ox0, ox1;
-                                lrp_conv_range(out_w, s->in_w, sw, s->pad_w, s->dil_w, kx, &ox0, &ox1);
-                                const ptrdiff_t shift = jrow + kx * s->dil_w - s->pad_w;
-                                T wv[CONV_BLOCK];
-                                for (ptrdiff_t c = 0; c < CONV_BLOCK; c++)
-                                    wv[c] = c < count ? WEIGHT(s, w, co0 + c, cl, ky, kx) : (T)0;
-                                if (count == CONV_BLOCK) {
-                                    T *restrict r0 = row[0], *restrict r1 = row[1];
-                                    T *restrict r2 = row[2], *restrict r3 = row[3];
-                                    for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
-                                        const ptrdiff_t j = shift + ox * sw;
-                                        const T x = a[j];
-                                        const T lo = LRP_BOUND(kind, low, j);
-                                        const T hi = LRP_BOUND(kind, high, j);
-                                        r0[ox] = CONV_ACCUMULATE(op, r0[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[0]));
-                                        r1[ox] = CONV_ACCUMULATE(op, r1[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[1]));
-                                        r2[ox] = CONV_ACCUMULATE(op, r2[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[2]));
-                                        r3[ox] = CONV_ACCUMULATE(op, r3[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[3]));
-                                    }
-                                } else {
-                                    for (ptrdiff_t c = 0; c < count; c++)
-                                        for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
-                                            const ptrdiff_t j = shift + ox * sw;
-                                            row[c][ox] = CONV_ACCUMULATE(
-                                                op, row[c][ox],
-                                                FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
-                                                              LRP_BOUND(kind, high, j), wv[c]));
-                                        }
-                                }
-                            }
+    const ptrdiff_t blocks = (cout_g + CONV_BLOCK - 1) / CONV_BLOCK;
+    const ptrdiff_t n = item / (s->groups * blocks), g = item / blocks % s->groups;
+    const ptrdiff_t co0 = g * cout_g + item % blocks * CONV_BLOCK;
+    const ptrdiff_t count = (g + 1) * cout_g - co0 < CONV_BLOCK
+                                ? (g + 1) * cout_g - co0 : CONV_BLOCK;
+    for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+        T *row[CONV_BLOCK];
+        for (ptrdiff_t c = 0; c < CONV_BLOCK; c++) {
+            row[c] = z + OUT_PLANE(s, n, co0 + (c < count ? c : 0)) + oy * out_w;
+        }
+        for (ptrdiff_t c = 0; c < count; c++)
+            for (ptrdiff_t ox = 0; ox < out_w; ox++)
+                row[c][ox] = 0;
+        for (ptrdiff_t cl = 0; cl < cin_g; cl++)
+            for (ptrdiff_t ky = 0; ky < s->k_h; ky++) {
+                const ptrdiff_t iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
+                if (iy < 0 || iy >= s->in_h)
+                    continue;
+                const ptrdiff_t jrow = IN_PLANE(s, n, g * cin_g + cl) + iy * s->in_w;
+                for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                    ptrdiff_t ox0, ox1;
+                    lrp_conv_range(out_w, s->in_w, sw, s->pad_w, s->dil_w, kx, &ox0, &ox1);
+                    const ptrdiff_t shift = jrow + kx * s->dil_w - s->pad_w;
+                    T wv[CONV_BLOCK];
+                    for (ptrdiff_t c = 0; c < CONV_BLOCK; c++)
+                        wv[c] = c < count ? WEIGHT(s, w, co0 + c, cl, ky, kx) : (T)0;
+                    if (count == CONV_BLOCK) {
+                        T *restrict r0 = row[0], *restrict r1 = row[1];
+                        T *restrict r2 = row[2], *restrict r3 = row[3];
+                        for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
+                            const ptrdiff_t j = shift + ox * sw;
+                            const T x = a[j];
+                            const T lo = LRP_BOUND(kind, low, j);
+                            const T hi = LRP_BOUND(kind, high, j);
+                            r0[ox] = CONV_ACCUMULATE(op, r0[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[0]));
+                            r1[ox] = CONV_ACCUMULATE(op, r1[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[1]));
+                            r2[ox] = CONV_ACCUMULATE(op, r2[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[2]));
+                            r3[ox] = CONV_ACCUMULATE(op, r3[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[3]));
                         }
-                    for (ptrdiff_t c = 0; c < count; c++) {
-                        const T beta = FN(bias_term)(kind, gamma, b[co0 + c]);
-                        for (ptrdiff_t ox = 0; ox < out_w; ox++)
-                            row[c][ox] = CONV_ACCUMULATE(op, row[c][ox], beta);
+                    } else {
+                        for (ptrdiff_t c = 0; c < count; c++)
+                            for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
+                                const ptrdiff_t j = shift + ox * sw;
+                                row[c][ox] = CONV_ACCUMULATE(
+                                    op, row[c][ox],
+                                    FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
+                                                  LRP_BOUND(kind, high, j), wv[c]));
+                            }
                     }
                 }
             }
+        for (ptrdiff_t c = 0; c < count; c++) {
+            const T beta = FN(bias_term)(kind, gamma, b[co0 + c]);
+            for (ptrdiff_t ox = 0; ox < out_w; ox++)
+                row[c][ox] = CONV_ACCUMULATE(op, row[c][ox], beta);
+        }
+    }
+}
+
+static lrp_status FN(conv_rows_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                                     lrp_team *team)
+{
+    const FN(conv_rows) *job = context;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+#define ITEM(KIND)                                                  \
+    (job->op == CONV_SUM ? FN(conv_rows_item)(job, item, KIND, CONV_SUM) \
+                         : FN(conv_rows_item)(job, item, KIND, CONV_ABSMAX))
+        switch (job->kind) {
+        case LRP_RULE_GAMMA:
+            ITEM(LRP_RULE_GAMMA);
+            break;
+        case LRP_RULE_ZBOX:
+            ITEM(LRP_RULE_ZBOX);
+            break;
+        default:
+            ITEM(LRP_RULE_ZERO);
+            break;
+        }
+#undef ITEM
+    }
     return LRP_OK;
 }
 
@@ -119,10 +155,13 @@ static LRP_INLINE lrp_status FN(conv_weighted_sum)(int op, const lrp_conv_shape 
         return FN(conv_sum_product)(rule->kind, op, s, gamma, a, w, b, out);
     if (rule->kind == LRP_RULE_ZBOX && op == CONV_SUM && FN(conv_zbox_stacks)(s, 0))
         return FN(conv_zbox_forward)(s, a, w, low, high, out);
-#define CALL(KIND) status = FN(conv_rows_body)(KIND, op, s, gamma, a, w, b, low, high, out)
-    LRP_DISPATCH_RULE(rule->kind, CALL);
-#undef CALL
-    return status;
+    FN(conv_rows) job = {rule->kind, op, s, gamma, a, w, b, low, high, out};
+    const ptrdiff_t cout_g = s->out_c / s->groups;
+    const ptrdiff_t items = s->n * s->groups * ((cout_g + CONV_BLOCK - 1) / CONV_BLOCK);
+    const double pairs = (double)s->n * s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) *
+                         s->k_h * s->k_w;
+    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / 262144.0), FN(conv_rows_task), &job,
+                                 s->interrupt);
 }
 
 lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
@@ -467,6 +506,58 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
     return status;
 }
 
+/* Viterbi pair by pair (layers the products do not take), one item per
+ * (sample, input channel): each item writes its own input plane. */
+typedef struct {
+    int kind;
+    const lrp_conv_shape *s;
+    T gamma;
+    const T *a, *w, *low, *high, *m, *r_out;
+    T *r_in;
+} FN(conv_viterbi);
+
+static LRP_INLINE void FN(conv_viterbi_plane)(const FN(conv_viterbi) *job, ptrdiff_t item,
+                                              int kind)
+{
+    const lrp_conv_shape *s = job->s;
+    const T gamma = job->gamma;
+    const T *restrict a = job->a, *restrict w = job->w, *restrict low = job->low;
+    const T *restrict high = job->high, *restrict m = job->m, *restrict r_out = job->r_out;
+    T *restrict r_in = job->r_in;
+    const ptrdiff_t n = item / s->in_c, ci = item % s->in_c, in_plane = s->in_h * s->in_w;
+    T *ri = r_in + IN_PLANE(s, n, ci);
+    for (ptrdiff_t p = 0; p < in_plane; p++)
+        ri[p] = 0;
+    CONV_VISIT_INPUT(s, w, n, ci, {
+        const T v = FN(absolute)(FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
+                                               LRP_BOUND(kind, high, j), wv))
+                    / (m[k] + (T)1e-9) * r_out[k];
+        r_in[j] = v > r_in[j] ? v : r_in[j];
+    });
+}
+
+static lrp_status FN(conv_viterbi_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                        int worker, lrp_team *team)
+{
+    const FN(conv_viterbi) *job = context;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        switch (job->kind) {
+        case LRP_RULE_GAMMA:
+            FN(conv_viterbi_plane)(job, item, LRP_RULE_GAMMA);
+            break;
+        case LRP_RULE_ZBOX:
+            FN(conv_viterbi_plane)(job, item, LRP_RULE_ZBOX);
+            break;
+        default:
+            FN(conv_viterbi_plane)(job, item, LRP_RULE_ZERO);
+            break;
+        }
+    }
+    return LRP_OK;
+}
+
 /* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k; as a product,
  * |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), equal up to rounding. */
 static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shape *s, T gamma,
@@ -490,20 +581,11 @@ static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shap
         if (status != LRP_OK || FN(all_finite)(r_in, s->n * s->in_c * in_plane))
             return status;
     }
-    for (ptrdiff_t n = 0; n < s->n; n++)
-        for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
-            LRP_RETURN_IF_INTERRUPTED(s);
-            T *ri = r_in + IN_PLANE(s, n, ci);
-            for (ptrdiff_t p = 0; p < in_plane; p++)
-                ri[p] = 0;
-            CONV_VISIT_INPUT(s, w, n, ci, {
-                const T v = FN(absolute)(FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
-                                                       LRP_BOUND(kind, high, j), wv))
-                            / (m[k] + (T)1e-9) * r_out[k];
-                r_in[j] = v > r_in[j] ? v : r_in[j];
-            });
-        }
-    return LRP_OK;
+    FN(conv_viterbi) job = {kind, s, gamma, a, w, low, high, m, r_out, r_in};
+    const double pairs = (double)s->n * s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) *
+                         s->k_h * s->k_w;
+    return lrp_parallel_for_upto(s->n * s->in_c, (ptrdiff_t)(pairs / 262144.0),
+                                 FN(conv_viterbi_task), &job, s->interrupt);
 }
 
 #define CONV_RELEVANCE(NAME, BODY, R_TYPE, THRESHOLD_PARAM, THRESHOLD_SETUP)                  \
