@@ -9,7 +9,9 @@ weight gradients): VGG-16, the LRP overview's recipe as gradient LRP, one
 layer at a time (z, s = R / z, c = grad(z * s), R = a * c) with every
 modified layer (gamma, z^B's clamped copies) made once; and zennit's
 EpsilonGammaBox when zennit is installed. MLP: autograd LRP-0. Every ratio
-is against the first baseline of its block, measured in the same process.
+is against the first baseline of its block, measured in the same process,
+the block's passes timed in turns (bench/timing.py) so that a drift of the
+machine's speed falls on all of them alike.
 
 semiring_lrp passes: real with the same recipe; boolean with the paper's
 VGG-16 thresholds (absolute) and with 1e-9 (absolute: relevance reaches
@@ -33,7 +35,7 @@ import numpy as np
 import semiring_lrp as sl
 from semiring_lrp import composites, layers, pooling, rules
 from semiring_lrp.idx import load_mnist
-from timing import median_seconds
+from timing import interleaved_medians
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -209,28 +211,35 @@ def vgg_block(args, rows, profile):
         targets = net.forward(x).argmax(axis=1)
         xt, tt = torch.tensor(x), torch.tensor(targets)
         block = f"VGG-16 batch {batch}"
-        baseline = median_seconds(lambda: run_torch(xt, tt), args.repeat, warmup=True)
-        rows.append((block, "PyTorch gradient LRP, overview recipe (baseline)", baseline, baseline))
+        baseline_name = "PyTorch gradient LRP, overview recipe (baseline)"
+        calls = {baseline_name: lambda: run_torch(xt, tt)}
         try:
             from zennit.attribution import Gradient
             from zennit.composites import EpsilonGammaBox
             low, high = (torch.tensor(np.broadcast_to(b, x.shape), dtype=torch.float32)
                          for b in composites.imagenet_bounds())
-            with Gradient(model, EpsilonGammaBox(low=low, high=high)) as attributor:
-                one_hot = torch.eye(1000)[tt]
-                rows.append((block, "zennit EpsilonGammaBox", median_seconds(
-                    lambda: attributor(xt, one_hot), args.repeat, warmup=True), baseline))
+            attributor = Gradient(model, EpsilonGammaBox(low=low, high=high))
+            one_hot = torch.eye(1000)[tt]
+
+            def zennit_pass():
+                with attributor:
+                    attributor(xt, one_hot)
+            calls["zennit EpsilonGammaBox"] = zennit_pass
         except ImportError:
             pass
         for name, semiring in cases:
             def one_pass(semiring=semiring):
                 sl.relevance(net, x, target=targets, semiring=semiring, rule=composite)
-            seconds = median_seconds(one_pass, args.repeat, warmup=True)
-            rows.append((block, f"semiring_lrp {name}", seconds, baseline))
-            if batch == 1:
-                profile[name] = slowest_layer(net, one_pass)
-            if batch == 1 and name.startswith("real"):
-                profile["real GFLOP/s"] = 2 * recipe_macs(net, composite, x) / seconds / 1e9
+            calls[f"semiring_lrp {name}"] = one_pass
+        seconds = interleaved_medians(calls, args.repeat)
+        for name, value in seconds.items():
+            rows.append((block, name, value, seconds[baseline_name]))
+        if batch != 1:
+            continue
+        for name, _ in cases:
+            profile[name] = slowest_layer(net, calls[f"semiring_lrp {name}"])
+        real = seconds["semiring_lrp " + cases[0][0]]
+        profile["real GFLOP/s"] = 2 * recipe_macs(net, composite, x) / real / 1e9
 
 
 def mlp_block(args, rows):
@@ -239,20 +248,21 @@ def mlp_block(args, rows):
     net = sl.models.mnist_mlp()
     targets = net.forward(x).argmax(axis=1)
     block = "MNIST MLP batch 1000"
-    baseline = median_seconds(
-        lambda: torch_lrp(net, x.reshape(len(x), -1), targets, [rules.Zero()] * 3),
-        args.repeat * 3, warmup=True)
-    rows.append((block, "PyTorch autograd LRP-0 (baseline)", baseline, baseline))
+    baseline_name = "PyTorch autograd LRP-0 (baseline)"
+    calls = {baseline_name: lambda: torch_lrp(net, x.reshape(len(x), -1), targets,
+                                              [rules.Zero()] * 3)}
     for name, semiring, rule in (
             ("real, LRP-0", sl.Real(), rules.Zero()),
             ("real, gamma 0.25", sl.Real(), rules.Gamma(0.25)),
             ("boolean, 1e-9", sl.Boolean(1e-9), rules.Zero()),
             ("counting, 1e-9", sl.Counting(1e-9), rules.Zero()),
             ("viterbi", sl.Viterbi(), rules.Zero())):
-        seconds = median_seconds(
-            lambda: sl.relevance(net, x, target=targets, semiring=semiring, rule=rule),
-            args.repeat * 3, warmup=True)
-        rows.append((block, f"semiring_lrp {name}", seconds, baseline))
+        calls[f"semiring_lrp {name}"] = (
+            lambda semiring=semiring, rule=rule:
+            sl.relevance(net, x, target=targets, semiring=semiring, rule=rule))
+    seconds = interleaved_medians(calls, args.repeat * 3)
+    for name, value in seconds.items():
+        rows.append((block, name, value, seconds[baseline_name]))
 
 
 def main():

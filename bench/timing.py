@@ -1,15 +1,19 @@
-"""What the benchmarks share: the median wall time of a call."""
+"""What the benchmarks share: medians of several calls timed in turns."""
 import statistics
 import time
 
 
-def median_seconds(fn, repeat, warmup=False):
-    """Median of `repeat` timed calls of fn(), after one untimed call if `warmup`."""
-    if warmup:
+def interleaved_medians(calls, repeat):
+    """{name: median seconds} of the calls in `calls` ({name: fn}), each run
+    once untimed, then `repeat` rounds in which every call is timed once in
+    turn: on a machine whose speed drifts, every call sees the same drift,
+    so their ratios hold where back-to-back medians would not."""
+    for fn in calls.values():
         fn()
-    times = []
+    times = {name: [] for name in calls}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}

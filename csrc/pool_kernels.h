@@ -29,42 +29,99 @@ static LRP_INLINE T FN(pool_numerator)(const lrp_pool_shape *s, T a_j, T weight_
     return a_j * weight_k;
 }
 
-/* Visits every window (n, c, oy, ox) with k, wk (its weight), winner, z
- * (sum of n_jk) and m (max |n_jk|) set, then every input j of it with nj
- * (= n_jk) set, running STMT for each pair. */
-#define POOL_VISIT(s, weight, a, ...)                                                        \
-    for (ptrdiff_t n = 0; n < (s)->n; n++)                                                   \
-        for (ptrdiff_t ch = 0; ch < (s)->channels; ch++) {                                          \
-            LRP_RETURN_IF_INTERRUPTED(s);                                                    \
-            const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);     \
-            for (ptrdiff_t oy = 0; oy < (s)->out_h; oy++)                                    \
-                for (ptrdiff_t ox = 0; ox < (s)->out_w; ox++) {                              \
-                    const ptrdiff_t k = k0 + oy * (s)->out_w + ox;                           \
-                    const T wk = (s)->mode == LRP_POOL_MAX ? (T)1 : (weight)[oy * (s)->out_w + ox]; \
-                    const ptrdiff_t winner =                                                 \
-                        (s)->mode == LRP_POOL_MAX ? FN(pool_winner)(s, a, j0, oy, ox) : -1;  \
-                    T z = 0, m = 0;                                                          \
-                    for (ptrdiff_t iy = (s)->row_start[oy]; iy < (s)->row_end[oy]; iy++)     \
-                        for (ptrdiff_t ix = (s)->col_start[ox]; ix < (s)->col_end[ox]; ix++) { \
-                            const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                    \
-                            const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);       \
-                            z += nj;                                                         \
-                            m = FN(absolute)(nj) > m ? FN(absolute)(nj) : m;                 \
-                        }                                                                    \
-                    (void)z;                                                                 \
-                    (void)m;                                                                 \
-                    for (ptrdiff_t iy = (s)->row_start[oy]; iy < (s)->row_end[oy]; iy++)     \
-                        for (ptrdiff_t ix = (s)->col_start[ox]; ix < (s)->col_end[ox]; ix++) { \
-                            const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                    \
-                            const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);       \
-                            __VA_ARGS__;                                                     \
-                        }                                                                    \
-                }                                                                            \
-        }
+/* Visits every window (oy, ox) of plane (n, ch) with k, wk (its weight),
+ * winner, z (sum of n_jk) and m (max |n_jk|) set, then every input j of it
+ * with nj (= n_jk) set, running STMT for each pair. */
+#define POOL_PLANE(s, weight, a, n, ch, ...)                                                 \
+    do {                                                                                     \
+        const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);         \
+        for (ptrdiff_t oy = 0; oy < (s)->out_h; oy++)                                        \
+            for (ptrdiff_t ox = 0; ox < (s)->out_w; ox++) {                                  \
+                const ptrdiff_t k = k0 + oy * (s)->out_w + ox;                               \
+                const T wk = (s)->mode == LRP_POOL_MAX ? (T)1 : (weight)[oy * (s)->out_w + ox]; \
+                const ptrdiff_t winner =                                                     \
+                    (s)->mode == LRP_POOL_MAX ? FN(pool_winner)(s, a, j0, oy, ox) : -1;      \
+                T z = 0, m = 0;                                                              \
+                for (ptrdiff_t iy = (s)->row_start[oy]; iy < (s)->row_end[oy]; iy++)         \
+                    for (ptrdiff_t ix = (s)->col_start[ox]; ix < (s)->col_end[ox]; ix++) {   \
+                        const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                        \
+                        const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);           \
+                        z += nj;                                                             \
+                        m = FN(absolute)(nj) > m ? FN(absolute)(nj) : m;                     \
+                    }                                                                        \
+                (void)z;                                                                     \
+                (void)m;                                                                     \
+                for (ptrdiff_t iy = (s)->row_start[oy]; iy < (s)->row_end[oy]; iy++)         \
+                    for (ptrdiff_t ix = (s)->col_start[ox]; ix < (s)->col_end[ox]; ix++) {   \
+                        const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                        \
+                        const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);           \
+                        __VA_ARGS__;                                                         \
+                    }                                                                        \
+            }                                                                                \
+    } while (0)
 
-static void FN(pool_clear)(const lrp_pool_shape *s, void *r_in, size_t size)
+/* What a pass reads and writes; planes (sample, channel) are the work items,
+ * each writing its own input plane. */
+typedef struct {
+    const lrp_pool_shape *s;
+    const T *weight, *a;
+    const void *r_out;
+    void *r_in;
+    T theta;
+    int absolute;
+} FN(pool_job);
+
+/* A task running STMT for every pair of its planes; `overflow` may be set
+ * by STMT (counting). */
+#define POOL_TASK(NAME, R_TYPE, ...)                                                          \
+    static lrp_status FN(NAME)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,     \
+                               lrp_team *team)                                                \
+    {                                                                                         \
+        const FN(pool_job) *job = context;                                                    \
+        const lrp_pool_shape *s = job->s;                                                     \
+        const T *a = job->a, theta = job->theta;                                              \
+        const int absolute = job->absolute;                                                   \
+        const R_TYPE *r_out = job->r_out;                                                     \
+        R_TYPE *r_in = job->r_in;                                                             \
+        int overflow = 0;                                                                     \
+        (void)theta, (void)absolute;                                                          \
+        for (ptrdiff_t item = begin; item < end; item++) {                                    \
+            if (lrp_team_stop(team, worker))                                                  \
+                return LRP_ERR_INTERRUPTED;                                                   \
+            const ptrdiff_t n = item / s->channels, ch = item % s->channels;                  \
+            POOL_PLANE(s, job->weight, a, n, ch, __VA_ARGS__);                                \
+        }                                                                                     \
+        return overflow ? LRP_ERR_OVERFLOW : LRP_OK;                                          \
+    }
+
+POOL_TASK(pool_real_task, T, r_in[j] += FN(coefficient)(nj, z) * r_out[k])
+POOL_TASK(pool_boolean_task, uint8_t,
+          r_in[j] |= (uint8_t)((r_out[k] != 0) &
+                               FN(passes)(FN(coefficient)(nj, z), theta, absolute)))
+/* windows may overlap, so every addition is checked: pools are cheap */
+POOL_TASK(pool_counting_task, int64_t, {
+    const int64_t add = r_out[k] & -(int64_t)FN(passes)(FN(coefficient)(nj, z), theta, absolute);
+    overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
+})
+POOL_TASK(pool_viterbi_task, T, {
+    const T v = FN(absolute)(nj) / (m + (T)1e-9) * r_out[k];
+    r_in[j] = v > r_in[j] ? v : r_in[j];
+})
+#undef POOL_TASK
+
+/* Clears r_in (elements of `size` bytes) and runs `task` over the planes. */
+static lrp_status FN(pool_run)(const lrp_pool_shape *s, const T *weight, const T *a,
+                               const void *r_out, void *r_in, size_t size,
+                               const lrp_threshold *t, lrp_task task)
 {
-    memset(r_in, 0, (size_t)(s->n * s->channels * s->in_h * s->in_w) * size);
+    lrp_status status = lrp_pool_check(s);
+    if (status != LRP_OK)
+        return status;
+    const ptrdiff_t planes = s->n * s->channels, in_plane = s->in_h * s->in_w;
+    memset(r_in, 0, (size_t)(planes * in_plane) * size);
+    FN(pool_job) job = {s, weight, a, r_out, r_in, t ? (T)t->theta : (T)0, t ? t->absolute : 0};
+    /* pools are light: one thread per 2^20 inputs at most */
+    return lrp_parallel_for_upto(planes, planes * in_plane / 1048576, task, &job, s->interrupt);
 }
 
 lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const T *a, T *z)
@@ -96,66 +153,35 @@ lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const 
 lrp_status FN(lrp_pool_relevance_real)(const lrp_pool_shape *s, const T *weight, const T *a,
                                        const T *r_out, T *r_in)
 {
-    lrp_status status = lrp_pool_check(s);
-    if (status != LRP_OK)
-        return status;
-    FN(pool_clear)(s, r_in, sizeof(T));
-    POOL_VISIT(s, weight, a, r_in[j] += FN(coefficient)(nj, z) * r_out[k]);
-    return LRP_OK;
+    return FN(pool_run)(s, weight, a, r_out, r_in, sizeof(T), NULL, FN(pool_real_task));
 }
 
 lrp_status FN(lrp_pool_relevance_boolean)(const lrp_pool_shape *s, const T *weight,
                                           const lrp_threshold *t, const T *a,
                                           const uint8_t *r_out, uint8_t *r_in)
 {
-    lrp_status status = lrp_pool_check(s);
-    if (status != LRP_OK)
-        return status;
-    const T theta = (T)t->theta;
-    FN(pool_clear)(s, r_in, 1);
-    POOL_VISIT(s, weight, a,
-               r_in[j] |= (uint8_t)((r_out[k] != 0) &
-                                    FN(passes)(FN(coefficient)(nj, z), theta, t->absolute)));
-    return LRP_OK;
+    return FN(pool_run)(s, weight, a, r_out, r_in, 1, t, FN(pool_boolean_task));
 }
 
 lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *weight,
                                            const lrp_threshold *t, const T *a,
                                            const int64_t *r_out, int64_t *r_in)
 {
-    lrp_status status = lrp_pool_check(s);
-    if (status != LRP_OK)
-        return status;
     int64_t total; /* only its check of the counts is needed: pools are cheap */
-    status = lrp_count_sum(r_out, s->n * s->channels * s->out_h * s->out_w, &total);
+    lrp_status status = lrp_pool_check(s);
+    if (status == LRP_OK)
+        status = lrp_count_sum(r_out, s->n * s->channels * s->out_h * s->out_w, &total);
     if (status != LRP_OK)
         return status;
-    const T theta = (T)t->theta;
-    int overflow = 0;
-    FN(pool_clear)(s, r_in, sizeof(int64_t));
-    /* windows may overlap, so every addition is checked: pools are cheap */
-    POOL_VISIT(s, weight, a, {
-        const int64_t add = r_out[k] & -(int64_t)FN(passes)(FN(coefficient)(nj, z), theta,
-                                                            t->absolute);
-        overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
-    });
-    return overflow ? LRP_ERR_OVERFLOW : LRP_OK;
+    return FN(pool_run)(s, weight, a, r_out, r_in, sizeof(int64_t), t, FN(pool_counting_task));
 }
 
 lrp_status FN(lrp_pool_relevance_viterbi)(const lrp_pool_shape *s, const T *weight, const T *a,
                                           const T *r_out, T *r_in)
 {
-    lrp_status status = lrp_pool_check(s);
-    if (status != LRP_OK)
-        return status;
-    FN(pool_clear)(s, r_in, sizeof(T));
-    POOL_VISIT(s, weight, a, {
-        const T v = FN(absolute)(nj) / (m + (T)1e-9) * r_out[k];
-        r_in[j] = v > r_in[j] ? v : r_in[j];
-    });
-    return LRP_OK;
+    return FN(pool_run)(s, weight, a, r_out, r_in, sizeof(T), NULL, FN(pool_viterbi_task));
 }
 
-#undef POOL_VISIT
+#undef POOL_PLANE
 #undef POOL_IN_PLANE
 #undef POOL_OUT_PLANE

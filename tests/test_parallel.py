@@ -123,6 +123,23 @@ def test_instruction_sets_agree_on_a_wide_layer(dtype, wide, restore_kernels):
                 np.testing.assert_array_equal(got, want, err_msg=f"{isa} {name}")
 
 
+def _pool_passes(maxpool):
+    """A max pool over 2.4 million inputs: enough for its planes to be shared
+    among threads; overlapping windows (3 x 3, stride 2)."""
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(2, 8, 385, 383)).astype(np.float32)
+    pool = sl.MaxPool2d(3, stride=2)
+    out = pool.forward(a)
+    r_real = rng.uniform(0.5, 1.5, size=out.shape).astype(np.float32)
+    return {
+        f"pool {maxpool} real": pool.kernel_relevance("real", a, r_real, maxpool),
+        f"pool {maxpool} viterbi": pool.kernel_relevance("viterbi", a, r_real, maxpool),
+        f"pool {maxpool} boolean": pool.kernel_relevance("boolean", a, r_real > 1, maxpool, 0.1),
+        f"pool {maxpool} counting": pool.kernel_relevance(
+            "counting", a, rng.integers(0, 9, size=out.shape), maxpool, 0.1),
+    }
+
+
 @pytest.mark.parametrize("isa", ISAS)
 def test_thread_count_changes_no_bit(isa, restore_kernels):
     _core.set_isa(isa)
@@ -140,6 +157,8 @@ def test_thread_count_changes_no_bit(isa, restore_kernels):
                 passes[f"{name} {pass_name}"] = result
         for kind, semiring in SEMIRINGS.items():
             passes["net " + kind] = sl.relevance(net, x, semiring=semiring, rule=composite)
+        for maxpool in ("winner", "average"):
+            passes.update(_pool_passes(maxpool))
         outcomes.append(passes)
     for threads, passes in zip((2, 3, 7), outcomes[1:]):
         for name, want in outcomes[0].items():
