@@ -102,16 +102,24 @@ def test_threads_share_a_network_and_agree_with_serial_calls():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on POSIX only")
 def test_fork_is_safe():
-    """The C core starts no threads of its own, so a forked child can run passes."""
+    """A forked child, which inherits none of the thread pool's workers, runs
+    passes (on a pool of its own) and gets the parent's answers."""
     net = sl.models.mnist_mlp()
     images, labels = sl.models.mnist_digits()
-    x = sl.models.mnist_input(images[:2])
-    want = sl.relevance(net, x, target=labels[:2], semiring=sl.Counting())
-    pid = os.fork()
-    if pid == 0:  # the child: exit status says whether it got the same answer
-        ok = np.array_equal(sl.relevance(net, x, target=labels[:2], semiring=sl.Counting()),
-                            want)
-        os._exit(0 if ok else 1)
+    # 200 samples: passes large enough for the parent's pool to have started
+    x = np.tile(sl.models.mnist_input(images), (10, 1, 1))
+    labels = np.tile(labels, 10)
+    threads = sl.get_num_threads()
+    sl.set_num_threads(2)
+    try:
+        want = sl.relevance(net, x, target=labels, semiring=sl.Counting())
+        pid = os.fork()
+        if pid == 0:  # the child: exit status says whether it got the same answer
+            ok = np.array_equal(sl.relevance(net, x, target=labels, semiring=sl.Counting()),
+                                want)
+            os._exit(0 if ok else 1)
+    finally:
+        sl.set_num_threads(threads)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
