@@ -1,7 +1,9 @@
 /* Dense-layer kernels, written once against T and FN() and included by
- * dense.c once per dtype, after rule_math.h. Each public function dispatches the rule kind to
- * an always-inlined body, so every (rule, dtype) pair is compiled as its own
- * loop nest with the rule's arithmetic folded in.
+ * dense.c once per dtype, after rule_math.h. Each public function sends the
+ * rules other than z^B to the products (dense_products.h) or the interval
+ * tests (dense_thresholds.h); z^B, whose numerator has three weight parts,
+ * keeps the pair-by-pair bodies here (and so does counting past 2^53, and
+ * Viterbi where its product form would overflow).
  *
  * The arithmetic of a coefficient is written exactly as semantics.md gives
  * it, operation by operation, because boolean and counting results are
@@ -97,32 +99,24 @@ lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
                                  const T *a, const T *w, const T *b,
                                  const T *low, const T *high, T *z)
 {
-    lrp_status status = LRP_OK;
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
     if (rule->kind != LRP_RULE_ZBOX)
         return FN(dense_sum_product)(rule->kind, 0, s, gamma, a, w, b, z);
-#define CALL(KIND) status = FN(forward_body)(KIND, s, gamma, a, w, b, low, high, z)
-    LRP_DISPATCH_RULE(rule->kind, CALL);
-#undef CALL
-    return status;
+    return FN(forward_body)(LRP_RULE_ZBOX, s, gamma, a, w, b, low, high, z);
 }
 
 lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
                                 const T *a, const T *w, const T *b,
                                 const T *low, const T *high, T *m)
 {
-    lrp_status status = LRP_OK;
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma;
     if (rule->kind != LRP_RULE_ZBOX)
         return FN(dense_sum_product)(rule->kind, 1, s, gamma, a, w, b, m);
-#define CALL(KIND) status = FN(absmax_body)(KIND, s, gamma, a, w, b, low, high, m)
-    LRP_DISPATCH_RULE(rule->kind, CALL);
-#undef CALL
-    return status;
+    return FN(absmax_body)(LRP_RULE_ZBOX, s, gamma, a, w, b, low, high, m);
 }
 
 void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
@@ -215,9 +209,7 @@ lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule
     T *scratch = lrp_alloc_array(count, sizeof(T));
     if (!scratch)
         return LRP_ERR_NOMEM;
-#define CALL(KIND) status = FN(real_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in, scratch)
-    LRP_DISPATCH_RULE(rule->kind, CALL);
-#undef CALL
+    status = FN(real_body)(LRP_RULE_ZBOX, s, gamma, a, w, low, high, z, r_out, r_in, scratch);
     free(scratch);
     return status;
 }
@@ -267,17 +259,14 @@ lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_r
                                            const T *a, const T *w, const T *low, const T *high,
                                            const T *z, const uint8_t *r_out, uint8_t *r_in)
 {
-    lrp_status status = LRP_OK;
     if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma, theta = (T)t->theta;
     if (rule->kind != LRP_RULE_ZBOX)
         return FN(dense_threshold_run)(rule->kind, s, gamma, theta, t->absolute, a, w, z, r_out,
                                        NULL, r_in, NULL);
-#define CALL(KIND) status = FN(boolean_body)(KIND, s, gamma, theta, t->absolute, a, w, low, high, z, r_out, r_in)
-    LRP_DISPATCH_RULE(rule->kind, CALL);
-#undef CALL
-    return status;
+    return FN(boolean_body)(LRP_RULE_ZBOX, s, gamma, theta, t->absolute, a, w, low, high, z,
+                            r_out, r_in);
 }
 
 /* Counting semiring: R_j = sum_k [Theta(d_jk)] * R_k in exact integers.
