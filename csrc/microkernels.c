@@ -1,4 +1,4 @@
-/* Register-blocked micro-kernels of the packed products (gemm.c), one set per
+/* Register-blocked micro-kernels of the packed products (product_kernels.h), one set per
  * instruction set, chosen at run time (isa.c).
  *
  * A micro-kernel updates one MR x NR tile of C from a packed A panel (kc
@@ -14,9 +14,17 @@
 #include "lrp_internal.h"
 #include "microkernels.h"
 
+/* Where a kernel finds A. PACKED: the panel of FN(pack_a), mr values per
+ * step. IN_PLACE: a row-major matrix with row stride lda (a batch of
+ * activations, which then needs no packing). */
+#define A_PARAMS_PACKED(T) const T *restrict a,
+#define A_PARAMS_IN_PLACE(T) const T *restrict a, ptrdiff_t lda,
+#define A_AT_PACKED(p, r, MR) a[(p) * (MR) + (r)]
+#define A_AT_IN_PLACE(p, r, MR) a[(r) * lda + (p)]
+
 /* Portable C: small tiles the compiler vectorises with the baseline ISA. */
-#define PORTABLE_KERNEL(NAME, T, MR, NR, COMBINE)                                          \
-    static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b, T *restrict c, \
+#define PORTABLE_KERNEL(NAME, T, MR, NR, COMBINE, LAYOUT)                                  \
+    static void NAME(ptrdiff_t kc, A_PARAMS_##LAYOUT(T) const T *restrict b, T *restrict c, \
                      ptrdiff_t ldc, int load)                                               \
     {                                                                                       \
         T acc[MR][NR];                                                                      \
@@ -25,7 +33,7 @@
                 acc[r][j] = load ? c[r * ldc + j] : (T)0;                                   \
         for (ptrdiff_t p = 0; p < kc; p++) {                                                \
             for (int r = 0; r < MR; r++) {                                                  \
-                const T ar = a[p * MR + r];                                                 \
+                const T ar = A_AT_##LAYOUT(p, r, MR);                                       \
                 for (int j = 0; j < NR; j++) {                                              \
                     const T product = ar * b[p * NR + j];                                   \
                     acc[r][j] = COMBINE(acc[r][j], product);                                \
@@ -37,38 +45,15 @@
                 c[r * ldc + j] = acc[r][j];                                                 \
     }
 
-/* The same sum with A read in place, row r of the tile at a[r * lda]: a
- * row-major operand (a batch of activations) needs no packing. */
-#define PORTABLE_ROWS_KERNEL(NAME, T, MR, NR)                                               \
-    static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda, const T *restrict b, \
-                     T *restrict c, ptrdiff_t ldc, int load)                                \
-    {                                                                                       \
-        T acc[MR][NR];                                                                      \
-        for (int r = 0; r < MR; r++)                                                        \
-            for (int j = 0; j < NR; j++)                                                    \
-                acc[r][j] = load ? c[r * ldc + j] : (T)0;                                   \
-        for (ptrdiff_t p = 0; p < kc; p++) {                                                \
-            for (int r = 0; r < MR; r++) {                                                  \
-                const T ar = a[r * lda + p];                                                \
-                for (int j = 0; j < NR; j++)                                                \
-                    acc[r][j] = acc[r][j] + ar * b[p * NR + j];                             \
-            }                                                                               \
-        }                                                                                   \
-        for (int r = 0; r < MR; r++)                                                        \
-            for (int j = 0; j < NR; j++)                                                    \
-                c[r * ldc + j] = acc[r][j];                                                 \
-    }
-
 #define ADD(acc, x) ((acc) + (x))
 #define MAXIMUM(acc, x) ((x) > (acc) ? (x) : (acc))
 
-PORTABLE_KERNEL(sum_f32_portable, float, 4, 8, ADD)
-PORTABLE_KERNEL(max_f32_portable, float, 4, 8, MAXIMUM)
-PORTABLE_KERNEL(sum_f64_portable, double, 4, 4, ADD)
-PORTABLE_KERNEL(max_f64_portable, double, 4, 4, MAXIMUM)
-
-PORTABLE_ROWS_KERNEL(rows_f32_portable, float, 4, 8)
-PORTABLE_ROWS_KERNEL(rows_f64_portable, double, 4, 4)
+PORTABLE_KERNEL(sum_f32_portable, float, 4, 8, ADD, PACKED)
+PORTABLE_KERNEL(max_f32_portable, float, 4, 8, MAXIMUM, PACKED)
+PORTABLE_KERNEL(rows_f32_portable, float, 4, 8, ADD, IN_PLACE)
+PORTABLE_KERNEL(sum_f64_portable, double, 4, 4, ADD, PACKED)
+PORTABLE_KERNEL(max_f64_portable, double, 4, 4, MAXIMUM, PACKED)
+PORTABLE_KERNEL(rows_f64_portable, double, 4, 4, ADD, IN_PLACE)
 
 static const lrp_micro_f32 portable_f32 = {4, 8, sum_f32_portable, max_f32_portable,
                                            rows_f32_portable};
@@ -87,8 +72,8 @@ static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_porta
 #define ROWS6(X, ...) X(0, __VA_ARGS__) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__) \
                       X(4, __VA_ARGS__) X(5, __VA_ARGS__)
 
-#define SIMD_KERNEL(NAME, TARGET, ROWS, MR, T, VEC, W, S, LANES, STEP)                           \
-    TARGET static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b,             \
+#define SIMD_KERNEL(NAME, TARGET, ROWS, MR, T, VEC, W, S, LANES, STEP, LAYOUT)                   \
+    TARGET static void NAME(ptrdiff_t kc, A_PARAMS_##LAYOUT(T) const T *restrict b,             \
                             T *restrict c, ptrdiff_t ldc, int load)                             \
     {                                                                                           \
         ROWS(DECLARE_ROW, VEC)                                                                  \
@@ -99,50 +84,24 @@ static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_porta
         }                                                                                       \
         for (ptrdiff_t p = 0; p < kc; p++) {                                                    \
             const VEC b0 = INTRIN(W, load, S)(b), b1 = INTRIN(W, load, S)(b + LANES);           \
-            ROWS(STEP_ROW##STEP, VEC, W, S)                                                     \
-            a += MR;                                                                            \
+            ROWS(STEP_ROW##STEP, VEC, W, S, LAYOUT, MR)                                         \
             b += 2 * LANES;                                                                     \
         }                                                                                       \
         ROWS(STORE_ROW, W, S, LANES)                                                            \
-    }
-/* The sum with A in place (see PORTABLE_ROWS_KERNEL). */
-#define SIMD_ROWS_KERNEL(NAME, TARGET, ROWS, T, VEC, W, S, LANES)                                \
-    TARGET static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda,                   \
-                            const T *restrict b, T *restrict c, ptrdiff_t ldc, int load)        \
-    {                                                                                           \
-        ROWS(DECLARE_ROW, VEC)                                                                  \
-        if (load) {                                                                             \
-            ROWS(LOAD_ROW, W, S, LANES)                                                         \
-        } else {                                                                                \
-            ROWS(ZERO_ROW, W, S)                                                                \
-        }                                                                                       \
-        for (ptrdiff_t p = 0; p < kc; p++) {                                                    \
-            const VEC b0 = INTRIN(W, load, S)(b), b1 = INTRIN(W, load, S)(b + LANES);           \
-            ROWS(STEP_ROWSTRIDED, VEC, W, S)                                                    \
-            a += 1;                                                                             \
-            b += 2 * LANES;                                                                     \
-        }                                                                                       \
-        ROWS(STORE_ROW, W, S, LANES)                                                            \
-    }
-#define STEP_ROWSTRIDED(r, VEC, W, S)                          \
-    {                                                          \
-        const VEC ar = INTRIN(W, set1, S)(a[(r) * lda]);       \
-        c##r##0 = INTRIN(W, fmadd, S)(ar, b0, c##r##0);        \
-        c##r##1 = INTRIN(W, fmadd, S)(ar, b1, c##r##1);        \
     }
 #define DECLARE_ROW(r, VEC) VEC c##r##0, c##r##1;
 #define LOAD_ROW(r, W, S, LANES) \
     c##r##0 = INTRIN(W, loadu, S)(c + (r) * ldc), c##r##1 = INTRIN(W, loadu, S)(c + (r) * ldc + LANES);
 #define ZERO_ROW(r, W, S) c##r##0 = INTRIN(W, setzero, S)(), c##r##1 = INTRIN(W, setzero, S)();
-#define STEP_ROWSUM(r, VEC, W, S)                           \
+#define STEP_ROWSUM(r, VEC, W, S, LAYOUT, MR)               \
     {                                                       \
-        const VEC ar = INTRIN(W, set1, S)(a[r]);            \
+        const VEC ar = INTRIN(W, set1, S)(A_AT_##LAYOUT(p, r, MR)); \
         c##r##0 = INTRIN(W, fmadd, S)(ar, b0, c##r##0);     \
         c##r##1 = INTRIN(W, fmadd, S)(ar, b1, c##r##1);     \
     }
-#define STEP_ROWMAX(r, VEC, W, S)                                             \
+#define STEP_ROWMAX(r, VEC, W, S, LAYOUT, MR)                                  \
     {                                                                         \
-        const VEC ar = INTRIN(W, set1, S)(a[r]);                              \
+        const VEC ar = INTRIN(W, set1, S)(A_AT_##LAYOUT(p, r, MR));           \
         c##r##0 = INTRIN(W, max, S)(c##r##0, INTRIN(W, mul, S)(ar, b0));      \
         c##r##1 = INTRIN(W, max, S)(c##r##1, INTRIN(W, mul, S)(ar, b1));      \
     }
@@ -152,19 +111,19 @@ static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_porta
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 #define AVX2 __attribute__((target("avx2,fma")))
 
-SIMD_KERNEL(sum_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM)
-SIMD_KERNEL(max_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, MAX)
-SIMD_KERNEL(sum_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM)
-SIMD_KERNEL(max_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, MAX)
-SIMD_KERNEL(sum_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM)
-SIMD_KERNEL(max_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, MAX)
-SIMD_KERNEL(sum_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM)
-SIMD_KERNEL(max_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, MAX)
+SIMD_KERNEL(sum_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM, PACKED)
+SIMD_KERNEL(max_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, MAX, PACKED)
+SIMD_KERNEL(sum_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM, PACKED)
+SIMD_KERNEL(max_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, MAX, PACKED)
+SIMD_KERNEL(sum_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM, PACKED)
+SIMD_KERNEL(max_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, MAX, PACKED)
+SIMD_KERNEL(sum_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM, PACKED)
+SIMD_KERNEL(max_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, MAX, PACKED)
 
-SIMD_ROWS_KERNEL(rows_f32_avx512, AVX512, ROWS8, float, __m512, 512, ps, 16)
-SIMD_ROWS_KERNEL(rows_f64_avx512, AVX512, ROWS8, double, __m512d, 512, pd, 8)
-SIMD_ROWS_KERNEL(rows_f32_avx2, AVX2, ROWS6, float, __m256, 256, ps, 8)
-SIMD_ROWS_KERNEL(rows_f64_avx2, AVX2, ROWS6, double, __m256d, 256, pd, 4)
+SIMD_KERNEL(rows_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM, IN_PLACE)
+SIMD_KERNEL(rows_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM, IN_PLACE)
+SIMD_KERNEL(rows_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM, IN_PLACE)
+SIMD_KERNEL(rows_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM, IN_PLACE)
 
 static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, rows_f32_avx512};
 static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, rows_f64_avx512};

@@ -149,36 +149,29 @@ static lrp_status FN(packed_a_count)(ptrdiff_t m, ptrdiff_t k, int mr, size_t *c
     return LRP_OK;
 }
 
-/* One micro-tile; tiles cut by the edge of C go through a full-size copy. */
+/* One micro-tile, A packed or (in_place) rows of p->a_rows; tiles cut by
+ * the edge of C go through a full-size copy. */
 static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, const T *a,
-                                        const T *b, T *c, ptrdiff_t rows, ptrdiff_t cols,
-                                        int load, T *restrict tile)
+                                        int in_place, const T *b, T *c, ptrdiff_t rows,
+                                        ptrdiff_t cols, int load, T *restrict tile)
 {
     const int mr = p->micro->mr, nr = p->micro->nr;
     FN(lrp_micro_fn) kernel = p->max ? p->micro->max : p->micro->sum;
     if (rows == mr && cols == nr) {
-        kernel(kc, a, b, c, p->ldc, load);
+        if (in_place)
+            p->micro->rows(kc, a, p->lda, b, c, p->ldc, load);
+        else
+            kernel(kc, a, b, c, p->ldc, load);
         return;
     }
     for (ptrdiff_t r = 0; r < mr; r++)
         for (ptrdiff_t j = 0; j < nr; j++)
             tile[r * nr + j] = load && r < rows && j < cols ? c[r * p->ldc + j] : (T)0;
-    kernel(kc, a, b, tile, nr, 1);
+    if (in_place) /* rows == mr: partial rows come packed */
+        p->micro->rows(kc, a, p->lda, b, tile, nr, 1);
+    else
+        kernel(kc, a, b, tile, nr, 1);
     for (ptrdiff_t r = 0; r < rows; r++)
-        for (ptrdiff_t j = 0; j < cols; j++)
-            c[r * p->ldc + j] = tile[r * nr + j];
-}
-
-/* A full-height tile from unpacked A, cut by the right edge of C. */
-static void FN(product_rows_tile)(const FN(product) *p, ptrdiff_t kc, const T *a, const T *b,
-                                  T *c, ptrdiff_t cols, int load, T *restrict tile)
-{
-    const int mr = p->micro->mr, nr = p->micro->nr;
-    for (ptrdiff_t r = 0; r < mr; r++)
-        for (ptrdiff_t j = 0; j < nr; j++)
-            tile[r * nr + j] = load && j < cols ? c[r * p->ldc + j] : (T)0;
-    p->micro->rows(kc, a, p->lda, b, tile, nr, 1);
-    for (ptrdiff_t r = 0; r < mr; r++)
         for (ptrdiff_t j = 0; j < cols; j++)
             c[r * p->ldc + j] = tile[r * nr + j];
 }
@@ -229,17 +222,12 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
                                  : panel + (js - j0) / nr * kc * nr;
                 const ptrdiff_t cols = j1 - js < nr ? j1 - js : nr;
                 for (ptrdiff_t ir = i0; ir < i1; ir += mr) {
-                    const ptrdiff_t rows = i1 - ir < mr ? i1 - ir : mr;
-                    T *ct = c + ir * p->ldc + js;
-                    if (p->a_rows && ir < full_end && cols == nr)
-                        p->micro->rows(kc, p->a_rows + ir * p->lda + pc, p->lda, b, ct, p->ldc,
-                                       pc > 0);
-                    else if (p->a_rows && ir < full_end)
-                        FN(product_rows_tile)(p, kc, p->a_rows + ir * p->lda + pc, b, ct, cols,
-                                              pc > 0, tile);
-                    else
-                        FN(product_tile)(p, kc, p->a_rows ? tail : a + ir * p->k + pc * mr, b,
-                                         ct, rows, cols, pc > 0, tile);
+                    const int in_place = p->a_rows && ir < full_end;
+                    const T *at = in_place   ? p->a_rows + ir * p->lda + pc
+                                  : p->a_rows ? tail
+                                             : a + ir * p->k + pc * mr;
+                    FN(product_tile)(p, kc, at, in_place, b, c + ir * p->ldc + js,
+                                     i1 - ir < mr ? i1 - ir : mr, cols, pc > 0, tile);
                 }
             }
             pc += kc;
