@@ -110,15 +110,14 @@ static LRP_INLINE void FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptr
 
 /* One instance per (rule kind, absolute, counting), so that each pair loop
  * is compiled with its arithmetic fixed. */
-static LRP_INLINE void FN(conv_threshold_planes)(const FN(conv_threshold) *t, ptrdiff_t begin,
-                                                 ptrdiff_t end, int worker, lrp_team *team,
-                                                 lrp_status *status)
+static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) *t,
+                                                       ptrdiff_t begin, ptrdiff_t end, int worker,
+                                                       lrp_team *team, int fused)
 {
+    (void)fused; /* comparisons: nothing to fuse */
     for (ptrdiff_t item = begin; item < end; item++) {
-        if (lrp_team_stop(team, worker)) {
-            *status = LRP_ERR_INTERRUPTED;
-            return;
-        }
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
         const ptrdiff_t n = item / t->s->in_c, ci = item % t->s->in_c;
 #define PLANE(KIND, ABSOLUTE, COUNTING) FN(conv_threshold_plane)(t, n, ci, KIND, ABSOLUTE, COUNTING)
 #define BY_FLAGS(KIND)                              \
@@ -137,24 +136,10 @@ static LRP_INLINE void FN(conv_threshold_planes)(const FN(conv_threshold) *t, pt
 #undef BY_FLAGS
 #undef PLANE
     }
+    return LRP_OK;
 }
 
-#define THRESHOLD_TASK(ISA, TARGET)                                                              \
-    TARGET static lrp_status FN(conv_threshold_task_##ISA)(void *context, ptrdiff_t begin,      \
-                                                           ptrdiff_t end, int worker,           \
-                                                           lrp_team *team)                      \
-    {                                                                                            \
-        lrp_status status = LRP_OK;                                                              \
-        FN(conv_threshold_planes)(context, begin, end, worker, team, &status);                  \
-        return status;                                                                           \
-    }
-
-THRESHOLD_TASK(portable, )
-#if LRP_X86_DISPATCH
-THRESHOLD_TASK(avx2, __attribute__((target("avx2,fma"))))
-THRESHOLD_TASK(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))))
-#endif
-#undef THRESHOLD_TASK
+LRP_ISA_TASKS(conv_threshold_task, FN(conv_threshold_planes))
 
 static int FN(conv_uses_thresholds)(const lrp_conv_shape *s)
 {
@@ -207,13 +192,7 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
     }
     FN(conv_threshold) t = {s, kind, absolute, counting, gamma, theta, a, low, high, rho_w, lo, hi,
                             counts, live, stride, margin, r_bool, r_count};
-    lrp_task task = FN(conv_threshold_task_portable);
-#if LRP_X86_DISPATCH
-    if (lrp_current_isa() == LRP_ISA_AVX512)
-        task = FN(conv_threshold_task_avx512);
-    else if (lrp_current_isa() == LRP_ISA_AVX2)
-        task = FN(conv_threshold_task_avx2);
-#endif
+    lrp_task task = LRP_ISA_TASK(conv_threshold_task);
     lrp_status status = lrp_parallel_for(s->n * s->in_c, task, &t, s->interrupt);
     free(lo), free(counts), free(live);
     return status;

@@ -114,28 +114,11 @@ static LRP_INLINE lrp_status FN(few_items)(const FN(dense_few) *f, ptrdiff_t beg
     return LRP_OK;
 }
 
-#define FEW_TASK(ISA, TARGET, FUSED)                                                            \
-    TARGET static lrp_status FN(few_task_##ISA)(void *context, ptrdiff_t begin, ptrdiff_t end, \
-                                                int worker, lrp_team *team)                     \
-    {                                                                                           \
-        return FN(few_items)(context, begin, end, worker, team, FUSED);                         \
-    }
-FEW_TASK(portable, , 0)
-#if LRP_X86_DISPATCH
-FEW_TASK(avx2, __attribute__((target("avx2,fma"))), 1)
-FEW_TASK(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))), 1)
-#endif
-#undef FEW_TASK
+LRP_ISA_TASKS(few_task, FN(few_items))
 
 static lrp_status FN(few_run)(FN(dense_few) *f, ptrdiff_t items)
 {
-    lrp_task task = FN(few_task_portable);
-#if LRP_X86_DISPATCH
-    if (lrp_current_isa() == LRP_ISA_AVX512)
-        task = FN(few_task_avx512);
-    else if (lrp_current_isa() == LRP_ISA_AVX2)
-        task = FN(few_task_avx2);
-#endif
+    lrp_task task = LRP_ISA_TASK(few_task);
     const double pairs = (double)f->s->n * (double)f->s->in * (double)f->s->out;
     return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / 262144.0), task, f, f->s->interrupt);
 }

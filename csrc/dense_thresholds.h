@@ -90,15 +90,14 @@ static LRP_INLINE void FN(dense_threshold_item)(const FN(dense_threshold) *t, pt
 
 /* One instance per (rule kind, absolute, counting), so that each pair loop
  * is compiled with its arithmetic fixed. */
-static LRP_INLINE void FN(dense_threshold_items)(const FN(dense_threshold) *t, ptrdiff_t begin,
-                                                 ptrdiff_t end, int worker, lrp_team *team,
-                                                 lrp_status *status)
+static LRP_INLINE lrp_status FN(dense_threshold_items)(const FN(dense_threshold) *t,
+                                                       ptrdiff_t begin, ptrdiff_t end, int worker,
+                                                       lrp_team *team, int fused)
 {
+    (void)fused; /* comparisons: nothing to fuse */
     for (ptrdiff_t item = begin; item < end; item++) {
-        if (lrp_team_stop(team, worker)) {
-            *status = LRP_ERR_INTERRUPTED;
-            return;
-        }
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
 #define ITEM(KIND, ABSOLUTE, COUNTING) FN(dense_threshold_item)(t, item, KIND, ABSOLUTE, COUNTING)
 #define BY_FLAGS(KIND)                                          \
     if (t->counting)                                            \
@@ -113,24 +112,10 @@ static LRP_INLINE void FN(dense_threshold_items)(const FN(dense_threshold) *t, p
 #undef BY_FLAGS
 #undef ITEM
     }
+    return LRP_OK;
 }
 
-#define DENSE_THRESHOLD_TASK(ISA, TARGET)                                                        \
-    TARGET static lrp_status FN(dense_threshold_task_##ISA)(void *context, ptrdiff_t begin,     \
-                                                            ptrdiff_t end, int worker,          \
-                                                            lrp_team *team)                     \
-    {                                                                                            \
-        lrp_status status = LRP_OK;                                                              \
-        FN(dense_threshold_items)(context, begin, end, worker, team, &status);                  \
-        return status;                                                                           \
-    }
-
-DENSE_THRESHOLD_TASK(portable, )
-#if LRP_X86_DISPATCH
-DENSE_THRESHOLD_TASK(avx2, __attribute__((target("avx2,fma"))))
-DENSE_THRESHOLD_TASK(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))))
-#endif
-#undef DENSE_THRESHOLD_TASK
+LRP_ISA_TASKS(dense_threshold_task, FN(dense_threshold_items))
 
 /* Boolean (r_out_bool -> r_bool) or counting (r_out_count -> r_count, exact
  * while every sample's total is at most 2^53; the caller checks) relevance
@@ -161,13 +146,7 @@ static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T 
     const ptrdiff_t groups = (s->n + DENSE_THRESHOLD_GROUP - 1) / DENSE_THRESHOLD_GROUP;
     FN(dense_threshold) t = {s, kind, absolute, counting, gamma, a, w, lo, hi, counts, blocks,
                              r_bool, r_count};
-    lrp_task task = FN(dense_threshold_task_portable);
-#if LRP_X86_DISPATCH
-    if (lrp_current_isa() == LRP_ISA_AVX512)
-        task = FN(dense_threshold_task_avx512);
-    else if (lrp_current_isa() == LRP_ISA_AVX2)
-        task = FN(dense_threshold_task_avx2);
-#endif
+    lrp_task task = LRP_ISA_TASK(dense_threshold_task);
     /* one thread per 2^18 pairs at most: a thread costs tens of microseconds */
     const double pairs = (double)s->n * (double)s->in * (double)s->out;
     lrp_status status = lrp_parallel_for_upto(groups * blocks, (ptrdiff_t)(pairs / 262144.0), task,

@@ -108,22 +108,19 @@ static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_porta
 #define STORE_ROW(r, W, S, LANES) \
     INTRIN(W, storeu, S)(c + (r) * ldc, c##r##0), INTRIN(W, storeu, S)(c + (r) * ldc + LANES, c##r##1);
 
-#define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
-#define AVX2 __attribute__((target("avx2,fma")))
+SIMD_KERNEL(sum_f32_avx512, LRP_TARGET_AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM, PACKED)
+SIMD_KERNEL(max_f32_avx512, LRP_TARGET_AVX512, ROWS8, 8, float, __m512, 512, ps, 16, MAX, PACKED)
+SIMD_KERNEL(sum_f64_avx512, LRP_TARGET_AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM, PACKED)
+SIMD_KERNEL(max_f64_avx512, LRP_TARGET_AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, MAX, PACKED)
+SIMD_KERNEL(sum_f32_avx2, LRP_TARGET_AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM, PACKED)
+SIMD_KERNEL(max_f32_avx2, LRP_TARGET_AVX2, ROWS6, 6, float, __m256, 256, ps, 8, MAX, PACKED)
+SIMD_KERNEL(sum_f64_avx2, LRP_TARGET_AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM, PACKED)
+SIMD_KERNEL(max_f64_avx2, LRP_TARGET_AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, MAX, PACKED)
 
-SIMD_KERNEL(sum_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM, PACKED)
-SIMD_KERNEL(max_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, MAX, PACKED)
-SIMD_KERNEL(sum_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM, PACKED)
-SIMD_KERNEL(max_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, MAX, PACKED)
-SIMD_KERNEL(sum_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM, PACKED)
-SIMD_KERNEL(max_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, MAX, PACKED)
-SIMD_KERNEL(sum_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM, PACKED)
-SIMD_KERNEL(max_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, MAX, PACKED)
-
-SIMD_KERNEL(rows_f32_avx512, AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM, IN_PLACE)
-SIMD_KERNEL(rows_f64_avx512, AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM, IN_PLACE)
-SIMD_KERNEL(rows_f32_avx2, AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM, IN_PLACE)
-SIMD_KERNEL(rows_f64_avx2, AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM, IN_PLACE)
+SIMD_KERNEL(rows_f32_avx512, LRP_TARGET_AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM, IN_PLACE)
+SIMD_KERNEL(rows_f64_avx512, LRP_TARGET_AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM, IN_PLACE)
+SIMD_KERNEL(rows_f32_avx2, LRP_TARGET_AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM, IN_PLACE)
+SIMD_KERNEL(rows_f64_avx2, LRP_TARGET_AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM, IN_PLACE)
 
 static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, rows_f32_avx512};
 static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, rows_f64_avx512};
