@@ -426,14 +426,10 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
     const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
     const ptrdiff_t out_total = s->n * out_sample;
     if (FN(conv_uses_thresholds)(s)) {
-        int exact_in_double = 1;
-        for (ptrdiff_t n = 0; n < s->n; n++) {
-            int64_t total;
-            lrp_status status = lrp_count_sum(r_out + n * out_sample, out_sample, &total);
-            if (status != LRP_OK)
-                return status;
-            exact_in_double &= total >= 0 && total <= ((int64_t)1 << 53);
-        }
+        int exact_in_double;
+        lrp_status status = lrp_counts_fit_double(r_out, s->n, out_sample, &exact_in_double);
+        if (status != LRP_OK)
+            return status;
         if (exact_in_double) {
             const ptrdiff_t in_total = s->n * s->in_c * in_plane;
             double *sums = lrp_alloc_array((size_t)in_total, sizeof(double));
@@ -461,11 +457,10 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
     const T *restrict safe = dv.safe, *restrict nonzero = dv.nonzero;
     lrp_status status = LRP_OK;
     for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++) {
-        int64_t total;
-        status = lrp_count_sum(r_out + n * out_sample, out_sample, &total);
+        int exact_in_double;
+        status = lrp_counts_fit_double(r_out + n * out_sample, 1, out_sample, &exact_in_double);
         if (status != LRP_OK)
             break;
-        const int exact_in_double = total >= 0 && total <= ((int64_t)1 << 53);
         for (ptrdiff_t k = n * out_sample; k < (n + 1) * out_sample; k++)
             counts[k] = (double)r_out[k];
         for (ptrdiff_t ci = 0; ci < s->in_c && status == LRP_OK; ci++) {

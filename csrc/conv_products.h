@@ -223,13 +223,9 @@ static int FN(conv_uses_product)(int kind, const lrp_conv_shape *s, int transpos
 static lrp_status FN(conv_sum_product)(int kind, int max, const lrp_conv_shape *s, T gamma,
                                        const T *a, const T *w, const T *b, T *z)
 {
-    T *beta = lrp_alloc_array((size_t)s->out_c, sizeof(T));
+    T *beta = FN(bias_terms)(kind, gamma, max, b, s->out_c);
     if (!beta)
         return LRP_ERR_NOMEM;
-    for (ptrdiff_t co = 0; co < s->out_c; co++) {
-        beta[co] = FN(bias_term)(kind, gamma, b[co]);
-        beta[co] = max ? FN(absolute)(beta[co]) : beta[co];
-    }
     FN(conv_product) cp = {*s, a, max, NULL, 0, z, beta, NULL, NULL};
     lrp_status status = FN(conv_product_run)(&cp, max, kind, gamma, w, 0, s->interrupt);
     free(beta);

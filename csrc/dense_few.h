@@ -17,9 +17,9 @@ typedef struct {
     const lrp_dense_shape *s;
     int kind, max;
     T gamma;
-    const T *w, *x;               /* x: (n, out) for the transposed passes, a for absmax */
-    const FN(dense_product) *epilogue; /* the transposed passes' scale and cap */
-    const T *beta;                /* absmax: |beta_k| */
+    const T *w, *x;        /* x: (n, out) for the transposed passes, a for absmax */
+    const T *scale, *cap;  /* the transposed passes' epilogue (see FN(dense_finish)) */
+    const T *beta;         /* absmax: |beta_k| */
     T *out;
 } FN(dense_few);
 
@@ -55,14 +55,13 @@ static LRP_INLINE void FN(few_transposed)(const FN(dense_few) *f, ptrdiff_t item
             }
         }
     }
-    const FN(dense_product) *dp = f->epilogue;
     for (ptrdiff_t n = 0; n < s->n; n++) {
         T *row = f->out + n * s->in;
-        const T *a = dp->scale + n * s->in;
+        const T *a = f->scale + n * s->in;
         for (ptrdiff_t j = 0; j < width; j++)
             row[j0 + j] = acc[n][j];
         if (max) {
-            FN(viterbi_scale)(row, a, j0, j0 + width, dp->cap[n]);
+            FN(viterbi_scale)(row, a, j0, j0 + width, f->cap[n]);
         } else {
             for (ptrdiff_t j = j0; j < j0 + width; j++)
                 row[j] = a[j] * row[j];
@@ -128,8 +127,7 @@ static lrp_status FN(few_transposed_run)(const lrp_dense_shape *s, int kind, T g
                                          const T *x, const T *w, const T *scale, const T *cap,
                                          T *out)
 {
-    FN(dense_product) epilogue = {w, s->in, kind, max, gamma, NULL, out, NULL, scale, cap};
-    FN(dense_few) f = {s, kind, max, gamma, w, x, &epilogue, NULL, out};
+    FN(dense_few) f = {s, kind, max, gamma, w, x, scale, cap, NULL, out};
     return FN(few_run)(&f, (s->in + FEW_BLOCK - 1) / FEW_BLOCK);
 }
 
@@ -137,7 +135,7 @@ static lrp_status FN(few_transposed_run)(const lrp_dense_shape *s, int kind, T g
 static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
                                      const T *w, const T *beta, T *m)
 {
-    FN(dense_few) f = {s, kind, 1, gamma, w, a, NULL, beta, m};
+    FN(dense_few) f = {s, kind, 1, gamma, w, a, NULL, NULL, beta, m};
     return FN(few_run)(&f, s->out);
 }
 

@@ -337,17 +337,11 @@ lrp_status FN(lrp_dense_relevance_counting)(const lrp_dense_shape *s, const lrp_
         return LRP_ERR_ARG;
     T gamma = (T)rule->gamma, theta = (T)t->theta;
     lrp_status status = LRP_OK;
-    /* no R_j of a sample exceeds the sample's total: while that is at most
-     * 2^53, the sums are exact in double */
-    int exact_in_double = rule->kind != LRP_RULE_ZBOX;
-    for (ptrdiff_t n = 0; n < s->n && exact_in_double; n++) {
-        int64_t total;
-        status = lrp_count_sum(r_out + n * s->out, s->out, &total);
-        if (status != LRP_OK)
-            return status;
-        exact_in_double = total >= 0 && total <= ((int64_t)1 << 53);
-    }
-    if (exact_in_double) {
+    int exact_in_double;
+    status = lrp_counts_fit_double(r_out, s->n, s->out, &exact_in_double);
+    if (status != LRP_OK)
+        return status;
+    if (exact_in_double && rule->kind != LRP_RULE_ZBOX) {
         size_t count;
         double *sums = lrp_checked_count(0, s->n, (size_t)s->in, &count) == LRP_OK
                            ? lrp_alloc_array(count, sizeof(double)) : NULL;

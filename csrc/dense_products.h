@@ -21,7 +21,9 @@ typedef struct {
     const T *packed; /* A */
     T *out;
     const T *bias;  /* forward/absmax: beta per output column; else NULL */
-    const T *scale; /* transposed passes: a (N, in), multiplied in (|a| if absolute) */
+    /* a (N, in): multiplied in by the transposed passes (|a| if absolute);
+     * the weights-first forward's B (a^T) */
+    const T *scale;
     const T *cap;   /* Viterbi: R_in's bound per sample (FN(viterbi_scale)) */
 } FN(dense_product);
 
@@ -266,13 +268,9 @@ static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T 
 static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape *s, T gamma,
                                         const T *a, const T *w, const T *b, T *z)
 {
-    T *beta = lrp_alloc_array((size_t)s->out, sizeof(T));
+    T *beta = FN(bias_terms)(kind, gamma, max, b, s->out);
     if (!beta)
         return LRP_ERR_NOMEM;
-    for (ptrdiff_t k = 0; k < s->out; k++) {
-        beta[k] = FN(bias_term)(kind, gamma, b[k]);
-        beta[k] = max ? FN(absolute)(beta[k]) : beta[k];
-    }
     lrp_status status =
         max && s->n <= DENSE_FEW ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
         : s->n <= DENSE_FEW_SAMPLES

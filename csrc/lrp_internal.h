@@ -136,6 +136,24 @@ static inline lrp_status lrp_count_sum(const int64_t *r, ptrdiff_t count, int64_
     return LRP_OK;
 }
 
+/* *fits = whether each of `samples` runs of `per_sample` counts sums to at
+ * most 2^53. No R_j of a sample exceeds the sample's total, so the counting
+ * passes may then sum in double, exactly. A negative count is an argument
+ * error. */
+static inline lrp_status lrp_counts_fit_double(const int64_t *r, ptrdiff_t samples,
+                                               ptrdiff_t per_sample, int *fits)
+{
+    *fits = 1;
+    for (ptrdiff_t n = 0; n < samples; n++) {
+        int64_t total;
+        lrp_status status = lrp_count_sum(r + n * per_sample, per_sample, &total);
+        if (status != LRP_OK)
+            return status;
+        *fits &= total >= 0 && total <= ((int64_t)1 << 53);
+    }
+    return LRP_OK;
+}
+
 /* The outputs o in [*lo, *hi) of a convolution axis whose input
  * o * stride - pad + tap * dil lies inside [0, in_len). */
 static inline void lrp_conv_range(ptrdiff_t out_len, ptrdiff_t in_len, ptrdiff_t stride,

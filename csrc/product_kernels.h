@@ -137,6 +137,18 @@ static void FN(quotients_run)(const T *r, const T *z, ptrdiff_t count, int viter
 }
 #undef QUOTIENT_CHUNK
 
+/* beta_k = bias_term(b_k) for `count` outputs (|beta_k| for the maxima of
+ * Viterbi's denominators), freshly allocated; NULL if out of memory. */
+static T *FN(bias_terms)(int kind, T gamma, int absolute, const T *b, ptrdiff_t count)
+{
+    T *beta = lrp_alloc_array((size_t)count, sizeof(T));
+    for (ptrdiff_t k = 0; beta && k < count; k++) {
+        beta[k] = FN(bias_term)(kind, gamma, b[k]);
+        beta[k] = absolute ? FN(absolute)(beta[k]) : beta[k];
+    }
+    return beta;
+}
+
 /* Room for FN(pack_a) of an m x k matrix. */
 static lrp_status FN(packed_a_count)(ptrdiff_t m, ptrdiff_t k, int mr, size_t *count)
 {
