@@ -28,16 +28,21 @@ typedef struct {
     double *r_count;
 } FN(conv_threshold);
 
-static LRP_INLINE void FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrdiff_t n,
-                                                ptrdiff_t ci, int kind, int absolute,
-                                                int counting)
+/* Returns nonzero when the team was told to stop: a plane of a wide layer
+ * takes tens of milliseconds (more under the sanitizers), so Ctrl-C is
+ * polled per input row. */
+static LRP_INLINE int FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrdiff_t n,
+                                               ptrdiff_t ci, int kind, int absolute, int counting,
+                                               lrp_team *team, int worker)
 {
     const lrp_conv_shape *s = t->s;
     const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
     const ptrdiff_t g = ci / cin_g, cl = ci - g * cin_g, taps = s->k_h * s->k_w;
     const ptrdiff_t in_plane = s->in_h * s->in_w, out_rows = s->out_h * t->stride;
     const ptrdiff_t j0 = (n * s->in_c + ci) * in_plane;
-    for (ptrdiff_t iy = 0; iy < s->in_h; iy++)
+    for (ptrdiff_t iy = 0; iy < s->in_h; iy++) {
+        if (lrp_team_stop(team, worker))
+            return 1;
         for (ptrdiff_t ix0 = 0; ix0 < s->in_w; ix0 += THRESHOLD_LANES) {
             const ptrdiff_t lanes =
                 s->in_w - ix0 < THRESHOLD_LANES ? s->in_w - ix0 : THRESHOLD_LANES;
@@ -106,6 +111,8 @@ static LRP_INLINE void FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptr
                     t->r_bool[j + l] = any[l] != 0;
             }
         }
+    }
+    return 0;
 }
 
 /* One instance per (rule kind, absolute, counting), so that each pair loop
@@ -116,15 +123,15 @@ static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) 
 {
     (void)fused; /* comparisons: nothing to fuse */
     for (ptrdiff_t item = begin; item < end; item++) {
-        if (lrp_team_stop(team, worker))
-            return LRP_ERR_INTERRUPTED;
         const ptrdiff_t n = item / t->s->in_c, ci = item % t->s->in_c;
-#define PLANE(KIND, ABSOLUTE, COUNTING) FN(conv_threshold_plane)(t, n, ci, KIND, ABSOLUTE, COUNTING)
-#define BY_FLAGS(KIND)                              \
-    if (t->counting)                                \
-        t->absolute ? PLANE(KIND, 1, 1) : PLANE(KIND, 0, 1); \
-    else                                            \
-        t->absolute ? PLANE(KIND, 1, 0) : PLANE(KIND, 0, 0);
+        int stopped;
+#define PLANE(KIND, ABSOLUTE, COUNTING) \
+    FN(conv_threshold_plane)(t, n, ci, KIND, ABSOLUTE, COUNTING, team, worker)
+#define BY_FLAGS(KIND)                                                          \
+    if (t->counting)                                                            \
+        stopped = t->absolute ? PLANE(KIND, 1, 1) : PLANE(KIND, 0, 1);          \
+    else                                                                        \
+        stopped = t->absolute ? PLANE(KIND, 1, 0) : PLANE(KIND, 0, 0);
         switch (t->kind) {
         case LRP_RULE_ZBOX:
             BY_FLAGS(LRP_RULE_ZBOX)
@@ -135,6 +142,8 @@ static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) 
         }
 #undef BY_FLAGS
 #undef PLANE
+        if (stopped)
+            return LRP_ERR_INTERRUPTED;
     }
     return LRP_OK;
 }
