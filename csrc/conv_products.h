@@ -38,7 +38,9 @@ static T *FN(conv_c_of)(const FN(product) *p, ptrdiff_t q)
 }
 
 /* im2col of one column strip: row p = (channel, ky, kx) of the group's
- * inputs, column = output pixel; zero where the tap falls in the padding. */
+ * inputs, column = output pixel; zero where the tap falls in the padding.
+ * A strip is a few dozen values per row, so the row's indices advance
+ * without divisions (a division per row cost as much as its copy). */
 static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
                                            ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst,
                                            int absolute)
@@ -48,29 +50,47 @@ static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, pt
     const ptrdiff_t n = q / v->groups, g = q % v->groups, cin_g = v->in_c / v->groups;
     const ptrdiff_t taps = v->k_h * v->k_w, plane = v->in_h * v->in_w;
     const T *x = cp->x + (n * v->in_c + g * cin_g) * plane;
+    const ptrdiff_t oy0 = j0 / v->out_w, ox0 = j0 % v->out_w;
+    ptrdiff_t cl = p0 / taps, ky = p0 % taps / v->k_w, kx = p0 % v->k_w;
     for (ptrdiff_t pp = 0; pp < kc; pp++) {
-        const ptrdiff_t row = p0 + pp, cl = row / taps, ky = row % taps / v->k_w,
-                        kx = row % v->k_w;
         T *restrict d = dst + pp * nr;
         ptrdiff_t ox_lo, ox_hi;
-        lrp_conv_range(v->out_w, v->in_w, v->stride_w, v->pad_w, v->dil_w, kx, &ox_lo, &ox_hi);
-        ptrdiff_t col = j0, c = 0;
+        if (v->stride_w == 1) {
+            const ptrdiff_t offset = kx * v->dil_w - v->pad_w;
+            ox_lo = offset >= 0 ? 0 : -offset;
+            ox_hi = v->in_w - offset < v->out_w ? v->in_w - offset : v->out_w;
+        } else {
+            lrp_conv_range(v->out_w, v->in_w, v->stride_w, v->pad_w, v->dil_w, kx, &ox_lo,
+                           &ox_hi);
+        }
+        const T *channel = x + cl * plane + kx * v->dil_w - v->pad_w;
+        ptrdiff_t col = j0, c = 0, oy = oy0, ox = ox0;
         while (c < nr) {
             if (col >= p->n) {
                 for (; c < nr; c++)
                     d[c] = 0;
                 break;
             }
-            const ptrdiff_t oy = col / v->out_w, ox = col % v->out_w;
             const ptrdiff_t run = nr - c < v->out_w - ox ? nr - c : v->out_w - ox;
             const ptrdiff_t iy = oy * v->stride_h - v->pad_h + ky * v->dil_h;
             ptrdiff_t lo = ox_lo > ox ? ox_lo : ox, hi = ox_hi < ox + run ? ox_hi : ox + run;
             if (iy < 0 || iy >= v->in_h || hi < lo)
                 lo = hi = ox;
             T *restrict out = d + c - ox; /* out[o] is column (oy, o) */
+            const T *src = channel + iy * v->in_w;
+            if (run == nr && lo == ox && hi == ox + run && v->stride_w == 1 && !absolute) {
+                /* a whole strip from inside one row: a copy of constant
+                 * size compiles to a few vector moves */
+                switch (nr) {
+                case 32: memcpy(out + ox, src + ox, 32 * sizeof(T)); break;
+                case 16: memcpy(out + ox, src + ox, 16 * sizeof(T)); break;
+                case 8: memcpy(out + ox, src + ox, 8 * sizeof(T)); break;
+                default: memcpy(out + ox, src + ox, (size_t)nr * sizeof(T)); break;
+                }
+                break;
+            }
             for (ptrdiff_t o = ox; o < lo; o++)
                 out[o] = 0;
-            const T *src = x + cl * plane + iy * v->in_w + kx * v->dil_w - v->pad_w;
             if (v->stride_w == 1) {
                 for (ptrdiff_t o = lo; o < hi; o++)
                     out[o] = absolute ? FN(absolute)(src[o]) : src[o];
@@ -82,6 +102,14 @@ static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, pt
                 out[o] = 0;
             c += run;
             col += run;
+            ox += run;
+            if (ox == v->out_w)
+                ox = 0, oy++;
+        }
+        if (++kx == v->k_w) {
+            kx = 0;
+            if (++ky == v->k_h)
+                ky = 0, cl++;
         }
     }
 }
