@@ -173,28 +173,46 @@ static lrp_status FN(conv_weights_task)(void *context, ptrdiff_t begin, ptrdiff_
 {
     const FN(conv_weights) *job = context;
     (void)worker, (void)team;
-    const ptrdiff_t panels = (job->m + job->mr - 1) / job->mr, mr = job->mr;
-    const ptrdiff_t taps = job->v->k_h * job->v->k_w, cout_w = job->k / taps;
+    const ptrdiff_t panels = (job->m + job->mr - 1) / job->mr, mr = job->mr, k = job->k;
+    const ptrdiff_t taps = job->v->k_h * job->v->k_w, cout_w = k / taps;
     for (ptrdiff_t item = begin; item < end; item++) {
         const ptrdiff_t g = item / panels, i0 = item % panels * mr;
-        T *dst = job->packed + (size_t)g * job->per_group + i0 * job->k;
-        for (ptrdiff_t r = 0; r < mr; r++) {
-            const ptrdiff_t row = i0 + r;
-            for (ptrdiff_t p = 0; p < job->k; p++) {
-                T v = 0;
-                if (row < job->m) {
-                    /* flipped: w is (in_c of view, m, k_h, k_w) for this
-                     * group; the view's inputs are the layer's outputs */
-                    const T x = job->flipped
-                                    ? job->w[((g * cout_w + p / taps) * job->m + row) * taps
-                                             + (taps - 1 - p % taps)]
-                                    : job->w[(g * job->m + row) * job->k + p];
-                    v = FN(rho)(job->kind, job->gamma, x);
-                    v = job->absolute ? FN(absolute)(v) : v;
-                }
-                dst[p * mr + r] = v;
+        const ptrdiff_t rows = job->m - i0 < mr ? job->m - i0 : mr;
+        T *dst = job->packed + (size_t)g * job->per_group + i0 * k;
+        /* the copy in the order that reads w along its rows (a weight
+         * matrix is megabytes: read across them, every value was a cache
+         * miss), then rho over the panel in one vectorisable loop */
+        if (job->flipped) {
+            /* w is (in_c of view, m, k_h, k_w) for this group (the view's
+             * inputs are the layer's outputs), the kernel turned by 180
+             * degrees: row i0 + r, column (channel co, tap t) */
+            for (ptrdiff_t co = 0; co < cout_w; co++) {
+                const T *src = job->w + ((g * cout_w + co) * job->m + i0) * taps;
+                T *d = dst + co * taps * mr;
+                for (ptrdiff_t r = 0; r < rows; r++)
+                    for (ptrdiff_t t = 0; t < taps; t++)
+                        d[t * mr + r] = src[r * taps + taps - 1 - t];
+                for (ptrdiff_t t = 0; t < taps; t++)
+                    for (ptrdiff_t r = rows; r < mr; r++)
+                        d[t * mr + r] = 0;
             }
+        } else {
+            const T *src = job->w + (g * job->m + i0) * k;
+            for (ptrdiff_t r = 0; r < rows; r++)
+                for (ptrdiff_t p = 0; p < k; p++)
+                    dst[p * mr + r] = src[r * k + p];
+            for (ptrdiff_t p = 0; p < k; p++)
+                for (ptrdiff_t r = rows; r < mr; r++)
+                    dst[p * mr + r] = 0;
         }
+        /* rho(0) = 0: the rows past m stay 0 */
+        const ptrdiff_t count = k * mr;
+        if (job->kind == LRP_RULE_GAMMA)
+            for (ptrdiff_t i = 0; i < count; i++)
+                dst[i] = FN(rho)(LRP_RULE_GAMMA, job->gamma, dst[i]);
+        if (job->absolute)
+            for (ptrdiff_t i = 0; i < count; i++)
+                dst[i] = FN(absolute)(dst[i]);
     }
     return LRP_OK;
 }
