@@ -43,8 +43,9 @@ typedef struct {
     T *z;
 } FN(conv_rows);
 
+/* unit: stride_w is 1, a constant for the compiler, so rows are contiguous */
 static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t item, int kind,
-                                          int op)
+                                          int op, int unit)
 {
     const lrp_conv_shape *s = job->s;
     const T gamma = job->gamma;
@@ -52,7 +53,7 @@ static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t it
     const T *restrict low = job->low, *restrict high = job->high;
     T *restrict z = job->z;
     const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
-    const ptrdiff_t out_w = s->out_w, sw = s->stride_w;
+    const ptrdiff_t out_w = s->out_w, sw = unit ? 1 : s->stride_w;
     const ptrdiff_t blocks = (cout_g + CONV_BLOCK - 1) / CONV_BLOCK;
     const ptrdiff_t n = item / (s->groups * blocks), g = item / blocks % s->groups;
     const ptrdiff_t co0 = g * cout_g + item % blocks * CONV_BLOCK;
@@ -82,6 +83,7 @@ static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t it
                     if (count == CONV_BLOCK) {
                         T *restrict r0 = row[0], *restrict r1 = row[1];
                         T *restrict r2 = row[2], *restrict r3 = row[3];
+                        LRP_NO_ALIAS
                         for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
                             const ptrdiff_t j = shift + ox * sw;
                             const T x = a[j];
@@ -112,16 +114,20 @@ static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t it
     }
 }
 
-static lrp_status FN(conv_rows_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
-                                     lrp_team *team)
+/* compiled per instruction set (LRP_ISA_TASKS): the row loops are plain
+ * vector code, and the same IEEE operations on every set */
+static LRP_INLINE lrp_status FN(conv_rows_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                                 int worker, lrp_team *team, int fused)
 {
     const FN(conv_rows) *job = context;
+    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
-#define ITEM(KIND)                                                  \
-    (job->op == CONV_SUM ? FN(conv_rows_item)(job, item, KIND, CONV_SUM) \
-                         : FN(conv_rows_item)(job, item, KIND, CONV_ABSMAX))
+#define ITEM_OP(KIND, OP)                                \
+    (job->s->stride_w == 1 ? FN(conv_rows_item)(job, item, KIND, OP, 1) \
+                           : FN(conv_rows_item)(job, item, KIND, OP, 0))
+#define ITEM(KIND) (job->op == CONV_SUM ? ITEM_OP(KIND, CONV_SUM) : ITEM_OP(KIND, CONV_ABSMAX))
         switch (job->kind) {
         case LRP_RULE_GAMMA:
             ITEM(LRP_RULE_GAMMA);
@@ -134,9 +140,12 @@ static lrp_status FN(conv_rows_task)(void *context, ptrdiff_t begin, ptrdiff_t e
             break;
         }
 #undef ITEM
+#undef ITEM_OP
     }
     return LRP_OK;
 }
+
+LRP_ISA_TASKS(conv_rows_task, FN(conv_rows_items))
 
 /* forward (op CONV_SUM, out = z) or absmax (op CONV_ABSMAX, out = m); inlined
  * into each, so that op is a constant in the row loops */
@@ -160,8 +169,8 @@ static LRP_INLINE lrp_status FN(conv_weighted_sum)(int op, const lrp_conv_shape 
     const ptrdiff_t items = s->n * s->groups * ((cout_g + CONV_BLOCK - 1) / CONV_BLOCK);
     const double pairs = (double)s->n * s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) *
                          s->k_h * s->k_w;
-    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / 262144.0), FN(conv_rows_task), &job,
-                                 s->interrupt);
+    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / 262144.0),
+                                 LRP_ISA_TASK(conv_rows_task), &job, s->interrupt);
 }
 
 lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
@@ -531,10 +540,12 @@ static LRP_INLINE void FN(conv_viterbi_plane)(const FN(conv_viterbi) *job, ptrdi
     });
 }
 
-static lrp_status FN(conv_viterbi_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
-                                        int worker, lrp_team *team)
+static LRP_INLINE lrp_status FN(conv_viterbi_planes)(void *context, ptrdiff_t begin,
+                                                     ptrdiff_t end, int worker, lrp_team *team,
+                                                     int fused)
 {
     const FN(conv_viterbi) *job = context;
+    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -552,6 +563,8 @@ static lrp_status FN(conv_viterbi_task)(void *context, ptrdiff_t begin, ptrdiff_
     }
     return LRP_OK;
 }
+
+LRP_ISA_TASKS(conv_viterbi_task, FN(conv_viterbi_planes))
 
 /* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k; as a product,
  * |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), equal up to rounding. */
@@ -580,7 +593,7 @@ static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shap
     const double pairs = (double)s->n * s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) *
                          s->k_h * s->k_w;
     return lrp_parallel_for_upto(s->n * s->in_c, (ptrdiff_t)(pairs / 262144.0),
-                                 FN(conv_viterbi_task), &job, s->interrupt);
+                                 LRP_ISA_TASK(conv_viterbi_task), &job, s->interrupt);
 }
 
 #define CONV_RELEVANCE(NAME, BODY, R_TYPE, THRESHOLD_PARAM, THRESHOLD_SETUP)                  \

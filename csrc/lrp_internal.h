@@ -14,6 +14,17 @@
 #define LRP_INLINE inline
 #endif
 
+/* Before a loop whose stores never feed its loads (rows of different
+ * planes): the compiler cannot prove it through pointers read from a struct,
+ * and without it leaves the loop scalar. */
+#if defined(__clang__)
+#define LRP_NO_ALIAS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define LRP_NO_ALIAS _Pragma("GCC ivdep")
+#else
+#define LRP_NO_ALIAS
+#endif
+
 /* Runs CALL(kind) with kind as a compile-time constant, so that the
  * always-inlined body is specialised for each rule. LRP-0 and LRP-eps share
  * one numerator; they differ only in the stabilised z the caller passes. */
@@ -172,7 +183,8 @@ static inline void lrp_conv_range(ptrdiff_t out_len, ptrdiff_t in_len, ptrdiff_t
 /* Runs the statement(s) for every (input j, output k) pair that kernel tap
  * (ky, kx) links between the input plane starting at J0 and the output
  * plane starting at K0; j and k are flat indices. Unit stride gets its own
- * loop so that the compiler sees contiguous rows. */
+ * loop so that the compiler sees contiguous rows; in a row every j and every
+ * k is distinct, so the statements may write at j or k (LRP_NO_ALIAS). */
 #define LRP_CONV_TAP(s, ky, kx, J0, K0, ...)                                                  \
     do {                                                                                      \
         ptrdiff_t oy0_, oy1_, ox0_, ox1_;                                                     \
@@ -186,6 +198,7 @@ static inline void lrp_conv_range(ptrdiff_t out_len, ptrdiff_t in_len, ptrdiff_t
                                     + (kx) * (s)->dil_w - (s)->pad_w;                         \
             const ptrdiff_t krow_ = (K0) + oy_ * (s)->out_w;                                  \
             if ((s)->stride_w == 1) {                                                         \
+                LRP_NO_ALIAS                                                                  \
                 for (ptrdiff_t ox_ = ox0_; ox_ < ox1_; ox_++) {                               \
                     const ptrdiff_t j = jrow_ + ox_, k = krow_ + ox_;                         \
                     __VA_ARGS__;                                                              \
