@@ -7,19 +7,28 @@
  *   transposed  c_j = sum or max over k of x_k rho(w_kj), in order of k
  *               (the real pass: x = R / z; Viterbi's: x = R / (m + 1e-9),
  *               with absolute weights), then the products' epilogue;
+ *   forward     z_k = sum_j rho(w_kj) a_j + beta_k, in order of j, FEW_ROWS
+ *               outputs' chains side by side in the lanes of a vector;
  *   absmax      m_k = max_j |a_j| |rho(w_kj)| (exact in any order).
- * Work items are blocks of inputs (transposed) or of outputs (absmax). */
+ * Work items are blocks of inputs (transposed), of FEW_ROWS outputs
+ * (forward) or single outputs (absmax). */
 
 #define DENSE_FEW 8
 #define FEW_BLOCK 1024 /* inputs per transposed item */
+#define FEW_ROWS 16    /* outputs per forward item */
+#define FEW_COLS 64    /* inputs per forward tile: whole cache lines of each row */
+
+#define FEW_TRANSPOSED 0 /* FN(dense_few).pass */
+#define FEW_FORWARD 1
+#define FEW_ABSMAX 2
 
 typedef struct {
     const lrp_dense_shape *s;
-    int kind, max;
+    int pass, kind, max;
     T gamma;
     const T *w, *x;        /* x: (n, out) for the transposed passes, a for absmax */
     const T *scale, *cap;  /* the transposed passes' epilogue (see FN(dense_finish)) */
-    const T *beta;         /* absmax: |beta_k| */
+    const T *beta;         /* forward: beta_k; absmax: |beta_k| */
     T *out;
 } FN(dense_few);
 
@@ -77,11 +86,13 @@ static LRP_INLINE void FN(few_absmax)(const FN(dense_few) *f, ptrdiff_t k, int k
         const T *restrict an = f->x + n * s->in;
         T best[16] = {0};
         ptrdiff_t j = 0;
-        for (; j + 16 <= s->in; j += 16)
+        for (; j + 16 <= s->in; j += 16) {
+            LRP_LANE_LOOP
             for (int l = 0; l < 16; l++) {
                 const T v = FN(absolute)(an[j + l]) * FN(absolute)(FN(rho)(kind, f->gamma, wk[j + l]));
                 best[l] = v > best[l] ? v : best[l];
             }
+        }
         for (; j < s->in; j++) {
             const T v = FN(absolute)(an[j]) * FN(absolute)(FN(rho)(kind, f->gamma, wk[j]));
             best[0] = v > best[0] ? v : best[0];
@@ -93,16 +104,62 @@ static LRP_INLINE void FN(few_absmax)(const FN(dense_few) *f, ptrdiff_t k, int k
     }
 }
 
+/* FEW_ROWS outputs from k0 on: the weights are read FEW_ROWS x FEW_COLS at
+ * a time and turned in a small tile, so that each input j adds one term to
+ * every chain of the block (one vector multiply-add per sample). */
+static LRP_INLINE void FN(few_forward)(const FN(dense_few) *f, ptrdiff_t item, int kind,
+                                       int fused)
+{
+    const lrp_dense_shape *s = f->s;
+    const ptrdiff_t k0 = item * FEW_ROWS;
+    const ptrdiff_t rows = s->out - k0 < FEW_ROWS ? s->out - k0 : FEW_ROWS;
+    T acc[DENSE_FEW][FEW_ROWS], tile[FEW_COLS][FEW_ROWS];
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (int l = 0; l < FEW_ROWS; l++)
+            acc[n][l] = 0;
+    for (ptrdiff_t j0 = 0; j0 < s->in; j0 += FEW_COLS) {
+        const ptrdiff_t width = s->in - j0 < FEW_COLS ? s->in - j0 : FEW_COLS;
+        for (ptrdiff_t l = 0; l < FEW_ROWS; l++) {
+            const T *restrict wk = f->w + (k0 + (l < rows ? l : 0)) * s->in + j0;
+            for (ptrdiff_t jj = 0; jj < width; jj++)
+                tile[jj][l] = l < rows ? FN(rho)(kind, f->gamma, wk[jj]) : (T)0;
+        }
+        for (ptrdiff_t n = 0; n < s->n; n++) {
+            const T *restrict an = f->x + n * s->in + j0;
+            T *restrict chain = acc[n];
+            for (ptrdiff_t jj = 0; jj < width; jj++) {
+                const T x = an[jj];
+                const T *restrict wj = tile[jj];
+                if (fused) {
+                    LRP_LANE_LOOP
+                    for (int l = 0; l < FEW_ROWS; l++)
+                        chain[l] = FMA(wj[l], x, chain[l]);
+                } else {
+                    LRP_LANE_LOOP
+                    for (int l = 0; l < FEW_ROWS; l++)
+                        chain[l] = chain[l] + wj[l] * x;
+                }
+            }
+        }
+    }
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t l = 0; l < rows; l++)
+            f->out[n * s->out + k0 + l] = acc[n][l] + f->beta[k0 + l];
+}
+
 static LRP_INLINE lrp_status FN(few_items)(const FN(dense_few) *f, ptrdiff_t begin, ptrdiff_t end,
                                            int worker, lrp_team *team, int fused)
 {
     for (ptrdiff_t item = begin; item < end; item++) {
         /* absmax items are single outputs: poll every 64 of them */
-        if ((f->beta == NULL || (item - begin) % 64 == 0) && lrp_team_stop(team, worker))
+        if ((f->pass != FEW_ABSMAX || (item - begin) % 64 == 0) && lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
         const int gamma = f->kind == LRP_RULE_GAMMA;
-        if (f->beta)
+        if (f->pass == FEW_ABSMAX)
             gamma ? FN(few_absmax)(f, item, LRP_RULE_GAMMA) : FN(few_absmax)(f, item, LRP_RULE_ZERO);
+        else if (f->pass == FEW_FORWARD)
+            gamma ? FN(few_forward)(f, item, LRP_RULE_GAMMA, fused)
+                  : FN(few_forward)(f, item, LRP_RULE_ZERO, fused);
         else if (f->max)
             gamma ? FN(few_transposed)(f, item, LRP_RULE_GAMMA, 1, fused)
                   : FN(few_transposed)(f, item, LRP_RULE_ZERO, 1, fused);
@@ -127,16 +184,29 @@ static lrp_status FN(few_transposed_run)(const lrp_dense_shape *s, int kind, T g
                                          const T *x, const T *w, const T *scale, const T *cap,
                                          T *out)
 {
-    FN(dense_few) f = {s, kind, max, gamma, w, x, scale, cap, NULL, out};
+    FN(dense_few) f = {s, FEW_TRANSPOSED, kind, max, gamma, w, x, scale, cap, NULL, out};
     return FN(few_run)(&f, (s->in + FEW_BLOCK - 1) / FEW_BLOCK);
+}
+
+/* z (n, out) of a few samples, beta_k added last as the products do. */
+static lrp_status FN(few_forward_run)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
+                                      const T *w, const T *beta, T *z)
+{
+    FN(dense_few) f = {s, FEW_FORWARD, kind, 0, gamma, w, a, NULL, NULL, beta, z};
+    return FN(few_run)(&f, (s->out + FEW_ROWS - 1) / FEW_ROWS);
 }
 
 /* m (n, out) of a few samples; beta holds |beta_k|. */
 static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
                                      const T *w, const T *beta, T *m)
 {
-    FN(dense_few) f = {s, kind, 1, gamma, w, a, NULL, NULL, beta, m};
+    FN(dense_few) f = {s, FEW_ABSMAX, kind, 1, gamma, w, a, NULL, NULL, beta, m};
     return FN(few_run)(&f, s->out);
 }
 
 #undef FEW_BLOCK
+#undef FEW_ROWS
+#undef FEW_COLS
+#undef FEW_TRANSPOSED
+#undef FEW_FORWARD
+#undef FEW_ABSMAX

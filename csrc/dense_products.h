@@ -272,7 +272,8 @@ static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape
     if (!beta)
         return LRP_ERR_NOMEM;
     lrp_status status =
-        max && s->n <= DENSE_FEW ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
+        max && s->n <= DENSE_FEW    ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
+        : !max && s->n <= DENSE_FEW ? FN(few_forward_run)(s, kind, gamma, a, w, beta, z)
         : s->n <= DENSE_FEW_SAMPLES
             ? FN(dense_weights_first)(s, kind, gamma, max, a, w, beta, z)
             : FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);

@@ -25,6 +25,15 @@
 #define LRP_NO_ALIAS
 #endif
 
+/* Before a loop over a short array of lanes (a constant trip count): GCC
+ * would unroll it into scalars before its loop vectoriser ran, and its
+ * straight-line vectoriser leaves a lane-wise max scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LRP_LANE_LOOP _Pragma("GCC unroll 1")
+#else
+#define LRP_LANE_LOOP
+#endif
+
 /* Runs CALL(kind) with kind as a compile-time constant, so that the
  * always-inlined body is specialised for each rule. LRP-0 and LRP-eps share
  * one numerator; they differ only in the stabilised z the caller passes. */

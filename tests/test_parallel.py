@@ -216,3 +216,23 @@ def test_a_sample_gets_the_same_bits_in_any_batch(kind):
             np.testing.assert_array_equal(alone[0], whole[i], err_msg=f"sample {i}")
         part = sl.relevance(net, batch[3:], target=targets[3:], semiring=semiring)
         np.testing.assert_array_equal(part, whole[3:])
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_passes_give_a_sample_the_same_bits_on_every_path(isa, dtype, restore_kernels):
+    """A Linear layer's forward and absmax take one path for up to 8 samples
+    (weights streamed), another up to 64 (weights first) and the batch-first
+    product past that; 45 outputs and 130 inputs leave partial tiles on each."""
+    _core.set_isa(isa)
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(70, 130)).astype(dtype)
+    w = rng.normal(size=(45, 130)).astype(dtype)
+    b = rng.normal(size=45).astype(dtype)
+    for rule in ((_core.RULE_ZERO, 0.0, 0, 0.0), (_core.RULE_GAMMA, 0.0, 0, 0.25)):
+        for name in ("dense_forward", "dense_absmax"):
+            whole = getattr(_core, name)(a, w, b, rule)
+            for start, stop in ((0, 1), (5, 13), (20, 28), (0, 9), (30, 64)):
+                part = getattr(_core, name)(a[start:stop], w, b, rule)
+                np.testing.assert_array_equal(part, whole[start:stop],
+                                              err_msg=f"{name} {rule} {start}:{stop}")
