@@ -347,18 +347,34 @@ static PyObject *py_stabilise(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *z_obj, *rule_obj;
+    int in_place = 0;
     lrp_rule rule;
     int typenum;
-    if (!PyArg_ParseTuple(args, "OO", &z_obj, &rule_obj) || parse_rule(rule_obj, &rule) < 0 ||
-        take_float_dtype(z_obj, &typenum) < 0)
+    if (!PyArg_ParseTuple(args, "OO|p", &z_obj, &rule_obj, &in_place) ||
+        parse_rule(rule_obj, &rule) < 0 || take_float_dtype(z_obj, &typenum) < 0)
         return NULL;
-    /* a fresh, native, C-ordered copy: the caller's z stays as it was */
-    PyArrayObject *z = (PyArrayObject *)PyArray_CheckFromAny(
-        z_obj, NULL, 0, 0,
-        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_ENSURECOPY | NPY_ARRAY_NOTSWAPPED,
-        NULL);
-    if (!z)
-        return NULL;
+    PyArrayObject *z;
+    if (in_place) {
+        /* a z the caller owns and no one else reads (a fresh forward's):
+         * no copy of tens of megabytes */
+        const int needed = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE;
+        if (!PyArray_Check(z_obj) || !PyArray_ISNOTSWAPPED((PyArrayObject *)z_obj) ||
+            !PyArray_CHKFLAGS((PyArrayObject *)z_obj, needed)) {
+            PyErr_SetString(PyExc_ValueError, "stabilise in place needs a writeable, C-ordered, "
+                                              "aligned array of native byte order");
+            return NULL;
+        }
+        z = (PyArrayObject *)z_obj;
+        Py_INCREF(z);
+    } else {
+        /* a fresh, native, C-ordered copy: the caller's z stays as it was */
+        z = (PyArrayObject *)PyArray_CheckFromAny(z_obj, NULL, 0, 0,
+                                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
+                                                      NPY_ARRAY_ENSURECOPY | NPY_ARRAY_NOTSWAPPED,
+                                                  NULL);
+        if (!z)
+            return NULL;
+    }
     npy_intp count = PyArray_SIZE(z);
     Py_BEGIN_ALLOW_THREADS
     if (typenum == NPY_FLOAT32)
@@ -752,7 +768,7 @@ static PyMethodDef core_methods[] = {
     KW_METHOD("pool_relevance", py_pool_relevance,
               "pool_relevance(semiring, a, r_out, mode, windows, weight=None, theta=0.0,\n"
               "               absolute=False) -> r_in"),
-    {"stabilise", py_stabilise, METH_VARARGS, "stabilise(z, rule) -> a stabilised copy of z."},
+    {"stabilise", py_stabilise, METH_VARARGS, "stabilise(z, rule, in_place=False) -> z stabilised: a copy, or z itself."},
     {"set_num_threads", py_set_num_threads, METH_O,
      "set_num_threads(n): threads of every later pass (1 to 1024)."},
     {"num_threads", py_num_threads, METH_NOARGS, "num_threads() -> the thread count in use."},

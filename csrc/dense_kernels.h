@@ -119,19 +119,44 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
     return FN(absmax_body)(LRP_RULE_ZBOX, s, gamma, a, w, b, low, high, m);
 }
 
-void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
+/* Stabilised in chunks over the threads: a VGG-16 layer's z at batch 8 is
+ * 26 million values. */
+#define STABILISE_CHUNK 65536
+typedef struct {
+    T eps;
+    int plus;
+    ptrdiff_t count;
+    T *z;
+} FN(stabilise_job);
+
+static lrp_status FN(stabilise_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                                     lrp_team *team)
 {
-    if (rule->eps == 0)
-        return;
-    T eps = (T)rule->eps;
-    if (rule->eps_mode == LRP_EPS_PLUS) {
-        for (ptrdiff_t i = 0; i < count; i++)
+    const FN(stabilise_job) *job = context;
+    (void)worker, (void)team;
+    const ptrdiff_t last = end * STABILISE_CHUNK < job->count ? end * STABILISE_CHUNK : job->count;
+    T *restrict z = job->z;
+    const T eps = job->eps;
+    if (job->plus) {
+        for (ptrdiff_t i = begin * STABILISE_CHUNK; i < last; i++)
             z[i] = z[i] + eps;
     } else {
-        for (ptrdiff_t i = 0; i < count; i++)
+        for (ptrdiff_t i = begin * STABILISE_CHUNK; i < last; i++)
             z[i] = z[i] + (z[i] >= 0 ? eps : -eps);
     }
+    return LRP_OK;
 }
+
+void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
+{
+    if (rule->eps == 0 || count <= 0)
+        return;
+    FN(stabilise_job) job = {(T)rule->eps, rule->eps_mode == LRP_EPS_PLUS, count, z};
+    /* no interrupt: milliseconds */
+    (void)lrp_parallel_for_upto((count + STABILISE_CHUNK - 1) / STABILISE_CHUNK,
+                                count / (4 * STABILISE_CHUNK), FN(stabilise_task), &job, NULL);
+}
+#undef STABILISE_CHUNK
 
 /* Real semiring. Theta is the identity, so sum_k d_jk R_k factors as
  * a_j * sum_k rho(w_jk) * (R_k / z_k): one pass over w per sample, a GEMM

@@ -176,11 +176,11 @@ def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r
     if use_kernel and semiring.kernel == "viterbi":
         m = layer.absmax(a, rule, low, high)
         return layer.kernel_relevance("viterbi", a, m, r_out, rule, low=low, high=high)
-    if rule.kind in _REUSES_FORWARD:
-        z = preactivation
-    else:
-        z = layer.weighted_sum(a, rule, low, high)
-    z = rule.stabilise(z)
+    fresh = rule.kind not in _REUSES_FORWARD
+    z = layer.weighted_sum(a, rule, low, high) if fresh else preactivation
+    # the forward's preactivation is kept for the layers below; a fresh z is
+    # this step's alone and is stabilised where it lies
+    z = rule.stabilise(z, in_place=fresh)
     if not use_kernel:
         return generic.weighted_step(semiring, index, layer, rule, a, z, r_out, low, high)
     theta, absolute = 0.0, False

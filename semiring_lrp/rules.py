@@ -40,12 +40,20 @@ class Rule:
         """The modified weights (LRP-gamma's w + gamma * w^+; others w)."""
         return w + self.gamma * np.maximum(w, 0) if self.gamma else w
 
-    def stabilise(self, z):
-        """stab(z) for a batch of denominators z (N, ...), as a new array."""
-        return _core.stabilise(z, self.kernel_rule)
+    def stabilise(self, z, in_place=False):
+        """stab(z) for a batch of denominators z (N, ...): a new array, or,
+        when in_place and z is a writeable, C-ordered array of native byte
+        order, z itself, changed (for a z that nothing else reads)."""
+        return _core.stabilise(z, self.kernel_rule, in_place and _changeable(z))
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def _changeable(z):
+    """Whether stabilise may change z where it lies."""
+    return (isinstance(z, np.ndarray) and z.flags.c_contiguous and z.flags.writeable
+            and z.flags.aligned and z.dtype.isnative)
 
 
 class Zero(Rule):
@@ -70,13 +78,17 @@ class Epsilon(Rule):
         self.eps_mode = _core.EPS_SIGN if variant == "sign" else _core.EPS_PLUS
         self.relative = bool(relative)
 
-    def stabilise(self, z):
+    def stabilise(self, z, in_place=False):
         if not self.relative:
-            return super().stabilise(z)
+            return super().stabilise(z, in_place)
         n = z.shape[0]
         scale = np.sqrt(np.mean(np.square(z.reshape(n, -1), dtype=np.float64), axis=1))
         eps = (self.eps * scale).astype(z.dtype).reshape((n,) + (1,) * (z.ndim - 1))
-        return z + (eps if self.variant == "plus" else np.where(z >= 0, eps, -eps))
+        shift = eps if self.variant == "plus" else np.where(z >= 0, eps, -eps)
+        if in_place and _changeable(z):
+            z += shift
+            return z
+        return z + shift
 
     def __repr__(self):
         return (f"Epsilon(eps={self.eps!r}, variant={self.variant!r}"

@@ -180,3 +180,23 @@ def test_core_rejects_bad_arrays_directly():
     with pytest.raises(ValueError, match="negative count"):
         _core.dense_relevance("counting", a, w, np.ones((2, 4)),
                               -np.ones((2, 4), dtype=np.int64), rule)
+
+
+@pytest.mark.parametrize("rule", [sl.rules.Epsilon(0.5), sl.rules.Epsilon(0.5, variant="plus"),
+                                  sl.rules.Epsilon(0.5, relative=True), sl.rules.Gamma(0.25, eps=0.5)])
+def test_stabilise_in_place_changes_z_itself_and_nothing_else(rule):
+    z = np.array([[-1.0, 0.0, 2.0, -0.0], [3.0, -4.0, 0.5, 1.0]], dtype=np.float32)
+    sign = np.where(z >= 0, 1.0, -1.0) if getattr(rule, "variant", "sign") == "sign" else 1.0
+    eps = 0.5 * (np.sqrt(np.mean(z.astype(np.float64) ** 2, axis=1, keepdims=True))
+                 if getattr(rule, "relative", False) else 1.0)
+    want = z + np.asarray(eps * sign).astype(np.float32)
+    copy = rule.stabilise(z)
+    np.testing.assert_array_equal(copy, want)
+    assert copy is not z and z[0, 0] == -1.0
+    same = rule.stabilise(z, in_place=True)
+    assert same is z
+    np.testing.assert_array_equal(z, want)
+    # a view that is not C-ordered is copied, not changed
+    z2 = np.zeros((4, 2), dtype=np.float32).T
+    out = rule.stabilise(z2, in_place=True)
+    assert out is not z2 and not z2.any()
