@@ -226,6 +226,16 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
     const lrp_conv_shape *v = &cp->view;
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const ptrdiff_t m = v->out_c / v->groups, k = v->in_c / v->groups * v->k_h * v->k_w;
+    if (!flipped && !max && kind != LRP_RULE_GAMMA && v->groups == 1) {
+        /* W itself is A, row-major (out_c, in_c * k_h * k_w): packing it
+         * would cost as much as the product of a 14x14 layer */
+        FN(product) p = {.problems = v->n, .m = m, .n = v->out_h * v->out_w, .k = k,
+                         .max = 0, .a_rows = w, .lda = k, .pack_b = FN(conv_pack_b),
+                         .c_of = FN(conv_c_of), .ldc = v->out_h * v->out_w,
+                         .finish = FN(conv_finish), .layer = cp, .interrupt = interrupt,
+                         .micro = micro};
+        return FN(product_run)(&p);
+    }
     size_t per_group;
     if (FN(packed_a_count)(m, k, micro->mr, &per_group) != LRP_OK ||
         per_group > SIZE_MAX / (size_t)v->groups)

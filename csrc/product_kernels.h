@@ -23,7 +23,8 @@ struct FN(product) {
     int max; /* 0: sum, 1: max */
     /* packed A of problem q: ceil(m / mr) panels of k steps of mr values */
     const T *(*a_of)(const FN(product) *p, ptrdiff_t q);
-    /* or, for a sum of one problem, A unpacked: row-major, row stride lda */
+    /* or, for a sum, A unpacked and the same for every problem: row-major,
+     * row stride lda */
     const T *a_rows;
     ptrdiff_t lda;
     /* B rows [p0, p0 + kc) by columns [j0, j0 + nr) of problem q as kc steps
