@@ -179,8 +179,11 @@ def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r
     fresh = rule.kind not in _REUSES_FORWARD
     z = layer.weighted_sum(a, rule, low, high) if fresh else preactivation
     # the forward's preactivation is kept for the layers below; a fresh z is
-    # this step's alone and is stabilised where it lies
-    z = rule.stabilise(z, in_place=fresh)
+    # this step's alone and is stabilised where it lies. The built-in
+    # stabiliser with eps = 0 is the identity and the C kernels only read z;
+    # a Python semiring gets a copy it may change.
+    if not (use_kernel and type(rule).stabilise is Rule.stabilise and rule.eps == 0):
+        z = rule.stabilise(z, in_place=fresh)
     if not use_kernel:
         return generic.weighted_step(semiring, index, layer, rule, a, z, r_out, low, high)
     theta, absolute = 0.0, False
