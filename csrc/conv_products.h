@@ -217,49 +217,48 @@ static lrp_status FN(conv_weights_task)(void *context, ptrdiff_t begin, ptrdiff_
     return LRP_OK;
 }
 
-/* Packs the weights as A and runs the product for `view`. flipped: A row ci
- * of group g is W[g's outputs][ci] with the kernel turned by 180 degrees,
- * row order (output channel, ky, kx), as the transposed passes need. */
+/* Packs the weights as A (or reads them in place) and runs the product for
+ * `view`. flipped: A row ci of group g is W[g's outputs][ci] with the kernel
+ * turned by 180 degrees, row order (output channel, ky, kx), as the
+ * transposed passes need. */
 static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, T gamma,
                                        const T *w, int flipped, const lrp_interrupt *interrupt)
 {
     const lrp_conv_shape *v = &cp->view;
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const ptrdiff_t m = v->out_c / v->groups, k = v->in_c / v->groups * v->k_h * v->k_w;
-    if (!flipped && !max && kind != LRP_RULE_GAMMA && v->groups == 1) {
-        /* W itself is A, row-major (out_c, in_c * k_h * k_w): packing it
-         * would cost as much as the product of a 14x14 layer */
-        FN(product) p = {.problems = v->n, .m = m, .n = v->out_h * v->out_w, .k = k,
-                         .max = 0, .a_rows = w, .lda = k, .pack_b = FN(conv_pack_b),
-                         .c_of = FN(conv_c_of), .ldc = v->out_h * v->out_w,
-                         .finish = FN(conv_finish), .layer = cp, .interrupt = interrupt,
-                         .micro = micro};
-        return FN(product_run)(&p);
+    /* W itself as A, row-major (out_c, in_c * k_h * k_w), where it needs no
+     * rho, flip or |.|: packing it would cost as much as the product of a
+     * 14x14 layer */
+    const int in_place = !flipped && !max && kind != LRP_RULE_GAMMA && v->groups == 1;
+    T *packed = NULL;
+    if (!in_place) {
+        size_t per_group;
+        if (FN(packed_a_count)(m, k, micro->mr, &per_group) != LRP_OK ||
+            per_group > SIZE_MAX / (size_t)v->groups)
+            return LRP_ERR_NOMEM;
+        packed = lrp_alloc_aligned(per_group * (size_t)v->groups, sizeof(T));
+        if (!packed)
+            return LRP_ERR_NOMEM;
+        FN(conv_weights) job = {v, w, m, k, micro->mr, kind, max, flipped, gamma, packed,
+                                per_group};
+        const ptrdiff_t panels = (m + micro->mr - 1) / micro->mr;
+        lrp_status status = lrp_parallel_for_upto(
+            v->groups * panels, (ptrdiff_t)((double)m * k * v->groups / 65536.0),
+            FN(conv_weights_task), &job, interrupt);
+        if (status != LRP_OK) {
+            free(packed);
+            return status;
+        }
+        cp->packed = packed;
+        cp->packed_per_group = per_group;
     }
-    size_t per_group;
-    if (FN(packed_a_count)(m, k, micro->mr, &per_group) != LRP_OK ||
-        per_group > SIZE_MAX / (size_t)v->groups)
-        return LRP_ERR_NOMEM;
-    T *packed = lrp_alloc_aligned(per_group * (size_t)v->groups, sizeof(T));
-    if (!packed)
-        return LRP_ERR_NOMEM;
-    FN(conv_weights) job = {v, w, m, k, micro->mr, kind, max, flipped, gamma, packed, per_group};
-    const ptrdiff_t panels = (m + micro->mr - 1) / micro->mr;
-    lrp_status status = lrp_parallel_for_upto(v->groups * panels,
-                                              (ptrdiff_t)((double)m * k * v->groups / 65536.0),
-                                              FN(conv_weights_task), &job, interrupt);
-    if (status != LRP_OK) {
-        free(packed);
-        return status;
-    }
-    cp->packed = packed;
-    cp->packed_per_group = per_group;
     FN(product) p = {.problems = v->n * v->groups, .m = m, .n = v->out_h * v->out_w, .k = k,
-                     .max = max, .a_of = FN(conv_a_of), .pack_b = FN(conv_pack_b),
-                     .c_of = FN(conv_c_of), .ldc = v->out_h * v->out_w,
-                     .finish = FN(conv_finish), .layer = cp, .interrupt = interrupt,
-                     .micro = micro};
-    status = FN(product_run)(&p);
+                     .max = max, .a_of = FN(conv_a_of), .a_rows = in_place ? w : NULL,
+                     .lda = k, .pack_b = FN(conv_pack_b), .c_of = FN(conv_c_of),
+                     .ldc = v->out_h * v->out_w, .finish = FN(conv_finish), .layer = cp,
+                     .interrupt = interrupt, .micro = micro};
+    lrp_status status = FN(product_run)(&p);
     free(packed);
     return status;
 }

@@ -26,7 +26,7 @@ typedef struct {
     const lrp_dense_shape *s;
     int pass, kind, max;
     T gamma;
-    const T *w, *x;        /* x: (n, out) for the transposed passes, a for absmax */
+    const T *w, *x;        /* x: (n, out) for the transposed passes, else a (n, in) */
     const T *scale, *cap;  /* the transposed passes' epilogue (see FN(dense_finish)) */
     const T *beta;         /* forward: beta_k; absmax: |beta_k| */
     T *out;
