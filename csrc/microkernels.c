@@ -108,24 +108,20 @@ static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_porta
 #define STORE_ROW(r, W, S, LANES) \
     INTRIN(W, storeu, S)(c + (r) * ldc, c##r##0), INTRIN(W, storeu, S)(c + (r) * ldc + LANES, c##r##1);
 
-SIMD_KERNEL(sum_f32_avx512, LRP_TARGET_AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM, PACKED)
-SIMD_KERNEL(max_f32_avx512, LRP_TARGET_AVX512, ROWS8, 8, float, __m512, 512, ps, 16, MAX, PACKED)
-SIMD_KERNEL(sum_f64_avx512, LRP_TARGET_AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM, PACKED)
-SIMD_KERNEL(max_f64_avx512, LRP_TARGET_AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, MAX, PACKED)
-SIMD_KERNEL(sum_f32_avx2, LRP_TARGET_AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM, PACKED)
-SIMD_KERNEL(max_f32_avx2, LRP_TARGET_AVX2, ROWS6, 6, float, __m256, 256, ps, 8, MAX, PACKED)
-SIMD_KERNEL(sum_f64_avx2, LRP_TARGET_AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM, PACKED)
-SIMD_KERNEL(max_f64_avx2, LRP_TARGET_AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, MAX, PACKED)
+/* One instruction set's kernels for one type and their table ISA_TY
+ * (avx512_f32, ...): packed sum and max, and the sum reading A in place;
+ * a tile is MR rows by two vectors of LANES values. */
+#define SIMD_KERNELS(ISA, TARGET, ROWS, MR, TY, T, VEC, W, S, LANES)                            \
+    SIMD_KERNEL(sum_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, SUM, PACKED)            \
+    SIMD_KERNEL(max_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, MAX, PACKED)            \
+    SIMD_KERNEL(rows_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, SUM, IN_PLACE)         \
+    static const lrp_micro_##TY ISA##_##TY = {MR, 2 * (LANES), sum_##TY##_##ISA,                \
+                                              max_##TY##_##ISA, rows_##TY##_##ISA};
 
-SIMD_KERNEL(rows_f32_avx512, LRP_TARGET_AVX512, ROWS8, 8, float, __m512, 512, ps, 16, SUM, IN_PLACE)
-SIMD_KERNEL(rows_f64_avx512, LRP_TARGET_AVX512, ROWS8, 8, double, __m512d, 512, pd, 8, SUM, IN_PLACE)
-SIMD_KERNEL(rows_f32_avx2, LRP_TARGET_AVX2, ROWS6, 6, float, __m256, 256, ps, 8, SUM, IN_PLACE)
-SIMD_KERNEL(rows_f64_avx2, LRP_TARGET_AVX2, ROWS6, 6, double, __m256d, 256, pd, 4, SUM, IN_PLACE)
-
-static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, rows_f32_avx512};
-static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, rows_f64_avx512};
-static const lrp_micro_f32 avx2_f32 = {6, 16, sum_f32_avx2, max_f32_avx2, rows_f32_avx2};
-static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2, rows_f64_avx2};
+SIMD_KERNELS(avx512, LRP_TARGET_AVX512, ROWS8, 8, f32, float, __m512, 512, ps, 16)
+SIMD_KERNELS(avx512, LRP_TARGET_AVX512, ROWS8, 8, f64, double, __m512d, 512, pd, 8)
+SIMD_KERNELS(avx2, LRP_TARGET_AVX2, ROWS6, 6, f32, float, __m256, 256, ps, 8)
+SIMD_KERNELS(avx2, LRP_TARGET_AVX2, ROWS6, 6, f64, double, __m256d, 256, pd, 4)
 #endif
 
 const lrp_micro_f32 *lrp_micro_for_f32(void)
