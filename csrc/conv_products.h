@@ -263,6 +263,8 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
     return status;
 }
 
+#include "conv_winograd.h" /* the 3x3 sum products of deep layers */
+
 /* Whether a pass of this layer runs as a product: wide enough groups to fill
  * the micro-kernel's rows, and (for the transposed passes) unit stride. */
 static int FN(conv_uses_product)(int kind, const lrp_conv_shape *s, int transposed)
@@ -282,7 +284,9 @@ static lrp_status FN(conv_sum_product)(int kind, int max, const lrp_conv_shape *
     if (!beta)
         return LRP_ERR_NOMEM;
     FN(conv_product) cp = {*s, a, max, NULL, 0, z, beta, NULL, NULL};
-    lrp_status status = FN(conv_product_run)(&cp, max, kind, gamma, w, 0, s->interrupt);
+    lrp_status status = !max && FN(conv_winograd_pays)(s)
+                            ? FN(conv_winograd_run)(&cp, kind, gamma, w, 0, s->interrupt)
+                            : FN(conv_product_run)(&cp, max, kind, gamma, w, 0, s->interrupt);
     free(beta);
     return status;
 }
@@ -306,6 +310,8 @@ static lrp_status FN(conv_transposed_product)(int kind, int max, const lrp_conv_
                                               const T *cap, T *r_in)
 {
     FN(conv_product) cp = {FN(conv_transposed_view)(s), x, max, NULL, 0, r_in, NULL, a, cap};
+    if (!max && FN(conv_winograd_pays)(&cp.view))
+        return FN(conv_winograd_run)(&cp, kind, gamma, w, 1, s->interrupt);
     return FN(conv_product_run)(&cp, max, kind, gamma, w, 1, s->interrupt);
 }
 

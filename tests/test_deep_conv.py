@@ -1,0 +1,106 @@
+"""Deep 3x3 layers (at least 128 channels on both sides, 196 to 1024 tiles of
+2x2 outputs per sample), whose forward and real transposed passes go by
+Winograd's F(2x2, 3x3): against the convolution's definition, on every
+instruction set, and independent of threads and batch."""
+import numpy as np
+import pytest
+from reference import relative_error
+
+import semiring_lrp as sl
+from semiring_lrp import _core, rules
+
+ISAS = ["portable", "avx2", "avx512"][: ["portable", "avx2", "avx512"].index(_core.best_isa()) + 1]
+RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(0.25)}
+
+
+@pytest.fixture
+def restore_kernels():
+    threads, isa = sl.get_num_threads(), _core.isa()
+    yield
+    sl.set_num_threads(threads)
+    _core.set_isa(isa)
+
+
+def _deep_layer(dtype, out_c=129):
+    """Odd height and width (the last tiles hang over the edge), channel
+    counts that fill no micro-tile, two samples; 14 x 15 = 210 tiles."""
+    rng = np.random.default_rng(11)
+    a = np.maximum(rng.normal(size=(2, 130, 27, 29)), 0).astype(dtype)
+    w = (rng.normal(size=(out_c, 130, 3, 3)) / np.sqrt(130 * 9)).astype(dtype)
+    b = (rng.normal(size=out_c) * 0.1).astype(dtype)
+    return sl.Conv2d(w, b, padding=1), a, rng
+
+
+def _padded(x):
+    out = np.zeros(x.shape[:2] + (x.shape[2] + 2, x.shape[3] + 2))
+    out[:, :, 1:-1, 1:-1] = x
+    return out
+
+
+def _forward_by_definition(a, w, beta):
+    """z[n, k, y, x] = sum over (c, u, v) of a[n, c, y + u - 1, x + v - 1] w[k, c, u, v]
+    + beta[k], in float64, tap by tap."""
+    h, wd = a.shape[2:]
+    x = _padded(a)
+    z = np.zeros((a.shape[0], w.shape[0], h, wd))
+    for u in range(3):
+        for v in range(3):
+            z += np.einsum("nchw,kc->nkhw", x[:, :, u:u + h, v:v + wd], w[:, :, u, v])
+    return z + beta[None, :, None, None]
+
+
+def _relevance_by_definition(a, w, s):
+    """R[n, c, y, x] = a[n, c, y, x] * sum over (k, u, v) of w[k, c, u, v]
+    s[n, k, y - u + 1, x - v + 1], in float64."""
+    h, wd = a.shape[2:]
+    x = _padded(s)
+    t = np.zeros(a.shape)
+    for u in range(3):
+        for v in range(3):
+            t += np.einsum("nkhw,kc->nchw", x[:, :, 2 - u:2 - u + h, 2 - v:2 - v + wd],
+                           w[:, :, u, v])
+    return a * t
+
+
+@pytest.mark.parametrize("rule_name", RULES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("isa", ISAS)
+def test_deep_layer_equals_the_definition(isa, dtype, rule_name, restore_kernels):
+    _core.set_isa(isa)
+    layer, a, rng = _deep_layer(dtype)
+    rule = RULES[rule_name]
+    w = rule.rho(layer.weight.astype(np.float64))
+    beta = rule.rho(layer.bias.astype(np.float64))
+    tolerance = 1e-5 if dtype == np.float32 else 1e-13
+
+    z = layer.weighted_sum(a, rule)
+    want_z = _forward_by_definition(a.astype(np.float64), w, beta)
+    assert z.dtype == dtype and z.shape == want_z.shape
+    assert relative_error(z, want_z) < tolerance
+
+    z = rule.stabilise(z)
+    r = (z * rng.uniform(0.5, 1.5, size=z.shape)).astype(dtype)
+    got = layer.kernel_relevance("real", a, z, r, rule)
+    s = r.astype(np.float64) / z.astype(np.float64)
+    want = _relevance_by_definition(a.astype(np.float64), w, s)
+    assert got.dtype == dtype and got.shape == a.shape
+    assert relative_error(got, want) < tolerance
+
+
+def test_deep_layer_results_do_not_depend_on_threads_or_batch(restore_kernels):
+    layer, a, rng = _deep_layer(np.float32, out_c=128)
+    rule = rules.Gamma(0.25)
+    runs = []
+    for threads in (1, 2, 3):
+        sl.set_num_threads(threads)
+        z = rule.stabilise(layer.weighted_sum(a, rule))
+        r = (z * np.random.default_rng(1).uniform(0.5, 1.5, size=z.shape)).astype(np.float32)
+        runs.append((z, layer.kernel_relevance("real", a, z, r, rule), r))
+    for z, rel, _ in runs[1:]:
+        np.testing.assert_array_equal(z, runs[0][0])
+        np.testing.assert_array_equal(rel, runs[0][1])
+    z, rel, r = runs[0]
+    alone_z = layer.weighted_sum(a[1:], rule)
+    np.testing.assert_array_equal(rule.stabilise(alone_z), z[1:])
+    np.testing.assert_array_equal(layer.kernel_relevance("real", a[1:], z[1:], r[1:], rule),
+                                  rel[1:])
