@@ -4,7 +4,9 @@
  * Each 2x2 block of outputs (a tile) of a 3x3 convolution with unit stride
  * and padding 1 is A^T [(G g G^T) . (B^T d B)] A for the tile's 4x4 input
  * patch d and kernel g: per tile and channel pair, 16 multiplies where the
- * direct product takes 36. Per sample, in three passes over the threads:
+ * direct product takes 36. Per sample and block of tile rows (V and M of a
+ * whole 224x224 layer would be 4x its input and output, far past the
+ * cache), in three passes over the threads:
  *   V_xi = B^T d B of every (input channel, tile)         16 x (C x P)
  *   M_xi = U_xi V_xi, U_xi = G g G^T of every (out, in)   16 products
  *   out  = A^T M A of every (output channel, tile), then + beta (forward)
@@ -16,6 +18,9 @@
  * Deep layers only (conv_winograd_pays). */
 
 #define WINOGRAD_XI 16
+/* Tiles per block: V and M of a block, 16 values per tile and channel,
+ * stay within a few megabytes (the cache) on layers of 512 channels. */
+#define WINOGRAD_BLOCK 1024
 
 /* The geometry F(2x2, 3x3) computes here: a 3x3 kernel, unit stride and
  * dilation, padding 1, one group; the output grid is the input grid. */
@@ -27,16 +32,14 @@ static int FN(conv_winograd_fits)(const lrp_conv_shape *v)
 }
 
 /* Worth it (measured per VGG-16 layer, forward and transposed pass, against
- * the packed product): at least 128 channels on both sides, so the
- * transforms are small beside the products, and 196 to 1024 tiles per
- * sample: fewer (14x14) and the 16 products reread their 16/9-times-larger
- * weights for too few columns; more (112x112) and V and M, 4x the layer's
- * input and output, no longer stay in the cache. */
+ * the packed product): at least 64 channels on both sides, so the
+ * transforms are small beside the products, and 196 tiles per sample at
+ * least: at 14x14 (49 tiles) the 16 products reread their 16/9-times-larger
+ * weights for too few columns. */
 static int FN(conv_winograd_pays)(const lrp_conv_shape *v)
 {
     const ptrdiff_t tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2);
-    return FN(conv_winograd_fits)(v) && v->in_c >= 128 && v->out_c >= 128 && tiles >= 196 &&
-           tiles <= 1024;
+    return FN(conv_winograd_fits)(v) && v->in_c >= 64 && v->out_c >= 64 && tiles >= 196;
 }
 
 typedef struct {
@@ -45,10 +48,11 @@ typedef struct {
     const T *w;       /* the layer's weights */
     int kind, flipped;
     T gamma;
-    ptrdiff_t tiles_w, tiles; /* per row; per sample */
+    ptrdiff_t tiles_w;        /* tiles per row */
+    ptrdiff_t ty0, tiles;     /* this block: its first tile row, its tiles */
     T *u;             /* packed A of each xi, u_stride apart */
     size_t u_stride;
-    T *vx, *m;        /* V and M of this sample, xi-major */
+    T *vx, *m;        /* V and M of this block, xi-major */
     T *out;           /* this sample's output (K, H, W) */
     const T *bias;    /* forward: beta per output channel */
     const T *scale;   /* transposed pass: a of this sample, shaped as out */
@@ -122,7 +126,8 @@ static lrp_status FN(winograd_input_task)(void *context, ptrdiff_t begin, ptrdif
             break;
         }
         const T *x = job->x + c * h * wd;
-        for (ptrdiff_t ty = 0; ty < (h + 1) / 2; ty++) {
+        for (ptrdiff_t ty = job->ty0; ty < job->ty0 + job->tiles / tw; ty++) {
+            const ptrdiff_t first = (ty - job->ty0) * tw;
             for (int r = 0; r < 4; r++) {
                 const ptrdiff_t iy = 2 * ty - 1 + r;
                 /* row[i] is column i - 1 of the input row */
@@ -142,10 +147,10 @@ static lrp_status FN(winograd_input_task)(void *context, ptrdiff_t begin, ptrdif
             for (int j = 0; j < 4; j++) {
                 const T *restrict s0 = rt + (0 + j) * tw, *restrict s1 = rt + (4 + j) * tw;
                 const T *restrict s2 = rt + (8 + j) * tw, *restrict s3 = rt + (12 + j) * tw;
-                T *restrict v0 = job->vx + (size_t)(0 + j) * plane + c * job->tiles + ty * tw;
-                T *restrict v1 = job->vx + (size_t)(4 + j) * plane + c * job->tiles + ty * tw;
-                T *restrict v2 = job->vx + (size_t)(8 + j) * plane + c * job->tiles + ty * tw;
-                T *restrict v3 = job->vx + (size_t)(12 + j) * plane + c * job->tiles + ty * tw;
+                T *restrict v0 = job->vx + (size_t)(0 + j) * plane + c * job->tiles + first;
+                T *restrict v1 = job->vx + (size_t)(4 + j) * plane + c * job->tiles + first;
+                T *restrict v2 = job->vx + (size_t)(8 + j) * plane + c * job->tiles + first;
+                T *restrict v3 = job->vx + (size_t)(12 + j) * plane + c * job->tiles + first;
                 for (ptrdiff_t tx = 0; tx < tw; tx++) {
                     v0[tx] = s0[tx] - s2[tx];
                     v1[tx] = s1[tx] + s2[tx];
@@ -181,13 +186,14 @@ static lrp_status FN(winograd_output_task)(void *context, ptrdiff_t begin, ptrdi
         T *out = job->out + k * h * wd;
         const T *scale = job->scale ? job->scale + k * h * wd : NULL;
         const T beta = job->bias ? job->bias[k] : (T)0;
-        for (ptrdiff_t ty = 0; ty < (h + 1) / 2; ty++) {
+        for (ptrdiff_t ty = job->ty0; ty < job->ty0 + job->tiles / tw; ty++) {
+            const ptrdiff_t first = (ty - job->ty0) * tw;
             /* along y: at[i][j] = A^T column j, output row i */
             for (int j = 0; j < 4; j++) {
-                const T *restrict m0 = job->m + (size_t)(0 + j) * plane + k * job->tiles + ty * tw;
-                const T *restrict m1 = job->m + (size_t)(4 + j) * plane + k * job->tiles + ty * tw;
-                const T *restrict m2 = job->m + (size_t)(8 + j) * plane + k * job->tiles + ty * tw;
-                const T *restrict m3 = job->m + (size_t)(12 + j) * plane + k * job->tiles + ty * tw;
+                const T *restrict m0 = job->m + (size_t)(0 + j) * plane + k * job->tiles + first;
+                const T *restrict m1 = job->m + (size_t)(4 + j) * plane + k * job->tiles + first;
+                const T *restrict m2 = job->m + (size_t)(8 + j) * plane + k * job->tiles + first;
+                const T *restrict m3 = job->m + (size_t)(12 + j) * plane + k * job->tiles + first;
                 T *restrict a0 = at + j * tw, *restrict a1 = at + (4 + j) * tw;
                 for (ptrdiff_t tx = 0; tx < tw; tx++) {
                     a0[tx] = m0[tx] + m1[tx] + m2[tx];
@@ -259,42 +265,53 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
 {
     const lrp_conv_shape *v = &cp->view;
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
-    const ptrdiff_t tiles_w = (v->out_w + 1) / 2, tiles = (v->out_h + 1) / 2 * tiles_w;
+    const ptrdiff_t tiles_w = (v->out_w + 1) / 2, tile_rows = (v->out_h + 1) / 2;
+    /* whole tile rows, up to WINOGRAD_BLOCK tiles (one at least) */
+    ptrdiff_t block_rows = WINOGRAD_BLOCK / tiles_w;
+    block_rows = block_rows < 1 ? 1 : block_rows < tile_rows ? block_rows : tile_rows;
+    const ptrdiff_t block = block_rows * tiles_w;
     size_t u_stride, v_count, m_count;
     if (FN(packed_a_count)(v->out_c, v->in_c, micro->mr, &u_stride) != LRP_OK ||
-        lrp_checked_count(0, v->in_c * WINOGRAD_XI, (size_t)tiles, &v_count) != LRP_OK ||
-        lrp_checked_count(0, v->out_c * WINOGRAD_XI, (size_t)tiles, &m_count) != LRP_OK ||
+        lrp_checked_count(0, v->in_c * WINOGRAD_XI, (size_t)block, &v_count) != LRP_OK ||
+        lrp_checked_count(0, v->out_c * WINOGRAD_XI, (size_t)block, &m_count) != LRP_OK ||
         u_stride > (SIZE_MAX - v_count - m_count) / WINOGRAD_XI)
         return LRP_ERR_NOMEM;
     T *u = lrp_alloc_aligned(u_stride * WINOGRAD_XI + v_count + m_count, sizeof(T));
     if (!u)
         return LRP_ERR_NOMEM;
-    FN(winograd) job = {v, NULL, w, kind, flipped, gamma, tiles_w, tiles, u, u_stride,
+    FN(winograd) job = {v, NULL, w, kind, flipped, gamma, tiles_w, 0, 0, u, u_stride,
                         u + u_stride * WINOGRAD_XI, u + u_stride * WINOGRAD_XI + v_count,
-                        NULL, NULL, NULL, micro->mr};
+                        NULL, cp->bias, NULL, micro->mr};
     const ptrdiff_t panels = (v->out_c + micro->mr - 1) / micro->mr;
     const double weights = (double)v->out_c * (double)v->in_c * WINOGRAD_XI;
     lrp_status status = lrp_parallel_for_upto(panels, (ptrdiff_t)(weights / 65536.0),
                                               FN(winograd_weights_task), &job, interrupt);
-    const ptrdiff_t in_plane = v->in_c * v->in_h * v->in_w, out_plane = v->out_c * v->out_h * v->out_w;
+    const ptrdiff_t in_plane = v->in_c * v->in_h * v->in_w;
+    const ptrdiff_t out_plane = v->out_c * v->out_h * v->out_w;
     for (ptrdiff_t n = 0; n < v->n && status == LRP_OK; n++) {
         job.x = cp->x + n * in_plane;
         job.out = cp->out + n * out_plane;
-        job.bias = cp->bias;
         job.scale = cp->scale ? cp->scale + n * out_plane : NULL;
-        status = lrp_parallel_for(v->in_c, FN(winograd_input_task), &job, interrupt);
-        if (status != LRP_OK)
-            break;
-        FN(product) p = {.problems = WINOGRAD_XI, .m = v->out_c, .n = tiles, .k = v->in_c,
-                         .max = 0, .a_of = FN(winograd_a_of), .pack_b = FN(winograd_pack_b),
-                         .c_of = FN(winograd_c_of), .ldc = tiles, .layer = &job,
-                         .interrupt = interrupt, .micro = micro};
-        status = FN(product_run)(&p);
-        if (status == LRP_OK)
-            status = lrp_parallel_for(v->out_c, FN(winograd_output_task), &job, interrupt);
+        for (job.ty0 = 0; job.ty0 < tile_rows && status == LRP_OK; job.ty0 += block_rows) {
+            const ptrdiff_t rows = tile_rows - job.ty0 < block_rows ? tile_rows - job.ty0
+                                                                    : block_rows;
+            job.tiles = rows * tiles_w;
+            status = lrp_parallel_for(v->in_c, FN(winograd_input_task), &job, interrupt);
+            if (status != LRP_OK)
+                break;
+            FN(product) p = {.problems = WINOGRAD_XI, .m = v->out_c, .n = job.tiles,
+                             .k = v->in_c, .max = 0, .a_of = FN(winograd_a_of),
+                             .pack_b = FN(winograd_pack_b), .c_of = FN(winograd_c_of),
+                             .ldc = job.tiles, .layer = &job, .interrupt = interrupt,
+                             .micro = micro};
+            status = FN(product_run)(&p);
+            if (status == LRP_OK)
+                status = lrp_parallel_for(v->out_c, FN(winograd_output_task), &job, interrupt);
+        }
     }
     free(u);
     return status;
 }
 
 #undef WINOGRAD_XI
+#undef WINOGRAD_BLOCK

@@ -1,5 +1,5 @@
-"""Deep 3x3 layers (at least 128 channels on both sides, 196 to 1024 tiles of
-2x2 outputs per sample), whose forward and real transposed passes go by
+"""Deep 3x3 layers (at least 64 channels on both sides, 196 tiles of 2x2
+outputs per sample at least), whose forward and real transposed passes go by
 Winograd's F(2x2, 3x3): against the convolution's definition, on every
 instruction set, and independent of threads and batch."""
 import numpy as np
@@ -21,12 +21,17 @@ def restore_kernels():
     _core.set_isa(isa)
 
 
-def _deep_layer(dtype, out_c=129):
-    """Odd height and width (the last tiles hang over the edge), channel
-    counts that fill no micro-tile, two samples; 14 x 15 = 210 tiles."""
+# (in, out, height, width); all odd sizes, so the last tiles hang over the
+# edge, and channel counts that fill no micro-tile. "tall": 71 rows of 16
+# tiles, more than one block of 1024 tiles (64 rows) and a partial one.
+SHAPES = {"wide": (130, 129, 27, 29), "tall": (65, 64, 141, 31)}
+
+
+def _deep_layer(dtype, shape="wide"):
+    in_c, out_c, height, width = SHAPES[shape]
     rng = np.random.default_rng(11)
-    a = np.maximum(rng.normal(size=(2, 130, 27, 29)), 0).astype(dtype)
-    w = (rng.normal(size=(out_c, 130, 3, 3)) / np.sqrt(130 * 9)).astype(dtype)
+    a = np.maximum(rng.normal(size=(2, in_c, height, width)), 0).astype(dtype)
+    w = (rng.normal(size=(out_c, in_c, 3, 3)) / np.sqrt(in_c * 9)).astype(dtype)
     b = (rng.normal(size=out_c) * 0.1).astype(dtype)
     return sl.Conv2d(w, b, padding=1), a, rng
 
@@ -62,12 +67,13 @@ def _relevance_by_definition(a, w, s):
     return a * t
 
 
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("rule_name", RULES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("isa", ISAS)
-def test_deep_layer_equals_the_definition(isa, dtype, rule_name, restore_kernels):
+def test_deep_layer_equals_the_definition(isa, dtype, rule_name, shape, restore_kernels):
     _core.set_isa(isa)
-    layer, a, rng = _deep_layer(dtype)
+    layer, a, rng = _deep_layer(dtype, shape)
     rule = RULES[rule_name]
     w = rule.rho(layer.weight.astype(np.float64))
     beta = rule.rho(layer.bias.astype(np.float64))
@@ -87,8 +93,9 @@ def test_deep_layer_equals_the_definition(isa, dtype, rule_name, restore_kernels
     assert relative_error(got, want) < tolerance
 
 
-def test_deep_layer_results_do_not_depend_on_threads_or_batch(restore_kernels):
-    layer, a, rng = _deep_layer(np.float32, out_c=128)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_deep_layer_results_do_not_depend_on_threads_or_batch(shape, restore_kernels):
+    layer, a, rng = _deep_layer(np.float32, shape)
     rule = rules.Gamma(0.25)
     runs = []
     for threads in (1, 2, 3):
