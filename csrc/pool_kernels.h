@@ -3,22 +3,48 @@
  * Viterbi's m_k) and then visits the window's inputs in row-major order, so
  * nothing outlives the window. */
 
+/* Inputs per thread at least: a pass costs a few nanoseconds per input. */
+#define POOL_MIN_INPUTS 65536
+
 #define POOL_IN_PLANE(s, n, chan) (((n) * (s)->channels + (chan)) * (s)->in_h * (s)->in_w)
 #define POOL_OUT_PLANE(s, n, chan) (((n) * (s)->channels + (chan)) * (s)->out_h * (s)->out_w)
 
-/* The flat index of the window's first arg-max: ties go to the earliest. */
+/* The flat index of the first arg-max of window rows [y0, y1) x columns
+ * [x0, x1): ties go to the earliest. */
 static LRP_INLINE ptrdiff_t FN(pool_winner)(const lrp_pool_shape *s, const T *a, ptrdiff_t j0,
-                                            ptrdiff_t oy, ptrdiff_t ox)
+                                            ptrdiff_t y0, ptrdiff_t y1, ptrdiff_t x0,
+                                            ptrdiff_t x1)
 {
-    ptrdiff_t best = j0 + s->row_start[oy] * s->in_w + s->col_start[ox];
-    for (ptrdiff_t iy = s->row_start[oy]; iy < s->row_end[oy]; iy++)
-        for (ptrdiff_t ix = s->col_start[ox]; ix < s->col_end[ox]; ix++) {
+    ptrdiff_t best = j0 + y0 * s->in_w + x0;
+    for (ptrdiff_t iy = y0; iy < y1; iy++)
+        for (ptrdiff_t ix = x0; ix < x1; ix++) {
             const ptrdiff_t j = j0 + iy * s->in_w + ix;
             if (a[j] > a[best])
                 best = j;
         }
     return best;
 }
+
+/* Whether every window is rows [2 oy, 2 oy + 2) x columns [2 ox, 2 ox + 2)
+ * (a 2x2 pool of stride 2, VGG's): the passes then run with the window's
+ * size a constant, the same operations in the same order. */
+static int FN(pool_is_2x2)(const lrp_pool_shape *s)
+{
+    for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
+        if (s->row_start[oy] != 2 * oy || s->row_end[oy] != 2 * oy + 2)
+            return 0;
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++)
+        if (s->col_start[ox] != 2 * ox || s->col_end[ox] != 2 * ox + 2)
+            return 0;
+    return 1;
+}
+
+/* Window (oy, ox)'s rows and columns; SQUARE: FN(pool_is_2x2) holds. */
+#define POOL_WINDOW(s, SQUARE, oy, ox)                                            \
+    const ptrdiff_t y0 = (SQUARE) ? 2 * (oy) : (s)->row_start[oy];                \
+    const ptrdiff_t y1 = (SQUARE) ? y0 + 2 : (s)->row_end[oy];                    \
+    const ptrdiff_t x0 = (SQUARE) ? 2 * (ox) : (s)->col_start[ox];                \
+    const ptrdiff_t x1 = (SQUARE) ? x0 + 2 : (s)->col_end[ox]
 
 /* n_jk of input j in the window of output k (winner: the max pool's arg-max). */
 static LRP_INLINE T FN(pool_numerator)(const lrp_pool_shape *s, T a_j, T weight_k, ptrdiff_t j,
@@ -32,18 +58,20 @@ static LRP_INLINE T FN(pool_numerator)(const lrp_pool_shape *s, T a_j, T weight_
 /* Visits every window (oy, ox) of plane (n, ch) with k, wk (its weight),
  * winner, z (sum of n_jk) and m (max |n_jk|) set, then every input j of it
  * with nj (= n_jk) set, running STMT for each pair. */
-#define POOL_PLANE(s, weight, a, n, ch, ...)                                                 \
+#define POOL_PLANE(s, SQUARE, weight, a, n, ch, ...)                                          \
     do {                                                                                     \
         const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);         \
         for (ptrdiff_t oy = 0; oy < (s)->out_h; oy++)                                        \
             for (ptrdiff_t ox = 0; ox < (s)->out_w; ox++) {                                  \
+                POOL_WINDOW(s, SQUARE, oy, ox);                                              \
                 const ptrdiff_t k = k0 + oy * (s)->out_w + ox;                               \
                 const T wk = (s)->mode == LRP_POOL_MAX ? (T)1 : (weight)[oy * (s)->out_w + ox]; \
-                const ptrdiff_t winner =                                                     \
-                    (s)->mode == LRP_POOL_MAX ? FN(pool_winner)(s, a, j0, oy, ox) : -1;      \
+                const ptrdiff_t winner = (s)->mode == LRP_POOL_MAX                           \
+                                             ? FN(pool_winner)(s, a, j0, y0, y1, x0, x1)      \
+                                             : -1;                                           \
                 T z = 0, m = 0;                                                              \
-                for (ptrdiff_t iy = (s)->row_start[oy]; iy < (s)->row_end[oy]; iy++)         \
-                    for (ptrdiff_t ix = (s)->col_start[ox]; ix < (s)->col_end[ox]; ix++) {   \
+                for (ptrdiff_t iy = y0; iy < y1; iy++)                                       \
+                    for (ptrdiff_t ix = x0; ix < x1; ix++) {                                 \
                         const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                        \
                         const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);           \
                         z += nj;                                                             \
@@ -51,8 +79,8 @@ static LRP_INLINE T FN(pool_numerator)(const lrp_pool_shape *s, T a_j, T weight_
                     }                                                                        \
                 (void)z;                                                                     \
                 (void)m;                                                                     \
-                for (ptrdiff_t iy = (s)->row_start[oy]; iy < (s)->row_end[oy]; iy++)         \
-                    for (ptrdiff_t ix = (s)->col_start[ox]; ix < (s)->col_end[ox]; ix++) {   \
+                for (ptrdiff_t iy = y0; iy < y1; iy++)                                       \
+                    for (ptrdiff_t ix = x0; ix < x1; ix++) {                                 \
                         const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                        \
                         const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);           \
                         __VA_ARGS__;                                                         \
@@ -68,7 +96,7 @@ typedef struct {
     const void *r_out;
     void *r_in;
     T theta;
-    int absolute;
+    int absolute, square; /* square: FN(pool_is_2x2) */
 } FN(pool_job);
 
 /* A task running STMT for every pair of its planes; `overflow` may be set
@@ -89,7 +117,10 @@ typedef struct {
             if (lrp_team_stop(team, worker))                                                  \
                 return LRP_ERR_INTERRUPTED;                                                   \
             const ptrdiff_t n = item / s->channels, ch = item % s->channels;                  \
-            POOL_PLANE(s, job->weight, a, n, ch, __VA_ARGS__);                                \
+            if (job->square)                                                                  \
+                POOL_PLANE(s, 1, job->weight, a, n, ch, __VA_ARGS__);                         \
+            else                                                                              \
+                POOL_PLANE(s, 0, job->weight, a, n, ch, __VA_ARGS__);                         \
         }                                                                                     \
         return overflow ? LRP_ERR_OVERFLOW : LRP_OK;                                          \
     }
@@ -119,9 +150,54 @@ static lrp_status FN(pool_run)(const lrp_pool_shape *s, const T *weight, const T
         return status;
     const ptrdiff_t planes = s->n * s->channels, in_plane = s->in_h * s->in_w;
     memset(r_in, 0, (size_t)(planes * in_plane) * size);
-    FN(pool_job) job = {s, weight, a, r_out, r_in, t ? (T)t->theta : (T)0, t ? t->absolute : 0};
-    /* pools are light: one thread per 2^20 inputs at most */
-    return lrp_parallel_for_upto(planes, planes * in_plane / 1048576, task, &job, s->interrupt);
+    FN(pool_job) job = {s,      weight, a, r_out, r_in, t ? (T)t->theta : (T)0, t ? t->absolute : 0,
+                        FN(pool_is_2x2)(s)};
+    return lrp_parallel_for_upto(planes, planes * in_plane / POOL_MIN_INPUTS, task, &job,
+                                 s->interrupt);
+}
+
+/* The windows' sums (average) or maxima of one plane. */
+#define POOL_FORWARD_PLANE(s, SQUARE, weight, a, z, n, ch)                                   \
+    do {                                                                                     \
+        const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);         \
+        for (ptrdiff_t oy = 0; oy < (s)->out_h; oy++)                                        \
+            for (ptrdiff_t ox = 0; ox < (s)->out_w; ox++) {                                  \
+                POOL_WINDOW(s, SQUARE, oy, ox);                                              \
+                T sum = 0;                                                                   \
+                if ((s)->mode == LRP_POOL_MAX) {                                             \
+                    sum = (a)[FN(pool_winner)(s, a, j0, y0, y1, x0, x1)];                    \
+                } else {                                                                     \
+                    const T wk = (weight)[oy * (s)->out_w + ox];                             \
+                    for (ptrdiff_t iy = y0; iy < y1; iy++)                                   \
+                        for (ptrdiff_t ix = x0; ix < x1; ix++)                               \
+                            sum += (a)[j0 + iy * (s)->in_w + ix] * wk;                       \
+                }                                                                            \
+                (z)[k0 + oy * (s)->out_w + ox] = sum;                                        \
+            }                                                                                \
+    } while (0)
+
+typedef struct {
+    const lrp_pool_shape *s;
+    const T *weight, *a;
+    T *z;
+    int square;
+} FN(pool_forward_job);
+
+static lrp_status FN(pool_forward_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                        int worker, lrp_team *team)
+{
+    const FN(pool_forward_job) *job = context;
+    const lrp_pool_shape *s = job->s;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const ptrdiff_t n = item / s->channels, ch = item % s->channels;
+        if (job->square)
+            POOL_FORWARD_PLANE(s, 1, job->weight, job->a, job->z, n, ch);
+        else
+            POOL_FORWARD_PLANE(s, 0, job->weight, job->a, job->z, n, ch);
+    }
+    return LRP_OK;
 }
 
 lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const T *a, T *z)
@@ -129,25 +205,10 @@ lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const 
     lrp_status status = lrp_pool_check(s);
     if (status != LRP_OK)
         return status;
-    for (ptrdiff_t n = 0; n < s->n; n++)
-        for (ptrdiff_t ch = 0; ch < s->channels; ch++) {
-            LRP_RETURN_IF_INTERRUPTED(s);
-            const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);
-            for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
-                for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-                    T sum = 0;
-                    if (s->mode == LRP_POOL_MAX) {
-                        sum = a[FN(pool_winner)(s, a, j0, oy, ox)];
-                    } else {
-                        const T wk = weight[oy * s->out_w + ox];
-                        for (ptrdiff_t iy = s->row_start[oy]; iy < s->row_end[oy]; iy++)
-                            for (ptrdiff_t ix = s->col_start[ox]; ix < s->col_end[ox]; ix++)
-                                sum += a[j0 + iy * s->in_w + ix] * wk;
-                    }
-                    z[k0 + oy * s->out_w + ox] = sum;
-                }
-        }
-    return LRP_OK;
+    const ptrdiff_t planes = s->n * s->channels, in_plane = s->in_h * s->in_w;
+    FN(pool_forward_job) job = {s, weight, a, z, FN(pool_is_2x2)(s)};
+    return lrp_parallel_for_upto(planes, planes * in_plane / POOL_MIN_INPUTS,
+                                 FN(pool_forward_task), &job, s->interrupt);
 }
 
 lrp_status FN(lrp_pool_relevance_real)(const lrp_pool_shape *s, const T *weight, const T *a,
@@ -183,5 +244,8 @@ lrp_status FN(lrp_pool_relevance_viterbi)(const lrp_pool_shape *s, const T *weig
 }
 
 #undef POOL_PLANE
+#undef POOL_FORWARD_PLANE
+#undef POOL_WINDOW
+#undef POOL_MIN_INPUTS
 #undef POOL_IN_PLANE
 #undef POOL_OUT_PLANE

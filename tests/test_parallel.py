@@ -140,6 +140,35 @@ def _pool_passes(maxpool):
     }
 
 
+@pytest.mark.parametrize("pool", ["max", "average"])
+def test_2x2_pools_on_many_threads_equal_the_literal_reference(pool, restore_kernels):
+    """2x2 windows of stride 2 (VGG's) take their own loops; two samples of
+    4 planes of 131 x 129 (one row and one column past the last window),
+    135,192 inputs, are enough work for two threads (65,536 each at least)."""
+    rng = np.random.default_rng(9)
+    layer = sl.MaxPool2d(2) if pool == "max" else sl.AvgPool2d(2)
+    net = sl.Network([layer, sl.Flatten(),
+                      sl.Linear(rng.normal(size=(3, 4 * 65 * 64)) * 0.05, rng.normal(size=3))],
+                     input_shape=(4, 131, 129))
+    x = rng.uniform(0, 1, size=(2, 4, 131, 129))
+    targets = np.array([2, 0])
+    for threads in (1, 2):
+        sl.set_num_threads(threads)
+        for maxpool in ("winner", "average"):
+            for kind, semiring in SEMIRINGS.items():
+                thetas = thetas_pool = None
+                if kind in ("boolean", "counting"):
+                    thetas, thetas_pool = [semiring.theta(0)], [semiring.pool_theta(0)]
+                want = literal_relevance(net, x, targets, kind, [rules.Zero()], thetas=thetas,
+                                         pool_thetas=thetas_pool, maxpool=maxpool)
+                got = sl.relevance(net, x, target=targets, semiring=semiring, maxpool=maxpool)
+                if kind in ("boolean", "counting"):
+                    np.testing.assert_array_equal(got, want, err_msg=f"{kind} {maxpool}")
+                    assert got.any()
+                else:
+                    assert relative_error(got, want) < 1e-12, (kind, maxpool)
+
+
 @pytest.mark.parametrize("isa", ISAS)
 def test_thread_count_changes_no_bit(isa, restore_kernels):
     _core.set_isa(isa)
