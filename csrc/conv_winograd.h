@@ -1,5 +1,5 @@
 /* 3x3 sum products by Winograd's F(2x2, 3x3), written once against T and
- * FN(), included by conv_kernels.h after conv_products.h.
+ * FN(), included by conv_products.h, whose sum products call it.
  *
  * Each 2x2 block of outputs (a tile) of a 3x3 convolution with unit stride
  * and padding 1 is A^T [(G g G^T) . (B^T d B)] A for the tile's 4x4 input

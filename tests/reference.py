@@ -4,12 +4,15 @@
 (j, k) pairs in scalar arithmetic of the network's dtype, sharing no code
 with the library. `torch_lrp` is gradient-based LRP in PyTorch autograd
 (z; s = R/z; c = grad of sum(z*s); R = a*c), the form zennit and the LRP
-overview use.
+overview use. `ISAS` lists the kernel paths this machine runs, for the
+tests that compare them.
 """
 import numpy as np
 
 import semiring_lrp as sl
-from semiring_lrp import rules
+from semiring_lrp import _core, rules
+
+ISAS = ["portable", "avx2", "avx512"][: ["portable", "avx2", "avx512"].index(_core.best_isa()) + 1]
 
 
 def _conv_pairs(layer, in_shape):

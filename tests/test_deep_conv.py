@@ -4,21 +4,12 @@ Winograd's F(2x2, 3x3): against the convolution's definition, on every
 instruction set, and independent of threads and batch."""
 import numpy as np
 import pytest
-from reference import relative_error
+from reference import ISAS, relative_error
 
 import semiring_lrp as sl
 from semiring_lrp import _core, rules
 
-ISAS = ["portable", "avx2", "avx512"][: ["portable", "avx2", "avx512"].index(_core.best_isa()) + 1]
 RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(0.25)}
-
-
-@pytest.fixture
-def restore_kernels():
-    threads, isa = sl.get_num_threads(), _core.isa()
-    yield
-    sl.set_num_threads(threads)
-    _core.set_isa(isa)
 
 
 # (in, out, height, width); all odd sizes, so the last tiles hang over the

@@ -4,24 +4,15 @@ not depend on the thread count."""
 import numpy as np
 import pytest
 import torch
-from reference import literal_relevance, relative_error
+from reference import ISAS, literal_relevance, relative_error
 
 import semiring_lrp as sl
 from semiring_lrp import _core, parallel, rules
 
 nn = torch.nn
 
-ISAS = ["portable", "avx2", "avx512"][: ["portable", "avx2", "avx512"].index(_core.best_isa()) + 1]
 SEMIRINGS = {"real": sl.Real(), "boolean": sl.Boolean(0.05), "counting": sl.Counting(1e-3),
              "viterbi": sl.Viterbi()}
-
-
-@pytest.fixture
-def restore_kernels():
-    threads, isa = sl.get_num_threads(), _core.isa()
-    yield
-    sl.set_num_threads(threads)
-    _core.set_isa(isa)
 
 
 def _awkward_net(dtype):
