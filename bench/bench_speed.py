@@ -9,9 +9,10 @@ weight gradients): VGG-16, the LRP overview's recipe as gradient LRP, one
 layer at a time (z, s = R / z, c = grad(z * s), R = a * c) with every
 modified layer (gamma, z^B's clamped copies) made once; and zennit's
 EpsilonGammaBox when zennit is installed. MLP: autograd LRP-0. Every ratio
-is against the first baseline of its block, measured in the same process,
-the block's passes timed in turns (bench/timing.py) so that a drift of the
-machine's speed falls on all of them alike.
+is against the first baseline of its block, measured in the same process:
+each pass timed right after a run of the baseline, the ratio taken per
+pair (bench/timing.py), so that a drift of the machine's speed falls on
+both; the table shows the median ratio and the range over the rounds.
 
 semiring_lrp passes: real with the same recipe; boolean with the paper's
 VGG-16 thresholds (absolute) and with 1e-9 (absolute: relevance reaches
@@ -35,7 +36,7 @@ import numpy as np
 import semiring_lrp as sl
 from semiring_lrp import composites, layers, pooling, rules
 from semiring_lrp.idx import load_mnist
-from timing import interleaved_medians
+from timing import paired_ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -234,14 +235,14 @@ def vgg_block(args, rows, profile):
             def one_pass(semiring=semiring):
                 sl.relevance(net, x, target=targets, semiring=semiring, rule=composite)
             calls[f"semiring_lrp {name}"] = one_pass
-        seconds = interleaved_medians(calls, args.repeat)
-        for name, value in seconds.items():
-            rows.append((block, name, value, seconds[baseline_name]))
+        timings = paired_ratios(calls, baseline_name, args.repeat)
+        for name, timing in timings.items():
+            rows.append((block, name) + timing)
         if batch != 1:
             continue
         for name, _ in cases:
             profile[name] = slowest_layer(net, calls[f"semiring_lrp {name}"])
-        real = seconds["semiring_lrp " + cases[0][0]]
+        real = timings["semiring_lrp " + cases[0][0]][0]
         profile["real GFLOP/s"] = 2 * recipe_macs(net, composite, x) / real / 1e9
 
 
@@ -263,9 +264,9 @@ def mlp_block(args, rows):
         calls[f"semiring_lrp {name}"] = (
             lambda semiring=semiring, rule=rule:
             sl.relevance(net, x, target=targets, semiring=semiring, rule=rule))
-    seconds = interleaved_medians(calls, args.repeat * 3)
-    for name, value in seconds.items():
-        rows.append((block, name, value, seconds[baseline_name]))
+    timings = paired_ratios(calls, baseline_name, args.repeat * 3)
+    for name, timing in timings.items():
+        rows.append((block, name) + timing)
 
 
 def main():
@@ -287,10 +288,11 @@ def main():
     peak = fma_peak(args.threads)
 
     print(f"float32; {args.threads} threads for torch {torch.__version__} and semiring_lrp "
-          f"({sl.instruction_set()} kernels); median of {args.repeat} (MLP: {3 * args.repeat})")
-    print(f"{'block':<22} {'pass':<50} {'seconds':>9} {'x baseline':>11}")
-    for block, name, seconds, baseline in rows:
-        print(f"{block:<22} {name:<50} {seconds:9.4f} {seconds / baseline:11.2f}")
+          f"({sl.instruction_set()} kernels); each pass timed after the baseline {args.repeat} times "
+          f"(MLP: {3 * args.repeat}); medians")
+    print(f"{'block':<22} {'pass':<50} {'seconds':>9} {'x baseline':>11} {'range':>11}")
+    for block, name, seconds, ratio, low, high in rows:
+        print(f"{block:<22} {name:<50} {seconds:9.4f} {ratio:11.2f} {low:5.2f}-{high:.2f}")
     print("slowest layer of each batch-1 VGG-16 pass:")
     for name, info in profile.items():
         if isinstance(info, dict):
@@ -306,8 +308,8 @@ def main():
     if args.json:
         Path(args.json).write_text(json.dumps({
             "threads": args.threads, "torch": torch.__version__, "isa": sl.instruction_set(),
-            "rows": [{"block": b, "pass": n, "seconds": s, "ratio": s / base}
-                     for b, n, s, base in rows],
+            "rows": [{"block": b, "pass": n, "seconds": s, "ratio": r, "ratio_low": lo,
+                      "ratio_high": hi} for b, n, s, r, lo, hi in rows],
             "slowest_layer": {k: v for k, v in profile.items() if isinstance(v, dict)},
             "real_gflops": profile.get("real GFLOP/s"), "fma_peak": peak}, indent=2))
 
