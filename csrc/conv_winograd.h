@@ -300,9 +300,11 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
     T *u = lrp_alloc_aligned(u_stride * WINOGRAD_XI + v_count + m_count, sizeof(T));
     if (!u)
         return LRP_ERR_NOMEM;
-    FN(winograd) job = {v, NULL, w, kind, flipped, gamma, tiles_w, 0, 0, u, u_stride,
-                        u + u_stride * WINOGRAD_XI, u + u_stride * WINOGRAD_XI + v_count,
-                        NULL, cp->bias, NULL, micro->mr};
+    FN(winograd) job = {.v = v, .w = w, .kind = kind, .flipped = flipped, .gamma = gamma,
+                        .tiles_w = tiles_w, .u = u, .u_stride = u_stride,
+                        .vx = u + u_stride * WINOGRAD_XI,
+                        .m = u + u_stride * WINOGRAD_XI + v_count, .bias = cp->bias,
+                        .mr = micro->mr};
     const ptrdiff_t panels = (v->out_c + micro->mr - 1) / micro->mr;
     const double weights = (double)v->out_c * (double)v->in_c * WINOGRAD_XI;
     lrp_status status = lrp_parallel_for_upto(panels, (ptrdiff_t)(weights / 65536.0),
@@ -327,7 +329,8 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
                              .micro = micro};
             status = FN(product_run)(&p);
             if (status == LRP_OK)
-                status = lrp_parallel_for(v->out_c, LRP_ISA_TASK(winograd_output_task), &job, interrupt);
+                status = lrp_parallel_for(v->out_c, LRP_ISA_TASK(winograd_output_task), &job,
+                                          interrupt);
         }
     }
     free(u);

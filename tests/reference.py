@@ -12,7 +12,8 @@ import numpy as np
 import semiring_lrp as sl
 from semiring_lrp import _core, rules
 
-ISAS = ["portable", "avx2", "avx512"][: ["portable", "avx2", "avx512"].index(_core.best_isa()) + 1]
+_PATHS = ["portable", "avx2", "avx512"]  # each runs where the next does
+ISAS = _PATHS[: _PATHS.index(_core.best_isa()) + 1]
 
 
 def _conv_pairs(layer, in_shape):
