@@ -740,6 +740,28 @@ static PyObject *py_best_isa(PyObject *self, PyObject *unused)
     return PyUnicode_FromString(isa_names[lrp_best_isa()]);
 }
 
+static PyObject *py_set_sparse_passes(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    lrp_set_sparse_passes(on);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_sparse_passes(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyBool_FromLong(lrp_sparse_passes());
+}
+
+static PyObject *py_sparse_runs(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromLong(lrp_sparse_runs());
+}
+
 static PyMethodDef core_methods[] = {
     KW_METHOD("dense_forward", py_dense_forward,
               "dense_forward(a, w, b, rule, low=None, high=None) -> z\n\n"
@@ -776,6 +798,13 @@ static PyMethodDef core_methods[] = {
      "set_isa(name): force 'portable', 'avx2' or 'avx512' kernels (at most best_isa())."},
     {"isa", py_isa, METH_NOARGS, "isa() -> the instruction set the kernels use."},
     {"best_isa", py_best_isa, METH_NOARGS, "best_isa() -> the best this CPU supports."},
+    {"set_sparse_passes", py_set_sparse_passes, METH_O,
+     "set_sparse_passes(on): whether dense layers may take their sparse-input passes\n"
+     "(the products' results either way; for tests and comparisons)."},
+    {"sparse_passes", py_sparse_passes, METH_NOARGS,
+     "sparse_passes() -> whether dense layers may take their sparse-input passes."},
+    {"sparse_runs", py_sparse_runs, METH_NOARGS,
+     "sparse_runs() -> how many dense-layer calls took the sparse-input passes."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef core_module = {

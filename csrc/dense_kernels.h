@@ -224,7 +224,7 @@ lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule
         if (!ratio)
             return LRP_ERR_NOMEM;
         FN(quotients_run)(r_out, z, (ptrdiff_t)total, 0, ratio);
-        status = FN(dense_product_run)(s, rule->kind, gamma, 0, 1, ratio, w, NULL, a, NULL, r_in);
+        status = FN(dense_sparse_or_product)(s, rule->kind, gamma, a, w, NULL, ratio, r_in);
         free(ratio);
         return status;
     }

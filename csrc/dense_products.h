@@ -7,7 +7,9 @@
  *             at most the sample's largest R
  * Every output is one multiply-add chain over the inner index in order, the
  * same for any batch size and thread count: a sample gets the same bits
- * alone or in a batch of a thousand. z^B keeps the pair-by-pair kernels. */
+ * alone or in a batch of a thousand. z^B keeps the pair-by-pair kernels.
+ * The forward and the real pass of a batch with mostly zero inputs go
+ * through dense_sparse.h instead: the same chains less their zero terms. */
 
 /* Up to this batch size the forward reads the weights in place
  * (dense_weights_first); past it the batch is A and the weights are packed. */
@@ -128,6 +130,7 @@ static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, pt
 }
 
 #include "dense_few.h"
+#include "dense_sparse.h"
 
 /* x (N, inner) packed as A, panel by panel over the threads: a batch's
  * activations are as large as the product's other operand. */
@@ -264,6 +267,40 @@ static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T 
     return status;
 }
 
+/* z (max = 0) or m (max = 1) of a non-z^B rule by the products (beta as
+ * FN(bias_terms) gives it). */
+static lrp_status FN(dense_product_forward)(int kind, int max, const lrp_dense_shape *s,
+                                            T gamma, const T *a, const T *w, const T *beta,
+                                            T *z)
+{
+    return max && s->n <= DENSE_FEW    ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
+           : !max && s->n <= DENSE_FEW ? FN(few_forward_run)(s, kind, gamma, a, w, beta, z)
+           : s->n <= DENSE_FEW_SAMPLES
+               ? FN(dense_weights_first)(s, kind, gamma, max, a, w, beta, z)
+               : FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
+}
+
+/* z of a non-z^B rule (x NULL), or R_in = a * (x rho(W)) of the real pass
+ * (x = R / z): by FN(sparse_run) where it pays, else by the products, with
+ * the same values either way. */
+static lrp_status FN(dense_sparse_or_product)(const lrp_dense_shape *s, int kind, T gamma,
+                                              const T *a, const T *w, const T *beta,
+                                              const T *x, T *out)
+{
+    if (!lrp_sparse_passes() || !FN(dense_sparse_pays)(s, a))
+        return x ? FN(dense_product_run)(s, kind, gamma, 0, 1, x, w, NULL, a, NULL, out)
+                 : FN(dense_product_forward)(kind, 0, s, gamma, a, w, beta, out);
+    ptrdiff_t ld;
+    T *wt = FN(sparse_pack)(s, kind, gamma, w, &ld);
+    if (!wt)
+        return LRP_ERR_NOMEM;
+    FN(sparse_pass) p = {.s = s, .wt = wt, .ld = ld, .a = a, .beta = beta, .x = x, .out = out};
+    lrp_status status = FN(sparse_run)(&p);
+    atomic_fetch_add(&sparse_runs, 1);
+    free(wt);
+    return status;
+}
+
 /* z (max = 0) or m (max = 1) of a non-z^B rule. */
 static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape *s, T gamma,
                                         const T *a, const T *w, const T *b, T *z)
@@ -271,15 +308,19 @@ static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape
     T *beta = FN(bias_terms)(kind, gamma, max, b, s->out);
     if (!beta)
         return LRP_ERR_NOMEM;
-    lrp_status status =
-        max && s->n <= DENSE_FEW    ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
-        : !max && s->n <= DENSE_FEW ? FN(few_forward_run)(s, kind, gamma, a, w, beta, z)
-        : s->n <= DENSE_FEW_SAMPLES
-            ? FN(dense_weights_first)(s, kind, gamma, max, a, w, beta, z)
-            : FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
+    lrp_status status = max ? FN(dense_product_forward)(kind, 1, s, gamma, a, w, beta, z)
+                            : FN(dense_sparse_or_product)(s, kind, gamma, a, w, beta, NULL, z);
     free(beta);
     return status;
 }
 
 #undef DENSE_FEW_SAMPLES
+#undef SPARSE_LANES
+#undef SPARSE_COLS
+#undef SPARSE_PROBES
+#undef SPARSE_MIN_SAMPLES
+#undef SPARSE_MAX_WEIGHTS
+#undef SPARSE_ROWS
+#undef SPARSE_GROUP
+#undef SPARSE_BAND
 #undef DENSE_FEW

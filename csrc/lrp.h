@@ -193,4 +193,12 @@ lrp_isa lrp_best_isa(void);         /* the best this CPU and OS support */
 lrp_isa lrp_current_isa(void);      /* the one in use */
 lrp_status lrp_set_isa(lrp_isa isa); /* LRP_ERR_ARG if this CPU lacks it */
 
+/* Dense layers send a batch whose inputs are mostly zero (MNIST pixels)
+ * through passes that read only the weights of nonzero inputs, with the
+ * products' results, unless switched off (for tests and comparisons);
+ * lrp_sparse_runs counts the calls that took them. */
+void lrp_set_sparse_passes(int on);
+int lrp_sparse_passes(void);
+long lrp_sparse_runs(void);
+
 #endif

@@ -19,8 +19,10 @@ def mnist_dir():
 
 @pytest.fixture
 def restore_kernels():
-    """Puts back the thread count and instruction set a test changes."""
-    threads, isa = sl.get_num_threads(), _core.isa()
+    """Puts back the thread count, instruction set and sparse-input switch a
+    test changes."""
+    threads, isa, sparse = sl.get_num_threads(), _core.isa(), _core.sparse_passes()
     yield
     sl.set_num_threads(threads)
     _core.set_isa(isa)
+    _core.set_sparse_passes(sparse)

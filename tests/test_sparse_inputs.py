@@ -1,0 +1,134 @@
+"""Dense layers over batches whose inputs are mostly zero (MNIST pixels)
+take passes of their own (csrc/dense_sparse.h) that read only the weights of
+nonzero inputs. They must give the products' values exactly, on every
+instruction set, and the literal definition's."""
+import numpy as np
+import pytest
+from reference import ISAS, relative_error
+
+import semiring_lrp as sl
+from semiring_lrp import _core, rules
+from semiring_lrp.idx import load_mnist
+
+RULES = {"zero": rules.Zero(), "gamma": rules.Gamma(0.25)}
+
+
+def _sparse_batch(rng, n, inputs, share, dtype):
+    """n samples with about `share` of their inputs nonzero (some negative),
+    two of them all zero."""
+    a = rng.uniform(-0.5, 1.5, size=(n, inputs)) * (rng.random((n, inputs)) < share)
+    a[[1, n - 2]] = 0
+    return a.astype(dtype)
+
+
+def _layer(rng, inputs, outputs, dtype):
+    w = rng.normal(size=(outputs, inputs)) * 0.3
+    b = rng.normal(size=outputs) * 0.1
+    return sl.Linear(w.astype(dtype), b.astype(dtype))
+
+
+def _passes(layer, a, rule, r):
+    z = layer.weighted_sum(a, rule)
+    return z, layer.kernel_relevance("real", a, z, r, rule)
+
+
+# (samples, inputs, outputs): partial groups of 4 and bands of 32, inputs
+# past a vector and not a multiple of one, outputs past one block of
+# chains (80 floats, 40 doubles) and not a multiple of 16
+SHAPES = [(37, 29, 83), (70, 200, 300), (16, 17, 5)]
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sparse_passes_give_the_products_values(shape, dtype, rule, restore_kernels):
+    n, inputs, outputs = shape
+    rng = np.random.default_rng(inputs)
+    layer, a = _layer(rng, inputs, outputs, dtype), _sparse_batch(rng, n, inputs, 0.15, dtype)
+    r = rng.uniform(0.5, 1.5, size=(n, outputs)).astype(dtype)
+    for isa in ISAS:
+        _core.set_isa(isa)
+        _core.set_sparse_passes(False)
+        want_z, want_r = _passes(layer, a, RULES[rule], r * layer.weighted_sum(a, RULES[rule]))
+        _core.set_sparse_passes(True)
+        runs = _core.sparse_runs()
+        got_z, got_r = _passes(layer, a, RULES[rule], r * want_z)
+        assert _core.sparse_runs() == runs + 2, isa  # both passes took them
+        np.testing.assert_array_equal(got_z, want_z, err_msg=isa)
+        np.testing.assert_array_equal(got_r, want_r, err_msg=isa)
+        # all-zero samples: z = beta, no relevance
+        np.testing.assert_array_equal(got_z[1], RULES[rule].rho(layer.bias))
+        assert not got_r[[1, n - 2]].any()
+
+
+def _literal(layer, a, rule, r):
+    """z_k = sum_j a_j rho(w_kj) + rho(b_k), then R_j = sum_k a_j rho(w_kj) /
+    z_k R_k, pair by pair."""
+    T = a.dtype.type
+    w, b = layer.weight, layer.bias
+    n, (outputs, inputs) = len(a), w.shape
+    z = np.zeros((n, outputs), dtype=a.dtype)
+    out = np.zeros((n, inputs), dtype=a.dtype)
+    for i in range(n):
+        for k in range(outputs):
+            acc = T(0)
+            for j in range(inputs):
+                acc += a[i, j] * rule.rho(w[k, j])
+            z[i, k] = acc + rule.rho(b[k])
+        for k in range(outputs):
+            for j in range(inputs):
+                out[i, j] += a[i, j] * rule.rho(w[k, j]) / z[i, k] * r[i, k]
+    return z, out
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_sparse_passes_equal_the_definition(rule, restore_kernels):
+    rng = np.random.default_rng(3)
+    layer, a = _layer(rng, 23, 19, np.float64), _sparse_batch(rng, 18, 23, 0.2, np.float64)
+    runs = _core.sparse_runs()
+    z = layer.weighted_sum(a, RULES[rule])
+    r = z * rng.uniform(0.5, 1.5, size=z.shape)
+    got = layer.kernel_relevance("real", a, z, r, RULES[rule])
+    assert _core.sparse_runs() == runs + 2
+    want_z, want = _literal(layer, a, RULES[rule], r)
+    assert relative_error(z, want_z) < 1e-13
+    assert relative_error(got, want) < 1e-12
+
+
+def test_a_sample_gets_the_same_bits_alone_and_in_a_sparse_batch():
+    rng = np.random.default_rng(5)
+    layer, a = _layer(rng, 150, 60, np.float32), _sparse_batch(rng, 40, 150, 0.15, np.float32)
+    z = layer.weighted_sum(a, rules.Zero())
+    r = z * rng.uniform(0.5, 1.5, size=z.shape).astype(np.float32)
+    got = layer.kernel_relevance("real", a, z, r, rules.Zero())
+    for i in (0, 5, 33, 39):  # alone, a batch of 1 goes to the products
+        alone = layer.weighted_sum(a[i:i + 1], rules.Zero())
+        np.testing.assert_array_equal(alone[0], z[i])
+        np.testing.assert_array_equal(
+            layer.kernel_relevance("real", a[i:i + 1], z[i:i + 1], r[i:i + 1], rules.Zero())[0],
+            got[i])
+
+
+def test_dense_batches_and_small_ones_keep_the_products():
+    rng = np.random.default_rng(6)
+    layer = _layer(rng, 40, 30, np.float32)
+    runs = _core.sparse_runs()
+    layer.weighted_sum(_sparse_batch(rng, 40, 40, 0.6, np.float32), rules.Zero())  # 60% nonzero
+    layer.weighted_sum(_sparse_batch(rng, 15, 40, 0.1, np.float32), rules.Zero())  # 15 samples
+    # past 4,194,304 weights the per-call copy of the weights is not made
+    big = sl.Linear(np.zeros((2049, 2048), np.float32), np.zeros(2049, np.float32))
+    big.weighted_sum(_sparse_batch(rng, 16, 2048, 0.1, np.float32), rules.Zero())
+    assert _core.sparse_runs() == runs
+
+
+def test_mnist_mlp_relevance_with_and_without_sparse_passes(mnist_dir, restore_kernels):
+    images, _ = load_mnist(mnist_dir, "test")
+    x = sl.models.mnist_input(images[:200])
+    net = sl.models.mnist_mlp()
+    targets = net.forward(x).argmax(axis=1)
+    runs = _core.sparse_runs()
+    got = sl.relevance(net, x, target=targets, semiring=sl.Real(), rule=rules.Zero())
+    assert _core.sparse_runs() > runs
+    _core.set_sparse_passes(False)
+    want = sl.relevance(net, x, target=targets, semiring=sl.Real(), rule=rules.Zero())
+    np.testing.assert_array_equal(got, want)
