@@ -39,6 +39,10 @@ from semiring_lrp.idx import load_mnist
 from timing import paired_ratios
 
 ROOT = Path(__file__).resolve().parents[1]
+# MLP rounds per --repeat: its passes last about 10 ms, where this machine's
+# speed jumps by tens of percent from one to the next (one run with 9 rounds
+# gave real 0.58x with a range of 0.38-0.84)
+MLP_ROUNDS = 10
 sys.path.insert(0, str(ROOT / "tests"))
 from reference import torch_lrp  # noqa: E402  (the tests' autograd LRP)
 
@@ -264,7 +268,7 @@ def mlp_block(args, rows):
         calls[f"semiring_lrp {name}"] = (
             lambda semiring=semiring, rule=rule:
             sl.relevance(net, x, target=targets, semiring=semiring, rule=rule))
-    timings = paired_ratios(calls, baseline_name, args.repeat * 3)
+    timings = paired_ratios(calls, baseline_name, args.repeat * MLP_ROUNDS)
     for name, timing in timings.items():
         rows.append((block, name) + timing)
 
@@ -289,7 +293,7 @@ def main():
 
     print(f"float32; {args.threads} threads for torch {torch.__version__} and semiring_lrp "
           f"({sl.instruction_set()} kernels); each pass timed after the baseline {args.repeat} times "
-          f"(MLP: {3 * args.repeat}); medians")
+          f"(MLP: {MLP_ROUNDS * args.repeat}); medians")
     print(f"{'block':<22} {'pass':<50} {'seconds':>9} {'x baseline':>11} {'range':>11}")
     for block, name, seconds, ratio, low, high in rows:
         print(f"{block:<22} {name:<50} {seconds:9.4f} {ratio:11.2f} {low:5.2f}-{high:.2f}")
