@@ -86,8 +86,6 @@ static lrp_status FN(sparse_pack_task)(void *context, ptrdiff_t begin, ptrdiff_t
     return LRP_OK;
 }
 
-#undef SPARSE_PACK_ROWS
-
 /* rho(w)^T, (in, *ld), freshly allocated, and SPARSE_COLS zeros after it
  * (the forward reads whole blocks of a row); NULL if out of memory. */
 static T *FN(sparse_pack)(const lrp_dense_shape *s, int kind, T gamma, const T *w, ptrdiff_t *ld)
@@ -101,11 +99,13 @@ static T *FN(sparse_pack)(const lrp_dense_shape *s, int kind, T gamma, const T *
     memset(wt + s->in * *ld, 0, SPARSE_COLS * sizeof(T));
     FN(sparse_pack_job) job = {w, s->in, s->out, *ld, kind, gamma, wt};
     /* no interrupt: a copy of the weights, milliseconds at most */
-    (void)lrp_parallel_for_upto((s->in + 63) / 64,
+    (void)lrp_parallel_for_upto((s->in + SPARSE_PACK_ROWS - 1) / SPARSE_PACK_ROWS,
                                 (ptrdiff_t)((double)s->in * (double)s->out / 65536.0),
                                 FN(sparse_pack_task), &job, NULL);
     return wt;
 }
+
+#undef SPARSE_PACK_ROWS
 
 typedef struct {
     const lrp_dense_shape *s;
@@ -118,11 +118,11 @@ typedef struct {
     int avx512;    /* the inner loops below in AVX-512 intrinsics */
 } FN(sparse_pass);
 
-/* A group of SPARSE_GROUP samples shares its passes over the weights: the
- * inputs nonzero in any of them, index[t] for t < count in order, with each
- * sample's value[g][t] (0 included). A zero term leaves a chain as it was,
- * and a sum is kept only where the sample's input is nonzero, so a sample's
- * results do not depend on its group. */
+/* A group (forward) or band (real pass) of consecutive samples shares its
+ * pass over the weights: the inputs nonzero in any of them, index[t] for
+ * t < count in order, and for the forward each sample's value[g][t] (0
+ * included). A zero term leaves a chain as it was, so a sample's results do
+ * not depend on its group. */
 typedef struct {
     int size; /* SPARSE_GROUP (forward) or SPARSE_BAND (real) */
     const T *a[SPARSE_BAND];
