@@ -287,7 +287,8 @@ static lrp_status FN(dense_sparse_or_product)(const lrp_dense_shape *s, int kind
                                               const T *a, const T *w, const T *beta,
                                               const T *x, T *out)
 {
-    if (!lrp_sparse_passes() || !FN(dense_sparse_pays)(s, a))
+    if (!lrp_sparse_passes() ||
+        !FN(dense_sparse_pays)(s, a, x ? SPARSE_MIN_REAL : SPARSE_MIN_FORWARD))
         return x ? FN(dense_product_run)(s, kind, gamma, 0, 1, x, w, NULL, a, NULL, out)
                  : FN(dense_product_forward)(kind, 0, s, gamma, a, w, beta, out);
     ptrdiff_t ld;
@@ -318,7 +319,8 @@ static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape
 #undef SPARSE_LANES
 #undef SPARSE_COLS
 #undef SPARSE_PROBES
-#undef SPARSE_MIN_SAMPLES
+#undef SPARSE_MIN_FORWARD
+#undef SPARSE_MIN_REAL
 #undef SPARSE_MAX_WEIGHTS
 #undef SPARSE_ROWS
 #undef SPARSE_GROUP

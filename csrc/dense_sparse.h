@@ -20,20 +20,26 @@
 #define SPARSE_COLS (5 * (ptrdiff_t)(64 / sizeof(T))) /* forward: chains per block */
 #define SPARSE_BAND 32  /* real: samples that share their pass, two float vectors */
 #define SPARSE_ROWS 12  /* real: inputs whose sums run side by side */
-/* rho(W)^T is packed on every call: from this many samples on it pays, and
- * up to this many weights the copy costs milliseconds and little memory
- * (MNIST's first layer: 235,200; VGG-16's fc6, never: 102,760,448) */
-#define SPARSE_MIN_SAMPLES 16
+/* rho(W)^T is packed on every call, which costs about as much as the
+ * products of 30 to 40 samples: the forward pays from this many samples on, the
+ * real pass from that many (MNIST's first layer, both paths in one process:
+ * forward 0.41 ms both at 64 samples, real pass 0.78 against 0.57 ms at 128,
+ * 1.17 against 1.49 at 256); and up to this many weights the copy costs
+ * milliseconds and little memory (MNIST's first layer: 235,200; VGG-16's
+ * fc8: 4,096,000; fc6, never: 102,760,448) */
+#define SPARSE_MIN_FORWARD 64
+#define SPARSE_MIN_REAL 256
 #define SPARSE_MAX_WEIGHTS 4194304.0
 #define SPARSE_PROBES 64 /* samples the decision reads */
 
-/* Whether the batch a (n, in) takes the sparse passes: at most a quarter of
+/* Whether the batch a (n, in) of at least min_samples takes the sparse
+ * passes: at most a quarter of
  * the inputs of up to SPARSE_PROBES samples spread over it are nonzero (a
  * band's union is then about 3 times a sample's share; at MNIST's hidden
  * layer, 29% nonzero, the passes were slower than the products). */
-static int FN(dense_sparse_pays)(const lrp_dense_shape *s, const T *a)
+static int FN(dense_sparse_pays)(const lrp_dense_shape *s, const T *a, ptrdiff_t min_samples)
 {
-    if (s->n < SPARSE_MIN_SAMPLES || (double)s->in * (double)s->out > SPARSE_MAX_WEIGHTS ||
+    if (s->n < min_samples || (double)s->in * (double)s->out > SPARSE_MAX_WEIGHTS ||
         s->in > INT32_MAX / 2) /* inputs counted in 32 bits */
         return 0;
     const ptrdiff_t probes = s->n < SPARSE_PROBES ? s->n : SPARSE_PROBES;
