@@ -243,16 +243,20 @@ def test_a_sample_gets_the_same_bits_in_any_batch(kind):
 def test_dense_passes_give_a_sample_the_same_bits_on_every_path(isa, dtype, restore_kernels):
     """A Linear layer's forward and absmax take one path for up to 8 samples
     (weights streamed), another up to 64 (weights first) and the batch-first
-    product past that; 45 outputs and 130 inputs leave partial tiles on each."""
+    product past that; 45 outputs leave partial tiles on each, and 130 and 75
+    inputs partial blocks of the few-sample forward's 16 x 16 (float) and
+    8 x 8 (double) turns: 2 and 11 columns."""
     _core.set_isa(isa)
     rng = np.random.default_rng(11)
-    a = rng.normal(size=(70, 130)).astype(dtype)
-    w = rng.normal(size=(45, 130)).astype(dtype)
-    b = rng.normal(size=45).astype(dtype)
-    for rule in ((_core.RULE_ZERO, 0.0, 0, 0.0), (_core.RULE_GAMMA, 0.0, 0, 0.25)):
-        for name in ("dense_forward", "dense_absmax"):
-            whole = getattr(_core, name)(a, w, b, rule)
-            for start, stop in ((0, 1), (5, 13), (20, 28), (0, 9), (30, 64)):
-                part = getattr(_core, name)(a[start:stop], w, b, rule)
-                np.testing.assert_array_equal(part, whole[start:stop],
-                                              err_msg=f"{name} {rule} {start}:{stop}")
+    for inputs in (130, 75):
+        a = rng.normal(size=(70, inputs)).astype(dtype)
+        w = rng.normal(size=(45, inputs)).astype(dtype)
+        b = rng.normal(size=45).astype(dtype)
+        for rule in ((_core.RULE_ZERO, 0.0, 0, 0.0), (_core.RULE_GAMMA, 0.0, 0, 0.25)):
+            for name in ("dense_forward", "dense_absmax"):
+                whole = getattr(_core, name)(a, w, b, rule)
+                for start, stop in ((0, 1), (5, 13), (20, 28), (0, 9), (30, 64)):
+                    part = getattr(_core, name)(a[start:stop], w, b, rule)
+                    np.testing.assert_array_equal(part, whole[start:stop],
+                                                  err_msg=f"{name} {rule} {inputs} inputs "
+                                                          f"{start}:{stop}")
