@@ -217,6 +217,17 @@ static lrp_status FN(conv_weights_task)(void *context, ptrdiff_t begin, ptrdiff_
     return LRP_OK;
 }
 
+/* A into data (the cache's build callback: context is the job). */
+static lrp_status FN(conv_weights_build)(void *context, void *data)
+{
+    FN(conv_weights) *job = context;
+    const ptrdiff_t panels = (job->m + job->mr - 1) / job->mr;
+    job->packed = data;
+    return lrp_parallel_for_upto(
+        job->v->groups * panels, (ptrdiff_t)((double)job->m * job->k * job->v->groups / 65536.0),
+        FN(conv_weights_task), job, job->v->interrupt);
+}
+
 /* Packs the weights as A (or reads them in place) and runs the product for
  * `view`. flipped: A row ci of group g is W[g's outputs][ci] with the kernel
  * turned by 180 degrees, row order (output channel, ky, kx), as the
@@ -237,20 +248,30 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
         if (FN(packed_a_count)(m, k, micro->mr, &per_group) != LRP_OK ||
             per_group > SIZE_MAX / (size_t)v->groups)
             return LRP_ERR_NOMEM;
-        packed = lrp_alloc_aligned(per_group * (size_t)v->groups, sizeof(T));
-        if (!packed)
-            return LRP_ERR_NOMEM;
-        FN(conv_weights) job = {v, w, m, k, micro->mr, kind, max, flipped, gamma, packed,
+        FN(conv_weights) job = {v, w, m, k, micro->mr, kind, max, flipped, gamma, NULL,
                                 per_group};
-        const ptrdiff_t panels = (m + micro->mr - 1) / micro->mr;
-        lrp_status status = lrp_parallel_for_upto(
-            v->groups * panels, (ptrdiff_t)((double)m * k * v->groups / 65536.0),
-            FN(conv_weights_task), &job, interrupt);
-        if (status != LRP_OK) {
-            free(packed);
+        const lrp_cache_key key = {.form = LRP_FORM_PACKED_A, .elem_size = (int)sizeof(T),
+                                   .isa = (int)lrp_current_isa(), .kind = kind,
+                                   .gamma = (double)gamma, .flipped = flipped,
+                                   .absolute = max, .mr = micro->mr, .rows = m, .cols = k,
+                                   .groups = v->groups, .taps = v->k_h * v->k_w,
+                                   .count = per_group * (size_t)v->groups};
+        lrp_status status;
+        cp->packed = lrp_weight_cache_get(v->cache, w, &key, FN(conv_weights_build), &job,
+                                          &status);
+        if (status != LRP_OK)
             return status;
+        if (!cp->packed) {
+            packed = lrp_alloc_aligned(key.count, sizeof(T));
+            if (!packed)
+                return LRP_ERR_NOMEM;
+            status = FN(conv_weights_build)(&job, packed);
+            if (status != LRP_OK) {
+                free(packed);
+                return status;
+            }
+            cp->packed = packed;
         }
-        cp->packed = packed;
         cp->packed_per_group = per_group;
     }
     FN(product) p = {.problems = v->n * v->groups, .m = m, .n = v->out_h * v->out_w, .k = k,

@@ -276,9 +276,21 @@ static void FN(winograd_pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
     }
 }
 
+/* U into data (the cache's build callback: context is the job). */
+static lrp_status FN(winograd_weights_build)(void *context, void *data)
+{
+    FN(winograd) *job = context;
+    const lrp_conv_shape *v = job->v;
+    job->u = data;
+    const ptrdiff_t panels = (v->out_c + job->mr - 1) / job->mr;
+    const double weights = (double)v->out_c * (double)v->in_c * WINOGRAD_XI;
+    return lrp_parallel_for_upto(panels, (ptrdiff_t)(weights / 65536.0),
+                                 LRP_ISA_TASK(winograd_weights_task), job, v->interrupt);
+}
+
 /* The sum product of a fitting view (FN(conv_winograd_fits)): forward
  * (bias: + beta) or, flipped, the transposed pass (scale: times a), for
- * cp's x, into cp->out. */
+ * cp's x, into cp->out. U comes from the layer's cache when it has one. */
 static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma, const T *w,
                                         int flipped, const lrp_interrupt *interrupt)
 {
@@ -289,26 +301,48 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
     ptrdiff_t block_rows = WINOGRAD_BLOCK / tiles_w;
     block_rows = block_rows < 1 ? 1 : block_rows < tile_rows ? block_rows : tile_rows;
     const ptrdiff_t block = block_rows * tiles_w;
-    size_t u_stride, v_count, m_count;
+    size_t u_stride, u_count, v_count, m_count;
     if (micro->mr > WINOGRAD_LANES) /* the micro-kernels have 8 rows at most */
         return LRP_ERR_ARG;
     if (FN(packed_a_count)(v->out_c, v->in_c, micro->mr, &u_stride) != LRP_OK ||
+        lrp_checked_count(0, (ptrdiff_t)u_stride, WINOGRAD_XI, &u_count) != LRP_OK ||
         lrp_checked_count(0, v->in_c * WINOGRAD_XI, (size_t)block, &v_count) != LRP_OK ||
         lrp_checked_count(0, v->out_c * WINOGRAD_XI, (size_t)block, &m_count) != LRP_OK ||
-        u_stride > (SIZE_MAX - v_count - m_count) / WINOGRAD_XI)
-        return LRP_ERR_NOMEM;
-    T *u = lrp_alloc_aligned(u_stride * WINOGRAD_XI + v_count + m_count, sizeof(T));
-    if (!u)
+        v_count > SIZE_MAX - m_count)
         return LRP_ERR_NOMEM;
     FN(winograd) job = {.v = v, .w = w, .kind = kind, .flipped = flipped, .gamma = gamma,
-                        .tiles_w = tiles_w, .u = u, .u_stride = u_stride,
-                        .vx = u + u_stride * WINOGRAD_XI,
-                        .m = u + u_stride * WINOGRAD_XI + v_count, .bias = cp->bias,
+                        .tiles_w = tiles_w, .u_stride = u_stride, .bias = cp->bias,
                         .mr = micro->mr};
-    const ptrdiff_t panels = (v->out_c + micro->mr - 1) / micro->mr;
-    const double weights = (double)v->out_c * (double)v->in_c * WINOGRAD_XI;
-    lrp_status status = lrp_parallel_for_upto(panels, (ptrdiff_t)(weights / 65536.0),
-                                              LRP_ISA_TASK(winograd_weights_task), &job, interrupt);
+    const lrp_cache_key key = {.form = LRP_FORM_WINOGRAD, .elem_size = (int)sizeof(T),
+                               .isa = (int)lrp_current_isa(), .kind = kind,
+                               .gamma = (double)gamma, .flipped = flipped, .mr = micro->mr,
+                               .rows = v->out_c, .cols = v->in_c, .groups = 1, .taps = 9,
+                               .count = u_count};
+    lrp_status status;
+    const T *kept = lrp_weight_cache_get(v->cache, w, &key, FN(winograd_weights_build), &job,
+                                         &status);
+    if (status != LRP_OK)
+        return status;
+    T *own_u = NULL;
+    if (!kept) {
+        own_u = lrp_alloc_aligned(u_count, sizeof(T));
+        if (!own_u)
+            return LRP_ERR_NOMEM;
+        status = FN(winograd_weights_build)(&job, own_u);
+        if (status != LRP_OK) {
+            free(own_u);
+            return status;
+        }
+        kept = own_u;
+    }
+    T *scratch = lrp_alloc_aligned(v_count + m_count, sizeof(T));
+    if (!scratch) {
+        free(own_u);
+        return LRP_ERR_NOMEM;
+    }
+    job.u = (T *)kept; /* read only from here on */
+    job.vx = scratch;
+    job.m = scratch + v_count;
     const ptrdiff_t in_plane = v->in_c * v->in_h * v->in_w;
     const ptrdiff_t out_plane = v->out_c * v->out_h * v->out_w;
     for (ptrdiff_t n = 0; n < v->n && status == LRP_OK; n++) {
@@ -333,7 +367,8 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
                                           interrupt);
         }
     }
-    free(u);
+    free(scratch);
+    free(own_u);
     return status;
 }
 

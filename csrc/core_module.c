@@ -223,10 +223,33 @@ static int take_float_dtype(PyObject *a, int *typenum)
 /* geometry == NULL: a dense layer, a (n, in), w (out, in). Otherwise a
  * Conv2d layer, a (n, c, h, w), w (out_c, c / groups, k_h, k_w). b is
  * optional; z^B bounds are shaped like a. */
+#define WEIGHT_CACHE_NAME "semiring_lrp._core.weight_cache"
+
+/* The lrp_weight_cache of a weight_cache() capsule; NULL for None (and with
+ * an exception for anything else). */
+static int take_weight_cache(PyObject *obj, lrp_weight_cache **cache)
+{
+    *cache = NULL;
+    if (obj == Py_None)
+        return 0;
+    if (!PyCapsule_IsValid(obj, WEIGHT_CACHE_NAME)) {
+        PyErr_Format(PyExc_TypeError, "cache must be None or a weight_cache(w), not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    *cache = PyCapsule_GetPointer(obj, WEIGHT_CACHE_NAME);
+    return *cache ? 0 : -1;
+}
+
 static int layer_args_take(layer_args *d, PyObject *a, PyObject *w, PyObject *b,
-                           PyObject *rule, PyObject *geometry, PyObject *low, PyObject *high)
+                           PyObject *rule, PyObject *geometry, PyObject *low, PyObject *high,
+                           PyObject *cache)
 {
     memset(d, 0, sizeof(*d));
+    lrp_weight_cache *kept;
+    if (take_weight_cache(cache, &kept) < 0)
+        return -1;
+    d->dense.cache = d->conv.cache = kept;
     d->is_conv = geometry != NULL;
     const int ndim = d->is_conv ? 4 : 2;
     if (parse_rule(rule, &d->rule) < 0 || take_float_dtype(a, &d->typenum) < 0)
@@ -276,19 +299,20 @@ typedef enum { PASS_FORWARD, PASS_ABSMAX } sum_pass;
 /* forward or absmax of a dense (geometry == NULL) or conv layer */
 static PyObject *weighted_sum(PyObject *args, PyObject *kwargs, sum_pass pass, int is_conv)
 {
-    static char *dense_kw[] = {"a", "w", "b", "rule", "low", "high", NULL};
-    static char *conv_kw[] = {"a", "w", "b", "rule", "geometry", "low", "high", NULL};
+    static char *dense_kw[] = {"a", "w", "b", "rule", "low", "high", "cache", NULL};
+    static char *conv_kw[] = {"a", "w", "b", "rule", "geometry", "low", "high", "cache", NULL};
     PyObject *a, *w, *b, *rule, *geometry = NULL, *low = Py_None, *high = Py_None;
+    PyObject *cache = Py_None;
     int parsed = is_conv
-        ? PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO|OO", conv_kw, &a, &w, &b, &rule,
-                                      &geometry, &low, &high)
-        : PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|OO", dense_kw, &a, &w, &b, &rule,
-                                      &low, &high);
+        ? PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO|OOO", conv_kw, &a, &w, &b, &rule,
+                                      &geometry, &low, &high, &cache)
+        : PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|OOO", dense_kw, &a, &w, &b, &rule,
+                                      &low, &high, &cache);
     if (!parsed)
         return NULL;
     layer_args d;
     PyObject *out = NULL;
-    if (layer_args_take(&d, a, w, b, rule, geometry, low, high) < 0)
+    if (layer_args_take(&d, a, w, b, rule, geometry, low, high, cache) < 0)
         goto done;
     if (!(out = PyArray_ZEROS(d.out_ndim, d.out_dims, d.typenum, 0)))
         goto done;
@@ -428,19 +452,21 @@ static int parse_semiring(const char *name, semiring_kind *kind, int *relevance_
 static PyObject *weighted_relevance(PyObject *args, PyObject *kwargs, int is_conv)
 {
     static char *dense_kw[] = {"semiring", "a", "w", "z", "r_out", "rule",
-                               "theta", "absolute", "low", "high", NULL};
+                               "theta", "absolute", "low", "high", "cache", NULL};
     static char *conv_kw[] = {"semiring", "a", "w", "z", "r_out", "rule", "geometry",
-                              "theta", "absolute", "low", "high", NULL};
+                              "theta", "absolute", "low", "high", "cache", NULL};
     const char *name;
     PyObject *a, *w, *z_obj, *r_obj, *rule, *geometry = NULL, *low = Py_None, *high = Py_None;
+    PyObject *cache = Py_None;
     double theta = 0.0;
     int absolute = 0;
     int parsed = is_conv
-        ? PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOOOO|dpOO", conv_kw, &name, &a, &w,
+        ? PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOOOO|dpOOO", conv_kw, &name, &a, &w,
                                       &z_obj, &r_obj, &rule, &geometry, &theta, &absolute,
-                                      &low, &high)
-        : PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOOO|dpOO", dense_kw, &name, &a, &w,
-                                      &z_obj, &r_obj, &rule, &theta, &absolute, &low, &high);
+                                      &low, &high, &cache)
+        : PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOOO|dpOOO", dense_kw, &name, &a, &w,
+                                      &z_obj, &r_obj, &rule, &theta, &absolute, &low, &high,
+                                      &cache);
     if (!parsed)
         return NULL;
     if (theta != theta) {
@@ -452,7 +478,7 @@ static PyObject *weighted_relevance(PyObject *args, PyObject *kwargs, int is_con
     PyObject *r_in = NULL;
     semiring_kind kind;
     int relevance_type;
-    if (layer_args_take(&d, a, w, NULL, rule, geometry, low, high) < 0 ||
+    if (layer_args_take(&d, a, w, NULL, rule, geometry, low, high, cache) < 0 ||
         parse_semiring(name, &kind, &relevance_type, d.typenum) < 0)
         goto fail;
     if (!(z = take_array(z_obj, d.typenum, d.out_ndim, "z")) ||
@@ -762,27 +788,95 @@ static PyObject *py_sparse_runs(PyObject *self, PyObject *unused)
     return PyLong_FromLong(lrp_sparse_runs());
 }
 
+static void weight_cache_destroy(PyObject *capsule)
+{
+    lrp_weight_cache_free(PyCapsule_GetPointer(capsule, WEIGHT_CACHE_NAME));
+    Py_XDECREF(PyCapsule_GetContext(capsule));
+}
+
+/* The capsule holds its array: while the cache lives no other array can
+ * take that address, which is what the kernels match entries against. */
+static PyObject *py_weight_cache(PyObject *self, PyObject *w)
+{
+    (void)self;
+    if (!PyArray_Check(w)) {
+        PyErr_Format(PyExc_TypeError, "w must be a numpy.ndarray, not %.100s",
+                     Py_TYPE(w)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)w;
+    if (PyArray_TYPE(arr) != NPY_FLOAT32 && PyArray_TYPE(arr) != NPY_FLOAT64) {
+        PyErr_Format(PyExc_TypeError, "w must be float32 or float64, not %S",
+                     (PyObject *)PyArray_DESCR(arr));
+        return NULL;
+    }
+    if (PyArray_ISWRITEABLE(arr) || PyArray_BASE(arr) != NULL ||
+        !PyArray_ISCARRAY_RO(arr) || !PyArray_ISNOTSWAPPED(arr)) {
+        PyErr_SetString(PyExc_ValueError, "a weight cache needs a read-only, C-contiguous "
+                        "array that owns its data: its values must never change");
+        return NULL;
+    }
+    lrp_weight_cache *cache = lrp_weight_cache_new(PyArray_DATA(arr));
+    if (!cache)
+        return PyErr_NoMemory();
+    PyObject *capsule = PyCapsule_New(cache, WEIGHT_CACHE_NAME, weight_cache_destroy);
+    if (!capsule) {
+        lrp_weight_cache_free(cache);
+        return NULL;
+    }
+    Py_INCREF(w);
+    if (PyCapsule_SetContext(capsule, w) < 0) {
+        Py_DECREF(w);
+        Py_DECREF(capsule);
+        return NULL;
+    }
+    return capsule;
+}
+
+static PyObject *py_weight_cache_size(PyObject *self, PyObject *capsule)
+{
+    (void)self;
+    lrp_weight_cache *cache;
+    if (take_weight_cache(capsule, &cache) < 0)
+        return NULL;
+    if (!cache) {
+        PyErr_SetString(PyExc_TypeError, "weight_cache_size needs a weight_cache(w)");
+        return NULL;
+    }
+    size_t bytes, entries;
+    Py_BEGIN_ALLOW_THREADS /* the lock may be held by a pass building an entry */
+    bytes = lrp_weight_cache_bytes(cache);
+    entries = lrp_weight_cache_entries(cache);
+    Py_END_ALLOW_THREADS
+    return Py_BuildValue("(nn)", (Py_ssize_t)entries, (Py_ssize_t)bytes);
+}
+
 static PyMethodDef core_methods[] = {
+    {"weight_cache", py_weight_cache, METH_O,
+     "weight_cache(w) -> a cache of what the passes prepare from w (rho(W) packed,\n"
+     "Winograd's U), for their cache= argument; w must be read-only and own its data."},
+    {"weight_cache_size", py_weight_cache_size, METH_O,
+     "weight_cache_size(cache) -> (entries, bytes) it holds."},
     KW_METHOD("dense_forward", py_dense_forward,
-              "dense_forward(a, w, b, rule, low=None, high=None) -> z\n\n"
+              "dense_forward(a, w, b, rule, low=None, high=None, cache=None) -> z\n\n"
               "z[n, k] = sum_j n_jk + beta_k for a (n, in), w (out, in), b (out,)."),
     KW_METHOD("dense_absmax", py_dense_absmax,
-              "dense_absmax(a, w, b, rule, low=None, high=None) -> m\n\n"
+              "dense_absmax(a, w, b, rule, low=None, high=None, cache=None) -> m\n\n"
               "m[n, k] = max(|beta_k|, max_j |n_jk|), the Viterbi denominator."),
     KW_METHOD("dense_relevance", py_dense_relevance,
               "dense_relevance(semiring, a, w, z, r_out, rule, theta=0.0, absolute=False,\n"
-              "                low=None, high=None) -> r_in\n\n"
+              "                low=None, high=None, cache=None) -> r_in\n\n"
               "One K-LRP step through a dense layer for semiring 'real', 'boolean',\n"
               "'counting' or 'viterbi' (for viterbi, z is dense_absmax's m)."),
     KW_METHOD("conv_forward", py_conv_forward,
-              "conv_forward(a, w, b, rule, geometry, low=None, high=None) -> z\n\n"
+              "conv_forward(a, w, b, rule, geometry, low=None, high=None, cache=None) -> z\n\n"
               "Conv2d pre-activations, NCHW; geometry is (stride_h, stride_w, pad_h,\n"
               "pad_w, dil_h, dil_w, groups)."),
     KW_METHOD("conv_absmax", py_conv_absmax,
-              "conv_absmax(a, w, b, rule, geometry, low=None, high=None) -> m"),
+              "conv_absmax(a, w, b, rule, geometry, low=None, high=None, cache=None) -> m"),
     KW_METHOD("conv_relevance", py_conv_relevance,
               "conv_relevance(semiring, a, w, z, r_out, rule, geometry, theta=0.0,\n"
-              "               absolute=False, low=None, high=None) -> r_in"),
+              "               absolute=False, low=None, high=None, cache=None) -> r_in"),
     KW_METHOD("pool_forward", py_pool_forward,
               "pool_forward(a, mode, windows, weight=None) -> z\n\n"
               "windows = (row_start, row_end, col_start, col_end), int64; mode\n"

@@ -56,10 +56,22 @@ typedef struct {
     int absolute; /* compare |d| instead of d */
 } lrp_threshold;
 
+/* What a layer's passes prepare from its weights alone (rho(W) packed for
+ * the products, Winograd's U), kept across calls: one cache per weight
+ * array, whose values must not change while the cache lives (the entries
+ * are keyed by everything else they depend on). Thread-safe. A pass given
+ * another array than the cache's, or no cache, prepares per call. */
+typedef struct lrp_weight_cache lrp_weight_cache;
+lrp_weight_cache *lrp_weight_cache_new(const void *weights); /* NULL: no memory */
+void lrp_weight_cache_free(lrp_weight_cache *cache);
+size_t lrp_weight_cache_bytes(lrp_weight_cache *cache);   /* held by its entries */
+size_t lrp_weight_cache_entries(lrp_weight_cache *cache);
+
 /* A batch through one dense layer: a (n, in), w (out, in), b (out), z (n, out). */
 typedef struct {
     ptrdiff_t n, in, out;
     const lrp_interrupt *interrupt; /* NULL: never interrupted */
+    lrp_weight_cache *cache;        /* NULL: prepare per call */
 } lrp_dense_shape;
 
 /* Every function exists once per dtype: T float with suffix _f32, T double
@@ -110,6 +122,7 @@ typedef struct {
     ptrdiff_t k_h, k_w;
     ptrdiff_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
     const lrp_interrupt *interrupt; /* NULL: never interrupted */
+    lrp_weight_cache *cache;        /* NULL: prepare per call */
 } lrp_conv_shape;
 
 /* LRP_ERR_ARG unless every size is consistent (the kernels check it too). */

@@ -112,6 +112,28 @@ static inline int lrp_interrupted(const lrp_interrupt *interrupt)
             return LRP_ERR_INTERRUPTED;            \
     } while (0)
 
+/* weight_cache.c: one prepared form of a layer's weights, by everything it
+ * depends on but their values. */
+typedef struct {
+    int form;            /* LRP_FORM_* */
+    int elem_size;       /* sizeof(T) */
+    int isa;             /* the instruction set that built it (its roundings) */
+    int kind;            /* lrp_rule_kind */
+    double gamma;
+    int flipped, absolute, mr;
+    ptrdiff_t rows, cols, groups, taps;
+    size_t count;        /* elements */
+} lrp_cache_key;
+#define LRP_FORM_PACKED_A 1 /* conv_products.h: rho(W) as the products' A */
+#define LRP_FORM_WINOGRAD 2 /* conv_winograd.h: the 16 U_xi */
+typedef lrp_status (*lrp_cache_build)(void *context, void *data);
+/* The entry for key, built into fresh memory by build(context, data) on
+ * first use. NULL when cache is NULL, weights are not its array or memory is
+ * short (the caller then builds its own), or when build failed (*status). */
+const void *lrp_weight_cache_get(lrp_weight_cache *cache, const void *weights,
+                                 const lrp_cache_key *key, lrp_cache_build build,
+                                 void *context, lrp_status *status);
+
 /* count = a + factor * b, refusing anything a size_t cannot index. */
 static inline lrp_status lrp_checked_count(ptrdiff_t a, ptrdiff_t b, size_t factor, size_t *count)
 {

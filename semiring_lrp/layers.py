@@ -97,15 +97,54 @@ class WeightedLayer(Layer):
     def _geometry(self):
         return ()
 
+    def _weight_cache(self):
+        """The C core's cache of what the passes prepare from these weights
+        (rho(W) packed, Winograd's U): made on first use, tied to this weight
+        array (a new array, or a writeable one, gets none)."""
+        kept = self.__dict__.get("_kept")
+        if kept is not None and kept[0] is self.weight:
+            return kept[1]
+        cache = None if self.weight.flags.writeable else _core.weight_cache(self.weight)
+        self._kept = (self.weight, cache)
+        return cache
+
+    def weight_cache_size(self):
+        """(entries, bytes) of prepared weights this layer keeps for its passes."""
+        kept = self.__dict__.get("_kept")
+        if kept is None or kept[1] is None:
+            return 0, 0
+        return _core.weight_cache_size(kept[1])
+
+    def clear_weight_cache(self):
+        """Frees the prepared weights (the next passes prepare them again)."""
+        self.__dict__.pop("_kept", None)
+
+    def __getstate__(self):
+        # the cache is the C core's memory, rebuilt on demand: never pickled
+        state = dict(self.__dict__)
+        state.pop("_kept", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        # unpickled arrays are writeable views of pickle's buffer: private
+        # read-only copies again, as __init__ makes
+        for name in ("weight", "bias"):
+            array = np.array(getattr(self, name), order="C")
+            array.flags.writeable = False
+            setattr(self, name, array)
+
     def weighted_sum(self, a, rule, low=None, high=None):
         """z = sum_j n_jk + beta_k under `rule`, before stabilisation."""
         forward = getattr(_core, f"{self._kernel}_forward")
-        return forward(a, self.weight, self.bias, rule.kernel_rule, *self._geometry(), low, high)
+        return forward(a, self.weight, self.bias, rule.kernel_rule, *self._geometry(), low, high,
+                       self._weight_cache())
 
     def absmax(self, a, rule, low=None, high=None):
         """Viterbi's denominator: max(|beta_k|, max_j |n_jk|)."""
         absmax = getattr(_core, f"{self._kernel}_absmax")
-        return absmax(a, self.weight, self.bias, rule.kernel_rule, *self._geometry(), low, high)
+        return absmax(a, self.weight, self.bias, rule.kernel_rule, *self._geometry(), low, high,
+                      self._weight_cache())
 
     def kernel_relevance(self, semiring, a, z, r_out, rule, theta=0.0, absolute=False,
                          low=None, high=None):
@@ -113,7 +152,7 @@ class WeightedLayer(Layer):
         'viterbi'; for viterbi, z is `absmax`'s m)."""
         step = getattr(_core, f"{self._kernel}_relevance")
         return step(semiring, a, self.weight, z, r_out, rule.kernel_rule, *self._geometry(),
-                    theta, absolute, low, high)
+                    theta, absolute, low, high, self._weight_cache())
 
     def forward(self, a):
         return self.weighted_sum(a, _FORWARD_RULE)

@@ -1,0 +1,177 @@
+"""The weight cache: what the passes prepare from a layer's weights (rho(W)
+packed for the products, Winograd's U) is kept between calls and must give
+the bits that preparing it per call gives, on every path."""
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from reference import ISAS
+
+import semiring_lrp as sl
+from semiring_lrp import _core, layers, rules
+
+RULES = (rules.Zero(), rules.Gamma(0.25))
+
+
+def _conv_cases(dtype):
+    """Layers of each product that packs weights: the Winograd products (64
+    channels in and out, 14 x 15 tiles), the direct products both ways (8
+    channels, 9 x 11) and the direct forward only (stride 2). Square layers:
+    a kernel and its flipped transpose have the same shape, so only the
+    entries' keys tell them apart."""
+    rng = np.random.default_rng(5)
+
+    def case(out_c, in_c, size, **geometry):
+        layer = layers.Conv2d(rng.normal(size=(out_c, in_c, 3, 3)).astype(dtype),
+                              rng.normal(size=out_c).astype(dtype), **geometry)
+        return layer, np.maximum(rng.normal(size=(2, in_c) + size), 0).astype(dtype)
+
+    return {"winograd": case(64, 64, (27, 29), padding=1),
+            "direct": case(8, 8, (9, 11), padding=1),
+            "strided": case(13, 6, (11, 9), stride=2, padding=1)}
+
+
+def _passes(layer, a, rule, cache):
+    """forward, absmax, real and Viterbi relevance, all with `cache`."""
+    geometry = layer._geometry()
+    kernel_rule = rule.kernel_rule
+    z = _core.conv_forward(a, layer.weight, layer.bias, kernel_rule, *geometry, cache=cache)
+    m = _core.conv_absmax(a, layer.weight, layer.bias, kernel_rule, *geometry, cache=cache)
+    r = np.random.default_rng(9).normal(size=z.shape).astype(a.dtype)
+    zs = rules.Epsilon(1e-3).stabilise(z)
+    real = _core.conv_relevance("real", a, layer.weight, zs, r, kernel_rule, *geometry,
+                                cache=cache)
+    viterbi = _core.conv_relevance("viterbi", a, layer.weight, m, np.abs(r), kernel_rule,
+                                   *geometry, cache=cache)
+    return {"forward": z, "absmax": m, "real": real, "viterbi": viterbi}
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kept_weights_give_the_bits_of_weights_prepared_per_call(isa, dtype, restore_kernels):
+    _core.set_isa(isa)
+    for name, (layer, a) in _conv_cases(dtype).items():
+        cache = layer._weight_cache()
+        for rule in RULES:
+            fresh = _passes(layer, a, rule, None)
+            first = _passes(layer, a, rule, cache)
+            entries = _core.weight_cache_size(cache)[0]
+            again = _passes(layer, a, rule, cache)
+            # the second round builds nothing: every entry it needs is there
+            assert _core.weight_cache_size(cache)[0] == entries
+            for pass_name, want in fresh.items():
+                np.testing.assert_array_equal(first[pass_name], want,
+                                              err_msg=f"{name} {rule} {pass_name}")
+                np.testing.assert_array_equal(again[pass_name], want,
+                                              err_msg=f"{name} {rule} {pass_name} again")
+        # per rule: rho(W) for the forward (Winograd's U; the direct LRP-0
+        # forward reads W itself), rho(W) flipped for the real pass, |rho(W)|
+        # packed both ways for absmax and Viterbi; stride 2 takes no product
+        # for the transposed passes
+        assert layer.weight_cache_size()[0] == {"winograd": 8, "direct": 7, "strided": 3}[name]
+
+
+def test_entries_are_kept_per_instruction_set(restore_kernels):
+    layer, a = _conv_cases(np.float32)["winograd"]
+    rule = rules.Gamma(0.25)
+    counts = []
+    for isa in ISAS:
+        _core.set_isa(isa)
+        want = _passes(layer, a, rule, None)
+        got = _passes(layer, a, rule, layer._weight_cache())
+        for pass_name in want:
+            np.testing.assert_array_equal(got[pass_name], want[pass_name],
+                                          err_msg=f"{isa} {pass_name}")
+        counts.append(layer.weight_cache_size()[0])
+    assert counts == sorted(counts) and len(set(counts)) == len(ISAS)
+
+
+def test_a_cache_serves_only_its_own_array():
+    layer, a = _conv_cases(np.float32)["winograd"]
+    twin = layers.Conv2d(layer.weight * 2, layer.bias, padding=1)
+    cache = layer._weight_cache()
+    rule = rules.Gamma(0.25)
+    got = _core.conv_forward(a, twin.weight, twin.bias, rule.kernel_rule, *twin._geometry(),
+                             cache=cache)
+    np.testing.assert_array_equal(got, twin.weighted_sum(a, rule))
+    assert _core.weight_cache_size(cache) == (0, 0)
+
+
+def test_weight_cache_refuses_arrays_that_could_change():
+    writeable = np.ones((4, 3), np.float32)
+    with pytest.raises(ValueError, match="read-only"):
+        _core.weight_cache(writeable)
+    frozen = np.ones((4, 3), np.float32)
+    frozen.flags.writeable = False
+    view = frozen[1:]
+    with pytest.raises(ValueError, match="owns its data"):
+        _core.weight_cache(view)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _core.weight_cache(np.ones(3, np.int32))
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        _core.weight_cache([1.0, 2.0])
+    assert _core.weight_cache_size(_core.weight_cache(frozen)) == (0, 0)
+    layer = layers.Linear(np.ones((2, 3), np.float32))
+    for bad in (object(), frozen):
+        with pytest.raises(TypeError, match="weight_cache"):
+            _core.dense_forward(np.ones((1, 3), np.float32), layer.weight, layer.bias,
+                                rules.Zero().kernel_rule, cache=bad)
+        with pytest.raises(TypeError, match="weight_cache"):
+            _core.weight_cache_size(bad)
+
+
+def test_a_replaced_or_writeable_weight_gets_no_stale_entries():
+    layer, a = _conv_cases(np.float64)["winograd"]
+    rule = rules.Gamma(0.25)
+    before = layer.weighted_sum(a, rule)
+    assert layer.weight_cache_size()[0] == 1
+    layer.weight = np.array(layer.weight * -1.0)  # writeable: no cache
+    np.testing.assert_array_equal(layer.weighted_sum(a, rule),
+                                  _core.conv_forward(a, layer.weight, layer.bias,
+                                                     rule.kernel_rule, *layer._geometry()))
+    assert layer.weight_cache_size() == (0, 0)
+    assert not np.array_equal(layer.weighted_sum(a, rule), before)
+
+
+def test_network_cache_size_clear_and_pickle():
+    layer, a = _conv_cases(np.float32)["winograd"]
+    net = sl.Network([layer, layers.ReLU(), layers.Flatten(),
+                      layers.Linear(np.full((3, 64 * 27 * 29), 1e-3, np.float32))])
+    want = sl.relevance(net, a, target=[0, 2], rule=rules.Gamma(0.25))
+    entries, size = net.weight_cache_size()
+    assert entries >= 2 and size >= 2 * layer.weight.nbytes
+    copy = pickle.loads(pickle.dumps(net))
+    assert copy.weight_cache_size() == (0, 0)
+    assert not copy.layers[0].weight.flags.writeable
+    np.testing.assert_array_equal(sl.relevance(copy, a, target=[0, 2], rule=rules.Gamma(0.25)),
+                                  want)
+    net.clear_weight_cache()
+    assert net.weight_cache_size() == (0, 0)
+    np.testing.assert_array_equal(sl.relevance(net, a, target=[0, 2], rule=rules.Gamma(0.25)),
+                                  want)
+
+
+def test_threads_building_the_same_entries_agree():
+    layer, a = _conv_cases(np.float32)["winograd"]
+    rule = rules.Gamma(0.25)
+    want = _passes(layer, a, rule, None)
+    results, errors = [None] * 4, []
+    start = threading.Barrier(4)
+
+    def work(i):
+        try:
+            start.wait()
+            results[i] = _passes(layer, a, rule, layer._weight_cache())
+        except Exception as err:  # reported below, with the thread's index
+            errors.append((i, err))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got in results:
+        for pass_name in want:
+            np.testing.assert_array_equal(got[pass_name], want[pass_name])
