@@ -78,14 +78,25 @@ static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, pt
                 lo = hi = ox;
             T *restrict out = d + c - ox; /* out[o] is column (oy, o) */
             const T *src = channel + iy * v->in_w;
-            if (run == nr && lo == ox && hi == ox + run && v->stride_w == 1 && !absolute) {
-                /* a whole strip from inside one row: a copy of constant
-                 * size compiles to a few vector moves */
-                switch (nr) {
-                case 32: memcpy(out + ox, src + ox, 32 * sizeof(T)); break;
-                case 16: memcpy(out + ox, src + ox, 16 * sizeof(T)); break;
-                case 8: memcpy(out + ox, src + ox, 8 * sizeof(T)); break;
-                default: memcpy(out + ox, src + ox, (size_t)nr * sizeof(T)); break;
+            if (run == nr && lo == ox && hi == ox + run && v->stride_w == 1) {
+                /* a whole strip from inside one row: a copy (or |.|) of
+                 * constant size compiles to a few vector operations */
+                if (!absolute) {
+                    switch (nr) {
+                    case 32: memcpy(out + ox, src + ox, 32 * sizeof(T)); break;
+                    case 16: memcpy(out + ox, src + ox, 16 * sizeof(T)); break;
+                    case 8: memcpy(out + ox, src + ox, 8 * sizeof(T)); break;
+                    default: memcpy(out + ox, src + ox, (size_t)nr * sizeof(T)); break;
+                    }
+                } else if (nr == 32) {
+                    for (int o = 0; o < 32; o++)
+                        out[ox + o] = FN(absolute)(src[ox + o]);
+                } else if (nr == 16) {
+                    for (int o = 0; o < 16; o++)
+                        out[ox + o] = FN(absolute)(src[ox + o]);
+                } else {
+                    for (ptrdiff_t o = ox; o < ox + nr; o++)
+                        out[o] = FN(absolute)(src[o]);
                 }
                 break;
             }

@@ -15,7 +15,8 @@ RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(
 # (in, out, height, width); all odd sizes, so the last tiles hang over the
 # edge, and channel counts that fill no micro-tile. "tall": 71 rows of 16
 # tiles, more than one block of 1024 tiles (64 rows) and a partial one.
-SHAPES = {"wide": (130, 129, 27, 29), "tall": (65, 64, 141, 31)}
+# "deep": 260 input channels, past one chunk of 256 rows of the products' B.
+SHAPES = {"wide": (130, 129, 27, 29), "tall": (65, 64, 141, 31), "deep": (260, 66, 27, 29)}
 
 
 def _deep_layer(dtype, shape="wide"):
