@@ -1,6 +1,3 @@
-import ctypes
-import gc
-import os
 import sys
 from pathlib import Path
 
@@ -29,15 +26,3 @@ def restore_kernels():
     sl.set_num_threads(threads)
     _core.set_isa(isa)
     _core.set_sparse_passes(sparse)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """Under .ci/sanitize (which sets SEMIRING_LRP_LEAK_CHECK=1 and preloads
-    AddressSanitizer): LeakSanitizer's check, once the tests are done and
-    while the process is still whole; a leak fails the run (the report goes
-    to the sanitizer's log, which .ci/sanitize prints)."""
-    if os.environ.get("SEMIRING_LRP_LEAK_CHECK") != "1":
-        return
-    gc.collect()
-    if ctypes.CDLL(None).__lsan_do_recoverable_leak_check():
-        session.exitstatus = 1
