@@ -52,10 +52,7 @@ typedef struct {
     ptrdiff_t ty0, tiles;     /* this block: its first tile row, its tiles */
     T *u;             /* packed A of each xi, u_stride apart */
     size_t u_stride;
-    T *vx, *m;        /* V and M of this block, xi-major; V packed as the
-                         products' B (FN(packed_b_at)), v_stride apart */
-    size_t v_stride;
-    int nr;
+    T *vx, *m;        /* V and M of this block, xi-major */
     T *out;           /* this sample's output (K, H, W) */
     const T *bias;    /* forward: beta per output channel */
     const T *scale;   /* transposed pass: a of this sample, shaped as out */
@@ -129,7 +126,7 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
     const FN(winograd) *job = context;
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t h = v->in_h, wd = v->in_w, tw = job->tiles_w;
-    const ptrdiff_t cin = v->in_c, tiles = job->tiles, nr = job->nr;
+    const size_t plane = (size_t)v->in_c * (size_t)job->tiles;
     /* one padded input row, and four rows' x-transforms (4 values per tile) */
     T *buffer = lrp_alloc_array((size_t)(2 * tw + 2) + 16 * (size_t)tw, sizeof(T));
     if (!buffer)
@@ -163,37 +160,20 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
                 }
             }
             for (int j = 0; j < 4; j++) {
-                /* written straight into the products' B panels: runs of
-                 * tiles within one strip of nr columns are contiguous there */
-                for (ptrdiff_t t0 = 0; t0 < tw;) {
-                    const ptrdiff_t tile = first + t0;
-                    const ptrdiff_t run = tw - t0 < nr - tile % nr ? tw - t0 : nr - tile % nr;
-                    const size_t at = FN(packed_b_at)(cin, tiles, (int)nr, c, tile);
-                    const T *restrict s0 = rt + (0 + j) * tw + t0, *restrict s1 = rt + (4 + j) * tw + t0;
-                    const T *restrict s2 = rt + (8 + j) * tw + t0, *restrict s3 = rt + (12 + j) * tw + t0;
-                    T *restrict v0 = job->vx + (size_t)(0 + j) * job->v_stride + at;
-                    T *restrict v1 = job->vx + (size_t)(4 + j) * job->v_stride + at;
-                    T *restrict v2 = job->vx + (size_t)(8 + j) * job->v_stride + at;
-                    T *restrict v3 = job->vx + (size_t)(12 + j) * job->v_stride + at;
-                    for (ptrdiff_t tx = 0; tx < run; tx++) {
-                        v0[tx] = s0[tx] - s2[tx];
-                        v1[tx] = s1[tx] + s2[tx];
-                        v2[tx] = s2[tx] - s1[tx];
-                        v3[tx] = s1[tx] - s3[tx];
-                    }
-                    t0 += run;
+                const T *restrict s0 = rt + (0 + j) * tw, *restrict s1 = rt + (4 + j) * tw;
+                const T *restrict s2 = rt + (8 + j) * tw, *restrict s3 = rt + (12 + j) * tw;
+                T *restrict v0 = job->vx + (size_t)(0 + j) * plane + c * job->tiles + first;
+                T *restrict v1 = job->vx + (size_t)(4 + j) * plane + c * job->tiles + first;
+                T *restrict v2 = job->vx + (size_t)(8 + j) * plane + c * job->tiles + first;
+                T *restrict v3 = job->vx + (size_t)(12 + j) * plane + c * job->tiles + first;
+                for (ptrdiff_t tx = 0; tx < tw; tx++) {
+                    v0[tx] = s0[tx] - s2[tx];
+                    v1[tx] = s1[tx] + s2[tx];
+                    v2[tx] = s2[tx] - s1[tx];
+                    v3[tx] = s1[tx] - s3[tx];
                 }
             }
         }
-        /* the last strip's columns past the block's tiles: zero, as a
-         * packed B must be (the micro-kernels read whole strips) */
-        if (tiles % nr != 0)
-            for (int xi = 0; xi < WINOGRAD_XI; xi++) {
-                T *tail = job->vx + (size_t)xi * job->v_stride +
-                          FN(packed_b_at)(cin, tiles, (int)nr, c, tiles);
-                for (ptrdiff_t col = tiles % nr; col < nr; col++)
-                    tail[col - tiles % nr] = 0;
-            }
     }
     free(buffer);
     return status;
@@ -278,11 +258,22 @@ static T *FN(winograd_c_of)(const FN(product) *p, ptrdiff_t q)
     return job->m + (size_t)q * (size_t)job->v->out_c * (size_t)job->tiles;
 }
 
-/* B of problem xi: V_xi, which the input pass packed. */
-static const T *FN(winograd_b_of)(const FN(product) *p, ptrdiff_t q)
+/* B of problem xi: rows [p0, p0 + kc) (input channels) by tiles [j0, j0 + nr)
+ * of V_xi, zero past the last tile. */
+static void FN(winograd_pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc,
+                                ptrdiff_t j0, int nr, T *restrict dst)
 {
     const FN(winograd) *job = p->layer;
-    return job->vx + (size_t)q * job->v_stride;
+    const T *src = job->vx + (size_t)q * (size_t)job->v->in_c * (size_t)job->tiles;
+    const ptrdiff_t cols = p->n - j0 < nr ? p->n - j0 : nr;
+    for (ptrdiff_t pp = 0; pp < kc; pp++) {
+        const T *restrict s = src + (p0 + pp) * job->tiles + j0;
+        T *restrict d = dst + pp * nr;
+        for (ptrdiff_t c = 0; c < cols; c++)
+            d[c] = s[c];
+        for (ptrdiff_t c = cols; c < nr; c++)
+            d[c] = 0;
+    }
 }
 
 /* U into data (the cache's build callback: context is the job). */
@@ -310,22 +301,18 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
     ptrdiff_t block_rows = WINOGRAD_BLOCK / tiles_w;
     block_rows = block_rows < 1 ? 1 : block_rows < tile_rows ? block_rows : tile_rows;
     const ptrdiff_t block = block_rows * tiles_w;
-    /* V: each xi's B packed whole, the block's tiles rounded up to strips */
-    const ptrdiff_t width = (block + micro->nr - 1) / micro->nr * micro->nr;
-    size_t u_stride, u_count, v_stride, v_count, m_count;
+    size_t u_stride, u_count, v_count, m_count;
     if (micro->mr > WINOGRAD_LANES) /* the micro-kernels have 8 rows at most */
         return LRP_ERR_ARG;
     if (FN(packed_a_count)(v->out_c, v->in_c, micro->mr, &u_stride) != LRP_OK ||
         lrp_checked_count(0, (ptrdiff_t)u_stride, WINOGRAD_XI, &u_count) != LRP_OK ||
-        lrp_checked_count(0, v->in_c, (size_t)width, &v_stride) != LRP_OK ||
-        v_stride > PTRDIFF_MAX ||
-        lrp_checked_count(0, (ptrdiff_t)v_stride, WINOGRAD_XI, &v_count) != LRP_OK ||
+        lrp_checked_count(0, v->in_c * WINOGRAD_XI, (size_t)block, &v_count) != LRP_OK ||
         lrp_checked_count(0, v->out_c * WINOGRAD_XI, (size_t)block, &m_count) != LRP_OK ||
         v_count > SIZE_MAX - m_count)
         return LRP_ERR_NOMEM;
     FN(winograd) job = {.v = v, .w = w, .kind = kind, .flipped = flipped, .gamma = gamma,
                         .tiles_w = tiles_w, .u_stride = u_stride, .bias = cp->bias,
-                        .mr = micro->mr, .v_stride = v_stride, .nr = micro->nr};
+                        .mr = micro->mr};
     const lrp_cache_key key = {.form = LRP_FORM_WINOGRAD, .elem_size = (int)sizeof(T),
                                .isa = (int)lrp_current_isa(), .kind = kind,
                                .gamma = (double)gamma, .flipped = flipped, .mr = micro->mr,
@@ -371,7 +358,7 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
                 break;
             FN(product) p = {.problems = WINOGRAD_XI, .m = v->out_c, .n = job.tiles,
                              .k = v->in_c, .max = 0, .a_of = FN(winograd_a_of),
-                             .b_packed_of = FN(winograd_b_of), .c_of = FN(winograd_c_of),
+                             .pack_b = FN(winograd_pack_b), .c_of = FN(winograd_c_of),
                              .ldc = job.tiles, .layer = &job, .interrupt = interrupt,
                              .micro = micro};
             status = FN(product_run)(&p);

@@ -31,9 +31,6 @@ struct FN(product) {
      * of nr values, zero past column n */
     void (*pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
                    int nr, T *restrict dst);
-    /* or B of problem q already packed whole, in shared_b's layout (below;
-     * FN(packed_b_at) says where each value goes) */
-    const T *(*b_packed_of)(const FN(product) *p, ptrdiff_t q);
     T *(*c_of)(const FN(product) *p, ptrdiff_t q); /* row stride ldc */
     ptrdiff_t ldc;
     /* runs once rows [i0, i1) x columns [j0, j1) of C_q are complete, or NULL */
@@ -49,19 +46,6 @@ struct FN(product) {
      * it at js * kc; NULL: every item packs its own panels */
     T *shared_b;
 };
-
-/* Where B's row (inner index) pr, column j goes in a B packed whole with
- * nr columns per strip: chunks of PRODUCT_KC rows, each holding its strips
- * one after the other, each strip kc rows of nr values. */
-static LRP_INLINE size_t FN(packed_b_at)(ptrdiff_t k, ptrdiff_t n, int nr, ptrdiff_t pr,
-                                         ptrdiff_t j)
-{
-    const ptrdiff_t pc = pr / PRODUCT_KC * PRODUCT_KC;
-    const ptrdiff_t kc = k - pc < PRODUCT_KC ? k - pc : PRODUCT_KC;
-    const size_t width = (size_t)((n + nr - 1) / nr) * (size_t)nr;
-    return (size_t)pc * width + (size_t)(j / nr) * (size_t)(kc * nr) + (size_t)((pr - pc) * nr) +
-           (size_t)(j % nr);
-}
 
 /* dst: ceil(m / mr) panels of k steps of mr values of src (m x k, row stride
  * lda), each value v stored as rho(v), or |rho(v)| when absolute; rows past
@@ -215,8 +199,7 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
     const FN(product) *p = context;
     const int mr = p->micro->mr, nr = p->micro->nr;
     const ptrdiff_t kc_max = p->k < PRODUCT_KC ? p->k : PRODUCT_KC;
-    const int whole_b = p->shared_b || p->b_packed_of;
-    const size_t panel_size = whole_b ? 0 : (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block;
+    const size_t panel_size = p->shared_b ? 0 : (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block;
     const size_t tail_size = p->a_rows ? (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)mr : 0;
     T *panel = lrp_alloc_aligned(panel_size + tail_size + (size_t)mr * (size_t)nr, sizeof(T));
     if (!panel)
@@ -234,7 +217,6 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
         const ptrdiff_t j1 = j0 + p->col_block < p->n ? j0 + p->col_block : p->n;
         const ptrdiff_t i1 = i0 + p->row_block < p->m ? i0 + p->row_block : p->m;
         const T *a = p->a_rows ? NULL : p->a_of(p, q);
-        const T *b_whole = p->b_packed_of ? p->b_packed_of(p, q) : p->shared_b;
         T *c = p->c_of(p, q);
         ptrdiff_t pc = 0;
         do {
@@ -243,7 +225,7 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
                 goto done;
             }
             const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
-            if (!b_whole)
+            if (!p->shared_b)
                 for (ptrdiff_t js = j0; js < j1; js += nr)
                     p->pack_b(p, q, pc, kc, js, nr, panel + (js - j0) / nr * kc * nr);
             /* unpacked A: the rows past the last full tile, packed here */
@@ -252,8 +234,8 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
                 FN(pack_a)(p->a_rows + full_end * p->lda + pc, p->lda, i1 - full_end, kc, mr,
                            LRP_RULE_ZERO, 0, 0, tail);
             for (ptrdiff_t js = j0; js < j1; js += nr) {
-                const T *b = b_whole
-                                 ? b_whole + pc * ((p->n + nr - 1) / nr * nr) + js / nr * kc * nr
+                const T *b = p->shared_b
+                                 ? p->shared_b + pc * ((p->n + nr - 1) / nr * nr) + js / nr * kc * nr
                                  : panel + (js - j0) / nr * kc * nr;
                 const ptrdiff_t cols = j1 - js < nr ? j1 - js : nr;
                 for (ptrdiff_t ir = i0; ir < i1; ir += mr) {
@@ -327,7 +309,7 @@ static lrp_status FN(product_run)(FN(product) *p)
      * (up to PRODUCT_SHARED_B bytes; past that the copy costs more memory
      * than the repacking costs time) */
     p->shared_b = NULL;
-    if (p->problems == 1 && p->row_blocks > 1 && !p->b_packed_of &&
+    if (p->problems == 1 && p->row_blocks > 1 &&
         (double)strips * nr * (double)p->k * sizeof(T) <= PRODUCT_SHARED_B) {
         p->shared_b = lrp_alloc_aligned((size_t)strips * (size_t)nr * (size_t)p->k, sizeof(T));
         if (!p->shared_b)
