@@ -67,7 +67,13 @@ def _claimed_bytes(archive, key):
                        (2, 0): np.lib.format.read_array_header_2_0}.get(version)
         if read_header is None:
             raise ValueError(f"unsupported .npy version {version}")
-        shape, _, dtype = read_header(member)
+        try:
+            shape, _, dtype = read_header(member)
+        except MemoryError as err:
+            # NumPy reads at most 10,000 header characters: no header needs
+            # memory; Python's parser raises this past its nesting limit
+            # (a shape of thousands of nested unary minus signs)
+            raise ValueError("malformed .npy header (nested too deeply to parse)") from err
     count = 1
     for dim in shape:
         count *= int(dim)

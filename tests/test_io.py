@@ -162,3 +162,23 @@ def test_from_torch_copies_weights():
     with torch.no_grad():
         model[0].weight.add_(1.0)
     np.testing.assert_array_equal(net.forward(np.ones(3)), before)
+
+
+def test_header_nested_past_the_parsers_limit(tmp_path, net):
+    """A .npy header of a few kilobytes whose shape nests 7,000 unary minus
+    signs makes Python's parser raise MemoryError (found by fuzzing): a
+    malformed file, reported as one."""
+    import zipfile
+
+    good = tmp_path / "good.npz"
+    net.save(good)
+    header = ("{'descr': '<f4', 'fortran_order': False, 'shape': (" + "-" * 7000
+              + "1,), }").encode("latin1")
+    header += b" " * (-(len(header) + 13) % 64) + b"\n"
+    member = b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header
+    bad = tmp_path / "nested.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, member if name == "header.npy" else src.read(name))
+    with pytest.raises(ValueError, match="nested.npz.*nested too deeply"):
+        sl.load(bad)
