@@ -268,21 +268,12 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
                                    .groups = v->groups, .taps = v->k_h * v->k_w,
                                    .count = per_group * (size_t)v->groups};
         lrp_status status;
-        cp->packed = lrp_weight_cache_get(v->cache, w, &key, FN(conv_weights_build), &job,
+        void *own;
+        cp->packed = lrp_weights_prepared(v->cache, w, &key, FN(conv_weights_build), &job, &own,
                                           &status);
         if (status != LRP_OK)
             return status;
-        if (!cp->packed) {
-            packed = lrp_alloc_aligned(key.count, sizeof(T));
-            if (!packed)
-                return LRP_ERR_NOMEM;
-            status = FN(conv_weights_build)(&job, packed);
-            if (status != LRP_OK) {
-                free(packed);
-                return status;
-            }
-            cp->packed = packed;
-        }
+        packed = own;
         cp->packed_per_group = per_group;
     }
     FN(product) p = {.problems = v->n * v->groups, .m = m, .n = v->out_h * v->out_w, .k = k,

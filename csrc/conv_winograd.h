@@ -319,22 +319,11 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
                                .rows = v->out_c, .cols = v->in_c, .groups = 1, .taps = 9,
                                .count = u_count};
     lrp_status status;
-    const T *kept = lrp_weight_cache_get(v->cache, w, &key, FN(winograd_weights_build), &job,
-                                         &status);
+    void *own_u;
+    const T *kept = lrp_weights_prepared(v->cache, w, &key, FN(winograd_weights_build), &job,
+                                         &own_u, &status);
     if (status != LRP_OK)
         return status;
-    T *own_u = NULL;
-    if (!kept) {
-        own_u = lrp_alloc_aligned(u_count, sizeof(T));
-        if (!own_u)
-            return LRP_ERR_NOMEM;
-        status = FN(winograd_weights_build)(&job, own_u);
-        if (status != LRP_OK) {
-            free(own_u);
-            return status;
-        }
-        kept = own_u;
-    }
     T *scratch = lrp_alloc_aligned(v_count + m_count, sizeof(T));
     if (!scratch) {
         free(own_u);

@@ -133,6 +133,12 @@ typedef lrp_status (*lrp_cache_build)(void *context, void *data);
 const void *lrp_weight_cache_get(lrp_weight_cache *cache, const void *weights,
                                  const lrp_cache_key *key, lrp_cache_build build,
                                  void *context, lrp_status *status);
+/* The same, but never NULL while *status is LRP_OK: without a kept entry
+ * it builds into fresh memory of its own, handed back in *own for the
+ * caller to free (NULL when the cache's entry serves). */
+const void *lrp_weights_prepared(lrp_weight_cache *cache, const void *weights,
+                                 const lrp_cache_key *key, lrp_cache_build build,
+                                 void *context, void **own, lrp_status *status);
 
 /* count = a + factor * b, refusing anything a size_t cannot index. */
 static inline lrp_status lrp_checked_count(ptrdiff_t a, ptrdiff_t b, size_t factor, size_t *count)

@@ -123,3 +123,25 @@ const void *lrp_weight_cache_get(lrp_weight_cache *cache, const void *weights,
     pthread_mutex_unlock(&cache->lock);
     return data;
 }
+
+const void *lrp_weights_prepared(lrp_weight_cache *cache, const void *weights,
+                                 const lrp_cache_key *key, lrp_cache_build build,
+                                 void *context, void **own, lrp_status *status)
+{
+    *own = NULL;
+    const void *kept = lrp_weight_cache_get(cache, weights, key, build, context, status);
+    if (kept || *status != LRP_OK)
+        return kept;
+    void *data = lrp_alloc_aligned(key->count, (size_t)key->elem_size);
+    if (!data) {
+        *status = LRP_ERR_NOMEM;
+        return NULL;
+    }
+    *status = build(context, data);
+    if (*status != LRP_OK) {
+        free(data);
+        return NULL;
+    }
+    *own = data;
+    return data;
+}
