@@ -1,5 +1,6 @@
 /* Conv2d layers: forward, denominators and the relevance pass of every
  * built-in semiring, in float32 and float64. */
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "lrp.h"
@@ -15,6 +16,33 @@ static int conv_axis_ok(ptrdiff_t in, ptrdiff_t out, ptrdiff_t k, ptrdiff_t stri
         return 0;
     const ptrdiff_t span = in + 2 * pad - dil * (k - 1) - 1;
     return span >= 0 && out == span / stride + 1;
+}
+
+static atomic_int winograd_fusion = LRP_WINOGRAD_FUSION_AUTO;
+static atomic_long winograd_fused_runs;
+
+void lrp_count_winograd_fused_run(void)
+{
+    atomic_fetch_add(&winograd_fused_runs, 1);
+}
+
+long lrp_winograd_fused_runs(void)
+{
+    return atomic_load(&winograd_fused_runs);
+}
+
+lrp_status lrp_set_winograd_fusion(int mode)
+{
+    if (mode != LRP_WINOGRAD_FUSION_NEVER && mode != LRP_WINOGRAD_FUSION_AUTO &&
+        mode != LRP_WINOGRAD_FUSION_ALWAYS)
+        return LRP_ERR_ARG;
+    atomic_store(&winograd_fusion, mode);
+    return LRP_OK;
+}
+
+int lrp_winograd_fusion(void)
+{
+    return atomic_load(&winograd_fusion);
 }
 
 lrp_status lrp_conv_check(const lrp_conv_shape *s)

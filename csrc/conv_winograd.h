@@ -116,6 +116,53 @@ static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t
 }
 LRP_ISA_TASKS(winograd_weights_task, FN(winograd_weights_items))
 
+/* B^T d along x for tiles [tx0, tx0 + len) of one input row (xrow: its
+ * column 0, NULL for a row of padding): four values per tile into t[0..3],
+ * each len long. Tiles whose four columns 2 tx - 1 .. 2 tx + 2 lie in the
+ * row read it in place; the one or two at each edge gather theirs, zero
+ * outside the row (a padded copy of each row had cost as much as the
+ * transform). */
+static LRP_INLINE void FN(winograd_row_x)(const T *xrow, ptrdiff_t wd, ptrdiff_t tx0,
+                                          ptrdiff_t len, T *restrict t0, T *restrict t1,
+                                          T *restrict t2, T *restrict t3)
+{
+    if (!xrow) {
+        memset(t0, 0, (size_t)len * sizeof(T));
+        memset(t1, 0, (size_t)len * sizeof(T));
+        memset(t2, 0, (size_t)len * sizeof(T));
+        memset(t3, 0, (size_t)len * sizeof(T));
+        return;
+    }
+    /* inside: 2 (tx0 + i) - 1 >= 0 and 2 (tx0 + i) + 2 <= wd - 1 */
+    ptrdiff_t inside_lo = tx0 == 0 ? 1 : 0, inside_hi = (wd - 3) / 2 + 1 - tx0;
+    inside_hi = wd < 3 ? 0 : inside_hi < len ? inside_hi : len;
+    inside_lo = inside_lo < inside_hi ? inside_lo : inside_hi;
+    for (ptrdiff_t i = 0; i < len; i++) {
+        if (i == inside_lo && inside_lo < inside_hi) {
+            const T *restrict p = xrow + 2 * tx0 - 1;
+            LRP_NO_ALIAS
+            for (ptrdiff_t q = inside_lo; q < inside_hi; q++) {
+                const T d0 = p[2 * q], d1 = p[2 * q + 1], d2 = p[2 * q + 2], d3 = p[2 * q + 3];
+                t0[q] = d0 - d2;
+                t1[q] = d1 + d2;
+                t2[q] = d2 - d1;
+                t3[q] = d1 - d3;
+            }
+            i = inside_hi - 1;
+            continue;
+        }
+        T d[4];
+        for (int k = 0; k < 4; k++) {
+            const ptrdiff_t col = 2 * (tx0 + i) - 1 + k;
+            d[k] = col >= 0 && col < wd ? xrow[col] : (T)0;
+        }
+        t0[i] = d[0] - d[2];
+        t1[i] = d[1] + d[2];
+        t2[i] = d[2] - d[1];
+        t3[i] = d[1] - d[3];
+    }
+}
+
 /* V of one input channel: the tiles row by row, each input row first
  * transformed along x for all tiles of the row (contiguous, vectorisable),
  * then the four rows of a tile row combined along y. */
@@ -127,11 +174,10 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t h = v->in_h, wd = v->in_w, tw = job->tiles_w;
     const size_t plane = (size_t)v->in_c * (size_t)job->tiles;
-    /* one padded input row, and four rows' x-transforms (4 values per tile) */
-    T *buffer = lrp_alloc_array((size_t)(2 * tw + 2) + 16 * (size_t)tw, sizeof(T));
-    if (!buffer)
+    /* four rows' x-transforms (4 values per tile) */
+    T *rt = lrp_alloc_array(16 * (size_t)tw, sizeof(T));
+    if (!rt)
         return LRP_ERR_NOMEM;
-    T *row = buffer, *rt = buffer + 2 * tw + 2;
     lrp_status status = LRP_OK;
     (void)fused;
     for (ptrdiff_t c = begin; c < end; c++) {
@@ -144,20 +190,9 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
             const ptrdiff_t first = (ty - job->ty0) * tw;
             for (int r = 0; r < 4; r++) {
                 const ptrdiff_t iy = 2 * ty - 1 + r;
-                /* row[i] is column i - 1 of the input row, zero outside it */
-                memset(row, 0, (size_t)(2 * tw + 2) * sizeof(T));
-                if (iy >= 0 && iy < h)
-                    memcpy(row + 1, x + iy * wd, (size_t)wd * sizeof(T));
-                T *restrict t0 = rt + (4 * r + 0) * tw, *restrict t1 = rt + (4 * r + 1) * tw;
-                T *restrict t2 = rt + (4 * r + 2) * tw, *restrict t3 = rt + (4 * r + 3) * tw;
-                for (ptrdiff_t tx = 0; tx < tw; tx++) {
-                    const T d0 = row[2 * tx], d1 = row[2 * tx + 1], d2 = row[2 * tx + 2],
-                            d3 = row[2 * tx + 3];
-                    t0[tx] = d0 - d2;
-                    t1[tx] = d1 + d2;
-                    t2[tx] = d2 - d1;
-                    t3[tx] = d1 - d3;
-                }
+                FN(winograd_row_x)(iy >= 0 && iy < h ? x + iy * wd : NULL, wd, 0, tw,
+                                   rt + (4 * r + 0) * tw, rt + (4 * r + 1) * tw,
+                                   rt + (4 * r + 2) * tw, rt + (4 * r + 3) * tw);
             }
             for (int j = 0; j < 4; j++) {
                 const T *restrict s0 = rt + (0 + j) * tw, *restrict s1 = rt + (4 + j) * tw;
@@ -166,6 +201,7 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
                 T *restrict v1 = job->vx + (size_t)(4 + j) * plane + c * job->tiles + first;
                 T *restrict v2 = job->vx + (size_t)(8 + j) * plane + c * job->tiles + first;
                 T *restrict v3 = job->vx + (size_t)(12 + j) * plane + c * job->tiles + first;
+                LRP_NO_ALIAS
                 for (ptrdiff_t tx = 0; tx < tw; tx++) {
                     v0[tx] = s0[tx] - s2[tx];
                     v1[tx] = s1[tx] + s2[tx];
@@ -175,7 +211,7 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
             }
         }
     }
-    free(buffer);
+    free(rt);
     return status;
 }
 LRP_ISA_TASKS(winograd_input_task, FN(winograd_input_items))
@@ -213,6 +249,7 @@ static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t 
                 const T *restrict m2 = job->m + (size_t)(8 + j) * plane + k * job->tiles + first;
                 const T *restrict m3 = job->m + (size_t)(12 + j) * plane + k * job->tiles + first;
                 T *restrict a0 = at + j * tw, *restrict a1 = at + (4 + j) * tw;
+                LRP_NO_ALIAS
                 for (ptrdiff_t tx = 0; tx < tw; tx++) {
                     a0[tx] = m0[tx] + m1[tx] + m2[tx];
                     a1[tx] = m1[tx] - m2[tx] - m3[tx];
@@ -225,6 +262,7 @@ static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t 
                 const T *restrict s0 = at + (4 * i + 0) * tw, *restrict s1 = at + (4 * i + 1) * tw;
                 const T *restrict s2 = at + (4 * i + 2) * tw, *restrict s3 = at + (4 * i + 3) * tw;
                 /* y[2 tx + jj] is output column 2 tx + jj of row oy */
+                LRP_NO_ALIAS
                 for (ptrdiff_t tx = 0; tx < tw; tx++) {
                     y[2 * tx] = s0[tx] + s1[tx] + s2[tx];
                     y[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx];
@@ -232,9 +270,11 @@ static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t 
                 T *restrict o = out + oy * wd;
                 if (scale) {
                     const T *restrict sa = scale + oy * wd;
+                    LRP_NO_ALIAS
                     for (ptrdiff_t ox = 0; ox < wd; ox++)
                         o[ox] = sa[ox] * y[ox];
                 } else {
+                    LRP_NO_ALIAS
                     for (ptrdiff_t ox = 0; ox < wd; ox++)
                         o[ox] = y[ox] + beta;
                 }
@@ -245,6 +285,235 @@ static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t 
     return status;
 }
 LRP_ISA_TASKS(winograd_output_task, FN(winograd_output_items))
+
+/* The fused form, for layers whose V and M of a few dozen tiles fit in a
+ * core's L2 (the shallow layers: 64 and 128 channels at 224 and 112 pixels).
+ * Each work item is nr * strips consecutive tiles of one sample, and one
+ * thread takes it through all three steps: V of its tiles for every input
+ * channel, written straight in the micro-kernel's B layout (kc steps of nr
+ * tiles per strip), the 16 products into M, and A^T M A into the output.
+ * The blocked passes above write V and M of 1024 tiles to L3 and read them
+ * back, and copy V once more into B panels; on a 64-channel layer that was
+ * half of the time. The arithmetic is theirs, step for step (the same sums
+ * in the same order, the same micro-kernel over the same chunks), so both
+ * forms give the same bits. */
+/* V and M of one item at most: measured per VGG-16 layer (forward and
+ * transposed pass, float32, AVX-512, 1 MB of L2 per core), 256 KB to 2 MB:
+ * 1 MB was best or level with the blocked passes on every layer it takes
+ * (64 to 256 channels), 2 MB took the 512-channel layers and made them 40%
+ * slower (U of 16 MB then streams from L3 once per item). */
+#define WINOGRAD_FUSED_BYTES 1048576.0
+#define WINOGRAD_FUSED_LEAST 32 /* tiles per item */
+#define WINOGRAD_FUSED_MOST 128
+#define WINOGRAD_PREFETCH 2 /* input channels ahead */
+
+/* Strips of nr tiles per fused item: as many as V and M fit in
+ * WINOGRAD_FUSED_BYTES, up to WINOGRAD_FUSED_MOST tiles; 0 (the blocked
+ * passes) where fewer than WINOGRAD_FUSED_LEAST tiles fit, since each item
+ * reads all of U once, or where fusion is off; under
+ * LRP_WINOGRAD_FUSION_ALWAYS, 1 at least. */
+static ptrdiff_t FN(winograd_fused_strips)(const lrp_conv_shape *v, int mr, int nr)
+{
+    const int mode = lrp_winograd_fusion();
+    if (mode == LRP_WINOGRAD_FUSION_NEVER)
+        return 0;
+    const double k_rows = (double)((v->out_c + mr - 1) / mr * mr);
+    const double tile_bytes = (double)WINOGRAD_XI * ((double)v->in_c + k_rows) * sizeof(T);
+    const double fit = WINOGRAD_FUSED_BYTES / tile_bytes;
+    ptrdiff_t strips = 0;
+    if (fit >= WINOGRAD_FUSED_LEAST)
+        strips = (ptrdiff_t)((fit < WINOGRAD_FUSED_MOST ? fit : WINOGRAD_FUSED_MOST) / nr);
+    if (mode == LRP_WINOGRAD_FUSION_ALWAYS && strips < 1)
+        strips = 1;
+    /* no more strips than a sample has tiles */
+    const ptrdiff_t tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2);
+    const ptrdiff_t needed = (tiles + nr - 1) / nr;
+    return strips < needed ? strips : needed;
+}
+
+typedef struct {
+    FN(winograd) base; /* the layer, U, bias; x, out and scale of sample 0 */
+    ptrdiff_t strips, span;    /* strips per item, tiles per item (strips * nr) */
+    ptrdiff_t items_per_sample, tiles, k_rows;
+    ptrdiff_t in_plane, out_plane;
+} FN(winograd_fused);
+
+/* V of tiles [t0, t0 + count) of one sample into vx: element (xi, c, tile
+ * t0 + p) at ((xi * strips + p / nr) * C + c) * nr + p % nr. */
+static LRP_INLINE void FN(winograd_fused_input)(const FN(winograd_fused) *job, const T *x,
+                                                ptrdiff_t t0, ptrdiff_t count, int nr, T *vx,
+                                                T *rt)
+{
+    const lrp_conv_shape *v = job->base.v;
+    const ptrdiff_t h = v->in_h, wd = v->in_w, tw = job->base.tiles_w, cin = v->in_c;
+    for (ptrdiff_t done = 0; done < count;) {
+        const ptrdiff_t t = t0 + done, ty = t / tw, tx0 = t % tw;
+        const ptrdiff_t len = tw - tx0 < count - done ? tw - tx0 : count - done;
+        /* the run's columns of one row: a few hundred bytes per channel,
+         * planes apart, too short for the hardware prefetcher to follow */
+        const ptrdiff_t col_lo = 2 * tx0 - 1 < 0 ? 0 : 2 * tx0 - 1;
+        const ptrdiff_t col_hi = 2 * (tx0 + len) + 1 < wd ? 2 * (tx0 + len) + 1 : wd;
+        const ptrdiff_t line = 64 / (ptrdiff_t)sizeof(T);
+        for (ptrdiff_t c = 0; c < cin; c++) {
+            const T *xc = x + c * h * wd;
+            if (c + WINOGRAD_PREFETCH < cin)
+                for (int r = 0; r < 4; r++) {
+                    const ptrdiff_t iy = 2 * ty - 1 + r;
+                    if (iy < 0 || iy >= h)
+                        continue;
+                    const T *ahead = xc + WINOGRAD_PREFETCH * h * wd + iy * wd;
+                    for (ptrdiff_t col = col_lo; col < col_hi; col += line)
+                        __builtin_prefetch(ahead + col, 0, 3);
+                    __builtin_prefetch(ahead + col_hi - 1, 0, 3);
+                }
+            for (int r = 0; r < 4; r++) {
+                const ptrdiff_t iy = 2 * ty - 1 + r;
+                FN(winograd_row_x)(iy >= 0 && iy < h ? xc + iy * wd : NULL, wd, tx0, len,
+                                   rt + (4 * r + 0) * len, rt + (4 * r + 1) * len,
+                                   rt + (4 * r + 2) * len, rt + (4 * r + 3) * len);
+            }
+            /* the run's tiles, cut where a strip ends */
+            for (ptrdiff_t i = 0; i < len;) {
+                const ptrdiff_t p = done + i, lane = p % nr;
+                const ptrdiff_t seg = nr - lane < len - i ? nr - lane : len - i;
+                T *base = vx + ((p / nr) * cin + c) * nr + lane;
+                const size_t xi_stride = (size_t)job->strips * (size_t)cin * (size_t)nr;
+                for (int j = 0; j < 4; j++) {
+                    const T *restrict s0 = rt + (0 + j) * len + i, *restrict s1 = rt + (4 + j) * len + i;
+                    const T *restrict s2 = rt + (8 + j) * len + i, *restrict s3 = rt + (12 + j) * len + i;
+                    T *restrict v0 = base + (size_t)(0 + j) * xi_stride;
+                    T *restrict v1 = base + (size_t)(4 + j) * xi_stride;
+                    T *restrict v2 = base + (size_t)(8 + j) * xi_stride;
+                    T *restrict v3 = base + (size_t)(12 + j) * xi_stride;
+                    LRP_NO_ALIAS
+                    for (ptrdiff_t q = 0; q < seg; q++) {
+                        v0[q] = s0[q] - s2[q];
+                        v1[q] = s1[q] + s2[q];
+                        v2[q] = s2[q] - s1[q];
+                        v3[q] = s1[q] - s3[q];
+                    }
+                }
+                i += seg;
+            }
+        }
+        done += len;
+    }
+}
+
+/* Outputs of tiles [t0, t0 + count) from M (element (xi, k, tile t0 + p) at
+ * (xi * k_rows + k) * span + p), then + beta or times a. */
+static LRP_INLINE void FN(winograd_fused_output)(const FN(winograd_fused) *job, const T *m,
+                                                 ptrdiff_t t0, ptrdiff_t count, T *out,
+                                                 const T *scale, T *at, T *y)
+{
+    const lrp_conv_shape *v = job->base.v;
+    const ptrdiff_t h = v->out_h, wd = v->out_w, tw = job->base.tiles_w;
+    const size_t xi_stride = (size_t)job->k_rows * (size_t)job->span;
+    for (ptrdiff_t k = 0; k < v->out_c; k++) {
+        T *outk = out + k * h * wd;
+        const T *scalek = scale ? scale + k * h * wd : NULL;
+        const T beta = job->base.bias ? job->base.bias[k] : (T)0;
+        const T *mk = m + k * job->span;
+        for (ptrdiff_t done = 0; done < count;) {
+            const ptrdiff_t t = t0 + done, ty = t / tw, tx0 = t % tw;
+            const ptrdiff_t len = tw - tx0 < count - done ? tw - tx0 : count - done;
+            for (int j = 0; j < 4; j++) {
+                const T *restrict m0 = mk + (size_t)(0 + j) * xi_stride + done;
+                const T *restrict m1 = mk + (size_t)(4 + j) * xi_stride + done;
+                const T *restrict m2 = mk + (size_t)(8 + j) * xi_stride + done;
+                const T *restrict m3 = mk + (size_t)(12 + j) * xi_stride + done;
+                T *restrict a0 = at + j * len, *restrict a1 = at + (4 + j) * len;
+                LRP_NO_ALIAS
+                for (ptrdiff_t i = 0; i < len; i++) {
+                    a0[i] = m0[i] + m1[i] + m2[i];
+                    a1[i] = m1[i] - m2[i] - m3[i];
+                }
+            }
+            const ptrdiff_t ox0 = 2 * tx0;
+            const ptrdiff_t columns = 2 * len < wd - ox0 ? 2 * len : wd - ox0;
+            for (int i = 0; i < 2; i++) {
+                const ptrdiff_t oy = 2 * ty + i;
+                if (oy >= h)
+                    break;
+                const T *restrict s0 = at + (4 * i + 0) * len, *restrict s1 = at + (4 * i + 1) * len;
+                const T *restrict s2 = at + (4 * i + 2) * len, *restrict s3 = at + (4 * i + 3) * len;
+                LRP_NO_ALIAS
+                for (ptrdiff_t q = 0; q < len; q++) {
+                    y[2 * q] = s0[q] + s1[q] + s2[q];
+                    y[2 * q + 1] = s1[q] - s2[q] - s3[q];
+                }
+                T *restrict o = outk + oy * wd + ox0;
+                if (scalek) {
+                    const T *restrict sa = scalek + oy * wd + ox0;
+                    LRP_NO_ALIAS
+                    for (ptrdiff_t q = 0; q < columns; q++)
+                        o[q] = sa[q] * y[q];
+                } else {
+                    LRP_NO_ALIAS
+                    for (ptrdiff_t q = 0; q < columns; q++)
+                        o[q] = y[q] + beta;
+                }
+            }
+            done += len;
+        }
+    }
+}
+
+static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t begin,
+                                                      ptrdiff_t end, int worker, lrp_team *team,
+                                                      int fused)
+{
+    const FN(winograd_fused) *job = context;
+    const lrp_conv_shape *v = job->base.v;
+    const FN(lrp_micro) *micro = FN(lrp_micro_for)();
+    const int mr = micro->mr, nr = micro->nr;
+    const ptrdiff_t cin = v->in_c, span = job->span, chunk = FN(product_chunk)();
+    const size_t v_count = (size_t)WINOGRAD_XI * (size_t)job->strips * (size_t)cin * (size_t)nr;
+    const size_t m_count = (size_t)WINOGRAD_XI * (size_t)job->k_rows * (size_t)span;
+    /* rt: 16 span values; at: 8 span; y: 2 span */
+    T *buffer = lrp_alloc_aligned(v_count + m_count + 26 * (size_t)span, sizeof(T));
+    if (!buffer)
+        return LRP_ERR_NOMEM;
+    T *vx = buffer, *m = vx + v_count, *rt = m + m_count;
+    T *at = rt + 16 * span, *y = at + 8 * span;
+    lrp_status status = LRP_OK;
+    (void)fused;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker)) {
+            status = LRP_ERR_INTERRUPTED;
+            break;
+        }
+        const ptrdiff_t n = item / job->items_per_sample;
+        const ptrdiff_t t0 = item % job->items_per_sample * span;
+        const ptrdiff_t count = job->tiles - t0 < span ? job->tiles - t0 : span;
+        const ptrdiff_t strips = (count + nr - 1) / nr;
+        if (count % nr) /* the last strip's lanes past the sample's last tile */
+            for (int xi = 0; xi < WINOGRAD_XI; xi++)
+                memset(vx + ((size_t)xi * (size_t)job->strips + (size_t)(strips - 1)) * (size_t)cin * (size_t)nr,
+                       0, (size_t)cin * (size_t)nr * sizeof(T));
+        FN(winograd_fused_input)(job, job->base.x + n * job->in_plane, t0, count, nr, vx, rt);
+        for (int xi = 0; xi < WINOGRAD_XI; xi++) {
+            const T *u = job->base.u + (size_t)xi * job->base.u_stride;
+            const T *vxi = vx + (size_t)xi * (size_t)job->strips * (size_t)cin * (size_t)nr;
+            T *mxi = m + (size_t)xi * (size_t)job->k_rows * (size_t)span;
+            for (ptrdiff_t pc = 0; pc < cin; pc += chunk) {
+                const ptrdiff_t kc = cin - pc < chunk ? cin - pc : chunk;
+                for (ptrdiff_t js = 0; js < strips; js++) {
+                    const T *b = vxi + (js * cin + pc) * nr;
+                    for (ptrdiff_t ir = 0; ir < job->k_rows; ir += mr)
+                        micro->sum(kc, u + ir * cin + pc * mr, b, mxi + ir * span + js * nr, span,
+                                   pc > 0);
+                }
+            }
+        }
+        FN(winograd_fused_output)(job, m, t0, count, job->base.out + n * job->out_plane,
+                                  job->base.scale ? job->base.scale + n * job->out_plane : NULL,
+                                  at, y);
+    }
+    free(buffer);
+    return status;
+}
+LRP_ISA_TASKS(winograd_fused_task, FN(winograd_fused_items))
 
 static const T *FN(winograd_a_of)(const FN(product) *p, ptrdiff_t q)
 {
@@ -274,6 +543,28 @@ static void FN(winograd_pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
         for (ptrdiff_t c = cols; c < nr; c++)
             d[c] = 0;
     }
+}
+
+/* The fused form over every sample's tiles, items of strips * nr tiles. */
+static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv_product) *cp,
+                                         ptrdiff_t strips, const FN(lrp_micro) *micro,
+                                         const lrp_interrupt *interrupt)
+{
+    const lrp_conv_shape *v = base->v;
+    FN(winograd_fused) job = {.base = *base, .strips = strips, .span = strips * micro->nr,
+                              .tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2),
+                              .k_rows = (v->out_c + micro->mr - 1) / micro->mr * micro->mr,
+                              .in_plane = v->in_c * v->in_h * v->in_w,
+                              .out_plane = v->out_c * v->out_h * v->out_w};
+    job.base.x = cp->x;
+    job.base.out = cp->out;
+    job.base.scale = cp->scale;
+    job.items_per_sample = (job.tiles + job.span - 1) / job.span;
+    ptrdiff_t items;
+    if (__builtin_mul_overflow(v->n, job.items_per_sample, &items))
+        return LRP_ERR_NOMEM;
+    lrp_count_winograd_fused_run();
+    return lrp_parallel_for(items, LRP_ISA_TASK(winograd_fused_task), &job, interrupt);
 }
 
 /* U into data (the cache's build callback: context is the job). */
@@ -324,12 +615,18 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
                                          &own_u, &status);
     if (status != LRP_OK)
         return status;
+    job.u = (T *)kept; /* read only from here on */
+    const ptrdiff_t strips = FN(winograd_fused_strips)(v, micro->mr, micro->nr);
+    if (strips > 0) {
+        status = FN(winograd_fused_run)(&job, cp, strips, micro, interrupt);
+        free(own_u);
+        return status;
+    }
     T *scratch = lrp_alloc_aligned(v_count + m_count, sizeof(T));
     if (!scratch) {
         free(own_u);
         return LRP_ERR_NOMEM;
     }
-    job.u = (T *)kept; /* read only from here on */
     job.vx = scratch;
     job.m = scratch + v_count;
     const ptrdiff_t in_plane = v->in_c * v->in_h * v->in_w;
@@ -364,3 +661,7 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
 #undef WINOGRAD_XI
 #undef WINOGRAD_BLOCK
 #undef WINOGRAD_LANES
+#undef WINOGRAD_FUSED_BYTES
+#undef WINOGRAD_FUSED_LEAST
+#undef WINOGRAD_FUSED_MOST
+#undef WINOGRAD_PREFETCH

@@ -782,6 +782,39 @@ static PyObject *py_sparse_passes(PyObject *self, PyObject *unused)
     return PyBool_FromLong(lrp_sparse_passes());
 }
 
+static const char *const fusion_names[] = {"never", "auto", "always"};
+
+static PyObject *py_set_winograd_fusion(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (!name) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "the Winograd fusion mode must be a str");
+        return NULL;
+    }
+    for (int mode = LRP_WINOGRAD_FUSION_NEVER; mode <= LRP_WINOGRAD_FUSION_ALWAYS; mode++)
+        if (strcmp(name, fusion_names[mode]) == 0) {
+            (void)lrp_set_winograd_fusion(mode);
+            Py_RETURN_NONE;
+        }
+    PyErr_Format(PyExc_ValueError, "unknown Winograd fusion mode %R: use 'never', 'auto' or "
+                 "'always'", arg);
+    return NULL;
+}
+
+static PyObject *py_winograd_fusion(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyUnicode_FromString(fusion_names[lrp_winograd_fusion()]);
+}
+
+static PyObject *py_winograd_fused_runs(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromLong(lrp_winograd_fused_runs());
+}
+
 static PyObject *py_sparse_runs(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
@@ -899,6 +932,14 @@ static PyMethodDef core_methods[] = {
      "sparse_passes() -> whether dense layers may take their sparse-input passes."},
     {"sparse_runs", py_sparse_runs, METH_NOARGS,
      "sparse_runs() -> how many dense-layer calls took the sparse-input passes."},
+    {"set_winograd_fusion", py_set_winograd_fusion, METH_O,
+     "set_winograd_fusion(mode): 'auto' (the fused form of Winograd's 3x3 products where\n"
+     "its buffers fit a core's L2), 'always' or 'never' (the same values either way;\n"
+     "for tests and comparisons)."},
+    {"winograd_fusion", py_winograd_fusion, METH_NOARGS,
+     "winograd_fusion() -> 'never', 'auto' or 'always'."},
+    {"winograd_fused_runs", py_winograd_fused_runs, METH_NOARGS,
+     "winograd_fused_runs() -> how many Winograd products took the fused form."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef core_module = {

@@ -112,6 +112,9 @@ static inline int lrp_interrupted(const lrp_interrupt *interrupt)
             return LRP_ERR_INTERRUPTED;            \
     } while (0)
 
+/* conv.c: counts the Winograd products that took the fused form */
+void lrp_count_winograd_fused_run(void);
+
 /* weight_cache.c: one prepared form of a layer's weights, by everything it
  * depends on but their values. */
 typedef struct {

@@ -47,6 +47,13 @@ struct FN(product) {
     T *shared_b;
 };
 
+/* The inner dimension's chunk, for callers that drive the micro-kernels
+ * themselves and must sum in the products' order (Winograd's fused form). */
+static LRP_INLINE ptrdiff_t FN(product_chunk)(void)
+{
+    return PRODUCT_KC;
+}
+
 /* dst: ceil(m / mr) panels of k steps of mr values of src (m x k, row stride
  * lda), each value v stored as rho(v), or |rho(v)| when absolute; rows past
  * m are 0. */

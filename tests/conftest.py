@@ -19,10 +19,12 @@ def mnist_dir():
 
 @pytest.fixture
 def restore_kernels():
-    """Puts back the thread count, instruction set and sparse-input switch a
-    test changes."""
+    """Puts back the thread count, instruction set, sparse-input switch and
+    Winograd fusion mode a test changes."""
     threads, isa, sparse = sl.get_num_threads(), _core.isa(), _core.sparse_passes()
+    fusion = _core.winograd_fusion()
     yield
     sl.set_num_threads(threads)
     _core.set_isa(isa)
     _core.set_sparse_passes(sparse)
+    _core.set_winograd_fusion(fusion)

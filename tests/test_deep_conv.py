@@ -1,7 +1,8 @@
 """Deep 3x3 layers (at least 64 channels on both sides, 196 tiles of 2x2
 outputs per sample at least), whose forward and real transposed passes go by
 Winograd's F(2x2, 3x3): against the convolution's definition, on every
-instruction set, and independent of threads and batch."""
+instruction set, independent of threads and batch, and the same bits in the
+blocked and the fused form."""
 import numpy as np
 import pytest
 from reference import ISAS, relative_error
@@ -16,7 +17,11 @@ RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(
 # edge, and channel counts that fill no micro-tile. "tall": 71 rows of 16
 # tiles, more than one block of 1024 tiles (64 rows) and a partial one.
 # "deep": 260 input channels, past one chunk of 256 rows of the products' B.
-SHAPES = {"wide": (130, 129, 27, 29), "tall": (65, 64, 141, 31), "deep": (260, 66, 27, 29)}
+# "narrow" and "column": one tile per row, so that the fused form's items of
+# 32 to 128 tiles span many tile rows, with no tile (2 columns) or only the
+# padding's column (1) inside the input row.
+SHAPES = {"wide": (130, 129, 27, 29), "tall": (65, 64, 141, 31), "deep": (260, 66, 27, 29),
+          "narrow": (64, 70, 395, 2), "column": (64, 64, 393, 1)}
 
 
 def _deep_layer(dtype, shape="wide"):
@@ -103,3 +108,57 @@ def test_deep_layer_results_do_not_depend_on_threads_or_batch(shape, restore_ker
     np.testing.assert_array_equal(rule.stabilise(alone_z), z[1:])
     np.testing.assert_array_equal(layer.kernel_relevance("real", a[1:], z[1:], r[1:], rule),
                                   rel[1:])
+
+
+def _passes(layer, a, rule):
+    z = rule.stabilise(layer.weighted_sum(a, rule))
+    r = (z * np.random.default_rng(1).uniform(0.5, 1.5, size=z.shape)).astype(z.dtype)
+    return layer.forward(a), z, layer.kernel_relevance("real", a, z, r, rule)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("isa", ISAS)
+def test_fused_and_blocked_forms_give_the_same_bits(isa, dtype, shape, restore_kernels):
+    """The fused form (one thread per block of tiles through all three
+    steps) sums as the blocked passes do; forced on every shape, including
+    "deep", whose 260 + 66 channels the automatic choice leaves blocked."""
+    _core.set_isa(isa)
+    layer, a, _ = _deep_layer(dtype, shape)
+    rule = rules.Gamma(0.25)
+    runs = {}
+    for mode in ("never", "always", "auto"):
+        _core.set_winograd_fusion(mode)
+        runs[mode] = _passes(layer, a, rule)
+    for mode in ("always", "auto"):
+        for got, want in zip(runs[mode], runs["never"]):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_fused_form_is_chosen_where_its_buffers_fit(restore_kernels):
+    """auto fuses where V and M of 32 tiles at least fit in 1 MB: 64 + 70
+    channels (16 x 134 x 4 bytes per tile in float32: 274 KB for 32) and
+    260 + 66 in float32 (680 KB), not in float64 (1.36 MB), whatever the
+    instruction set's micro-tile."""
+    _core.set_winograd_fusion("auto")
+    for shape, dtype, fused in [("narrow", np.float32, True), ("deep", np.float32, True),
+                                ("deep", np.float64, False)]:
+        layer, a, _ = _deep_layer(dtype, shape)
+        before = _core.winograd_fused_runs()
+        layer.forward(a)
+        assert _core.winograd_fused_runs() - before == (1 if fused else 0), (shape, dtype)
+    _core.set_winograd_fusion("never")
+    before = _core.winograd_fused_runs()
+    _passes(*_deep_layer(np.float32, "narrow")[:2], rules.Gamma(0.25))
+    assert _core.winograd_fused_runs() == before
+
+
+def test_fusion_mode_switch(restore_kernels):
+    for mode in ("never", "always", "auto"):
+        _core.set_winograd_fusion(mode)
+        assert _core.winograd_fusion() == mode
+    with pytest.raises(ValueError, match="fusion mode 'sometimes'"):
+        _core.set_winograd_fusion("sometimes")
+    with pytest.raises(TypeError, match="must be a str"):
+        _core.set_winograd_fusion(1)
+    assert _core.winograd_fusion() == "auto"
