@@ -782,6 +782,93 @@ static PyObject *py_sparse_passes(PyObject *self, PyObject *unused)
     return PyBool_FromLong(lrp_sparse_passes());
 }
 
+/* NumPy's allocations through the array pool while a pass runs: a handler
+ * set for the current context (PyDataMem_SetHandler) and put back after;
+ * arrays keep their handler, so one made in a pass returns its memory to
+ * the pool whenever it is freed. */
+static void *pool_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return lrp_array_pool_alloc(size);
+}
+
+static void *pool_calloc(void *ctx, size_t count, size_t size)
+{
+    (void)ctx;
+    return lrp_array_pool_calloc(count, size);
+}
+
+static void *pool_realloc(void *ctx, void *data, size_t size)
+{
+    (void)ctx;
+    return lrp_array_pool_realloc(data, size);
+}
+
+static void pool_free(void *ctx, void *data, size_t size)
+{
+    (void)ctx, (void)size;
+    lrp_array_pool_free(data);
+}
+
+static PyDataMem_Handler pool_handler = {
+    "semiring_lrp_array_pool", 1, {NULL, pool_malloc, pool_calloc, pool_realloc, pool_free}};
+static PyObject *pool_capsule; /* lives as long as the module: arrays refer to it */
+
+static PyObject *py_use_array_pool(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyDataMem_SetHandler(pool_capsule);
+}
+
+static PyObject *py_restore_array_handler(PyObject *self, PyObject *handler)
+{
+    (void)self;
+    if (!PyCapsule_IsValid(handler, "mem_handler")) {
+        PyErr_SetString(PyExc_TypeError, "restore_array_handler takes what use_array_pool returned");
+        return NULL;
+    }
+    PyObject *ours = PyDataMem_SetHandler(handler);
+    if (!ours)
+        return NULL;
+    Py_DECREF(ours);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_array_pool_held(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromSize_t(lrp_array_pool_held());
+}
+
+static PyObject *py_array_pool_limit(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromSize_t(lrp_array_pool_limit());
+}
+
+static PyObject *py_set_array_pool_limit(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const size_t bytes = PyLong_Check(arg) ? PyLong_AsSize_t(arg) : (size_t)-1;
+    if (bytes == (size_t)-1) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "the array pool's limit must be an int of bytes from 0 "
+                         "to %zu, not %R", (size_t)PY_SSIZE_T_MAX, arg);
+        }
+        return NULL;
+    }
+    lrp_array_pool_set_limit(bytes);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_clear_array_pool(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    lrp_array_pool_clear();
+    Py_RETURN_NONE;
+}
+
 static const char *const fusion_names[] = {"never", "auto", "always"};
 
 static PyObject *py_set_winograd_fusion(PyObject *self, PyObject *arg)
@@ -940,6 +1027,20 @@ static PyMethodDef core_methods[] = {
      "winograd_fusion() -> 'never', 'auto' or 'always'."},
     {"winograd_fused_runs", py_winograd_fused_runs, METH_NOARGS,
      "winograd_fused_runs() -> how many Winograd products took the fused form."},
+    {"use_array_pool", py_use_array_pool, METH_NOARGS,
+     "use_array_pool() -> the handler it replaces: NumPy allocates from the array pool\n"
+     "in this context until restore_array_handler(that handler)."},
+    {"restore_array_handler", py_restore_array_handler, METH_O,
+     "restore_array_handler(handler): puts back what use_array_pool returned."},
+    {"array_pool_held", py_array_pool_held, METH_NOARGS,
+     "array_pool_held() -> bytes the array pool keeps for reuse."},
+    {"array_pool_limit", py_array_pool_limit, METH_NOARGS,
+     "array_pool_limit() -> the most bytes the array pool keeps."},
+    {"set_array_pool_limit", py_set_array_pool_limit, METH_O,
+     "set_array_pool_limit(bytes): the most bytes the array pool keeps (0: none);\n"
+     "frees kept blocks past it."},
+    {"clear_array_pool", py_clear_array_pool, METH_NOARGS,
+     "clear_array_pool(): frees every block the array pool keeps."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef core_module = {
@@ -950,6 +1051,9 @@ static struct PyModuleDef core_module = {
 PyMODINIT_FUNC PyInit__core(void)
 {
     import_array();
+    pool_capsule = PyCapsule_New(&pool_handler, "mem_handler", NULL);
+    if (!pool_capsule)
+        return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
         return NULL;

@@ -227,4 +227,19 @@ lrp_status lrp_set_winograd_fusion(int mode);
 int lrp_winograd_fusion(void);
 long lrp_winograd_fused_runs(void); /* calls that took the fused form */
 
+/* array_pool.c: memory for the arrays of a pass (the Python module routes
+ * NumPy's allocations here while a pass runs), with blocks of 1 MiB and more
+ * kept when freed, up to the limit in all, for the next allocation of about
+ * their size. Blocks hold their capacity in a header: free and realloc take
+ * only the pointer, which must come from these functions. */
+#define LRP_ARRAY_POOL_DEFAULT_LIMIT ((size_t)512 << 20)
+void *lrp_array_pool_alloc(size_t bytes);
+void *lrp_array_pool_calloc(size_t count, size_t size);
+void *lrp_array_pool_realloc(void *data, size_t bytes);
+void lrp_array_pool_free(void *data);
+void lrp_array_pool_set_limit(size_t bytes); /* frees kept blocks past it */
+size_t lrp_array_pool_limit(void);
+size_t lrp_array_pool_held(void);            /* bytes kept for reuse */
+void lrp_array_pool_clear(void);
+
 #endif

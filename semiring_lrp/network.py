@@ -9,6 +9,7 @@ import numpy as np
 
 from .inputs import as_batch
 from .layers import Conv2d, Flatten, Layer, Linear, ReLU
+from .memory import pooled_arrays
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = ["Network", "Layer", "Linear", "Conv2d", "ReLU", "Flatten", "AvgPool2d",
@@ -88,6 +89,10 @@ class Network:
 
     def activations(self, batch):
         """The activations entering each layer, then the output: len(layers) + 1 arrays."""
+        with pooled_arrays():
+            return self._activations(batch)
+
+    def _activations(self, batch):
         acts = [batch]
         for layer in self.layers:
             acts.append(layer.forward(acts[-1]))

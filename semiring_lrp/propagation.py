@@ -10,6 +10,7 @@ import numpy as np
 from . import _core, generic
 from .pooling import MAXPOOL_MODES
 from .inputs import as_batch, as_targets
+from .memory import pooled_arrays
 from .network import Network
 from .rules import Rule, ZBox, Zero
 from .semirings import Boolean, Counting, Real, Semiring, Viterbi
@@ -20,6 +21,7 @@ _KERNEL_SEMIRINGS = (Real, Boolean, Counting, Viterbi)
 _REUSES_FORWARD = (_core.RULE_ZERO, _core.RULE_EPSILON)
 
 
+@pooled_arrays()
 def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_all=False,
               maxpool=None):
     """K-relevance of the input of `net` for class `target` (paper eq. K-LRP).

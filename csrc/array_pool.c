@@ -1,0 +1,180 @@
+/* Large blocks of memory kept for reuse (see lrp.h). A real pass of VGG-16
+ * at batch 1 writes some 200 MB of fresh arrays (activations, denominators,
+ * relevance) that the allocator had just returned to the kernel: the page
+ * faults and the kernel's zeroing of every new page took 9% of the pass.
+ *
+ * Every block carries a header with its capacity, so that free and realloc
+ * need no size from the caller. Blocks of at least POOL_LEAST bytes go to a
+ * free list when freed, up to the limit held in all; an allocation takes
+ * the smallest kept block that holds it without wasting more than a quarter. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lrp.h"
+
+#define POOL_LEAST ((size_t)1 << 20)
+#define POOL_HEADER 64 /* keeps the data as aligned as malloc's (16) and more */
+#define POOL_MAGIC 0x6c72705f706f6f6cULL
+
+typedef struct pool_block {
+    unsigned long long magic;
+    size_t capacity;
+    struct pool_block *next; /* in the free list */
+} pool_block;
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pool_block *pool_free_list;
+static size_t pool_held;
+static size_t pool_limit = LRP_ARRAY_POOL_DEFAULT_LIMIT;
+
+static void *pool_data(pool_block *b)
+{
+    return (char *)b + POOL_HEADER;
+}
+
+static pool_block *pool_header(void *data)
+{
+    return (pool_block *)((char *)data - POOL_HEADER);
+}
+
+/* A kept block for `bytes`, or NULL. */
+static pool_block *pool_take(size_t bytes)
+{
+    pool_block **best = NULL;
+    pthread_mutex_lock(&pool_lock);
+    for (pool_block **at = &pool_free_list; *at; at = &(*at)->next) {
+        const size_t cap = (*at)->capacity;
+        if (cap >= bytes && cap - bytes <= bytes / 4 && (!best || cap < (*best)->capacity))
+            best = at;
+    }
+    pool_block *b = NULL;
+    if (best) {
+        b = *best;
+        *best = b->next;
+        pool_held -= b->capacity;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return b;
+}
+
+static void *pool_fresh(size_t bytes, int zero)
+{
+    if (bytes > SIZE_MAX - POOL_HEADER)
+        return NULL;
+    pool_block *b = zero ? calloc(1, POOL_HEADER + bytes) : malloc(POOL_HEADER + bytes);
+    if (!b)
+        return NULL;
+    b->magic = POOL_MAGIC;
+    b->capacity = bytes;
+    b->next = NULL;
+    return pool_data(b);
+}
+
+void *lrp_array_pool_alloc(size_t bytes)
+{
+    pool_block *b = bytes >= POOL_LEAST ? pool_take(bytes) : NULL;
+    return b ? pool_data(b) : pool_fresh(bytes, 0);
+}
+
+void *lrp_array_pool_calloc(size_t count, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(count, size, &bytes))
+        return NULL;
+    pool_block *b = bytes >= POOL_LEAST ? pool_take(bytes) : NULL;
+    if (!b) /* calloc's fresh pages come zeroed from the kernel */
+        return pool_fresh(bytes, 1);
+    memset(pool_data(b), 0, bytes);
+    return pool_data(b);
+}
+
+void lrp_array_pool_free(void *data)
+{
+    if (!data)
+        return;
+    pool_block *b = pool_header(data);
+    if (b->magic != POOL_MAGIC) /* not ours: a caller's bug, better leaked than freed */
+        return;
+    if (b->capacity >= POOL_LEAST) {
+        pthread_mutex_lock(&pool_lock);
+        const int keep = b->capacity <= pool_limit && pool_held <= pool_limit - b->capacity;
+        if (keep) {
+            b->next = pool_free_list;
+            pool_free_list = b;
+            pool_held += b->capacity;
+        }
+        pthread_mutex_unlock(&pool_lock);
+        if (keep)
+            return;
+    }
+    b->magic = 0;
+    free(b);
+}
+
+void *lrp_array_pool_realloc(void *data, size_t bytes)
+{
+    if (!data)
+        return lrp_array_pool_alloc(bytes);
+    pool_block *b = pool_header(data);
+    if (b->magic != POOL_MAGIC)
+        return NULL;
+    if (bytes <= b->capacity && bytes >= b->capacity / 2)
+        return data;
+    void *moved = lrp_array_pool_alloc(bytes);
+    if (!moved)
+        return NULL;
+    memcpy(moved, data, bytes < b->capacity ? bytes : b->capacity);
+    lrp_array_pool_free(data);
+    return moved;
+}
+
+/* Frees kept blocks until at most `keep` bytes are held. */
+static void pool_trim(size_t keep)
+{
+    pool_block *release = NULL;
+    pthread_mutex_lock(&pool_lock);
+    while (pool_free_list && pool_held > keep) {
+        pool_block *b = pool_free_list;
+        pool_free_list = b->next;
+        pool_held -= b->capacity;
+        b->next = release;
+        release = b;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    while (release) {
+        pool_block *next = release->next;
+        release->magic = 0;
+        free(release);
+        release = next;
+    }
+}
+
+void lrp_array_pool_set_limit(size_t bytes)
+{
+    pthread_mutex_lock(&pool_lock);
+    pool_limit = bytes;
+    pthread_mutex_unlock(&pool_lock);
+    pool_trim(bytes);
+}
+
+size_t lrp_array_pool_limit(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    const size_t limit = pool_limit;
+    pthread_mutex_unlock(&pool_lock);
+    return limit;
+}
+
+size_t lrp_array_pool_held(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    const size_t held = pool_held;
+    pthread_mutex_unlock(&pool_lock);
+    return held;
+}
+
+void lrp_array_pool_clear(void)
+{
+    pool_trim(0);
+}
