@@ -4,7 +4,7 @@
     net = sl.models.mnist_mlp()
     R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
 """
-from . import composites, images, models, rules, viz
+from . import composites, images, memory, models, rules, viz
 from .images import aggregate_channels
 from .io import load
 from .parallel import get_num_threads, instruction_set, set_num_threads
