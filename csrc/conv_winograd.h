@@ -116,50 +116,59 @@ static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t
 }
 LRP_ISA_TASKS(winograd_weights_task, FN(winograd_weights_items))
 
-/* B^T d along x for tiles [tx0, tx0 + len) of one input row (xrow: its
- * column 0, NULL for a row of padding): four values per tile into t[0..3],
- * each len long. Tiles whose four columns 2 tx - 1 .. 2 tx + 2 lie in the
- * row read it in place; the one or two at each edge gather theirs, zero
- * outside the row (a padded copy of each row had cost as much as the
- * transform). */
-static LRP_INLINE void FN(winograd_row_x)(const T *xrow, ptrdiff_t wd, ptrdiff_t tx0,
-                                          ptrdiff_t len, T *restrict t0, T *restrict t1,
-                                          T *restrict t2, T *restrict t3)
+/* V = B^T d B goes along y first: u_i = (B^T d)_i, four rows of the input
+ * combined column by column (contiguous, no shuffles), then each u_i along
+ * x into V_{4i + j}, j = 0 .. 3. Both forms use these two steps, so they
+ * give the same bits.
+ *
+ * u_i[c] for columns 2 tx0 - 1 + c, c = 0 .. 2 len + 1, of the four input
+ * rows r[0..3] (a row of padding is `zeros`, wd values), zero outside the
+ * row; u holds 4 x (2 len + 2) values. */
+static LRP_INLINE void FN(winograd_rows_y)(const T *const r[4], ptrdiff_t wd, ptrdiff_t tx0,
+                                           ptrdiff_t len, T *u)
 {
-    if (!xrow) {
-        memset(t0, 0, (size_t)len * sizeof(T));
-        memset(t1, 0, (size_t)len * sizeof(T));
-        memset(t2, 0, (size_t)len * sizeof(T));
-        memset(t3, 0, (size_t)len * sizeof(T));
-        return;
+    const ptrdiff_t width = 2 * len + 2, first = 2 * tx0 - 1;
+    T *restrict u0 = u, *restrict u1 = u + width, *restrict u2 = u + 2 * width;
+    T *restrict u3 = u + 3 * width;
+    /* columns inside the row: c with 0 <= first + c < wd */
+    const ptrdiff_t lo = first < 0 ? -first : 0;
+    const ptrdiff_t hi = wd - first < width ? wd - first : width;
+    /* the padding: one column at the left edge (lo is 0 or 1), at most two
+     * at the right (2 (tx0 + len) <= 2 tiles_w <= wd + 1); stores, where
+     * loops had become calls to memset */
+    if (lo > 0)
+        u0[0] = u1[0] = u2[0] = u3[0] = 0;
+    if (hi > lo) {
+        const T *restrict d0 = r[0] + first + lo, *restrict d1 = r[1] + first + lo;
+        const T *restrict d2 = r[2] + first + lo, *restrict d3 = r[3] + first + lo;
+        T *restrict w0 = u0 + lo, *restrict w1 = u1 + lo, *restrict w2 = u2 + lo;
+        T *restrict w3 = u3 + lo;
+        LRP_NO_ALIAS
+        for (ptrdiff_t c = 0; c < hi - lo; c++) {
+            w0[c] = d0[c] - d2[c];
+            w1[c] = d1[c] + d2[c];
+            w2[c] = d2[c] - d1[c];
+            w3[c] = d1[c] - d3[c];
+        }
     }
-    /* inside: 2 (tx0 + i) - 1 >= 0 and 2 (tx0 + i) + 2 <= wd - 1 */
-    ptrdiff_t inside_lo = tx0 == 0 ? 1 : 0, inside_hi = (wd - 3) / 2 + 1 - tx0;
-    inside_hi = wd < 3 ? 0 : inside_hi < len ? inside_hi : len;
-    inside_lo = inside_lo < inside_hi ? inside_lo : inside_hi;
-    for (ptrdiff_t i = 0; i < len; i++) {
-        if (i == inside_lo && inside_lo < inside_hi) {
-            const T *restrict p = xrow + 2 * tx0 - 1;
-            LRP_NO_ALIAS
-            for (ptrdiff_t q = inside_lo; q < inside_hi; q++) {
-                const T d0 = p[2 * q], d1 = p[2 * q + 1], d2 = p[2 * q + 2], d3 = p[2 * q + 3];
-                t0[q] = d0 - d2;
-                t1[q] = d1 + d2;
-                t2[q] = d2 - d1;
-                t3[q] = d1 - d3;
-            }
-            i = inside_hi - 1;
-            continue;
-        }
-        T d[4];
-        for (int k = 0; k < 4; k++) {
-            const ptrdiff_t col = 2 * (tx0 + i) - 1 + k;
-            d[k] = col >= 0 && col < wd ? xrow[col] : (T)0;
-        }
-        t0[i] = d[0] - d[2];
-        t1[i] = d[1] + d[2];
-        t2[i] = d[2] - d[1];
-        t3[i] = d[1] - d[3];
+    const ptrdiff_t right = hi > lo ? hi : lo;
+    if (right < width)
+        u0[right] = u1[right] = u2[right] = u3[right] = 0;
+    if (right + 1 < width)
+        u0[right + 1] = u1[right + 1] = u2[right + 1] = u3[right + 1] = 0;
+}
+
+/* V_{4i + j} of `count` tiles from u_i (tile q's columns 2q .. 2q + 3). */
+static LRP_INLINE void FN(winograd_row_x)(const T *restrict u, ptrdiff_t count, T *restrict v0,
+                                          T *restrict v1, T *restrict v2, T *restrict v3)
+{
+    LRP_NO_ALIAS
+    for (ptrdiff_t q = 0; q < count; q++) {
+        const T d0 = u[2 * q], d1 = u[2 * q + 1], d2 = u[2 * q + 2], d3 = u[2 * q + 3];
+        v0[q] = d0 - d2;
+        v1[q] = d1 + d2;
+        v2[q] = d2 - d1;
+        v3[q] = d1 - d3;
     }
 }
 
@@ -174,10 +183,12 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t h = v->in_h, wd = v->in_w, tw = job->tiles_w;
     const size_t plane = (size_t)v->in_c * (size_t)job->tiles;
-    /* four rows' x-transforms (4 values per tile) */
-    T *rt = lrp_alloc_array(16 * (size_t)tw, sizeof(T));
-    if (!rt)
+    /* u: four rows of 2 tw + 2 values; a row of padding */
+    T *u = lrp_alloc_array(4 * (size_t)(2 * tw + 2) + (size_t)wd, sizeof(T));
+    if (!u)
         return LRP_ERR_NOMEM;
+    T *zeros = u + 4 * (2 * tw + 2);
+    memset(zeros, 0, (size_t)wd * sizeof(T));
     lrp_status status = LRP_OK;
     (void)fused;
     for (ptrdiff_t c = begin; c < end; c++) {
@@ -188,33 +199,52 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
         const T *x = job->x + c * h * wd;
         for (ptrdiff_t ty = job->ty0; ty < job->ty0 + job->tiles / tw; ty++) {
             const ptrdiff_t first = (ty - job->ty0) * tw;
+            const T *rows[4];
             for (int r = 0; r < 4; r++) {
                 const ptrdiff_t iy = 2 * ty - 1 + r;
-                FN(winograd_row_x)(iy >= 0 && iy < h ? x + iy * wd : NULL, wd, 0, tw,
-                                   rt + (4 * r + 0) * tw, rt + (4 * r + 1) * tw,
-                                   rt + (4 * r + 2) * tw, rt + (4 * r + 3) * tw);
+                rows[r] = iy >= 0 && iy < h ? x + iy * wd : zeros;
             }
-            for (int j = 0; j < 4; j++) {
-                const T *restrict s0 = rt + (0 + j) * tw, *restrict s1 = rt + (4 + j) * tw;
-                const T *restrict s2 = rt + (8 + j) * tw, *restrict s3 = rt + (12 + j) * tw;
-                T *restrict v0 = job->vx + (size_t)(0 + j) * plane + c * job->tiles + first;
-                T *restrict v1 = job->vx + (size_t)(4 + j) * plane + c * job->tiles + first;
-                T *restrict v2 = job->vx + (size_t)(8 + j) * plane + c * job->tiles + first;
-                T *restrict v3 = job->vx + (size_t)(12 + j) * plane + c * job->tiles + first;
-                LRP_NO_ALIAS
-                for (ptrdiff_t tx = 0; tx < tw; tx++) {
-                    v0[tx] = s0[tx] - s2[tx];
-                    v1[tx] = s1[tx] + s2[tx];
-                    v2[tx] = s2[tx] - s1[tx];
-                    v3[tx] = s1[tx] - s3[tx];
-                }
+            FN(winograd_rows_y)(rows, wd, 0, tw, u);
+            for (int i = 0; i < 4; i++) {
+                T *vi = job->vx + (size_t)(4 * i) * plane + c * job->tiles + first;
+                FN(winograd_row_x)(u + i * (2 * tw + 2), tw, vi, vi + plane, vi + 2 * plane,
+                                   vi + 3 * plane);
             }
         }
     }
-    free(rt);
+    free(u);
     return status;
 }
 LRP_ISA_TASKS(winograd_input_task, FN(winograd_input_items))
+
+/* One output row of `columns` values (at most 2 len) from the four rows s
+ * of A^T M along y: y_{2q} = s0 + s1 + s2, y_{2q+1} = s1 - s2 - s3, stored
+ * as y + beta (forward) or scale * y (the transposed pass) with no buffer
+ * between. */
+static LRP_INLINE void FN(winograd_out_row)(const T *restrict s0, const T *restrict s1,
+                                            const T *restrict s2, const T *restrict s3,
+                                            ptrdiff_t columns, T beta,
+                                            const T *restrict scale, T *restrict o)
+{
+    const ptrdiff_t pairs = columns / 2;
+    if (scale) {
+        LRP_NO_ALIAS
+        for (ptrdiff_t q = 0; q < pairs; q++) {
+            o[2 * q] = scale[2 * q] * (s0[q] + s1[q] + s2[q]);
+            o[2 * q + 1] = scale[2 * q + 1] * (s1[q] - s2[q] - s3[q]);
+        }
+        if (columns % 2)
+            o[2 * pairs] = scale[2 * pairs] * (s0[pairs] + s1[pairs] + s2[pairs]);
+    } else {
+        LRP_NO_ALIAS
+        for (ptrdiff_t q = 0; q < pairs; q++) {
+            o[2 * q] = (s0[q] + s1[q] + s2[q]) + beta;
+            o[2 * q + 1] = (s1[q] - s2[q] - s3[q]) + beta;
+        }
+        if (columns % 2)
+            o[2 * pairs] = (s0[pairs] + s1[pairs] + s2[pairs]) + beta;
+    }
+}
 
 /* The outputs of one output channel from its 16 rows of M, then the
  * epilogue: + beta, or times a. */
@@ -226,10 +256,10 @@ static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t 
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t h = v->out_h, wd = v->out_w, tw = job->tiles_w;
     const size_t plane = (size_t)v->out_c * (size_t)job->tiles;
-    T *buffer = lrp_alloc_array(8 * (size_t)tw + 4 * (size_t)tw, sizeof(T));
+    T *buffer = lrp_alloc_array(8 * (size_t)tw, sizeof(T));
     if (!buffer)
         return LRP_ERR_NOMEM;
-    T *at = buffer, *y = buffer + 8 * tw;
+    T *at = buffer;
     lrp_status status = LRP_OK;
     (void)fused;
     for (ptrdiff_t k = begin; k < end; k++) {
@@ -261,23 +291,8 @@ static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t 
                     break;
                 const T *restrict s0 = at + (4 * i + 0) * tw, *restrict s1 = at + (4 * i + 1) * tw;
                 const T *restrict s2 = at + (4 * i + 2) * tw, *restrict s3 = at + (4 * i + 3) * tw;
-                /* y[2 tx + jj] is output column 2 tx + jj of row oy */
-                LRP_NO_ALIAS
-                for (ptrdiff_t tx = 0; tx < tw; tx++) {
-                    y[2 * tx] = s0[tx] + s1[tx] + s2[tx];
-                    y[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx];
-                }
-                T *restrict o = out + oy * wd;
-                if (scale) {
-                    const T *restrict sa = scale + oy * wd;
-                    LRP_NO_ALIAS
-                    for (ptrdiff_t ox = 0; ox < wd; ox++)
-                        o[ox] = sa[ox] * y[ox];
-                } else {
-                    LRP_NO_ALIAS
-                    for (ptrdiff_t ox = 0; ox < wd; ox++)
-                        o[ox] = y[ox] + beta;
-                }
+                FN(winograd_out_row)(s0, s1, s2, s3, wd, beta, scale ? scale + oy * wd : NULL,
+                                     out + oy * wd);
             }
         }
     }
@@ -342,10 +357,11 @@ typedef struct {
  * t0 + p) at ((xi * strips + p / nr) * C + c) * nr + p % nr. */
 static LRP_INLINE void FN(winograd_fused_input)(const FN(winograd_fused) *job, const T *x,
                                                 ptrdiff_t t0, ptrdiff_t count, int nr, T *vx,
-                                                T *rt)
+                                                T *u, const T *zeros)
 {
     const lrp_conv_shape *v = job->base.v;
     const ptrdiff_t h = v->in_h, wd = v->in_w, tw = job->base.tiles_w, cin = v->in_c;
+    const size_t xi_stride = (size_t)job->strips * (size_t)cin * (size_t)nr;
     for (ptrdiff_t done = 0; done < count;) {
         const ptrdiff_t t = t0 + done, ty = t / tw, tx0 = t % tw;
         const ptrdiff_t len = tw - tx0 < count - done ? tw - tx0 : count - done;
@@ -356,42 +372,27 @@ static LRP_INLINE void FN(winograd_fused_input)(const FN(winograd_fused) *job, c
         const ptrdiff_t line = 64 / (ptrdiff_t)sizeof(T);
         for (ptrdiff_t c = 0; c < cin; c++) {
             const T *xc = x + c * h * wd;
-            if (c + WINOGRAD_PREFETCH < cin)
-                for (int r = 0; r < 4; r++) {
-                    const ptrdiff_t iy = 2 * ty - 1 + r;
-                    if (iy < 0 || iy >= h)
-                        continue;
-                    const T *ahead = xc + WINOGRAD_PREFETCH * h * wd + iy * wd;
+            const T *rows[4];
+            for (int r = 0; r < 4; r++) {
+                const ptrdiff_t iy = 2 * ty - 1 + r;
+                rows[r] = iy >= 0 && iy < h ? xc + iy * wd : zeros;
+                if (c + WINOGRAD_PREFETCH < cin && rows[r] != zeros) {
+                    const T *ahead = rows[r] + WINOGRAD_PREFETCH * h * wd;
                     for (ptrdiff_t col = col_lo; col < col_hi; col += line)
                         __builtin_prefetch(ahead + col, 0, 3);
                     __builtin_prefetch(ahead + col_hi - 1, 0, 3);
                 }
-            for (int r = 0; r < 4; r++) {
-                const ptrdiff_t iy = 2 * ty - 1 + r;
-                FN(winograd_row_x)(iy >= 0 && iy < h ? xc + iy * wd : NULL, wd, tx0, len,
-                                   rt + (4 * r + 0) * len, rt + (4 * r + 1) * len,
-                                   rt + (4 * r + 2) * len, rt + (4 * r + 3) * len);
             }
+            FN(winograd_rows_y)(rows, wd, tx0, len, u);
             /* the run's tiles, cut where a strip ends */
             for (ptrdiff_t i = 0; i < len;) {
                 const ptrdiff_t p = done + i, lane = p % nr;
                 const ptrdiff_t seg = nr - lane < len - i ? nr - lane : len - i;
                 T *base = vx + ((p / nr) * cin + c) * nr + lane;
-                const size_t xi_stride = (size_t)job->strips * (size_t)cin * (size_t)nr;
-                for (int j = 0; j < 4; j++) {
-                    const T *restrict s0 = rt + (0 + j) * len + i, *restrict s1 = rt + (4 + j) * len + i;
-                    const T *restrict s2 = rt + (8 + j) * len + i, *restrict s3 = rt + (12 + j) * len + i;
-                    T *restrict v0 = base + (size_t)(0 + j) * xi_stride;
-                    T *restrict v1 = base + (size_t)(4 + j) * xi_stride;
-                    T *restrict v2 = base + (size_t)(8 + j) * xi_stride;
-                    T *restrict v3 = base + (size_t)(12 + j) * xi_stride;
-                    LRP_NO_ALIAS
-                    for (ptrdiff_t q = 0; q < seg; q++) {
-                        v0[q] = s0[q] - s2[q];
-                        v1[q] = s1[q] + s2[q];
-                        v2[q] = s2[q] - s1[q];
-                        v3[q] = s1[q] - s3[q];
-                    }
+                for (int yi = 0; yi < 4; yi++) {
+                    T *vi = base + (size_t)(4 * yi) * xi_stride;
+                    FN(winograd_row_x)(u + yi * (2 * len + 2) + 2 * i, seg, vi, vi + xi_stride,
+                                       vi + 2 * xi_stride, vi + 3 * xi_stride);
                 }
                 i += seg;
             }
@@ -404,7 +405,7 @@ static LRP_INLINE void FN(winograd_fused_input)(const FN(winograd_fused) *job, c
  * (xi * k_rows + k) * span + p), then + beta or times a. */
 static LRP_INLINE void FN(winograd_fused_output)(const FN(winograd_fused) *job, const T *m,
                                                  ptrdiff_t t0, ptrdiff_t count, T *out,
-                                                 const T *scale, T *at, T *y)
+                                                 const T *scale, T *at)
 {
     const lrp_conv_shape *v = job->base.v;
     const ptrdiff_t h = v->out_h, wd = v->out_w, tw = job->base.tiles_w;
@@ -437,22 +438,8 @@ static LRP_INLINE void FN(winograd_fused_output)(const FN(winograd_fused) *job, 
                     break;
                 const T *restrict s0 = at + (4 * i + 0) * len, *restrict s1 = at + (4 * i + 1) * len;
                 const T *restrict s2 = at + (4 * i + 2) * len, *restrict s3 = at + (4 * i + 3) * len;
-                LRP_NO_ALIAS
-                for (ptrdiff_t q = 0; q < len; q++) {
-                    y[2 * q] = s0[q] + s1[q] + s2[q];
-                    y[2 * q + 1] = s1[q] - s2[q] - s3[q];
-                }
-                T *restrict o = outk + oy * wd + ox0;
-                if (scalek) {
-                    const T *restrict sa = scalek + oy * wd + ox0;
-                    LRP_NO_ALIAS
-                    for (ptrdiff_t q = 0; q < columns; q++)
-                        o[q] = sa[q] * y[q];
-                } else {
-                    LRP_NO_ALIAS
-                    for (ptrdiff_t q = 0; q < columns; q++)
-                        o[q] = y[q] + beta;
-                }
+                FN(winograd_out_row)(s0, s1, s2, s3, columns, beta,
+                                     scalek ? scalek + oy * wd + ox0 : NULL, outk + oy * wd + ox0);
             }
             done += len;
         }
@@ -470,12 +457,14 @@ static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t b
     const ptrdiff_t cin = v->in_c, span = job->span, chunk = FN(product_chunk)();
     const size_t v_count = (size_t)WINOGRAD_XI * (size_t)job->strips * (size_t)cin * (size_t)nr;
     const size_t m_count = (size_t)WINOGRAD_XI * (size_t)job->k_rows * (size_t)span;
-    /* rt: 16 span values; at: 8 span; y: 2 span */
-    T *buffer = lrp_alloc_aligned(v_count + m_count + 26 * (size_t)span, sizeof(T));
+    /* u: 4 (2 span + 2) values; at: 8 span; a row of padding */
+    T *buffer = lrp_alloc_aligned(v_count + m_count + 16 * (size_t)span + 8 + (size_t)v->in_w,
+                                  sizeof(T));
     if (!buffer)
         return LRP_ERR_NOMEM;
-    T *vx = buffer, *m = vx + v_count, *rt = m + m_count;
-    T *at = rt + 16 * span, *y = at + 8 * span;
+    T *vx = buffer, *m = vx + v_count, *u = m + m_count, *zeros = u + 8 * span + 8;
+    T *at = zeros + v->in_w;
+    memset(zeros, 0, (size_t)v->in_w * sizeof(T));
     lrp_status status = LRP_OK;
     (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
@@ -491,7 +480,7 @@ static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t b
             for (int xi = 0; xi < WINOGRAD_XI; xi++)
                 memset(vx + ((size_t)xi * (size_t)job->strips + (size_t)(strips - 1)) * (size_t)cin * (size_t)nr,
                        0, (size_t)cin * (size_t)nr * sizeof(T));
-        FN(winograd_fused_input)(job, job->base.x + n * job->in_plane, t0, count, nr, vx, rt);
+        FN(winograd_fused_input)(job, job->base.x + n * job->in_plane, t0, count, nr, vx, u, zeros);
         for (int xi = 0; xi < WINOGRAD_XI; xi++) {
             const T *u = job->base.u + (size_t)xi * job->base.u_stride;
             const T *vxi = vx + (size_t)xi * (size_t)job->strips * (size_t)cin * (size_t)nr;
@@ -508,7 +497,7 @@ static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t b
         }
         FN(winograd_fused_output)(job, m, t0, count, job->base.out + n * job->out_plane,
                                   job->base.scale ? job->base.scale + n * job->out_plane : NULL,
-                                  at, y);
+                                  at);
     }
     free(buffer);
     return status;
