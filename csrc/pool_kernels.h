@@ -117,6 +117,8 @@ typedef struct {
             if (lrp_team_stop(team, worker))                                                  \
                 return LRP_ERR_INTERRUPTED;                                                   \
             const ptrdiff_t n = item / s->channels, ch = item % s->channels;                  \
+            memset(r_in + POOL_IN_PLANE(s, n, ch), 0,                                         \
+                   (size_t)(s->in_h * s->in_w) * sizeof(R_TYPE));                             \
             if (job->square)                                                                  \
                 POOL_PLANE(s, 1, job->weight, a, n, ch, __VA_ARGS__);                         \
             else                                                                              \
@@ -125,7 +127,8 @@ typedef struct {
         return overflow ? LRP_ERR_OVERFLOW : LRP_OK;                                          \
     }
 
-POOL_TASK(pool_real_task, T, r_in[j] += FN(coefficient)(nj, z) * r_out[k])
+/* the real pass as the products form it: s_k = R_k / z_k once per window */
+POOL_TASK(pool_real_task, T, r_in[j] += nj * FN(coefficient)(r_out[k], z))
 POOL_TASK(pool_boolean_task, uint8_t,
           r_in[j] |= (uint8_t)((r_out[k] != 0) &
                                FN(passes)(FN(coefficient)(nj, z), theta, absolute)))
@@ -140,16 +143,15 @@ POOL_TASK(pool_viterbi_task, T, {
 })
 #undef POOL_TASK
 
-/* Clears r_in (elements of `size` bytes) and runs `task` over the planes. */
+/* Runs `task` over the planes, each clearing its plane of r_in first. */
 static lrp_status FN(pool_run)(const lrp_pool_shape *s, const T *weight, const T *a,
-                               const void *r_out, void *r_in, size_t size,
+                               const void *r_out, void *r_in,
                                const lrp_threshold *t, lrp_task task)
 {
     lrp_status status = lrp_pool_check(s);
     if (status != LRP_OK)
         return status;
     const ptrdiff_t planes = s->n * s->channels, in_plane = s->in_h * s->in_w;
-    memset(r_in, 0, (size_t)(planes * in_plane) * size);
     FN(pool_job) job = {s,      weight, a, r_out, r_in, t ? (T)t->theta : (T)0, t ? t->absolute : 0,
                         FN(pool_is_2x2)(s)};
     return lrp_parallel_for_upto(planes, planes * in_plane / POOL_MIN_INPUTS, task, &job,
@@ -214,14 +216,14 @@ lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const 
 lrp_status FN(lrp_pool_relevance_real)(const lrp_pool_shape *s, const T *weight, const T *a,
                                        const T *r_out, T *r_in)
 {
-    return FN(pool_run)(s, weight, a, r_out, r_in, sizeof(T), NULL, FN(pool_real_task));
+    return FN(pool_run)(s, weight, a, r_out, r_in, NULL, FN(pool_real_task));
 }
 
 lrp_status FN(lrp_pool_relevance_boolean)(const lrp_pool_shape *s, const T *weight,
                                           const lrp_threshold *t, const T *a,
                                           const uint8_t *r_out, uint8_t *r_in)
 {
-    return FN(pool_run)(s, weight, a, r_out, r_in, 1, t, FN(pool_boolean_task));
+    return FN(pool_run)(s, weight, a, r_out, r_in, t, FN(pool_boolean_task));
 }
 
 lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *weight,
@@ -234,13 +236,13 @@ lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *wei
         status = lrp_count_sum(r_out, s->n * s->channels * s->out_h * s->out_w, &total);
     if (status != LRP_OK)
         return status;
-    return FN(pool_run)(s, weight, a, r_out, r_in, sizeof(int64_t), t, FN(pool_counting_task));
+    return FN(pool_run)(s, weight, a, r_out, r_in, t, FN(pool_counting_task));
 }
 
 lrp_status FN(lrp_pool_relevance_viterbi)(const lrp_pool_shape *s, const T *weight, const T *a,
                                           const T *r_out, T *r_in)
 {
-    return FN(pool_run)(s, weight, a, r_out, r_in, sizeof(T), NULL, FN(pool_viterbi_task));
+    return FN(pool_run)(s, weight, a, r_out, r_in, NULL, FN(pool_viterbi_task));
 }
 
 #undef POOL_PLANE
