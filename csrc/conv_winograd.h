@@ -15,7 +15,8 @@
  * from the direct sum by a few roundings of its terms' magnitudes; the
  * order of every sum is fixed, whatever the thread count or batch.
  *
- * Layers of 64 channels and 14x14 pixels and more (conv_winograd_pays). */
+ * Layers of 32 input channels, 4 outputs and 14x14 pixels and more
+ * (conv_winograd_pays). */
 
 #define WINOGRAD_XI 16
 /* Tiles per block: V and M of a block, 16 values per tile and channel,
@@ -31,17 +32,20 @@ static int FN(conv_winograd_fits)(const lrp_conv_shape *v)
            v->groups == 1 && v->out_h == v->in_h && v->out_w == v->in_w;
 }
 
-/* Worth it (measured per VGG-16 layer, forward and transposed pass, against
- * the packed product): at least 64 channels on both sides, so the
- * transforms are small beside the products, and 49 tiles per sample at
- * least. At 14x14 (49 tiles, 512 channels) the 16 products read U, 16/9
- * the weights, for few columns; with U kept in the weight cache that still
- * pays: three such layers, forward and transposed, 16.7 -> 12.5 ms at batch
- * 1 and 127 -> 96 ms at batch 8 (it had not while U was built per call). */
+/* Worth it (forward passes measured against the packed product, float32,
+ * batch 1): 32 input channels at least, so the transforms are small beside
+ * the products (3, 8 and 16 -> 64 channels: 0.9 to 1.6 times the product's
+ * time; 32 -> 32 at 56x56: 0.8), 4 outputs at least (64 -> 4, 8 and 9:
+ * 0.5 to 0.65 times; the transposed z^B pass of VGG-16's first layer is
+ * 64 -> 9 at 224x224), and 49 tiles per sample at least. At 14x14 (49
+ * tiles, 512 channels) the 16 products read U, 16/9 the weights, for few
+ * columns; with U kept in the weight cache that still pays: three such
+ * layers, forward and transposed, 16.7 -> 12.5 ms at batch 1 and 127 -> 96
+ * ms at batch 8 (it had not while U was built per call). */
 static int FN(conv_winograd_pays)(const lrp_conv_shape *v)
 {
     const ptrdiff_t tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2);
-    return FN(conv_winograd_fits)(v) && v->in_c >= 64 && v->out_c >= 64 && tiles >= 49;
+    return FN(conv_winograd_fits)(v) && v->in_c >= 32 && v->out_c >= 4 && tiles >= 49;
 }
 
 typedef struct {

@@ -1,6 +1,6 @@
-"""Deep 3x3 layers (at least 64 channels on both sides, 49 tiles of 2x2
-outputs per sample at least), whose forward and real transposed passes go by
-Winograd's F(2x2, 3x3): against the convolution's definition, on every
+"""3x3 layers whose forward or real transposed passes go by Winograd's
+F(2x2, 3x3) (at least 32 channels in, 4 out and 49 tiles of 2x2 outputs per
+sample): against the convolution's definition, on every
 instruction set, independent of threads and batch, and the same bits in the
 blocked and the fused form."""
 import numpy as np
@@ -20,9 +20,12 @@ RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(
 # "narrow" and "column": one tile per row, so that the fused form's items of
 # 32 to 128 tiles span many tile rows, with no tile (2 columns) or only the
 # padding's column (1) inside the input row.
-# "small": 7 x 8 tiles, near the fewest (49) that take Winograd.
+# "small": 7 x 8 tiles, near the fewest (49) that take Winograd. "few": 32
+# inputs and 5 outputs, Winograd forward, direct transposed pass; "widening":
+# 4 inputs and 40 outputs, the other way round (as VGG-16's z^B layer).
 SHAPES = {"wide": (130, 129, 27, 29), "tall": (65, 64, 141, 31), "deep": (260, 66, 27, 29),
-          "narrow": (64, 70, 395, 2), "column": (64, 64, 393, 1), "small": (70, 64, 13, 15)}
+          "narrow": (64, 70, 395, 2), "column": (64, 64, 393, 1), "small": (70, 64, 13, 15),
+          "few": (32, 5, 19, 17), "widening": (4, 40, 19, 17)}
 
 
 def _deep_layer(dtype, shape="wide"):
