@@ -308,7 +308,8 @@ static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t 
 LRP_ISA_TASKS(winograd_output_task, FN(winograd_output_items))
 
 /* The fused form, for layers whose V and M of a few dozen tiles fit in a
- * core's L2 (the shallow layers: 64 and 128 channels at 224 and 112 pixels).
+ * core's L2 (up to 256 + 256 channels in float32: VGG-16's layers from 224
+ * down to 56 pixels).
  * Each work item is nr * strips consecutive tiles of one sample, and one
  * thread takes it through all three steps: V of its tiles for every input
  * channel, written straight in the micro-kernel's B layout (kc steps of nr
