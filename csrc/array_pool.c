@@ -28,6 +28,23 @@ static pool_block *pool_free_list;
 static size_t pool_held;
 static size_t pool_limit = LRP_ARRAY_POOL_DEFAULT_LIMIT;
 
+/* A fork takes the lock first and releases it on both sides, so that the
+ * child never inherits a free list some other thread was halfway through
+ * changing. */
+static void pool_fork_prepare(void) { pthread_mutex_lock(&pool_lock); }
+static void pool_fork_done(void) { pthread_mutex_unlock(&pool_lock); }
+static void pool_register_fork(void)
+{
+    pthread_atfork(pool_fork_prepare, pool_fork_done, pool_fork_done);
+}
+
+static void pool_enter(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, pool_register_fork);
+    pthread_mutex_lock(&pool_lock);
+}
+
 static void *pool_data(pool_block *b)
 {
     return (char *)b + POOL_HEADER;
@@ -42,7 +59,7 @@ static pool_block *pool_header(void *data)
 static pool_block *pool_take(size_t bytes)
 {
     pool_block **best = NULL;
-    pthread_mutex_lock(&pool_lock);
+    pool_enter();
     for (pool_block **at = &pool_free_list; *at; at = &(*at)->next) {
         const size_t cap = (*at)->capacity;
         if (cap >= bytes && cap - bytes <= bytes / 4 && (!best || cap < (*best)->capacity))
@@ -97,7 +114,7 @@ void lrp_array_pool_free(void *data)
     if (b->magic != POOL_MAGIC) /* not ours: a caller's bug, better leaked than freed */
         return;
     if (b->capacity >= POOL_LEAST) {
-        pthread_mutex_lock(&pool_lock);
+        pool_enter();
         const int keep = b->capacity <= pool_limit && pool_held <= pool_limit - b->capacity;
         if (keep) {
             b->next = pool_free_list;
@@ -133,7 +150,7 @@ void *lrp_array_pool_realloc(void *data, size_t bytes)
 static void pool_trim(size_t keep)
 {
     pool_block *release = NULL;
-    pthread_mutex_lock(&pool_lock);
+    pool_enter();
     while (pool_free_list && pool_held > keep) {
         pool_block *b = pool_free_list;
         pool_free_list = b->next;
@@ -152,7 +169,7 @@ static void pool_trim(size_t keep)
 
 void lrp_array_pool_set_limit(size_t bytes)
 {
-    pthread_mutex_lock(&pool_lock);
+    pool_enter();
     pool_limit = bytes;
     pthread_mutex_unlock(&pool_lock);
     pool_trim(bytes);
@@ -160,7 +177,7 @@ void lrp_array_pool_set_limit(size_t bytes)
 
 size_t lrp_array_pool_limit(void)
 {
-    pthread_mutex_lock(&pool_lock);
+    pool_enter();
     const size_t limit = pool_limit;
     pthread_mutex_unlock(&pool_lock);
     return limit;
@@ -168,7 +185,7 @@ size_t lrp_array_pool_limit(void)
 
 size_t lrp_array_pool_held(void)
 {
-    pthread_mutex_lock(&pool_lock);
+    pool_enter();
     const size_t held = pool_held;
     pthread_mutex_unlock(&pool_lock);
     return held;

@@ -1,7 +1,10 @@
 """The array pool (semiring_lrp.memory): NumPy allocates from it while a pass
 runs; freed blocks of 1 MiB or more are kept up to a limit and handed out
 again, zeroed where NumPy asks for zeros."""
+import os
+import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -138,3 +141,47 @@ def test_passes_give_the_same_values_with_and_without_the_pool(pool):
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
     assert memory.array_pool_bytes() > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_can_use_the_pool_while_threads_were_using_it(pool):
+    """Forks while other threads allocate and free through the pool: each
+    child must find the pool usable (a child inheriting its lock held, or
+    its free list half changed, would hang or crash)."""
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            with memory.pooled_arrays():
+                a = np.ones(MIB // 4)
+            del a
+
+    threads = [threading.Thread(target=churn) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(20):
+            pid = os.fork()
+            if pid == 0:  # the child: one allocation through the pool, then out
+                code = 1
+                try:
+                    with memory.pooled_arrays():
+                        ok = np.full(MIB // 4, 3.0).sum() == 3.0 * (MIB // 4)
+                    code = 0 if ok else 1
+                finally:
+                    os._exit(code)
+            deadline = time.monotonic() + 30
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    pytest.fail("a forked child hung in the array pool")
+                time.sleep(0.01)
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
