@@ -1,7 +1,7 @@
 /* Large blocks of memory kept for reuse (see lrp.h). A real pass of VGG-16
  * at batch 1 writes some 200 MB of fresh arrays (activations, denominators,
  * relevance) that the allocator had just returned to the kernel: the page
- * faults and the kernel's zeroing of every new page took 9% of the pass.
+ * faults and the kernel's zeroing of every new page took 7-9% of the pass.
  *
  * Every block carries a header with its capacity, so that free and realloc
  * need no size from the caller. Blocks of at least POOL_LEAST bytes go to a

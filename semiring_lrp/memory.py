@@ -3,7 +3,7 @@
 A pass writes many large arrays (activations, denominators, relevance of
 every layer) and drops most of them again. Freed, their memory went back to
 the operating system, and the next pass paid for fresh pages: page faults
-and the kernel zeroing each page, 9% of a real VGG-16 pass at batch 1. While
+and the kernel zeroing each page, 7-9% of a real VGG-16 pass at batch 1. While
 a pass of semiring_lrp runs, NumPy allocates from a pool instead, which
 keeps freed blocks of 1 MiB or more, up to a limit in all (512 MiB unless
 set), and hands them out again. Arrays made in a pass and kept by you
