@@ -551,7 +551,8 @@ def conv_output_hw(h, w, kh, kw, geometry):
     """PyTorch's output size, or None where the geometry has none."""
     try:
         sh, sw, ph, pw, dh, dw, _ = (int(v) for v in geometry)
-        if any(type(v) not in (int, np.int64) for v in geometry):
+        # the core takes bool as an int (True: 1), as Python's int() does
+        if any(type(v) not in (int, bool, np.int64) for v in geometry):
             return None
     except (TypeError, ValueError):
         return None
