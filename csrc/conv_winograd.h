@@ -252,6 +252,39 @@ static LRP_INLINE void FN(winograd_out_row)(const T *restrict s0, const T *restr
     }
 }
 
+/* The outputs of tiles [tx0, tx0 + len) of tile row ty of one output
+ * channel (outk, scalek: its plane) from its 16 rows of M, m + xi *
+ * xi_stride for xi = 0 .. 15: along y into at (8 len values; at[i][j] is
+ * A^T column j, output row i), then the two output rows. */
+static LRP_INLINE void FN(winograd_tiles_out)(const T *m, size_t xi_stride, ptrdiff_t ty,
+                                              ptrdiff_t tx0, ptrdiff_t len, ptrdiff_t h,
+                                              ptrdiff_t wd, T beta, const T *scalek, T *outk,
+                                              T *at)
+{
+    for (int j = 0; j < 4; j++) {
+        const T *restrict m0 = m + (size_t)(0 + j) * xi_stride;
+        const T *restrict m1 = m + (size_t)(4 + j) * xi_stride;
+        const T *restrict m2 = m + (size_t)(8 + j) * xi_stride;
+        const T *restrict m3 = m + (size_t)(12 + j) * xi_stride;
+        T *restrict a0 = at + j * len, *restrict a1 = at + (4 + j) * len;
+        LRP_NO_ALIAS
+        for (ptrdiff_t i = 0; i < len; i++) {
+            a0[i] = m0[i] + m1[i] + m2[i];
+            a1[i] = m1[i] - m2[i] - m3[i];
+        }
+    }
+    const ptrdiff_t ox0 = 2 * tx0;
+    const ptrdiff_t columns = 2 * len < wd - ox0 ? 2 * len : wd - ox0;
+    for (int i = 0; i < 2; i++) {
+        const ptrdiff_t oy = 2 * ty + i;
+        if (oy >= h)
+            break;
+        const T *s = at + 4 * i * len;
+        FN(winograd_out_row)(s, s + len, s + 2 * len, s + 3 * len, columns, beta,
+                             scalek ? scalek + oy * wd + ox0 : NULL, outk + oy * wd + ox0);
+    }
+}
+
 /* The outputs of one output channel from its 16 rows of M, then the
  * epilogue: + beta, or times a. */
 static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t begin,
@@ -278,28 +311,8 @@ static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t 
         const T beta = job->bias ? job->bias[k] : (T)0;
         for (ptrdiff_t ty = job->ty0; ty < job->ty0 + job->tiles / tw; ty++) {
             const ptrdiff_t first = (ty - job->ty0) * tw;
-            /* along y: at[i][j] = A^T column j, output row i */
-            for (int j = 0; j < 4; j++) {
-                const T *restrict m0 = job->m + (size_t)(0 + j) * plane + k * job->tiles + first;
-                const T *restrict m1 = job->m + (size_t)(4 + j) * plane + k * job->tiles + first;
-                const T *restrict m2 = job->m + (size_t)(8 + j) * plane + k * job->tiles + first;
-                const T *restrict m3 = job->m + (size_t)(12 + j) * plane + k * job->tiles + first;
-                T *restrict a0 = at + j * tw, *restrict a1 = at + (4 + j) * tw;
-                LRP_NO_ALIAS
-                for (ptrdiff_t tx = 0; tx < tw; tx++) {
-                    a0[tx] = m0[tx] + m1[tx] + m2[tx];
-                    a1[tx] = m1[tx] - m2[tx] - m3[tx];
-                }
-            }
-            for (int i = 0; i < 2; i++) {
-                const ptrdiff_t oy = 2 * ty + i;
-                if (oy >= h)
-                    break;
-                const T *restrict s0 = at + (4 * i + 0) * tw, *restrict s1 = at + (4 * i + 1) * tw;
-                const T *restrict s2 = at + (4 * i + 2) * tw, *restrict s3 = at + (4 * i + 3) * tw;
-                FN(winograd_out_row)(s0, s1, s2, s3, wd, beta, scale ? scale + oy * wd : NULL,
-                                     out + oy * wd);
-            }
+            FN(winograd_tiles_out)(job->m + k * job->tiles + first, plane, ty, 0, tw, h, wd,
+                                   beta, scale, out, at);
         }
     }
     free(buffer);
@@ -425,29 +438,8 @@ static LRP_INLINE void FN(winograd_fused_output)(const FN(winograd_fused) *job, 
         for (ptrdiff_t done = 0; done < count;) {
             const ptrdiff_t t = t0 + done, ty = t / tw, tx0 = t % tw;
             const ptrdiff_t len = tw - tx0 < count - done ? tw - tx0 : count - done;
-            for (int j = 0; j < 4; j++) {
-                const T *restrict m0 = mk + (size_t)(0 + j) * xi_stride + done;
-                const T *restrict m1 = mk + (size_t)(4 + j) * xi_stride + done;
-                const T *restrict m2 = mk + (size_t)(8 + j) * xi_stride + done;
-                const T *restrict m3 = mk + (size_t)(12 + j) * xi_stride + done;
-                T *restrict a0 = at + j * len, *restrict a1 = at + (4 + j) * len;
-                LRP_NO_ALIAS
-                for (ptrdiff_t i = 0; i < len; i++) {
-                    a0[i] = m0[i] + m1[i] + m2[i];
-                    a1[i] = m1[i] - m2[i] - m3[i];
-                }
-            }
-            const ptrdiff_t ox0 = 2 * tx0;
-            const ptrdiff_t columns = 2 * len < wd - ox0 ? 2 * len : wd - ox0;
-            for (int i = 0; i < 2; i++) {
-                const ptrdiff_t oy = 2 * ty + i;
-                if (oy >= h)
-                    break;
-                const T *restrict s0 = at + (4 * i + 0) * len, *restrict s1 = at + (4 * i + 1) * len;
-                const T *restrict s2 = at + (4 * i + 2) * len, *restrict s3 = at + (4 * i + 3) * len;
-                FN(winograd_out_row)(s0, s1, s2, s3, columns, beta,
-                                     scalek ? scalek + oy * wd + ox0 : NULL, outk + oy * wd + ox0);
-            }
+            FN(winograd_tiles_out)(mk + done, xi_stride, ty, tx0, len, h, wd, beta, scalek, outk,
+                                   at);
             done += len;
         }
     }
