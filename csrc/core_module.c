@@ -728,30 +728,47 @@ static PyObject *py_num_threads(PyObject *self, PyObject *unused)
     return PyLong_FromLong(lrp_num_threads());
 }
 
+/* The index of arg in names[0..count) (a str naming one of them), or -1 with
+ * TypeError or ValueError set; what names is what the messages call them. */
+static int choice_index(PyObject *arg, const char *const *names, int count, const char *what)
+{
+    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (!name) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "the %s must be a str, not %.100s", what,
+                         Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    for (int i = 0; i < count; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    char choices[256] = "";
+    for (int i = 0; i < count; i++) {
+        const size_t used = strlen(choices);
+        snprintf(choices + used, sizeof choices - used, "%s'%s'",
+                 i == 0 ? "" : i + 1 < count ? ", " : " or ", names[i]);
+    }
+    PyErr_Format(PyExc_ValueError, "unknown %s %R: use %s", what, arg, choices);
+    return -1;
+}
+
+#define CHOICE_INDEX(arg, names, what) \
+    choice_index(arg, names, (int)(sizeof(names) / sizeof(*(names))), what)
+
 static const char *const isa_names[] = {"portable", "avx2", "avx512"};
 
 static PyObject *py_set_isa(PyObject *self, PyObject *arg)
 {
     (void)self;
-    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
-    if (!name) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "the instruction set must be a str");
+    const int isa = CHOICE_INDEX(arg, isa_names, "instruction set");
+    if (isa < 0)
+        return NULL;
+    if (lrp_set_isa((lrp_isa)isa) != LRP_OK) {
+        PyErr_Format(PyExc_ValueError, "this CPU cannot run the %s kernels (best: %s)",
+                     isa_names[isa], isa_names[lrp_best_isa()]);
         return NULL;
     }
-    for (int isa = LRP_ISA_PORTABLE; isa <= LRP_ISA_AVX512; isa++) {
-        if (strcmp(name, isa_names[isa]) != 0)
-            continue;
-        if (lrp_set_isa((lrp_isa)isa) != LRP_OK) {
-            PyErr_Format(PyExc_ValueError, "this CPU cannot run the %s kernels (best: %s)",
-                         name, isa_names[lrp_best_isa()]);
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    PyErr_Format(PyExc_ValueError, "unknown instruction set %R: use 'portable', 'avx2' or "
-                 "'avx512'", arg);
-    return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *py_isa(PyObject *self, PyObject *unused)
@@ -874,20 +891,11 @@ static const char *const fusion_names[] = {"never", "auto", "always"};
 static PyObject *py_set_winograd_fusion(PyObject *self, PyObject *arg)
 {
     (void)self;
-    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
-    if (!name) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "the Winograd fusion mode must be a str");
+    const int mode = CHOICE_INDEX(arg, fusion_names, "Winograd fusion mode");
+    if (mode < 0)
         return NULL;
-    }
-    for (int mode = LRP_WINOGRAD_FUSION_NEVER; mode <= LRP_WINOGRAD_FUSION_ALWAYS; mode++)
-        if (strcmp(name, fusion_names[mode]) == 0) {
-            (void)lrp_set_winograd_fusion(mode);
-            Py_RETURN_NONE;
-        }
-    PyErr_Format(PyExc_ValueError, "unknown Winograd fusion mode %R: use 'never', 'auto' or "
-                 "'always'", arg);
-    return NULL;
+    (void)lrp_set_winograd_fusion(mode);
+    Py_RETURN_NONE;
 }
 
 static PyObject *py_winograd_fusion(PyObject *self, PyObject *unused)
