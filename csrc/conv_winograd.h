@@ -4,13 +4,16 @@
  * Each 2x2 block of outputs (a tile) of a 3x3 convolution with unit stride
  * and padding 1 is A^T [(G g G^T) . (B^T d B)] A for the tile's 4x4 input
  * patch d and kernel g: per tile and channel pair, 16 multiplies where the
- * direct product takes 36. Per sample and block of tile rows (V and M of a
- * whole 224x224 layer would be 4x its input and output, far past the
- * cache), in three passes over the threads:
+ * direct product takes 36. In three steps:
  *   V_xi = B^T d B of every (input channel, tile)         16 x (C x P)
  *   M_xi = U_xi V_xi, U_xi = G g G^T of every (out, in)   16 products
  *   out  = A^T M A of every (output channel, tile), then + beta (forward)
  *          or times a (the transposed pass)
+ * in one of two forms: the fused form (a thread takes a few dozen tiles
+ * through all three in its L2) where V and M of that many tiles fit there,
+ * else the wide form (each step over the threads for a block of tile rows;
+ * VGG-16's 512-channel layers). Both compute every sum alike and give the
+ * same bits.
  * The transforms' coefficients are 0, +-1 and 1/2, so each output differs
  * from the direct sum by a few roundings of its terms' magnitudes; the
  * order of every sum is fixed, whatever the thread count or batch.
@@ -19,8 +22,10 @@
  * (conv_winograd_pays). */
 
 #define WINOGRAD_XI 16
-/* Tiles per block: V and M of a block, 16 values per tile and channel,
- * stay within a few megabytes (the cache) on layers of 512 channels. */
+/* Tiles per block of the wide form: V and M of a block, 16 values per tile
+ * and channel, stay within a few megabytes (the cache) on layers of 512
+ * channels (V and M of a whole 224x224 layer would be 4x its input and
+ * output). */
 #define WINOGRAD_BLOCK 1024
 
 /* The geometry F(2x2, 3x3) computes here: a 3x3 kernel, unit stride and
@@ -62,11 +67,12 @@ typedef struct {
     T *out;           /* this sample's output (K, H, W) */
     const T *bias;    /* forward: beta per output channel */
     const T *scale;   /* transposed pass: a of this sample, shaped as out */
-    int mr;
+    int mr;           /* output channels per panel of U (b_nr: per group written) */
+    int b_nr;         /* the wide form: U as B panels of b_nr output channels; else 0 */
 } FN(winograd);
 
-/* U_xi row co, column ci, in FN(pack_a)'s layout, for the rows of one
- * panel. flipped: the transposed pass's kernel, W[ci][co] turned by 180
+/* U_xi row co, column ci, in FN(pack_a)'s layout (with b_nr, the wide
+ * form's B: U_xi^T), for the rows of one panel. flipped: the transposed pass's kernel, W[ci][co] turned by 180
  * degrees. The panel's rows are the lanes of every step (the compiler makes
  * vectors of them) and each (panel, ci) writes its mr contiguous values of
  * all 16 U_xi at once: rows in the outer loop had revisited every cache
@@ -114,6 +120,12 @@ static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t
                     u[y][3][r] = gt[y][2][r];
                 }
             T *dst = job->u + panel * cin * mr + ci * mr;
+            if (job->b_nr) { /* FN(product)'s shared B: chunks, then strips of nr */
+                const ptrdiff_t nr = job->b_nr, co0 = panel * mr, chunk = FN(product_chunk)();
+                const ptrdiff_t pc = ci / chunk * chunk, kc = cin - pc < chunk ? cin - pc : chunk;
+                dst = job->u + pc * ((cout + nr - 1) / nr * nr) + co0 / nr * kc * nr +
+                      (ci - pc) * nr + co0 % nr;
+            }
             for (int xi = 0; xi < WINOGRAD_XI; xi++)
                 memcpy(dst + (size_t)xi * job->u_stride, u[xi / 4][xi % 4], (size_t)mr * sizeof(T));
         }
@@ -178,9 +190,9 @@ static LRP_INLINE void FN(winograd_row_x)(const T *restrict u, ptrdiff_t count, 
     }
 }
 
-/* V of one input channel: the tiles row by row, each input row first
- * transformed along x for all tiles of the row (contiguous, vectorisable),
- * then the four rows of a tile row combined along y. */
+/* V of one input channel for the wide form, tile row by tile row: the four
+ * input rows along y, then along x for all tiles of the row (contiguous,
+ * vectorisable). */
 static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t begin,
                                                       ptrdiff_t end, int worker, lrp_team *team,
                                                       int fused)
@@ -285,56 +297,21 @@ static LRP_INLINE void FN(winograd_tiles_out)(const T *m, size_t xi_stride, ptrd
     }
 }
 
-/* The outputs of one output channel from its 16 rows of M, then the
- * epilogue: + beta, or times a. */
-static LRP_INLINE lrp_status FN(winograd_output_items)(void *context, ptrdiff_t begin,
-                                                       ptrdiff_t end, int worker, lrp_team *team,
-                                                       int fused)
-{
-    const FN(winograd) *job = context;
-    const lrp_conv_shape *v = job->v;
-    const ptrdiff_t h = v->out_h, wd = v->out_w, tw = job->tiles_w;
-    const size_t plane = (size_t)v->out_c * (size_t)job->tiles;
-    T *buffer = lrp_alloc_array(8 * (size_t)tw, sizeof(T));
-    if (!buffer)
-        return LRP_ERR_NOMEM;
-    T *at = buffer;
-    lrp_status status = LRP_OK;
-    (void)fused;
-    for (ptrdiff_t k = begin; k < end; k++) {
-        if (lrp_team_stop(team, worker)) {
-            status = LRP_ERR_INTERRUPTED;
-            break;
-        }
-        T *out = job->out + k * h * wd;
-        const T *scale = job->scale ? job->scale + k * h * wd : NULL;
-        const T beta = job->bias ? job->bias[k] : (T)0;
-        for (ptrdiff_t ty = job->ty0; ty < job->ty0 + job->tiles / tw; ty++) {
-            const ptrdiff_t first = (ty - job->ty0) * tw;
-            FN(winograd_tiles_out)(job->m + k * job->tiles + first, plane, ty, 0, tw, h, wd,
-                                   beta, scale, out, at);
-        }
-    }
-    free(buffer);
-    return status;
-}
-LRP_ISA_TASKS(winograd_output_task, FN(winograd_output_items))
-
 /* The fused form, for layers whose V and M of a few dozen tiles fit in a
  * core's L2 (up to 256 + 256 channels in float32: VGG-16's layers from 224
- * down to 56 pixels).
+ * down to 56 pixels); the wide form below takes the others.
  * Each work item is nr * strips consecutive tiles of one sample, and one
  * thread takes it through all three steps: V of its tiles for every input
  * channel, written straight in the micro-kernel's B layout (kc steps of nr
  * tiles per strip), the 16 products into M, and A^T M A into the output.
- * The blocked passes above write V and M of 1024 tiles to L3 and read them
- * back, and copy V once more into B panels; on a 64-channel layer that was
- * half of the time. The arithmetic is theirs, step for step (the same sums
- * in the same order, the same micro-kernel over the same chunks), so both
- * forms give the same bits. */
+ * Passes over all tiles, step by step, had written V and M of 1024 tiles to
+ * L3 and read them back, and copied V once more into B panels; on a
+ * 64-channel layer that was half of the time. Each sum runs over the input
+ * channels in order, chunk after chunk, one fused multiply-add per term, as
+ * in the wide form: both give the same bits. */
 /* V and M of one item at most: measured per VGG-16 layer (forward and
  * transposed pass, float32, AVX-512, 1 MB of L2 per core), 256 KB to 2 MB:
- * 1 MB was best or level with the blocked passes on every layer it takes
+ * 1 MB was best or level with the passes step by step on every layer it takes
  * (64 to 256 channels), 2 MB took the 512-channel layers and made them 40%
  * slower (U of 16 MB then streams from L3 once per item). */
 #define WINOGRAD_FUSED_BYTES 1048576.0
@@ -343,8 +320,8 @@ LRP_ISA_TASKS(winograd_output_task, FN(winograd_output_items))
 #define WINOGRAD_PREFETCH 2 /* input channels ahead */
 
 /* Strips of nr tiles per fused item: as many as V and M fit in
- * WINOGRAD_FUSED_BYTES, up to WINOGRAD_FUSED_MOST tiles; 0 (the blocked
- * passes) where fewer than WINOGRAD_FUSED_LEAST tiles fit, since each item
+ * WINOGRAD_FUSED_BYTES, up to WINOGRAD_FUSED_MOST tiles; 0 (the wide form)
+ * where fewer than WINOGRAD_FUSED_LEAST tiles fit, since each item
  * reads all of U once, or where fusion is off; under
  * LRP_WINOGRAD_FUSION_ALWAYS, 1 at least. */
 static ptrdiff_t FN(winograd_fused_strips)(const lrp_conv_shape *v, int mr, int nr)
@@ -503,36 +480,6 @@ static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t b
 }
 LRP_ISA_TASKS(winograd_fused_task, FN(winograd_fused_items))
 
-static const T *FN(winograd_a_of)(const FN(product) *p, ptrdiff_t q)
-{
-    const FN(winograd) *job = p->layer;
-    return job->u + (size_t)q * job->u_stride;
-}
-
-static T *FN(winograd_c_of)(const FN(product) *p, ptrdiff_t q)
-{
-    const FN(winograd) *job = p->layer;
-    return job->m + (size_t)q * (size_t)job->v->out_c * (size_t)job->tiles;
-}
-
-/* B of problem xi: rows [p0, p0 + kc) (input channels) by tiles [j0, j0 + nr)
- * of V_xi, zero past the last tile. */
-static void FN(winograd_pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc,
-                                ptrdiff_t j0, int nr, T *restrict dst)
-{
-    const FN(winograd) *job = p->layer;
-    const T *src = job->vx + (size_t)q * (size_t)job->v->in_c * (size_t)job->tiles;
-    const ptrdiff_t cols = p->n - j0 < nr ? p->n - j0 : nr;
-    for (ptrdiff_t pp = 0; pp < kc; pp++) {
-        const T *restrict s = src + (p0 + pp) * job->tiles + j0;
-        T *restrict d = dst + pp * nr;
-        for (ptrdiff_t c = 0; c < cols; c++)
-            d[c] = s[c];
-        for (ptrdiff_t c = cols; c < nr; c++)
-            d[c] = 0;
-    }
-}
-
 /* The fused form over every sample's tiles, items of strips * nr tiles. */
 static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv_product) *cp,
                                          ptrdiff_t strips, const FN(lrp_micro) *micro,
@@ -555,13 +502,167 @@ static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv
     return lrp_parallel_for(items, LRP_ISA_TASK(winograd_fused_task), &job, interrupt);
 }
 
+/* The wide form, for layers past the fused form's reach (512 channels):
+ * per sample and block of tile rows, each step over the threads, and the
+ * products M_xi^T = V_xi^T U_xi^T with the tiles as the micro-kernel's rows
+ * and the output channels as its columns:
+ *   V    (xi, input channel, tile) by FN(winograd_input_items), which the
+ *        products read in place as V^T, column-major (micro->cols)
+ *   U^T  kept as FN(product)'s shared B (FN(winograd_weights_items), b_nr)
+ *   M^T  (xi, tile, output channel), turned into the output by groups of a
+ *        cache line of channels, each tile's A^T M A in the lanes
+ * With the tiles as columns instead, in strips of nr (32), a 28x28 layer's
+ * 196 tiles took 7 strips (224 columns) and a 14x14 layer's 49 took 2 (64),
+ * and V was copied into B panels; as rows they take 25 and 7 panels of 8
+ * (200, 56). Forward and transposed pass of VGG-16's 512 -> 512 layers
+ * (ms, batch 1, tiles as columns -> rows): 28x28 5.7 + 5.9 -> 4.4 + 4.8,
+ * 14x14 1.8 + 1.8 -> 1.4 + 1.5; 256 -> 512 at 28x28 2.7 + 3.1 -> 2.2 + 2.6. */
+
+/* The outputs of a group of output channels from M^T, every tile's A^T M A
+ * with the channels in the lanes, each step the other forms' (see
+ * FN(winograd_tiles_out)): y + beta, or times a. */
+#define WIDE_GROUP (64 / (ptrdiff_t)sizeof(T))
+static LRP_INLINE lrp_status FN(winograd_wide_output_items)(void *context, ptrdiff_t begin,
+                                                            ptrdiff_t end, int worker,
+                                                            lrp_team *team, int fused)
+{
+    const FN(winograd) *job = context;
+    const lrp_conv_shape *v = job->v;
+    const ptrdiff_t h = v->out_h, wd = v->out_w, tw = job->tiles_w, cout = v->out_c;
+    const ptrdiff_t plane = h * wd;
+    const size_t xs = (size_t)job->tiles * (size_t)cout;
+    (void)fused;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const ptrdiff_t k0 = item * WIDE_GROUP;
+        const ptrdiff_t g = cout - k0 < WIDE_GROUP ? cout - k0 : WIDE_GROUP;
+        T beta[WIDE_GROUP];
+        for (ptrdiff_t ch = 0; ch < g; ch++)
+            beta[ch] = job->bias ? job->bias[k0 + ch] : (T)0;
+        for (ptrdiff_t t = 0; t < job->tiles; t++) {
+            const ptrdiff_t ty = job->ty0 + t / tw, ox = 2 * (t % tw);
+            const T *mt = job->m + t * cout + k0;
+            T at[8][WIDE_GROUP];
+            for (int j = 0; j < 4; j++) {
+                const T *restrict m0 = mt + (size_t)(0 + j) * xs;
+                const T *restrict m1 = mt + (size_t)(4 + j) * xs;
+                const T *restrict m2 = mt + (size_t)(8 + j) * xs;
+                const T *restrict m3 = mt + (size_t)(12 + j) * xs;
+                for (ptrdiff_t ch = 0; ch < g; ch++) {
+                    at[j][ch] = m0[ch] + m1[ch] + m2[ch];
+                    at[4 + j][ch] = m1[ch] - m2[ch] - m3[ch];
+                }
+            }
+            const int second = ox + 1 < wd;
+            for (int i = 0; i < 2; i++) {
+                const ptrdiff_t oy = 2 * ty + i;
+                if (oy >= h)
+                    break;
+                const T *s0 = at[4 * i], *s1 = at[4 * i + 1], *s2 = at[4 * i + 2];
+                const T *s3 = at[4 * i + 3];
+                T *o = job->out + k0 * plane + oy * wd + ox;
+                if (job->scale) {
+                    const T *a = job->scale + k0 * plane + oy * wd + ox;
+                    for (ptrdiff_t ch = 0; ch < g; ch++) {
+                        o[ch * plane] = a[ch * plane] * (s0[ch] + s1[ch] + s2[ch]);
+                        if (second)
+                            o[ch * plane + 1] = a[ch * plane + 1] * (s1[ch] - s2[ch] - s3[ch]);
+                    }
+                } else {
+                    for (ptrdiff_t ch = 0; ch < g; ch++) {
+                        o[ch * plane] = (s0[ch] + s1[ch] + s2[ch]) + beta[ch];
+                        if (second)
+                            o[ch * plane + 1] = (s1[ch] - s2[ch] - s3[ch]) + beta[ch];
+                    }
+                }
+            }
+        }
+    }
+    return LRP_OK;
+}
+LRP_ISA_TASKS(winograd_wide_output_task, FN(winograd_wide_output_items))
+
+static const T *FN(wide_a_of)(const FN(product) *p, ptrdiff_t q)
+{
+    const FN(winograd) *job = p->layer;
+    return job->vx + (size_t)q * (size_t)job->v->in_c * (size_t)job->tiles;
+}
+
+static const T *FN(wide_b_of)(const FN(product) *p, ptrdiff_t q)
+{
+    const FN(winograd) *job = p->layer;
+    return job->u + (size_t)q * job->u_stride;
+}
+
+static T *FN(wide_c_of)(const FN(product) *p, ptrdiff_t q)
+{
+    const FN(winograd) *job = p->layer;
+    return job->m + (size_t)q * (size_t)job->tiles * (size_t)job->v->out_c;
+}
+
+/* The wide form over every sample, in blocks of whole tile rows, up to
+ * WINOGRAD_BLOCK tiles (one row at least); job->u holds U^T. */
+static lrp_status FN(winograd_wide_run)(FN(winograd) *job, const FN(conv_product) *cp,
+                                        const FN(lrp_micro) *micro,
+                                        const lrp_interrupt *interrupt)
+{
+    const lrp_conv_shape *v = job->v;
+    const ptrdiff_t tw = job->tiles_w, tile_rows = (v->out_h + 1) / 2;
+    ptrdiff_t block_rows = WINOGRAD_BLOCK / tw;
+    block_rows = block_rows < 1 ? 1 : block_rows < tile_rows ? block_rows : tile_rows;
+    const ptrdiff_t block = block_rows * tw;
+    size_t v_count, m_count;
+    /* V, then zeros the last problem's last panel may read past it */
+    if (lrp_checked_count(micro->mr, v->in_c * WINOGRAD_XI, (size_t)block, &v_count) != LRP_OK ||
+        lrp_checked_count(0, v->out_c * WINOGRAD_XI, (size_t)block, &m_count) != LRP_OK ||
+        v_count > SIZE_MAX - m_count)
+        return LRP_ERR_NOMEM;
+    T *scratch = lrp_alloc_aligned(v_count + m_count, sizeof(T));
+    if (!scratch)
+        return LRP_ERR_NOMEM;
+    job->vx = scratch;
+    job->m = scratch + v_count;
+    memset(scratch + v_count - micro->mr, 0, (size_t)micro->mr * sizeof(T));
+    const ptrdiff_t in_plane = v->in_c * v->in_h * v->in_w;
+    const ptrdiff_t out_plane = v->out_c * v->out_h * v->out_w;
+    lrp_status status = LRP_OK;
+    for (ptrdiff_t n = 0; n < v->n && status == LRP_OK; n++) {
+        job->x = cp->x + n * in_plane;
+        job->out = cp->out + n * out_plane;
+        job->scale = cp->scale ? cp->scale + n * out_plane : NULL;
+        for (job->ty0 = 0; job->ty0 < tile_rows && status == LRP_OK; job->ty0 += block_rows) {
+            const ptrdiff_t these = tile_rows - job->ty0 < block_rows ? tile_rows - job->ty0
+                                                                     : block_rows;
+            job->tiles = these * tw;
+            status = lrp_parallel_for(v->in_c, LRP_ISA_TASK(winograd_input_task), job,
+                                      interrupt);
+            if (status != LRP_OK)
+                break;
+            FN(product) p = {.problems = WINOGRAD_XI, .m = job->tiles, .n = v->out_c,
+                             .k = v->in_c, .max = 0, .a_cols_of = FN(wide_a_of),
+                             .lda = job->tiles, .b_of = FN(wide_b_of), .c_of = FN(wide_c_of), .ldc = v->out_c,
+                             .layer = job, .interrupt = interrupt, .micro = micro};
+            status = FN(product_run)(&p);
+            if (status == LRP_OK)
+                status = lrp_parallel_for((v->out_c + WIDE_GROUP - 1) / WIDE_GROUP,
+                                          LRP_ISA_TASK(winograd_wide_output_task), job, interrupt);
+        }
+    }
+    free(scratch);
+    return status;
+}
+
 /* U into data (the cache's build callback: context is the job). */
 static lrp_status FN(winograd_weights_build)(void *context, void *data)
 {
     FN(winograd) *job = context;
     const lrp_conv_shape *v = job->v;
     job->u = data;
-    const ptrdiff_t panels = (v->out_c + job->mr - 1) / job->mr;
+    /* the wide form's B: every column of the last strip, zero past out_c */
+    const ptrdiff_t rows = job->b_nr ? (v->out_c + job->b_nr - 1) / job->b_nr * job->b_nr
+                                     : v->out_c;
+    const ptrdiff_t panels = (rows + job->mr - 1) / job->mr;
     const double weights = (double)v->out_c * (double)v->in_c * WINOGRAD_XI;
     return lrp_parallel_for_upto(panels, (ptrdiff_t)(weights / 65536.0),
                                  LRP_ISA_TASK(winograd_weights_task), job, v->interrupt);
@@ -575,28 +676,29 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
 {
     const lrp_conv_shape *v = &cp->view;
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
-    const ptrdiff_t tiles_w = (v->out_w + 1) / 2, tile_rows = (v->out_h + 1) / 2;
-    /* whole tile rows, up to WINOGRAD_BLOCK tiles (one at least) */
-    ptrdiff_t block_rows = WINOGRAD_BLOCK / tiles_w;
-    block_rows = block_rows < 1 ? 1 : block_rows < tile_rows ? block_rows : tile_rows;
-    const ptrdiff_t block = block_rows * tiles_w;
-    size_t u_stride, u_count, v_count, m_count;
     if (micro->mr > WINOGRAD_LANES) /* the micro-kernels have 8 rows at most */
         return LRP_ERR_ARG;
-    if (FN(packed_a_count)(v->out_c, v->in_c, micro->mr, &u_stride) != LRP_OK ||
-        lrp_checked_count(0, (ptrdiff_t)u_stride, WINOGRAD_XI, &u_count) != LRP_OK ||
-        lrp_checked_count(0, v->in_c * WINOGRAD_XI, (size_t)block, &v_count) != LRP_OK ||
-        lrp_checked_count(0, v->out_c * WINOGRAD_XI, (size_t)block, &m_count) != LRP_OK ||
-        v_count > SIZE_MAX - m_count)
+    const ptrdiff_t strips = FN(winograd_fused_strips)(v, micro->mr, micro->nr);
+    const int wide = strips == 0;
+    /* U: the fused form's A panels of mr output channels, or the wide form's
+     * B strips of nr, written in groups of min(nr, WINOGRAD_LANES) (nr is a
+     * power of two) */
+    const int b_nr = wide ? micro->nr : 0;
+    size_t u_stride, u_count;
+    if ((wide ? lrp_checked_count(0, (v->out_c + b_nr - 1) / b_nr,
+                                  (size_t)b_nr * (size_t)v->in_c, &u_stride)
+              : FN(packed_a_count)(v->out_c, v->in_c, micro->mr, &u_stride)) != LRP_OK ||
+        lrp_checked_count(0, (ptrdiff_t)u_stride, WINOGRAD_XI, &u_count) != LRP_OK)
         return LRP_ERR_NOMEM;
     FN(winograd) job = {.v = v, .w = w, .kind = kind, .flipped = flipped, .gamma = gamma,
-                        .tiles_w = tiles_w, .u_stride = u_stride, .bias = cp->bias,
-                        .mr = micro->mr};
-    const lrp_cache_key key = {.form = LRP_FORM_WINOGRAD, .elem_size = (int)sizeof(T),
-                               .isa = (int)lrp_current_isa(), .kind = kind,
-                               .gamma = (double)gamma, .flipped = flipped, .mr = micro->mr,
-                               .rows = v->out_c, .cols = v->in_c, .groups = 1, .taps = 9,
-                               .count = u_count};
+                        .tiles_w = (v->out_w + 1) / 2, .u_stride = u_stride, .bias = cp->bias,
+                        .mr = wide ? (b_nr < WINOGRAD_LANES ? b_nr : WINOGRAD_LANES) : micro->mr,
+                        .b_nr = b_nr};
+    const lrp_cache_key key = {.form = wide ? LRP_FORM_WINOGRAD_WIDE : LRP_FORM_WINOGRAD,
+                               .elem_size = (int)sizeof(T), .isa = (int)lrp_current_isa(),
+                               .kind = kind, .gamma = (double)gamma, .flipped = flipped,
+                               .mr = wide ? b_nr : micro->mr, .rows = v->out_c,
+                               .cols = v->in_c, .groups = 1, .taps = 9, .count = u_count};
     lrp_status status;
     void *own_u;
     const T *kept = lrp_weights_prepared(v->cache, w, &key, FN(winograd_weights_build), &job,
@@ -604,44 +706,8 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
     if (status != LRP_OK)
         return status;
     job.u = (T *)kept; /* read only from here on */
-    const ptrdiff_t strips = FN(winograd_fused_strips)(v, micro->mr, micro->nr);
-    if (strips > 0) {
-        status = FN(winograd_fused_run)(&job, cp, strips, micro, interrupt);
-        free(own_u);
-        return status;
-    }
-    T *scratch = lrp_alloc_aligned(v_count + m_count, sizeof(T));
-    if (!scratch) {
-        free(own_u);
-        return LRP_ERR_NOMEM;
-    }
-    job.vx = scratch;
-    job.m = scratch + v_count;
-    const ptrdiff_t in_plane = v->in_c * v->in_h * v->in_w;
-    const ptrdiff_t out_plane = v->out_c * v->out_h * v->out_w;
-    for (ptrdiff_t n = 0; n < v->n && status == LRP_OK; n++) {
-        job.x = cp->x + n * in_plane;
-        job.out = cp->out + n * out_plane;
-        job.scale = cp->scale ? cp->scale + n * out_plane : NULL;
-        for (job.ty0 = 0; job.ty0 < tile_rows && status == LRP_OK; job.ty0 += block_rows) {
-            const ptrdiff_t rows = tile_rows - job.ty0 < block_rows ? tile_rows - job.ty0
-                                                                    : block_rows;
-            job.tiles = rows * tiles_w;
-            status = lrp_parallel_for(v->in_c, LRP_ISA_TASK(winograd_input_task), &job, interrupt);
-            if (status != LRP_OK)
-                break;
-            FN(product) p = {.problems = WINOGRAD_XI, .m = v->out_c, .n = job.tiles,
-                             .k = v->in_c, .max = 0, .a_of = FN(winograd_a_of),
-                             .pack_b = FN(winograd_pack_b), .c_of = FN(winograd_c_of),
-                             .ldc = job.tiles, .layer = &job, .interrupt = interrupt,
-                             .micro = micro};
-            status = FN(product_run)(&p);
-            if (status == LRP_OK)
-                status = lrp_parallel_for(v->out_c, LRP_ISA_TASK(winograd_output_task), &job,
-                                          interrupt);
-        }
-    }
-    free(scratch);
+    status = wide ? FN(winograd_wide_run)(&job, cp, micro, interrupt)
+                  : FN(winograd_fused_run)(&job, cp, strips, micro, interrupt);
     free(own_u);
     return status;
 }
@@ -653,3 +719,4 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
 #undef WINOGRAD_FUSED_LEAST
 #undef WINOGRAD_FUSED_MOST
 #undef WINOGRAD_PREFETCH
+#undef WIDE_GROUP

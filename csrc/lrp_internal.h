@@ -129,6 +129,7 @@ typedef struct {
 } lrp_cache_key;
 #define LRP_FORM_PACKED_A 1 /* conv_products.h: rho(W) as the products' A */
 #define LRP_FORM_WINOGRAD 2 /* conv_winograd.h: the 16 U_xi */
+#define LRP_FORM_WINOGRAD_WIDE 3 /* conv_winograd.h: the 16 U_xi^T of the wide form */
 typedef lrp_status (*lrp_cache_build)(void *context, void *data);
 /* The entry for key, built into fresh memory by build(context, data) on
  * first use. NULL when cache is NULL, weights are not its array or memory is

@@ -5,8 +5,9 @@
  * steps of MR values) and a packed B panel (kc steps of NR values):
  *   sum: c[r][j] = c[r][j] + a[p][r] * b[p][j], p = 0 .. kc-1 in order
  *   max: c[r][j] = max(c[r][j], a[p][r] * b[p][j])
- * starting from the tile's current values (load) or from 0; `rows` is the sum
- * with A read in place from a row-major matrix. The SIMD kernels
+ * starting from the tile's current values (load) or from 0; `rows` and
+ * `cols` are the sum with A read in place from a row-major or column-major
+ * matrix. The SIMD kernels
  * fuse the sum's multiply-add (one rounding); the portable one rounds twice.
  * Each is compiled for its instruction set by a target attribute, so the
  * shipped build needs no -march flag and runs on any x86-64 (or other) CPU.
@@ -21,6 +22,11 @@
 #define A_PARAMS_IN_PLACE(T) const T *restrict a, ptrdiff_t lda,
 #define A_AT_PACKED(p, r, MR) a[(p) * (MR) + (r)]
 #define A_AT_IN_PLACE(p, r, MR) a[(r) * lda + (p)]
+/* COLUMNS: a column-major matrix with column stride lda (Winograd's V,
+ * whose rows are tiles: the wide form reads it where the input step wrote
+ * it). */
+#define A_PARAMS_COLUMNS(T) const T *restrict a, ptrdiff_t lda,
+#define A_AT_COLUMNS(p, r, MR) a[(p) * lda + (r)]
 
 /* Portable C: small tiles the compiler vectorises with the baseline ISA. */
 #define PORTABLE_KERNEL(NAME, T, MR, NR, COMBINE, LAYOUT)                                  \
@@ -51,14 +57,16 @@
 PORTABLE_KERNEL(sum_f32_portable, float, 4, 8, ADD, PACKED)
 PORTABLE_KERNEL(max_f32_portable, float, 4, 8, MAXIMUM, PACKED)
 PORTABLE_KERNEL(rows_f32_portable, float, 4, 8, ADD, IN_PLACE)
+PORTABLE_KERNEL(cols_f32_portable, float, 4, 8, ADD, COLUMNS)
 PORTABLE_KERNEL(sum_f64_portable, double, 4, 4, ADD, PACKED)
 PORTABLE_KERNEL(max_f64_portable, double, 4, 4, MAXIMUM, PACKED)
 PORTABLE_KERNEL(rows_f64_portable, double, 4, 4, ADD, IN_PLACE)
+PORTABLE_KERNEL(cols_f64_portable, double, 4, 4, ADD, COLUMNS)
 
 static const lrp_micro_f32 portable_f32 = {4, 8, sum_f32_portable, max_f32_portable,
-                                           rows_f32_portable};
+                                           rows_f32_portable, cols_f32_portable};
 static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_portable,
-                                           rows_f64_portable};
+                                           rows_f64_portable, cols_f64_portable};
 
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
@@ -109,14 +117,17 @@ static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_porta
     INTRIN(W, storeu, S)(c + (r) * ldc, c##r##0), INTRIN(W, storeu, S)(c + (r) * ldc + LANES, c##r##1);
 
 /* One instruction set's kernels for one type and their table ISA_TY
- * (avx512_f32, ...): packed sum and max, and the sum reading A in place;
+ * (avx512_f32, ...): packed sum and max, and the sums reading A in place
+ * (row-major and column-major);
  * a tile is MR rows by two vectors of LANES values. */
 #define SIMD_KERNELS(ISA, TARGET, ROWS, MR, TY, T, VEC, W, S, LANES)                            \
     SIMD_KERNEL(sum_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, SUM, PACKED)            \
     SIMD_KERNEL(max_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, MAX, PACKED)            \
     SIMD_KERNEL(rows_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, SUM, IN_PLACE)         \
+    SIMD_KERNEL(cols_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, SUM, COLUMNS)          \
     static const lrp_micro_##TY ISA##_##TY = {MR, 2 * (LANES), sum_##TY##_##ISA,                \
-                                              max_##TY##_##ISA, rows_##TY##_##ISA};
+                                              max_##TY##_##ISA, rows_##TY##_##ISA,               \
+                                              cols_##TY##_##ISA};
 
 SIMD_KERNELS(avx512, LRP_TARGET_AVX512, ROWS8, 8, f32, float, __m512, 512, ps, 16)
 SIMD_KERNELS(avx512, LRP_TARGET_AVX512, ROWS8, 8, f64, double, __m512d, 512, pd, 8)

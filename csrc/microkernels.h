@@ -14,6 +14,7 @@
         int mr, nr; /* tile rows and columns */                                             \
         lrp_micro_fn_##S sum, max;                                                          \
         lrp_micro_rows_fn_##S rows; /* sum, A unpacked with row stride lda */               \
+        lrp_micro_rows_fn_##S cols; /* sum, A unpacked with column stride lda */            \
     } lrp_micro_##S;                                                                        \
     /* the table of the instruction set in use (lrp_current_isa) */                         \
     const lrp_micro_##S *lrp_micro_for_##S(void);

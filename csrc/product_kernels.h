@@ -27,10 +27,16 @@ struct FN(product) {
      * row stride lda */
     const T *a_rows;
     ptrdiff_t lda;
+    /* or, for a sum, A of problem q unpacked column-major, column stride
+     * lda, readable for mr - 1 rows past m (the micro-kernel reads whole
+     * panels; rows past m reach no output) */
+    const T *(*a_cols_of)(const FN(product) *p, ptrdiff_t q);
     /* B rows [p0, p0 + kc) by columns [j0, j0 + nr) of problem q as kc steps
      * of nr values, zero past column n */
     void (*pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
                    int nr, T *restrict dst);
+    /* or B of problem q packed whole by the caller, in shared_b's layout */
+    const T *(*b_of)(const FN(product) *p, ptrdiff_t q);
     T *(*c_of)(const FN(product) *p, ptrdiff_t q); /* row stride ldc */
     ptrdiff_t ldc;
     /* runs once rows [i0, i1) x columns [j0, j1) of C_q are complete, or NULL */
@@ -182,7 +188,9 @@ static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, cons
     const int mr = p->micro->mr, nr = p->micro->nr;
     FN(lrp_micro_fn) kernel = p->max ? p->micro->max : p->micro->sum;
     if (rows == mr && cols == nr) {
-        if (in_place)
+        if (p->a_cols_of)
+            p->micro->cols(kc, a, p->lda, b, c, p->ldc, load);
+        else if (in_place)
             p->micro->rows(kc, a, p->lda, b, c, p->ldc, load);
         else
             kernel(kc, a, b, c, p->ldc, load);
@@ -191,7 +199,9 @@ static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, cons
     for (ptrdiff_t r = 0; r < mr; r++)
         for (ptrdiff_t j = 0; j < nr; j++)
             tile[r * nr + j] = load && r < rows && j < cols ? c[r * p->ldc + j] : (T)0;
-    if (in_place) /* rows == mr: partial rows come packed */
+    if (p->a_cols_of)
+        p->micro->cols(kc, a, p->lda, b, tile, nr, 1);
+    else if (in_place) /* rows == mr: partial rows come packed */
         p->micro->rows(kc, a, p->lda, b, tile, nr, 1);
     else
         kernel(kc, a, b, tile, nr, 1);
@@ -206,7 +216,8 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
     const FN(product) *p = context;
     const int mr = p->micro->mr, nr = p->micro->nr;
     const ptrdiff_t kc_max = p->k < PRODUCT_KC ? p->k : PRODUCT_KC;
-    const size_t panel_size = p->shared_b ? 0 : (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block;
+    const int packed = p->shared_b || p->b_of; /* B needs no packing here */
+    const size_t panel_size = packed ? 0 : (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block;
     const size_t tail_size = p->a_rows ? (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)mr : 0;
     T *panel = lrp_alloc_aligned(panel_size + tail_size + (size_t)mr * (size_t)nr, sizeof(T));
     if (!panel)
@@ -218,12 +229,13 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
         const ptrdiff_t rest = item % (p->col_blocks * p->row_blocks);
         /* with B shared, a thread's range runs over whole row blocks, which
          * split evenly; else over column blocks, so each packs its own B */
-        const ptrdiff_t col = p->shared_b ? rest % p->col_blocks : rest / p->row_blocks;
-        const ptrdiff_t row = p->shared_b ? rest / p->col_blocks : rest % p->row_blocks;
+        const ptrdiff_t col = packed ? rest % p->col_blocks : rest / p->row_blocks;
+        const ptrdiff_t row = packed ? rest / p->col_blocks : rest % p->row_blocks;
         const ptrdiff_t j0 = col * p->col_block, i0 = row * p->row_block;
         const ptrdiff_t j1 = j0 + p->col_block < p->n ? j0 + p->col_block : p->n;
         const ptrdiff_t i1 = i0 + p->row_block < p->m ? i0 + p->row_block : p->m;
-        const T *a = p->a_rows ? NULL : p->a_of(p, q);
+        const T *a = p->a_rows ? NULL : p->a_cols_of ? p->a_cols_of(p, q) : p->a_of(p, q);
+        const T *whole_b = p->b_of ? p->b_of(p, q) : p->shared_b;
         T *c = p->c_of(p, q);
         ptrdiff_t pc = 0;
         do {
@@ -232,7 +244,7 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
                 goto done;
             }
             const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
-            if (!p->shared_b)
+            if (!whole_b)
                 for (ptrdiff_t js = j0; js < j1; js += nr)
                     p->pack_b(p, q, pc, kc, js, nr, panel + (js - j0) / nr * kc * nr);
             /* unpacked A: the rows past the last full tile, packed here */
@@ -241,15 +253,16 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
                 FN(pack_a)(p->a_rows + full_end * p->lda + pc, p->lda, i1 - full_end, kc, mr,
                            LRP_RULE_ZERO, 0, 0, tail);
             for (ptrdiff_t js = j0; js < j1; js += nr) {
-                const T *b = p->shared_b
-                                 ? p->shared_b + pc * ((p->n + nr - 1) / nr * nr) + js / nr * kc * nr
+                const T *b = whole_b
+                                 ? whole_b + pc * ((p->n + nr - 1) / nr * nr) + js / nr * kc * nr
                                  : panel + (js - j0) / nr * kc * nr;
                 const ptrdiff_t cols = j1 - js < nr ? j1 - js : nr;
                 for (ptrdiff_t ir = i0; ir < i1; ir += mr) {
                     const int in_place = p->a_rows && ir < full_end;
-                    const T *at = in_place   ? p->a_rows + ir * p->lda + pc
-                                  : p->a_rows ? tail
-                                             : a + ir * p->k + pc * mr;
+                    const T *at = in_place       ? p->a_rows + ir * p->lda + pc
+                                  : p->a_rows     ? tail
+                                  : p->a_cols_of ? a + pc * p->lda + ir
+                                                 : a + ir * p->k + pc * mr;
                     FN(product_tile)(p, kc, at, in_place, b, c + ir * p->ldc + js,
                                      i1 - ir < mr ? i1 - ir : mr, cols, pc > 0, tile);
                 }
@@ -316,7 +329,7 @@ static lrp_status FN(product_run)(FN(product) *p)
      * (up to PRODUCT_SHARED_B bytes; past that the copy costs more memory
      * than the repacking costs time) */
     p->shared_b = NULL;
-    if (p->problems == 1 && p->row_blocks > 1 &&
+    if (p->problems == 1 && p->row_blocks > 1 && !p->b_of &&
         (double)strips * nr * (double)p->k * sizeof(T) <= PRODUCT_SHARED_B) {
         p->shared_b = lrp_alloc_aligned((size_t)strips * (size_t)nr * (size_t)p->k, sizeof(T));
         if (!p->shared_b)

@@ -2,7 +2,7 @@
 F(2x2, 3x3) (at least 32 channels in, 4 out and 49 tiles of 2x2 outputs per
 sample): against the convolution's definition, on every
 instruction set, independent of threads and batch, and the same bits in the
-blocked and the fused form."""
+wide and the fused form."""
 import numpy as np
 import pytest
 from reference import ISAS, relative_error
@@ -123,10 +123,12 @@ def _passes(layer, a, rule):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("isa", ISAS)
-def test_fused_and_blocked_forms_give_the_same_bits(isa, dtype, shape, restore_kernels):
+def test_fused_and_wide_forms_give_the_same_bits(isa, dtype, shape, restore_kernels):
     """The fused form (one thread per block of tiles through all three
-    steps) sums as the blocked passes do; forced on every shape, including
-    "deep", whose 260 + 66 channels the automatic choice leaves blocked."""
+    steps) sums as the wide form (each step over all threads, the tiles as
+    the micro-kernel's rows) does; forced on every shape, including "deep",
+    whose 260 + 66 channels the automatic choice leaves to the wide form in
+    float64, and "few", whose 5 outputs fill one column strip in part."""
     _core.set_isa(isa)
     layer, a, _ = _deep_layer(dtype, shape)
     rule = rules.Gamma(0.25)
