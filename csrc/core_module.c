@@ -409,6 +409,75 @@ static PyObject *py_stabilise(PyObject *self, PyObject *args)
     return (PyObject *)z;
 }
 
+/* a as a C-ordered, aligned array of native byte order: a itself when it is
+ * one, else a copy; NULL with an exception set */
+static PyArrayObject *contiguous_array(PyArrayObject *a)
+{
+    /* the native descriptor of a's type: NOTSWAPPED alone keeps a's */
+    PyArray_Descr *native = PyArray_DescrFromType(PyArray_TYPE(a));
+    if (!native)
+        return NULL;
+    return (PyArrayObject *)PyArray_FromAny((PyObject *)a, native, 0, 0,
+                                            NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
+}
+
+static PyObject *py_relu(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    int typenum;
+    if (take_float_dtype(arg, &typenum) < 0)
+        return NULL;
+    PyArrayObject *a = contiguous_array((PyArrayObject *)arg);
+    if (!a)
+        return NULL;
+    PyArrayObject *out = (PyArrayObject *)PyArray_NewLikeArray(a, NPY_CORDER, NULL, 0);
+    if (!out) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    const npy_intp count = PyArray_SIZE(a);
+    Py_BEGIN_ALLOW_THREADS
+    if (typenum == NPY_FLOAT32)
+        lrp_relu_f32(count, PyArray_DATA(a), PyArray_DATA(out));
+    else
+        lrp_relu_f64(count, PyArray_DATA(a), PyArray_DATA(out));
+    Py_END_ALLOW_THREADS
+    Py_DECREF(a);
+    return (PyObject *)out;
+}
+
+static PyObject *py_any_nonzero(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyArray_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "any_nonzero needs a NumPy array, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    const int typenum = PyArray_TYPE((PyArrayObject *)arg);
+    if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64 && typenum != NPY_BOOL &&
+        !PyTypeNum_ISINTEGER(typenum)) {
+        PyErr_Format(PyExc_TypeError, "any_nonzero takes float32, float64, bool or integer "
+                     "arrays, not %R", PyArray_DESCR((PyArrayObject *)arg));
+        return NULL;
+    }
+    PyArrayObject *x = contiguous_array((PyArrayObject *)arg);
+    if (!x)
+        return NULL;
+    const npy_intp count = PyArray_SIZE(x);
+    int any;
+    Py_BEGIN_ALLOW_THREADS
+    if (typenum == NPY_FLOAT32)
+        any = lrp_any_nonzero_f32(count, PyArray_DATA(x));
+    else if (typenum == NPY_FLOAT64)
+        any = lrp_any_nonzero_f64(count, PyArray_DATA(x));
+    else
+        any = lrp_any_nonzero_bytes((size_t)PyArray_NBYTES(x), PyArray_DATA(x));
+    Py_END_ALLOW_THREADS
+    Py_DECREF(x);
+    return PyBool_FromLong(any);
+}
+
 typedef enum { SR_REAL, SR_BOOLEAN, SR_COUNTING, SR_VITERBI } semiring_kind;
 
 static int parse_semiring(const char *name, semiring_kind *kind, int *relevance_type,
@@ -1013,6 +1082,12 @@ static PyMethodDef core_methods[] = {
               "pool_relevance(semiring, a, r_out, mode, windows, weight=None, theta=0.0,\n"
               "               absolute=False) -> r_in"),
     {"stabilise", py_stabilise, METH_VARARGS, "stabilise(z, rule, in_place=False) -> z stabilised: a copy, or z itself."},
+    {"relu", py_relu, METH_O,
+     "relu(a) -> a new C-ordered array max(a, 0) as NumPy's maximum forms it (NaN\n"
+     "stays, -0 becomes 0); float32 or float64, over the threads."},
+    {"any_nonzero", py_any_nonzero, METH_O,
+     "any_nonzero(x) -> whether x (float32, float64, bool or integer) holds a nonzero\n"
+     "value (NaN is one, -0 is not), stopping at the first."},
     {"set_num_threads", py_set_num_threads, METH_O,
      "set_num_threads(n): threads of every later pass (1 to 1024)."},
     {"num_threads", py_num_threads, METH_NOARGS, "num_threads() -> the thread count in use."},

@@ -193,6 +193,19 @@ lrp_status lrp_pool_check(const lrp_pool_shape *s);
 LRP_POOL_API(float, f32)
 LRP_POOL_API(double, f64)
 
+/* Element by element (elementwise.c): out = max(a, 0) as NumPy's maximum
+ * forms it (a itself where a > 0 or NaN, else +0), over the threads;
+ * whether any of count values is nonzero (NaN is; -0 is not), stopping at
+ * the first. */
+#define LRP_ELEMENTWISE_API(T, S)                                                              \
+    void lrp_relu_##S(ptrdiff_t count, const T *a, T *out);                                    \
+    int lrp_any_nonzero_##S(ptrdiff_t count, const T *x);
+
+LRP_ELEMENTWISE_API(float, f32)
+LRP_ELEMENTWISE_API(double, f64)
+/* the same for count bytes: bool and integer arrays, nonzero where a byte is */
+int lrp_any_nonzero_bytes(size_t count, const void *data);
+
 /* Threads: every pass splits its work over this many threads (default 1),
  * created for the call and joined before it returns. Results do not depend
  * on the count. */

@@ -165,7 +165,7 @@ def _all_zero(use_kernel, r_out):
     so every input then gets 0 (semantics.md, section 3) and the layer's
     denominators need not be formed. Built-in semirings only: their 0 is a
     plain 0 of the relevance array."""
-    return use_kernel and not r_out.any()
+    return use_kernel and not _core.any_nonzero(r_out)
 
 
 def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r_out,
