@@ -100,10 +100,12 @@ typedef struct {
 } FN(pool_job);
 
 /* A task running STMT for every pair of its planes; `overflow` may be set
- * by STMT (counting). */
+ * by STMT (counting). Compiled per instruction set (the same operations on
+ * each: no multiply-add is fused), which vectorises the 2x2 windows. */
 #define POOL_TASK(NAME, R_TYPE, ...)                                                          \
-    static lrp_status FN(NAME)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,     \
-                               lrp_team *team)                                                \
+    static LRP_INLINE lrp_status FN(NAME##_items)(void *context, ptrdiff_t begin,             \
+                                                  ptrdiff_t end, int worker, lrp_team *team,  \
+                                                  int fused)                                  \
     {                                                                                         \
         const FN(pool_job) *job = context;                                                    \
         const lrp_pool_shape *s = job->s;                                                     \
@@ -112,7 +114,7 @@ typedef struct {
         const R_TYPE *r_out = job->r_out;                                                     \
         R_TYPE *r_in = job->r_in;                                                             \
         int overflow = 0;                                                                     \
-        (void)theta, (void)absolute;                                                          \
+        (void)theta, (void)absolute, (void)fused;                                             \
         for (ptrdiff_t item = begin; item < end; item++) {                                    \
             if (lrp_team_stop(team, worker))                                                  \
                 return LRP_ERR_INTERRUPTED;                                                   \
@@ -125,10 +127,91 @@ typedef struct {
                 POOL_PLANE(s, 0, job->weight, a, n, ch, __VA_ARGS__);                         \
         }                                                                                     \
         return overflow ? LRP_ERR_OVERFLOW : LRP_OK;                                          \
+    }                                                                                         \
+    LRP_ISA_TASKS(NAME, FN(NAME##_items))
+
+/* The real pass over one row of 2x2 windows of stride 2 (VGG's pools),
+ * POOL_PLANE's operations spelled out on each window's four inputs; MAX a
+ * constant, so that the loop has no branch and the compiler makes vectors
+ * of the windows. The same bits, with no clearing of the plane first: 0 +
+ * n c is what r_in[j] += n c gave. */
+static LRP_INLINE void FN(pool_real_2x2_row)(ptrdiff_t windows, const T *restrict a0,
+                                             const T *restrict a1, const T *restrict wk,
+                                             const T *restrict rk, T *restrict i0,
+                                             T *restrict i1, const int MAX)
+{
+    for (ptrdiff_t ox = 0; ox < windows; ox++) {
+        const T v00 = a0[2 * ox], v01 = a0[2 * ox + 1], v10 = a1[2 * ox], v11 = a1[2 * ox + 1];
+        T n00, n01, n10, n11;
+        if (MAX) { /* the first arg-max, as FN(pool_winner) finds it, by selects */
+            const int w1 = v01 > v00;
+            const T b1 = w1 ? v01 : v00;
+            const int w2 = v10 > b1;
+            const T b2 = w2 ? v10 : b1;
+            const int w3 = v11 > b2;
+            const int winner = w3 ? 3 : w2 ? 2 : w1;
+            n00 = winner == 0 ? v00 : (T)0;
+            n01 = winner == 1 ? v01 : (T)0;
+            n10 = winner == 2 ? v10 : (T)0;
+            n11 = winner == 3 ? v11 : (T)0;
+        } else {
+            const T w = wk[ox];
+            n00 = v00 * w, n01 = v01 * w, n10 = v10 * w, n11 = v11 * w;
+        }
+        const T z = (T)0 + n00 + n01 + n10 + n11;
+        const T c = FN(coefficient)(rk[ox], z);
+        i0[2 * ox] = (T)0 + n00 * c;
+        i0[2 * ox + 1] = (T)0 + n01 * c;
+        i1[2 * ox] = (T)0 + n10 * c;
+        i1[2 * ox + 1] = (T)0 + n11 * c;
     }
+}
+
+static LRP_INLINE void FN(pool_real_2x2)(const lrp_pool_shape *s, const T *weight, const T *a,
+                                         const T *r_out, T *r_in, ptrdiff_t n, ptrdiff_t ch)
+{
+    const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);
+    const ptrdiff_t iw = s->in_w, ow = s->out_w;
+    for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+        const T *a0 = a + j0 + 2 * oy * iw;
+        T *i0 = r_in + j0 + 2 * oy * iw;
+        const T *rk = r_out + k0 + oy * ow;
+        if (s->mode == LRP_POOL_MAX)
+            FN(pool_real_2x2_row)(ow, a0, a0 + iw, NULL, rk, i0, i0 + iw, 1);
+        else
+            FN(pool_real_2x2_row)(ow, a0, a0 + iw, weight + oy * ow, rk, i0, i0 + iw, 0);
+    }
+}
 
 /* the real pass as the products form it: s_k = R_k / z_k once per window */
-POOL_TASK(pool_real_task, T, r_in[j] += nj * FN(coefficient)(r_out[k], z))
+static LRP_INLINE lrp_status FN(pool_real_task_items)(void *context, ptrdiff_t begin,
+                                                      ptrdiff_t end, int worker, lrp_team *team,
+                                                      int fused)
+{
+    const FN(pool_job) *job = context;
+    const lrp_pool_shape *s = job->s;
+    const T *a = job->a, *r_out = job->r_out;
+    T *r_in = job->r_in;
+    /* the 2x2 windows cover the plane: no input is left out */
+    const int covering = job->square && s->in_h == 2 * s->out_h && s->in_w == 2 * s->out_w;
+    (void)fused;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const ptrdiff_t n = item / s->channels, ch = item % s->channels;
+        if (covering) {
+            FN(pool_real_2x2)(s, job->weight, a, r_out, r_in, n, ch);
+            continue;
+        }
+        memset(r_in + POOL_IN_PLANE(s, n, ch), 0, (size_t)(s->in_h * s->in_w) * sizeof(T));
+        if (job->square)
+            POOL_PLANE(s, 1, job->weight, a, n, ch, r_in[j] += nj * FN(coefficient)(r_out[k], z));
+        else
+            POOL_PLANE(s, 0, job->weight, a, n, ch, r_in[j] += nj * FN(coefficient)(r_out[k], z));
+    }
+    return LRP_OK;
+}
+LRP_ISA_TASKS(pool_real_task, FN(pool_real_task_items))
 POOL_TASK(pool_boolean_task, uint8_t,
           r_in[j] |= (uint8_t)((r_out[k] != 0) &
                                FN(passes)(FN(coefficient)(nj, z), theta, absolute)))
@@ -185,11 +268,13 @@ typedef struct {
     int square;
 } FN(pool_forward_job);
 
-static lrp_status FN(pool_forward_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
-                                        int worker, lrp_team *team)
+static LRP_INLINE lrp_status FN(pool_forward_items)(void *context, ptrdiff_t begin,
+                                                    ptrdiff_t end, int worker, lrp_team *team,
+                                                    int fused)
 {
     const FN(pool_forward_job) *job = context;
     const lrp_pool_shape *s = job->s;
+    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -201,6 +286,7 @@ static lrp_status FN(pool_forward_task)(void *context, ptrdiff_t begin, ptrdiff_
     }
     return LRP_OK;
 }
+LRP_ISA_TASKS(pool_forward_task, FN(pool_forward_items))
 
 lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const T *a, T *z)
 {
@@ -210,20 +296,20 @@ lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const 
     const ptrdiff_t planes = s->n * s->channels, in_plane = s->in_h * s->in_w;
     FN(pool_forward_job) job = {s, weight, a, z, FN(pool_is_2x2)(s)};
     return lrp_parallel_for_upto(planes, planes * in_plane / POOL_MIN_INPUTS,
-                                 FN(pool_forward_task), &job, s->interrupt);
+                                 LRP_ISA_TASK(pool_forward_task), &job, s->interrupt);
 }
 
 lrp_status FN(lrp_pool_relevance_real)(const lrp_pool_shape *s, const T *weight, const T *a,
                                        const T *r_out, T *r_in)
 {
-    return FN(pool_run)(s, weight, a, r_out, r_in, NULL, FN(pool_real_task));
+    return FN(pool_run)(s, weight, a, r_out, r_in, NULL, LRP_ISA_TASK(pool_real_task));
 }
 
 lrp_status FN(lrp_pool_relevance_boolean)(const lrp_pool_shape *s, const T *weight,
                                           const lrp_threshold *t, const T *a,
                                           const uint8_t *r_out, uint8_t *r_in)
 {
-    return FN(pool_run)(s, weight, a, r_out, r_in, t, FN(pool_boolean_task));
+    return FN(pool_run)(s, weight, a, r_out, r_in, t, LRP_ISA_TASK(pool_boolean_task));
 }
 
 lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *weight,
@@ -236,13 +322,13 @@ lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *wei
         status = lrp_count_sum(r_out, s->n * s->channels * s->out_h * s->out_w, &total);
     if (status != LRP_OK)
         return status;
-    return FN(pool_run)(s, weight, a, r_out, r_in, t, FN(pool_counting_task));
+    return FN(pool_run)(s, weight, a, r_out, r_in, t, LRP_ISA_TASK(pool_counting_task));
 }
 
 lrp_status FN(lrp_pool_relevance_viterbi)(const lrp_pool_shape *s, const T *weight, const T *a,
                                           const T *r_out, T *r_in)
 {
-    return FN(pool_run)(s, weight, a, r_out, r_in, NULL, FN(pool_viterbi_task));
+    return FN(pool_run)(s, weight, a, r_out, r_in, NULL, LRP_ISA_TASK(pool_viterbi_task));
 }
 
 #undef POOL_PLANE

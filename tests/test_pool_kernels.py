@@ -1,0 +1,63 @@
+"""The real relevance of 2x2 pooling of stride 2 (VGG's pools), whose
+windows the core takes in vectors where they cover the input, against a
+literal loop over the windows (semantics.md: z_k = sum_j n_jk, R_j = sum_k
+n_jk / z_k R_k, 0 where z_k = 0), with ties and zeros, on every instruction
+set; covering and non-covering shapes give each instruction set's bits."""
+import numpy as np
+import pytest
+from reference import ISAS
+
+import semiring_lrp as sl
+from semiring_lrp import _core
+
+# (N, C, H, W): windows covering the input, and one row and column left out
+SHAPES = [(2, 3, 8, 6), (1, 2, 2, 34), (1, 2, 7, 9)]
+
+
+def _literal(a, r_out, maxpool):
+    n, c, h, w = a.shape
+    r_in = np.zeros(a.shape)
+    for i in range(n):
+        for ch in range(c):
+            for oy in range(h // 2):
+                for ox in range(w // 2):
+                    window = [(2 * oy + dy, 2 * ox + dx) for dy in (0, 1) for dx in (0, 1)]
+                    values = [float(a[i, ch, y, x]) for y, x in window]
+                    if maxpool == "winner":
+                        first = int(np.argmax(values))  # the first arg-max
+                        numerators = [v if q == first else 0.0 for q, v in enumerate(values)]
+                    else:
+                        numerators = [v * 0.25 for v in values]
+                    z = sum(numerators)
+                    for (y, x), nj in zip(window, numerators):
+                        r_in[i, ch, y, x] += 0.0 if z == 0 else nj / z * r_out[i, ch, oy, ox]
+    return r_in
+
+
+def _inputs(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = np.maximum(rng.normal(size=shape), 0).astype(dtype)
+    a.flat[::7] = 0.5  # ties inside windows
+    a[:, :, :2, :2] = 0  # a window of zeros
+    pool = sl.MaxPool2d(2, 2)
+    r = rng.normal(size=pool.forward(a).shape).astype(dtype)
+    r.flat[::5] = 0
+    return pool, a, r
+
+
+@pytest.mark.parametrize("maxpool", ["winner", "average"])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_2x2_pooling_equals_the_literal_loop(dtype, shape, maxpool, restore_kernels):
+    pool, a, r = _inputs(shape, dtype, seed=sum(shape))
+    want = _literal(a, r.astype(np.float64), maxpool)
+    tolerance = 1e-6 if dtype == np.float32 else 1e-14
+    runs = {}
+    for isa in ISAS:
+        _core.set_isa(isa)
+        got = pool.kernel_relevance("real", a, r, maxpool)
+        assert got.dtype == dtype and got.shape == a.shape
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
+        runs[isa] = got
+    for got in runs.values():  # no multiply-add: every set forms the same bits
+        np.testing.assert_array_equal(got.view(np.uint8), runs[ISAS[0]].view(np.uint8))
