@@ -130,15 +130,16 @@ typedef struct {
     }                                                                                         \
     LRP_ISA_TASKS(NAME, FN(NAME##_items))
 
-/* The real pass over one row of 2x2 windows of stride 2 (VGG's pools),
- * POOL_PLANE's operations spelled out on each window's four inputs; MAX a
- * constant, so that the loop has no branch and the compiler makes vectors
- * of the windows. The same bits, with no clearing of the plane first: 0 +
- * n c is what r_in[j] += n c gave. */
-static LRP_INLINE void FN(pool_real_2x2_row)(ptrdiff_t windows, const T *restrict a0,
-                                             const T *restrict a1, const T *restrict wk,
-                                             const T *restrict rk, T *restrict i0,
-                                             T *restrict i1, const int MAX)
+/* The real or Viterbi pass over one row of 2x2 windows of stride 2 (VGG's
+ * pools), POOL_PLANE's operations spelled out on each window's four inputs;
+ * MAX and VITERBI constants, so that the loop has no branch and the compiler
+ * makes vectors of the windows. The same bits, with no clearing of the plane
+ * first: 0 + n c is what r_in[j] += n c gave, max(v, +0) what Viterbi's
+ * pair step gave. */
+static LRP_INLINE void FN(pool_2x2_row)(ptrdiff_t windows, const T *restrict a0,
+                                        const T *restrict a1, const T *restrict wk,
+                                        const T *restrict rk, T *restrict i0, T *restrict i1,
+                                        const int MAX, const int VITERBI)
 {
     for (ptrdiff_t ox = 0; ox < windows; ox++) {
         const T v00 = a0[2 * ox], v01 = a0[2 * ox + 1], v10 = a1[2 * ox], v11 = a1[2 * ox + 1];
@@ -158,17 +159,35 @@ static LRP_INLINE void FN(pool_real_2x2_row)(ptrdiff_t windows, const T *restric
             const T w = wk[ox];
             n00 = v00 * w, n01 = v01 * w, n10 = v10 * w, n11 = v11 * w;
         }
-        const T z = (T)0 + n00 + n01 + n10 + n11;
-        const T c = FN(coefficient)(rk[ox], z);
-        i0[2 * ox] = (T)0 + n00 * c;
-        i0[2 * ox + 1] = (T)0 + n01 * c;
-        i1[2 * ox] = (T)0 + n10 * c;
-        i1[2 * ox + 1] = (T)0 + n11 * c;
+        if (VITERBI) { /* r_in[j] = max(r_in[j], v) from r_in[j] = +0 */
+            const T e00 = FN(absolute)(n00), e01 = FN(absolute)(n01);
+            const T e10 = FN(absolute)(n10), e11 = FN(absolute)(n11);
+            T m = 0;
+            m = e00 > m ? e00 : m;
+            m = e01 > m ? e01 : m;
+            m = e10 > m ? e10 : m;
+            m = e11 > m ? e11 : m;
+            const T d = m + (T)1e-9;
+            const T v00 = e00 / d * rk[ox], v01 = e01 / d * rk[ox];
+            const T v10 = e10 / d * rk[ox], v11 = e11 / d * rk[ox];
+            i0[2 * ox] = v00 > 0 ? v00 : (T)0;
+            i0[2 * ox + 1] = v01 > 0 ? v01 : (T)0;
+            i1[2 * ox] = v10 > 0 ? v10 : (T)0;
+            i1[2 * ox + 1] = v11 > 0 ? v11 : (T)0;
+        } else {
+            const T z = (T)0 + n00 + n01 + n10 + n11;
+            const T c = FN(coefficient)(rk[ox], z);
+            i0[2 * ox] = (T)0 + n00 * c;
+            i0[2 * ox + 1] = (T)0 + n01 * c;
+            i1[2 * ox] = (T)0 + n10 * c;
+            i1[2 * ox + 1] = (T)0 + n11 * c;
+        }
     }
 }
 
-static LRP_INLINE void FN(pool_real_2x2)(const lrp_pool_shape *s, const T *weight, const T *a,
-                                         const T *r_out, T *r_in, ptrdiff_t n, ptrdiff_t ch)
+static LRP_INLINE void FN(pool_2x2)(const lrp_pool_shape *s, const T *weight, const T *a,
+                                    const T *r_out, T *r_in, ptrdiff_t n, ptrdiff_t ch,
+                                    const int VITERBI)
 {
     const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);
     const ptrdiff_t iw = s->in_w, ow = s->out_w;
@@ -177,16 +196,16 @@ static LRP_INLINE void FN(pool_real_2x2)(const lrp_pool_shape *s, const T *weigh
         T *i0 = r_in + j0 + 2 * oy * iw;
         const T *rk = r_out + k0 + oy * ow;
         if (s->mode == LRP_POOL_MAX)
-            FN(pool_real_2x2_row)(ow, a0, a0 + iw, NULL, rk, i0, i0 + iw, 1);
+            FN(pool_2x2_row)(ow, a0, a0 + iw, NULL, rk, i0, i0 + iw, 1, VITERBI);
         else
-            FN(pool_real_2x2_row)(ow, a0, a0 + iw, weight + oy * ow, rk, i0, i0 + iw, 0);
+            FN(pool_2x2_row)(ow, a0, a0 + iw, weight + oy * ow, rk, i0, i0 + iw, 0, VITERBI);
     }
 }
 
-/* the real pass as the products form it: s_k = R_k / z_k once per window */
-static LRP_INLINE lrp_status FN(pool_real_task_items)(void *context, ptrdiff_t begin,
-                                                      ptrdiff_t end, int worker, lrp_team *team,
-                                                      int fused)
+/* The real pass (as the products form it: s_k = R_k / z_k once per window)
+ * or Viterbi's, the 2x2 row loops where those windows cover the plane. */
+static LRP_INLINE lrp_status FN(pool_float_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                                  int worker, lrp_team *team, const int VITERBI)
 {
     const FN(pool_job) *job = context;
     const lrp_pool_shape *s = job->s;
@@ -194,24 +213,51 @@ static LRP_INLINE lrp_status FN(pool_real_task_items)(void *context, ptrdiff_t b
     T *r_in = job->r_in;
     /* the 2x2 windows cover the plane: no input is left out */
     const int covering = job->square && s->in_h == 2 * s->out_h && s->in_w == 2 * s->out_w;
-    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
         const ptrdiff_t n = item / s->channels, ch = item % s->channels;
         if (covering) {
-            FN(pool_real_2x2)(s, job->weight, a, r_out, r_in, n, ch);
+            FN(pool_2x2)(s, job->weight, a, r_out, r_in, n, ch, VITERBI);
             continue;
         }
         memset(r_in + POOL_IN_PLANE(s, n, ch), 0, (size_t)(s->in_h * s->in_w) * sizeof(T));
-        if (job->square)
-            POOL_PLANE(s, 1, job->weight, a, n, ch, r_in[j] += nj * FN(coefficient)(r_out[k], z));
+#define POOL_REAL_PAIR r_in[j] += nj * FN(coefficient)(r_out[k], z)
+#define POOL_VITERBI_PAIR                                           \
+    {                                                               \
+        const T v = FN(absolute)(nj) / (m + (T)1e-9) * r_out[k];    \
+        r_in[j] = v > r_in[j] ? v : r_in[j];                        \
+    }
+        if (VITERBI && job->square)
+            POOL_PLANE(s, 1, job->weight, a, n, ch, POOL_VITERBI_PAIR);
+        else if (VITERBI)
+            POOL_PLANE(s, 0, job->weight, a, n, ch, POOL_VITERBI_PAIR);
+        else if (job->square)
+            POOL_PLANE(s, 1, job->weight, a, n, ch, POOL_REAL_PAIR);
         else
-            POOL_PLANE(s, 0, job->weight, a, n, ch, r_in[j] += nj * FN(coefficient)(r_out[k], z));
+            POOL_PLANE(s, 0, job->weight, a, n, ch, POOL_REAL_PAIR);
+#undef POOL_REAL_PAIR
+#undef POOL_VITERBI_PAIR
     }
     return LRP_OK;
 }
-LRP_ISA_TASKS(pool_real_task, FN(pool_real_task_items))
+
+static LRP_INLINE lrp_status FN(pool_real_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                                 int worker, lrp_team *team, int fused)
+{
+    (void)fused;
+    return FN(pool_float_items)(context, begin, end, worker, team, 0);
+}
+LRP_ISA_TASKS(pool_real_task, FN(pool_real_items))
+
+static LRP_INLINE lrp_status FN(pool_viterbi_items)(void *context, ptrdiff_t begin,
+                                                    ptrdiff_t end, int worker, lrp_team *team,
+                                                    int fused)
+{
+    (void)fused;
+    return FN(pool_float_items)(context, begin, end, worker, team, 1);
+}
+LRP_ISA_TASKS(pool_viterbi_task, FN(pool_viterbi_items))
 POOL_TASK(pool_boolean_task, uint8_t,
           r_in[j] |= (uint8_t)((r_out[k] != 0) &
                                FN(passes)(FN(coefficient)(nj, z), theta, absolute)))
@@ -219,10 +265,6 @@ POOL_TASK(pool_boolean_task, uint8_t,
 POOL_TASK(pool_counting_task, int64_t, {
     const int64_t add = r_out[k] & -(int64_t)FN(passes)(FN(coefficient)(nj, z), theta, absolute);
     overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
-})
-POOL_TASK(pool_viterbi_task, T, {
-    const T v = FN(absolute)(nj) / (m + (T)1e-9) * r_out[k];
-    r_in[j] = v > r_in[j] ? v : r_in[j];
 })
 #undef POOL_TASK
 

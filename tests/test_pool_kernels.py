@@ -1,8 +1,9 @@
-"""The real relevance of 2x2 pooling of stride 2 (VGG's pools), whose
-windows the core takes in vectors where they cover the input, against a
-literal loop over the windows (semantics.md: z_k = sum_j n_jk, R_j = sum_k
-n_jk / z_k R_k, 0 where z_k = 0), with ties and zeros, on every instruction
-set; covering and non-covering shapes give each instruction set's bits."""
+"""The real and Viterbi relevance of 2x2 pooling of stride 2 (VGG's pools),
+whose windows the core takes in vectors where they cover the input, against
+a literal loop over the windows (semantics.md: real z_k = sum_j n_jk, R_j =
+sum_k n_jk / z_k R_k, 0 where z_k = 0; Viterbi m_k = max_j |n_jk|, R_j =
+max_k |n_jk| / (m_k + 1e-9) R_k), with ties and zeros, on every instruction
+set, covering shapes and one with a row and column left out."""
 import numpy as np
 import pytest
 from reference import ISAS
@@ -14,7 +15,7 @@ from semiring_lrp import _core
 SHAPES = [(2, 3, 8, 6), (1, 2, 2, 34), (1, 2, 7, 9)]
 
 
-def _literal(a, r_out, maxpool):
+def _literal(a, r_out, maxpool, semiring):
     n, c, h, w = a.shape
     r_in = np.zeros(a.shape)
     for i in range(n):
@@ -29,12 +30,17 @@ def _literal(a, r_out, maxpool):
                     else:
                         numerators = [v * 0.25 for v in values]
                     z = sum(numerators)
+                    m = max(abs(nj) for nj in numerators)
                     for (y, x), nj in zip(window, numerators):
-                        r_in[i, ch, y, x] += 0.0 if z == 0 else nj / z * r_out[i, ch, oy, ox]
+                        if semiring == "viterbi":
+                            v = abs(nj) / (m + 1e-9) * r_out[i, ch, oy, ox]
+                            r_in[i, ch, y, x] = max(r_in[i, ch, y, x], v)
+                        else:
+                            r_in[i, ch, y, x] += 0.0 if z == 0 else nj / z * r_out[i, ch, oy, ox]
     return r_in
 
 
-def _inputs(shape, dtype, seed):
+def _inputs(shape, dtype, seed, semiring):
     rng = np.random.default_rng(seed)
     a = np.maximum(rng.normal(size=shape), 0).astype(dtype)
     a.flat[::7] = 0.5  # ties inside windows
@@ -42,20 +48,21 @@ def _inputs(shape, dtype, seed):
     pool = sl.MaxPool2d(2, 2)
     r = rng.normal(size=pool.forward(a).shape).astype(dtype)
     r.flat[::5] = 0
-    return pool, a, r
+    return pool, a, np.abs(r) if semiring == "viterbi" else r
 
 
+@pytest.mark.parametrize("semiring", ["real", "viterbi"])
 @pytest.mark.parametrize("maxpool", ["winner", "average"])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_2x2_pooling_equals_the_literal_loop(dtype, shape, maxpool, restore_kernels):
-    pool, a, r = _inputs(shape, dtype, seed=sum(shape))
-    want = _literal(a, r.astype(np.float64), maxpool)
+def test_2x2_pooling_equals_the_literal_loop(dtype, shape, maxpool, semiring, restore_kernels):
+    pool, a, r = _inputs(shape, dtype, sum(shape), semiring)
+    want = _literal(a, r.astype(np.float64), maxpool, semiring)
     tolerance = 1e-6 if dtype == np.float32 else 1e-14
     runs = {}
     for isa in ISAS:
         _core.set_isa(isa)
-        got = pool.kernel_relevance("real", a, r, maxpool)
+        got = pool.kernel_relevance(semiring, a, r, maxpool)
         assert got.dtype == dtype and got.shape == a.shape
         np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
         runs[isa] = got
