@@ -11,7 +11,7 @@ import pytest
 from reference import random_mlp
 
 import semiring_lrp as sl
-from semiring_lrp import _core
+from semiring_lrp import _core, rules
 
 ZERO = (0, 0.0, 0, 0.0)
 GEOMETRY = (1, 1, 1, 1, 1, 1, 1)
@@ -188,3 +188,30 @@ def test_requests_too_big_for_memory_raise_memory_error():
     with pytest.raises(MemoryError):
         _core.conv_forward(a, np.ones((1, 1, 1, 1), np.float32), np.zeros(1, np.float32),
                            ZERO, GEOMETRY)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_viterbi_product_form_overflow_takes_the_exact_path(kind, dtype):
+    """With zero inputs m_k = 0, so R_k / (m_k + 1e-9) is 1e9 R_k, and huge
+    weights carry the product form's max_k |w| q_k past the largest float
+    (0 * inf = NaN), where the paper's |a w| / (m + 1e-9) R is 0: every input
+    must get 0, and the finite inputs of a mixed batch their usual value."""
+    big = np.finfo(dtype).max / 1e3
+    rng = np.random.default_rng(3)
+    if kind == "dense":
+        layer = sl.Linear(np.full((5, 7), big, dtype=dtype), np.zeros(5, dtype=dtype))
+        a = np.zeros((2, 7), dtype=dtype)
+        a[1] = rng.uniform(0.5, 1.0, size=7)
+    else:
+        layer = sl.Conv2d(np.full((6, 4, 3, 3), big, dtype=dtype), np.zeros(6, dtype=dtype),
+                          padding=1)
+        a = np.zeros((2, 4, 5, 6), dtype=dtype)
+        a[1] = rng.uniform(0.5, 1.0, size=(4, 5, 6))
+    m = layer.absmax(a, rules.Zero())
+    r = np.ones(m.shape, dtype=dtype)
+    got = layer.kernel_relevance("viterbi", a, m, r, rules.Zero())
+    assert np.all(np.isfinite(got))
+    assert np.all(got[0] == 0)
+    # sample 1 by the paper's form, pair by pair: each term is at most R = 1
+    assert np.all((got[1] > 0) & (got[1] <= 1))
