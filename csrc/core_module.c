@@ -13,6 +13,15 @@
 
 #include "lrp.h"
 
+/* A new reference to obj as a C-contiguous, aligned array of native byte
+ * order: obj itself when it is one, else a copy (an array of the other byte
+ * order gets a native one); NULL with an exception set. */
+static PyArrayObject *native_c_array(PyObject *obj)
+{
+    return (PyArrayObject *)PyArray_CheckFromAny(obj, NULL, 0, 0,
+                                            NPY_ARRAY_IN_ARRAY | NPY_ARRAY_NOTSWAPPED, NULL);
+}
+
 /* A borrowed argument turned into a new reference to a C-contiguous, aligned
  * array of exactly `typenum` and `ndim`; NULL with an exception otherwise.
  * Types are never converted here: the Python layer chooses dtypes. */
@@ -36,9 +45,7 @@ static PyArrayObject *take_array(PyObject *obj, int typenum, int ndim, const cha
                      name, ndim, PyArray_NDIM(arr));
         return NULL;
     }
-    /* NOTSWAPPED: an array of the other byte order gets a native copy */
-    return (PyArrayObject *)PyArray_CheckFromAny(obj, NULL, 0, 0,
-                                            NPY_ARRAY_IN_ARRAY | NPY_ARRAY_NOTSWAPPED, NULL);
+    return native_c_array(obj);
 }
 
 static int check_dim(PyArrayObject *arr, int axis, npy_intp want, const char *name,
@@ -409,25 +416,13 @@ static PyObject *py_stabilise(PyObject *self, PyObject *args)
     return (PyObject *)z;
 }
 
-/* a as a C-ordered, aligned array of native byte order: a itself when it is
- * one, else a copy; NULL with an exception set */
-static PyArrayObject *contiguous_array(PyArrayObject *a)
-{
-    /* the native descriptor of a's type: NOTSWAPPED alone keeps a's */
-    PyArray_Descr *native = PyArray_DescrFromType(PyArray_TYPE(a));
-    if (!native)
-        return NULL;
-    return (PyArrayObject *)PyArray_FromAny((PyObject *)a, native, 0, 0,
-                                            NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
-}
-
 static PyObject *py_relu(PyObject *self, PyObject *arg)
 {
     (void)self;
     int typenum;
     if (take_float_dtype(arg, &typenum) < 0)
         return NULL;
-    PyArrayObject *a = contiguous_array((PyArrayObject *)arg);
+    PyArrayObject *a = native_c_array(arg);
     if (!a)
         return NULL;
     PyArrayObject *out = (PyArrayObject *)PyArray_NewLikeArray(a, NPY_CORDER, NULL, 0);
@@ -461,7 +456,7 @@ static PyObject *py_any_nonzero(PyObject *self, PyObject *arg)
                      "arrays, not %R", PyArray_DESCR((PyArrayObject *)arg));
         return NULL;
     }
-    PyArrayObject *x = contiguous_array((PyArrayObject *)arg);
+    PyArrayObject *x = native_c_array(arg);
     if (!x)
         return NULL;
     const npy_intp count = PyArray_SIZE(x);
