@@ -134,14 +134,15 @@ static lrp_status FN(stabilise_task)(void *context, ptrdiff_t begin, ptrdiff_t e
 {
     const FN(stabilise_job) *job = context;
     (void)worker, (void)team;
-    const ptrdiff_t last = end * STABILISE_CHUNK < job->count ? end * STABILISE_CHUNK : job->count;
+    ptrdiff_t first, last;
+    lrp_chunk_span(begin, end, STABILISE_CHUNK, job->count, &first, &last);
     T *restrict z = job->z;
     const T eps = job->eps;
     if (job->plus) {
-        for (ptrdiff_t i = begin * STABILISE_CHUNK; i < last; i++)
+        for (ptrdiff_t i = first; i < last; i++)
             z[i] = z[i] + eps;
     } else {
-        for (ptrdiff_t i = begin * STABILISE_CHUNK; i < last; i++)
+        for (ptrdiff_t i = first; i < last; i++)
             z[i] = z[i] + (z[i] >= 0 ? eps : -eps);
     }
     return LRP_OK;
@@ -152,9 +153,7 @@ void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
     if (rule->eps == 0 || count <= 0)
         return;
     FN(stabilise_job) job = {(T)rule->eps, rule->eps_mode == LRP_EPS_PLUS, count, z};
-    /* no interrupt: milliseconds */
-    (void)lrp_parallel_for_upto((count + STABILISE_CHUNK - 1) / STABILISE_CHUNK,
-                                count / (4 * STABILISE_CHUNK), FN(stabilise_task), &job, NULL);
+    lrp_parallel_chunks(count, STABILISE_CHUNK, FN(stabilise_task), &job);
 }
 #undef STABILISE_CHUNK
 

@@ -16,10 +16,11 @@ static LRP_INLINE lrp_status FN(relu_items)(void *context, ptrdiff_t begin, ptrd
 {
     const FN(relu_job) *job = context;
     (void)worker, (void)team, (void)fused;
-    const ptrdiff_t last = end * RELU_CHUNK < job->count ? end * RELU_CHUNK : job->count;
+    ptrdiff_t first, last;
+    lrp_chunk_span(begin, end, RELU_CHUNK, job->count, &first, &last);
     const T *restrict a = job->a;
     T *restrict out = job->out;
-    for (ptrdiff_t i = begin * RELU_CHUNK; i < last; i++)
+    for (ptrdiff_t i = first; i < last; i++)
         out[i] = a[i] > 0 || a[i] != a[i] ? a[i] : (T)0;
     return LRP_OK;
 }
@@ -30,9 +31,7 @@ void FN(lrp_relu)(ptrdiff_t count, const T *a, T *out)
     if (count <= 0)
         return;
     FN(relu_job) job = {a, out, count};
-    /* no interrupt: milliseconds */
-    (void)lrp_parallel_for_upto((count + RELU_CHUNK - 1) / RELU_CHUNK, count / (4 * RELU_CHUNK),
-                                LRP_ISA_TASK(relu_task), &job, NULL);
+    lrp_parallel_chunks(count, RELU_CHUNK, LRP_ISA_TASK(relu_task), &job);
 }
 #undef RELU_CHUNK
 

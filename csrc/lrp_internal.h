@@ -101,6 +101,22 @@ lrp_status lrp_parallel_for_upto(ptrdiff_t items, ptrdiff_t threads, lrp_task ta
                                  void *context, const lrp_interrupt *interrupt);
 int lrp_team_stop(lrp_team *team, int worker);
 
+/* Passes element by element: items of `chunk` values of [0, count), over at
+ * most count / (4 chunk) threads (milliseconds at most: no interrupt); an
+ * item range [begin, end) covers values [*first, *last). */
+static inline void lrp_parallel_chunks(ptrdiff_t count, ptrdiff_t chunk, lrp_task task,
+                                       void *context)
+{
+    (void)lrp_parallel_for_upto((count + chunk - 1) / chunk, count / (4 * chunk), task, context,
+                                NULL);
+}
+static inline void lrp_chunk_span(ptrdiff_t begin, ptrdiff_t end, ptrdiff_t chunk,
+                                  ptrdiff_t count, ptrdiff_t *first, ptrdiff_t *last)
+{
+    *first = begin * chunk;
+    *last = end * chunk < count ? end * chunk : count;
+}
+
 static inline int lrp_interrupted(const lrp_interrupt *interrupt)
 {
     return interrupt && interrupt->requested(interrupt->context);

@@ -156,12 +156,13 @@ static LRP_INLINE lrp_status FN(quotients_items)(void *context, ptrdiff_t begin,
 {
     const FN(quotients) *job = context;
     (void)worker, (void)team, (void)fused;
-    const ptrdiff_t last = end * QUOTIENT_CHUNK < job->count ? end * QUOTIENT_CHUNK : job->count;
+    ptrdiff_t first, last;
+    lrp_chunk_span(begin, end, QUOTIENT_CHUNK, job->count, &first, &last);
     if (job->viterbi) {
-        for (ptrdiff_t i = begin * QUOTIENT_CHUNK; i < last; i++)
+        for (ptrdiff_t i = first; i < last; i++)
             job->out[i] = job->r[i] / (job->z[i] + (T)1e-9);
     } else {
-        for (ptrdiff_t i = begin * QUOTIENT_CHUNK; i < last; i++)
+        for (ptrdiff_t i = first; i < last; i++)
             job->out[i] = FN(coefficient)(job->r[i], job->z[i]);
     }
     return LRP_OK;
@@ -172,9 +173,7 @@ LRP_ISA_TASKS(quotients_task, FN(quotients_items))
 static void FN(quotients_run)(const T *r, const T *z, ptrdiff_t count, int viterbi, T *out)
 {
     FN(quotients) job = {r, z, out, count, viterbi};
-    /* no interrupt: a few milliseconds at most */
-    (void)lrp_parallel_for_upto((count + QUOTIENT_CHUNK - 1) / QUOTIENT_CHUNK, count / 65536,
-                                LRP_ISA_TASK(quotients_task), &job, NULL);
+    lrp_parallel_chunks(count, QUOTIENT_CHUNK, LRP_ISA_TASK(quotients_task), &job);
 }
 #undef QUOTIENT_CHUNK
 
