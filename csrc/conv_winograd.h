@@ -119,13 +119,9 @@ static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t
                     u[y][2][r] = (gt[y][0][r] - gt[y][1][r] + gt[y][2][r]) * (T)0.5;
                     u[y][3][r] = gt[y][2][r];
                 }
-            T *dst = job->u + panel * cin * mr + ci * mr;
-            if (job->b_nr) { /* FN(product)'s shared B: chunks, then strips of nr */
-                const ptrdiff_t nr = job->b_nr, co0 = panel * mr, chunk = FN(product_chunk)();
-                const ptrdiff_t pc = ci / chunk * chunk, kc = cin - pc < chunk ? cin - pc : chunk;
-                dst = job->u + pc * ((cout + nr - 1) / nr * nr) + co0 / nr * kc * nr +
-                      (ci - pc) * nr + co0 % nr;
-            }
+            /* the wide form's B (row ci, columns from panel * mr) or A panels */
+            T *dst = job->b_nr ? job->u + FN(whole_b_at)(cout, cin, job->b_nr, ci, panel * mr)
+                               : job->u + panel * cin * mr + ci * mr;
             for (int xi = 0; xi < WINOGRAD_XI; xi++)
                 memcpy(dst + (size_t)xi * job->u_stride, u[xi / 4][xi % 4], (size_t)mr * sizeof(T));
         }

@@ -35,7 +35,7 @@ struct FN(product) {
      * of nr values, zero past column n */
     void (*pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
                    int nr, T *restrict dst);
-    /* or B of problem q packed whole by the caller, in shared_b's layout */
+    /* or B of problem q packed whole by the caller (FN(whole_b_at)) */
     const T *(*b_of)(const FN(product) *p, ptrdiff_t q);
     T *(*c_of)(const FN(product) *p, ptrdiff_t q); /* row stride ldc */
     ptrdiff_t ldc;
@@ -47,9 +47,8 @@ struct FN(product) {
     /* set by FN(product_run) */
     const FN(lrp_micro) *micro;
     ptrdiff_t col_block, row_block, col_blocks, row_blocks;
-    /* B of problem 0 packed whole, when several row blocks would each pack
-     * it: chunk pc (PRODUCT_KC rows) at pc * n_strips * nr, strip js within
-     * it at js * kc; NULL: every item packs its own panels */
+    /* B of problem 0 packed whole (FN(whole_b_at)), when several row blocks
+     * would each pack it; NULL: every item packs its own panels */
     T *shared_b;
 };
 
@@ -58,6 +57,18 @@ struct FN(product) {
 static LRP_INLINE ptrdiff_t FN(product_chunk)(void)
 {
     return PRODUCT_KC;
+}
+
+/* Where element (row p, column j) of a k x n B packed whole lies
+ * (FN(product).shared_b, b_of): chunk after chunk of PRODUCT_KC rows, each
+ * as strips of nr columns (kc steps of nr values), zero past column n. */
+static LRP_INLINE size_t FN(whole_b_at)(ptrdiff_t n, ptrdiff_t k, int nr, ptrdiff_t p,
+                                        ptrdiff_t j)
+{
+    const ptrdiff_t pc = p / PRODUCT_KC * PRODUCT_KC;
+    const ptrdiff_t kc = k - pc < PRODUCT_KC ? k - pc : PRODUCT_KC;
+    const ptrdiff_t width = (n + nr - 1) / nr * nr;
+    return (size_t)(pc * width + j / nr * kc * nr + (p - pc) * nr + j % nr);
 }
 
 /* dst: ceil(m / mr) panels of k steps of mr values of src (m x k, row stride
@@ -275,9 +286,8 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
                 FN(pack_a)(p->a_rows + full_end * p->lda + pc, p->lda, i1 - full_end, kc, mr,
                            LRP_RULE_ZERO, 0, 0, tail);
             for (ptrdiff_t js = j0; js < j1; js += nr) {
-                const T *b = whole_b
-                                 ? whole_b + pc * ((p->n + nr - 1) / nr * nr) + js / nr * kc * nr
-                                 : panel + (js - j0) / nr * kc * nr;
+                const T *b = whole_b ? whole_b + FN(whole_b_at)(p->n, p->k, nr, pc, js)
+                                     : panel + (js - j0) / nr * kc * nr;
                 const ptrdiff_t cols = j1 - js < nr ? j1 - js : nr;
                 for (ptrdiff_t ir = i0; ir < i1; ir += mr) {
                     const int in_place = p->a_rows && ir < full_end;
@@ -305,13 +315,13 @@ static lrp_status FN(shared_b_task)(void *context, ptrdiff_t begin, ptrdiff_t en
 {
     const FN(product) *p = context;
     const int nr = p->micro->nr;
-    const ptrdiff_t width = (p->n + nr - 1) / nr * nr;
     for (ptrdiff_t strip = begin; strip < end; strip++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
         for (ptrdiff_t pc = 0; pc < p->k; pc += PRODUCT_KC) {
             const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
-            p->pack_b(p, 0, pc, kc, strip * nr, nr, p->shared_b + pc * width + strip * kc * nr);
+            p->pack_b(p, 0, pc, kc, strip * nr, nr,
+                      p->shared_b + FN(whole_b_at)(p->n, p->k, nr, pc, strip * nr));
         }
     }
     return LRP_OK;
