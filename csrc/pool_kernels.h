@@ -99,10 +99,11 @@ typedef struct {
     int absolute, square; /* square: FN(pool_is_2x2) */
 } FN(pool_job);
 
-/* A task running STMT for every pair of its planes; `overflow` may be set
- * by STMT (counting). Compiled per instruction set (the same operations on
- * each: no multiply-add is fused), which vectorises the 2x2 windows. */
-#define POOL_TASK(NAME, R_TYPE, ...)                                                          \
+/* The items of a task running STMT for every pair of its planes, each
+ * plane of r_in cleared first; `overflow` may be set by STMT (counting).
+ * POOL_TASK: those items as a task compiled per instruction set (the same
+ * operations on each: no multiply-add is fused). */
+#define POOL_ITEMS(NAME, R_TYPE, ...)                                                         \
     static LRP_INLINE lrp_status FN(NAME##_items)(void *context, ptrdiff_t begin,             \
                                                   ptrdiff_t end, int worker, lrp_team *team,  \
                                                   int fused)                                  \
@@ -127,7 +128,9 @@ typedef struct {
                 POOL_PLANE(s, 0, job->weight, a, n, ch, __VA_ARGS__);                         \
         }                                                                                     \
         return overflow ? LRP_ERR_OVERFLOW : LRP_OK;                                          \
-    }                                                                                         \
+    }
+#define POOL_TASK(NAME, R_TYPE, ...)      \
+    POOL_ITEMS(NAME, R_TYPE, __VA_ARGS__) \
     LRP_ISA_TASKS(NAME, FN(NAME##_items))
 
 /* The real or Viterbi pass over one row of 2x2 windows of stride 2 (VGG's
@@ -202,51 +205,41 @@ static LRP_INLINE void FN(pool_2x2)(const lrp_pool_shape *s, const T *weight, co
     }
 }
 
-/* The real pass (as the products form it: s_k = R_k / z_k once per window)
- * or Viterbi's, the 2x2 row loops where those windows cover the plane. */
-static LRP_INLINE lrp_status FN(pool_float_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
-                                                  int worker, lrp_team *team, const int VITERBI)
+/* Planes of 2x2 windows covering them, by the row loops above. */
+static LRP_INLINE lrp_status FN(pool_2x2_items)(const FN(pool_job) *job, ptrdiff_t begin,
+                                                ptrdiff_t end, int worker, lrp_team *team,
+                                                const int VITERBI)
 {
-    const FN(pool_job) *job = context;
     const lrp_pool_shape *s = job->s;
-    const T *a = job->a, *r_out = job->r_out;
-    T *r_in = job->r_in;
-    /* the 2x2 windows cover the plane: no input is left out */
-    const int covering = job->square && s->in_h == 2 * s->out_h && s->in_w == 2 * s->out_w;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
-        const ptrdiff_t n = item / s->channels, ch = item % s->channels;
-        if (covering) {
-            FN(pool_2x2)(s, job->weight, a, r_out, r_in, n, ch, VITERBI);
-            continue;
-        }
-        memset(r_in + POOL_IN_PLANE(s, n, ch), 0, (size_t)(s->in_h * s->in_w) * sizeof(T));
-#define POOL_REAL_PAIR r_in[j] += nj * FN(coefficient)(r_out[k], z)
-#define POOL_VITERBI_PAIR                                           \
-    {                                                               \
-        const T v = FN(absolute)(nj) / (m + (T)1e-9) * r_out[k];    \
-        r_in[j] = v > r_in[j] ? v : r_in[j];                        \
-    }
-        if (VITERBI && job->square)
-            POOL_PLANE(s, 1, job->weight, a, n, ch, POOL_VITERBI_PAIR);
-        else if (VITERBI)
-            POOL_PLANE(s, 0, job->weight, a, n, ch, POOL_VITERBI_PAIR);
-        else if (job->square)
-            POOL_PLANE(s, 1, job->weight, a, n, ch, POOL_REAL_PAIR);
-        else
-            POOL_PLANE(s, 0, job->weight, a, n, ch, POOL_REAL_PAIR);
-#undef POOL_REAL_PAIR
-#undef POOL_VITERBI_PAIR
+        FN(pool_2x2)(s, job->weight, job->a, job->r_out, job->r_in, item / s->channels,
+                     item % s->channels, VITERBI);
     }
     return LRP_OK;
 }
 
+/* Whether the windows are 2x2 of stride 2 and leave no input out. */
+static LRP_INLINE int FN(pool_covering_2x2)(const FN(pool_job) *job)
+{
+    const lrp_pool_shape *s = job->s;
+    return job->square && s->in_h == 2 * s->out_h && s->in_w == 2 * s->out_w;
+}
+
+/* the real pass as the products form it: s_k = R_k / z_k once per window */
+POOL_ITEMS(pool_real_windows, T, r_in[j] += nj * FN(coefficient)(r_out[k], z))
+POOL_ITEMS(pool_viterbi_windows, T, {
+    const T v = FN(absolute)(nj) / (m + (T)1e-9) * r_out[k];
+    r_in[j] = v > r_in[j] ? v : r_in[j];
+})
+
 static LRP_INLINE lrp_status FN(pool_real_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
                                                  int worker, lrp_team *team, int fused)
 {
-    (void)fused;
-    return FN(pool_float_items)(context, begin, end, worker, team, 0);
+    return FN(pool_covering_2x2)(context)
+               ? FN(pool_2x2_items)(context, begin, end, worker, team, 0)
+               : FN(pool_real_windows_items)(context, begin, end, worker, team, fused);
 }
 LRP_ISA_TASKS(pool_real_task, FN(pool_real_items))
 
@@ -254,8 +247,9 @@ static LRP_INLINE lrp_status FN(pool_viterbi_items)(void *context, ptrdiff_t beg
                                                     ptrdiff_t end, int worker, lrp_team *team,
                                                     int fused)
 {
-    (void)fused;
-    return FN(pool_float_items)(context, begin, end, worker, team, 1);
+    return FN(pool_covering_2x2)(context)
+               ? FN(pool_2x2_items)(context, begin, end, worker, team, 1)
+               : FN(pool_viterbi_windows_items)(context, begin, end, worker, team, fused);
 }
 LRP_ISA_TASKS(pool_viterbi_task, FN(pool_viterbi_items))
 POOL_TASK(pool_boolean_task, uint8_t,
@@ -267,6 +261,7 @@ POOL_TASK(pool_counting_task, int64_t, {
     overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
 })
 #undef POOL_TASK
+#undef POOL_ITEMS
 
 /* Runs `task` over the planes, each clearing its plane of r_in first. */
 static lrp_status FN(pool_run)(const lrp_pool_shape *s, const T *weight, const T *a,
