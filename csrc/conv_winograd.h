@@ -641,13 +641,14 @@ static lrp_status FN(winograd_wide_run)(FN(winograd) *job, const FN(conv_product
     ptrdiff_t block_rows = WINOGRAD_BLOCK / tw;
     block_rows = block_rows < 1 ? 1 : block_rows < tile_rows ? block_rows : tile_rows;
     const ptrdiff_t block = block_rows * tw;
-    size_t v_count, m_count;
-    /* V and M of a whole block, then zeros the last problem's last panel
-     * may read past V */
-    if (lrp_checked_count(0, v->in_c, (size_t)block, &v_count) != LRP_OK ||
-        lrp_checked_count(0, v->out_c, (size_t)block, &m_count) != LRP_OK ||
-        lrp_checked_count(micro->mr, WINOGRAD_XI, FN(winograd_xi_stride)(v_count), &v_count) != LRP_OK ||
-        lrp_checked_count(0, WINOGRAD_XI, FN(winograd_xi_stride)(m_count), &m_count) != LRP_OK ||
+    /* V_xi and M_xi of a whole block (the strides FN(winograd_wide_strides)
+     * sets for the largest block), all 16 of each, then the zeros the last
+     * problem's last panel may read past V */
+    size_t v_xi, m_xi, v_count, m_count;
+    if (lrp_checked_count(0, v->in_c, (size_t)block, &v_xi) != LRP_OK ||
+        lrp_checked_count(0, v->out_c, (size_t)block, &m_xi) != LRP_OK ||
+        lrp_checked_count(micro->mr, WINOGRAD_XI, FN(winograd_xi_stride)(v_xi), &v_count) != LRP_OK ||
+        lrp_checked_count(0, WINOGRAD_XI, FN(winograd_xi_stride)(m_xi), &m_count) != LRP_OK ||
         v_count > SIZE_MAX - m_count)
         return LRP_ERR_NOMEM;
     T *scratch = lrp_alloc_aligned(v_count + m_count, sizeof(T));
