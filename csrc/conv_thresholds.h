@@ -244,14 +244,11 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
                                  r_out_count, stride, margin, lo, hi, rho_w, counts, live};
     lrp_status status = lrp_parallel_for(s->out_c, LRP_ISA_TASK(threshold_setup_task), &setup,
                                          s->interrupt);
-    if (status != LRP_OK) {
-        free(lo), free(counts), free(live);
-        return status;
-    }
     FN(conv_threshold) t = {s, kind, absolute, counting, gamma, theta, a, low, high, rho_w, lo, hi,
                             counts, live, stride, margin, r_bool, r_count};
-    lrp_task task = LRP_ISA_TASK(conv_threshold_task);
-    status = lrp_parallel_for(s->n * s->in_c, task, &t, s->interrupt);
+    if (status == LRP_OK)
+        status = lrp_parallel_for(s->n * s->in_c, LRP_ISA_TASK(conv_threshold_task), &t,
+                                  s->interrupt);
     free(lo), free(counts), free(live);
     return status;
 }
