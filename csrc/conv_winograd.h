@@ -212,7 +212,7 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
     const FN(winograd) *job = context;
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t h = v->in_h, wd = v->in_w, tw = job->tiles_w;
-    const size_t plane = job->v_xi;
+    const size_t xi_stride = job->v_xi;
     /* u: four rows of 2 tw + 2 values; a row of padding */
     T *u = lrp_alloc_array(4 * (size_t)(2 * tw + 2) + (size_t)wd, sizeof(T));
     if (!u)
@@ -236,9 +236,9 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
             }
             FN(winograd_rows_y)(rows, wd, 0, tw, u);
             for (int i = 0; i < 4; i++) {
-                T *vi = job->vx + (size_t)(4 * i) * plane + c * job->tiles + first;
-                FN(winograd_row_x)(u + i * (2 * tw + 2), tw, vi, vi + plane, vi + 2 * plane,
-                                   vi + 3 * plane);
+                T *vi = job->vx + (size_t)(4 * i) * xi_stride + c * job->tiles + first;
+                FN(winograd_row_x)(u + i * (2 * tw + 2), tw, vi, vi + xi_stride,
+                                   vi + 2 * xi_stride, vi + 3 * xi_stride);
             }
         }
     }
