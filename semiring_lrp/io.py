@@ -61,19 +61,26 @@ def _claimed_bytes(archive, key):
     """The data size a member's .npy header claims, read before anything is
     allocated for it, and the size the archive says the member has."""
     name = key + ".npy"
-    with archive.zip.open(name) as member:
-        version = np.lib.format.read_magic(member)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-        if read_header is None:
-            raise ValueError(f"unsupported .npy version {version}")
-        try:
-            shape, _, dtype = read_header(member)
-        except MemoryError as err:
-            # NumPy reads at most 10,000 header characters: no header needs
-            # memory; Python's parser raises this past its nesting limit
-            # (a shape of thousands of nested unary minus signs)
-            raise ValueError("malformed .npy header (nested too deeply to parse)") from err
+    try:
+        with archive.zip.open(name) as member:
+            version = np.lib.format.read_magic(member)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f"unsupported .npy version {version}")
+            try:
+                shape, _, dtype = read_header(member)
+            except MemoryError as err:
+                # NumPy reads at most 10,000 header characters: no header
+                # needs memory; Python's parser raises this past its nesting
+                # limit (a shape of thousands of nested unary minus signs)
+                raise ValueError("malformed .npy header (nested too deeply to parse)") from err
+    except MemoryError as err:
+        # the first bytes of a member need no memory either: its compression
+        # asked for it (an LZMA dictionary of 4 GB in a 1 KB file, found by
+        # fuzzing under an address-space cap)
+        raise ValueError(f"member {name} asks for more memory than reading its header "
+                         "needs (malformed compression header)") from err
     count = 1
     for dim in shape:
         count *= int(dim)

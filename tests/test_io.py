@@ -164,6 +164,48 @@ def test_from_torch_copies_weights():
     np.testing.assert_array_equal(net.forward(np.ones(3)), before)
 
 
+def test_lzma_member_asking_for_gigabytes_is_a_malformed_file(tmp_path, net):
+    """An LZMA member whose properties claim a 4 GB dictionary (found by
+    fuzzing: a 1 KB file): where the memory is not there, opening the member
+    fails with MemoryError, which must come out as a malformed file. The
+    address space is capped in a child process so that it is not there."""
+    import struct
+    import subprocess
+    import sys
+    import zipfile
+
+    good = tmp_path / "good.npz"
+    net.save(good)
+    bad = tmp_path / "dictionary.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w", zipfile.ZIP_LZMA) as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+    raw = bytearray(bad.read_bytes())
+    with zipfile.ZipFile(bad) as archive:
+        info = archive.getinfo("header.npy")
+    offset = info.header_offset
+    name_len, extra_len = struct.unpack("<HH", raw[offset + 26:offset + 30])
+    props = offset + 30 + name_len + extra_len + 4  # zipfile's 4-byte LZMA prefix
+    raw[props + 1:props + 5] = struct.pack("<I", 0xFF000000)
+    bad.write_bytes(bytes(raw))
+    child = (
+        "import resource, sys\n"
+        "import semiring_lrp as sl\n"
+        "used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "hard = resource.getrlimit(resource.RLIMIT_AS)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (used + (1 << 30), hard))\n"
+        "try:\n"
+        "    sl.load(sys.argv[1])\n"
+        "except ValueError as err:\n"
+        "    print('ValueError', err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child, str(bad)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"ValueError {bad}")
+    assert "asks for more memory than reading its header needs" in done.stdout
+
+
 def test_header_nested_past_the_parsers_limit(tmp_path, net):
     """A .npy header of a few kilobytes whose shape nests 7,000 unary minus
     signs makes Python's parser raise MemoryError (found by fuzzing): a
