@@ -2,6 +2,13 @@
 
 A `Network` is what every pass runs on. It is built by `from_torch`, by
 `load`, by `models.*`, or by hand from the layers in `layers` and `pooling`.
+
+Every layer has a name and an index. The index is the layer's position in
+`net.layers`, the one `relevance(return_all=True)` and `net.summary()` use;
+the name is torchvision's module path for an imported model ("features.28"),
+"fc1", "conv1"... for the shipped models, and the index as a string ("0",
+"1", ...) for a network built by hand without names. Every argument that
+picks a layer takes either; "input" names the network's input.
 """
 from __future__ import annotations
 
@@ -16,6 +23,30 @@ __all__ = ["Network", "Layer", "Linear", "Conv2d", "ReLU", "Flatten", "AvgPool2d
            "AdaptiveAvgPool2d", "MaxPool2d"]
 
 
+#: names that pick the ends of the chain rather than a layer
+INPUT, OUTPUT = "input", "output"
+
+
+def _layer_names(names, count):
+    """One unique, non-empty string per layer; by default the indices."""
+    if names is None:
+        return tuple(str(i) for i in range(count))
+    if isinstance(names, str):
+        raise TypeError("names must be a sequence of strings, one per layer, not one string")
+    names = tuple(names)
+    if len(names) != count:
+        raise ValueError(f"got {len(names)} names for {count} layers")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"names[{i}] is {name!r}, not a non-empty string")
+        if name in (INPUT, OUTPUT):
+            raise ValueError(f"names[{i}] is {name!r}, which names the end of the chain")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"layer names must be unique; repeated: {', '.join(repeated)}")
+    return names
+
+
 class Network:
     """A chain of layers.
 
@@ -26,7 +57,7 @@ class Network:
     right number of features per sample.
     """
 
-    def __init__(self, layers, input_shape=None):
+    def __init__(self, layers, input_shape=None, names=None):
         self.layers = tuple(layers)
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
@@ -45,6 +76,7 @@ class Network:
         self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
         if any(d is not None and d < 1 for d in self.input_shape):
             raise ValueError(f"input_shape {self.input_shape} has a size below 1")
+        self.names = _layer_names(names, len(self.layers))
         self._check_chain()
 
     def _check_chain(self):
@@ -65,6 +97,76 @@ class Network:
                 channels, width = layer.out_channels, None
             elif isinstance(layer, Flatten):
                 channels = None
+
+    def layer_index(self, layer, allow_ends=False):
+        """The index in `layers` of `layer`, given as its name or its index
+        (negative indices count from the end). With allow_ends, "input" is 0
+        (the input of the first layer) and "output" is len(layers) (the
+        network's output), as in the list `relevance(return_all=True)` gives.
+        """
+        count = len(self.layers)
+        if isinstance(layer, str):
+            if allow_ends and layer in (INPUT, OUTPUT):
+                return 0 if layer == INPUT else count
+            if layer in self.names:
+                return self.names.index(layer)
+            ends = f'"{INPUT}", "{OUTPUT}" or ' if allow_ends else ""
+            raise ValueError(f"no layer is named {layer!r}; use {ends}one of "
+                             f"{', '.join(self.names)} (or an index 0 to {count - 1})")
+        if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"a layer is picked by its name (a str) or its index in "
+                            f"net.layers (an int), not {layer!r}")
+        if not -count <= layer < count:
+            raise ValueError(f"layer index {layer} is out of range: the network has {count} "
+                             f"layers (0 to {count - 1}; names {', '.join(self.names)})")
+        return int(layer) % count
+
+    def weighted_index(self, layer):
+        """(index in `layers`, position among the weighted layers) of a
+        weighted layer given by name or index; another layer raises ValueError."""
+        index = self.layer_index(layer)
+        weighted = self.weighted_layers
+        if index not in weighted:
+            raise ValueError(f"layer {self.describe(index)} has no weights; the weighted layers "
+                             f"are {', '.join(self.describe(i) for i in weighted)}")
+        return index, weighted.index(index)
+
+    def pooling_index(self, layer):
+        """(index in `layers`, position among the pooling layers) of a pooling
+        layer given by name or index; another layer raises ValueError."""
+        index = self.layer_index(layer)
+        pools = self.pooling_layers
+        if index not in pools:
+            listed = ", ".join(self.describe(i) for i in pools) or "none"
+            raise ValueError(f"layer {self.describe(index)} is not a pooling layer; the "
+                             f"pooling layers are {listed}")
+        return index, pools.index(index)
+
+    def per_layer_list(self, mapping, what, pooling=False):
+        """A dict from weighted layers (or pooling layers), by name or index,
+        to values, as a list in forward order over those layers; each of them
+        must have exactly one entry. `what` names the argument in errors."""
+        resolve, layers = ((self.pooling_index, self.pooling_layers) if pooling
+                           else (self.weighted_index, self.weighted_layers))
+        values = {}
+        for key, value in mapping.items():
+            try:
+                index, position = resolve(key)
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{what}: {err}") from None
+            if position in values:
+                raise ValueError(f"{what} names layer {self.describe(index)} twice "
+                                 "(by name and by index)")
+            values[position] = value
+        missing = [self.describe(i) for k, i in enumerate(layers) if k not in values]
+        if missing:
+            raise ValueError(f"{what} gives no entry for {', '.join(missing)}: give one for "
+                             f"every {'pooling' if pooling else 'weighted'} layer")
+        return [values[k] for k in range(len(layers))]
+
+    def describe(self, index):
+        """A layer as error messages and tables name it: 'fc2' (3, Linear(300, 100))."""
+        return f"{self.names[index]!r} ({index}, {self.layers[index]!r})"
 
     @property
     def weighted_layers(self):
@@ -109,16 +211,12 @@ class Network:
         off: their weights and bias become 0, so they output 0 (before and
         after ReLU) and no relevance flows through them.
 
-        layer: the index of the weighted layer among the weighted layers
-        (the same index a per-layer threshold or rule list uses).
+        layer: the weighted layer's name ("fc1") or its index in `layers`
+        (what `summary()` lists); any other layer raises ValueError.
         neurons: indices of its outputs (Linear) or output channels (Conv2d),
         or a boolean mask over them.
         """
-        weighted = self.weighted_layers
-        if not isinstance(layer, (int, np.integer)) or not -len(weighted) <= layer < len(weighted):
-            raise ValueError(f"layer must index one of the {len(weighted)} weighted layers, "
-                             f"not {layer!r}")
-        position = weighted[layer]
+        position, _ = self.weighted_index(layer)
         target = self.layers[position]
         keep = np.ones(target.weight.shape[0], dtype=bool)
         index = np.asarray(neurons)
@@ -139,7 +237,7 @@ class Network:
         layers[position] = type(target)(target.weight * keep.reshape(shape).astype(target.weight.dtype),
                                         target.bias * keep.astype(target.bias.dtype),
                                         **target.config())
-        return Network(layers, self.input_shape)
+        return Network(layers, self.input_shape, self.names)
 
     def weight_cache_size(self):
         """(entries, bytes) of prepared weights the layers keep between calls:
@@ -160,7 +258,8 @@ class Network:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"a Network is float32 or float64, not {dtype}")
-        return Network([layer.astype(dtype) for layer in self.layers], self.input_shape)
+        return Network([layer.astype(dtype) for layer in self.layers], self.input_shape,
+                       self.names)
 
     def save(self, path):
         """Writes the network to one .npz file (no pickle); `load` reads it back."""
@@ -168,5 +267,5 @@ class Network:
         save_network(self, path)
 
     def __repr__(self):
-        inner = ",\n  ".join(map(repr, self.layers))
+        inner = ",\n  ".join(f"{name}: {layer!r}" for name, layer in zip(self.names, self.layers))
         return f"Network([\n  {inner}\n], input_shape={self.input_shape}, dtype={self.dtype})"

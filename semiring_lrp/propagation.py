@@ -15,15 +15,31 @@ from .network import Network
 from .rules import Rule, ZBox, Zero
 from .semirings import Boolean, Counting, Real, Semiring, Viterbi
 
-__all__ = ["relevance"]
+__all__ = ["relevance", "LayerRelevance"]
 
 _KERNEL_SEMIRINGS = (Real, Boolean, Counting, Viterbi)
 _REUSES_FORWARD = (_core.RULE_ZERO, _core.RULE_EPSILON)
 
 
+class LayerRelevance(list):
+    """Every layer's relevance, as `relevance(return_all=True)` gives it:
+    entry i is the relevance of the activations entering `net.layers[i]`,
+    the last entry the output relevance. Entries are also found by the
+    layer's name, "input" (entry 0) and "output" (the last)."""
+
+    def __init__(self, values, net):
+        super().__init__(values)
+        self.net = net
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            key = self.net.layer_index(key, allow_ends=True)
+        return super().__getitem__(key)
+
+
 @pooled_arrays()
 def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_all=False,
-              maxpool=None):
+              maxpool=None, layer="input"):
     """K-relevance of the input of `net` for class `target` (paper eq. K-LRP).
 
     net       a `Network` (see `from_torch`, `load`, `models`).
@@ -33,9 +49,10 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     target    an int, or one int per sample; default: the predicted class.
     semiring  Real() (default), Boolean(...), Counting(...), Viterbi(), or an
               instance of your own `Semiring` subclass.
-    rule      one rule for every weighted layer (Linear, Conv2d), or a list with
-              one rule per weighted layer in forward order; default
-              `rules.Zero()` (LRP-0). Pooling layers always use LRP-0.
+    rule      one rule for every weighted layer (Linear, Conv2d); a list with
+              one rule per weighted layer in forward order; or a dict from
+              each weighted layer's name or index (see `Network`) to its rule.
+              Default `rules.Zero()` (LRP-0). Pooling layers always use LRP-0.
     init      "one" (default): R^(L) is the semiring's 1 at the target, 0
               elsewhere (paper eq. 2.1.2). "activation": the real semiring
               starts from the target's output score, which is classical LRP
@@ -43,11 +60,17 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     return_all
               also return every layer's relevance: a list whose entry i is
               the relevance of the activations entering `net.layers[i]`, the
-              last entry the output relevance.
+              last entry the output relevance; it is also indexed by layer
+              name ("fc2"), "input" and "output".
     maxpool   "winner": max pooling passes relevance to the first arg-max of
               each window (winner-take-all); "average": as average pooling
               over the same windows (the LRP overview tutorial). Default: the
               composite's choice (see `composites`), else "winner".
+    layer     whose relevance to return: "input" (default), a layer's name
+              or index (the relevance of the activations entering it, shaped
+              (N, ...) like them, or without N for one sample), or "output".
+              The pass stops there: layers below it are not walked, and no
+              other layer's relevance is kept.
 
     Returns an array shaped like x: bool for Boolean, int64 for Counting,
     the network's float dtype otherwise; with return_all, (R, all_layers).
@@ -61,9 +84,13 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
                         "Viterbi() or an instance of a semiring_lrp.Semiring subclass")
     semiring.check_complete()
     weighted, pools = net.weighted_layers, net.pooling_layers
-    if hasattr(semiring, "check_layers"):
-        semiring.check_layers(len(weighted), len(pools))
-    rules = _rules_per_layer(rule, len(weighted))
+    if hasattr(semiring, "per_layer"):
+        semiring = semiring.per_layer(net)
+    rules = _rules_per_layer(rule, net)
+    stop = net.layer_index(layer, allow_ends=True)
+    if return_all and stop != 0:
+        raise ValueError(f"return_all gives every layer's relevance; layer={layer!r} asks "
+                         "for one: give one or the other")
     if maxpool is None:
         maxpool = getattr(rule, "maxpool", "winner")
     if maxpool not in MAXPOOL_MODES:
@@ -80,18 +107,23 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     use_kernel = type(semiring) in _KERNEL_SEMIRINGS
     all_layers = [r]
     index, pool = len(weighted), len(pools)
-    for i in reversed(range(len(net.layers))):
-        layer = net.layers[i]
-        if layer.weighted:
+    for i in reversed(range(stop, len(net.layers))):
+        current = net.layers[i]
+        if current.weighted:
             index -= 1
-            r = _weighted_step(semiring, use_kernel, index, rules[index], layer,
+            r = _weighted_step(semiring, use_kernel, index, rules[index], current,
                                acts[i], acts[i + 1], r, batch.shape)
-        elif layer.pooling:
+        elif current.pooling:
             pool -= 1
-            r = _pooling_step(semiring, use_kernel, pool, layer, acts[i], r, maxpool)
+            r = _pooling_step(semiring, use_kernel, pool, current, acts[i], r, maxpool)
         else:
             r = r.reshape(acts[i].shape)
-        all_layers.append(r)
+        if return_all:
+            all_layers.append(r)
+    if not return_all:
+        if stop == 0:
+            return r.reshape(x_shape)
+        return r[0] if single else r
     all_layers.reverse()
 
     if single:
@@ -100,10 +132,14 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     else:
         result = r.reshape(x_shape)
     all_layers[0] = result
-    return (result, all_layers) if return_all else result
+    return result, LayerRelevance(all_layers, net)
 
 
-def _rules_per_layer(rule, count):
+def _rules_per_layer(rule, net):
+    """One rule per weighted layer, in forward order."""
+    count = len(net.weighted_layers)
+    if isinstance(rule, dict):
+        rule = net.per_layer_list(rule, "the rule dict")
     if rule is None:
         return [Zero()] * count
     if isinstance(rule, Rule):

@@ -5,6 +5,7 @@ a generic NumPy path that evaluates K-LRP literally: slower, same answers.
 """
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
@@ -127,7 +128,13 @@ def _check_threshold_value(value, what):
 
 
 def _thresholds(value, name):
-    """A number, or a non-empty list of numbers (one per layer)."""
+    """A number, a non-empty list of numbers (one per layer), or a non-empty
+    dict from layers (names or indices, checked against a network later) to
+    numbers."""
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError(f"{name} dict is empty: give one number per layer")
+        return {key: _check_threshold_value(v, f"{name}[{key!r}]") for key, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
         values = list(np.ravel(np.asarray(value, dtype=object)))
         if not values:
@@ -136,12 +143,20 @@ def _thresholds(value, name):
     return _check_threshold_value(value, name)
 
 
+def _per_position(values, position, name):
+    if isinstance(values, dict):
+        raise ValueError(f"{name} is given by layer; resolve it against the network first "
+                         "with per_layer(net)")
+    return values[position] if isinstance(values, list) else values
+
+
 class _ThresholdSemiring(Semiring):
     """Theta(d) = [d >= theta] (or [|d| >= theta] when absolute), per layer.
 
-    threshold: one number, or one per weighted layer (Linear, Conv2d) in
-    forward order. pool_threshold: one number, or one per pooling layer;
-    pooling layers use it (default 1e-9), signed or absolute as `absolute`.
+    threshold: one number; a list with one per weighted layer (Linear,
+    Conv2d) in forward order; or a dict from every weighted layer's name or
+    index (see `Network`) to its number. pool_threshold: the same over the
+    pooling layers (default 1e-9), signed or absolute as `absolute`.
     """
 
     def __init__(self, threshold=1e-9, absolute=False, pool_threshold=1e-9):
@@ -152,16 +167,31 @@ class _ThresholdSemiring(Semiring):
         self.absolute = bool(absolute)
 
     def theta(self, layer: int) -> float:
-        """The threshold of weighted layer `layer`."""
-        return self.threshold[layer] if isinstance(self.threshold, list) else self.threshold
+        """The threshold of weighted layer `layer` (its position among the
+        weighted layers)."""
+        return _per_position(self.threshold, layer, "threshold")
 
     def pool_theta(self, pool: int) -> float:
-        """The threshold of pooling layer `pool`."""
-        if isinstance(self.pool_threshold, list):
-            return self.pool_threshold[pool]
-        return self.pool_threshold
+        """The threshold of pooling layer `pool` (its position among the
+        pooling layers)."""
+        return _per_position(self.pool_threshold, pool, "pool_threshold")
+
+    def per_layer(self, net):
+        """A copy whose thresholds are checked against `net`: dicts by layer
+        become lists in forward order, list lengths must match its layers."""
+        self.check_layers(len(net.weighted_layers), len(net.pooling_layers))
+        resolved = copy.copy(self)
+        for attribute, pooling in (("threshold", False), ("pool_threshold", True)):
+            values = getattr(self, attribute)
+            if isinstance(values, dict):
+                values = net.per_layer_list(values, f"{type(self).__name__}'s {attribute} dict",
+                                            pooling=pooling)
+            setattr(resolved, attribute, values)
+        return resolved
 
     def check_layers(self, weighted_layers: int, pooling_layers: int = 0):
+        """Checks the lengths of threshold lists (dicts are checked by
+        `per_layer`, against the network's names)."""
         for values, count, what in ((self.threshold, weighted_layers, "weighted"),
                                     (self.pool_threshold, pooling_layers, "pooling")):
             if isinstance(values, list) and len(values) != count:

@@ -14,7 +14,7 @@ def net():
 
 def test_masked_neurons_output_zero_and_carry_no_relevance(net):
     x = np.random.default_rng(1).uniform(size=(5, 10))
-    masked = net.masked(1, [0, 4])
+    masked = net.masked(2, [0, 4])  # layers[2], the second Linear
     _, layers = sl.relevance(masked, x, semiring=sl.Counting(), return_all=True)
     # layers[3] is the input of layer 3 (ReLU after the second Linear): its relevance
     assert np.all(layers[3][:, [0, 4]] == 0)
@@ -45,8 +45,9 @@ def test_boolean_mask_equals_indices(net):
 
 
 @pytest.mark.parametrize("layer,neurons,error", [
-    (3, [0], ValueError), (0, [8], ValueError), (0, np.ones(3, bool), ValueError),
-    (0, [0.5], TypeError), ("0", [0], ValueError),
+    (3, [0], ValueError), (1, [0], ValueError), (5, [0], ValueError), (0, [8], ValueError),
+    (0, np.ones(3, bool), ValueError), (0, [0.5], TypeError), ("fc1", [0], ValueError),
+    (1.0, [0], TypeError), (True, [0], TypeError),
 ])
 def test_bad_masks(net, layer, neurons, error):
     with pytest.raises(error):
