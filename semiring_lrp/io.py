@@ -40,7 +40,7 @@ def save_network(net, path):
         for name, value in params.items():
             arrays[f"layer{i}.{name}"] = value
     header = {"format": FORMAT, "version": VERSION, "layers": spec,
-              "input_shape": list(net.input_shape)}
+              "input_shape": list(net.input_shape), "names": list(net.names)}
     with open(path, "wb") as f:
         np.savez(f, header=np.array(json.dumps(header)), **arrays)
 
@@ -127,7 +127,12 @@ def _read_header(path, archive):
             or not all(d is None or (isinstance(d, int) and not isinstance(d, bool)
                                      and 0 < d < 2**31) for d in shape)):
         _fail(path, f"bad input_shape {shape!r}")
-    return layers, shape
+    # files written before layers had names hold none: the default names
+    names = header.get("names")
+    if names is not None and (not isinstance(names, list) or len(names) != len(layers)
+                              or not all(isinstance(n, str) for n in names)):
+        _fail(path, f"names must be a list of {len(layers)} strings, one per layer")
+    return layers, shape, names
 
 
 def _load_npz(path):
@@ -144,7 +149,7 @@ def _read_npz(path):
     if not isinstance(archive, np.lib.npyio.NpzFile):
         _fail(path, "holds a single array, not a network")
     with archive:
-        layers_spec, input_shape = _read_header(path, archive)
+        layers_spec, input_shape, layer_names = _read_header(path, archive)
         expected = {"header"}
         layers = []
         for i, spec in enumerate(layers_spec):
@@ -174,7 +179,7 @@ def _read_npz(path):
         if extra:
             _fail(path, f"unexpected entries {sorted(extra)}")
     try:
-        return Network(layers, tuple(input_shape))
+        return Network(layers, tuple(input_shape), layer_names)
     except (TypeError, ValueError) as err:
         _fail(path, str(err))
 

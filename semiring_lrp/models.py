@@ -27,12 +27,14 @@ def _data_file(name):
 def mnist_mlp(dtype=np.float32):
     """The trained MNIST MLP as a `Network` taking (28, 28) images (or flat 784)."""
     with _data_file("mnist_mlp.npz").open("rb") as f, np.load(f, allow_pickle=False) as d:
-        layers = [Flatten()]
+        layers, names = [Flatten()], ["flatten"]
         for i, name in enumerate(("fc1", "fc2", "fc3")):
             if i:
                 layers.append(ReLU())
+                names.append(f"relu{i}")
             layers.append(Linear(d[f"{name}.weight"], d[f"{name}.bias"]))
-    return Network(layers, input_shape=(28, 28)).astype(dtype)
+            names.append(name)
+    return Network(layers, input_shape=(28, 28), names=names).astype(dtype)
 
 
 def mnist_cnn(dtype=np.float32):
@@ -46,7 +48,9 @@ def mnist_cnn(dtype=np.float32):
                   conv(5), ReLU(), conv(7), ReLU(), MaxPool2d(2), Flatten(),
                   Linear(d["11.weight"], d["11.bias"]), ReLU(),
                   Linear(d["14.weight"], d["14.bias"])]
-    return Network(layers, input_shape=(1, 28, 28)).astype(dtype)
+    names = ["conv1", "relu1", "conv2", "relu2", "pool1", "conv3", "relu3", "conv4", "relu4",
+             "pool2", "flatten", "fc1", "relu5", "fc2"]
+    return Network(layers, input_shape=(1, 28, 28), names=names).astype(dtype)
 
 
 def mnist_digits():
@@ -131,20 +135,27 @@ def vgg16(weights, dtype=np.float32):
 
 
 def _vgg16_network(param, dtype):
-    layers, channels, index = [], 3, 0
+    """Layers named by torchvision's module paths, as `from_torch` names them
+    (its Dropout layers are dropped, torch.flatten becomes "flatten")."""
+    layers, names, channels, index = [], [], 3, 0
     for spec in _VGG16_FEATURES:
         if spec == "M":
             layers.append(MaxPool2d(2, 2))
+            names.append(f"features.{index}")
             index += 1
             continue
         layers.append(Conv2d(param(f"features.{index}.weight", (spec, channels, 3, 3)),
                              param(f"features.{index}.bias", (spec,)), padding=1))
         layers.append(ReLU())
+        names += [f"features.{index}", f"features.{index + 1}"]
         channels, index = spec, index + 2
     layers += [AdaptiveAvgPool2d(7), Flatten()]
+    names += ["avgpool", "flatten"]
     for i, (fan_out, fan_in) in zip((0, 3, 6), ((4096, 25088), (4096, 4096), (1000, 4096))):
         if i:
             layers.append(ReLU())
+            names.append(f"classifier.{i - 2}")
         layers.append(Linear(param(f"classifier.{i}.weight", (fan_out, fan_in)),
                              param(f"classifier.{i}.bias", (fan_out,))))
-    return Network(layers, input_shape=(3, None, None))
+        names.append(f"classifier.{i}")
+    return Network(layers, input_shape=(3, None, None), names=names)

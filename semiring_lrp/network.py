@@ -239,6 +239,55 @@ class Network:
                                         **target.config())
         return Network(layers, self.input_shape, self.names)
 
+    def summary(self, input_shape=None, file=None):
+        """Prints one line per layer: its index, name, type, the shape of its
+        output for one sample, its parameter count and which entry of a
+        per-layer rule or threshold list it takes (rule[k] and threshold[k]
+        for the k-th weighted layer, pool_threshold[p] for the p-th pooling
+        layer); then the total parameter count.
+
+        input_shape: one sample's shape, for networks whose input size is
+        open (a conv net takes any image size); without it their shapes are
+        shown as "?".
+        """
+        shapes = self._output_shapes(input_shape)
+        weighted, pools = self.weighted_layers, self.pooling_layers
+        rows = [("index", "name", "layer", "output shape", "parameters", "rule / threshold")]
+        total = 0
+        for i, layer in enumerate(self.layers):
+            count = sum(int(value.size) for value in layer.params().values())
+            total += count
+            entry = ""
+            if i in weighted:
+                k = weighted.index(i)
+                entry = f"rule[{k}], threshold[{k}]"
+            elif i in pools:
+                entry = f"pool_threshold[{pools.index(i)}]"
+            rows.append((str(i), self.names[i], repr(layer), shapes[i], f"{count:,}", entry))
+        widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+        align = ("rjust", "ljust", "ljust", "ljust", "rjust", "ljust")
+        lines = ["  ".join(getattr(cell, how)(width) for cell, how, width
+                           in zip(row, align, widths)).rstrip() for row in rows]
+        shape = self.input_shape if input_shape is None else tuple(input_shape)
+        hint = ("; output shapes need summary(input_shape=...)" if None in shape else "")
+        lines.append(f"input shape {self._shape_text(shape)}, {total:,} parameters, "
+                     f"dtype {self.dtype}{hint}")
+        print("\n".join(lines), file=file)
+
+    @staticmethod
+    def _shape_text(shape):
+        return "(" + ", ".join("?" if d is None else str(d) for d in shape) + \
+            ("," if len(shape) == 1 else "") + ")"
+
+    def _output_shapes(self, input_shape):
+        """Each layer's output shape for one sample, as text: from a forward
+        pass of one zero sample, or "?" where the input size is open."""
+        shape = self.input_shape if input_shape is None else tuple(input_shape)
+        if None in shape:
+            return ["?"] * len(self.layers)
+        batch, _, _ = as_batch(self, np.zeros(shape, dtype=self.dtype))
+        return [self._shape_text(a.shape[1:]) for a in self.activations(batch)[1:]]
+
     def weight_cache_size(self):
         """(entries, bytes) of prepared weights the layers keep between calls:
         rho(W) packed for the products and Winograd's U, one entry per layer,

@@ -101,38 +101,49 @@ def _is_vgg(module):
             and hasattr(module, "avgpool") and hasattr(module, "classifier"))
 
 
-def _convert(module, path, layers):
+class _Converted:
+    """The layers converted so far and their names (module paths)."""
+
+    def __init__(self):
+        self.layers, self.names = [], []
+
+    def append(self, layer, name):
+        self.layers.append(layer)
+        self.names.append(name)
+
+
+def _convert(module, path, out):
     import torch.nn as nn
 
     kind = type(module).__name__
-    name = path or kind
+    name = path or kind.lower()
 
     def child(suffix):
         return f"{path}.{suffix}" if path else suffix
 
     if isinstance(module, nn.Sequential):
         for key, sub in module.named_children():
-            _convert(sub, child(key), layers)
+            _convert(sub, child(key), out)
     elif _is_vgg(module):
         # torchvision's VGG.forward: features, avgpool, flatten(1), classifier
-        _convert(module.features, child("features"), layers)
-        _convert(module.avgpool, child("avgpool"), layers)
-        layers.append(Flatten())
-        _convert(module.classifier, child("classifier"), layers)
+        _convert(module.features, child("features"), out)
+        _convert(module.avgpool, child("avgpool"), out)
+        out.append(Flatten(), child("flatten"))
+        _convert(module.classifier, child("classifier"), out)
     elif isinstance(module, nn.Linear):
-        layers.append(_linear(module, name))
+        out.append(_linear(module, name), name)
     elif isinstance(module, nn.Conv2d):
-        layers.append(_conv(module, name))
+        out.append(_conv(module, name), name)
     elif isinstance(module, nn.BatchNorm2d):
-        _fold_batchnorm(module, name, layers)
+        _fold_batchnorm(module, name, out.layers)  # the conv keeps its own name
     elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
-        layers.append(_pool(module, name))
+        out.append(_pool(module, name), name)
     elif isinstance(module, nn.ReLU):
-        layers.append(ReLU())
+        out.append(ReLU(), name)
     elif isinstance(module, nn.Flatten):
         if module.start_dim != 1 or module.end_dim != -1:
             raise _unsupported(name, module, "only Flatten(start_dim=1, end_dim=-1) is supported")
-        layers.append(Flatten())
+        out.append(Flatten(), name)
     elif kind in _SKIPPED:
         pass  # the identity in eval mode
     else:
@@ -151,6 +162,11 @@ def from_torch(module, input_shape=None):
     input_shape: the shape of one sample, when the model starts with Flatten
     and the sample is not flat (e.g. (28, 28)); conv nets take any image size
     by default. An unsupported layer raises TypeError naming it.
+
+    Each layer is named by its module path, as `model.named_modules()` gives
+    it ("features.28", "classifier.0", "0" in a Sequential); a folded
+    BatchNorm2d leaves its Conv2d's name, and torchvision VGG's flatten step
+    is "flatten".
     """
     try:
         import torch.nn as nn
@@ -158,17 +174,18 @@ def from_torch(module, input_shape=None):
         raise ImportError("from_torch needs PyTorch: pip install torch") from err
     if not isinstance(module, nn.Module):
         raise TypeError(f"from_torch needs a torch.nn.Module, not {type(module).__name__}")
-    layers = []
-    _convert(module, "", layers)
-    if not layers:
+    out = _Converted()
+    _convert(module, "", out)
+    if not out.layers:
         raise ValueError("the module has no layers to convert")
-    return Network(layers, input_shape)
+    return Network(out.layers, input_shape, out.names)
 
 
 def network_from_state_dict(state, source="state_dict"):
     """An MLP from a bare state_dict: each `<name>.weight` (out, in) with an
-    optional `<name>.bias`, in the dict's order, becomes Linear, with ReLU
-    between them and Flatten first (the layout of nn.Sequential MLPs).
+    optional `<name>.bias`, in the dict's order, becomes Linear named <name>,
+    with ReLU between them ("relu1", ...) and Flatten first ("flatten"): the
+    layout of nn.Sequential MLPs.
     Anything else raises ValueError naming `source`."""
     import torch
 
@@ -184,7 +201,7 @@ def network_from_state_dict(state, source="state_dict"):
         if not isinstance(value, torch.Tensor) or value.layout != torch.strided:
             raise ValueError(f"{source}: {key} is a {type(value).__name__}, not a dense tensor")
         groups.setdefault(prefix, {})[leaf] = value
-    layers = [Flatten()]
+    layers, names = [Flatten()], ["flatten"]
     try:
         for prefix, params in groups.items():
             if "weight" not in params:
@@ -197,9 +214,11 @@ def network_from_state_dict(state, source="state_dict"):
             bias = None if bias is None else _tensor_to_numpy(bias, f"{prefix}.bias")
             if len(layers) > 1:
                 layers.append(ReLU())
+                names.append(f"relu{len(names) // 2}")
             layers.append(Linear(weight, bias))
+            names.append(prefix)
         if len(layers) == 1:
             raise ValueError("no weights found")
-        return Network(layers)
+        return Network(layers, names=names)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{source}: {err}") from None
