@@ -45,6 +45,7 @@ _PREFIXES = {"train": "train", "test": "t10k"}
 _FILE_KINDS = ("images-idx3-ubyte", "labels-idx1-ubyte")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
+# (images file, labels file) -> ((size, mtime) of each, (images, labels))
 _mnist_cache = {}
 _mnist_cache_lock = threading.Lock()
 
@@ -71,16 +72,18 @@ def mnist(split="test", root=None):
     """
     directory = _mnist_directory(split, root)
     paths = _split_files(directory, split, _origin(split, root))
-    key = (split,) + tuple(_file_identity(path) for path in paths)
+    key = tuple(str(path.resolve()) for path in paths)
+    version = tuple(_file_version(path) for path in paths)
     with _mnist_cache_lock:
-        if key not in _mnist_cache:
-            _mnist_cache[key] = _read_split(directory, split)
-        return _mnist_cache[key]
+        cached = _mnist_cache.get(key)
+        if cached is None or cached[0] != version:  # a changed file replaces its entry
+            cached = _mnist_cache[key] = version, _read_split(directory, split)
+        return cached[1]
 
 
-def _file_identity(path):
+def _file_version(path):
     status = path.stat()
-    return str(path.resolve()), status.st_size, status.st_mtime_ns
+    return status.st_size, status.st_mtime_ns
 
 
 def _read_split(directory, split):

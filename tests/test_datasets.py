@@ -85,6 +85,9 @@ def test_files_changed_on_disk_are_read_again(tmp_path):
     assert len(sl.datasets.mnist("train", root=tmp_path)[0]) == 3
     write_split(tmp_path, *small_split(5))
     assert len(sl.datasets.mnist("train", root=tmp_path)[0]) == 5
+    # the new reading replaced the old one in the cache
+    folder = str(tmp_path.resolve())
+    assert sum(key[0].startswith(folder) for key in datasets._mnist_cache) == 1
 
 
 def test_missing_folder_names_the_files(tmp_path):
