@@ -35,7 +35,6 @@ import numpy as np
 
 import semiring_lrp as sl
 from semiring_lrp import composites, layers, pooling, rules
-from semiring_lrp.idx import load_mnist
 from timing import paired_ratios
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,7 +250,7 @@ def vgg_block(args, rows, profile):
 
 
 def mlp_block(args, rows):
-    images, _ = load_mnist(args.data, "test")
+    images, _ = sl.datasets.mnist("test", root=args.data)
     x = sl.models.mnist_input(images[:1000])
     net = sl.models.mnist_mlp()
     targets = net.forward(x).argmax(axis=1)
@@ -278,7 +277,9 @@ def main():
     parser.add_argument("--threads", type=int, default=sl.get_num_threads())
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "mnist"))
+    parser.add_argument("--data", default=None,
+                        help="folder with the MNIST test files (default: the split "
+                             "shipped with the package)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 

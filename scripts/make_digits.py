@@ -5,6 +5,8 @@ them to semiring_lrp/data/mnist_digits.npz with keys ``images`` (uint8,
 20x28x28), ``labels`` (uint8) and ``indices`` (int64, position in the test set).
 
     python scripts/make_digits.py [--data DIR] [--out PATH]
+
+--data defaults to the test split shipped in the package.
 """
 
 import argparse
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_training import DEFAULT_DATA_DIR, REPO_ROOT, import_idx_module
+from mnist_training import REPO_ROOT, SHIPPED_TEST_DIR, import_idx_module
 
 DEFAULT_OUT = REPO_ROOT / "semiring_lrp" / "data" / "mnist_digits.npz"
 PER_CLASS = 2
@@ -20,8 +22,9 @@ PER_CLASS = 2
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
-                        help="directory with the MNIST IDX files (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=SHIPPED_TEST_DIR,
+                        help="directory with the MNIST test files (default: the split "
+                             "shipped in the package, %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 

@@ -1,12 +1,20 @@
 """What the MNIST training scripts share: where the data is, how images
 become inputs, the deterministic training loop, and the saved file.
 
+The training split is not in the repository: the scripts read the MNIST IDX
+files (both splits) from --data, by default from the folder named by the
+environment variable SEMIRING_LRP_MNIST, and stop with a message naming
+both when neither is given. They train the models of the checkout they lie
+in, so its package is imported ahead of any other installed copy.
+
 Inputs are pixel / 255 in [0, 1] with no mean/std normalisation, so that a
 blank pixel has exactly zero activation, as the LRP library assumes.
 """
 
 import argparse
 import importlib.util
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -15,12 +23,18 @@ import torch
 from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_DIR = (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
+sys.path.insert(0, str(REPO_ROOT))
+DATA_ENV = "SEMIRING_LRP_MNIST"
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+# the test split shipped in the package, for scripts that need no more
+SHIPPED_TEST_DIR = REPO_ROOT / "semiring_lrp" / "data" / "mnist"
 EVAL_CHUNK = 1000  # test images per forward pass, to bound the activations' memory
 
 
 def import_idx_module():
-    """Return ``semiring_lrp.idx``, installed or straight from this checkout."""
+    """Return this checkout's ``semiring_lrp.idx``, through its package or
+    straight from its file."""
     try:
         from semiring_lrp import idx
         return idx
@@ -36,8 +50,13 @@ def import_idx_module():
     return idx
 
 
+def load_mnist_split(data, split):
+    """(images uint8 (N, 28, 28), labels) of an MNIST split in folder ``data``."""
+    return import_idx_module().load_mnist(data, split)
+
+
 def to_inputs(images):
-    """(N, 28, 28) uint8 -> float32 in [0, 1]."""
+    """(N, ...) uint8 -> float32 in [0, 1]."""
     return torch.from_numpy(images.astype(np.float32) / 255.0)
 
 
@@ -52,10 +71,17 @@ def accuracy(model, inputs, labels):
     return correct / len(inputs)
 
 
+def default_data_dir():
+    """The folder SEMIRING_LRP_MNIST names, or None when it is unset or empty."""
+    folder = os.environ.get(DATA_ENV)
+    return Path(folder) if folder else None
+
+
 def parse_args(description, epochs, batch_size, out):
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
-                        help="directory with the MNIST IDX files (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=default_data_dir(),
+                        help=f"directory with the four MNIST IDX files, both splits "
+                             f"(default: ${DATA_ENV}, now %(default)s)")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--limit", type=int, default=None,
                         help="train on the first N training images only")
@@ -64,23 +90,27 @@ def parse_args(description, epochs, batch_size, out):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=out)
     args = parser.parse_args()
+    if args.data is None:
+        parser.error(f"no MNIST folder: give --data DIR or set {DATA_ENV}=DIR, where DIR "
+                     f"holds the MNIST IDX files {', '.join(MNIST_FILES)} (each .gz or not)")
     if args.epochs < 1 or (args.limit is not None and args.limit < 1):
         parser.error("--epochs and --limit must be at least 1")
     return args
 
 
-def train_and_save(args, build_model, inputs, arrays):
+def train_and_save(args, build_model, inputs, arrays, load_split=load_mnist_split):
     """Trains build_model() with Adam and a cosine schedule, deterministically,
-    printing the test accuracy after every epoch; then writes arrays(model)
-    (float32) with the measured test accuracy and the seed to args.out."""
+    on load_split(args.data, "train") (uint8 images, labels), printing the
+    accuracy on load_split(args.data, "test") after every epoch; then writes
+    arrays(model) (float32) with the measured test accuracy and the seed to
+    args.out. inputs(images) makes the model's input tensor."""
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(2)
     shuffle_generator = torch.Generator().manual_seed(args.seed)
 
-    idx = import_idx_module()
-    train_images, train_labels = idx.load_mnist(args.data, "train")
-    test_images, test_labels = idx.load_mnist(args.data, "test")
+    train_images, train_labels = load_split(args.data, "train")
+    test_images, test_labels = load_split(args.data, "test")
     train_x = inputs(train_images[:args.limit])
     train_y = torch.from_numpy(train_labels[:args.limit].astype(np.int64))
     test_x = inputs(test_images)
@@ -109,5 +139,5 @@ def train_and_save(args, build_model, inputs, arrays):
     np.savez_compressed(args.out, **arrays(model),
                         test_accuracy=np.array(test_accuracy, dtype=np.float64),
                         seed=np.array(args.seed, dtype=np.int64))
-    print(f"final test accuracy {test_accuracy:.4f} on {len(test_x)} test digits, "
+    print(f"final test accuracy {test_accuracy:.4f} on {len(test_x)} test images, "
           f"{args.epochs} epochs in {time.perf_counter() - start:.1f} s; wrote {args.out}")

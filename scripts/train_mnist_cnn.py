@@ -4,9 +4,11 @@ Inputs are the 28x28 images as (1, 28, 28), pixel / 255 (see
 mnist_training.py). The weights are written to an .npz (float32, torch
 layout) under their ``nn.Sequential`` state_dict names (``0.weight``,
 ``0.bias``, ..., ``14.bias``) with the measured test accuracy and the seed.
+The MNIST files are read from --data DIR, by default from the folder named
+by SEMIRING_LRP_MNIST.
 
-    python scripts/train_mnist_cnn.py                # full run, about 4.5 min on 2 cores
-    python scripts/train_mnist_cnn.py --epochs 1 --limit 3000 --out /tmp/c.npz
+    SEMIRING_LRP_MNIST=DIR python scripts/train_mnist_cnn.py   # full run, about 4.5 min on 2 cores
+    python scripts/train_mnist_cnn.py --data DIR --epochs 1 --limit 3000 --out /tmp/c.npz
 """
 
 import numpy as np

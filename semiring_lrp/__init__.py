@@ -4,7 +4,7 @@
     net = sl.models.mnist_mlp()
     R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
 """
-from . import composites, images, memory, models, rules, viz
+from . import composites, datasets, images, memory, models, rules, viz
 from .images import aggregate_channels
 from .io import load
 from .parallel import get_num_threads, instruction_set, set_num_threads
@@ -18,6 +18,8 @@ __all__ = [
     # networks and layers
     "Network", "Linear", "Conv2d", "ReLU", "Flatten", "MaxPool2d", "AvgPool2d",
     "AdaptiveAvgPool2d", "from_torch", "load", "models",
+    # data
+    "datasets",
     # semirings, rules, propagation
     "Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi", "rules",
     "composites", "relevance",

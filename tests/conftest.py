@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -9,11 +10,53 @@ from semiring_lrp import _core
 # tests import their helpers (reference.py) from this folder
 sys.path.insert(0, str(Path(__file__).parent))
 
-MNIST_DIR = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist").resolve()
+# The folder holding the four MNIST IDX files, for the tests that need the
+# training split or the original files (CI sets it); None when unset. Tests
+# that need the test split alone read the copy shipped in the package.
+MNIST_DIR = Path(os.environ["SEMIRING_LRP_MNIST"]) if os.environ.get("SEMIRING_LRP_MNIST") \
+    else None
+MNIST_SKIP_REASON = ("needs the MNIST training split: set SEMIRING_LRP_MNIST to a folder "
+                     "holding the MNIST IDX files")
+
+
+# SEMIRING_LRP_NO_SKIPS=1 (CI sets it) turns every skip into a failure that
+# gives the skip's reason: there, a test that cannot run is a broken setup.
+NO_SKIPS = os.environ.get("SEMIRING_LRP_NO_SKIPS") == "1"
+
+
+def _skip_reason(report):
+    """The reason given to the skip; pytest keeps (path, line, "Skipped: reason")."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _fail_skip(report, what):
+    """Makes a skipped report a failed one naming the skip's reason
+    (expected failures, which pytest also reports as skipped, stay)."""
+    if NO_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = (f"SEMIRING_LRP_NO_SKIPS=1 and {what} was skipped: "
+                           f"{_skip_reason(report)}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_skip(outcome.get_result(), f"test {item.nodeid}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_skip(outcome.get_result(), f"module {collector.nodeid}")
 
 
 @pytest.fixture(scope="session")
 def mnist_dir():
+    """The folder named by SEMIRING_LRP_MNIST; the test is skipped when it is unset."""
+    if MNIST_DIR is None:
+        pytest.skip(MNIST_SKIP_REASON)
     return MNIST_DIR
 
 

@@ -1,4 +1,5 @@
-"""Tests of the IDX reader, the shipped MNIST digits and the training script."""
+"""Tests of the IDX reader, the shipped MNIST files and digits, and the
+training script."""
 
 import gzip
 import hashlib
@@ -15,7 +16,7 @@ import pytest
 from semiring_lrp.idx import load_mnist, read_idx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MNIST_DIR = (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
+SHIPPED_MNIST = REPO_ROOT / "semiring_lrp" / "data" / "mnist"  # the test split
 DIGITS_NPZ = REPO_ROOT / "semiring_lrp" / "data" / "mnist_digits.npz"
 TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train_mnist_mlp.py"
 
@@ -43,10 +44,10 @@ def assert_rejected(path, problem):
     assert str(path) in str(error.value)
 
 
-# --- the real MNIST test files -------------------------------------------
+# --- the real MNIST files ------------------------------------------------------
 
 def test_real_test_split():
-    images, labels = load_mnist(MNIST_DIR, split="test")
+    images, labels = load_mnist(SHIPPED_MNIST, split="test")
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (10000,) and labels.dtype == np.uint8
     histogram = np.bincount(labels, minlength=10)
@@ -54,22 +55,27 @@ def test_real_test_split():
     assert (histogram > 0).all()
 
 
-def test_mnist_files_match_sha256sums():
-    lines = (MNIST_DIR / "SHA256SUMS").read_text().split("\n")
+def test_mnist_files_match_sha256sums(mnist_dir):
+    lines = (mnist_dir / "SHA256SUMS").read_text().split("\n")
     expected = dict(reversed(line.split()) for line in lines if line.strip())
     assert len(expected) == 4
     for name, digest in expected.items():
-        assert hashlib.sha256((MNIST_DIR / name).read_bytes()).hexdigest() == digest, name
+        assert hashlib.sha256((mnist_dir / name).read_bytes()).hexdigest() == digest, name
+    shipped = sorted(path.name for path in SHIPPED_MNIST.iterdir())
+    assert shipped == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    for name in shipped:
+        digest = hashlib.sha256((SHIPPED_MNIST / name).read_bytes()).hexdigest()
+        assert digest == expected[name], f"shipped {name}"
 
 
 def test_gzip_and_uncompressed_agree(tmp_path):
-    gz_path = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
+    gz_path = SHIPPED_MNIST / "t10k-images-idx3-ubyte.gz"
     raw_path = write_file(tmp_path / "images.idx", gzip.decompress(gz_path.read_bytes()))
     np.testing.assert_array_equal(read_idx(raw_path), read_idx(gz_path))
 
 
 def test_shipped_digits_are_test_images():
-    images, labels = load_mnist(MNIST_DIR, split="test")
+    images, labels = load_mnist(SHIPPED_MNIST, split="test")
     with np.load(DIGITS_NPZ, allow_pickle=False) as digits:
         indices = digits["indices"]
         assert indices.dtype == np.int64 and indices.shape == (20,)
@@ -197,12 +203,13 @@ def test_load_mnist_bad_split_and_missing_files(tmp_path):
 # --- the training script ----------------------------------------------------
 
 @pytest.mark.slow
-def test_training_script_tiny_run(tmp_path):
+def test_training_script_tiny_run(tmp_path, mnist_dir):
     import torch  # noqa: F401  the script needs it; fail here, not in the subprocess
 
     out = tmp_path / "m.npz"
     subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--epochs", "1", "--limit", "2000", "--out", str(out)],
+        [sys.executable, str(TRAIN_SCRIPT), "--data", str(mnist_dir), "--epochs", "1",
+         "--limit", "2000", "--out", str(out)],
         check=True, timeout=300, cwd=tmp_path,
     )
     expected_shapes = {

@@ -1,9 +1,8 @@
-"""The shipped MNIST CNN, on the real MNIST test digits."""
+"""The shipped MNIST CNN, on the MNIST test digits shipped with the package."""
 import numpy as np
 import pytest
 
 import semiring_lrp as sl
-from semiring_lrp.idx import load_mnist
 
 
 @pytest.fixture(scope="module")
@@ -11,8 +10,8 @@ def net():
     return sl.models.mnist_cnn()
 
 
-def test_accuracy_at_least_98_5_percent(net, mnist_dir):
-    images, labels = load_mnist(mnist_dir, "test")
+def test_accuracy_at_least_98_5_percent(net):
+    images, labels = sl.datasets.mnist("test")
     x = sl.models.mnist_input(images)[:, None]
     predicted = np.concatenate([net.forward(x[i:i + 2000]).argmax(axis=1)
                                 for i in range(0, len(x), 2000)])

@@ -1,14 +1,13 @@
-"""The shipped MNIST MLP, on the real MNIST test digits."""
+"""The shipped MNIST MLP, on the MNIST test digits shipped with the package."""
 import numpy as np
 import pytest
 
 import semiring_lrp as sl
-from semiring_lrp.idx import load_mnist
 
 
 @pytest.fixture(scope="module")
-def test_set(mnist_dir):
-    images, labels = load_mnist(mnist_dir, "test")
+def test_set():
+    images, labels = sl.datasets.mnist("test")
     return sl.models.mnist_input(images), labels
 
 

@@ -8,7 +8,6 @@ from reference import ISAS, relative_error
 
 import semiring_lrp as sl
 from semiring_lrp import _core, rules
-from semiring_lrp.idx import load_mnist
 
 RULES = {"zero": rules.Zero(), "gamma": rules.Gamma(0.25)}
 
@@ -128,8 +127,8 @@ def test_dense_batches_and_small_ones_keep_the_products():
     assert _core.sparse_runs() == runs + 1
 
 
-def test_mnist_mlp_relevance_with_and_without_sparse_passes(mnist_dir, restore_kernels):
-    images, _ = load_mnist(mnist_dir, "test")
+def test_mnist_mlp_relevance_with_and_without_sparse_passes(restore_kernels):
+    images, _ = sl.datasets.mnist("test")
     x = sl.models.mnist_input(images[:300])
     net = sl.models.mnist_mlp()
     targets = net.forward(x).argmax(axis=1)

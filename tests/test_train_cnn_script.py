@@ -25,10 +25,11 @@ TINY_RUN_BAR = 0.62
 
 
 @pytest.mark.slow
-def test_cnn_training_script_tiny_run_and_shipped_model(tmp_path):
+def test_cnn_training_script_tiny_run_and_shipped_model(tmp_path, mnist_dir):
     out = tmp_path / "c.npz"
     subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--epochs", "1", "--limit", "3000", "--out", str(out)],
+        [sys.executable, str(TRAIN_SCRIPT), "--data", str(mnist_dir), "--epochs", "1",
+         "--limit", "3000", "--out", str(out)],
         check=True, timeout=600, cwd=REPO_ROOT,
     )
     with np.load(out, allow_pickle=False) as model:
