@@ -404,6 +404,7 @@ def test_int64_sums_raise_instead_of_wrapping():
     (dict(init="activation", semiring=sl.Boolean()), ValueError, "needs the real semiring"),
     (dict(maxpool="min"), ValueError, "maxpool must be one of"),
     (dict(semiring=sl.Boolean([1e-9, 1e-9])), ValueError, "thresholds but the network has 3"),
+    (dict(client="tcp://127.0.0.1:8786"), TypeError, "client must be a dask.distributed.Client"),
 ])
 def test_bad_arguments_name_the_problem(net, data, kwargs, error, message):
     arguments = dict(net=net, data=data[0][:10])
@@ -440,3 +441,8 @@ def test_a_dataset_that_loads_the_wrong_count_is_named(net, data):
     with pytest.raises(ValueError, match=r"load\(0, 10\) gave 9 images, not 10"):
         sl.apps.reduce_relevance(net, Short())
 
+
+def test_client_without_dask_is_an_import_error(net, data, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"needs dask.distributed: pip install"):
+        sl.apps.reduce_relevance(net, data[0][:10], client=object())

@@ -7,11 +7,12 @@
 `reduce_relevance` streams a dataset through `relevance` and reduces the
 results (or, and, sum, mean, mean_abs, max, the semiring's (+)) over all
 images or per class, in flat memory, with results independent of the batch
-size bit for bit.
+size bit for bit, on this machine or a Dask cluster.
 
 Modules: `reduction` (the function and its checks), `reducers` (the
 element-wise reductions), `chunks` (the fixed chunks and their
-accumulation), `tree` (the fixed tree over chunks), `progress` (the optional bar).
+accumulation), `tree` (the fixed tree over chunks), `distributed` (Dask),
+`progress` (the optional bar).
 """
 from .reduction import reduce_relevance
 from .reducers import REDUCTIONS

@@ -6,7 +6,7 @@ pruning (mean, mean_abs), counts. This module streams a dataset batch by
 batch through `relevance` and folds each batch into chunk results (see
 `chunks`), combined by a fixed tree (see `tree`), so that memory stays flat
 in the number of images and the result does not depend on the batch size,
-bit for bit.
+bit for bit. `distributed` runs the same reduction on a Dask cluster.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ GROUPINGS = ("label", "prediction", "target")
 
 
 def reduce_relevance(net, data, semiring=None, rule=None, target=None, layer="input",
-                     reduce="sum", by=None, batch_size=256, progress=None,
+                     reduce="sum", by=None, batch_size=256, progress=None, client=None,
                      init="one", maxpool=None, return_counts=False):
     """The relevance of every image of `data`, reduced to one array (or one
     per class).
@@ -68,6 +68,8 @@ def reduce_relevance(net, data, semiring=None, rule=None, target=None, layer="in
                not depend on it.
     progress   None: a tqdm bar on stderr when stderr is a terminal; True:
                always; False: never. Without tqdm installed, no bar.
+    client     a dask.distributed.Client: run the batches on its workers (see
+               `apps.distributed`); the same bits as without.
     return_counts
                also return the number of images reduced: an int with
                by=None, else an int64 array (n_classes,).
@@ -89,8 +91,17 @@ def reduce_relevance(net, data, semiring=None, rule=None, target=None, layer="in
     target = _checked_target(target, n_classes)
     reduction = make_reduction(reduce, semiring, _relevance_dtype(semiring, net.dtype))
     job = Job(net, semiring, rule, init, maxpool, layer, target, by, reduction, n_classes)
+    if client is not None:
+        from .distributed import check_client
+
+        check_client(client)
     with progress_bar(count, progress) as bar:
-        partial = reduce_range(job, dataset, 0, count, batch_size, bar.update)
+        if client is None:
+            partial = reduce_range(job, dataset, 0, count, batch_size, bar.update)
+        else:
+            from .distributed import reduce_on_cluster
+
+            partial = reduce_on_cluster(client, job, dataset, count, batch_size, bar.update)
     result, counts = job.assemble(partial)
     return (result, counts) if return_counts else result
 
