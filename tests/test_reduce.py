@@ -300,6 +300,8 @@ _MEMORY_SCRIPT = textwrap.dedent("""
             return x, np.arange(start, stop, dtype=np.int64) % 10
 
     net = sl.models.mnist_mlp()
+    # a small run first, so that tracemalloc sees no first-use imports or caches
+    sl.apps.reduce_relevance(net, Synthetic(300), reduce="mean", by="label", batch_size=100)
     tracemalloc.start()
     sl.apps.reduce_relevance(net, Synthetic(int(sys.argv[1])), reduce="mean", by="label",
                              batch_size=500)
@@ -328,8 +330,9 @@ def test_memory_stays_flat_in_the_number_of_images(capsys):
     # ru_maxrss of a child can carry the parent's peak across exec; VmHWM is its own
     assert large[1] <= 1.10 * small[1]
     assert large[0] <= 1.10 * small[0]
-    # what Python and NumPy allocate: the same, give or take a batch's labels
-    assert large[2] <= small[2] + 2**20
+    # what Python and NumPy allocate: more by the tree's stack alone, which holds
+    # log2(10) ~ 3.3 more chunk results of 10 classes x 784 float64 values
+    assert large[2] - small[2] <= 5 * 10 * 784 * 8
 
 
 # progress bar

@@ -46,6 +46,10 @@ class Reduction:
         """a (+) b, element-wise, in a's dtype; a and b are left as they are."""
         raise NotImplementedError
 
+    def combine_into(self, a, b):
+        """a = a (+) b in place, with the bits of `combine`."""
+        a[...] = self.combine(a, b)
+
     def finish(self, accumulator, count):
         """The result of `count` images whose accumulator this is."""
         return _positive_zeros(accumulator)
@@ -86,6 +90,9 @@ class _Nonzero(Reduction):
     def combine(self, a, b):
         return self._op(a, b)
 
+    def combine_into(self, a, b):
+        self._op(a, b, out=a)
+
 
 class _Sum(Reduction):
     """Sum: booleans count images (int64), integers add in int64 with an
@@ -104,7 +111,8 @@ class _Sum(Reduction):
     def prepare(self, r):
         if r.dtype.kind in "iu":
             return _as_int64(r)
-        return r.astype(_INT64 if r.dtype.kind == "b" else np.float64)
+        # floats are added to float64 accumulators, which converts them exactly
+        return r.astype(_INT64) if r.dtype.kind == "b" else r
 
     def combine(self, a, b):
         total = np.add(a, b)
@@ -113,6 +121,12 @@ class _Sum(Reduction):
             raise OverflowError(f"reduce={self.name!r}: a sum of relevance exceeds the "
                                 "int64 range (2**63 - 1)")
         return total
+
+    def combine_into(self, a, b):
+        if a.dtype.kind == "f":
+            np.add(a, b, out=a)
+        else:
+            a[...] = self.combine(a, b)
 
 
 class _Mean(_Sum):
@@ -161,6 +175,9 @@ class _Max(Reduction):
 
     def combine(self, a, b):
         return np.maximum(a, b)
+
+    def combine_into(self, a, b):
+        np.maximum(a, b, out=a)
 
 
 class _SemiringAdd(Reduction):

@@ -162,19 +162,16 @@ class Job:
         """(result, counts) of the fixed tree's value over every chunk."""
         reduction = self.reduction
         if self.by is None:
-            count = partial.counts[0]
+            count = int(partial.counts[0])
             return reduction.finish(partial.values[0], count), count
-        present = next(iter(partial.values.values()))
-        shape = present.shape
-        empty = reduction.empty(shape, present.dtype)
+        shape, dtype = partial.values.shape[1:], partial.values.dtype
+        empty = reduction.empty(shape, dtype)
         result = np.empty((self.n_classes,) + shape, dtype=empty.dtype)
+        result[...] = empty
         counts = np.zeros(self.n_classes, dtype=np.int64)
-        for group in range(self.n_classes):
-            if group in partial.values:
-                counts[group] = partial.counts[group]
-                result[group] = reduction.finish(partial.values[group], counts[group])
-            else:
-                result[group] = empty
+        counts[partial.classes] = partial.counts
+        for value, group, count in zip(partial.values, partial.classes, partial.counts):
+            result[group] = reduction.finish(value, int(count))
         return result, counts
 
 
