@@ -39,6 +39,16 @@ class MaxPlus(sl.Semiring):
             return np.where(d > 0, np.log(np.maximum(d, 0)), -np.inf)
 
 
+class Complex(MaxPlus):
+    """A semiring whose relevance no sum or max orders: complex numbers."""
+
+    def zero(self):
+        return 0j
+
+    def one(self):
+        return 1 + 0j
+
+
 SEMIRINGS = {"real": sl.Real(), "boolean": sl.Boolean(1e-9), "counting": sl.Counting(1e-9),
              "viterbi": sl.Viterbi(), "maxplus": MaxPlus()}
 #: the (+) of each semiring, as reduce="semiring" takes it
@@ -392,6 +402,8 @@ def test_int64_sums_raise_instead_of_wrapping():
     (dict(layer=17), ValueError, "layer index 17 is out of range"),
     (dict(reduce="median"), ValueError, "reduce must be one of 'or', 'and', 'sum'"),
     (dict(reduce="sum", semiring=MaxPlus()), None, None),
+    (dict(reduce="max", semiring=Complex()), TypeError,
+     "reduce='max' works on bool, integer and float relevance, not complex128"),
     (dict(by="class"), ValueError, "by must be None or one of 'label', 'prediction'"),
     (dict(target=10), ValueError, "target 10 is out of range"),
     (dict(target=True), TypeError, "target must be None"),
