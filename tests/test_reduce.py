@@ -172,6 +172,18 @@ def test_target_label_and_one_class(net, data):
         np.testing.assert_array_equal(got, by_hand_grouped(r, groups, "or", 10))
 
 
+def test_target_label_over_all_images(net, data):
+    x, labels = data
+    r, _ = relevance_alone(net, x, "counting", HIDDEN, target=tuple(labels))
+    got = sl.apps.reduce_relevance(net, (x, labels), semiring=SEMIRINGS["counting"],
+                                   layer=HIDDEN, target="label", reduce="sum")
+    np.testing.assert_array_equal(got, by_hand(r, "sum"))
+    labels = labels.copy()
+    labels[5] = -1
+    with pytest.raises(ValueError, match="image 5 has label -1, outside the network's 10"):
+        sl.apps.reduce_relevance(net, (x, labels), target="label")
+
+
 def test_by_target_follows_the_prediction_when_target_is_none(net, data):
     kwargs = dict(semiring=sl.Counting(1e-9), reduce="sum", return_counts=True)
     by_target = sl.apps.reduce_relevance(net, data, by="target", **kwargs)

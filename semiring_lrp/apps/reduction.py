@@ -87,7 +87,8 @@ def reduce_relevance(net, data, semiring=None, rule=None, target=None, layer="in
     if by is not None and (not isinstance(by, str) or by not in GROUPINGS):
         raise ValueError(f"by must be None or one of {', '.join(map(repr, GROUPINGS))}, "
                          f"not {by!r}")
-    n_classes = _n_classes(net, dataset) if by is not None or _is_class(target) else None
+    # the classes are needed to group, and to check a target or labels
+    n_classes = _n_classes(net, dataset) if by is not None or target is not None else None
     target = _checked_target(target, n_classes)
     reduction = make_reduction(reduce, semiring, _relevance_dtype(semiring, net.dtype))
     job = Job(net, semiring, rule, init, maxpool, layer, target, by, reduction, n_classes)
