@@ -4,7 +4,7 @@
     net = sl.models.mnist_mlp()
     R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
 """
-from . import composites, datasets, images, memory, models, rules, viz
+from . import apps, composites, datasets, images, memory, models, rules, viz
 from .images import aggregate_channels
 from .io import load
 from .parallel import get_num_threads, instruction_set, set_num_threads
@@ -25,6 +25,8 @@ __all__ = [
     "composites", "relevance",
     # images and pictures
     "aggregate_channels", "images", "viz",
+    # applications over datasets
+    "apps",
     # threads and kernels
     "set_num_threads", "get_num_threads", "instruction_set",
 ]

@@ -289,3 +289,18 @@ def relative_error(got, want):
     scale = np.max(np.abs(want))
     error = np.max(np.abs(got - want))
     return float(error / scale) if scale > 0 else float(error)
+
+
+def perturbed_digits(count, seed):
+    """(images float32 (count, 28, 28), labels int64 (count,)): the shipped
+    MNIST digits, picked at random, shifted by up to 2 pixels and with 2% of
+    their pixels set to random values, as the MNIST models take them."""
+    rng = np.random.default_rng(seed)
+    digits, labels = sl.models.mnist_digits()
+    pick = rng.integers(len(digits), size=count)
+    images = digits[pick].copy()
+    for i, (dy, dx) in enumerate(rng.integers(-2, 3, size=(count, 2))):
+        images[i] = np.roll(images[i], (dy, dx), axis=(0, 1))
+    noisy = rng.random(images.shape) < 0.02
+    images[noisy] = rng.integers(0, 256, size=int(noisy.sum()), dtype=np.uint8)
+    return sl.models.mnist_input(images), labels[pick].astype(np.int64)

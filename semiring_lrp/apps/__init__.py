@@ -1,0 +1,20 @@
+"""Applications of relevance over many images (paper, section 3).
+
+    import semiring_lrp as sl
+    masks = sl.apps.reduce_relevance(net, (x, labels), semiring=sl.Boolean(1e-9),
+                                     reduce="or", by="label")
+
+`reduce_relevance` streams a dataset through `relevance` and reduces the
+results (or, and, sum, mean, mean_abs, max, the semiring's (+)) over all
+images or per class, in flat memory, with results independent of the batch
+size bit for bit, on this machine or a Dask cluster.
+
+Modules: `reduction` (the function and its checks), `reducers` (the
+element-wise reductions), `chunks` (the fixed chunks and their
+accumulation), `tree` (the fixed tree over chunks), `distributed` (Dask),
+`progress` (the optional bar).
+"""
+from .reduction import reduce_relevance
+from .reducers import REDUCTIONS
+
+__all__ = ["reduce_relevance", "REDUCTIONS"]

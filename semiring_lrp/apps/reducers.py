@@ -1,0 +1,246 @@
+"""The reductions: how the relevance of many images becomes one array.
+
+A reduction is an element-wise monoid on accumulators: `identity`, the
+value of no image; `prepare`, an image's relevance as accumulator values;
+`combine`, two accumulators into one; and `finish`, an accumulator and its
+number of images into the result. Every step is element-wise and exact or
+IEEE-rounded the same way wherever it runs, so the bits of a reduction
+depend only on the order of its combines (fixed by `chunks` and `tree`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..semirings import Boolean, Counting, Real, Semiring, Viterbi
+
+__all__ = ["REDUCTIONS", "Reduction", "make_reduction"]
+
+#: the names `reduce_relevance(reduce=...)` takes
+REDUCTIONS = ("or", "and", "sum", "mean", "mean_abs", "max", "semiring")
+
+#: reduce="semiring" for the built-in semirings: their (+)
+_SEMIRING_SUMS = {Real: "sum", Boolean: "or", Counting: "sum", Viterbi: "max"}
+
+_INT64 = np.dtype(np.int64)
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+class Reduction:
+    """Base class: an element-wise monoid on accumulators, whose dtype
+    follows from the relevance's (`accumulator_dtype`)."""
+
+    name = ""
+
+    def accumulator_dtype(self, relevance_dtype):
+        raise NotImplementedError
+
+    def identity(self, shape, dtype):
+        """Accumulators of no image, shaped `shape`, of accumulator `dtype`."""
+        raise NotImplementedError
+
+    def prepare(self, r):
+        """Relevance (k, *shape) as accumulator values."""
+        raise NotImplementedError
+
+    def combine(self, a, b):
+        """a (+) b, element-wise, in a's dtype; a and b are left as they are."""
+        raise NotImplementedError
+
+    def combine_into(self, a, b):
+        """a = a (+) b in place, with the bits of `combine`."""
+        a[...] = self.combine(a, b)
+
+    def finish(self, accumulator, count):
+        """The result of `count` images whose accumulator this is."""
+        return _positive_zeros(accumulator)
+
+    def empty(self, shape, dtype):
+        """The result for a class that no image falls in."""
+        return self.finish(self.identity(shape, dtype), 0)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+
+def _positive_zeros(a):
+    """-0.0 becomes +0.0 (x + 0.0); other values and dtypes keep their bits.
+    A sample's relevance may differ alone or in a batch only in such signs."""
+    if a.dtype.kind == "f":
+        return a + a.dtype.type(0)
+    return a
+
+
+class _Nonzero(Reduction):
+    """'or' / 'and' of `relevance != 0`: on booleans, the values themselves."""
+
+    def __init__(self, name):
+        self.name = name
+        self._start = name == "and"
+        self._op = np.logical_and if name == "and" else np.logical_or
+
+    def accumulator_dtype(self, relevance_dtype):
+        return np.dtype(np.bool_)
+
+    def identity(self, shape, dtype):
+        return np.full(shape, self._start, dtype=np.bool_)
+
+    def prepare(self, r):
+        return r != 0
+
+    def combine(self, a, b):
+        return self._op(a, b)
+
+    def combine_into(self, a, b):
+        self._op(a, b, out=a)
+
+
+class _Sum(Reduction):
+    """Sum: booleans count images (int64), integers add in int64 with an
+    OverflowError past its range, floats add in float64."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def accumulator_dtype(self, relevance_dtype):
+        _check_real(self.name, relevance_dtype)
+        return _INT64 if np.dtype(relevance_dtype).kind in "biu" else np.dtype(np.float64)
+
+    def identity(self, shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    def prepare(self, r):
+        if r.dtype.kind in "iu":
+            return _as_int64(r)
+        # floats are added to float64 accumulators, which converts them exactly
+        return r.astype(_INT64) if r.dtype.kind == "b" else r
+
+    def combine(self, a, b):
+        total = np.add(a, b)
+        # two's complement: the sum wrapped iff its sign differs from both terms'
+        if total.dtype.kind == "i" and np.any((a ^ total) & (b ^ total) < 0):
+            raise OverflowError(f"reduce={self.name!r}: a sum of relevance exceeds the "
+                                "int64 range (2**63 - 1)")
+        return total
+
+    def combine_into(self, a, b):
+        if a.dtype.kind == "f":
+            np.add(a, b, out=a)
+        else:
+            a[...] = self.combine(a, b)
+
+
+class _Mean(_Sum):
+    """mean / mean_abs: the exact or float64 sum, divided by the number of
+    images at the very end (float64; 0 for no image)."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.absolute = name == "mean_abs"
+
+    def prepare(self, r):
+        values = super().prepare(r)
+        if not self.absolute:
+            return values
+        if values.dtype.kind == "i" and np.any(values == np.iinfo(np.int64).min):
+            raise OverflowError(f"reduce={self.name!r}: |-2**63| exceeds the int64 range")
+        return np.abs(values)
+
+    def finish(self, accumulator, count):
+        if count == 0:
+            return np.zeros(accumulator.shape, dtype=np.float64)
+        return _positive_zeros(accumulator / np.float64(count))
+
+
+class _Max(Reduction):
+    """Element-wise max in the relevance's own dtype (identity -inf, the
+    dtype's least integer, or False)."""
+
+    name = "max"
+
+    def accumulator_dtype(self, relevance_dtype):
+        _check_real(self.name, relevance_dtype)
+        return np.dtype(relevance_dtype)
+
+    def identity(self, shape, dtype):
+        if dtype.kind == "f":
+            start = -np.inf
+        elif dtype.kind in "iu":
+            start = np.iinfo(dtype).min
+        else:
+            start = False
+        return np.full(shape, start, dtype=dtype)
+
+    def prepare(self, r):
+        return _positive_zeros(r)
+
+    def combine(self, a, b):
+        return np.maximum(a, b)
+
+    def combine_into(self, a, b):
+        np.maximum(a, b, out=a)
+
+
+class _SemiringAdd(Reduction):
+    """A user semiring's (+), from its zero(), in the relevance's dtype."""
+
+    name = "semiring"
+
+    def __init__(self, semiring):
+        self.semiring = semiring
+
+    def accumulator_dtype(self, relevance_dtype):
+        return np.dtype(relevance_dtype)
+
+    def identity(self, shape, dtype):
+        return np.full(shape, self.semiring.zero(), dtype=dtype)
+
+    def prepare(self, r):
+        return _positive_zeros(r)
+
+    def combine(self, a, b):
+        total = np.asarray(self.semiring.add(a, b))
+        if total.shape != a.shape:
+            raise ValueError(f"{self.semiring!r}.add gave shape {total.shape} for two "
+                             f"arrays of shape {a.shape}; it must work element-wise")
+        return total.astype(a.dtype, copy=False)
+
+
+def _check_real(name, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"reduce={name!r} works on bool, integer and float relevance, not "
+                        f"{dtype} (use reduce='semiring' for your semiring's (+))")
+
+
+def _as_int64(r):
+    """Integer relevance as int64; uint64 values past its range raise."""
+    if r.dtype.kind == "u" and r.dtype.itemsize >= 8 and np.any(r > _INT64_MAX):
+        raise OverflowError("a relevance value exceeds the int64 range (2**63 - 1)")
+    return r.astype(_INT64)
+
+
+def make_reduction(reduce, semiring, relevance_dtype):
+    """The reduction named `reduce` for relevance from `semiring`, whose
+    dtype is expected to be `relevance_dtype` (its kind is checked here, the
+    dtype itself where the relevance is made); ValueError for an unknown
+    name, TypeError for a dtype it cannot reduce."""
+    if not isinstance(reduce, str) or reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {', '.join(map(repr, REDUCTIONS))}, "
+                         f"not {reduce!r}")
+    relevance_dtype = np.dtype(relevance_dtype)
+    if reduce == "semiring":
+        builtin = _SEMIRING_SUMS.get(type(semiring))
+        if builtin is None:
+            if not isinstance(semiring, Semiring):
+                raise TypeError(f"reduce='semiring' needs a semiring_lrp.Semiring, "
+                                f"not {semiring!r}")
+            return _SemiringAdd(semiring)
+        reduce = builtin
+    _check_real(reduce, relevance_dtype)
+    if reduce in ("or", "and"):
+        return _Nonzero(reduce)
+    if reduce == "sum":
+        return _Sum(reduce)
+    if reduce in ("mean", "mean_abs"):
+        return _Mean(reduce)
+    return _Max()
