@@ -16,8 +16,8 @@ with a uniformly random map for reference.
 
     python scripts/paper_figures_3_4_to_3_6.py [--data DIR] [--figures DIR]
 
-The MNIST files are read from --data, else from the folder named by
-SEMIRING_LRP_MNIST, else ../shared/data/mnist beside the repository.
+The MNIST files (both splits) are read from --data, else from the folder
+named by SEMIRING_LRP_MNIST.
 """
 import argparse
 import os
@@ -47,8 +47,7 @@ SHOWN_PIXELS = (50, 200)
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("SEMIRING_LRP_MNIST", REPO_ROOT.parent / "shared" / "data" / "mnist")
-    parser.add_argument("--data", type=Path, default=Path(default),
+    parser.add_argument("--data", type=Path, default=os.environ.get("SEMIRING_LRP_MNIST"),
                         help="folder of the MNIST files (default: $SEMIRING_LRP_MNIST)")
     parser.add_argument("--attack-images", type=int, default=None,
                         help="test images for the attack curves (default all)")
@@ -59,7 +58,11 @@ def parse_args():
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--figures", type=Path, default=None,
                         help="also write figure_3_4.png, figure_3_5.png, figure_3_6.png here")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.data is None:
+        parser.error("name the folder of the MNIST files (both splits): --data DIR, or set "
+                     "SEMIRING_LRP_MNIST")
+    return args
 
 
 def split(folder, name, channel=False):
