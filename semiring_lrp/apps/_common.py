@@ -1,0 +1,204 @@
+"""What the applications share: data read a batch at a time, the target of
+each image, relevance per batch (given or computed), and the network's
+output scores for batches of perturbed images.
+
+Data reaches every application through `_as_arrays`, which gives an object
+with `len()` and `load(start, stop) -> (x, labels)`, the contract of
+`semiring_lrp.datasets.Dataset`; the applications read nothing else, so
+`_as_arrays` is the one place where they learn to take a Dataset.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..inputs import as_array, as_batch
+from ..propagation import relevance as _relevance
+from ..semirings import Semiring
+
+TARGETS = ("label", "prediction")
+
+
+class _ArrayPair:
+    """Images x (N, ...) and labels (N,) int64 or None, read by index range."""
+
+    def __init__(self, x, labels):
+        self.x, self.labels = x, labels
+
+    def __len__(self):
+        return len(self.x)
+
+    def load(self, start, stop):
+        labels = None if self.labels is None else self.labels[start:stop]
+        return self.x[start:stop], labels
+
+
+def _as_arrays(data):
+    """`data` as the applications read it: len() and load(start, stop) ->
+    (x, labels).
+
+    data: a pair (x, labels), x the model-ready images (N, ...) and labels
+    one int per image (or None); or the array x alone (no labels).
+    """
+    if isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise ValueError(f"data must be a pair (x, labels), not a sequence of {len(data)}")
+        x, labels = data
+    else:
+        x, labels = data, None
+    x = as_array(x, "the images x of data")
+    if x.ndim < 2:
+        raise ValueError(f"the images x of data have shape {x.shape}: give a batch (N, ...), "
+                         "one image per row")
+    if len(x) == 0:
+        raise ValueError("data holds no images")
+    if labels is not None:
+        labels = as_array(labels, "the labels of data")
+        if labels.dtype.kind not in "iu":
+            raise TypeError(f"labels must be integer classes, not dtype {labels.dtype}")
+        if labels.shape != (len(x),):
+            raise ValueError(f"labels have shape {labels.shape}; give one per image "
+                             f"({len(x)} images)")
+        labels = labels.astype(np.int64)
+    return _ArrayPair(x, labels)
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be a positive int, not {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    return int(batch_size)
+
+
+def _batches(data, batch_size):
+    """Yields (start, x, labels) for consecutive ranges of batch_size images."""
+    batch_size = _check_batch_size(batch_size)
+    for start in range(0, len(data), batch_size):
+        x, labels = data.load(start, min(start + batch_size, len(data)))
+        yield start, np.asarray(x), labels
+
+
+def _needs_labels(labels, what):
+    if labels is None:
+        raise ValueError(f"{what} needs labels: give data as a pair (x, labels)")
+    return labels
+
+
+def _output_scores(net, x):
+    """The network's output scores (n, classes) for a batch x (n, ...)."""
+    batch, single, _ = as_batch(net, x)
+    if single:
+        raise ValueError(f"images of shape {x.shape} are one sample of the network's input "
+                         f"{net.input_shape}: give a batch (N, ...) with a leading image axis")
+    scores = net.activations(batch)[-1]
+    if scores.ndim != 2:
+        raise ValueError(f"the network's output has shape {scores.shape[1:]} per image; "
+                         "these applications need one score per class")
+    return scores
+
+
+def _check_labels(labels, classes):
+    bad = (labels < 0) | (labels >= classes)
+    if np.any(bad):
+        raise ValueError(f"label {labels[bad][0]} is out of range: the network has {classes} "
+                         f"classes (0 to {classes - 1})")
+    return labels
+
+
+def _check_target(target):
+    """target: "label", "prediction" or one class index."""
+    if isinstance(target, str):
+        if target not in TARGETS:
+            raise ValueError(f"target must be 'label', 'prediction' or a class index, "
+                             f"not {target!r}")
+    elif isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"target must be 'label', 'prediction' or a class index (int), "
+                        f"not {target!r}")
+    return target
+
+
+def _targets(target, labels, scores):
+    """One class per image: its label, the class it is predicted as (from
+    scores, the unperturbed output), or the one class given."""
+    n, classes = scores.shape
+    if isinstance(target, str) and target == "label":
+        return _check_labels(_needs_labels(labels, "target='label'"), classes)
+    if isinstance(target, str):
+        return np.argmax(scores, axis=1).astype(np.int64)
+    if not 0 <= target < classes:
+        raise ValueError(f"target {target} is out of range: the network has {classes} "
+                         f"classes (0 to {classes - 1})")
+    return np.full(n, target, dtype=np.int64)
+
+
+def _relevance_target(target, labels):
+    """What `relevance(target=...)` takes for target: the labels, None (the
+    predicted class) or the one class index."""
+    if isinstance(target, str) and target == "label":
+        return _needs_labels(labels, "target='label'")
+    return None if isinstance(target, str) else target
+
+
+def _check_relevance_source(relevance, data):
+    """relevance: a semiring (computed per batch) or an array with one map
+    per image of data (its first axis the image axis)."""
+    if isinstance(relevance, Semiring):
+        return relevance
+    if isinstance(relevance, type) and issubclass(relevance, Semiring):
+        raise TypeError(f"relevance is the class {relevance.__name__}; give an instance, "
+                        f"e.g. {relevance.__name__}()")
+    r = as_array(relevance, "relevance")
+    if r.ndim < 1 or len(r) != len(data):
+        raise ValueError(f"relevance has shape {r.shape}: give one map per image "
+                         f"({len(data)} images) or a semiring to compute them")
+    return r
+
+
+def _batch_relevance(net, x, relevance, start, targets):
+    """The relevance maps of the images x[0:n] = data[start:start + n]: a
+    slice of the given array, or computed for `targets` with the semiring."""
+    if isinstance(relevance, Semiring):
+        return _relevance(net, x, target=targets, semiring=relevance)
+    r = np.asarray(relevance[start:start + len(x)])
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"relevance contains NaN or infinity (images {start} to "
+                         f"{start + len(x) - 1})")
+    return r
+
+
+def _per_call(block, batch_size):
+    """How many perturbed copies of a block of images one forward pass
+    takes, so that a pass holds about batch_size images (at least one copy)."""
+    return max(1, batch_size // block)
+
+
+def _scores_of_variants(net, variants, per_call):
+    """Yields the output scores (n, classes) of each array that `variants`
+    yields (perturbed copies of one block of n images, all of one shape),
+    running per_call of them in one forward pass."""
+    chunk = []
+    for variant in variants:
+        chunk.append(variant)
+        if len(chunk) == per_call:
+            yield from _split_scores(net, chunk)
+            chunk = []
+    if chunk:
+        yield from _split_scores(net, chunk)
+
+
+def _split_scores(net, chunk):
+    n = len(chunk[0])
+    scores = _output_scores(net, np.concatenate(chunk) if len(chunk) > 1 else chunk[0])
+    for i in range(len(chunk)):
+        yield scores[i * n:(i + 1) * n]
+
+
+def _apply_perturb(perturb, values):
+    """perturb(values) for a callable, checked to keep the shape and be finite."""
+    out = np.asarray(perturb(values))
+    if out.shape != values.shape:
+        raise ValueError(f"perturb turned values of shape {values.shape} into shape "
+                         f"{out.shape}; it must keep the shape")
+    if out.dtype.kind not in "biuf" or not np.all(np.isfinite(out)):
+        raise ValueError("perturb must return finite real numbers")
+    return out
