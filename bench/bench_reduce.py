@@ -52,11 +52,16 @@ class RandomImages(sl.datasets.Dataset):
 
     def __init__(self, count, size=224):
         self.count, self.size = count, size
+        self.sample_shape = (3, size, size)
 
     def __len__(self):
         return self.count
 
-    def load(self, start, stop):
+    @property
+    def has_labels(self):
+        return True
+
+    def _load(self, start, stop):
         rng = np.random.default_rng(start)
         x = rng.standard_normal((stop - start, 3, self.size, self.size), dtype=np.float32)
         return x, rng.integers(1000, size=stop - start)

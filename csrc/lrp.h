@@ -1,6 +1,6 @@
 /* semiring_lrp kernel library: Layer-wise Relevance Propagation in semirings.
  *
- * Plain C11, no Python. Every formula is the one of shared/docs/semantics.md:
+ * Plain C11, no Python. Every formula is the one of docs/semantics.md:
  *   numerator  n_jk = a_j * rho(w_jk)           (z^B: x_j w_jk - l_j w_jk^+ - h_j w_jk^-)
  *   bias term  beta_k = rho(b_k)                (z^B: 0, the bias cancels)
  *   denominator z_k = stab(sum_j n_jk + beta_k)

@@ -19,6 +19,7 @@ itself.
 from __future__ import annotations
 
 import abc
+import math
 import operator
 import os
 import re
@@ -34,7 +35,7 @@ from .inputs import as_array
 from .models import mnist_input
 
 __all__ = ["mnist", "two_digit_mnist", "Dataset", "Subset", "MNIST", "TwoDigitMNIST",
-           "ArrayDataset", "ImageFolder", "as_dataset", "MNIST_ENV"]
+           "ArrayDataset", "ImageFolder", "Reshaped", "as_dataset", "shaped_for", "MNIST_ENV"]
 
 MNIST_ENV = "SEMIRING_LRP_MNIST"
 SHIPPED = "shipped"
@@ -289,6 +290,48 @@ class Subset(Dataset):
 
     def __repr__(self):
         return f"{self.dataset!r}[{self.start}:{self.stop}]"
+
+
+class Reshaped(Dataset):
+    """The samples of another dataset, each reshaped to ``sample_shape`` (the
+    same number of values): MNIST digits (28, 28) as a CNN's (1, 28, 28)."""
+
+    def __init__(self, dataset, sample_shape):
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"Reshaped takes a Dataset, not {type(dataset).__name__}")
+        sample_shape = tuple(int(d) for d in sample_shape)
+        if math.prod(sample_shape) != math.prod(dataset.sample_shape):
+            raise ValueError(f"samples of shape {dataset.sample_shape} cannot be reshaped to "
+                             f"{sample_shape}: the numbers of values differ")
+        self.dataset, self.sample_shape = dataset, sample_shape
+
+    def __len__(self):
+        return len(self.dataset)
+
+    @property
+    def has_labels(self):
+        return self.dataset.has_labels
+
+    def _load(self, start, stop):
+        x, labels = self.dataset.load(start, stop)
+        return x.reshape((len(x),) + self.sample_shape), labels
+
+    def __repr__(self):
+        return f"Reshaped({self.dataset!r}, {self.sample_shape})"
+
+
+def shaped_for(net, dataset):
+    """`dataset` as `net` takes its samples: as it is when their shape fits
+    the network's input, `Reshaped` to it when only the axes differ (MNIST
+    digits for `models.mnist_cnn`)."""
+    wanted = tuple(net.input_shape)
+    if None in wanted or dataset.sample_shape == wanted or (
+            net.flattens_input and math.prod(dataset.sample_shape) == net.n_features):
+        return dataset
+    if math.prod(dataset.sample_shape) == math.prod(wanted):
+        return Reshaped(dataset, wanted)
+    raise ValueError(f"the dataset's samples have shape {dataset.sample_shape} but the network "
+                     f"takes {wanted}")
 
 
 def _resolved_root(split, root):

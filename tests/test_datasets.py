@@ -440,3 +440,23 @@ def test_image_folder_sizes(tmp_path, size, resize):
     write_png(tmp_path / "a.png", 0)
     with pytest.raises(ValueError, match="size"):
         sl.datasets.ImageFolder(tmp_path, size=size, resize=resize)
+
+
+def test_reshaped_and_shaped_for():
+    digits = sl.datasets.MNIST("test")[:5]
+    cnn, mlp = sl.models.mnist_cnn(), sl.models.mnist_mlp()
+    assert sl.datasets.shaped_for(mlp, digits) is digits
+    shaped = sl.datasets.shaped_for(cnn, digits)
+    assert isinstance(shaped, sl.datasets.Reshaped) and shaped.sample_shape == (1, 28, 28)
+    x, labels = shaped.load(1, 4)
+    expected, expected_labels = digits.load(1, 4)
+    np.testing.assert_array_equal(x, expected[:, None])
+    np.testing.assert_array_equal(labels, expected_labels)
+    assert len(shaped) == 5 and shaped.has_labels
+    assert pickle.loads(pickle.dumps(shaped)).load(0, 2)[0].shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="takes \\(1568,\\)"):
+        sl.datasets.shaped_for(sl.Network([sl.Linear(np.ones((2, 1568)))]), shaped)
+    with pytest.raises(ValueError, match="numbers of values differ"):
+        sl.datasets.Reshaped(digits, (2, 28, 28))
+    with pytest.raises(TypeError, match="takes a Dataset"):
+        sl.datasets.Reshaped(np.zeros((2, 28, 28)), (784,))

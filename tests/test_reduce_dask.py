@@ -79,7 +79,13 @@ class SlowDataset(sl.datasets.Dataset):
     def __len__(self):
         return len(self.x)
 
-    def load(self, start, stop):
+    sample_shape = (28, 28)
+
+    @property
+    def has_labels(self):
+        return True
+
+    def _load(self, start, stop):
         time.sleep(self.delay)
         return self.x[start:stop], self.labels[start:stop]
 

@@ -1,0 +1,84 @@
+"""What the `semiring-lrp` commands share: the program's name, how a usage
+error is reported, and the option types and builders for semirings, rules
+and VGG-16 weights."""
+from __future__ import annotations
+
+import argparse
+import sys
+import zipfile
+
+from . import models, rules
+from .semirings import Boolean, Counting, Real, Viterbi
+
+PROG = "semiring-lrp"
+SEMIRINGS = {"real": Real, "boolean": Boolean, "counting": Counting, "viterbi": Viterbi}
+THRESHOLDED = ("boolean", "counting")
+RULES = {"zero": rules.Zero, "epsilon": rules.Epsilon, "gamma": rules.Gamma}
+VGG16 = "vgg16"  # the --model word for VGG-16; any other value is a network file
+# what the library raises for a bad file, image, target or count: reported
+# as a usage error, since the fix is in the command line, not in the code
+USER_ERRORS = (ValueError, TypeError, OSError, OverflowError, ImportError)
+
+
+class UserError(Exception):
+    """A bad combination of arguments, found after parsing."""
+
+
+class Parser(argparse.ArgumentParser):
+    # subcommand parsers would otherwise prefix errors with "semiring-lrp explain"
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def number(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def thresholds(text):
+    values = [number(part.strip()) for part in text.split(",")]
+    return values[0] if len(values) == 1 else values
+
+
+def _one_rule(text):
+    name, has_param, param = text.strip().partition(":")
+    cls = RULES.get(name)
+    if cls is None:
+        raise argparse.ArgumentTypeError(
+            f"unknown rule {name!r}: use zero, epsilon[:EPS] or gamma[:GAMMA]")
+    if not has_param:
+        return cls()
+    if cls is rules.Zero:
+        raise argparse.ArgumentTypeError("rule zero takes no parameter")
+    try:
+        return cls(number(param))
+    except (TypeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(f"rule {text!r}: {err}") from None
+
+
+def rule_list(text):
+    parsed = [_one_rule(part) for part in text.split(",")]
+    return parsed[0] if len(parsed) == 1 else parsed
+
+
+def semiring_from_args(args):
+    cls = SEMIRINGS[args.semiring]
+    if args.semiring not in THRESHOLDED:
+        return cls()
+    kwargs = {"absolute": args.absolute}
+    if args.threshold is not None:
+        kwargs["threshold"] = args.threshold
+    return cls(**kwargs)
+
+
+def vgg16_from_file(path):
+    """VGG-16 from a weights file; every failure to read it names the file."""
+    try:
+        return models.vgg16(weights=path)
+    except (ValueError, TypeError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        message = str(err)
+        raise UserError(message if path in message else
+                        f"{path}: cannot be read as VGG-16 weights ({message})") from None
