@@ -207,7 +207,13 @@ def test_every_form_of_data_gives_the_same_result(net, data):
         def __len__(self):
             return len(x)
 
-        def load(self, start, stop):
+        sample_shape = (28, 28)
+
+        @property
+        def has_labels(self):
+            return False
+
+        def _load(self, start, stop):
             return x[start:stop], None
 
     forms = [x, list(x), (x, labels), sl.datasets.ArrayDataset(x), Generated()]
@@ -316,7 +322,13 @@ _MEMORY_SCRIPT = textwrap.dedent("""
             self.count = count
         def __len__(self):
             return self.count
-        def load(self, start, stop):
+        sample_shape = (28, 28)
+
+        @property
+        def has_labels(self):
+            return True
+
+        def _load(self, start, stop):
             x = np.random.default_rng(start).random((stop - start, 28, 28), dtype=np.float32)
             x[x < 0.8] = 0
             return x, np.arange(start, stop, dtype=np.int64) % 10
@@ -408,7 +420,7 @@ def test_int64_sums_raise_instead_of_wrapping():
 
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(net="mlp"), TypeError, "net must be a semiring_lrp.Network"),
-    (dict(data=42), TypeError, "data must be"),
+    (dict(data=42), TypeError, "as_dataset takes a Dataset"),
     (dict(data=np.zeros((0, 28, 28), np.float32)), ValueError, "data is empty"),
     (dict(layer="fc9"), ValueError, "no layer is named 'fc9'"),
     (dict(layer=17), ValueError, "layer index 17 is out of range"),
@@ -462,7 +474,13 @@ def test_a_dataset_that_loads_the_wrong_count_is_named(net, data):
         def __len__(self):
             return 10
 
-        def load(self, start, stop):
+        sample_shape = (28, 28)
+
+        @property
+        def has_labels(self):
+            return False
+
+        def _load(self, start, stop):
             return data[0][start:stop - 1], None
 
     with pytest.raises(ValueError, match=r"load\(0, 10\) gave 9 images, not 10"):
@@ -473,3 +491,33 @@ def test_client_without_dask_is_an_import_error(net, data, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"needs dask.distributed: pip install"):
         sl.apps.reduce_relevance(net, data[0][:10], client=object())
+
+
+@pytest.mark.parametrize("by", [None, "label"])
+def test_several_reductions_in_one_pass_equal_each_alone(net, data, by):
+    x, labels = data
+    for semiring, names in ((sl.Boolean(1e-9), ("or", "and", "semiring")),
+                            (sl.Real(), ("sum", "mean", "mean_abs")),
+                            (sl.Viterbi(), ("max", "semiring"))):
+        together, counts = sl.apps.reduce_relevance(net, (x, labels), semiring=semiring,
+                                                    reduce=names, by=by, batch_size=300,
+                                                    return_counts=True)
+        assert list(together) == list(names)
+        for name in names:
+            alone, alone_counts = sl.apps.reduce_relevance(
+                net, (x, labels), semiring=semiring, reduce=name, by=by, batch_size=77,
+                return_counts=True)
+            assert together[name].dtype == alone.dtype
+            assert together[name].tobytes() == alone.tobytes(), name
+            np.testing.assert_array_equal(counts, alone_counts)
+
+
+@pytest.mark.parametrize("reduce,error,match", [
+    (("or", "or"), ValueError, "each reduction once"),
+    ((), ValueError, "each reduction once"),
+    (("or", "sum"), TypeError, "accumulators differ in dtype"),
+    (("or", "median"), ValueError, "reduce must be one of"),
+])
+def test_bad_several_reductions(net, data, reduce, error, match):
+    with pytest.raises(error, match=match):
+        sl.apps.reduce_relevance(net, data, semiring=sl.Boolean(), reduce=reduce)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..semirings import Boolean, Counting, Real, Semiring, Viterbi
 
-__all__ = ["REDUCTIONS", "Reduction", "make_reduction"]
+__all__ = ["REDUCTIONS", "Reduction", "Several", "make_reduction"]
 
 #: the names `reduce_relevance(reduce=...)` takes
 REDUCTIONS = ("or", "and", "sum", "mean", "mean_abs", "max", "semiring")
@@ -205,6 +205,41 @@ class _SemiringAdd(Reduction):
         return total.astype(a.dtype, copy=False)
 
 
+class Several(Reduction):
+    """Several reductions of the same images in one pass (`reduce=("or",
+    "and")`): an image's accumulator holds one value per part along the axis
+    after the slot axis, (n, parts, *shape). The parts must share their
+    accumulators' dtype, so that one array holds them all; each part keeps
+    its own bits, as if it ran alone."""
+
+    def __init__(self, names, parts):
+        self.names, self.parts = tuple(names), tuple(parts)
+        self.name = self.names
+
+    def accumulator_dtype(self, relevance_dtype):
+        dtypes = {part.accumulator_dtype(relevance_dtype) for part in self.parts}
+        if len(dtypes) != 1:
+            raise TypeError(f"reduce={self.names!r} combines reductions whose accumulators "
+                            f"differ in dtype ({', '.join(sorted(map(str, dtypes)))}) on "
+                            f"{np.dtype(relevance_dtype)} relevance; reduce them in separate "
+                            "calls")
+        return dtypes.pop()
+
+    def identity(self, shape, dtype):
+        return np.stack([part.identity(shape, dtype) for part in self.parts], axis=1)
+
+    def prepare(self, r):
+        return np.stack([part.prepare(r) for part in self.parts], axis=1)
+
+    def combine(self, a, b):
+        return np.stack([part.combine(a[:, i], b[:, i]) for i, part in enumerate(self.parts)],
+                        axis=1)
+
+    def combine_into(self, a, b):
+        for i, part in enumerate(self.parts):
+            part.combine_into(a[:, i], b[:, i])
+
+
 def _check_real(name, dtype):
     dtype = np.dtype(dtype)
     if dtype.kind not in "biuf":
@@ -223,7 +258,17 @@ def make_reduction(reduce, semiring, relevance_dtype):
     """The reduction named `reduce` for relevance from `semiring`, whose
     dtype is expected to be `relevance_dtype` (its kind is checked here, the
     dtype itself where the relevance is made); ValueError for an unknown
-    name, TypeError for a dtype it cannot reduce."""
+    name, TypeError for a dtype it cannot reduce. A tuple or list of names
+    is a `Several` of them."""
+    if isinstance(reduce, (tuple, list)):
+        names = tuple(reduce)
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"reduce={reduce!r} must name each reduction once, and at "
+                             "least one")
+        parts = [make_reduction(name, semiring, relevance_dtype) for name in names]
+        several = Several(names, parts)
+        several.accumulator_dtype(relevance_dtype)
+        return several
     if not isinstance(reduce, str) or reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {', '.join(map(repr, REDUCTIONS))}, "
                          f"not {reduce!r}")

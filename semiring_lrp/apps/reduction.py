@@ -22,7 +22,7 @@ from ..propagation import _relevance_dtype, _rules_per_layer, relevance
 from ..semirings import Real, Semiring
 from .chunks import RangeReducer
 from .progress import progress_bar
-from .reducers import make_reduction
+from .reducers import Several, make_reduction
 
 __all__ = ["reduce_relevance", "reduce_range", "Job", "GROUPINGS"]
 
@@ -56,7 +56,10 @@ def reduce_relevance(net, data, semiring=None, rule=None, target=None, layer="in
                the number of images, float64; "max": element-wise, in the
                relevance's dtype; "semiring": the semiring's (+) (Real: sum,
                Boolean: or, Counting: sum, Viterbi: max; your own Semiring:
-               its `add`, from its `zero()`).
+               its `add`, from its `zero()`). A tuple of these names, e.g.
+               ("or", "and"), reduces the same relevance each way in one pass
+               (their accumulators must share a dtype) and returns a dict of
+               the results by name.
     by         None: one reduction over all images, shaped like one image's
                relevance. "label", "prediction" or "target": one per class of
                the network's output, shaped (n_classes, ...); a class with no
@@ -74,7 +77,8 @@ def reduce_relevance(net, data, semiring=None, rule=None, target=None, layer="in
                also return the number of images reduced: an int with
                by=None, else an int64 array (n_classes,).
 
-    Returns the reduced array, or (array, counts) with return_counts.
+    Returns the reduced array (a dict of them for several reductions), or
+    (result, counts) with return_counts.
     """
     net, semiring = _checked_model(net, semiring, rule, init, maxpool, layer)
     dataset = datasets.as_dataset(data)
@@ -160,20 +164,30 @@ class Job:
         return labels.astype(np.int64)
 
     def assemble(self, partial):
-        """(result, counts) of the fixed tree's value over every chunk."""
-        reduction = self.reduction
+        """(result, counts) of the fixed tree's value over every chunk; with
+        several reductions, result is a dict of their results by name."""
         if self.by is None:
-            count = int(partial.counts[0])
-            return reduction.finish(partial.values[0], count), count
-        shape, dtype = partial.values.shape[1:], partial.values.dtype
+            counts = int(partial.counts[0])
+        else:
+            counts = np.zeros(self.n_classes, dtype=np.int64)
+            counts[partial.classes] = partial.counts
+        reduction = self.reduction
+        if not isinstance(reduction, Several):
+            return self._finished(reduction, partial.values, partial), counts
+        return {name: self._finished(part, partial.values[:, i], partial)
+                for i, (name, part) in enumerate(zip(reduction.names, reduction.parts))}, counts
+
+    def _finished(self, reduction, values, partial):
+        """The result of one reduction whose accumulators per class are `values`."""
+        if self.by is None:
+            return reduction.finish(values[0], int(partial.counts[0]))
+        shape, dtype = values.shape[1:], values.dtype
         empty = reduction.empty(shape, dtype)
         result = np.empty((self.n_classes,) + shape, dtype=empty.dtype)
         result[...] = empty
-        counts = np.zeros(self.n_classes, dtype=np.int64)
-        counts[partial.classes] = partial.counts
-        for value, group, count in zip(partial.values, partial.classes, partial.counts):
+        for value, group, count in zip(values, partial.classes, partial.counts):
             result[group] = reduction.finish(value, int(count))
-        return result, counts
+        return result
 
 
 def reduce_range(job, dataset, lo, hi, batch_size, on_images=None):
