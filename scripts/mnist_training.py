@@ -98,12 +98,18 @@ def parse_args(description, epochs, batch_size, out):
     return args
 
 
-def train_and_save(args, build_model, inputs, arrays, load_split=load_mnist_split):
+def train_and_save(args, build_model, inputs, arrays, load_split=load_mnist_split,
+                   refine=None):
     """Trains build_model() with Adam and a cosine schedule, deterministically,
     on load_split(args.data, "train") (uint8 images, labels), printing the
     accuracy on load_split(args.data, "test") after every epoch; then writes
     arrays(model) (float32) with the measured test accuracy and the seed to
-    args.out. inputs(images) makes the model's input tensor."""
+    args.out. inputs(images) makes the model's input tensor.
+
+    refine(model, train, evaluate), when given, runs after the last epoch:
+    train(epochs, after_step) runs more epochs on a fresh cosine schedule,
+    calling after_step(model) after each optimizer step; evaluate() is the
+    test accuracy. The saved accuracy is measured after it."""
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(2)
@@ -117,27 +123,37 @@ def train_and_save(args, build_model, inputs, arrays, load_split=load_mnist_spli
     test_y = torch.from_numpy(test_labels.astype(np.int64))
 
     model = build_model()
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    # Annealing the step size to zero over the run steadies the final weights.
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     loss_fn = nn.CrossEntropyLoss()
-
     start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train_x), generator=shuffle_generator)
-        for batch in order.split(args.batch_size):
-            optimizer.zero_grad()
-            loss_fn(model(train_x[batch]), train_y[batch]).backward()
-            optimizer.step()
-        scheduler.step()
-        test_accuracy = accuracy(model, test_x, test_y)
-        print(f"epoch {epoch:2d}/{args.epochs}: test accuracy {test_accuracy:.4f} "
-              f"({time.perf_counter() - start:.1f} s)", flush=True)
+
+    def train(epochs, after_step=None):
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+        # Annealing the step size to zero over the run steadies the final weights.
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            order = torch.randperm(len(train_x), generator=shuffle_generator)
+            for batch in order.split(args.batch_size):
+                optimizer.zero_grad()
+                loss_fn(model(train_x[batch]), train_y[batch]).backward()
+                optimizer.step()
+                if after_step is not None:
+                    after_step(model)
+            scheduler.step()
+            print(f"epoch {epoch:2d}/{epochs}: test accuracy {evaluate():.4f} "
+                  f"({time.perf_counter() - start:.1f} s)", flush=True)
+
+    def evaluate():
+        return accuracy(model, test_x, test_y)
+
+    train(args.epochs)
+    if refine is not None:
+        refine(model, train, evaluate)
+    test_accuracy = evaluate()
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays(model),
                         test_accuracy=np.array(test_accuracy, dtype=np.float64),
                         seed=np.array(args.seed, dtype=np.int64))
     print(f"final test accuracy {test_accuracy:.4f} on {len(test_x)} test images, "
-          f"{args.epochs} epochs in {time.perf_counter() - start:.1f} s; wrote {args.out}")
+          f"{time.perf_counter() - start:.1f} s in all; wrote {args.out}")
