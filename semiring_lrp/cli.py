@@ -2,106 +2,55 @@
 
     semiring-lrp explain [--semiring boolean --threshold 1e-9] [--image digit.png] ...
     semiring-lrp explain --model vgg16 --weights vgg16-397923af.pth --image cat.jpg ...
+    semiring-lrp mask [--model two_digit_mlp] [--workers 2] ...
 
-explains one image (by default the first shipped MNIST digit, a 0, on the
-shipped MLP; or a photo on VGG-16 with weights the user gives) and writes
-the heatmap as a PNG.
+`explain` explains one image (by default the first shipped MNIST digit, a
+0, on the shipped MLP; or a photo on VGG-16 with weights the user gives) and
+writes the heatmap as a PNG; `mask` (cli_mask.py) combines the relevance of
+a whole dataset into class masks.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-import zipfile
 
 import numpy as np
 
-from . import __version__, composites, images, models, rules
+from . import __version__, cli_mask, composites, images, models
+from .cli_common import (PROG, SEMIRINGS, THRESHOLDED, USER_ERRORS, VGG16, Parser, UserError,
+                         rule_list, semiring_from_args, thresholds, vgg16_from_file)
 from .images import aggregate_channels
 from .io import load
 from .layers import Linear
 from .propagation import relevance
-from .semirings import Boolean, Counting, Real, Viterbi
 from .viz import heatmap, kind_of
 
 __all__ = ["main"]
 
-PROG = "semiring-lrp"
-_SEMIRINGS = {"real": Real, "boolean": Boolean, "counting": Counting, "viterbi": Viterbi}
-_THRESHOLDED = ("boolean", "counting")
-_RULES = {"zero": rules.Zero, "epsilon": rules.Epsilon, "gamma": rules.Gamma}
-VGG16 = "vgg16"  # the --model word for VGG-16; any other value is a network file
 _VGG16_IMAGES = (".jpg", ".jpeg", ".png")
 # how a conv net's relevance folds its colour channels, by default per semiring
 # (as aggregate_channels(r, semiring) does); --channels picks another
 _CHANNELS = ("or", "and", "sum", "max")
 _DEFAULT_CHANNELS = {"real": "sum", "boolean": "or", "counting": "sum", "viterbi": "max"}
-# what the library raises for a bad file, image, target or count: reported
-# as a usage error, since the fix is in the command line, not in the code
-_USER_ERRORS = (ValueError, TypeError, OSError, OverflowError, ImportError)
-
-
-class UserError(Exception):
-    """A bad combination of arguments, found after parsing."""
-
-
-class _Parser(argparse.ArgumentParser):
-    # subcommand parsers would otherwise prefix errors with "semiring-lrp explain"
-    def error(self, message):
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{PROG}: error: {message}\n")
-
-
-def _float(text):
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
-def _thresholds(text):
-    values = [_float(part.strip()) for part in text.split(",")]
-    return values[0] if len(values) == 1 else values
-
-
-def _one_rule(text):
-    name, has_param, param = text.strip().partition(":")
-    cls = _RULES.get(name)
-    if cls is None:
-        raise argparse.ArgumentTypeError(
-            f"unknown rule {name!r}: use zero, epsilon[:EPS] or gamma[:GAMMA]")
-    if not has_param:
-        return cls()
-    if cls is rules.Zero:
-        raise argparse.ArgumentTypeError("rule zero takes no parameter")
-    try:
-        return cls(_float(param))
-    except (TypeError, ValueError) as err:
-        raise argparse.ArgumentTypeError(f"rule {text!r}: {err}") from None
-
-
-def _rules(text):
-    parsed = [_one_rule(part) for part in text.split(",")]
-    return parsed[0] if len(parsed) == 1 else parsed
 
 
 def _parser():
-    parser = _Parser(prog=PROG, description="Layer-wise Relevance Propagation in semirings.")
+    parser = Parser(prog=PROG, description="Layer-wise Relevance Propagation in semirings.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     explain = commands.add_parser(
         "explain", help="explain one image and write its heatmap",
         description="Explain one image and write the input beside its relevance as a PNG. "
                     "Default: the shipped MNIST MLP on the first shipped digit.")
-    explain.add_argument("--semiring", choices=tuple(_SEMIRINGS), default="real",
+    explain.add_argument("--semiring", choices=tuple(SEMIRINGS), default="real",
                          help="default: real")
-    explain.add_argument("--threshold", type=_thresholds, metavar="T[,T...]",
+    explain.add_argument("--threshold", type=thresholds, metavar="T[,T...]",
                          help="boolean/counting threshold: one number, or one per weighted "
                               "layer (default 1e-9; write --threshold=-1,... for negatives)")
     explain.add_argument("--absolute", action="store_true",
                          help="boolean/counting: compare |d| with the threshold")
-    explain.add_argument("--rule", type=_rules, metavar="RULE[,RULE...]",
+    explain.add_argument("--rule", type=rule_list, metavar="RULE[,RULE...]",
                          help="zero, epsilon[:EPS], gamma[:GAMMA], or one per weighted "
                               "layer, e.g. gamma:0.25,epsilon:1e-6,zero (default: zero; "
                               "for vgg16 in the real semiring the LRP overview's recipe)")
@@ -136,11 +85,12 @@ def _parser():
                          help="PNG to write (default: explain.png)")
     explain.add_argument("--dtype", choices=("float32", "float64"),
                          help="compute in this precision (default: the model's)")
+    cli_mask.add_parser(commands)
     return parser
 
 
 def _check_options(args):
-    if args.semiring not in _THRESHOLDED:
+    if args.semiring not in THRESHOLDED:
         for given, option in ((args.threshold is not None, "--threshold"),
                               (args.absolute, "--absolute")):
             if given:
@@ -165,16 +115,6 @@ def _check_options(args):
                               (args.channels is not None, "--channels")):
             if given:
                 raise UserError(f"{option} applies to --model vgg16 only")
-
-
-def _semiring(args):
-    cls = _SEMIRINGS[args.semiring]
-    if args.semiring not in _THRESHOLDED:
-        return cls()
-    kwargs = {"absolute": args.absolute}
-    if args.threshold is not None:
-        kwargs["threshold"] = args.threshold
-    return cls(**kwargs)
 
 
 def _read_npy(path):
@@ -228,16 +168,6 @@ def _model_input(net, image, what):
     return image.reshape(net.input_shape)
 
 
-def _vgg16(path):
-    """VGG-16 from a weights file; every failure to read it names the file."""
-    try:
-        return models.vgg16(weights=path)
-    except (ValueError, TypeError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
-        message = str(err)
-        raise UserError(message if path in message else
-                        f"{path}: cannot be read as VGG-16 weights ({message})") from None
-
-
 def _mnist_case(args):
     """(net, x, image shown, name shown, rule) for a network file or the shipped MLP."""
     net = load(args.model) if args.model else models.mnist_mlp()
@@ -258,7 +188,7 @@ def _vgg16_case(args):
     """(net, x, crop shown, name shown, rule) for VGG-16: the photo is read
     first, then the weights, both cheap beside a pass."""
     x, crop = images.imagenet_input(args.image)
-    net = _vgg16(args.weights)
+    net = vgg16_from_file(args.weights)
     rule = args.rule
     if rule is None and args.semiring == "real":
         rule = composites.lrp_overview_vgg16(net)
@@ -268,7 +198,7 @@ def _vgg16_case(args):
 def _semiring_for(args, net):
     if args.model == VGG16 and args.semiring == "boolean" and args.threshold is None:
         return composites.paper_vgg16_boolean(net)
-    return _semiring(args)
+    return semiring_from_args(args)
 
 
 def _check_counts(net, semiring, rule):
@@ -340,8 +270,9 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # usage errors, --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
+    run = {"explain": _explain, "mask": cli_mask.run}[args.command]
     try:
-        return _explain(args)
-    except (UserError, *_USER_ERRORS) as err:
+        return run(args)
+    except (UserError, *USER_ERRORS) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

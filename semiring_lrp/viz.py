@@ -14,7 +14,7 @@ import numpy as np
 
 from .semirings import Boolean, Counting, Real, Semiring, Viterbi
 
-__all__ = ["heatmap", "kind_of"]
+__all__ = ["heatmap", "kind_of", "class_masks"]
 
 KINDS = ("real", "boolean", "counting", "viterbi")
 _KIND_OF_CLASS = ((Real, "real"), (Boolean, "boolean"), (Counting, "counting"),
@@ -205,4 +205,93 @@ def heatmap(image, relevance, kind, path=None, title=None, target=None):
         fig.suptitle(title)
     if path is not None:
         fig.savefig(path, format="png", dpi=100)
+    return fig
+
+
+# a mask's True is drawn as the boolean heatmaps draw T
+_MASK_COLOURS = ("black", "orange")
+COMBINE_NAMES = ("or", "and")
+
+
+def _mask_panel(mask, combine):
+    """One mask as a 2-D picture: (H, W) as it is; (C, H, W) folded over the
+    channels with the row's own combine (any channel for OR, every channel
+    for AND); a 1-D layer of n neurons as rows of ceil(sqrt(n)), the unused
+    end left blank (NaN)."""
+    mask = np.asarray(mask)
+    if mask.ndim == 2:
+        return mask.astype(np.float64)
+    if mask.ndim == 3:
+        folded = np.all(mask, axis=0) if combine == "and" else np.any(mask, axis=0)
+        return folded.astype(np.float64)
+    if mask.ndim == 1:
+        cols = int(np.ceil(np.sqrt(mask.size)))
+        rows = -(-mask.size // cols)
+        grid = np.full(rows * cols, np.nan)
+        grid[:mask.size] = mask
+        return grid.reshape(rows, cols)
+    raise ValueError(f"a mask must be 1-D (neurons), 2-D (H, W) or 3-D (C, H, W) per class, "
+                     f"not {mask.ndim}-D")
+
+
+def class_masks(masks, path=None, classes=None, title=None, per_class=True):
+    """The paper's figures 3.1-3.3: one panel per class, one row per way of
+    combining (OR and AND side by side), True drawn orange on black.
+
+    masks      what `apps.class_mask` returns: a bool array, or a dict from
+               "or"/"and" (any names) to arrays. Per class (per_class=True,
+               the default) each array is (classes, *shape); otherwise one
+               mask per array, shaped like one image's relevance.
+    classes    which classes to draw (default: all), as indices.
+    path       where to write the picture (its format from the file name's
+               ending, e.g. .png or .pdf); None: only return the figure.
+    title      a title over all panels.
+
+    Returns the matplotlib Figure (not registered with pyplot).
+    """
+    rows = dict(masks) if isinstance(masks, dict) else {"mask": masks}
+    if not rows:
+        raise ValueError("masks is empty")
+    arrays = {name: np.asarray(value) for name, value in rows.items()}
+    for name, value in arrays.items():
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"mask {name!r} must hold booleans or numbers, not {value.dtype}")
+        if not per_class:
+            arrays[name] = value[None]
+    counts = {value.shape[0] for value in arrays.values()}
+    if len(counts) != 1:
+        raise ValueError(f"the masks hold different numbers of classes: {sorted(counts)}")
+    available = counts.pop()
+    shown = list(range(available)) if classes is None or not per_class else list(classes)
+    for k in shown:
+        if not isinstance(k, (int, np.integer)) or not 0 <= k < available:
+            raise ValueError(f"class {k!r} is out of range: the masks have {available} classes")
+    if not shown:
+        raise ValueError("classes is empty: nothing to draw")
+    colors, _, FigureCanvasAgg, Figure = _matplotlib()
+    cmap = colors.ListedColormap(_MASK_COLOURS).with_extremes(bad="white")
+    # per class: a row per combine, a column per class; one mask each: side by side
+    grid = (len(arrays), len(shown)) if per_class else (1, len(arrays))
+    fig = Figure(figsize=(1.3 * grid[1] + 0.8, 1.5 * grid[0] + 0.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.asarray(fig.subplots(*grid, squeeze=False))
+    for row, (name, value) in enumerate(arrays.items()):
+        label = name.upper() if name.lower() in COMBINE_NAMES else name
+        for col, k in enumerate(shown):
+            ax = axes[row, col] if per_class else axes[0, row]
+            ax.imshow(_mask_panel(value[k], name.lower()), cmap=cmap, vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if not per_class:
+                ax.set_title(label)
+                continue
+            if row == 0:
+                ax.set_title(f"class {k}")
+            if col == 0:
+                ax.set_ylabel(label)
+    if title is not None:
+        fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, dpi=100)
     return fig

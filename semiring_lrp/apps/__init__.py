@@ -9,12 +9,15 @@ results (or, and, sum, mean, mean_abs, max, the semiring's (+)) over all
 images or per class, in flat memory, with results independent of the batch
 size bit for bit, on this machine or a Dask cluster.
 
+`class_mask` builds the paper's class masks (figures 3.1-3.3) on it.
+
 Modules: `reduction` (the function and its checks), `reducers` (the
 element-wise reductions), `chunks` (the fixed chunks and their
 accumulation), `tree` (the fixed tree over chunks), `distributed` (Dask),
-`progress` (the optional bar).
+`progress` (the optional bar), `masks` (class masks).
 """
+from .masks import class_mask
 from .reduction import reduce_relevance
 from .reducers import REDUCTIONS
 
-__all__ = ["reduce_relevance", "REDUCTIONS"]
+__all__ = ["reduce_relevance", "REDUCTIONS", "class_mask"]
