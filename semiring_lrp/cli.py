@@ -18,8 +18,9 @@ import time
 import numpy as np
 
 from . import __version__, cli_mask, composites, images, models
-from .cli_common import (PROG, SEMIRINGS, THRESHOLDED, USER_ERRORS, VGG16, Parser, UserError,
-                         rule_list, semiring_from_args, thresholds, vgg16_from_file)
+from .cli_common import (PROG, SEMIRINGS, USER_ERRORS, VGG16, Parser, UserError,
+                         check_threshold_options, rule_list, semiring_from_args, thresholds,
+                         vgg16_from_file)
 from .images import aggregate_channels
 from .io import load
 from .layers import Linear
@@ -90,12 +91,7 @@ def _parser():
 
 
 def _check_options(args):
-    if args.semiring not in THRESHOLDED:
-        for given, option in ((args.threshold is not None, "--threshold"),
-                              (args.absolute, "--absolute")):
-            if given:
-                raise UserError(f"{option} applies to --semiring boolean or counting, "
-                                f"not {args.semiring}")
+    check_threshold_options(args)
     if args.init == "activation" and args.semiring != "real":
         raise UserError(f"--init activation needs --semiring real, not {args.semiring}")
     if args.model == VGG16:

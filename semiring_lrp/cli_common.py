@@ -64,6 +64,16 @@ def rule_list(text):
     return parsed[0] if len(parsed) == 1 else parsed
 
 
+def check_threshold_options(args):
+    """--threshold and --absolute belong to the thresholded semirings."""
+    if args.semiring not in THRESHOLDED:
+        for given, option in ((args.threshold is not None, "--threshold"),
+                              (args.absolute, "--absolute")):
+            if given:
+                raise UserError(f"{option} applies to --semiring boolean or counting, "
+                                f"not {args.semiring}")
+
+
 def semiring_from_args(args):
     cls = SEMIRINGS[args.semiring]
     if args.semiring not in THRESHOLDED:

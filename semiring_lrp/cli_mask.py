@@ -15,7 +15,7 @@ import numpy as np
 
 from . import datasets, models
 from .apps.masks import class_mask
-from .cli_common import (SEMIRINGS, THRESHOLDED, VGG16, UserError, rule_list,
+from .cli_common import (SEMIRINGS, VGG16, UserError, check_threshold_options, rule_list,
                          semiring_from_args, thresholds, vgg16_from_file)
 from .io import load
 from .viz import class_masks
@@ -87,12 +87,7 @@ def add_parser(commands):
 
 
 def _check_options(args):
-    if args.semiring not in THRESHOLDED:
-        for given, option in ((args.threshold is not None, "--threshold"),
-                              (args.absolute, "--absolute")):
-            if given:
-                raise UserError(f"{option} applies to --semiring boolean or counting, "
-                                f"not {args.semiring}")
+    check_threshold_options(args)
     for value, option in ((args.limit, "--limit"), (args.batch_size, "--batch-size"),
                           (args.workers, "--workers")):
         if value is not None and value < 1:

@@ -75,26 +75,11 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     Returns an array shaped like x: bool for Boolean, int64 for Counting,
     the network's float dtype otherwise; with return_all, (R, all_layers).
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a semiring_lrp.Network, not {type(net).__name__}; "
-                        "convert a PyTorch model with semiring_lrp.from_torch")
-    semiring = Real() if semiring is None else semiring
-    if not isinstance(semiring, Semiring):
-        raise TypeError(f"unknown semiring {semiring!r}: use Real(), Boolean(), Counting(), "
-                        "Viterbi() or an instance of a semiring_lrp.Semiring subclass")
-    semiring.check_complete()
-    weighted, pools = net.weighted_layers, net.pooling_layers
-    if hasattr(semiring, "per_layer"):
-        semiring = semiring.per_layer(net)
-    rules = _rules_per_layer(rule, net)
-    stop = net.layer_index(layer, allow_ends=True)
+    semiring, rules, stop, maxpool = checked_arguments(net, semiring, rule, init, maxpool, layer)
     if return_all and stop != 0:
         raise ValueError(f"return_all gives every layer's relevance; layer={layer!r} asks "
                          "for one: give one or the other")
-    if maxpool is None:
-        maxpool = getattr(rule, "maxpool", "winner")
-    if maxpool not in MAXPOOL_MODES:
-        raise ValueError(f"maxpool must be one of {MAXPOOL_MODES}, not {maxpool!r}")
+    weighted, pools = net.weighted_layers, net.pooling_layers
     batch, single, x_shape = as_batch(net, x)
 
     acts = net.activations(batch)
@@ -135,6 +120,35 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     return result, LayerRelevance(all_layers, net)
 
 
+def checked_arguments(net, semiring, rule, init, maxpool, layer):
+    """What `relevance` makes of its arguments before any pass, each checked
+    against `net`: (the semiring with its thresholds per layer, one rule
+    per weighted layer, the index where the backward walk stops, the max
+    pooling mode). Raises the TypeError or ValueError that names a bad one."""
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a semiring_lrp.Network, not {type(net).__name__}; "
+                        "convert a PyTorch model with semiring_lrp.from_torch")
+    semiring = Real() if semiring is None else semiring
+    if not isinstance(semiring, Semiring):
+        raise TypeError(f"unknown semiring {semiring!r}: use Real(), Boolean(), Counting(), "
+                        "Viterbi() or an instance of a semiring_lrp.Semiring subclass")
+    semiring.check_complete()
+    if hasattr(semiring, "per_layer"):
+        semiring = semiring.per_layer(net)
+    rules = _rules_per_layer(rule, net)
+    stop = net.layer_index(layer, allow_ends=True)
+    if not (isinstance(init, str) and init in ("one", "activation")):
+        raise ValueError(f"init must be 'one' or 'activation', not {init!r}")
+    if init == "activation" and not isinstance(semiring, Real):
+        raise ValueError(f"init='activation' starts classical LRP from the output score; "
+                         f"it needs the real semiring, not {semiring!r} (use init='one')")
+    if maxpool is None:
+        maxpool = getattr(rule, "maxpool", "winner")
+    if maxpool not in MAXPOOL_MODES:
+        raise ValueError(f"maxpool must be one of {MAXPOOL_MODES}, not {maxpool!r}")
+    return semiring, rules, stop, maxpool
+
+
 def _rules_per_layer(rule, net):
     """One rule per weighted layer, in forward order."""
     count = len(net.weighted_layers)
@@ -168,15 +182,10 @@ def _initial_relevance(semiring, init, scores, targets, net_dtype):
     rows = np.arange(n)
     dtype = _relevance_dtype(semiring, net_dtype)
     r = np.full((n, classes), semiring.zero(), dtype=dtype)
-    if isinstance(init, str) and init == "one":
+    if init == "one":
         r[rows, targets] = semiring.one()
-    elif isinstance(init, str) and init == "activation":
-        if not isinstance(semiring, Real):
-            raise ValueError(f"init='activation' starts classical LRP from the output score; "
-                             f"it needs the real semiring, not {semiring!r} (use init='one')")
+    else:  # "activation", with the real semiring (checked_arguments)
         r[rows, targets] = scores[rows, targets]
-    else:
-        raise ValueError(f"init must be 'one' or 'activation', not {init!r}")
     return r
 
 

@@ -2,6 +2,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import semiring_lrp as sl
@@ -71,3 +72,22 @@ def restore_kernels():
     _core.set_isa(isa)
     _core.set_sparse_passes(sparse)
     _core.set_winograd_fusion(fusion)
+
+
+# the shipped models and digits most test files use; a module's own fixture of
+# the same name takes precedence
+@pytest.fixture(scope="module")
+def mlp():
+    return sl.models.mnist_mlp()
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return sl.models.mnist_cnn()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The 20 shipped test digits as the MLP's input (20, 28, 28), and their labels."""
+    images, labels = sl.models.mnist_digits()
+    return sl.models.mnist_input(images), labels.astype(np.int64)

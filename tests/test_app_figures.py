@@ -13,17 +13,6 @@ pytest.importorskip("matplotlib")
 SIGNATURES = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF", ".svg": b"<?xml"}
 
 
-@pytest.fixture(scope="module")
-def mlp():
-    return sl.models.mnist_mlp()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    images, labels = sl.models.mnist_digits()
-    return sl.models.mnist_input(images), labels.astype(np.int64)
-
-
 def test_pruning_figure(mlp, digits, tmp_path):
     curves = {name: pruning_curve(mlp, neuron_scores(mlp, digits, "fc1", criterion), "fc1",
                                   digits, steps=4)

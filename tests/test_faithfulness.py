@@ -11,11 +11,6 @@ from semiring_lrp.apps.perturbation import invert
 
 
 @pytest.fixture(scope="module")
-def mlp():
-    return sl.models.mnist_mlp()
-
-
-@pytest.fixture(scope="module")
 def digits():
     """The 20 shipped digits with a channel axis, (20, 1, 28, 28), as Quantus
     wants images; the MLP flattens them."""

@@ -12,22 +12,6 @@ import semiring_lrp as sl
 from semiring_lrp import models
 
 
-@pytest.fixture(scope="module")
-def mlp():
-    return sl.models.mnist_mlp()
-
-
-@pytest.fixture(scope="module")
-def cnn():
-    return sl.models.mnist_cnn()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    images, labels = sl.models.mnist_digits()
-    return sl.models.mnist_input(images), labels.astype(np.int64)
-
-
 def test_shipped_models_name_their_layers(mlp, cnn):
     assert mlp.names == ("flatten", "fc1", "relu1", "fc2", "relu2", "fc3")
     assert cnn.names == ("conv1", "relu1", "conv2", "relu2", "pool1", "conv3", "relu3",

@@ -9,22 +9,6 @@ import semiring_lrp as sl
 from semiring_lrp.apps.perturbation import attack_curve, draw_order, invert, occlusion_map
 
 
-@pytest.fixture(scope="module")
-def mlp():
-    return sl.models.mnist_mlp()
-
-
-@pytest.fixture(scope="module")
-def cnn():
-    return sl.models.mnist_cnn()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    images, labels = sl.models.mnist_digits()
-    return sl.models.mnist_input(images), labels.astype(np.int64)
-
-
 def predicted(net, image):
     return int(np.argmax(net.forward(image)))
 

@@ -13,22 +13,6 @@ SEMIRINGS = {"real": sl.Real(), "boolean": sl.Boolean(1e-9), "counting": sl.Coun
 
 
 @pytest.fixture(scope="module")
-def mlp():
-    return sl.models.mnist_mlp()
-
-
-@pytest.fixture(scope="module")
-def cnn():
-    return sl.models.mnist_cnn()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    images, labels = sl.models.mnist_digits()
-    return sl.models.mnist_input(images), labels.astype(np.int64)
-
-
-@pytest.fixture(scope="module")
 def cnn_digits(digits):
     return digits[0][:, None], digits[1]
 
@@ -145,7 +129,7 @@ def test_score_errors_name_the_problem(mlp, digits):
         neuron_scores(mlp, digits, "fc1", target="labels")
     with pytest.raises(ValueError, match="one per image"):
         neuron_scores(mlp, (digits[0], digits[1][:5]), "fc1")
-    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int, not 0"):
         neuron_scores(mlp, digits, "fc1", batch_size=0)
 
 

@@ -62,11 +62,27 @@ def _as_arrays(data):
     return _ArrayPair(x, labels)
 
 
+def _increasing_counts(values, limit, name, described, unit):
+    """`values` as an increasing int64 array of counts in [0, limit]; the
+    errors name the argument, what it should be and what it counts."""
+    try:
+        counts = np.asarray(values)
+    except (TypeError, ValueError):
+        counts = np.asarray([], dtype=object)
+    if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be {described}, not {values!r}")
+    if np.any((counts < 0) | (counts > limit)):
+        raise ValueError(f"{name} {counts.tolist()} go beyond 0 to {limit}, {unit}")
+    if np.any(np.diff(counts) <= 0):
+        raise ValueError(f"{name} {counts.tolist()} must be increasing")
+    return counts.astype(np.int64)
+
+
 def _check_batch_size(batch_size):
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
         raise TypeError(f"batch_size must be a positive int, not {batch_size!r}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        raise ValueError(f"batch_size must be a positive int, not {batch_size}")
     return int(batch_size)
 
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from ._common import (_apply_perturb, _as_arrays, _batch_relevance, _batches,
                       _check_batch_size, _check_labels, _check_relevance_source, _check_target,
-                      _needs_labels, _per_call, _relevance_target, _scores_of_variants)
+                      _increasing_counts, _needs_labels, _per_call, _relevance_target,
+                      _scores_of_variants)
 
 __all__ = ["invert", "occlusion_map", "attack_curve", "draw_order", "DISTRIBUTIONS"]
 
@@ -139,18 +140,8 @@ def occlusion_map(net, data, patch=4, perturb=invert, by=None, batch_size=256):
 
 
 def _check_pixels(pixels, count):
-    try:
-        counts = np.asarray(pixels)
-    except (TypeError, ValueError):
-        counts = np.asarray([], dtype=object)
-    if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu":
-        raise TypeError(f"pixels must be a sequence of pixel counts (ints), not {pixels!r}")
-    if np.any(counts < 0) or np.any(counts > count):
-        raise ValueError(f"pixels {counts.tolist()} go beyond 0 to {count}, the number of "
-                         "pixels of an image")
-    if np.any(np.diff(counts) <= 0):
-        raise ValueError(f"pixels {counts.tolist()} must be increasing")
-    return counts.astype(np.int64)
+    return _increasing_counts(pixels, count, "pixels", "a sequence of pixel counts (ints)",
+                              "the number of pixels of an image")
 
 
 def _check_draw(distribution, temperature, seed):

@@ -23,7 +23,7 @@ import numpy as np
 from ..layers import Conv2d
 from ..propagation import relevance as _relevance
 from ._common import (_as_arrays, _batches, _check_batch_size, _check_labels, _check_target,
-                      _needs_labels, _output_scores, _relevance_target)
+                      _increasing_counts, _needs_labels, _output_scores, _relevance_target)
 
 __all__ = ["neuron_scores", "pruning_curve", "CRITERIA", "REDUCTIONS"]
 
@@ -134,19 +134,8 @@ def _pruned_counts(steps, n):
             raise ValueError(f"steps={steps}: an int counts the evenly spaced steps from 0 to "
                              f"all {n} pruned, both included, so it must be at least 2")
         return np.unique(np.round(np.linspace(0, n, int(steps))).astype(np.int64))
-    try:
-        counts = np.asarray(steps)
-    except (TypeError, ValueError):
-        counts = np.asarray([], dtype=object)
-    if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu":
-        raise TypeError(f"steps must be an int (how many evenly spaced steps) or a sequence "
-                        f"of neuron counts (ints), not {steps!r}")
-    if np.any((counts < 0) | (counts > n)):
-        raise ValueError(f"steps {counts.tolist()} go beyond 0 to {n}, the layer's "
-                         "number of neurons")
-    if np.any(np.diff(counts) <= 0):
-        raise ValueError(f"steps {counts.tolist()} must be increasing")
-    return counts.astype(np.int64)
+    return _increasing_counts(steps, n, "steps", "an int (how many evenly spaced steps) or a "
+                              "sequence of neuron counts (ints)", "the layer's number of neurons")
 
 
 def _check_scores(scores, n, what):

@@ -16,10 +16,9 @@ import numpy as np
 
 from .. import datasets
 from ..layers import Flatten, Linear, ReLU
-from ..network import Network
-from ..pooling import MAXPOOL_MODES
-from ..propagation import _relevance_dtype, _rules_per_layer, relevance
-from ..semirings import Real, Semiring
+from ..propagation import _relevance_dtype, checked_arguments, relevance
+from ..semirings import Real
+from ._common import _check_batch_size
 from .chunks import RangeReducer
 from .progress import progress_bar
 from .reducers import Several, make_reduction
@@ -213,25 +212,8 @@ def reduce_range(job, dataset, lo, hi, batch_size, on_images=None):
 def _checked_model(net, semiring, rule, init, maxpool, layer):
     """(net, semiring) once the arguments `relevance` takes are checked, so
     that a bad one fails here rather than on a worker."""
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a semiring_lrp.Network, not {type(net).__name__}; "
-                        "convert a PyTorch model with semiring_lrp.from_torch")
     semiring = Real() if semiring is None else semiring
-    if not isinstance(semiring, Semiring):
-        raise TypeError(f"unknown semiring {semiring!r}: use Real(), Boolean(), Counting(), "
-                        "Viterbi() or an instance of a semiring_lrp.Semiring subclass")
-    semiring.check_complete()
-    if hasattr(semiring, "per_layer"):
-        semiring.per_layer(net)
-    _rules_per_layer(rule, net)
-    net.layer_index(layer, allow_ends=True)
-    if not (isinstance(init, str) and init in ("one", "activation")):
-        raise ValueError(f"init must be 'one' or 'activation', not {init!r}")
-    if init == "activation" and not isinstance(semiring, Real):
-        raise ValueError(f"init='activation' starts classical LRP from the output score; "
-                         f"it needs the real semiring, not {semiring!r} (use init='one')")
-    if maxpool is not None and maxpool not in MAXPOOL_MODES:
-        raise ValueError(f"maxpool must be one of {MAXPOOL_MODES}, not {maxpool!r}")
+    checked_arguments(net, semiring, rule, init, maxpool, layer)
     return net, semiring
 
 
@@ -240,13 +222,6 @@ def _checked_count(dataset):
     if count == 0:
         raise ValueError("data is empty: there is no image to reduce")
     return count
-
-
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral):
-        raise TypeError(f"batch_size must be a positive int, not {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, not {batch_size}")
 
 
 def _is_class(target):
