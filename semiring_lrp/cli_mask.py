@@ -153,17 +153,21 @@ def run(args):
     client, to_close = _client(args)
     start = time.perf_counter()
     try:
-        masks = class_mask(net, data, semiring=semiring, combine=combines, by=by,
-                           layer=args.layer, rule=args.rule, batch_size=args.batch_size,
-                           progress=False if args.no_progress else None, client=client)
+        masks, counts = class_mask(net, data, semiring=semiring, combine=combines, by=by,
+                                   layer=args.layer, rule=args.rule,
+                                   batch_size=args.batch_size,
+                                   progress=False if args.no_progress else None,
+                                   client=client, return_counts=True)
     finally:
         for item in to_close:
             item.close()
     seconds = time.perf_counter() - start
     title = (f"{args.semiring} relevance of {args.layer} over {len(data)} images of {what}, "
              f"{'all images' if by is None else 'by ' + by}")
-    class_masks(masks, path=args.output, per_class=by is not None,
-                classes=None if args.class_ is None else [args.class_], title=title)
+    # the classes drawn: the one asked for, else those that have images
+    shown = ([args.class_] if args.class_ is not None else
+             None if by is None else np.flatnonzero(counts).tolist())
+    class_masks(masks, path=args.output, per_class=by is not None, classes=shown, title=title)
     if args.class_ is not None:
         masks = {name: value[args.class_] for name, value in masks.items()}
     print(f"wrote {args.output}")
@@ -172,5 +176,7 @@ def run(args):
         share = float(np.mean(masks[combine]))
         print(f"wrote {path}: {combine.upper()} mask {masks[combine].dtype} "
               f"{masks[combine].shape}, {share:.1%} of the values true")
+    if by is not None:
+        print("images per class: " + ", ".join(f"{k}: {n}" for k, n in enumerate(counts) if n))
     print(f"{len(data)} images in {seconds:.2f} s ({len(data) / seconds:.0f} images/s)")
     return 0

@@ -38,6 +38,8 @@ def test_default_run_masks_the_10000_test_digits(tmp_path, capsys, mlp_masks):
         np.testing.assert_array_equal(saved, mlp_masks[combine])
         assert f"mask_{combine}.npy" in out
     assert "10000 images in" in out
+    counts = np.bincount(sl.datasets.mnist("test")[1], minlength=10)
+    assert "images per class: " + ", ".join(f"{k}: {n}" for k, n in enumerate(counts)) in out
 
 
 def test_one_class_one_combine_a_hidden_layer(tmp_path, capsys):

@@ -54,6 +54,15 @@ def test_masks_equal_the_images_combined_by_hand(mlp, digits, layer, by):
                    batch_size=1000, progress=False), expected_and)
 
 
+def test_counts_of_images_per_class(mlp, digits):
+    x, labels = digits
+    masks, counts = class_mask(mlp, (x, labels), combine=("or", "and"), return_counts=True,
+                               progress=False)
+    np.testing.assert_array_equal(counts, np.bincount(labels, minlength=10))
+    _, total = class_mask(mlp, (x, labels), by=None, return_counts=True, progress=False)
+    assert total == len(x)
+
+
 def test_any_semiring_counts_nonzero_as_relevant(mlp, digits):
     x, labels = digits
     x, labels = x[:60], labels[:60]

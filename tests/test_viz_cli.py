@@ -642,3 +642,30 @@ def test_usage_error_in_a_subprocess(tmp_path):
     assert done.stderr.strip().splitlines()[-1].startswith("semiring-lrp: error: target 10")
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "explain.png").exists()
+
+
+@pytest.mark.slow
+def test_vgg16_masks_over_an_image_folder(tmp_path, capsys, vgg16_weights, photo):
+    """semiring-lrp mask on VGG-16: a folder of photos in integer class
+    folders, the mask of a hidden layer's input over all of them."""
+    import shutil as files
+
+    folder = tmp_path / "photos"
+    for label, name in ((3, "a.jpg"), (3, "b.jpg"), (7, "c.jpg")):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        files.copy(photo, folder / str(label) / name)
+    output = tmp_path / "vgg.png"
+    status = main(["mask", "--model", "vgg16", "--weights", str(vgg16_weights), "--data",
+                   str(folder), "--layer", "features.28", "--by", "label", "--combine", "or",
+                   "--batch-size", "2", "--output", str(output), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert_png(output)
+    saved = np.load(tmp_path / "vgg_or.npy")
+    net = sl.models.vgg16(weights=vgg16_weights)
+    expected = sl.apps.class_mask(net, sl.datasets.ImageFolder(folder), layer="features.28",
+                                  combine="or", progress=False)
+    assert saved.shape == (1000, 512, 14, 14)
+    np.testing.assert_array_equal(saved, expected)
+    assert saved[3].any() and not saved[0].any()
+    assert "3 images in" in out

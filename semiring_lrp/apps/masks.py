@@ -16,7 +16,8 @@ GROUPS = ("label", "prediction", None)
 
 
 def class_mask(net, data, target=None, semiring=None, combine="or", by="label",
-               layer="input", rule=None, batch_size=256, progress=None, client=None):
+               layer="input", rule=None, batch_size=256, progress=None, client=None,
+               return_counts=False):
     """Where relevance lies in any or every image of each class.
 
     net       a `Network`.
@@ -40,9 +41,14 @@ def class_mask(net, data, target=None, semiring=None, combine="or", by="label",
               as `reduce_relevance` takes them (a Dask client spreads the
               images over its workers; the masks are the same).
 
-    Returns a bool array (or a dict of them, by combine). A class with no
-    image has an all-False OR mask and an all-True AND mask (nothing was
-    seen, every image agrees), as the reductions' identities are.
+    return_counts
+              also return the number of images of each class (an int64 array;
+              an int with by=None).
+
+    Returns a bool array (or a dict of them, by combine), or (masks, counts)
+    with return_counts. A class with no image has an all-False OR mask and an
+    all-True AND mask (nothing was seen, every image agrees), as the
+    reductions' identities are.
     """
     combines = (combine,) if isinstance(combine, str) else tuple(combine)
     if not combines or any(c not in COMBINES for c in combines):
@@ -54,7 +60,10 @@ def class_mask(net, data, target=None, semiring=None, combine="or", by="label",
         raise TypeError(f"semiring must be a semiring_lrp Semiring instance, not {semiring!r}")
     if target is None:
         target = "label" if by == "label" else None
-    masks = reduce_relevance(net, data, semiring=semiring, rule=rule, target=target,
-                             layer=layer, reduce=combines, by=by, batch_size=batch_size,
-                             progress=progress, client=client)
-    return masks[combines[0]] if isinstance(combine, str) else masks
+    masks, counts = reduce_relevance(net, data, semiring=semiring, rule=rule, target=target,
+                                     layer=layer, reduce=combines, by=by,
+                                     batch_size=batch_size, progress=progress, client=client,
+                                     return_counts=True)
+    if isinstance(combine, str):
+        masks = masks[combine]
+    return (masks, counts) if return_counts else masks
