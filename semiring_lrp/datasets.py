@@ -457,7 +457,8 @@ def _checked_labels(labels, n):
     if labels.ndim != 1:
         raise ValueError(f"labels must be one-dimensional (N,), not shape {labels.shape}")
     if len(labels) != n:
-        raise ValueError(f"x holds {n} samples but labels holds {len(labels)}")
+        raise ValueError(f"x holds {n} samples but labels holds {len(labels)}: give one "
+                         "label per sample")
     return labels.astype(np.int64)
 
 
@@ -563,9 +564,10 @@ def _is_array(value):
 def _is_labelled_pair(data):
     if not (isinstance(data, tuple) and len(data) == 2 and all(map(_is_array, data))):
         return False
+    # one integer label per row: a length that differs from x's is the
+    # ArrayDataset's error to name, not a reason to read two samples
     x, labels = data
-    return (labels.ndim == 1 and len(x.shape) >= 1 and labels.shape[0] == x.shape[0]
-            and as_array(labels, "labels").dtype.kind in "iu")
+    return labels.ndim == 1 and len(x.shape) >= 2 and as_array(labels, "labels").dtype.kind in "iu"
 
 
 def _stack_samples(samples):

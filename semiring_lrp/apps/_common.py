@@ -2,15 +2,15 @@
 each image, relevance per batch (given or computed), and the network's
 output scores for batches of perturbed images.
 
-Data reaches every application through `_as_arrays`, which gives an object
-with `len()` and `load(start, stop) -> (x, labels)`, the contract of
-`semiring_lrp.datasets.Dataset`; the applications read nothing else, so
-`_as_arrays` is the one place where they learn to take a Dataset.
+Data reaches every application through `_as_arrays`, which gives a
+`semiring_lrp.datasets.Dataset`: `len()` and `load(start, stop) -> (x,
+labels)`, one batch at a time, so memory does not grow with the dataset.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..datasets import as_dataset
 from ..inputs import as_array, as_batch
 from ..propagation import relevance as _relevance
 from ..semirings import Semiring
@@ -18,48 +18,14 @@ from ..semirings import Semiring
 TARGETS = ("label", "prediction")
 
 
-class _ArrayPair:
-    """Images x (N, ...) and labels (N,) int64 or None, read by index range."""
-
-    def __init__(self, x, labels):
-        self.x, self.labels = x, labels
-
-    def __len__(self):
-        return len(self.x)
-
-    def load(self, start, stop):
-        labels = None if self.labels is None else self.labels[start:stop]
-        return self.x[start:stop], labels
-
-
 def _as_arrays(data):
-    """`data` as the applications read it: len() and load(start, stop) ->
-    (x, labels).
-
-    data: a pair (x, labels), x the model-ready images (N, ...) and labels
-    one int per image (or None); or the array x alone (no labels).
-    """
-    if isinstance(data, (tuple, list)):
-        if len(data) != 2:
-            raise ValueError(f"data must be a pair (x, labels), not a sequence of {len(data)}")
-        x, labels = data
-    else:
-        x, labels = data, None
-    x = as_array(x, "the images x of data")
-    if x.ndim < 2:
-        raise ValueError(f"the images x of data have shape {x.shape}: give a batch (N, ...), "
-                         "one image per row")
-    if len(x) == 0:
+    """`data` as the applications read it, a `datasets.Dataset`: len() and
+    load(start, stop) -> (x, labels). Whatever `datasets.as_dataset` takes
+    (a Dataset, a pair (x, labels), the images alone); it must hold images."""
+    dataset = as_dataset(data)
+    if len(dataset) == 0:
         raise ValueError("data holds no images")
-    if labels is not None:
-        labels = as_array(labels, "the labels of data")
-        if labels.dtype.kind not in "iu":
-            raise TypeError(f"labels must be integer classes, not dtype {labels.dtype}")
-        if labels.shape != (len(x),):
-            raise ValueError(f"labels have shape {labels.shape}; give one per image "
-                             f"({len(x)} images)")
-        labels = labels.astype(np.int64)
-    return _ArrayPair(x, labels)
+    return dataset
 
 
 def _increasing_counts(values, limit, name, described, unit):

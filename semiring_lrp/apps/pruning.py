@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import Conv2d
-from ..propagation import relevance as _relevance
 from ._common import (_as_arrays, _batches, _check_batch_size, _check_labels, _check_target,
-                      _increasing_counts, _needs_labels, _output_scores, _relevance_target)
+                      _increasing_counts, _needs_labels, _output_scores)
+from .reduction import reduce_relevance
 
 __all__ = ["neuron_scores", "pruning_curve", "CRITERIA", "REDUCTIONS"]
 
@@ -35,20 +35,23 @@ REDUCTIONS = ("mean_abs", "mean", "sum", "max")
 
 
 def neuron_scores(net, data, layer, criterion="relevance", semiring=None, rule=None,
-                  target="label", reduce="mean_abs", batch_size=256, seed=0):
+                  target="label", reduce="mean_abs", batch_size=256, seed=0, progress=None,
+                  client=None):
     """One score per output neuron of the weighted layer `layer`: a float64
     array (n,), n its outputs (Linear) or output channels (Conv2d).
 
     net        a `Network`.
-    data       a pair (x, labels) of model-ready images (N, ...) and int
-               labels, read batch_size images at a time; only the relevance
-               criterion reads it (give None for the others).
+    data       what `datasets.as_dataset` takes: a Dataset (e.g.
+               `datasets.MNIST("train")`), a pair (x, labels) of model-ready
+               images and int labels, or the images alone; read batch_size
+               images at a time, and only by the relevance criterion (give
+               None for the others).
     layer      the weighted layer's name ("fc1", "conv4") or index in
                net.layers; any other layer raises ValueError.
     criterion  "relevance" (default): the relevance of the neuron's output,
-               the relevance entering the layer after `layer`, computed with
-               `relevance(net, x, target, semiring, rule, layer=next)` and
-               folded over the images by `reduce`; a Conv2d's filter gets
+               the relevance entering the layer after `layer`, folded over
+               the images by `reduce_relevance(..., layer=next, reduce=...)`
+               (streamed, the same bits whatever batch_size); a Conv2d's filter gets
                the sum over positions of the folded map, so with "mean_abs"
                its score is the mean over images of sum_positions |R|.
                "l1", "l2": the norm of the neuron's incoming weights, row k
@@ -66,6 +69,8 @@ def neuron_scores(net, data, layer, criterion="relevance", semiring=None, rule=N
                relevance counts as 0 and 1).
     batch_size images per relevance pass.
     seed       the random criterion's seed.
+    progress, client
+               as `reduce_relevance` takes them: a bar, a Dask client.
     """
     index, _ = net.weighted_index(layer)
     weights = net.layers[index].weight
@@ -86,8 +91,11 @@ def neuron_scores(net, data, layer, criterion="relevance", semiring=None, rule=N
     if data is None:
         raise ValueError("the relevance criterion reads data: give a pair (x, labels)")
     after = index + 1 if index + 1 < len(net.layers) else "output"
-    folded = _reduced_layer_relevance(net, _as_arrays(data), after, semiring, rule,
-                                      _check_target(target), reduce, batch_size)
+    target = _check_target(target)
+    folded = reduce_relevance(net, _as_arrays(data), semiring=semiring, rule=rule,
+                              target=None if target == "prediction" else target, layer=after,
+                              reduce=reduce, batch_size=batch_size, progress=progress,
+                              client=client).astype(np.float64)
     if isinstance(net.layers[index], Conv2d):
         folded = folded.sum(axis=(1, 2))
     return folded
@@ -99,32 +107,6 @@ def _weight_norms(weights, order):
     if order == 1:
         return np.abs(rows).sum(axis=1)
     return np.sqrt(np.square(rows).sum(axis=1))
-
-
-def _reduced_layer_relevance(net, data, after, semiring, rule, target, reduce, batch_size):
-    """The relevance entering net.layers[after] (or the output relevance),
-    folded over the images by `reduce`, element by element: one float64
-    array shaped like one image's activations there.
-
-    Equal to sl.apps.reduce_relevance(net, data, semiring=semiring,
-    target=target, layer=after, reduce=reduce, by=None).
-    """
-    total, count = None, 0
-    for _, x, labels in _batches(data, batch_size):
-        r = _relevance(net, x, target=_relevance_target(target, labels), semiring=semiring,
-                       rule=rule, layer=after)
-        r = np.asarray(r).astype(np.float64)
-        if reduce == "mean_abs":
-            r = np.abs(r)
-        part = r.max(axis=0) if reduce == "max" else r.sum(axis=0)
-        if total is None:
-            total = part
-        elif reduce == "max":
-            np.maximum(total, part, out=total)
-        else:
-            total += part
-        count += len(r)
-    return total / count if reduce in ("mean_abs", "mean") else total
 
 
 def _pruned_counts(steps, n):
