@@ -3,11 +3,14 @@
     semiring-lrp explain [--semiring boolean --threshold 1e-9] [--image digit.png] ...
     semiring-lrp explain --model vgg16 --weights vgg16-397923af.pth --image cat.jpg ...
     semiring-lrp mask [--model two_digit_mlp] [--workers 2] ...
+    semiring-lrp prune [--model mnist_cnn] [--criteria real,l1] ...
+    semiring-lrp perturb [--limit 1000] ...
 
 `explain` explains one image (by default the first shipped MNIST digit, a
 0, on the shipped MLP; or a photo on VGG-16 with weights the user gives) and
 writes the heatmap as a PNG; `mask` (cli_mask.py) combines the relevance of
-a whole dataset into class masks.
+a whole dataset into class masks; `prune` (cli_prune.py) and `perturb`
+(cli_perturb.py) reproduce the paper's figures 3.4 and 3.5-3.6.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import time
 
 import numpy as np
 
-from . import __version__, cli_mask, composites, images, models
+from . import __version__, cli_mask, cli_perturb, cli_prune, composites, images, models
 from .cli_common import (PROG, SEMIRINGS, USER_ERRORS, VGG16, Parser, UserError,
                          check_threshold_options, rule_list, semiring_from_args, thresholds,
                          vgg16_from_file)
@@ -87,6 +90,8 @@ def _parser():
     explain.add_argument("--dtype", choices=("float32", "float64"),
                          help="compute in this precision (default: the model's)")
     cli_mask.add_parser(commands)
+    cli_prune.add_parser(commands)
+    cli_perturb.add_parser(commands)
     return parser
 
 
@@ -266,7 +271,8 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # usage errors, --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
-    run = {"explain": _explain, "mask": cli_mask.run}[args.command]
+    run = {"explain": _explain, "mask": cli_mask.run, "prune": cli_prune.run,
+           "perturb": cli_perturb.run}[args.command]
     try:
         return run(args)
     except (UserError, *USER_ERRORS) as err:

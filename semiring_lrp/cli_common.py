@@ -1,6 +1,6 @@
 """What the `semiring-lrp` commands share: the program's name, how a usage
-error is reported, and the option types and builders for semirings, rules
-and VGG-16 weights."""
+error is reported, the option types and builders for semirings, rules,
+VGG-16 weights and the MNIST networks, and the Dask cluster options."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import sys
 import zipfile
 
 from . import models, rules
+from .io import load
 from .semirings import Boolean, Counting, Real, Viterbi
 
 PROG = "semiring-lrp"
@@ -36,6 +37,15 @@ def number(text):
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def int_list(text):
+    """Whole numbers separated by commas, as a list."""
+    try:
+        return [int(part.strip()) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of whole numbers separated by commas") from None
 
 
 def thresholds(text):
@@ -92,3 +102,53 @@ def vgg16_from_file(path):
         message = str(err)
         raise UserError(message if path in message else
                         f"{path}: cannot be read as VGG-16 weights ({message})") from None
+
+
+def check_at_least_one(args, options):
+    """Each of the given options (attribute name, option) is None or >= 1."""
+    for name, option in options:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserError(f"{option} must be at least 1, not {value}")
+
+
+# the MNIST networks by --model word, for the commands that read MNIST digits
+MNIST_MODELS = {"mnist_mlp": models.mnist_mlp, "mnist_cnn": models.mnist_cnn}
+
+
+def mnist_network(model, command):
+    """The network --model names for a command over MNIST digits: a shipped
+    MNIST network or a network file; the word vgg16 is refused."""
+    if model == VGG16:
+        raise UserError(f"--model vgg16 is not supported by {command}: it reads MNIST digits; "
+                        f"give {', '.join(MNIST_MODELS)} or a network file")
+    build = MNIST_MODELS.get(model)
+    return build() if build is not None else load(model)
+
+
+def add_cluster_options(parser):
+    """--workers N / --scheduler ADDRESS, one or the other."""
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=int, metavar="N",
+                         help="start a local Dask cluster of N worker processes")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="use a running Dask cluster, e.g. tcp://scheduler:8786")
+
+
+def dask_client(args):
+    """A Dask client for --workers or --scheduler (None for neither), and
+    what closes it, in closing order."""
+    if args.workers is None and args.scheduler is None:
+        return None, []
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise UserError('--workers and --scheduler need Dask: pip install '
+                        '"semiring_lrp[dask]"') from None
+    if args.scheduler is not None:
+        client = Client(args.scheduler)
+        return client, [client]
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster)
+    return client, [client, cluster]

@@ -15,8 +15,9 @@ import numpy as np
 
 from . import datasets, models
 from .apps.masks import class_mask
-from .cli_common import (SEMIRINGS, VGG16, UserError, check_threshold_options, rule_list,
-                         semiring_from_args, thresholds, vgg16_from_file)
+from .cli_common import (SEMIRINGS, VGG16, UserError, add_cluster_options, check_at_least_one,
+                         check_threshold_options, dask_client, rule_list, semiring_from_args,
+                         thresholds, vgg16_from_file)
 from .io import load
 from .viz import class_masks
 
@@ -75,11 +76,7 @@ def add_parser(commands):
     mask.add_argument("--batch-size", type=int, default=1000, metavar="N",
                       help="images per relevance pass (default 1000; the masks do not "
                            "depend on it)")
-    cluster = mask.add_mutually_exclusive_group()
-    cluster.add_argument("--workers", type=int, metavar="N",
-                         help="start a local Dask cluster of N worker processes")
-    cluster.add_argument("--scheduler", metavar="ADDRESS",
-                         help="use a running Dask cluster, e.g. tcp://scheduler:8786")
+    add_cluster_options(mask)
     mask.add_argument("--no-progress", action="store_true", help="no progress bar")
     mask.add_argument("--output", default="mask.png", metavar="FILE",
                       help="picture to write (default mask.png); the masks go beside it as "
@@ -88,10 +85,8 @@ def add_parser(commands):
 
 def _check_options(args):
     check_threshold_options(args)
-    for value, option in ((args.limit, "--limit"), (args.batch_size, "--batch-size"),
-                          (args.workers, "--workers")):
-        if value is not None and value < 1:
-            raise UserError(f"{option} must be at least 1, not {value}")
+    check_at_least_one(args, (("limit", "--limit"), ("batch_size", "--batch-size"),
+                              ("workers", "--workers")))
     if args.model == VGG16:
         if args.weights is None or args.data is None:
             raise UserError("--model vgg16 needs --weights FILE and --data DIR (a folder of "
@@ -115,24 +110,6 @@ def _model_and_data(args):
     return net, datasets.shaped_for(net, data), f"MNIST {args.split} ({where})"
 
 
-def _client(args):
-    """A Dask client for --workers or --scheduler, and what closes it."""
-    if args.workers is None and args.scheduler is None:
-        return None, []
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise UserError('--workers and --scheduler need Dask: pip install '
-                        '"semiring_lrp[dask]"') from None
-    if args.scheduler is not None:
-        client = Client(args.scheduler)
-        return client, [client]
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
-    client = Client(cluster)
-    return client, [client, cluster]
-
-
 def _outputs(args, combines):
     stem, _ = os.path.splitext(args.output)
     return {combine: f"{stem}_{combine}.npy" for combine in combines}
@@ -150,7 +127,7 @@ def run(args):
     if args.class_ is not None and (classes is None or not 0 <= args.class_ < classes):
         raise UserError(f"--class {args.class_} is out of range: the network has {classes} "
                         "classes")
-    client, to_close = _client(args)
+    client, to_close = dask_client(args)
     start = time.perf_counter()
     try:
         masks, counts = class_mask(net, data, semiring=semiring, combine=combines, by=by,

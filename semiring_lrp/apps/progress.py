@@ -26,10 +26,10 @@ class _NoBar:
         self.close()
 
 
-def progress_bar(total, enabled=None):
-    """A bar over `total` images on stderr, used as a context manager with
-    `update(n)`. enabled None: when stderr is a terminal; True: always
-    (if tqdm is installed); False: never."""
+def progress_bar(total, enabled=None, desc="relevance", unit="img"):
+    """A bar over `total` items (images by default) on stderr, used as a
+    context manager with `update(n)`. enabled None: when stderr is a
+    terminal; True: always (if tqdm is installed); False: never."""
     if enabled is None:
         enabled = _is_terminal(sys.stderr)
     if not enabled:
@@ -38,7 +38,7 @@ def progress_bar(total, enabled=None):
         from tqdm import tqdm
     except ImportError:
         return _NoBar()
-    return tqdm(total=total, unit="img", desc="relevance", file=sys.stderr,
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr,
                 dynamic_ncols=True)
 
 
