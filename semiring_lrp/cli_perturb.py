@@ -41,7 +41,7 @@ def add_parser(commands):
                     "probability softmax(-R) of each semiring's relevance of the label, "
                     "softmax(R) of real relevance, or uniformly (figure 3.6). Writes "
                     "PREFIX_occlusion.png/.csv and PREFIX_attack.png/.csv. Default: the "
-                    "shipped MLP on the 10,000 shipped test digits (about 40 s on 2 cores).")
+                    "shipped MLP on the 10,000 shipped test digits (10 s on 2 cores).")
     perturb.add_argument("--model", default="mnist_mlp", metavar="NAME|FILE",
                          help=f"{', '.join(MNIST_MODELS)} (shipped) or a network file readable "
                               "by semiring_lrp.load (default: mnist_mlp)")
