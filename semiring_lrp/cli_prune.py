@@ -103,6 +103,10 @@ def _layer_and_counts(args, net):
 
 def _data(args, net):
     """(training images, test images), shaped for the network and cut to the limits."""
+    if args.data is None and not os.environ.get(datasets.MNIST_ENV):
+        raise UserError(f"the MNIST training split is not shipped: give --data DIR, a folder "
+                        f"holding train-images-idx3-ubyte and train-labels-idx1-ubyte (.gz "
+                        f"or not), or set {datasets.MNIST_ENV}=DIR")
     train = datasets.shaped_for(net, datasets.MNIST("train", root=args.data))
     test = datasets.shaped_for(net, datasets.MNIST("test"))
     if args.train_limit is not None:

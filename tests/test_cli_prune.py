@@ -100,6 +100,7 @@ def test_cnn_filters_with_evenly_spaced_steps(tmp_path, capsys, mnist_dir):
     (["--model", "vgg16"], "--model vgg16 is not supported by semiring-lrp prune"),
     (["--train-limit", "0"], "--train-limit must be at least 1"),
     (["--model", "no_such_file.npz"], "no such file"),
+    (["--data", "no_such_folder"], "no_such_folder"),
 ])
 def test_bad_arguments_exit_2(tmp_path, capsys, options, words):
     status, out, err = run_prune(tmp_path, capsys, *options)
@@ -117,7 +118,7 @@ def test_missing_training_split_names_the_variable(tmp_path, capsys, monkeypatch
     assert status == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("semiring-lrp: error: ")
-    assert "SEMIRING_LRP_MNIST" in err
+    assert "SEMIRING_LRP_MNIST" in err and "--data DIR" in err
     assert not (tmp_path / "prune.png").exists()
 
 
