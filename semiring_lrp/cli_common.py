@@ -126,6 +126,13 @@ def mnist_network(model, command):
     return build() if build is not None else load(model)
 
 
+def add_mnist_model_option(parser):
+    """--model for the commands over MNIST digits (see `mnist_network`)."""
+    parser.add_argument("--model", default="mnist_mlp", metavar="NAME|FILE",
+                        help=f"{', '.join(MNIST_MODELS)} (shipped) or a network file readable "
+                             "by semiring_lrp.load (default: mnist_mlp)")
+
+
 def add_cluster_options(parser):
     """--workers N / --scheduler ADDRESS, one or the other."""
     cluster = parser.add_mutually_exclusive_group()

@@ -17,8 +17,8 @@ from . import datasets
 from .apps.figures import attack_figure, occlusion_figure
 from .apps.perturbation import _check_pixels, attack_curve, occlusion_map
 from .apps.progress import progress_bar
-from .cli_common import (MNIST_MODELS, PROG, UserError, check_at_least_one, int_list,
-                         mnist_network, number)
+from .cli_common import (PROG, UserError, add_mnist_model_option, check_at_least_one,
+                         int_list, mnist_network, number)
 from .semirings import Boolean, Counting, Real, Viterbi
 
 __all__ = ["add_parser", "run", "DRAWS"]
@@ -42,9 +42,7 @@ def add_parser(commands):
                     "softmax(R) of real relevance, or uniformly (figure 3.6). Writes "
                     "PREFIX_occlusion.png/.csv and PREFIX_attack.png/.csv. Default: the "
                     "shipped MLP on the 10,000 shipped test digits (10 s on 2 cores).")
-    perturb.add_argument("--model", default="mnist_mlp", metavar="NAME|FILE",
-                         help=f"{', '.join(MNIST_MODELS)} (shipped) or a network file readable "
-                              "by semiring_lrp.load (default: mnist_mlp)")
+    add_mnist_model_option(perturb)
     perturb.add_argument("--limit", type=int, metavar="N",
                          help="only the first N test images (default: all 10,000)")
     perturb.add_argument("--patch", type=int, default=4, metavar="P",

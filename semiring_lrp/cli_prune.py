@@ -19,8 +19,8 @@ from . import datasets
 from .apps.figures import pruning_figure
 from .apps.progress import progress_bar
 from .apps.pruning import _pruned_counts, neuron_scores, pruning_curve
-from .cli_common import (MNIST_MODELS, PROG, UserError, add_cluster_options, check_at_least_one,
-                         dask_client, int_list, mnist_network)
+from .cli_common import (PROG, UserError, add_cluster_options, add_mnist_model_option,
+                         check_at_least_one, dask_client, int_list, mnist_network)
 from .semirings import Boolean, Counting, Real, Viterbi
 
 __all__ = ["add_parser", "run", "CRITERIA"]
@@ -60,9 +60,7 @@ def add_parser(commands):
                     "3.4. Writes the picture and a CSV beside it. Default: the shipped MLP's "
                     "fc1 (300 neurons), ranked on the 60,000 training images ($SEMIRING_LRP_MNIST "
                     "or --data), tested on the 10,000 shipped test digits.")
-    prune.add_argument("--model", default="mnist_mlp", metavar="NAME|FILE",
-                       help=f"{', '.join(MNIST_MODELS)} (shipped) or a network file readable "
-                            "by semiring_lrp.load (default: mnist_mlp)")
+    add_mnist_model_option(prune)
     prune.add_argument("--layer", metavar="NAME",
                        help="the weighted layer pruned, by name or index (default: fc1; "
                             "conv4 for mnist_cnn)")
