@@ -272,6 +272,28 @@ def torch_lrp(net, x, targets, rule_list, maxpool="winner"):
     return R.numpy().reshape(x.shape)
 
 
+class MaxPlus(sl.Semiring):
+    """(R u {-inf}, max, +, -inf, 0) over log-coefficients: the log of the
+    strongest product of coefficients along any path (the README's own
+    semiring)."""
+
+    def zero(self):
+        return -np.inf
+
+    def one(self):
+        return 0.0
+
+    def add(self, a, b):
+        return np.maximum(a, b)
+
+    def mul(self, a, b):
+        return np.add(a, b)
+
+    def annotate(self, d, layer):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(d > 0, np.log(np.where(d > 0, d, 1.0)), -np.inf)
+
+
 def random_mlp(rng, sizes, dtype=np.float64, bias=True):
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -304,3 +326,15 @@ def perturbed_digits(count, seed):
     noisy = rng.random(images.shape) < 0.02
     images[noisy] = rng.integers(0, 256, size=int(noisy.sum()), dtype=np.uint8)
     return sl.models.mnist_input(images), labels[pick].astype(np.int64)
+
+
+def check_trained_file(path, expected_shapes, accuracy_bar):
+    """A training script's .npz: the named float32 arrays of the expected
+    shapes, a float64 test accuracy above the bar and the int64 seed."""
+    with np.load(path, allow_pickle=False) as model:
+        assert set(model.files) == set(expected_shapes) | {"test_accuracy", "seed"}
+        for name, shape in expected_shapes.items():
+            assert model[name].shape == shape and model[name].dtype == np.float32, name
+        assert model["test_accuracy"].dtype == np.float64 and model["test_accuracy"].shape == ()
+        assert model["test_accuracy"] > accuracy_bar
+        assert model["seed"].dtype == np.int64 and model["seed"].shape == ()

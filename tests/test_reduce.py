@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from reference import perturbed_digits
+from reference import MaxPlus, perturbed_digits
 
 import semiring_lrp as sl
 from semiring_lrp.apps import chunks, reducers, tree
@@ -17,26 +17,6 @@ COUNT = 300  # four whole chunks of 64 and a part of one
 MAXPLUS_COUNT = 100  # the generic NumPy path is slow
 HIDDEN = 3  # the input of fc2: the 300 neurons after fc1's ReLU
 NAMES = ["flatten", "fc1", "relu1", "fc2", "relu2", "fc3"]
-
-
-class MaxPlus(sl.Semiring):
-    """The README's own semiring: log of the strongest product along a path."""
-
-    def zero(self):
-        return -np.inf
-
-    def one(self):
-        return 0.0
-
-    def add(self, a, b):
-        return np.maximum(a, b)
-
-    def mul(self, a, b):
-        return a + b
-
-    def annotate(self, d, layer):
-        with np.errstate(divide="ignore"):
-            return np.where(d > 0, np.log(np.maximum(d, 0)), -np.inf)
 
 
 class Complex(MaxPlus):

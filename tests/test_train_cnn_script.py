@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import check_trained_file
 import torch  # noqa: F401  the script needs it; fail here, not in the subprocess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -32,13 +33,7 @@ def test_cnn_training_script_tiny_run_and_shipped_model(tmp_path, mnist_dir):
          "--limit", "3000", "--out", str(out)],
         check=True, timeout=600, cwd=REPO_ROOT,
     )
-    with np.load(out, allow_pickle=False) as model:
-        assert set(model.files) == set(EXPECTED_SHAPES) | {"test_accuracy", "seed"}
-        for name, shape in EXPECTED_SHAPES.items():
-            assert model[name].shape == shape and model[name].dtype == np.float32, name
-        assert model["test_accuracy"].dtype == np.float64 and model["test_accuracy"].shape == ()
-        assert model["test_accuracy"] > TINY_RUN_BAR
-        assert model["seed"].dtype == np.int64 and model["seed"].shape == ()
+    check_trained_file(out, EXPECTED_SHAPES, TINY_RUN_BAR)
 
     with np.load(SHIPPED_CNN, allow_pickle=False) as shipped:
         assert set(shipped.files) == set(EXPECTED_SHAPES) | {"test_accuracy", "seed"}
