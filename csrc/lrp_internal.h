@@ -147,15 +147,11 @@ typedef struct {
 #define LRP_FORM_WINOGRAD 2 /* conv_winograd.h: the 16 U_xi */
 #define LRP_FORM_WINOGRAD_WIDE 3 /* conv_winograd.h: the 16 U_xi^T of the wide form */
 typedef lrp_status (*lrp_cache_build)(void *context, void *data);
-/* The entry for key, built into fresh memory by build(context, data) on
- * first use. NULL when cache is NULL, weights are not its array or memory is
- * short (the caller then builds its own), or when build failed (*status). */
-const void *lrp_weight_cache_get(lrp_weight_cache *cache, const void *weights,
-                                 const lrp_cache_key *key, lrp_cache_build build,
-                                 void *context, lrp_status *status);
-/* The same, but never NULL while *status is LRP_OK: without a kept entry
- * it builds into fresh memory of its own, handed back in *own for the
- * caller to free (NULL when the cache's entry serves). */
+/* The prepared weights for key: the cache's entry, else built by
+ * build(context, data) into fresh memory, which the cache keeps when it has
+ * room and the weights are its array; otherwise that memory is handed back
+ * in *own for the caller to free (NULL when the cache's entry serves). NULL
+ * only when *status is not LRP_OK. No lock is held while build runs. */
 const void *lrp_weights_prepared(lrp_weight_cache *cache, const void *weights,
                                  const lrp_cache_key *key, lrp_cache_build build,
                                  void *context, void **own, lrp_status *status);

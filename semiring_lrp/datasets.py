@@ -23,7 +23,6 @@ import math
 import operator
 import os
 import re
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,9 +45,11 @@ _PREFIXES = {"train": "train", "test": "t10k"}
 _FILE_KINDS = ("images-idx3-ubyte", "labels-idx1-ubyte")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
-# (images file, labels file) -> ((size, mtime) of each, (images, labels))
+# (images file, labels file) -> ((size, mtime) of each, (images, labels)).
+# No lock: one dict lookup and one store are atomic, and a lock held while
+# reading would block a forked child or a signal handler reading the same
+# split; two threads at once merely read the files twice.
 _mnist_cache = {}
-_mnist_cache_lock = threading.Lock()
 
 
 # --- MNIST arrays --------------------------------------------------------------
@@ -75,11 +76,10 @@ def mnist(split="test", root=None):
     paths = _split_files(directory, split, _origin(split, root))
     key = tuple(str(path.resolve()) for path in paths)
     version = tuple(_file_version(path) for path in paths)
-    with _mnist_cache_lock:
-        cached = _mnist_cache.get(key)
-        if cached is None or cached[0] != version:  # a changed file replaces its entry
-            cached = _mnist_cache[key] = version, _read_split(directory, split)
-        return cached[1]
+    cached = _mnist_cache.get(key)
+    if cached is None or cached[0] != version:  # a changed file replaces its entry
+        cached = _mnist_cache[key] = version, _read_split(directory, split)
+    return cached[1]
 
 
 def _file_version(path):
