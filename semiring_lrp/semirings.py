@@ -205,10 +205,14 @@ class _ThresholdSemiring(Semiring):
         return (np.abs(d) if self.absolute else d) >= theta
 
     def annotate(self, d, layer):
-        return self._passes(d, self.theta(layer))
+        theta = _check_threshold_value(self.theta(layer),
+                                       f"{type(self).__name__}.theta({layer}) (weighted layer)")
+        return self._passes(d, theta)
 
     def annotate_pooling(self, contributions, pool):
-        return self._passes(contributions.d, self.pool_theta(pool))
+        theta = _check_threshold_value(self.pool_theta(pool),
+                                       f"{type(self).__name__}.pool_theta({pool}) (pooling layer)")
+        return self._passes(contributions.d, theta)
 
     def __repr__(self):
         return (f"{type(self).__name__}(threshold={self.threshold!r}, absolute={self.absolute}"
