@@ -95,11 +95,7 @@ def neuron_scores(net, data, layer, criterion="relevance", semiring=None, rule=N
     folded = reduce_relevance(net, _as_arrays(data), semiring=semiring, rule=rule,
                               target=None if target == "prediction" else target, layer=after,
                               reduce=reduce, batch_size=batch_size, progress=progress,
-                              client=client)
-    if folded.dtype.kind not in "biuf":
-        raise TypeError(f"the relevance criterion needs real scores; reduce={reduce!r} of "
-                        f"{semiring!r}'s relevance gave {folded.dtype}")
-    folded = folded.astype(np.float64)
+                              client=client).astype(np.float64)
     if isinstance(net.layers[index], Conv2d):
         folded = folded.sum(axis=(1, 2))
     return folded
