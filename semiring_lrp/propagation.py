@@ -73,7 +73,14 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
               other layer's relevance is kept.
 
     Returns an array shaped like x: bool for Boolean, int64 for Counting,
-    the network's float dtype otherwise; with return_all, (R, all_layers).
+    the network's float dtype for Real and Viterbi; with return_all,
+    (R, all_layers). Your own semiring's relevance starts in
+    np.result_type(zero(), one()) (the network's float dtype if that is a
+    float) and widens to the dtype of every array its `add` returns: never
+    a narrower one, so a float semiring whose methods keep float32 gives
+    float32 on a float32 network. What its methods return is checked
+    (numbers or booleans, shaped as they must be); a bad result raises a
+    TypeError or ValueError naming the method, the semiring and the layer.
     """
     semiring, rules, stop, maxpool = checked_arguments(net, semiring, rule, init, maxpool, layer)
     if return_all and stop != 0:
@@ -97,10 +104,11 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
         if current.weighted:
             index -= 1
             r = _weighted_step(semiring, use_kernel, index, rules[index], current,
-                               acts[i], acts[i + 1], r, batch.shape)
+                               acts[i], acts[i + 1], r, batch.shape, _where(net, i, use_kernel))
         elif current.pooling:
             pool -= 1
-            r = _pooling_step(semiring, use_kernel, pool, current, acts[i], r, maxpool)
+            r = _pooling_step(semiring, use_kernel, pool, current, acts[i], r, maxpool,
+                              _where(net, i, use_kernel))
         else:
             r = r.reshape(acts[i].shape)
         if return_all:
@@ -134,7 +142,11 @@ def checked_arguments(net, semiring, rule, init, maxpool, layer):
                         "Viterbi() or an instance of a semiring_lrp.Semiring subclass")
     semiring.check_complete()
     if hasattr(semiring, "per_layer"):
-        semiring = semiring.per_layer(net)
+        resolved = semiring.per_layer(net)
+        if not isinstance(resolved, Semiring):
+            raise TypeError(f"{type(semiring).__name__}.per_layer(net) returned {resolved!r}; "
+                            "it must return a semiring_lrp.Semiring")
+        semiring = resolved
     rules = _rules_per_layer(rule, net)
     stop = net.layer_index(layer, allow_ends=True)
     if not (isinstance(init, str) and init in ("one", "activation")):
@@ -170,20 +182,23 @@ def _rules_per_layer(rule, net):
 
 
 def _relevance_dtype(semiring, net_dtype):
+    """The dtype of the output relevance: a built-in semiring's, or
+    np.result_type(zero(), one()) (both checked), the network's dtype for
+    floats. A user semiring's layers may widen it (see generic.fold)."""
     kernel_dtypes = {"boolean": np.bool_, "counting": np.int64}
     if type(semiring) in _KERNEL_SEMIRINGS:
         return np.dtype(kernel_dtypes.get(semiring.kernel, net_dtype))
-    dtype = np.result_type(np.asarray(semiring.zero()), np.asarray(semiring.one()))
-    return net_dtype if dtype.kind == "f" else dtype
+    dtype = generic.identity_dtype(semiring)
+    return np.dtype(net_dtype) if dtype.kind == "f" else dtype
 
 
 def _initial_relevance(semiring, init, scores, targets, net_dtype):
     n, classes = scores.shape
     rows = np.arange(n)
     dtype = _relevance_dtype(semiring, net_dtype)
-    r = np.full((n, classes), semiring.zero(), dtype=dtype)
+    r = np.full((n, classes), generic.checked_identity(semiring, "zero"), dtype=dtype)
     if init == "one":
-        r[rows, targets] = semiring.one()
+        r[rows, targets] = generic.checked_identity(semiring, "one")
     else:  # "activation", with the real semiring (checked_arguments)
         r[rows, targets] = scores[rows, targets]
     return r
@@ -213,8 +228,13 @@ def _all_zero(use_kernel, r_out):
     return use_kernel and not _core.any_nonzero(r_out)
 
 
+def _where(net, i, use_kernel):
+    """How errors of a user semiring's methods name layer i (generic path only)."""
+    return None if use_kernel else net.describe(i)
+
+
 def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r_out,
-                   batch_shape):
+                   batch_shape, where):
     if _all_zero(use_kernel, r_out):
         return np.zeros(a.shape, dtype=r_out.dtype)
     low = high = None
@@ -232,18 +252,19 @@ def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r
     if not (use_kernel and type(rule).stabilise is Rule.stabilise and rule.eps == 0):
         z = rule.stabilise(z, in_place=fresh)
     if not use_kernel:
-        return generic.weighted_step(semiring, index, layer, rule, a, z, r_out, low, high)
+        return generic.weighted_step(semiring, index, layer, rule, a, z, r_out, where, low,
+                                     high)
     theta, absolute = 0.0, False
     if semiring.kernel in ("boolean", "counting"):
         theta, absolute = semiring.theta(index), semiring.absolute
     return layer.kernel_relevance(semiring.kernel, a, z, r_out, rule, theta, absolute, low, high)
 
 
-def _pooling_step(semiring, use_kernel, index, layer, a, r_out, maxpool):
+def _pooling_step(semiring, use_kernel, index, layer, a, r_out, maxpool, where):
     if _all_zero(use_kernel, r_out):
         return np.zeros(a.shape, dtype=r_out.dtype)
     if not use_kernel:
-        return generic.pooling_step(semiring, index, layer, a, r_out, maxpool)
+        return generic.pooling_step(semiring, index, layer, a, r_out, maxpool, where)
     theta, absolute = 0.0, False
     if semiring.kernel in ("boolean", "counting"):
         theta, absolute = semiring.pool_theta(index), semiring.absolute

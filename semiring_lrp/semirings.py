@@ -57,6 +57,15 @@ class Semiring:
     Pooling layers call `annotate_pooling(contributions, pool)`, with `pool`
     the index of the pooling layer among the pooling layers; by default it
     is `annotate(d, None)`.
+
+    `zero()` and `one()` return a number or boolean; the annotations an
+    array of numbers or booleans shaped like d (or broadcastable to it),
+    `add` and `mul` one shaped like their arguments; any other result
+    raises a TypeError or ValueError naming the method and the layer.
+    Relevance starts in np.result_type(zero(), one()) (the network's float
+    dtype for floats) and widens to the dtype of what `add` returns: it is
+    never held in a narrower dtype than the semiring's results
+    (docs/semantics.md, section 3).
     """
 
     #: name of the C kernel that computes this semiring; None: the generic path
@@ -205,10 +214,14 @@ class _ThresholdSemiring(Semiring):
         return (np.abs(d) if self.absolute else d) >= theta
 
     def annotate(self, d, layer):
-        return self._passes(d, self.theta(layer))
+        theta = _check_threshold_value(self.theta(layer),
+                                       f"{type(self).__name__}.theta({layer}) (weighted layer)")
+        return self._passes(d, theta)
 
     def annotate_pooling(self, contributions, pool):
-        return self._passes(contributions.d, self.pool_theta(pool))
+        theta = _check_threshold_value(self.pool_theta(pool),
+                                       f"{type(self).__name__}.pool_theta({pool}) (pooling layer)")
+        return self._passes(contributions.d, theta)
 
     def __repr__(self):
         return (f"{type(self).__name__}(threshold={self.threshold!r}, absolute={self.absolute}"

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .generic import identity_dtype
 from .semirings import Boolean, Counting, Real, Semiring, Viterbi
 
 __all__ = ["heatmap", "kind_of", "class_masks"]
@@ -44,8 +45,7 @@ def kind_of(semiring):
     for cls, kind in _KIND_OF_CLASS:
         if isinstance(semiring, cls):
             return kind
-    dtype = np.result_type(np.asarray(semiring.zero()), np.asarray(semiring.one()))
-    return "real" if dtype.kind == "f" else "counting"
+    return "real" if identity_dtype(semiring).kind == "f" else "counting"
 
 
 def _check_kind(kind):

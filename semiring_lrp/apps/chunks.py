@@ -38,6 +38,10 @@ class Partial:
 def combine_partials(reduction, left, right):
     """left (+) right, class by class; a class on one side only is taken as
     it is (the identity is neutral)."""
+    if left.values.dtype != right.values.dtype:
+        raise TypeError(f"two runs of images reduced to {left.values.dtype} and "
+                        f"{right.values.dtype} accumulators: a semiring's methods must "
+                        "return one dtype for every batch")
     if np.array_equal(left.classes, right.classes):
         return Partial(left.classes, reduction.combine(left.values, right.values),
                        left.counts + right.counts)
@@ -83,6 +87,7 @@ class RangeReducer:
         self.stack = TreeStack(lambda a, b: combine_partials(reduction, a, b))
         self.open_chunk, self.open = None, None
         self.dtype = None  # the accumulators', from the first batch's relevance
+        self.relevance_dtype = None  # the first batch's; every batch must have it
 
     def add(self, relevance, groups):
         """Folds the next len(relevance) images in; groups[i] is image i's class."""
@@ -99,6 +104,12 @@ class RangeReducer:
         slot_chunk, slot_group = chunks[0] + keys // width, keys % width
         if self.dtype is None:
             self.dtype = self.reduction.accumulator_dtype(relevance.dtype)
+            self.relevance_dtype = relevance.dtype
+        elif relevance.dtype != self.relevance_dtype:
+            raise TypeError(f"the relevance of images {start} to {start + count - 1} is "
+                            f"{relevance.dtype}, that of the images before "
+                            f"{self.relevance_dtype}: a semiring's methods must return one "
+                            "dtype for every batch")
         accumulators = self._fold(relevance, slot, self._start(relevance.shape[1:], slot_chunk,
                                                               slot_group))
         self._emit(accumulators, np.bincount(slot, minlength=len(keys)), slot_chunk,

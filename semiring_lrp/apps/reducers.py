@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..generic import checked_identity, checked_result
 from ..semirings import Boolean, Counting, Real, Semiring, Viterbi
 
 __all__ = ["REDUCTIONS", "Reduction", "Several", "make_reduction"]
@@ -181,9 +182,12 @@ class _Max(Reduction):
 
 
 class _SemiringAdd(Reduction):
-    """A user semiring's (+), from its zero(), in the relevance's dtype."""
+    """A user semiring's (+), from its zero(), in the relevance's dtype;
+    what `zero` and `add` return is checked (numbers or booleans, shaped
+    as their arguments, never of a wider dtype than the accumulators)."""
 
     name = "semiring"
+    _where = "in reduce='semiring'"
 
     def __init__(self, semiring):
         self.semiring = semiring
@@ -192,16 +196,18 @@ class _SemiringAdd(Reduction):
         return np.dtype(relevance_dtype)
 
     def identity(self, shape, dtype):
-        return np.full(shape, self.semiring.zero(), dtype=dtype)
+        return np.full(shape, checked_identity(self.semiring, "zero", self._where), dtype=dtype)
 
     def prepare(self, r):
         return _positive_zeros(r)
 
     def combine(self, a, b):
-        total = np.asarray(self.semiring.add(a, b))
-        if total.shape != a.shape:
-            raise ValueError(f"{self.semiring!r}.add gave shape {total.shape} for two "
-                             f"arrays of shape {a.shape}; it must work element-wise")
+        total = checked_result(self.semiring.add(a, b), "add", self.semiring, self._where,
+                               a.shape)
+        if np.result_type(a.dtype, total.dtype) != a.dtype:
+            raise TypeError(f"{type(self.semiring).__name__}.add returned {total.dtype} for "
+                            f"two {a.dtype} arrays {self._where}; the relevance is "
+                            f"{a.dtype}, and a sum of it must fit that dtype")
         return total.astype(a.dtype, copy=False)
 
 

@@ -55,7 +55,8 @@ def reduce_relevance(net, data, semiring=None, rule=None, target=None, layer="in
                the number of images, float64; "max": element-wise, in the
                relevance's dtype; "semiring": the semiring's (+) (Real: sum,
                Boolean: or, Counting: sum, Viterbi: max; your own Semiring:
-               its `add`, from its `zero()`). A tuple of these names, e.g.
+               its `add`, from its `zero()`, both checked, in the
+               relevance's dtype). A tuple of these names, e.g.
                ("or", "and"), reduces the same relevance each way in one pass
                (their accumulators must share a dtype) and returns a dict of
                the results by name.
