@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 
 import numpy as np
 
@@ -79,7 +80,10 @@ def _opened(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        image = Image.open(path)
+        with warnings.catch_warnings():
+            # MAX_PIXELS, checked before decoding, is below PIL's warning size
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
     except Image.DecompressionBombError as err:  # PIL's own bound, past 2 * its warning size
         raise ValueError(f"{path}: declares more than {MAX_PIXELS} pixels ({err})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:
