@@ -103,7 +103,7 @@ def _vgg16_tensors(path):
         from .io import _BROKEN_FILE, _fail, _read_array
 
         with open(path, "rb") as f:
-            if not f.read(2) == b"PK":  # np.load would read a lone .npy in full
+            if f.read(2) != b"PK":  # np.load would read a lone .npy in full
                 _fail(path, "is not an .npz archive")
         try:
             with np.load(path, allow_pickle=False) as archive:
