@@ -25,7 +25,7 @@ from .cli_common import (PROG, SEMIRINGS, USER_ERRORS, VGG16, Parser, UserError,
                          check_threshold_options, rule_list, semiring_from_args, thresholds,
                          vgg16_from_file)
 from .images import aggregate_channels
-from .io import load
+from .io import _read_npy_file, load
 from .layers import Linear
 from .propagation import relevance
 from .viz import heatmap, kind_of
@@ -118,25 +118,26 @@ def _check_options(args):
                 raise UserError(f"{option} applies to --model vgg16 only")
 
 
-def _read_npy(path):
-    return np.load(path, allow_pickle=False)
+def _read_npy(path, net):
+    # the header's claim is checked against the file before anything is allocated
+    return _read_npy_file(path)
 
 
-def _read_png(path):
-    try:
-        from matplotlib import image as mpimg  # reads PNG without a Pillow import of ours
-    except ImportError:
-        raise ImportError('reading a .png needs matplotlib: pip install "semiring_lrp[plot]"'
-                          ) from None
-    return mpimg.imread(path, format="png")
+def _read_png(path, net):
+    """The PNG's pixels (H, W, 3) in [0, 1] (as images.read_image scales
+    each mode); its size is checked from its header, before decoding."""
+    width, height = images.image_size(path)
+    if width * height != net.n_features:
+        raise ValueError(_size_mismatch(net, path, height, width))
+    return images.read_image(path)
 
 
 _IMAGE_READERS = {".npy": _read_npy, ".png": _read_png}
 
 
-def _read_image(path):
-    """A 2-D float image from a .npy array or a PNG: uint8 pixels / 255,
-    floats as they are (PNG gives [0, 1]); RGB(A) becomes gray."""
+def _read_image(path, net):
+    """A 2-D float image for `net` from a .npy array or a PNG: uint8 pixels
+    / 255, floats as they are (PNG gives [0, 1]); RGB(A) becomes gray."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in _IMAGE_READERS:
         raise ValueError(f"{path}: --image must be a .npy or .png file "
@@ -144,8 +145,10 @@ def _read_image(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        pixels = _IMAGE_READERS[extension](path)
+        pixels = _IMAGE_READERS[extension](path, net)
     except (ValueError, OSError, EOFError, SyntaxError) as err:
+        if str(err).startswith(path) or isinstance(err, FileNotFoundError):
+            raise
         raise ValueError(f"{path}: cannot be read as a {extension} file ({err})") from None
     if pixels.dtype == np.uint8:
         pixels = pixels.astype(np.float64) / 255
@@ -160,12 +163,16 @@ def _read_image(path):
     return pixels
 
 
+def _size_mismatch(net, what, height, width):
+    shape = "x".join(map(str, net.input_shape))
+    return (f"{what} is {height}x{width} but the model takes inputs of shape {shape} "
+            f"({net.n_features} values)")
+
+
 def _model_input(net, image, what):
     """The image reshaped to the network's input; the sizes must agree."""
     if image.size != net.n_features:
-        shape = "x".join(map(str, net.input_shape))
-        raise ValueError(f"{what} is {image.shape[0]}x{image.shape[1]} but the model takes "
-                         f"inputs of shape {shape} ({net.n_features} values)")
+        raise ValueError(_size_mismatch(net, what, image.shape[0], image.shape[1]))
     return image.reshape(net.input_shape)
 
 
@@ -173,7 +180,7 @@ def _mnist_case(args):
     """(net, x, image shown, name shown, rule) for a network file or the shipped MLP."""
     net = load(args.model) if args.model else models.mnist_mlp()
     if args.image:
-        image, what = _read_image(args.image), args.image
+        image, what = _read_image(args.image, net), args.image
         shown_as = os.path.basename(args.image)
     else:
         digit = 0 if args.digit is None else args.digit

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import lzma
 import os
+import pickle
 import tokenize
 import zipfile
 import zlib
@@ -57,34 +58,67 @@ def _fail(path, problem):
     raise ValueError(f"{os.fspath(path)}: {problem}")
 
 
+def _npy_header(stream):
+    """(shape, dtype, claimed data bytes) of the .npy header at the stream's
+    position, which is left at the first data byte; nothing is allocated for
+    the data. A malformed header raises ValueError."""
+    version = np.lib.format.read_magic(stream)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if read_header is None:
+        raise ValueError(f"unsupported .npy version {version}")
+    try:
+        shape, _, dtype = read_header(stream)
+    except MemoryError as err:
+        # NumPy reads at most 10,000 header characters: no header needs
+        # memory; Python's parser raises this past its nesting limit (a shape
+        # of thousands of nested unary minus signs)
+        raise ValueError("malformed .npy header (nested too deeply to parse)") from err
+    count = 1
+    for dim in shape:
+        count *= int(dim)  # Python ints: a product of absurd dimensions stays exact
+    return shape, dtype, count * dtype.itemsize
+
+
+def _read_npy_file(path):
+    """The array in the .npy file `path`, read without pickle.
+
+    The header's claim (shape times item size) is compared with the bytes
+    the file holds after the header before anything is allocated for the
+    data: a larger claim, a malformed header or an object array raises
+    ValueError naming the file.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            stored = os.fstat(f.fileno()).st_size
+            shape, dtype, claimed = _npy_header(f)
+            stored -= f.tell()
+            if claimed > stored:
+                _fail(path, f"its header claims shape {tuple(shape)} of {dtype} "
+                            f"({claimed} bytes) but the file holds {stored} bytes of data")
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+    except (ValueError, EOFError, SyntaxError, OverflowError, TypeError) as err:
+        if str(err).startswith(path):
+            raise
+        _fail(path, f"cannot be read as a .npy array ({type(err).__name__}: {err})")
+
+
 def _claimed_bytes(archive, key):
     """The data size a member's .npy header claims, read before anything is
     allocated for it, and the size the archive says the member has."""
     name = key + ".npy"
     try:
         with archive.zip.open(name) as member:
-            version = np.lib.format.read_magic(member)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read_header is None:
-                raise ValueError(f"unsupported .npy version {version}")
-            try:
-                shape, _, dtype = read_header(member)
-            except MemoryError as err:
-                # NumPy reads at most 10,000 header characters: no header
-                # needs memory; Python's parser raises this past its nesting
-                # limit (a shape of thousands of nested unary minus signs)
-                raise ValueError("malformed .npy header (nested too deeply to parse)") from err
+            _, _, claimed = _npy_header(member)
     except MemoryError as err:
         # the first bytes of a member need no memory either: its compression
         # asked for it (an LZMA dictionary of 4 GB in a 1 KB file, found by
         # fuzzing under an address-space cap)
         raise ValueError(f"member {name} asks for more memory than reading its header "
                          "needs (malformed compression header)") from err
-    count = 1
-    for dim in shape:
-        count *= int(dim)
-    return count * dtype.itemsize, archive.zip.getinfo(name).file_size
+    return claimed, archive.zip.getinfo(name).file_size
 
 
 def _read_array(path, archive, key):
@@ -184,13 +218,133 @@ def _read_npz(path):
         _fail(path, str(err))
 
 
-def _load_state_dict(path):
+# the zip magic torch.load looks for: such a file is read as a zip archive
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _check_zip_members(path, size):
+    """torch.load allocates each member of a zip-format file at the size the
+    archive declares before reading it: the declared sizes, in all, must fit
+    in the file (torch stores members uncompressed)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except _BROKEN_FILE as err:
+        _fail(path, f"is a damaged zip archive ({type(err).__name__}: {err})")
+    declared = sum(member.file_size for member in members)
+    if declared > size:
+        largest = max(members, key=lambda member: member.file_size)
+        _fail(path, f"its zip members declare {declared} bytes in all (member "
+                    f"{largest.filename}: {largest.file_size}) but the file has {size}")
+
+
+def _check_tensor_claims(path, state, size):
+    """Converting a tensor to a NumPy array allocates numel * item size bytes;
+    a view can claim more than its storage holds (a stride-0 expand of one
+    number): each tensor's claim must fit in its storage, and all claims
+    together in the file."""
+    import torch
+
+    total = 0
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor) or value.layout != torch.strided:
+            continue  # only dense tensors are converted; the reader names the rest
+        claimed = value.numel() * value.element_size()
+        stored = value.untyped_storage().nbytes()
+        if claimed > stored:
+            _fail(path, f"tensor {key} of shape {tuple(value.shape)} claims {claimed} bytes "
+                        f"but its storage holds {stored} (file size {size})")
+        total += claimed
+        if total > size:
+            _fail(path, f"its tensors claim {total} bytes up to {key} (shape "
+                        f"{tuple(value.shape)}) but the file has {size}")
+
+
+# item sizes of torch's storage classes; a class not listed counts 1 byte an
+# item, so the claim computed with it is never more than the real one
+_STORAGE_ITEM_BYTES = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2,
+                       "BFloat16Storage": 2, "LongStorage": 8, "IntStorage": 4,
+                       "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1,
+                       "BoolStorage": 1, "ComplexFloatStorage": 8,
+                       "ComplexDoubleStorage": 16}
+# a legacy file is a sequence of pickles: magic number, protocol version,
+# system info, the object (whose persistent ids declare the storages), keys
+_LEGACY_PICKLES = 4
+
+
+class _Stub:
+    """Stands for every global a scanned pickle names: nothing is imported
+    or run, the pickle's structure is only walked."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, value):
+        pass
+
+    def extend(self, values):
+        pass
+
+
+class _StorageScan(pickle.Unpickler):
+    """Records the storages a legacy torch pickle declares, by key:
+    (storage class name, element count)."""
+
+    def __init__(self, file):
+        super().__init__(file)
+        self.storages = {}
+
+    def find_class(self, module, name):
+        return type(str(name), (_Stub,), {})
+
+    def persistent_load(self, pid):
+        if isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage":
+            _, storage_type, key, _, numel, _ = pid
+            if not isinstance(numel, int) or numel < 0:
+                raise ValueError(f"storage {key!r} declares {numel!r} elements")
+            self.storages[repr(key)] = (getattr(storage_type, "__name__", ""), numel)
+        return _Stub()
+
+
+def _check_legacy_storages(path, size):
+    """torch.load allocates the storages a legacy (non-zip) file declares
+    before reading their bytes: the declared sizes, in all, must fit in
+    the file."""
+    storages = {}
+    try:
+        with open(path, "rb") as f:
+            for _ in range(_LEGACY_PICKLES):
+                scan = _StorageScan(f)
+                scan.load()
+                storages.update(scan.storages)
+    except (pickle.UnpicklingError, MemoryError, *_BROKEN_FILE) as err:
+        _fail(path, f"cannot be read as a PyTorch state_dict ({type(err).__name__}: {err})")
+    declared = sum(numel * _STORAGE_ITEM_BYTES.get(kind, 1) for kind, numel in storages.values())
+    if declared > size:
+        _fail(path, f"its storages declare {declared} bytes in all but the file has {size}")
+
+
+def _read_state_dict(path):
+    """The dict a PyTorch file holds, read with torch.load(weights_only=True)
+    after its declared sizes were checked against the file's size, and whose
+    tensors claim no more bytes than the file stores (see `load`)."""
     try:
         import torch
     except ImportError:
         _fail(path, "is not an .npz network; reading PyTorch files needs torch installed")
-    from .torch_import import network_from_state_dict
-
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        magic = f.read(len(_ZIP_MAGIC))
+    if magic == _ZIP_MAGIC:
+        _check_zip_members(path, size)
+    else:
+        _check_legacy_storages(path, size)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a bad file
@@ -199,7 +353,14 @@ def _load_state_dict(path):
         state = state.state_dict()
     if not isinstance(state, dict):
         _fail(path, f"holds a {type(state).__name__}, not a state_dict")
-    return network_from_state_dict(state, source=os.fspath(path))
+    _check_tensor_claims(path, state, size)
+    return state
+
+
+def _load_state_dict(path):
+    from .torch_import import network_from_state_dict
+
+    return network_from_state_dict(_read_state_dict(path), source=os.fspath(path))
 
 
 def load(path):
@@ -207,7 +368,12 @@ def load(path):
     PyTorch state_dict of an MLP (read with weights_only=True; needs torch).
 
     A malformed or hostile file raises ValueError naming the file; nothing
-    in it is executed or unpickled.
+    in it is executed or unpickled. No array is allocated beyond what the
+    file stores: an .npz array whose header claims more bytes than its
+    member holds, and a state_dict tensor whose element count times item
+    size exceeds its storage (or all of whose tensors together exceed the
+    file's size, so tied weights are refused too), are refused before
+    they are built.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):

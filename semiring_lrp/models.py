@@ -91,7 +91,9 @@ _VGG16_FEATURES = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
 
 def _vgg16_tensors(path):
     """The named arrays of a VGG-16 weights file: a PyTorch state_dict
-    (read with weights_only=True; needs torch) or an .npz of the same names."""
+    (read with weights_only=True; needs torch) or an .npz of the same names,
+    each refused (ValueError naming the file) when it claims more bytes than
+    the file stores, as `io.load` does."""
     import os
 
     path = os.fspath(path)
@@ -100,6 +102,9 @@ def _vgg16_tensors(path):
     if path.endswith(".npz"):
         from .io import _BROKEN_FILE, _fail, _read_array
 
+        with open(path, "rb") as f:
+            if f.read(2) != b"PK":  # np.load would read a lone .npy in full
+                _fail(path, "is not an .npz archive")
         try:
             with np.load(path, allow_pickle=False) as archive:
                 return {key: _read_array(path, archive, key) for key in archive.files}
@@ -108,17 +113,13 @@ def _vgg16_tensors(path):
                 raise
             _fail(path, f"cannot be read as an .npz file ({type(err).__name__}: {err})")
     try:
-        import torch
+        import torch  # noqa: F401  (only to name what is missing)
     except ImportError as err:
         raise ImportError(f"{path}: reading a PyTorch weights file needs torch "
                           "(pip install torch), or convert it to .npz once") from err
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a bad file
-        raise ValueError(f"{path}: cannot be read as a PyTorch state_dict "
-                         f"({type(err).__name__}: {err})") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: holds a {type(state).__name__}, not a state_dict")
+    from .io import _read_state_dict
+
+    state = _read_state_dict(path)  # refuses tensors that claim more than the file stores
     return {key: value.detach().cpu().numpy() for key, value in state.items()
             if hasattr(value, "detach")}
 

@@ -375,7 +375,7 @@ def test_png_image_equals_the_digit(tmp_path, capsys, digit):
     pixels, _ = digit
     path = tmp_path / "digit.png"
     mpimg.imsave(path, pixels, cmap="gray", vmin=0, vmax=255)
-    read = _read_image(str(path))
+    read = _read_image(str(path), sl.models.mnist_mlp())
     assert read.shape == (28, 28)
     np.testing.assert_allclose(read, pixels / 255.0, atol=1 / 255)
 
