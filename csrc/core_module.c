@@ -8,6 +8,7 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -46,6 +47,40 @@ static PyArrayObject *take_array(PyObject *obj, int typenum, int ndim, const cha
         return NULL;
     }
     return native_c_array(obj);
+}
+
+/* arg as a C long in [low, high]: any integral object but a bool (as
+ * operator.index takes it); TypeError, ValueError (or OverflowError past a
+ * C long) naming `what` otherwise, so that no Python int is silently
+ * truncated or wrapped in C. */
+static int bounded_long(PyObject *arg, const char *what, long low, long high, long *out)
+{
+    if (PyBool_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not the bool %R", what, arg);
+        return -1;
+    }
+    PyObject *index = PyNumber_Index(arg);
+    if (!index) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what,
+                         Py_TYPE(arg)->tp_name);
+        }
+        return -1;
+    }
+    int overflow = 0;
+    const long value = PyLong_AsLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || value < low || value > high) {
+        /* OverflowError past a C long, as CPython's own conversions raise */
+        PyErr_Format(overflow ? PyExc_OverflowError : PyExc_ValueError,
+                     "%s must be %ld to %ld, not %R", what, low, high, arg);
+        return -1;
+    }
+    *out = value;
+    return 0;
 }
 
 static int check_dim(PyArrayObject *arr, int axis, npy_intp want, const char *name,
@@ -164,15 +199,26 @@ static npy_intp conv_out_len(npy_intp in, npy_intp k, Py_ssize_t stride, Py_ssiz
 
 static int parse_geometry(PyObject *geometry, layer_args *d)
 {
-    Py_ssize_t sh, sw, ph, pw, dh, dw, groups;
-    if (!PyTuple_Check(geometry)) {
+    static const char *const names[7] = {"geometry's stride_h", "geometry's stride_w",
+                                         "geometry's pad_h",    "geometry's pad_w",
+                                         "geometry's dil_h",    "geometry's dil_w",
+                                         "geometry's groups"};
+    /* stride, padding and dilation at most 2**30 keep conv_out_len's
+     * products in range; groups is checked against the channels below */
+    static const long low[7] = {1, 1, 0, 0, 1, 1, 1};
+    const long limit = 1L << 30;
+    long value[7];
+    if (!PyTuple_Check(geometry) || PyTuple_GET_SIZE(geometry) != 7) {
         PyErr_Format(PyExc_TypeError, "geometry must be a tuple (stride_h, stride_w, pad_h, "
-                     "pad_w, dil_h, dil_w, groups), not %.100s", Py_TYPE(geometry)->tp_name);
+                     "pad_w, dil_h, dil_w, groups), not %R", geometry);
         return -1;
     }
-    if (!PyArg_ParseTuple(geometry, "nnnnnnn;geometry must be (stride_h, stride_w, pad_h, "
-                          "pad_w, dil_h, dil_w, groups)", &sh, &sw, &ph, &pw, &dh, &dw, &groups))
-        return -1;
+    for (int i = 0; i < 7; i++)
+        if (bounded_long(PyTuple_GET_ITEM(geometry, i), names[i], low[i],
+                         i == 6 ? LONG_MAX : limit, &value[i]) < 0)
+            return -1;
+    const Py_ssize_t sh = value[0], sw = value[1], ph = value[2], pw = value[3];
+    const Py_ssize_t dh = value[4], dw = value[5], groups = value[6];
     lrp_conv_shape *c = &d->conv;
     c->n = PyArray_DIM(d->a, 0);
     c->in_c = PyArray_DIM(d->a, 1);
@@ -685,13 +731,15 @@ static PyObject *py_pool_forward(PyObject *self, PyObject *args, PyObject *kwarg
 {
     (void)self;
     static char *kwlist[] = {"a", "mode", "windows", "weight", NULL};
-    PyObject *a, *windows, *weight = Py_None;
-    int mode;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OiO|O", kwlist, &a, &mode, &windows, &weight))
+    PyObject *a, *mode_obj, *windows, *weight = Py_None;
+    long mode;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|O", kwlist, &a, &mode_obj, &windows,
+                                     &weight) ||
+        bounded_long(mode_obj, "the pooling mode", LRP_POOL_AVERAGE, LRP_POOL_MAX, &mode) < 0)
         return NULL;
     pool_args p;
     PyObject *out = NULL;
-    if (pool_args_take(&p, a, mode, windows, weight) < 0)
+    if (pool_args_take(&p, a, (int)mode, windows, weight) < 0)
         goto done;
     npy_intp dims[4] = {p.shape.n, p.shape.channels, p.shape.out_h, p.shape.out_w};
     if (!(out = fresh_output(4, dims, p.typenum)))
@@ -733,11 +781,13 @@ static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwa
     static char *kwlist[] = {"semiring", "a", "r_out", "mode", "windows", "weight",
                              "theta", "absolute", NULL};
     const char *name;
-    PyObject *a, *r_obj, *windows, *weight = Py_None;
-    int mode, absolute = 0;
+    PyObject *a, *r_obj, *mode_obj, *windows, *weight = Py_None;
+    long mode;
+    int absolute = 0;
     double theta = 0.0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sOOiO|Odp", kwlist, &name, &a, &r_obj,
-                                     &mode, &windows, &weight, &theta, &absolute))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOO|Odp", kwlist, &name, &a, &r_obj,
+                                     &mode_obj, &windows, &weight, &theta, &absolute) ||
+        bounded_long(mode_obj, "the pooling mode", LRP_POOL_AVERAGE, LRP_POOL_MAX, &mode) < 0)
         return NULL;
     if (theta != theta) {
         PyErr_SetString(PyExc_ValueError, "theta must not be NaN");
@@ -748,7 +798,7 @@ static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwa
     PyObject *r_in = NULL;
     semiring_kind kind;
     int relevance_type;
-    if (pool_args_take(&p, a, mode, windows, weight) < 0 ||
+    if (pool_args_take(&p, a, (int)mode, windows, weight) < 0 ||
         parse_semiring(name, &kind, &relevance_type, p.typenum) < 0)
         goto fail;
     npy_intp dims[4] = {p.shape.n, p.shape.channels, p.shape.out_h, p.shape.out_w};
@@ -790,13 +840,9 @@ done:
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
 {
     (void)self;
-    long n = PyLong_AsLong(arg);
-    if (n == -1 && PyErr_Occurred())
+    long n;
+    if (bounded_long(arg, "the thread count", 1, 1024, &n) < 0)
         return NULL;
-    if (n < 1 || n > 1024) {
-        PyErr_Format(PyExc_ValueError, "the thread count must be 1 to 1024, not %ld", n);
-        return NULL;
-    }
     lrp_set_num_threads((int)n);
     Py_RETURN_NONE;
 }

@@ -21,9 +21,9 @@ import time
 import numpy as np
 
 from . import __version__, cli_mask, cli_perturb, cli_prune, composites, images, models
-from .cli_common import (PROG, SEMIRINGS, USER_ERRORS, VGG16, Parser, UserError,
-                         check_threshold_options, rule_list, semiring_from_args, thresholds,
-                         vgg16_from_file)
+from .cli_common import (INTERRUPTED, MALFORMED_FILE_ERRORS, PROG, SEMIRINGS, USER_ERRORS,
+                         VGG16, Parser, UserError, check_threshold_options, rule_list,
+                         semiring_from_args, thresholds, vgg16_from_file)
 from .images import aggregate_channels
 from .io import _read_npy_file, load
 from .layers import Linear
@@ -271,17 +271,51 @@ def _explain(args):
     return 0
 
 
+def _malformed_file_errors():
+    """MALFORMED_FILE_ERRORS plus PIL's image bomb error when PIL is loaded
+    (it is no OSError; PIL is imported by the readers that need it)."""
+    pil = sys.modules.get("PIL.Image")
+    bomb = getattr(pil, "DecompressionBombError", None)
+    return MALFORMED_FILE_ERRORS + ((bomb,) if bomb is not None else ())
+
+
+def error_line(err, command):
+    """The one line `semiring-lrp: error: ...` for a user-caused error: what
+    went wrong and, where the message alone does not say, which file or step."""
+    message = str(err).strip() or type(err).__name__
+    if isinstance(err, MemoryError):
+        return (f"{PROG}: error: not enough memory for {PROG} {command}: "
+                f"{str(err).strip() or 'an allocation failed'}")
+    filename = getattr(err, "filename", None)
+    if isinstance(err, OSError) and filename is not None:
+        # "[Errno 2] No such file or directory: 'x.png'" as "x.png: No such file or directory"
+        message = f"{os.fsdecode(filename)}: {err.strerror or message}"
+    elif not isinstance(err, (UserError, *USER_ERRORS)):
+        message = f"{type(err).__name__}: {message}"
+    return f"{PROG}: error: {' '.join(message.split())}"
+
+
 def main(argv=None) -> int:
-    """Runs the command line `argv` (default sys.argv[1:]); returns the exit status."""
+    """Runs the command line `argv` (default sys.argv[1:]); returns the exit
+    status: 0, 2 for a usage error or any error the user's arguments, files
+    or memory caused (one line `semiring-lrp: error: ...` on stderr), 130
+    when interrupted (Ctrl-C). Other exceptions are bugs and propagate with
+    their traceback."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # usage errors, --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted", file=sys.stderr)
+        return INTERRUPTED
     run = {"explain": _explain, "mask": cli_mask.run, "prune": cli_prune.run,
            "perturb": cli_perturb.run}[args.command]
     try:
         return run(args)
-    except (UserError, *USER_ERRORS) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: {PROG} {args.command} interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except (UserError, MemoryError, *USER_ERRORS, *_malformed_file_errors()) as err:
+        print(error_line(err, args.command), file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ VGG-16 weights and the MNIST networks, and the Dask cluster options."""
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import zipfile
 
@@ -19,6 +20,10 @@ VGG16 = "vgg16"  # the --model word for VGG-16; any other value is a network fil
 # what the library raises for a bad file, image, target or count: reported
 # as a usage error, since the fix is in the command line, not in the code
 USER_ERRORS = (ValueError, TypeError, OSError, OverflowError, ImportError)
+# what a malformed file makes a reader raise where no library check caught
+# it first (a truncated stream, a broken archive, a pickle, an image bomb)
+MALFORMED_FILE_ERRORS = (EOFError, zipfile.BadZipFile, pickle.UnpicklingError)
+INTERRUPTED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
 
 
 class UserError(Exception):

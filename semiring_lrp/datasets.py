@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import abc
 import math
-import operator
 import os
 import re
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._integers import as_int
 from .idx import load_mnist, read_idx
 from .images import imagenet_input
 from .inputs import as_array
@@ -178,11 +178,7 @@ def two_digit_mnist(split="test", root=None, seed=0):
 
 
 def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, not {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be at least 0, not {seed}")
-    return int(seed)
+    return as_int(seed, "seed", 0)
 
 
 def _two_digit_pairs(n, seed):
@@ -253,11 +249,7 @@ class Dataset(abc.ABC):
 
 
 def _check_range(dataset, start, stop):
-    try:
-        start, stop = operator.index(start), operator.index(stop)
-    except TypeError:
-        raise TypeError(f"load(start, stop) takes two ints, not {type(start).__name__} "
-                        f"and {type(stop).__name__}") from None
+    start, stop = as_int(start, "load's start"), as_int(stop, "load's stop")
     if not 0 <= start <= stop <= len(dataset):
         raise ValueError(f"load({start}, {stop}) is out of range: it needs 0 <= start <= "
                          f"stop <= len(dataset) = {len(dataset)}")
@@ -499,13 +491,11 @@ class ImageFolder(Dataset):
 
 
 def _check_sizes(size, resize):
-    for name, value in (("size", size), ("resize", resize)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int, not {value!r}")
+    size, resize = as_int(size, "size", 1), as_int(resize, "resize", 1)
     if resize < size:
         raise ValueError(f"resize ({resize}) must be at least size ({size}): the centre "
                          f"crop is taken from the resized image")
-    return int(size), int(resize)
+    return size, resize
 
 
 def _image_files(root):

@@ -150,8 +150,9 @@ def _read_header(path, archive):
         _fail(path, f"header is not valid JSON ({type(err).__name__}: {err})")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         _fail(path, "not a semiring_lrp network file (wrong format tag)")
-    if header.get("version") != VERSION:
-        _fail(path, f"unsupported format version {header.get('version')!r} "
+    version = header.get("version")
+    if type(version) is not int or version != VERSION:  # true and 1.0 equal 1 but are no version
+        _fail(path, f"unsupported format version {version!r} "
                     f"(this library reads version {VERSION})")
     layers = header.get("layers")
     shape = header.get("input_shape")
@@ -376,6 +377,8 @@ def load(path):
     they are built.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder, not a network file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     with open(path, "rb") as f:

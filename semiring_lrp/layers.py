@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._integers import as_int, as_int_pair
 from .rules import ZBox, Zero
 
 __all__ = ["Layer", "ReLU", "Flatten", "Linear", "Conv2d"]
@@ -57,13 +58,15 @@ class Flatten(Layer):
         return a.reshape(a.shape[0], -1)
 
 
-def _pair(value, name):
-    """An int or a pair of ints, as PyTorch accepts them, as a pair."""
-    values = (value, value) if np.ndim(value) == 0 else tuple(value)
-    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                   for v in values):
-        raise TypeError(f"{name} must be an int or a pair of ints, not {value!r}")
-    return tuple(int(v) for v in values)
+# The largest stride, padding, dilation or pooling kernel a layer takes: the
+# C core's bound, which keeps every product of two of them inside int64.
+MAX_EXTENT = 1 << 30
+
+
+def _pair(value, name, low=0, high=MAX_EXTENT):
+    """An int or a pair of ints in [low, high], as PyTorch accepts them, as
+    a pair of Python ints; errors name `name` (the layer and the argument)."""
+    return as_int_pair(value, name, low, high)
 
 
 class WeightedLayer(Layer):
@@ -208,23 +211,19 @@ class Linear(WeightedLayer):
 
 class Conv2d(WeightedLayer):
     """A 2-D convolution as in PyTorch (NCHW, zero padding), weight shaped
-    (out_channels, in_channels / groups, k_h, k_w)."""
+    (out_channels, in_channels / groups, k_h, k_w). stride and dilation are
+    ints (or pairs) from 1 to 2**30, padding from 0 to 2**30, groups an int
+    dividing out_channels; NumPy integers are taken, bools and floats not."""
 
     _ndim = 4
     _kernel = "conv"
 
     def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         super().__init__(weight, bias)
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
-        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
-            raise TypeError(f"groups must be a positive int, not {groups!r}")
-        self.groups = int(groups)
-        if min(self.stride) < 1 or min(self.dilation) < 1 or min(self.padding) < 0:
-            raise ValueError(f"Conv2d needs stride >= 1, dilation >= 1 and padding >= 0, not "
-                             f"stride={self.stride}, padding={self.padding}, "
-                             f"dilation={self.dilation}")
+        self.stride = _pair(stride, "Conv2d stride", 1)
+        self.padding = _pair(padding, "Conv2d padding", 0)
+        self.dilation = _pair(dilation, "Conv2d dilation", 1)
+        self.groups = as_int(groups, "Conv2d groups", 1, self.out_channels)
         if self.out_channels % self.groups:
             raise ValueError(f"groups={self.groups} does not divide {self.out_channels} "
                              "output channels")

@@ -12,8 +12,10 @@ freed. Memory held by the pool is not available to the rest of the
 process: lower the limit or clear the pool to give it back.
 """
 import contextlib
+import sys
 
 from . import _core
+from ._integers import as_int
 
 
 def array_pool_bytes():
@@ -28,9 +30,7 @@ def array_pool_limit():
 
 def set_array_pool_limit(nbytes):
     """Keep at most `nbytes` (an int, 0 for none); frees kept blocks past it."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
-        raise ValueError(f"the array pool's limit must be an int of bytes >= 0, not {nbytes!r}")
-    _core.set_array_pool_limit(nbytes)
+    _core.set_array_pool_limit(as_int(nbytes, "the array pool's limit", 0, sys.maxsize))
 
 
 def clear_array_pool():

@@ -12,8 +12,11 @@ picks a layer takes either; "input" names the network's input.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
+from ._integers import as_int, is_int
 from .inputs import as_batch
 from .layers import Conv2d, Flatten, Layer, Linear, ReLU
 from .memory import pooled_arrays
@@ -47,11 +50,28 @@ def _layer_names(names, count):
     return names
 
 
+# the largest size of one input axis (a C int), and the most axes a sample has
+MAX_INPUT_SIZE, MAX_INPUT_AXES = 2**31 - 1, 8
+
+
+def _input_shape(shape):
+    """A sample's shape as a tuple of sizes (ints from 1 to 2**31 - 1, or
+    None for any size): "4" or (4.5,) is refused, not read as (4,)."""
+    if isinstance(shape, np.ndarray) and shape.ndim == 1:
+        shape = shape.tolist()
+    if not isinstance(shape, (list, tuple)) or not 1 <= len(shape) <= MAX_INPUT_AXES:
+        raise TypeError(f"input_shape must be a tuple of 1 to {MAX_INPUT_AXES} sizes, not "
+                        f"{shape!r}")
+    return tuple(None if d is None else as_int(d, f"input_shape[{i}]", 1, MAX_INPUT_SIZE)
+                 for i, d in enumerate(shape))
+
+
 class Network:
     """A chain of layers.
 
-    input_shape is the shape of one sample; for a network that starts with a
-    convolution it defaults to (in_channels, None, None), any image size.
+    input_shape is the shape of one sample, a tuple of ints from 1 to 2**31 - 1
+    (None for any size); for a network that starts with a convolution it
+    defaults to (in_channels, None, None), any image size.
     When the network starts by flattening (a Flatten or a Linear layer), a
     sample may also be given flat, and a batch as any (N, ...) array with the
     right number of features per sample.
@@ -73,9 +93,7 @@ class Network:
         if input_shape is None:
             input_shape = ((first.in_features,) if isinstance(first, Linear)
                            else (first.in_channels, None, None))
-        self.input_shape = tuple(None if d is None else int(d) for d in input_shape)
-        if any(d is not None and d < 1 for d in self.input_shape):
-            raise ValueError(f"input_shape {self.input_shape} has a size below 1")
+        self.input_shape = _input_shape(input_shape)
         self.names = _layer_names(names, len(self.layers))
         self._check_chain()
 
@@ -113,13 +131,13 @@ class Network:
             ends = f'"{INPUT}", "{OUTPUT}" or ' if allow_ends else ""
             raise ValueError(f"no layer is named {layer!r}; use {ends}one of "
                              f"{', '.join(self.names)} (or an index 0 to {count - 1})")
-        if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
+        if not is_int(layer):
             raise TypeError(f"a layer is picked by its name (a str) or its index in "
                             f"net.layers (an int), not {layer!r}")
         if not -count <= layer < count:
             raise ValueError(f"layer index {layer} is out of range: the network has {count} "
                              f"layers (0 to {count - 1}; names {', '.join(self.names)})")
-        return int(layer) % count
+        return operator.index(layer) % count
 
     def weighted_index(self, layer):
         """(index in `layers`, position among the weighted layers) of a

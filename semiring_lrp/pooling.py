@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from .layers import Layer, _pair
+from ._integers import as_bool, as_int, as_int_pair
+from .layers import MAX_EXTENT, Layer, _pair
 
 __all__ = ["AvgPool2d", "AdaptiveAvgPool2d", "MaxPool2d", "MAXPOOL_MODES"]
 
@@ -58,6 +59,20 @@ def _distinct_inputs(j, k):
     rank = np.empty(len(j), dtype=np.int64)
     rank[order] = np.arange(len(j)) - np.repeat(run_start, run_length)
     return [(j[rank == r], k[rank == r]) for r in range(int(rank.max()) + 1)]
+
+
+def _pool_geometry(name, kernel_size, stride, padding, ceil_mode):
+    """(kernel_size, stride, padding, ceil_mode) of a pooling layer, checked:
+    kernel and stride from 1 to 2**30 (so a window's padded size, a product of
+    two, fits int64), padding at most half the kernel as PyTorch requires, a
+    real bool ceil_mode. Errors name the layer class and the argument."""
+    kernel_size = _pair(kernel_size, f"{name} kernel_size", 1)
+    stride = kernel_size if stride is None else _pair(stride, f"{name} stride", 1)
+    padding = _pair(padding, f"{name} padding", 0)
+    if any(2 * p > k for p, k in zip(padding, kernel_size)):
+        raise ValueError(f"{name} padding {padding} must be at most half the kernel size "
+                         f"{kernel_size} (as in PyTorch)")
+    return kernel_size, stride, padding, as_bool(ceil_mode, f"{name} ceil_mode")
 
 
 class PoolLayer(Layer):
@@ -127,23 +142,20 @@ class PoolLayer(Layer):
 
 class AvgPool2d(PoolLayer):
     """Average pooling as in PyTorch (kernel, stride, padding, ceil_mode,
-    count_include_pad, divisor_override)."""
+    count_include_pad, divisor_override). kernel_size and stride are ints (or
+    pairs) from 1 to 2**30, padding at most half the kernel, ceil_mode and
+    count_include_pad bools, divisor_override None or an int from 1 to 2**60;
+    NumPy integers are taken, bools and floats as sizes are not."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        self.ceil_mode = bool(ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
-        self.divisor_override = None if divisor_override is None else int(divisor_override)
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(f"invalid pooling geometry: kernel {self.kernel_size}, stride "
-                             f"{self.stride}, padding {self.padding}")
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError("padding must be at most half the kernel size (as in PyTorch)")
-        if self.divisor_override is not None and self.divisor_override < 1:
-            raise ValueError("divisor_override must be positive")
+        self.kernel_size, self.stride, self.padding, self.ceil_mode = _pool_geometry(
+            "AvgPool2d", kernel_size, stride, padding, ceil_mode)
+        self.count_include_pad = as_bool(count_include_pad, "AvgPool2d count_include_pad")
+        # a divisor of at most 2**60, as the largest window has: 1 / divisor stays normal
+        self.divisor_override = (None if divisor_override is None else
+                                 as_int(divisor_override, "AvgPool2d divisor_override", 1,
+                                        MAX_EXTENT ** 2))
 
     def _windows(self, height, width, dtype):
         axes = [_axis_windows(size, k, s, p, self.ceil_mode) for size, k, s, p in
@@ -173,12 +185,14 @@ class AdaptiveAvgPool2d(PoolLayer):
     [floor(oy H / OH), ceil((oy + 1) H / OH)) and likewise columns."""
 
     def __init__(self, output_size):
-        sizes = (output_size, output_size) if np.ndim(output_size) == 0 else tuple(output_size)
-        if len(sizes) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and s >= 1)
-                                      for s in sizes):
-            raise ValueError(f"output_size must be a positive int or a pair of them (None "
-                             f"keeps the input size), not {output_size!r}")
-        self.output_size = tuple(None if s is None else int(s) for s in sizes)
+        sizes = (output_size, output_size) if output_size is None else output_size
+        name, described = ("AdaptiveAvgPool2d output_size",
+                           "an int or a pair of them (None keeps the input size)")
+        if isinstance(sizes, (list, tuple)) and len(sizes) == 2:
+            self.output_size = tuple(None if s is None else as_int(s, name, 1, MAX_EXTENT)
+                                     for s in sizes)
+        else:
+            self.output_size = as_int_pair(sizes, name, 1, MAX_EXTENT, described)
 
     def _windows(self, height, width, dtype):
         bounds = []
@@ -205,11 +219,9 @@ class MaxPool2d(PoolLayer):
     mode = _core.POOL_MAX
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
-        self._average = AvgPool2d(kernel_size, stride, padding, ceil_mode)
-        self.kernel_size = self._average.kernel_size
-        self.stride = self._average.stride
-        self.padding = self._average.padding
-        self.ceil_mode = self._average.ceil_mode
+        self.kernel_size, self.stride, self.padding, self.ceil_mode = _pool_geometry(
+            "MaxPool2d", kernel_size, stride, padding, ceil_mode)
+        self._average = AvgPool2d(self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def _windows(self, height, width, dtype):
         windows, _ = self._average._windows(height, width, dtype)

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._integers import is_int
 from .generic import identity_dtype
 from .semirings import Boolean, Counting, Real, Semiring, Viterbi
 
@@ -264,7 +265,7 @@ def class_masks(masks, path=None, classes=None, title=None, per_class=True):
     available = counts.pop()
     shown = list(range(available)) if classes is None or not per_class else list(classes)
     for k in shown:
-        if not isinstance(k, (int, np.integer)) or not 0 <= k < available:
+        if not is_int(k) or not 0 <= k < available:
             raise ValueError(f"class {k!r} is out of range: the masks have {available} classes")
     if not shown:
         raise ValueError("classes is empty: nothing to draw")

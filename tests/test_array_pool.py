@@ -89,9 +89,11 @@ def test_the_limit_bounds_what_is_kept(pool):
     assert memory.array_pool_bytes() == 0
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "1", True, None, 2**70])
-def test_bad_limits_are_refused(bad, pool):
-    with pytest.raises(ValueError, match="limit"):
+@pytest.mark.parametrize("bad, error", [(-1, ValueError), (2**70, ValueError), (1.5, TypeError),
+                                        ("1", TypeError), (True, TypeError), (None, TypeError)])
+def test_bad_limits_are_refused(bad, error, pool):
+    # the package's rule: a value of the wrong type is a TypeError, out of range a ValueError
+    with pytest.raises(error, match="the array pool's limit"):
         memory.set_array_pool_limit(bad)
     assert memory.array_pool_limit() == 512 * MIB
 

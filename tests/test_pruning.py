@@ -129,7 +129,7 @@ def test_score_errors_name_the_problem(mlp, digits):
         neuron_scores(mlp, digits, "fc1", target="labels")
     with pytest.raises(ValueError, match="one label per sample"):
         neuron_scores(mlp, (digits[0], digits[1][:5]), "fc1")
-    with pytest.raises(ValueError, match="batch_size must be a positive int, not 0"):
+    with pytest.raises(ValueError, match="batch_size must be at least 1, not 0"):
         neuron_scores(mlp, digits, "fc1", batch_size=0)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._integers import as_int
 from ..datasets import as_dataset
 from ..inputs import as_array, as_batch
 from ..propagation import relevance as _relevance
@@ -45,11 +46,7 @@ def _increasing_counts(values, limit, name, described, unit):
 
 
 def _check_batch_size(batch_size):
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be a positive int, not {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, not {batch_size}")
-    return int(batch_size)
+    return as_int(batch_size, "batch_size", 1)
 
 
 def _batches(data, batch_size):

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from .._integers import as_int
 from ._common import (_apply_perturb, _as_arrays, _batch_relevance, _batches,
                       _check_batch_size, _check_labels, _check_relevance_source, _check_target,
                       _needs_labels, _per_call, _relevance_target, _scores_of_variants,
@@ -44,10 +45,7 @@ def _check_steps(features_in_step, steps, n):
     for name, value in (("features_in_step", features_in_step), ("steps", steps)):
         if value is None and name == "steps":
             continue
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be a positive int, not {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, not {value}")
+        as_int(value, name, 1)
     if features_in_step > n:
         raise ValueError(f"features_in_step={features_in_step} is more than the {n} features "
                          "of an image")

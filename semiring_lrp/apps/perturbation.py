@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._integers import as_int, as_int_pair
 from ._common import (_apply_perturb, _as_arrays, _batch_relevance, _batches,
                       _check_batch_size, _check_labels, _check_relevance_source, _check_target,
                       _increasing_counts, _needs_labels, _per_call, _relevance_target,
@@ -56,10 +57,7 @@ def _image_size(data):
 
 def _patch_size(patch, size):
     """(ph, pw): an int for square patches, or a pair."""
-    pair = (patch, patch) if np.ndim(patch) == 0 else tuple(np.asarray(patch).tolist())
-    if len(pair) != 2 or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
-                                 for p in pair):
-        raise TypeError(f"patch must be an int or a pair of ints (height, width), not {patch!r}")
+    pair = as_int_pair(patch, "patch", described="an int or a pair of ints (height, width)")
     if min(pair) < 1 or pair[0] > size[0] or pair[1] > size[1]:
         raise ValueError(f"patch {pair} must be at least 1 and at most the image size {size}")
     return pair
@@ -153,8 +151,7 @@ def _check_draw(distribution, temperature, seed):
         raise TypeError(f"temperature must be a number, not {temperature!r}")
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a finite number above 0, not {temperature}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, not {seed!r}")
+    as_int(seed, "seed", 0)
 
 
 def _pixel_relevance(r, x):

@@ -18,8 +18,11 @@ accuracy and the loss on test data after each step.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
+from .._integers import as_int, is_int
 from ..layers import Conv2d
 from ._common import (_as_arrays, _batches, _check_batch_size, _check_labels, _check_target,
                       _increasing_counts, _needs_labels, _output_scores)
@@ -68,7 +71,7 @@ def neuron_scores(net, data, layer, criterion="relevance", semiring=None, rule=N
                over the images, element by element, in float64 (boolean
                relevance counts as 0 and 1).
     batch_size images per relevance pass.
-    seed       the random criterion's seed.
+    seed       the random criterion's seed, an int >= 0.
     progress, client
                as `reduce_relevance` takes them: a bar, a Dask client.
     """
@@ -85,7 +88,7 @@ def neuron_scores(net, data, layer, criterion="relevance", semiring=None, rule=N
     if criterion == "l2":
         return _weight_norms(weights, 2)
     if criterion == "random":
-        return np.random.default_rng(seed).random(n)
+        return np.random.default_rng(as_int(seed, "seed", 0)).random(n)
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}, not {reduce!r}")
     if data is None:
@@ -111,11 +114,11 @@ def _weight_norms(weights, order):
 
 def _pruned_counts(steps, n):
     """The numbers of neurons pruned at each step, increasing, in [0, n]."""
-    if isinstance(steps, (int, np.integer)) and not isinstance(steps, (bool, np.bool_)):
+    if is_int(steps):
         if steps < 2:
             raise ValueError(f"steps={steps}: an int counts the evenly spaced steps from 0 to "
                              f"all {n} pruned, both included, so it must be at least 2")
-        return np.unique(np.round(np.linspace(0, n, int(steps))).astype(np.int64))
+        return np.unique(np.round(np.linspace(0, n, operator.index(steps))).astype(np.int64))
     return _increasing_counts(steps, n, "steps", "an int (how many evenly spaced steps) or a "
                               "sequence of neuron counts (ints)", "the layer's number of neurons")
 
