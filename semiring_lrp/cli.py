@@ -142,6 +142,8 @@ def _read_image(path, net):
     if extension not in _IMAGE_READERS:
         raise ValueError(f"{path}: --image must be a .npy or .png file "
                          "(.jpg is for --model vgg16)")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: --image is a folder, not a file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:

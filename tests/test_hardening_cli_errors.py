@@ -178,3 +178,12 @@ def test_memory_error_and_ctrl_c_in_a_subprocess(tmp_path, exc, status):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == status, done.stderr
     _one_error_line(done.stderr)
+
+
+def test_an_image_that_is_a_folder_is_named_as_a_folder(tmp_path, capsys):
+    folder = tmp_path / "digit.png"
+    folder.mkdir()
+    status, err = _run(capsys, ["explain", "--image", str(folder),
+                                "--output", str(tmp_path / "out.png")])
+    assert status == 2
+    assert _one_error_line(err) == f"semiring-lrp: error: {folder}: --image is a folder, not a file"
