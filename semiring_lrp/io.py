@@ -12,6 +12,7 @@ import lzma
 import os
 import pickle
 import tokenize
+import warnings
 import zipfile
 import zlib
 
@@ -347,15 +348,30 @@ def _read_state_dict(path):
     else:
         _check_legacy_storages(path, size)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # a file of another pickle protocol loads or fails; either way it is not news
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a bad file
-        _fail(path, f"cannot be read as a PyTorch state_dict ({type(err).__name__}: {err})")
+        _fail(path, f"cannot be read as a PyTorch state_dict ({type(err).__name__}: "
+                    f"{_torch_load_reason(err)})")
     if hasattr(state, "state_dict") and not isinstance(state, dict):
         state = state.state_dict()
     if not isinstance(state, dict):
         _fail(path, f"holds a {type(state).__name__}, not a state_dict")
     _check_tensor_claims(path, state, size)
     return state
+
+
+def _torch_load_reason(err):
+    """The line of torch.load's message that says what failed: a refusal by
+    its weights-only unpickler spans a paragraph of advice around it."""
+    message = str(err)
+    marker = "WeightsUnpickler error:"
+    if marker in message:
+        reason = message.split(marker, 1)[1].strip().split("\n\n", 1)[0]
+        return " ".join(reason.split())
+    return message
 
 
 def _load_state_dict(path):

@@ -405,3 +405,20 @@ def test_command_reads_a_sixteen_bit_grey_png_of_a_digit(tmp_path):
     path = _saved(tmp_path, "digit16.png", Image.fromarray(samples))
     read = _read_image(str(path), sl.models.mnist_mlp())
     np.testing.assert_allclose(read, digits[0] / 255, rtol=1e-6)
+
+
+def test_a_file_torch_cannot_read_gives_one_short_line(tmp_path, capsys):
+    """torch.load(weights_only=True) refuses pickle protocol 4 after warning
+    about it; the command says why in one line, without the warning or
+    torch's paragraph of advice."""
+    path = tmp_path / "protocol4.pt"
+    torch.save({"0.weight": torch.ones(3, 4)}, path, pickle_protocol=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError) as info:
+            sl.load(path)
+    assert str(info.value) == (f"{path}: cannot be read as a PyTorch state_dict "
+                               "(UnpicklingError: Unsupported operand 149)")
+    status, err = run(capsys, "explain", "--model", str(path), "--image",
+                      str(tmp_path / "x.npy"), "--output", str(tmp_path / "o.png"))
+    assert_one_error_line(status, err, str(path), "Unsupported operand 149")
