@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .composites import IMAGENET_MEAN, IMAGENET_STD
+from .inputs import from_tensor
 from .semirings import Boolean, Counting, Real, Semiring, Viterbi
 
 __all__ = ["aggregate_channels", "read_image", "imagenet_input"]
@@ -34,7 +35,7 @@ def aggregate_channels(relevance, how="sum"):
     Real "sum", Viterbi "max". Counts are summed exactly (OverflowError past
     int64).
     """
-    r = np.asarray(relevance)
+    r = np.asarray(from_tensor(relevance, "relevance"))
     if isinstance(how, Semiring):
         how = next((name for cls, name in _DEFAULT_AGGREGATE if isinstance(how, cls)), None)
         if how is None:
@@ -77,7 +78,10 @@ def imagenet_input(image, size=224, resize=256):
     size, 3) in [0, 1] for display)."""
     from PIL import Image
 
-    rgb = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
+    if isinstance(image, (str, os.PathLike)):
+        rgb = read_image(image)
+    else:
+        rgb = np.asarray(from_tensor(image, "image"))
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an RGB image (H, W, 3), not shape {rgb.shape}")
     if rgb.dtype != np.uint8:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from .inputs import from_tensor
 from .rules import ZBox, Zero
 
 __all__ = ["Layer", "ReLU", "Flatten", "Linear", "Conv2d"]
@@ -75,7 +76,7 @@ class WeightedLayer(Layer):
 
     def __init__(self, weight, bias):
         name = type(self).__name__
-        weight = np.asarray(weight)
+        weight = np.asarray(from_tensor(weight, f"{name} weight"))
         if weight.dtype not in (np.float32, np.float64):
             raise TypeError(f"{name} weight must be float32 or float64, not {weight.dtype}")
         if weight.ndim != self._ndim or 0 in weight.shape:
@@ -83,7 +84,7 @@ class WeightedLayer(Layer):
                              f"not shape {weight.shape}")
         if bias is None:
             bias = np.zeros(weight.shape[0], dtype=weight.dtype)
-        bias = np.asarray(bias)
+        bias = np.asarray(from_tensor(bias, f"{name} bias"))
         if bias.dtype != weight.dtype:
             raise TypeError(f"{name} bias dtype {bias.dtype} differs from weight dtype "
                             f"{weight.dtype}")

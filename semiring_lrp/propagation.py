@@ -45,8 +45,14 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     net       a `Network` (see `from_torch`, `load`, `models`).
     x         one sample or a batch: NumPy array, nested list or torch tensor,
               any memory layout and real dtype; it is converted to the
-              network's dtype. NaN or infinity raise ValueError.
-    target    an int, or one int per sample; default: the predicted class.
+              network's dtype. NaN or infinity raise ValueError. bfloat16
+              and float8 tensors are read as float32 (exactly), GPU tensors
+              copied to the CPU; meta, sparse and quantized tensors raise
+              ValueError (see `inputs.from_tensor`).
+    target    an int, or one int per sample, of any integer type; default:
+              the predicted class. An index outside [0, classes) raises
+              ValueError naming its value; bools and floats (even integral
+              ones) raise TypeError.
     semiring  Real() (default), Boolean(...), Counting(...), Viterbi(), or an
               instance of your own `Semiring` subclass.
     rule      one rule for every weighted layer (Linear, Conv2d); a list with

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from . import _core
+from .inputs import from_tensor
 
 __all__ = ["Rule", "Zero", "Epsilon", "Gamma", "ZBox"]
 
@@ -128,7 +129,7 @@ class ZBox(Rule):
 
     @staticmethod
     def _bound(value, name):
-        arr = np.asarray(value)
+        arr = np.asarray(from_tensor(value, f"ZBox {name}"))
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"ZBox {name} must be numeric, not {arr.dtype}")
         arr = arr.astype(np.float64)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..datasets import as_dataset
-from ..inputs import as_array, as_batch
+from ..inputs import as_array, as_batch, class_indices
 from ..propagation import relevance as _relevance
 from ..semirings import Semiring
 
@@ -107,10 +107,7 @@ def _targets(target, labels, scores):
         return _check_labels(_needs_labels(labels, "target='label'"), classes)
     if isinstance(target, str):
         return np.argmax(scores, axis=1).astype(np.int64)
-    if not 0 <= target < classes:
-        raise ValueError(f"target {target} is out of range: the network has {classes} "
-                         f"classes (0 to {classes - 1})")
-    return np.full(n, target, dtype=np.int64)
+    return np.full(n, class_indices(target, classes, "target"), dtype=np.int64)
 
 
 def _relevance_target(target, labels):
