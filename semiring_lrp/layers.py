@@ -112,6 +112,17 @@ class WeightedLayer(Layer):
         self._kept = (self.weight, cache)
         return cache
 
+    def largest_weights(self):
+        """(largest positive, largest negative magnitude) among the weights
+        and the bias, 0 where there is none: what bounds rho(w) and the z^B
+        terms (`Rule.check_fits`). Found once per weight array."""
+        kept = self.__dict__.get("_largest")
+        if kept is None or kept[0] is not self.weight:
+            low = min(float(self.weight.min()), float(self.bias.min()), 0.0)
+            high = max(float(self.weight.max()), float(self.bias.max()), 0.0)
+            kept = self._largest = (self.weight, (high, -low))
+        return kept[1]
+
     def weight_cache_size(self):
         """(entries, bytes) of prepared weights this layer keeps for its passes."""
         kept = self.__dict__.get("_kept")
@@ -127,6 +138,7 @@ class WeightedLayer(Layer):
         # the cache is the C core's memory, rebuilt on demand: never pickled
         state = dict(self.__dict__)
         state.pop("_kept", None)
+        state.pop("_largest", None)
         return state
 
     def __setstate__(self, state):

@@ -76,6 +76,10 @@ def _output_scores(net, x):
     if scores.ndim != 2:
         raise ValueError(f"the network's output has shape {scores.shape[1:]} per image; "
                          "these applications need one score per class")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"the network's forward pass overflows {scores.dtype} on these "
+                         "images (a score is infinite or NaN): the images, or the values "
+                         "that perturb them, are too large for the network")
     return scores
 
 
