@@ -78,10 +78,8 @@ def imagenet_input(image, size=224, resize=256):
     size, 3) in [0, 1] for display)."""
     from PIL import Image
 
-    if isinstance(image, (str, os.PathLike)):
-        rgb = read_image(image)
-    else:
-        rgb = np.asarray(from_tensor(image, "image"))
+    image = from_tensor(image, "image")
+    rgb = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an RGB image (H, W, 3), not shape {rgb.shape}")
     if rgb.dtype != np.uint8:

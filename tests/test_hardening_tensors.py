@@ -131,3 +131,33 @@ def test_bfloat16_batchnorm_statistics_fold_exactly():
     model[1].running_mean = model[1].running_mean.to(torch.bfloat16)  # 0.5, -0.25 exact
     folded = sl.from_torch(model)
     np.testing.assert_array_equal(folded.layers[0].bias, reference.layers[0].bias)
+
+
+def _meta(shape, dtype=torch.float32):
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda net, data: sl.images.aggregate_channels(_meta((3, 4, 4)), "sum"), "^relevance is"),
+    (lambda net, data: sl.images.imagenet_input(_meta((8, 8, 3))), "^image is"),
+    (lambda net, data: sl.models.mnist_input(_meta((2, 28, 28), torch.uint8)), "^images is"),
+    (lambda net, data: net.masked("fc1", _meta(2, torch.int64)), "^neurons is"),
+    (lambda net, data: sl.viz.heatmap(_meta((28, 28)), np.zeros((28, 28)), "real"),
+     "^image is"),
+    (lambda net, data: sl.viz.class_masks({"or": _meta((10, 28, 28), torch.bool)}),
+     "^mask 'or' is"),
+    (lambda net, data: sl.apps.pruning_curve(net, _meta(300), "fc1", data), "^scores is"),
+    (lambda net, data: sl.datasets.ArrayDataset(_meta((2, 28, 28))), "^x is"),
+])
+def test_every_array_argument_names_a_meta_tensor(mlp, digits, call, match):
+    data = (digits[0][:2], digits[1][:2])
+    with pytest.raises(ValueError, match=match + " a 'meta' tensor"):
+        call(mlp, data)
+
+
+def test_every_array_argument_reads_bfloat16(mlp, digits):
+    relevance = torch.ones(3, 4, 4, dtype=torch.bfloat16)
+    np.testing.assert_array_equal(sl.images.aggregate_channels(relevance, "sum"),
+                                  np.full((4, 4), 3.0))
+    masked = mlp.masked("fc1", torch.tensor([0, 1]))
+    assert not masked.layers[mlp.layer_index("fc1")].weight[:2].any()
