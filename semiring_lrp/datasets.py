@@ -30,7 +30,7 @@ import numpy as np
 from ._integers import as_int
 from .idx import load_mnist, read_idx
 from .images import imagenet_input
-from .inputs import as_array
+from .inputs import _integers, as_array, is_tensor
 from .models import mnist_input
 
 __all__ = ["mnist", "two_digit_mnist", "Dataset", "Subset", "MNIST", "TwoDigitMNIST",
@@ -443,15 +443,33 @@ class ArrayDataset(Dataset):
 
 
 def _checked_labels(labels, n):
-    labels = as_array(labels, "labels")
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers, not dtype {labels.dtype}")
+    labels = _label_integers(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be one-dimensional (N,), not shape {labels.shape}")
     if len(labels) != n:
         raise ValueError(f"x holds {n} samples but labels holds {len(labels)}: give one "
                          "label per sample")
     return labels.astype(np.int64)
+
+
+def _label_integers(labels):
+    """labels as an integer array that int64 holds: a label beyond it (a
+    uint64 near 2**64, a Python int of any size) is no class of any network,
+    and is named with its own value rather than wrapped."""
+    try:
+        labels = _integers(labels, "labels")
+    except TypeError:
+        shown = as_array(labels, "labels").dtype  # non-numbers: as_array's error
+        raise TypeError(f"labels must be integers, not dtype {shown}") from None
+    beyond = (labels < _INT64.min) | (labels > _INT64.max)
+    if np.any(beyond):
+        index = int(np.flatnonzero(beyond.ravel())[0])
+        raise ValueError(f"label {int(labels.flat[index])} (index {index}) is beyond "
+                         "int64: no network has that many classes")
+    return labels
+
+
+_INT64 = np.iinfo(np.int64)
 
 
 class ImageFolder(Dataset):
@@ -547,8 +565,7 @@ def as_dataset(data):
 
 
 def _is_array(value):
-    return isinstance(value, np.ndarray) or (
-        type(value).__module__.startswith("torch") and hasattr(value, "detach"))
+    return isinstance(value, np.ndarray) or is_tensor(value)
 
 
 def _is_labelled_pair(data):
@@ -557,7 +574,13 @@ def _is_labelled_pair(data):
     # one integer label per row: a length that differs from x's is the
     # ArrayDataset's error to name, not a reason to read two samples
     x, labels = data
-    return labels.ndim == 1 and len(x.shape) >= 2 and as_array(labels, "labels").dtype.kind in "iu"
+    if labels.ndim != 1 or len(x.shape) < 2:
+        return False
+    try:
+        _integers(labels, "labels")  # Python ints beyond int64 too: ArrayDataset names them
+    except TypeError:
+        return False
+    return True
 
 
 def _stack_samples(samples):

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from .composites import IMAGENET_MEAN, IMAGENET_STD
+from .inputs import from_tensor
 from .semirings import Boolean, Counting, Real, Semiring, Viterbi
 
 __all__ = ["aggregate_channels", "read_image", "image_size", "imagenet_input",
@@ -37,7 +38,7 @@ def aggregate_channels(relevance, how="sum"):
     Real "sum", Viterbi "max". Counts are summed exactly (OverflowError past
     int64).
     """
-    r = np.asarray(relevance)
+    r = np.asarray(from_tensor(relevance, "relevance"))
     if isinstance(how, Semiring):
         how = next((name for cls, name in _DEFAULT_AGGREGATE if isinstance(how, cls)), None)
         if how is None:
@@ -214,7 +215,7 @@ def imagenet_input(image, size=224, resize=256):
     if isinstance(image, (str, os.PathLike)):
         crop = _file_crop(os.fspath(image), size, resize)
     else:
-        rgb = np.asarray(image)
+        rgb = np.asarray(from_tensor(image, "image"))
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an RGB image (H, W, 3), not shape {rgb.shape}")
         if rgb.dtype != np.uint8:

@@ -2,15 +2,66 @@
 with an error that names the problem when it cannot be done."""
 from __future__ import annotations
 
+import numbers
+import sys
+
 import numpy as np
 
-__all__ = ["as_array", "as_batch", "as_targets"]
+__all__ = ["as_array", "as_batch", "as_targets", "class_indices", "from_tensor", "is_tensor"]
+
+#: torch float dtypes that NumPy has too: read as they are
+_NUMPY_FLOATS = ("float16", "float32", "float64")
+
+
+def is_tensor(x):
+    """Whether x is a torch tensor (torch is never imported here: a tensor
+    exists only once its module is)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def from_tensor(x, name="x"):
+    """x's values as a NumPy array when x is a torch tensor, else x itself.
+
+    The one place where tensors become arrays:
+    - a dense CPU tensor of a dtype NumPy has (float16/32/64, ints, bool,
+      complex) shares its memory with the array (no copy);
+    - bfloat16 and the float8 types, which NumPy lacks, become float32,
+      which holds each of their values exactly;
+    - a tensor on another device (CUDA, MPS) is copied to the CPU;
+    - a tensor without values (device "meta"), a sparse or a quantized one
+      raises ValueError naming `name`; a dtype neither NumPy nor float32
+      can hold (packed float4, bits, sub-byte ints) raises TypeError.
+    """
+    if not is_tensor(x):
+        return x
+    import torch
+
+    if x.device.type == "meta":
+        raise ValueError(f"{name} is a 'meta' tensor, which has a shape but no values")
+    if x.layout != torch.strided:
+        raise ValueError(f"{name} is a {x.layout} tensor; give a dense one "
+                         "(tensor.to_dense())")
+    if x.is_quantized:
+        raise ValueError(f"{name} is a quantized tensor ({x.dtype}); give its values "
+                         "(tensor.dequantize())")
+    x = x.detach().cpu().resolve_conj().resolve_neg()
+    if x.is_floating_point() and str(x.dtype).rpartition(".")[2] not in _NUMPY_FLOATS:
+        try:
+            x = x.to(torch.float32)
+        except (RuntimeError, TypeError) as err:
+            raise TypeError(f"{name} has dtype {x.dtype}, which cannot be read as float32 "
+                            f"({err})") from None
+    try:
+        return x.numpy()
+    except (RuntimeError, TypeError) as err:
+        raise TypeError(f"{name} has dtype {x.dtype}, which NumPy cannot hold ({err})") from None
 
 
 def as_array(x, name="x"):
-    """A NumPy array from an array, a nested list or a torch tensor."""
-    if type(x).__module__.startswith("torch") and hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
+    """A NumPy array from an array, a nested list or a torch tensor (see
+    `from_tensor`); TypeError unless it holds real numbers."""
+    x = from_tensor(x, name)
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as err:
@@ -58,16 +109,50 @@ def as_targets(target, scores):
     n, classes = scores.shape
     if target is None:
         return np.argmax(scores, axis=1)
-    t = as_array(target, "target")
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"target must be an integer class index, not dtype {t.dtype}")
+    t = class_indices(target, classes, "target")
     if t.ndim == 0:
-        t = np.full(n, t, dtype=np.int64)
-    elif t.shape != (n,):
+        return np.full(n, t, dtype=np.int64)
+    if t.shape != (n,):
         raise ValueError(f"target has shape {t.shape}; give one int or one per sample "
                          f"({n} here)")
-    bad = (t < 0) | (t >= classes)
+    return t
+
+
+def _is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _integers(value, name):
+    """value as an array of integers: an integer dtype, or object holding
+    Python ints beyond int64. Bools, floats (integral or not) and anything
+    else raise TypeError naming `name`."""
+    value = from_tensor(value, name)
+    if _is_integer(value):  # any size; np.asarray would give object for 2**70
+        return np.array(value, dtype=object if not -2**63 <= value < 2**64 else None)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):
+        arr = np.asarray(None)
+    if arr.dtype.kind in "iu":
+        return arr
+    if arr.size == 0 and arr.dtype.kind == "f":  # [] : the caller's shape check names it
+        return arr.astype(np.int64)
+    if arr.dtype == object and arr.size and all(map(_is_integer, arr.flat)):
+        return arr
+    shown = f"{value!r}" if arr.ndim == 0 else f"dtype {arr.dtype}"
+    raise TypeError(f"{name} must be an integer class index (or one per sample), "
+                    f"not {shown[:100]}")
+
+
+def class_indices(value, classes, name="target"):
+    """value (one int, or an array or list of them) as int64 class indices,
+    each in [0, classes). An index out of range raises ValueError naming
+    its own value, whatever its type (np.uint64(2**64 - 1), 2**70); bools
+    and floats raise TypeError, as do non-numbers."""
+    arr = _integers(value, name)
+    bad = (arr < 0) | (arr >= classes)
     if np.any(bad):
-        raise ValueError(f"target {t[bad][0]} is out of range: the network has {classes} "
-                         f"classes (0 to {classes - 1})")
-    return t.astype(np.int64)
+        first = arr[bad].flat[0] if arr.ndim else arr[()]
+        raise ValueError(f"{name} {int(first)} is out of range for {classes} classes "
+                         f"(0 to {classes - 1})")
+    return arr.astype(np.int64)

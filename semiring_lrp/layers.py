@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _core
 from ._integers import as_int, as_int_pair
+from .inputs import from_tensor
 from .rules import ZBox, Zero
 
 __all__ = ["Layer", "ReLU", "Flatten", "Linear", "Conv2d"]
@@ -78,7 +79,7 @@ class WeightedLayer(Layer):
 
     def __init__(self, weight, bias):
         name = type(self).__name__
-        weight = np.asarray(weight)
+        weight = np.asarray(from_tensor(weight, f"{name} weight"))
         if weight.dtype not in (np.float32, np.float64):
             raise TypeError(f"{name} weight must be float32 or float64, not {weight.dtype}")
         if weight.ndim != self._ndim or 0 in weight.shape:
@@ -86,7 +87,7 @@ class WeightedLayer(Layer):
                              f"not shape {weight.shape}")
         if bias is None:
             bias = np.zeros(weight.shape[0], dtype=weight.dtype)
-        bias = np.asarray(bias)
+        bias = np.asarray(from_tensor(bias, f"{name} bias"))
         if bias.dtype != weight.dtype:
             raise TypeError(f"{name} bias dtype {bias.dtype} differs from weight dtype "
                             f"{weight.dtype}")
@@ -114,6 +115,17 @@ class WeightedLayer(Layer):
         self._kept = (self.weight, cache)
         return cache
 
+    def largest_weights(self):
+        """(largest positive, largest negative magnitude) among the weights
+        and the bias, 0 where there is none: what bounds rho(w) and the z^B
+        terms (`Rule.check_fits`). Found once per weight array."""
+        kept = self.__dict__.get("_largest")
+        if kept is None or kept[0] is not self.weight:
+            low = min(float(self.weight.min()), float(self.bias.min()), 0.0)
+            high = max(float(self.weight.max()), float(self.bias.max()), 0.0)
+            kept = self._largest = (self.weight, (high, -low))
+        return kept[1]
+
     def weight_cache_size(self):
         """(entries, bytes) of prepared weights this layer keeps for its passes."""
         kept = self.__dict__.get("_kept")
@@ -129,6 +141,7 @@ class WeightedLayer(Layer):
         # the cache is the C core's memory, rebuilt on demand: never pickled
         state = dict(self.__dict__)
         state.pop("_kept", None)
+        state.pop("_largest", None)
         return state
 
     def __setstate__(self, state):

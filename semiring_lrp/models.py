@@ -19,6 +19,7 @@ from importlib import resources
 
 import numpy as np
 
+from .inputs import from_tensor, is_tensor
 from .network import (AdaptiveAvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network,
                       ReLU)
 
@@ -78,7 +79,7 @@ def mnist_digits():
 
 def mnist_input(images):
     """uint8 MNIST images -> the MLP's input: float32 pixel / 255."""
-    images = np.asarray(images)
+    images = np.asarray(from_tensor(images, "images"))
     if images.dtype != np.uint8:
         raise TypeError(f"mnist_input expects uint8 pixels, not {images.dtype}")
     return images.astype(np.float32) / np.float32(255)
@@ -120,8 +121,11 @@ def _vgg16_tensors(path):
     from .io import _read_state_dict
 
     state = _read_state_dict(path)  # refuses tensors that claim more than the file stores
-    return {key: value.detach().cpu().numpy() for key, value in state.items()
-            if hasattr(value, "detach")}
+    try:
+        return {key: from_tensor(value, key) for key, value in state.items()
+                if is_tensor(value)}
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def vgg16(weights, dtype=np.float32):

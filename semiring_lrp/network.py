@@ -17,7 +17,7 @@ import operator
 import numpy as np
 
 from ._integers import as_int, is_int
-from .inputs import as_batch
+from .inputs import as_batch, from_tensor
 from .layers import Conv2d, Flatten, Layer, Linear, ReLU
 from .memory import pooled_arrays
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
@@ -237,17 +237,20 @@ class Network:
         position, _ = self.weighted_index(layer)
         target = self.layers[position]
         keep = np.ones(target.weight.shape[0], dtype=bool)
-        index = np.asarray(neurons)
+        index = np.asarray(from_tensor(neurons, "neurons"))
         if index.dtype == np.bool_:
             if index.shape != keep.shape:
                 raise ValueError(f"a boolean mask for {target!r} needs {keep.size} entries, "
                                  f"not {index.shape}")
             keep &= ~index
         elif index.dtype.kind in "iu" or index.size == 0:
-            index = index.astype(np.int64).ravel()
-            if np.any((index < -keep.size) | (index >= keep.size)):
-                raise ValueError(f"neuron indices out of range for {target!r}")
-            keep[index] = False
+            index = index.ravel()
+            # checked in their own dtype: a uint64 near 2**64 must not wrap to -1
+            bad = (index < -keep.size) | (index >= keep.size)
+            if np.any(bad):
+                raise ValueError(f"neuron index {index[bad][0]} is out of range for {target!r} "
+                                 f"({keep.size} neurons)")
+            keep[index.astype(np.int64)] = False
         else:
             raise TypeError(f"neurons must be integer indices or a boolean mask, not {index.dtype}")
         shape = (-1,) + (1,) * (target.weight.ndim - 1)

@@ -45,14 +45,24 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     net       a `Network` (see `from_torch`, `load`, `models`).
     x         one sample or a batch: NumPy array, nested list or torch tensor,
               any memory layout and real dtype; it is converted to the
-              network's dtype. NaN or infinity raise ValueError.
-    target    an int, or one int per sample; default: the predicted class.
+              network's dtype. NaN or infinity raise ValueError. bfloat16
+              and float8 tensors are read as float32 (exactly), GPU tensors
+              copied to the CPU; meta, sparse and quantized tensors raise
+              ValueError (see `inputs.from_tensor`).
+    target    an int, or one int per sample, of any integer type; default:
+              the predicted class. An index outside [0, classes) raises
+              ValueError naming its value; bools and floats (even integral
+              ones) raise TypeError.
     semiring  Real() (default), Boolean(...), Counting(...), Viterbi(), or an
               instance of your own `Semiring` subclass.
     rule      one rule for every weighted layer (Linear, Conv2d); a list with
               one rule per weighted layer in forward order; or a dict from
               each weighted layer's name or index (see `Network`) to its rule.
               Default `rules.Zero()` (LRP-0). Pooling layers always use LRP-0.
+              Parameters and thresholds are checked in the network's dtype
+              (semantics.md, section 2): one that rounds to infinity or to
+              0, or makes a layer's denominators overflow, raises ValueError
+              naming the rule, the layer and the dtype.
     init      "one" (default): R^(L) is the semiring's 1 at the target, 0
               elsewhere (paper eq. 2.1.2). "activation": the real semiring
               starts from the target's output score, which is classical LRP
@@ -104,7 +114,8 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
         if current.weighted:
             index -= 1
             r = _weighted_step(semiring, use_kernel, index, rules[index], current,
-                               acts[i], acts[i + 1], r, batch.shape, _where(net, i, use_kernel))
+                               acts[i], acts[i + 1], r, batch.shape, net.names[i],
+                               _where(net, i, use_kernel))
         elif current.pooling:
             pool -= 1
             r = _pooling_step(semiring, use_kernel, pool, current, acts[i], r, maxpool,
@@ -132,7 +143,9 @@ def checked_arguments(net, semiring, rule, init, maxpool, layer):
     """What `relevance` makes of its arguments before any pass, each checked
     against `net`: (the semiring with its thresholds per layer, one rule
     per weighted layer, the index where the backward walk stops, the max
-    pooling mode). Raises the TypeError or ValueError that names a bad one."""
+    pooling mode). Raises the TypeError or ValueError that names a bad one,
+    including a rule parameter or threshold that does not fit the
+    network's dtype."""
     if not isinstance(net, Network):
         raise TypeError(f"net must be a semiring_lrp.Network, not {type(net).__name__}; "
                         "convert a PyTorch model with semiring_lrp.from_torch")
@@ -148,6 +161,7 @@ def checked_arguments(net, semiring, rule, init, maxpool, layer):
                             "it must return a semiring_lrp.Semiring")
         semiring = resolved
     rules = _rules_per_layer(rule, net)
+    _check_values_fit(net, semiring, rules)
     stop = net.layer_index(layer, allow_ends=True)
     if not (isinstance(init, str) and init in ("one", "activation")):
         raise ValueError(f"init must be 'one' or 'activation', not {init!r}")
@@ -179,6 +193,46 @@ def _rules_per_layer(rule, net):
                 raise TypeError(f"rule[{i}] is {r!r}, not a semiring_lrp.rules rule")
         return list(rule)
     raise TypeError(f"rule must be a semiring_lrp.rules rule or a list of them, not {rule!r}")
+
+
+def _check_values_fit(net, semiring, rules):
+    """Every rule parameter and threshold keeps its meaning in the network's
+    dtype (see `Rule.check_fits`, `Boolean.check_fits`): refused here, before
+    any pass, rather than giving NaN or zeros."""
+    for position, rule in zip(net.weighted_layers, rules):
+        layer = net.layers[position]
+        rule.check_fits(net.dtype, layer.largest_weights(), f"layer {net.names[position]!r}")
+    if hasattr(semiring, "check_fits"):
+        semiring.check_fits(net)
+
+
+def _check_finite(values, rule, name, parameter):
+    """Raises ValueError when a layer's denominators (z, or Viterbi's m)
+    hold infinity or NaN: the rule's `parameter` (None: the forward pass
+    itself) made them overflow on this input. min and max carry any NaN,
+    and need no temporary array."""
+    if values.size == 0 or (np.isfinite(values.min()) and np.isfinite(values.max())):
+        return
+    dtype = values.dtype
+    if parameter is None:
+        raise ValueError(f"the forward pass overflows {dtype} at layer {name!r} on this input "
+                         f"(largest {np.finfo(dtype).max:.4g})")
+    raise ValueError(f"{rule!r} on layer {name!r}: {parameter} {_shown(rule, parameter)} "
+                     f"makes the denominators overflow {dtype} on this input (largest "
+                     f"{np.finfo(dtype).max:.4g}); give a smaller {parameter}")
+
+
+def _rule_parameter(rule):
+    """The parameter of `rule` that scales its fresh denominators."""
+    return {_core.RULE_GAMMA: "gamma", _core.RULE_ZBOX: "low/high"}.get(rule.kind)
+
+
+def _shown(rule, parameter):
+    """The value of a rule's parameter as a message shows it; the bounds
+    as the interval [least low, largest high]."""
+    if parameter == "low/high":
+        return f"[{np.min(rule.low)}, {np.max(rule.high)}]"
+    return repr(getattr(rule, parameter))
 
 
 def _relevance_dtype(semiring, net_dtype):
@@ -234,23 +288,26 @@ def _where(net, i, use_kernel):
 
 
 def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r_out,
-                   batch_shape, where):
+                   batch_shape, name, where):
     if _all_zero(use_kernel, r_out):
         return np.zeros(a.shape, dtype=r_out.dtype)
     low = high = None
     if isinstance(rule, ZBox):
         low, high = _zbox_bounds(rule, a, batch_shape)
+    fresh = rule.kind not in _REUSES_FORWARD
     if use_kernel and semiring.kernel == "viterbi":
         m = layer.absmax(a, rule, low, high)
+        _check_finite(m, rule, name, _rule_parameter(rule) if fresh else None)
         return layer.kernel_relevance("viterbi", a, m, r_out, rule, low=low, high=high)
-    fresh = rule.kind not in _REUSES_FORWARD
     z = layer.weighted_sum(a, rule, low, high) if fresh else preactivation
+    _check_finite(z, rule, name, _rule_parameter(rule) if fresh else None)
     # the forward's preactivation is kept for the layers below; a fresh z is
     # this step's alone and is stabilised where it lies. The built-in
     # stabiliser with eps = 0 is the identity and the C kernels only read z;
     # a Python semiring gets a copy it may change.
     if not (use_kernel and type(rule).stabilise is Rule.stabilise and rule.eps == 0):
         z = rule.stabilise(z, in_place=fresh)
+        _check_finite(z, rule, name, "eps")
     if not use_kernel:
         return generic.weighted_step(semiring, index, layer, rule, a, z, r_out, where, low,
                                      high)

@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from .rules import rounding_problem, survives_rounding
+
 __all__ = ["Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi"]
 
 
@@ -208,6 +210,22 @@ class _ThresholdSemiring(Semiring):
                     f"{type(self).__name__} has {len(values)} {'pool_' if what == 'pooling' else ''}"
                     f"thresholds but the network has {count} {what} layers; give one per "
                     f"{what} layer")
+
+    def check_fits(self, net):
+        """Raises ValueError naming the threshold, its value, the layer and
+        the network's dtype when a threshold does not keep its meaning in
+        that dtype: a finite one that becomes infinite, a non-zero one that
+        becomes 0 (d >= 0 would then pass every zero coefficient).
+        Infinite thresholds are exact in every dtype and allowed."""
+        for attribute, positions, get in (
+                ("threshold", net.weighted_layers, self.theta),
+                ("pool_threshold", net.pooling_layers, self.pool_theta)):
+            for k, position in enumerate(positions):
+                value = get(k)
+                if not survives_rounding(value, net.dtype):
+                    raise ValueError(
+                        f"{type(self).__name__} {attribute} {value!r} of layer "
+                        f"{net.names[position]!r} {rounding_problem(value, net.dtype)}")
 
     def _passes(self, d, theta):
         theta = np.asarray(theta, dtype=d.dtype)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .inputs import from_tensor
 from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
                       Network, ReLU)
 
@@ -18,11 +19,12 @@ _SKIPPED = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
 
 
 def _tensor_to_numpy(tensor, name):
-    array = tensor.detach().cpu().numpy()
-    if array.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name} has dtype {array.dtype}; convert the model to float32 or "
+    """A weight's values: float32 or float64 only (a Network computes in its
+    weights' dtype), anything else raises TypeError naming the tensor."""
+    if str(tensor.dtype) not in ("torch.float32", "torch.float64"):
+        raise TypeError(f"{name} has dtype {tensor.dtype}; convert the model to float32 or "
                         "float64 first (model.float() or model.double())")
-    return array
+    return from_tensor(tensor, name)
 
 
 def _unsupported(path, module, why):
@@ -65,13 +67,16 @@ def _fold_batchnorm(module, path, layers):
                                          "(track_running_stats=True)")
     conv = layers[-1]
 
-    def as_float64(tensor, default):
-        return default if tensor is None else tensor.detach().cpu().double().numpy()
+    def as_float64(leaf, default):
+        tensor = getattr(module, leaf)
+        if tensor is None:
+            return default
+        return from_tensor(tensor, f"{path}.{leaf}").astype(np.float64)
 
-    mean = as_float64(module.running_mean, None)
-    var = as_float64(module.running_var, None)
-    gamma = as_float64(module.weight, np.ones_like(mean))
-    beta = as_float64(module.bias, np.zeros_like(mean))
+    mean = as_float64("running_mean", None)
+    var = as_float64("running_var", None)
+    gamma = as_float64("weight", np.ones_like(mean))
+    beta = as_float64("bias", np.zeros_like(mean))
     if mean.shape != (conv.out_channels,):
         raise ValueError(f"{path}: BatchNorm2d has {mean.shape[0]} channels after a Conv2d "
                          f"with {conv.out_channels}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from ._integers import is_int
 from .generic import identity_dtype
+from .inputs import from_tensor
 from .semirings import Boolean, Counting, Real, Semiring, Viterbi
 
 __all__ = ["heatmap", "kind_of", "class_masks"]
@@ -71,7 +72,7 @@ _SHAPES = {
 
 
 def _check_array(value, name):
-    arr = np.asarray(value)
+    arr = np.asarray(from_tensor(value, name))
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, not dtype {arr.dtype}")
     expected, fits = _SHAPES[name]
@@ -253,7 +254,8 @@ def class_masks(masks, path=None, classes=None, title=None, per_class=True):
     rows = dict(masks) if isinstance(masks, dict) else {"mask": masks}
     if not rows:
         raise ValueError("masks is empty")
-    arrays = {name: np.asarray(value) for name, value in rows.items()}
+    arrays = {name: np.asarray(from_tensor(value, f"mask {name!r}"))
+              for name, value in rows.items()}
     for name, value in arrays.items():
         if value.dtype.kind not in "biuf":
             raise TypeError(f"mask {name!r} must hold booleans or numbers, not {value.dtype}")

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._integers import as_int
 from ..datasets import as_dataset
-from ..inputs import as_array, as_batch
+from ..inputs import as_array, as_batch, class_indices
 from ..propagation import relevance as _relevance
 from ..semirings import Semiring
 
@@ -73,6 +73,10 @@ def _output_scores(net, x):
     if scores.ndim != 2:
         raise ValueError(f"the network's output has shape {scores.shape[1:]} per image; "
                          "these applications need one score per class")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"the network's forward pass overflows {scores.dtype} on these "
+                         "images (a score is infinite or NaN): the images, or the values "
+                         "that perturb them, are too large for the network")
     return scores
 
 
@@ -104,10 +108,7 @@ def _targets(target, labels, scores):
         return _check_labels(_needs_labels(labels, "target='label'"), classes)
     if isinstance(target, str):
         return np.argmax(scores, axis=1).astype(np.int64)
-    if not 0 <= target < classes:
-        raise ValueError(f"target {target} is out of range: the network has {classes} "
-                         f"classes (0 to {classes - 1})")
-    return np.full(n, target, dtype=np.int64)
+    return np.full(n, class_indices(target, classes, "target"), dtype=np.int64)
 
 
 def _relevance_target(target, labels):

@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from .._integers import as_int
+from ..rules import in_dtype, rounding_problem
 from ._common import (_apply_perturb, _as_arrays, _batch_relevance, _batches,
                       _check_batch_size, _check_labels, _check_relevance_source, _check_target,
                       _needs_labels, _per_call, _relevance_target, _scores_of_variants,
@@ -66,6 +67,13 @@ def _check_perturb(perturb):
         raise TypeError(f"perturb must be a finite baseline value or a function of the "
                         f"flipped values, not {perturb!r}")
     return perturb
+
+
+def _check_baseline_fits(perturb, net):
+    """A baseline value must stay finite in the network's dtype."""
+    if not callable(perturb) and not np.isfinite(in_dtype(perturb, net.dtype)):
+        raise ValueError(f"perturb {perturb!r} {rounding_problem(perturb, net.dtype)}, the "
+                         "network's dtype")
 
 
 def _flip_order(r, order):
@@ -124,9 +132,10 @@ def pixel_flipping(net, data, relevance, features_in_step=1, steps=None, order="
     order     "most" (default): the most relevant first (highest value;
               True before False); "least": the least relevant first.
               Equal relevance goes by feature index (a stable sort).
-    perturb   the value flipped features take (default 0.0), or a function
-              of their values, array (n, k) for n images, such as
-              `perturbation.invert`.
+    perturb   the value flipped features take (default 0.0; finite in the
+              network's dtype), or a function of their values, array
+              (n, k) for n images, such as `perturbation.invert`. Values
+              whose forward pass overflows raise ValueError.
     measure   "score" (default): the target's output score;
               "probability": its softmax probability; "accuracy": 1 where
               the highest output is the label, else 0.
@@ -150,6 +159,7 @@ def pixel_flipping(net, data, relevance, features_in_step=1, steps=None, order="
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
     _check_perturb(perturb)
+    _check_baseline_fits(perturb, net)
     _check_target(target)
     batch_size = _check_batch_size(batch_size)
     data = _as_arrays(data)

@@ -174,10 +174,17 @@ def _pixel_relevance(r, x):
 
 
 def _log_weights(r, distribution, temperature):
-    """log of the unnormalised P(i): -R_i / T, R_i / T or 0, in float64."""
+    """log of the unnormalised P(i): -R_i / T, R_i / T or 0, in float64;
+    ValueError when R / T overflows float64 (infinite weights would tie)."""
     if distribution == "uniform":
         return np.zeros_like(r)
-    return (-r if distribution == "softmax(-R)" else r) / float(temperature)
+    with np.errstate(over="ignore"):
+        weights = (-r if distribution == "softmax(-R)" else r) / float(temperature)
+    if not np.all(np.isfinite(weights)):
+        raise ValueError(f"temperature {temperature!r} makes R / T overflow float64 for "
+                         f"relevance up to {float(np.max(np.abs(r))):.4g} in magnitude; "
+                         "give a larger temperature")
+    return weights
 
 
 def draw_order(log_weights, rng, count):
@@ -228,7 +235,8 @@ def attack_curve(net, data, relevance, pixels=(0, 10, 25, 50, 100, 150, 200, 250
                  the paper's eq. 3.3.1 at T = 1 (relevant pixels are spared);
                  "softmax(R)": exp(R_i / T) (relevant pixels first);
                  "uniform": every pixel alike, whatever the relevance.
-    temperature  T > 0.
+    temperature  T > 0, large enough that R / T is finite in float64
+                 (ValueError otherwise).
     seed         each image draws from np.random.default_rng([seed, index]),
                  index its position in data, so results do not depend on
                  batch_size. One draw per image gives the whole curve: the

@@ -23,6 +23,7 @@ import operator
 import numpy as np
 
 from .._integers import as_int, is_int
+from ..inputs import from_tensor
 from ..layers import Conv2d
 from ._common import (_as_arrays, _batches, _check_batch_size, _check_labels, _check_target,
                       _increasing_counts, _needs_labels, _output_scores)
@@ -124,7 +125,7 @@ def _pruned_counts(steps, n):
 
 
 def _check_scores(scores, n, what):
-    s = np.asarray(scores)
+    s = np.asarray(from_tensor(scores, "scores"))
     if s.dtype.kind not in "biuf":
         raise TypeError(f"scores must be real numbers, not dtype {s.dtype}")
     if s.shape != (n,):

@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from .. import datasets
+from ..inputs import class_indices
 from ..layers import Flatten, Linear, ReLU
 from ..propagation import _relevance_dtype, checked_arguments, relevance
 from ..semirings import Real
@@ -235,10 +236,7 @@ def _checked_target(target, n_classes):
     if not _is_class(target):
         raise TypeError(f"target must be None (the prediction), 'label' or a class index "
                         f"(an int), not {target!r}")
-    if not 0 <= target < n_classes:
-        raise ValueError(f"target {target} is out of range: the network has {n_classes} "
-                         f"classes (0 to {n_classes - 1})")
-    return int(target)
+    return int(class_indices(target, n_classes, "target"))
 
 
 def _n_classes(net, dataset):
