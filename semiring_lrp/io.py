@@ -249,8 +249,8 @@ def _check_tensor_claims(path, state, size):
 
     total = 0
     for key, value in state.items():
-        if not isinstance(value, torch.Tensor) or value.layout != torch.strided:
-            continue  # only dense tensors are converted; the reader names the rest
+        if not isinstance(value, torch.Tensor) or value.layout != torch.strided or value.is_meta:
+            continue  # only tensors with data are converted; the reader names the rest
         claimed = value.numel() * value.element_size()
         stored = value.untyped_storage().nbytes()
         if claimed > stored:
