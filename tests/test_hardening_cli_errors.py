@@ -54,36 +54,37 @@ def _huge_allocation(*args, **kwargs):
     return np.empty(2 ** 62, dtype=np.uint8)
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_memory_error_is_one_line_naming_the_command(tmp_path, monkeypatch, capsys, command):
+def _run_with_failure(tmp_path, monkeypatch, capsys, command, replacement):
+    """(status, the one error line) of `command` whose work is `replacement`."""
     args, module, function = COMMANDS[command]
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(module, function, _huge_allocation)
+    monkeypatch.setattr(module, function, replacement)
     status, err = _run(capsys, args)
+    return status, _one_error_line(err)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_memory_error_is_one_line_naming_the_command(tmp_path, monkeypatch, capsys, command):
+    status, line = _run_with_failure(tmp_path, monkeypatch, capsys, command, _huge_allocation)
     assert status == 2
-    line = _one_error_line(err)
     assert f"not enough memory for semiring-lrp {command}: Unable to allocate" in line
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_memory_error_without_a_message_still_says_what(tmp_path, monkeypatch, capsys, command):
-    args, module, function = COMMANDS[command]
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(module, function, _raising(MemoryError()))
-    status, err = _run(capsys, args)
+    status, line = _run_with_failure(tmp_path, monkeypatch, capsys, command,
+                                     _raising(MemoryError()))
     assert status == 2
-    assert _one_error_line(err) == (f"semiring-lrp: error: not enough memory for semiring-lrp "
-                                    f"{command}: an allocation failed")
+    assert line == (f"semiring-lrp: error: not enough memory for semiring-lrp "
+                    f"{command}: an allocation failed")
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_ctrl_c_is_status_130_and_one_line(tmp_path, monkeypatch, capsys, command):
-    args, module, function = COMMANDS[command]
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(module, function, _raising(KeyboardInterrupt()))
-    status, err = _run(capsys, args)
+    status, line = _run_with_failure(tmp_path, monkeypatch, capsys, command,
+                                     _raising(KeyboardInterrupt()))
     assert status == 130
-    assert _one_error_line(err) == f"semiring-lrp: error: semiring-lrp {command} interrupted"
+    assert line == f"semiring-lrp: error: semiring-lrp {command} interrupted"
 
 
 MALFORMED = [EOFError("Ran out of input"), zipfile.BadZipFile("File is not a zip file"),
