@@ -8,8 +8,9 @@
 
 `explain` explains one image (by default the first shipped MNIST digit, a
 0, on the shipped MLP; or a photo on VGG-16 with weights the user gives) and
-writes the heatmap as a PNG; `mask` (cli_mask.py) combines the relevance of
-a whole dataset into class masks; `prune` (cli_prune.py) and `perturb`
+writes the heatmap in the format --output's name ends in (.png, .pdf, .svg,
+...); `mask` (cli_mask.py) combines the relevance of a whole dataset into
+class masks; `prune` (cli_prune.py) and `perturb`
 (cli_perturb.py) reproduce the paper's figures 3.4 and 3.5-3.6.
 """
 from __future__ import annotations
@@ -21,9 +22,23 @@ import time
 import numpy as np
 
 from . import __version__, cli_mask, cli_perturb, cli_prune, composites, images, models
-from .cli_common import (INTERRUPTED, MALFORMED_FILE_ERRORS, PROG, SEMIRINGS, USER_ERRORS,
-                         VGG16, Parser, UserError, check_threshold_options, rule_list,
-                         semiring_from_args, thresholds, vgg16_from_file)
+from .cli_common import (
+    INTERRUPTED,
+    MALFORMED_FILE_ERRORS,
+    PROG,
+    SEMIRINGS,
+    USER_ERRORS,
+    VGG16,
+    Parser,
+    UserError,
+    add_figure_options,
+    check_output,
+    check_threshold_options,
+    rule_list,
+    semiring_from_args,
+    thresholds,
+    vgg16_from_file,
+)
 from .images import aggregate_channels
 from .io import _read_npy_file, load
 from .layers import Linear
@@ -45,7 +60,8 @@ def _parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     explain = commands.add_parser(
         "explain", help="explain one image and write its heatmap",
-        description="Explain one image and write the input beside its relevance as a PNG. "
+        description="Explain one image and write the input beside its relevance as a "
+                    "picture (PNG, PDF, SVG, ...: the format --output's name ends in). "
                     "Default: the shipped MNIST MLP on the first shipped digit.")
     explain.add_argument("--semiring", choices=tuple(SEMIRINGS), default="real",
                          help="default: real")
@@ -85,8 +101,7 @@ def _parser():
                          help="with --model vgg16: how the colour channels of the relevance "
                               "fold into one map (default: the semiring's: or for boolean, "
                               "max for viterbi, sum otherwise)")
-    explain.add_argument("--output", default="explain.png", metavar="FILE",
-                         help="PNG to write (default: explain.png)")
+    add_figure_options(explain, "explain.png")
     explain.add_argument("--dtype", choices=("float32", "float64"),
                          help="compute in this precision (default: the model's)")
     cli_mask.add_parser(commands)
@@ -97,6 +112,7 @@ def _parser():
 
 def _check_options(args):
     check_threshold_options(args)
+    check_output(args)
     if args.init == "activation" and args.semiring != "real":
         raise UserError(f"--init activation needs --semiring real, not {args.semiring}")
     if args.model == VGG16:
@@ -266,7 +282,7 @@ def _explain(args):
         title += f", {how} over channels"
     else:
         shown, kind = r.reshape(image.shape), semiring
-    heatmap(image, shown, kind, path=args.output, target=target, title=title)
+    heatmap(image, shown, kind, path=args.output, target=target, title=title, dpi=args.dpi)
     print(f"wrote {args.output}")
     print(f"predicted class {predicted}, target {target}")
     print(f"relevance pass took {seconds:.2f} s")

@@ -11,6 +11,7 @@ import zipfile
 from . import models, rules
 from .io import load
 from .semirings import Boolean, Counting, Real, Viterbi
+from .viz import DEFAULT_DPI, FORMATS, file_format
 
 PROG = "semiring-lrp"
 SEMIRINGS = {"real": Real, "boolean": Boolean, "counting": Counting, "viterbi": Viterbi}
@@ -107,6 +108,32 @@ def vgg16_from_file(path):
         message = str(err)
         raise UserError(message if path in message else
                         f"{path}: cannot be read as VGG-16 weights ({message})") from None
+
+
+def dpi(text):
+    """--dpi: a positive number of dots per inch."""
+    value = number(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of dots per inch")
+    return value
+
+
+def add_figure_options(parser, default, beside=""):
+    """--output FILE (its format from the file name's ending; `beside`
+    names what else is written next to it) and --dpi N."""
+    parser.add_argument("--output", default=default, metavar="FILE",
+                        help=f"picture to write (default {default}), in the format its name "
+                             f"ends in: {', '.join('.' + name for name in FORMATS)}{beside}")
+    parser.add_argument("--dpi", type=dpi, default=DEFAULT_DPI, metavar="N",
+                        help=f"dots per inch of the picture (default {DEFAULT_DPI})")
+
+
+def check_output(args):
+    """--output names a picture format, checked before any work."""
+    try:
+        file_format(args.output)
+    except ValueError as err:
+        raise UserError(f"--output: {err}") from None
 
 
 def check_at_least_one(args, options):

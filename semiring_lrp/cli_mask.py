@@ -15,9 +15,9 @@ import numpy as np
 
 from . import datasets, models
 from .apps.masks import class_mask
-from .cli_common import (SEMIRINGS, VGG16, UserError, add_cluster_options, check_at_least_one,
-                         check_threshold_options, dask_client, rule_list, semiring_from_args,
-                         thresholds, vgg16_from_file)
+from .cli_common import (SEMIRINGS, VGG16, UserError, add_cluster_options, add_figure_options,
+                         check_at_least_one, check_output, check_threshold_options, dask_client,
+                         rule_list, semiring_from_args, thresholds, vgg16_from_file)
 from .io import load
 from .viz import class_masks
 
@@ -78,13 +78,13 @@ def add_parser(commands):
                            "depend on it)")
     add_cluster_options(mask)
     mask.add_argument("--no-progress", action="store_true", help="no progress bar")
-    mask.add_argument("--output", default="mask.png", metavar="FILE",
-                      help="picture to write (default mask.png); the masks go beside it as "
-                           "STEM_or.npy and STEM_and.npy")
+    add_figure_options(mask, "mask.png",
+                       "; the masks go beside it as STEM_or.npy and STEM_and.npy")
 
 
 def _check_options(args):
     check_threshold_options(args)
+    check_output(args)
     check_at_least_one(args, (("limit", "--limit"), ("batch_size", "--batch-size"),
                               ("workers", "--workers")))
     if args.model == VGG16:
@@ -144,7 +144,8 @@ def run(args):
     # the classes drawn: the one asked for, else those that have images
     shown = ([args.class_] if args.class_ is not None else
              None if by is None else np.flatnonzero(counts).tolist())
-    class_masks(masks, path=args.output, per_class=by is not None, classes=shown, title=title)
+    class_masks(masks, path=args.output, per_class=by is not None, classes=shown, title=title,
+                dpi=args.dpi)
     if args.class_ is not None:
         masks = {name: value[args.class_] for name, value in masks.items()}
     print(f"wrote {args.output}")

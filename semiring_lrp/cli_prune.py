@@ -19,8 +19,9 @@ from . import datasets
 from .apps.figures import pruning_figure
 from .apps.progress import progress_bar
 from .apps.pruning import _pruned_counts, neuron_scores, pruning_curve
-from .cli_common import (PROG, UserError, add_cluster_options, add_mnist_model_option,
-                         check_at_least_one, dask_client, int_list, mnist_network)
+from .cli_common import (PROG, UserError, add_cluster_options, add_figure_options,
+                         add_mnist_model_option, check_at_least_one, check_output, dask_client,
+                         int_list, mnist_network)
 from .semirings import Boolean, Counting, Real, Viterbi
 
 __all__ = ["add_parser", "run", "CRITERIA"]
@@ -82,9 +83,7 @@ def add_parser(commands):
                        help="images per pass (default 500; the results do not depend on it)")
     add_cluster_options(prune)
     prune.add_argument("--no-progress", action="store_true", help="no progress bars")
-    prune.add_argument("--output", default="prune.png", metavar="FILE",
-                       help="picture to write (default prune.png); the numbers go beside it "
-                            "as STEM.csv")
+    add_figure_options(prune, "prune.png", "; the numbers go beside it as STEM.csv")
 
 
 def _layer_and_counts(args, net):
@@ -166,6 +165,7 @@ def _print_table(curves, counts, n):
 
 
 def run(args):
+    check_output(args)
     check_at_least_one(args, (("train_limit", "--train-limit"), ("test_limit", "--test-limit"),
                               ("batch_size", "--batch-size"), ("workers", "--workers")))
     criteria = _criteria(args.criteria)
@@ -177,7 +177,7 @@ def run(args):
     scored = time.perf_counter()
     curves = _all_curves(args, net, scores, layer, test, counts)
     done = time.perf_counter()
-    pruning_figure(curves, path=args.output)
+    pruning_figure(curves, path=args.output, dpi=args.dpi)
     stem, _ = os.path.splitext(args.output)
     _write_csv(f"{stem}.csv", curves)
     print(f"wrote {args.output} and {stem}.csv")

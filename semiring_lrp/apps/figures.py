@@ -8,12 +8,16 @@ curves (figure 3.6).
 Each returns a matplotlib Figure drawn on the Agg canvas (never a window,
 not registered with pyplot, so the caller's pyplot session is left alone)
 and, given a path, writes it in the format the file name's extension names
-(png, pdf, svg, ...; PNG when there is none). matplotlib is optional
+(png, pdf, svg, eps, jpg, ...; PNG when there is none; see
+`semiring_lrp.viz.save`) at `dpi` dots per inch (default 100); an unknown
+extension raises ValueError before anything is drawn. matplotlib is optional
 (pip install "semiring_lrp[plot]") and imported only when a figure is drawn.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from ..viz import _check_path, save
 
 __all__ = ["pruning_figure", "occlusion_figure", "attack_figure"]
 
@@ -35,9 +39,9 @@ def _new_figure(size):
     return fig
 
 
-def _save(fig, path):
+def _save(fig, path, dpi):
     if path is not None:
-        fig.savefig(path, dpi=100)
+        save(fig, path, dpi)
     return fig
 
 
@@ -61,11 +65,12 @@ def _check_curves(curves, keys, what):
     return checked
 
 
-def pruning_figure(curves, path=None):
+def pruning_figure(curves, path=None, dpi=None):
     """Figure 3.4: accuracy (left) and loss (right) against the number of
     neurons pruned, one line per entry of curves, a dict from the selection
     method's name ("real", "l1", ...) to a `pruning.pruning_curve` result."""
     curves = _check_curves(curves, ("pruned", "accuracy", "loss"), "pruning_curve")
+    _check_path(path, dpi)
     fig = _new_figure((10, 4))
     ax_accuracy, ax_loss = fig.subplots(1, 2)
     for name, curve in curves.items():
@@ -76,10 +81,10 @@ def pruning_figure(curves, path=None):
         ax.set_ylabel(measure)
         ax.grid(alpha=0.3)
     ax_accuracy.legend()
-    return _save(fig, path)
+    return _save(fig, path, dpi)
 
 
-def occlusion_figure(drop, path=None):
+def occlusion_figure(drop, path=None, dpi=None):
     """Figure 3.5: the accuracy drop of each perturbed region, darker for a
     larger drop, from `perturbation.occlusion_map`: one panel for a (rows,
     cols) map, one per class for a (classes, rows, cols) map (a class with
@@ -88,6 +93,7 @@ def occlusion_figure(drop, path=None):
     if drop.ndim not in (2, 3):
         raise ValueError(f"an occlusion map is (rows, cols) or (classes, rows, cols), not "
                          f"shape {drop.shape}")
+    _check_path(path, dpi)
     maps = drop[None] if drop.ndim == 2 else drop
     finite = maps[np.isfinite(maps)]
     low = min(0.0, float(finite.min())) if finite.size else 0.0
@@ -106,10 +112,10 @@ def occlusion_figure(drop, path=None):
         if drop.ndim == 3:
             ax.set_title(f"class {k}")
     fig.colorbar(shown, ax=list(axes[:len(maps)]), label="accuracy drop")
-    return _save(fig, path)
+    return _save(fig, path, dpi)
 
 
-def attack_figure(curves, baseline="uniform", path=None):
+def attack_figure(curves, baseline="uniform", path=None, dpi=None):
     """Figure 3.6: accuracy against the number of pixels perturbed, one line
     per entry of curves (a dict from a name to a `perturbation.attack_curve`
     result), and below it each curve minus the baseline's (the entry named
@@ -118,6 +124,7 @@ def attack_figure(curves, baseline="uniform", path=None):
     if baseline is not None and baseline not in curves:
         raise ValueError(f"baseline {baseline!r} is not one of the curves "
                          f"({', '.join(map(repr, curves))}); name it, or give baseline=None")
+    _check_path(path, dpi)
     fig = _new_figure((7, 7 if baseline is not None else 4))
     if baseline is None:
         ax_accuracy, ax_difference = fig.subplots(1, 1), None
@@ -141,4 +148,4 @@ def attack_figure(curves, baseline="uniform", path=None):
         ax_difference.set_ylabel(f"accuracy - {baseline}")
         ax_difference.grid(alpha=0.3)
     (ax_difference or ax_accuracy).set_xlabel("pixels perturbed")
-    return _save(fig, path)
+    return _save(fig, path, dpi)
