@@ -1,17 +1,18 @@
 """The `semiring-lrp` command.
 
     semiring-lrp explain [--semiring boolean --threshold 1e-9] [--image digit.png] ...
+    semiring-lrp explain --model mnist_cnn --images digits/ --output heatmaps/
     semiring-lrp explain --model vgg16 --weights vgg16-397923af.pth --image cat.jpg ...
     semiring-lrp mask [--model two_digit_mlp] [--workers 2] ...
     semiring-lrp prune [--model mnist_cnn] [--criteria real,l1] ...
     semiring-lrp perturb [--limit 1000] ...
 
-`explain` explains one image (by default the first shipped MNIST digit, a
-0, on the shipped MLP; or a photo on VGG-16 with weights the user gives) and
-writes the heatmap in the format --output's name ends in (.png, .pdf, .svg,
-...); `mask` (cli_mask.py) combines the relevance of a whole dataset into
-class masks; `prune` (cli_prune.py) and `perturb`
-(cli_perturb.py) reproduce the paper's figures 3.4 and 3.5-3.6.
+`explain` explains one image or a folder of images (by default the first
+shipped MNIST digit, a 0, on the shipped MLP; or photos on a VGG with
+weights the user gives), writes each heatmap (in the format --output's name
+ends in) and prints a line of what it found; `mask` (cli_mask.py) combines the relevance of a whole dataset into
+class masks; `prune` (cli_prune.py) and `perturb` (cli_perturb.py)
+reproduce the paper's figures 3.4 and 3.5-3.6.
 """
 from __future__ import annotations
 
@@ -22,36 +23,46 @@ import time
 import numpy as np
 
 from . import __version__, cli_mask, cli_perturb, cli_prune, composites, images, models
-from .cli_common import (
-    INTERRUPTED,
-    MALFORMED_FILE_ERRORS,
-    PROG,
-    SEMIRINGS,
-    USER_ERRORS,
-    VGG16,
-    Parser,
-    UserError,
-    add_figure_options,
-    check_output,
-    check_threshold_options,
-    rule_list,
-    semiring_from_args,
-    thresholds,
-    vgg16_from_file,
-)
+from .apps.progress import progress_bar
+from .cli_common import (INTERRUPTED, MALFORMED_FILE_ERRORS, PROG, RULE_SYNTAX, SEMIRINGS,
+                         USER_ERRORS, VGG_MODELS, Parser, UserError, check_output,
+                         check_threshold_options, dpi, rule_list, semiring_from_args,
+                         thresholds, vgg_from_file)
 from .images import aggregate_channels
 from .io import _read_npy_file, load
 from .layers import Linear
 from .propagation import relevance
-from .viz import heatmap, kind_of
+from .viz import DEFAULT_DPI, FORMATS, heatmap, kind_of
 
 __all__ = ["main"]
 
-_VGG16_IMAGES = (".jpg", ".jpeg", ".png")
+# the shipped networks by --model word; the VGG words are cli_common.VGG_MODELS
+SHIPPED = {"mnist_mlp": models.mnist_mlp, "mnist_cnn": models.mnist_cnn,
+           "two_digit_mlp": models.two_digit_mlp}
+_VGG_IMAGES = (".jpg", ".jpeg", ".png")
+_MNIST_IMAGES = (".npy", ".png", ".jpg", ".jpeg")
 # how a conv net's relevance folds its colour channels, by default per semiring
 # (as aggregate_channels(r, semiring) does); --channels picks another
 _CHANNELS = ("or", "and", "sum", "max")
 _DEFAULT_CHANNELS = {"real": "sum", "boolean": "or", "counting": "sum", "viterbi": "max"}
+# the VGG variants the VGG-16 presets fit: 13 Conv2d then 3 Linear layers
+_VGG16_LIKE = ("vgg16", "vgg16_bn")
+# --composite NAME: the presets of composites.py, what each sets
+COMPOSITES = {
+    "epsilon_gamma_box": "zennit's EpsilonGammaBox: z^B on the first conv layer, gamma 0.25 "
+                         "on the other convs, epsilon 1e-6 on the linear layers",
+    "lrp_overview_vgg16": "the LRP overview's VGG-16 recipe (vgg16, vgg16_bn): z^B, gamma "
+                          "0.25, epsilon 0.25 std, LRP-0 by block; max pooling as average",
+    "paper_vgg16_boolean": "the paper's absolute boolean thresholds per layer (vgg16, "
+                           "vgg16_bn); sets --semiring boolean",
+}
+_THRESHOLD_PRESET = "paper_vgg16_boolean"  # the composite that gives thresholds, not rules
+_DEFAULT_OUTPUT = "explain.png"
+_DEFAULT_FOLDER = "explain"
+
+
+def _composite_help():
+    return "; ".join(f"{name}: {text}" for name, text in COMPOSITES.items())
 
 
 def _parser():
@@ -59,21 +70,29 @@ def _parser():
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     explain = commands.add_parser(
-        "explain", help="explain one image and write its heatmap",
-        description="Explain one image and write the input beside its relevance as a "
-                    "picture (PNG, PDF, SVG, ...: the format --output's name ends in). "
-                    "Default: the shipped MNIST MLP on the first shipped digit.")
-    explain.add_argument("--semiring", choices=tuple(SEMIRINGS), default="real",
-                         help="default: real")
+        "explain", help="explain one image, or a folder of images, and write heatmaps",
+        description="Explain an image and write the input beside its relevance as a picture "
+                    "(PNG, PDF, SVG, ...: the format --output's name ends in), then print one line: the target, its score and the share of relevant "
+                    "pixels. Default: the shipped MNIST MLP on the first shipped digit.")
+    explain.add_argument("--semiring", choices=tuple(SEMIRINGS),
+                         help="default: real (boolean with --composite paper_vgg16_boolean)")
     explain.add_argument("--threshold", type=thresholds, metavar="T[,T...]",
                          help="boolean/counting threshold: one number, or one per weighted "
                               "layer (default 1e-9; write --threshold=-1,... for negatives)")
     explain.add_argument("--absolute", action="store_true",
                          help="boolean/counting: compare |d| with the threshold")
     explain.add_argument("--rule", type=rule_list, metavar="RULE[,RULE...]",
-                         help="zero, epsilon[:EPS], gamma[:GAMMA], or one per weighted "
-                              "layer, e.g. gamma:0.25,epsilon:1e-6,zero (default: zero; "
-                              "for vgg16 in the real semiring the LRP overview's recipe)")
+                         help=f"{RULE_SYNTAX} (z^B for inputs between LOW and HIGH, e.g. "
+                              "zbox:0:1 for MNIST pixels), or one per weighted layer, e.g. "
+                              "zbox:0:1,gamma:0.25,epsilon:1e-6,zero (default: zero; in the "
+                              "real semiring on vgg16/vgg16_bn the LRP overview's recipe, on "
+                              "the other VGGs epsilon_gamma_box); not with a rule --composite")
+    explain.add_argument("--composite", choices=tuple(COMPOSITES), metavar="NAME",
+                         help="a preset of semiring_lrp.composites: " + _composite_help()
+                              + ". z^B takes the ImageNet-normalised range on a VGG, [0, 1] "
+                              "otherwise. The rule presets replace --rule (giving both is "
+                              "an error); paper_vgg16_boolean replaces --threshold and "
+                              "--absolute and combines with --rule")
     explain.add_argument("--init", choices=("one", "activation"), default="one",
                          help="output relevance: the semiring's one (default) or, for real, "
                               "the target's score (classical LRP)")
@@ -82,84 +101,142 @@ def _parser():
     source = explain.add_mutually_exclusive_group()
     source.add_argument("--digit", type=int, metavar="I",
                         help="index of the shipped digit (two per class, in class order; "
-                             "default 0); not with --model vgg16")
+                             "default 0; on two_digit_mlp digit I above digit I+2 mod 20); "
+                             "not with a VGG")
     source.add_argument("--image", metavar="FILE",
-                        help="a .npy array (uint8 or floats in [0, 1]) or a .png image; "
-                             "with --model vgg16 a .jpg, .jpeg or .png photo (required)")
-    explain.add_argument("--model", metavar="FILE|vgg16",
-                         help="a network file readable by semiring_lrp.load (.npz or a "
-                              "PyTorch MLP state_dict; default: the shipped MLP), or the word "
-                              "vgg16 for torchvision's VGG-16 with --weights (write ./vgg16 "
-                              "for a file of that name)")
+                        help="a .npy array (uint8 or floats in [0, 1]) or a .png, .jpg or "
+                             ".jpeg image of the model's input size (RGB becomes grey); with "
+                             "a VGG a .jpg, .jpeg or .png photo of any size (resized and "
+                             "cropped to 224x224)")
+    source.add_argument("--images", metavar="FOLDER",
+                        help="every image of FOLDER that --image takes (sorted by name; "
+                             "other files are skipped), each written as OUTPUT/<name>.png")
+    explain.add_argument("--model", metavar="NAME|FILE",
+                         help=f"{', '.join(SHIPPED)} (shipped; default mnist_mlp), a "
+                              f"torchvision VGG ({', '.join(VGG_MODELS)}) with --weights, or "
+                              "a network file readable by semiring_lrp.load (.npz or a "
+                              "PyTorch MLP state_dict; write ./vgg16 for a file named like a "
+                              "model)")
     explain.add_argument("--weights", metavar="FILE",
-                         help="with --model vgg16: torchvision's VGG-16 state_dict "
-                              "(vgg16-397923af.pth) or an .npz of the same names")
+                         help="with a VGG --model: torchvision's state_dict of that variant "
+                              "(e.g. vgg16-397923af.pth) or an .npz of the same names; a file "
+                              "of another variant is refused before it is read")
     explain.add_argument("--maxpool", choices=("winner", "average"),
                          help="how max pooling passes relevance (default: the rule "
                               "composite's choice, else winner)")
     explain.add_argument("--channels", choices=_CHANNELS,
-                         help="with --model vgg16: how the colour channels of the relevance "
-                              "fold into one map (default: the semiring's: or for boolean, "
-                              "max for viterbi, sum otherwise)")
-    add_figure_options(explain, "explain.png")
+                         help="with a VGG: how the colour channels of the relevance fold into "
+                              "one map (default: the semiring's: or for boolean, max for "
+                              "viterbi, sum otherwise)")
+    explain.add_argument("--output", metavar="FILE|FOLDER",
+                         help=f"picture to write (default: {_DEFAULT_OUTPUT}), in the format "
+                              f"its name ends in: {', '.join('.' + name for name in FORMATS)}; "
+                              f"with --images the folder to write PNGs into (default: "
+                              f"{_DEFAULT_FOLDER}/, made if missing)")
+    explain.add_argument("--dpi", type=dpi, default=DEFAULT_DPI, metavar="N",
+                         help=f"dots per inch of the pictures (default {DEFAULT_DPI})")
     explain.add_argument("--dtype", choices=("float32", "float64"),
                          help="compute in this precision (default: the model's)")
+    explain.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                         help="no progress display on stderr (shown on a terminal for "
+                              "reading VGG weights and for --images); results still print")
     cli_mask.add_parser(commands)
     cli_prune.add_parser(commands)
     cli_perturb.add_parser(commands)
     return parser
 
 
+def _is_vgg(args):
+    return args.model in VGG_MODELS
+
+
+def _check_composite(args):
+    """--composite against --rule, --threshold, --absolute and --semiring;
+    sets the semiring a threshold preset implies."""
+    if args.composite == _THRESHOLD_PRESET:
+        for given, option in ((args.threshold is not None, "--threshold"),
+                              (args.absolute, "--absolute")):
+            if given:
+                raise UserError(f"--composite {_THRESHOLD_PRESET} gives the thresholds (absolute); "
+                                f"{option} cannot be combined with it")
+        if args.semiring not in (None, "boolean"):
+            raise UserError(f"--composite {_THRESHOLD_PRESET} is boolean, not --semiring "
+                            f"{args.semiring}")
+        args.semiring = "boolean"
+    elif args.composite is not None and args.rule is not None:
+        raise UserError(f"--composite {args.composite} gives every layer's rule; give "
+                        "--rule or --composite, not both")
+    if args.semiring is None:
+        args.semiring = "real"
+
+
 def _check_options(args):
+    _check_composite(args)
+    if args.images is None and args.output is not None:
+        check_output(args)
     check_threshold_options(args)
-    check_output(args)
     if args.init == "activation" and args.semiring != "real":
         raise UserError(f"--init activation needs --semiring real, not {args.semiring}")
-    if args.model == VGG16:
+    if _is_vgg(args):
+        photos = "/".join(_VGG_IMAGES)
         if args.weights is None:
-            raise UserError("--model vgg16 needs --weights FILE (torchvision's VGG-16 "
-                            "state_dict, e.g. vgg16-397923af.pth, or an .npz of it)")
+            raise UserError(f"--model {args.model} needs --weights FILE (torchvision's "
+                            f"{args.model} state_dict, or an .npz of it)")
         if args.digit is not None:
-            raise UserError("--digit picks a shipped MNIST digit; --model vgg16 needs "
-                            "--image FILE (.jpg, .jpeg or .png)")
-        if args.image is None:
-            raise UserError("--model vgg16 needs --image FILE (.jpg, .jpeg or .png)")
-        if os.path.splitext(args.image)[1].lower() not in _VGG16_IMAGES:
-            raise UserError(f"{args.image}: --image for --model vgg16 must be a .jpg, .jpeg "
-                            "or .png file")
+            raise UserError(f"--digit picks a shipped MNIST digit; --model {args.model} needs "
+                            f"--image FILE or --images FOLDER ({photos})")
+        if args.image is None and args.images is None:
+            raise UserError(f"--model {args.model} needs --image FILE or --images FOLDER "
+                            f"({photos})")
+        if args.image is not None and not _has_extension(args.image, _VGG_IMAGES):
+            raise UserError(f"{args.image}: --image for --model {args.model} must be a "
+                            ".jpg, .jpeg or .png file")
     else:
         for given, option in ((args.weights is not None, "--weights"),
                               (args.channels is not None, "--channels")):
             if given:
-                raise UserError(f"{option} applies to --model vgg16 only")
+                raise UserError(f"{option} applies to the VGG models only "
+                                f"({', '.join(VGG_MODELS)})")
 
+
+def _has_extension(path, extensions):
+    return os.path.splitext(path)[1].lower() in extensions
+
+
+# ---------------------------------------------------------------- inputs
 
 def _read_npy(path, net):
     # the header's claim is checked against the file before anything is allocated
     return _read_npy_file(path)
 
 
-def _read_png(path, net):
-    """The PNG's pixels (H, W, 3) in [0, 1] (as images.read_image scales
+def _read_picture(path, net):
+    """The picture's pixels (H, W, 3) in [0, 1] (as images.read_image scales
     each mode); its size is checked from its header, before decoding."""
-    width, height = images.image_size(path)
-    if width * height != net.n_features:
-        raise ValueError(_size_mismatch(net, path, height, width))
+    _check_picture_size(path, net)
     return images.read_image(path)
 
 
-_IMAGE_READERS = {".npy": _read_npy, ".png": _read_png}
+def _check_picture_size(path, net):
+    width, height = images.image_size(path)
+    if width * height != net.n_features:
+        raise ValueError(_size_mismatch(net, path, height, width))
+
+
+_IMAGE_READERS = {".npy": _read_npy, ".png": _read_picture, ".jpg": _read_picture,
+                  ".jpeg": _read_picture}
 
 
 def _read_image(path, net):
-    """A 2-D float image for `net` from a .npy array or a PNG: uint8 pixels
-    / 255, floats as they are (PNG gives [0, 1]); RGB(A) becomes gray."""
+    """A 2-D float image for `net` from a .npy array or a PNG/JPEG picture:
+    uint8 pixels / 255, floats as they are (pictures give [0, 1]); RGB(A)
+    becomes grey."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: --image is a folder, not a file (--images FOLDER "
+                                "explains every image in a folder)")
     extension = os.path.splitext(path)[1].lower()
     if extension not in _IMAGE_READERS:
-        raise ValueError(f"{path}: --image must be a .npy or .png file "
-                         "(.jpg is for --model vgg16)")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path}: --image is a folder, not a file")
+        raise ValueError(f"{path}: --image must be a .npy, .png, .jpg or .jpeg file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
@@ -194,37 +271,143 @@ def _model_input(net, image, what):
     return image.reshape(net.input_shape)
 
 
+def _mnist_network(args):
+    """The network --model names (default: the shipped MLP), when it is no VGG."""
+    if args.model is None:
+        return models.mnist_mlp()
+    build = SHIPPED.get(args.model)
+    return build() if build is not None else load(args.model)
+
+
+def _shipped_digit(args):
+    """(uint8 image, name shown) of --digit: a shipped digit, or for
+    two_digit_mlp digit I above digit I+2 mod 20 (the next class), labelled
+    by the upper one, as the two-digit set is."""
+    digit = 0 if args.digit is None else args.digit
+    digits, labels = models.mnist_digits()
+    if not 0 <= digit < len(digits):
+        raise UserError(f"--digit must be between 0 and {len(digits) - 1}, not {digit}")
+    if args.model == "two_digit_mlp":
+        lower = (digit + 2) % len(digits)
+        return (np.concatenate([digits[digit], digits[lower]]),
+                f"shipped digits {digit} over {lower} (a {labels[digit]} over a {labels[lower]})")
+    return digits[digit], f"shipped digit {digit} (a {labels[digit]})"
+
+
 def _mnist_case(args):
-    """(net, x, image shown, name shown, rule) for a network file or the shipped MLP."""
-    net = load(args.model) if args.model else models.mnist_mlp()
+    """(net, x, image shown, name shown) for a network file or a shipped MNIST
+    network and one image (--image or --digit)."""
+    net = _mnist_network(args)
     if args.image:
         image, what = _read_image(args.image, net), args.image
         shown_as = os.path.basename(args.image)
     else:
-        digit = 0 if args.digit is None else args.digit
-        digits, labels = models.mnist_digits()
-        if not 0 <= digit < len(digits):
-            raise UserError(f"--digit must be between 0 and {len(digits) - 1}, not {digit}")
-        image = models.mnist_input(digits[digit])
-        what = shown_as = f"shipped digit {digit} (a {labels[digit]})"
-    return net, _model_input(net, image, what), image, shown_as, args.rule
+        pixels, what = _shipped_digit(args)
+        image = models.mnist_input(pixels)
+        shown_as = what
+    return net, _model_input(net, image, what), image, shown_as
 
 
-def _vgg16_case(args):
-    """(net, x, crop shown, name shown, rule) for VGG-16: the photo is read
-    first, then the weights, both cheap beside a pass."""
+def _vgg_case(args, progress):
+    """(net, x, crop shown, name shown) for a VGG: the photo is read first,
+    then the weights, both cheap beside a pass."""
     x, crop = images.imagenet_input(args.image)
-    net = vgg16_from_file(args.weights)
-    rule = args.rule
-    if rule is None and args.semiring == "real":
-        rule = composites.lrp_overview_vgg16(net)
-    return net, x, crop, f"{os.path.basename(args.image)} on VGG-16", rule
+    net = vgg_from_file(args.model, args.weights, progress)
+    return net, x, crop, f"{os.path.basename(args.image)} on {args.model}"
 
 
-def _semiring_for(args, net):
-    if args.model == VGG16 and args.semiring == "boolean" and args.threshold is None:
+def _folder_images(folder, extensions):
+    """The files of `folder` with one of `extensions` (any case), sorted by
+    name (hidden files aside), and how many other files it holds."""
+    if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise NotADirectoryError(f"{folder}: --images is a file, not a folder "
+                                     "(--image FILE explains one file)")
+        raise FileNotFoundError(f"no such folder: {folder}")
+    names = sorted(name for name in os.listdir(folder) if not name.startswith("."))
+    files = [os.path.join(folder, name) for name in names]
+    files = [path for path in files if os.path.isfile(path)]
+    chosen = [path for path in files if _has_extension(path, extensions)]
+    if not chosen:
+        raise ValueError(f"{folder}: holds no {', '.join(extensions)} file to explain")
+    return chosen, len(files) - len(chosen)
+
+
+def _output_paths(files, folder):
+    """OUTPUT/<stem>.png for each input; two inputs of one stem are refused."""
+    outputs, seen = [], {}
+    for path in files:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in seen:
+            raise UserError(f"{seen[stem]} and {path} would both be written as "
+                            f"{os.path.join(folder, stem)}.png; rename one")
+        seen[stem] = path
+        outputs.append(os.path.join(folder, stem + ".png"))
+    return outputs
+
+
+def _check_output_folder(folder):
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UserError(f"{folder}: --output is a file; with --images it names the folder "
+                        "to write the heatmaps into")
+
+
+def _check_folder_inputs(files, net, vgg):
+    """Every file's size (read from its header) fits the model, before any
+    pass: a folder is refused at once, not after hundreds of images."""
+    for path in files:
+        if vgg:
+            images.image_size(path)  # readable; any size is resized
+        elif _has_extension(path, (".npy",)):
+            _model_input(net, _read_image(path, net), path)  # a small array: read whole
+        else:
+            _check_picture_size(path, net)
+
+
+def _folder_input(path, net, vgg):
+    """(x, image shown) of one file of an --images folder."""
+    if vgg:
+        return images.imagenet_input(path)
+    image = _read_image(path, net)
+    return _model_input(net, image, path), image
+
+
+# ---------------------------------------------------------------- semiring and rules
+
+def _bounds(args):
+    """z^B's input bounds: the ImageNet-normalised range for a VGG, else the
+    [0, 1] of pixel / 255 the command feeds the MNIST models."""
+    return composites.imagenet_bounds() if _is_vgg(args) else (0.0, 1.0)
+
+
+def _preset(name, net, bounds):
+    try:
+        if name == "epsilon_gamma_box":
+            return composites.epsilon_gamma_box(net, *bounds)
+        if name == "lrp_overview_vgg16":
+            return composites.lrp_overview_vgg16(net, *bounds)
         return composites.paper_vgg16_boolean(net)
-    return semiring_from_args(args)
+    except ValueError as err:
+        raise UserError(f"--composite {name}: {err}") from None
+
+
+def _semiring_and_rule(args, net):
+    """The semiring and the rule(s) of a pass: --composite, else --rule, else
+    the model's default (the VGG presets in the real and boolean semirings)."""
+    semiring, rule = None, args.rule
+    if args.composite == _THRESHOLD_PRESET:
+        semiring = _preset(args.composite, net, None)
+    elif args.composite is not None:
+        rule = _preset(args.composite, net, _bounds(args))
+    elif rule is None and _is_vgg(args) and args.semiring == "real":
+        default = "lrp_overview_vgg16" if args.model in _VGG16_LIKE else "epsilon_gamma_box"
+        rule = _preset(default, net, _bounds(args))
+    if semiring is None:
+        if args.model in _VGG16_LIKE and args.semiring == "boolean" and args.threshold is None:
+            semiring = composites.paper_vgg16_boolean(net)
+        else:
+            semiring = semiring_from_args(args)
+    return semiring, rule
 
 
 def _check_counts(net, semiring, rule):
@@ -247,6 +430,8 @@ def _check_target(net, target):
                             f"classes (0 to {classes - 1})")
 
 
+# ---------------------------------------------------------------- one pass and its summary
+
 def _folded(r, semiring, how):
     """A conv net's (C, H, W) relevance folded to (H, W), and the heatmap kind
     to draw it: a truth value as boolean, a count of true channels as counting."""
@@ -257,18 +442,17 @@ def _folded(r, semiring, how):
     return folded, ("counting" if kind == "boolean" else kind)
 
 
-def _explain(args):
-    _check_options(args)
-    vgg = args.model == VGG16
-    net, x, image, shown_as, rule = (_vgg16_case if vgg else _mnist_case)(args)
-    if args.dtype:
-        net = net.astype(args.dtype)
-    semiring = _semiring_for(args, net)
-    _check_counts(net, semiring, rule)
-    _check_target(net, args.target)
+class _Result:
+    """One explained image: the map drawn, its kind, the target and scores."""
 
-    # everything above is cheap; the forward and relevance passes follow
-    scores = net.forward(x)
+    def __init__(self, shown, kind, target, predicted, score, seconds):
+        self.shown, self.kind, self.target = shown, kind, target
+        self.predicted, self.score, self.seconds = predicted, score, seconds
+
+
+def _explain_one(args, net, semiring, rule, x, image, shown_as, output):
+    """One forward and relevance pass, its heatmap written to `output`."""
+    scores = np.ravel(net.forward(x))
     predicted = int(np.argmax(scores))
     target = predicted if args.target is None else args.target
     start = time.perf_counter()
@@ -276,17 +460,115 @@ def _explain(args):
                   maxpool=args.maxpool)
     seconds = time.perf_counter() - start
     title = f"{shown_as}, {args.semiring} semiring"
-    if vgg:
+    if _is_vgg(args):
         how = args.channels or _DEFAULT_CHANNELS[args.semiring]
         shown, kind = _folded(r, semiring, how)
         title += f", {how} over channels"
     else:
-        shown, kind = r.reshape(image.shape), semiring
-    heatmap(image, shown, kind, path=args.output, target=target, title=title, dpi=args.dpi)
-    print(f"wrote {args.output}")
-    print(f"predicted class {predicted}, target {target}")
-    print(f"relevance pass took {seconds:.2f} s")
+        shown, kind = r.reshape(image.shape), kind_of(semiring)
+    heatmap(image, shown, kind, path=output, target=target, title=title, dpi=args.dpi)
+    return _Result(shown, kind, target, predicted, float(scores[target]), seconds)
+
+
+def summary(name, result, semiring_name):
+    """The line printed after an image is explained: the target and its
+    score, the predicted class, the share of pixels with nonzero relevance
+    and the map's extremes (the highest count for counting)."""
+    shown = np.asarray(result.shown)
+    nonzero, total = int(np.count_nonzero(shown)), shown.size
+    word = "relevant" if result.kind in ("boolean", "counting") else "nonzero"
+    line = (f"{name}: target {result.target} (score {result.score:.4g}), predicted "
+            f"{result.predicted}; {semiring_name}: {nonzero} of {total} pixels {word} "
+            f"({100 * nonzero / total:.1f}%)")
+    if result.kind == "counting":
+        line += f", max count {int(shown.max())}"
+    elif result.kind != "boolean":
+        line += f", max {float(shown.max()):.4g}, min {float(shown.min()):.4g}"
+    return line
+
+
+def _empty_map_warning(name, result, semiring):
+    """What to change when no pixel holds relevance, or None."""
+    if np.count_nonzero(result.shown):
+        return None
+    threshold = getattr(semiring, "threshold", None)
+    if threshold is not None:
+        now = ",".join(f"{t:g}" for t in np.ravel(threshold))
+        advice = f"lower --threshold (now {now})"
+        if not semiring.absolute:
+            advice += ", or add --absolute"
+        return f"{PROG}: warning: {name}: no pixel is relevant: {advice}"
+    return (f"{PROG}: warning: {name}: no pixel has nonzero relevance: try another --target "
+            "or --rule")
+
+
+def _report(name, result, semiring, args):
+    semiring_name = args.semiring
+    if _is_vgg(args):
+        semiring_name += f" ({args.channels or _DEFAULT_CHANNELS[args.semiring]} over channels)"
+    print(summary(name, result, semiring_name))
+    warning = _empty_map_warning(name, result, semiring)
+    if warning is not None:
+        print(warning, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- the command
+
+def _prepared(args, net):
+    """The semiring and rule for `net`, checked against it (cheap)."""
+    if args.dtype:
+        net = net.astype(args.dtype)
+    semiring, rule = _semiring_and_rule(args, net)
+    _check_counts(net, semiring, rule)
+    _check_target(net, args.target)
+    return net, semiring, rule
+
+
+def _explain_single(args, progress):
+    vgg = _is_vgg(args)
+    net, x, image, shown_as = _vgg_case(args, progress) if vgg else _mnist_case(args)
+    net, semiring, rule = _prepared(args, net)
+    output = args.output or _DEFAULT_OUTPUT
+    # everything above is cheap; the forward and relevance passes follow
+    result = _explain_one(args, net, semiring, rule, x, image, shown_as, output)
+    print(f"wrote {output}")
+    print(f"predicted class {result.predicted}, target {result.target}")
+    _report(os.path.basename(args.image) if args.image else shown_as, result, semiring, args)
+    print(f"relevance pass took {result.seconds:.2f} s")
     return 0
+
+
+def _explain_folder(args, progress):
+    vgg = _is_vgg(args)
+    folder = args.output or _DEFAULT_FOLDER
+    _check_output_folder(folder)
+    files, skipped = _folder_images(args.images, _VGG_IMAGES if vgg else _MNIST_IMAGES)
+    outputs = _output_paths(files, folder)
+    net = vgg_from_file(args.model, args.weights, progress) if vgg else _mnist_network(args)
+    net, semiring, rule = _prepared(args, net)
+    _check_folder_inputs(files, net, vgg)
+    others = f" ({skipped} other file{'s' * (skipped != 1)} skipped)" if skipped else ""
+    print(f"{args.images}: {len(files)} image{'s' * (len(files) != 1)}{others}")
+    os.makedirs(folder, exist_ok=True)
+    seconds = 0.0
+    with progress_bar(len(files), progress, desc="explaining", unit="img") as bar:
+        for path, output in zip(files, outputs):
+            x, image = _folder_input(path, net, vgg)
+            name = os.path.basename(path)
+            shown_as = f"{name} on {args.model}" if vgg else name
+            result = _explain_one(args, net, semiring, rule, x, image, shown_as, output)
+            seconds += result.seconds
+            _report(name, result, semiring, args)
+            bar.update()
+    print(f"wrote {len(files)} heatmaps to {folder}")
+    print(f"relevance passes took {seconds:.2f} s")
+    return 0
+
+
+def _explain(args):
+    _check_options(args)
+    progress = False if args.quiet else None
+    return (_explain_folder if args.images else _explain_single)(args, progress)
 
 
 def _malformed_file_errors():

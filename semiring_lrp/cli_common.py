@@ -4,6 +4,7 @@ VGG-16 weights and the MNIST networks, and the Dask cluster options."""
 from __future__ import annotations
 
 import argparse
+import math
 import pickle
 import sys
 import zipfile
@@ -16,8 +17,11 @@ from .viz import DEFAULT_DPI, FORMATS, file_format
 PROG = "semiring-lrp"
 SEMIRINGS = {"real": Real, "boolean": Boolean, "counting": Counting, "viterbi": Viterbi}
 THRESHOLDED = ("boolean", "counting")
-RULES = {"zero": rules.Zero, "epsilon": rules.Epsilon, "gamma": rules.Gamma}
-VGG16 = "vgg16"  # the --model word for VGG-16; any other value is a network file
+RULES = {"zero": rules.Zero, "epsilon": rules.Epsilon, "gamma": rules.Gamma, "zbox": rules.ZBox}
+RULE_SYNTAX = "zero, epsilon[:EPS], gamma[:GAMMA] or zbox:LOW:HIGH"
+# the --model words for torchvision's VGG variants (with --weights FILE); any
+# value that is no model word is a network file
+VGG_MODELS = models.VGG_VARIANTS
 # what the library raises for a bad file, image, target or count: reported
 # as a usage error, since the fix is in the command line, not in the code
 USER_ERRORS = (ValueError, TypeError, OSError, OverflowError, ImportError)
@@ -59,12 +63,29 @@ def thresholds(text):
     return values[0] if len(values) == 1 else values
 
 
+def _zbox(text, bounds):
+    """rules.ZBox from "LOW:HIGH": two finite numbers, LOW below HIGH."""
+    low, has_high, high = bounds.partition(":")
+    if not has_high or ":" in high:
+        raise argparse.ArgumentTypeError(
+            f"rule {text!r}: zbox takes the input's bounds as zbox:LOW:HIGH, e.g. zbox:0:1")
+    low, high = number(low), number(high)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise argparse.ArgumentTypeError(f"rule {text!r}: the bounds must be finite numbers")
+    if not low < high:
+        raise argparse.ArgumentTypeError(f"rule {text!r}: LOW ({low:g}) must be below "
+                                         f"HIGH ({high:g})")
+    return rules.ZBox(low, high)
+
+
 def _one_rule(text):
-    name, has_param, param = text.strip().partition(":")
+    text = text.strip()
+    name, has_param, param = text.partition(":")
     cls = RULES.get(name)
     if cls is None:
-        raise argparse.ArgumentTypeError(
-            f"unknown rule {name!r}: use zero, epsilon[:EPS] or gamma[:GAMMA]")
+        raise argparse.ArgumentTypeError(f"unknown rule {name!r}: use {RULE_SYNTAX}")
+    if cls is rules.ZBox:
+        return _zbox(text, param)
     if not has_param:
         return cls()
     if cls is rules.Zero:
@@ -100,14 +121,20 @@ def semiring_from_args(args):
     return cls(**kwargs)
 
 
-def vgg16_from_file(path):
-    """VGG-16 from a weights file; every failure to read it names the file."""
+def vgg_from_file(variant, path, progress=False):
+    """The VGG `variant` from a weights file; a file of another variant is
+    refused before its tensors are read, naming the --model it needs; every
+    failure to read it names the file."""
     try:
-        return models.vgg16(weights=path)
+        held = models.vgg_variant(path)
+        if held is not None and held != variant:
+            raise UserError(f"{path}: holds the weights of {held}, not {variant}; "
+                            f"give --model {held}")
+        return models.vgg(variant, path, progress=progress)
     except (ValueError, TypeError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
         message = str(err)
         raise UserError(message if path in message else
-                        f"{path}: cannot be read as VGG-16 weights ({message})") from None
+                        f"{path}: cannot be read as {variant} weights ({message})") from None
 
 
 def dpi(text):
@@ -151,9 +178,9 @@ MNIST_MODELS = {"mnist_mlp": models.mnist_mlp, "mnist_cnn": models.mnist_cnn}
 def mnist_network(model, command):
     """The network --model names for a command over MNIST digits: a shipped
     MNIST network or a network file; the word vgg16 is refused."""
-    if model == VGG16:
-        raise UserError(f"--model vgg16 is not supported by {command}: it reads MNIST digits; "
-                        f"give {', '.join(MNIST_MODELS)} or a network file")
+    if model in VGG_MODELS:
+        raise UserError(f"--model {model} is not supported by {command}: it reads MNIST "
+                        f"digits; give {', '.join(MNIST_MODELS)} or a network file")
     build = MNIST_MODELS.get(model)
     return build() if build is not None else load(model)
 

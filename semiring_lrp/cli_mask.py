@@ -15,9 +15,9 @@ import numpy as np
 
 from . import datasets, models
 from .apps.masks import class_mask
-from .cli_common import (SEMIRINGS, VGG16, UserError, add_cluster_options, add_figure_options,
+from .cli_common import (SEMIRINGS, VGG_MODELS, UserError, add_cluster_options, add_figure_options,
                          check_at_least_one, check_output, check_threshold_options, dask_client,
-                         rule_list, semiring_from_args, thresholds, vgg16_from_file)
+                         rule_list, semiring_from_args, thresholds, vgg_from_file)
 from .io import load
 from .viz import class_masks
 
@@ -40,14 +40,15 @@ def add_parser(commands):
                     ".npy per combination. Default: the shipped MLP on the 10,000 shipped "
                     "MNIST test digits.")
     mask.add_argument("--model", default="mnist_mlp", metavar="NAME|FILE",
-                      help=f"{', '.join(_SHIPPED)} (shipped), vgg16 (with --weights and "
-                           "--data), or a network file readable by semiring_lrp.load "
-                           "(default: mnist_mlp)")
+                      help=f"{', '.join(_SHIPPED)} (shipped), a VGG ({', '.join(VGG_MODELS)}; "
+                           "with --weights and --data), or a network file readable by "
+                           "semiring_lrp.load (default: mnist_mlp)")
     mask.add_argument("--weights", metavar="FILE",
-                      help="with --model vgg16: torchvision's VGG-16 state_dict or an .npz")
+                      help="with a VGG --model: torchvision's state_dict of that variant or "
+                           "an .npz of the same names")
     mask.add_argument("--data", metavar="DIR",
                       help="a folder of MNIST IDX files (default: the shipped test split), "
-                           "or with --model vgg16 a folder of .jpg/.png images")
+                           "or with a VGG --model a folder of .jpg/.png images")
     mask.add_argument("--split", choices=("test", "train"), default="test",
                       help="MNIST split (default: test; train is read from --data or "
                            "$SEMIRING_LRP_MNIST)")
@@ -87,12 +88,13 @@ def _check_options(args):
     check_output(args)
     check_at_least_one(args, (("limit", "--limit"), ("batch_size", "--batch-size"),
                               ("workers", "--workers")))
-    if args.model == VGG16:
+    if args.model in VGG_MODELS:
         if args.weights is None or args.data is None:
-            raise UserError("--model vgg16 needs --weights FILE and --data DIR (a folder of "
-                            ".jpg/.png images)")
+            raise UserError(f"--model {args.model} needs --weights FILE and --data DIR (a "
+                            "folder of .jpg/.png images)")
     elif args.weights is not None:
-        raise UserError("--weights applies to --model vgg16 only")
+        raise UserError("--weights applies to --model vgg16 only (or another VGG: "
+                        f"{', '.join(VGG_MODELS)})")
     if args.by == "all" and args.class_ is not None:
         raise UserError("--class picks one class's mask; --by all makes one mask over all "
                         "images")
@@ -100,8 +102,9 @@ def _check_options(args):
 
 def _model_and_data(args):
     """(net, dataset, what the data is called) from --model, --data, --split."""
-    if args.model == VGG16:
-        return vgg16_from_file(args.weights), datasets.ImageFolder(args.data), args.data
+    if args.model in VGG_MODELS:
+        net = vgg_from_file(args.model, args.weights, progress=False if args.no_progress else None)
+        return net, datasets.ImageFolder(args.data), args.data
     build, dataset_class = _SHIPPED.get(args.model, (None, datasets.MNIST))
     net = build() if build is not None else load(args.model)
     data = dataset_class(args.split, root=args.data)

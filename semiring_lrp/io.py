@@ -332,10 +332,84 @@ def _check_legacy_storages(path, size):
         _fail(path, f"its storages declare {declared} bytes in all but the file has {size}")
 
 
-def _read_state_dict(path):
+class _ScannedDict(dict):
+    """A dict a scanned pickle builds (a state_dict's OrderedDict); the
+    attributes the pickle sets on it (`_metadata`) are dropped."""
+
+    def __setstate__(self, state):
+        pass
+
+
+def _scanned_tensor(storage, offset, size, *rest):
+    """What a scanned pickle's tensor becomes: its shape, as a tuple."""
+    if not isinstance(size, tuple) or not all(type(d) is int and d >= 0 for d in size):
+        raise ValueError(f"a tensor declares the shape {size!r}")
+    return _TensorShape(size)
+
+
+class _TensorShape(tuple):
+    """The shape of a tensor found by `state_dict_shapes` (nothing read)."""
+
+
+class _ShapeScan(pickle.Unpickler):
+    """Walks a torch state_dict pickle into {key: shape}: the dict and
+    torch's tensor builders are stood in for, every other global is a
+    stub, and no storage is read."""
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return _ScannedDict
+        if module == "torch._utils" and name in ("_rebuild_tensor", "_rebuild_tensor_v2"):
+            return _scanned_tensor
+        if (module, name) == ("torch._utils", "_rebuild_parameter"):
+            return lambda data, *rest: data
+        return type(str(name), (_Stub,), {})
+
+    def persistent_load(self, pid):
+        return _Stub()
+
+
+def _scan_shapes(path, stream):
+    state = _ShapeScan(stream).load()
+    if not isinstance(state, dict):
+        _fail(path, f"holds a {type(state).__name__}, not a state_dict")
+    return {key: tuple(value) for key, value in state.items()
+            if isinstance(value, _TensorShape)}
+
+
+def state_dict_shapes(path):
+    """{key: shape} of the tensors a PyTorch state_dict file holds, read from
+    its pickle alone (the zip archive's data.pkl, or a legacy file's leading
+    pickles): no tensor's bytes are read and nothing the pickle names is
+    imported, so it takes milliseconds whatever the file's size. A file that
+    is no state_dict raises ValueError naming it."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        magic = f.read(len(_ZIP_MAGIC))
+    try:
+        if magic == _ZIP_MAGIC:
+            with zipfile.ZipFile(path) as archive:
+                pickles = [name for name in archive.namelist()
+                           if name.endswith("/data.pkl") and name.count("/") == 1]
+                if len(pickles) != 1:
+                    _fail(path, "is a zip archive but not a PyTorch file (no data.pkl)")
+                with archive.open(pickles[0]) as stream:
+                    return _scan_shapes(path, stream)
+        with open(path, "rb") as f:
+            for _ in range(_LEGACY_PICKLES - 1):  # magic number, protocol, system info
+                _StorageScan(f).load()
+            return _scan_shapes(path, f)
+    except (pickle.UnpicklingError, MemoryError, *_BROKEN_FILE) as err:
+        if str(err).startswith(path):
+            raise
+        _fail(path, f"cannot be read as a PyTorch state_dict ({type(err).__name__}: {err})")
+
+
+def _read_state_dict(path, mmap=False):
     """The dict a PyTorch file holds, read with torch.load(weights_only=True)
     after its declared sizes were checked against the file's size, and whose
-    tensors claim no more bytes than the file stores (see `load`)."""
+    tensors claim no more bytes than the file stores (see `load`). mmap:
+    a zip-format file's tensors are mapped, their bytes read when used."""
     try:
         import torch
     except ImportError:
@@ -351,7 +425,8 @@ def _read_state_dict(path):
         with warnings.catch_warnings():
             # a file of another pickle protocol loads or fails; either way it is not news
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True,
+                               mmap=mmap and magic == _ZIP_MAGIC)
     except Exception as err:  # torch raises many types for a bad file
         _fail(path, f"cannot be read as a PyTorch state_dict ({type(err).__name__}: "
                     f"{_torch_load_reason(err)})")

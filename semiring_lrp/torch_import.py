@@ -80,11 +80,20 @@ def _fold_batchnorm(module, path, layers):
     if mean.shape != (conv.out_channels,):
         raise ValueError(f"{path}: BatchNorm2d has {mean.shape[0]} channels after a Conv2d "
                          f"with {conv.out_channels}")
-    scale = gamma / np.sqrt(var + module.eps)
+    layers[-1] = fold_batchnorm(conv, mean, var, gamma, beta, module.eps)
+
+
+def fold_batchnorm(conv, mean, var, gamma, beta, eps):
+    """The Conv2d `conv` followed by an eval BatchNorm2d (running mean and
+    var, affine gamma and beta, per channel) as one Conv2d of conv's dtype,
+    computed in float64: w' = w * s, b' = (b - mean) * s + beta with
+    s = gamma / sqrt(var + eps)."""
+    mean, var, gamma, beta = (np.asarray(v, dtype=np.float64) for v in (mean, var, gamma, beta))
+    scale = gamma / np.sqrt(var + eps)
     weight = conv.weight.astype(np.float64) * scale[:, None, None, None]
     bias = (conv.bias.astype(np.float64) - mean) * scale + beta
     dtype = conv.weight.dtype
-    layers[-1] = Conv2d(weight.astype(dtype), bias.astype(dtype), **conv.config())
+    return Conv2d(weight.astype(dtype), bias.astype(dtype), **conv.config())
 
 
 def _pool(module, path):

@@ -187,4 +187,5 @@ def test_an_image_that_is_a_folder_is_named_as_a_folder(tmp_path, capsys):
     status, err = _run(capsys, ["explain", "--image", str(folder),
                                 "--output", str(tmp_path / "out.png")])
     assert status == 2
-    assert _one_error_line(err) == f"semiring-lrp: error: {folder}: --image is a folder, not a file"
+    assert _one_error_line(err) == (f"semiring-lrp: error: {folder}: --image is a folder, not a "
+                                    "file (--images FOLDER explains every image in a folder)")

@@ -88,16 +88,19 @@ def test_tensors_sharing_one_storage_claim_more_than_the_file(tmp_path):
 
 
 def test_vgg16_weights_with_an_expanded_tensor_are_refused(tmp_path, capsys):
+    """Every name and shape of VGG-16 (checked first), each tensor 4 bytes
+    expanded: the first is refused when read."""
     path = tmp_path / "vgg.pth"
-    torch.save({"classifier.0.weight": _expanded((4096, 25088))}, path)
-    with pytest.raises(ValueError, match=r"vgg\.pth: tensor classifier\.0\.weight of shape "
-                                         r"\(4096, 25088\) claims 411041792 bytes"):
+    shapes = sl.models._vgg_parameters("vgg16")
+    torch.save({name: _expanded(shape) for name, shape in shapes.items()}, path)
+    with pytest.raises(ValueError, match=r"vgg\.pth: tensor features\.0\.weight of shape "
+                                         r"\(64, 3, 3, 3\) claims 6912 bytes"):
         sl.models.vgg16(path)
     image = tmp_path / "photo.png"
     Image.new("RGB", (8, 8)).save(image)
     status, err = run(capsys, "explain", "--model", "vgg16", "--weights", str(path),
                       "--image", str(image), "--output", str(tmp_path / "o.png"))
-    assert_one_error_line(status, err, str(path), "classifier.0.weight", "claims")
+    assert_one_error_line(status, err, str(path), "features.0.weight", "claims")
 
 
 def test_command_refuses_an_expanded_state_dict(tmp_path, capsys):

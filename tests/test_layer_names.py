@@ -31,7 +31,7 @@ def test_imported_layers_are_named_by_module_path():
                               "classifier.1", "classifier.3", "classifier.4", "classifier.6")
     # models.vgg16 names its layers as from_torch does
     state = {k: v.numpy() for k, v in torchvision.models.vgg16().state_dict().items()}
-    built = models._vgg16_network(lambda name, shape: state[name], np.float32)
+    built = models._vgg_network("vgg16", lambda name, shape, dtype=None: state[name])
     assert built.names == vgg.names
     # a folded BatchNorm leaves the conv's name
     bn = sl.from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2),
