@@ -347,6 +347,11 @@ def _scanned_tensor(storage, offset, size, *rest):
     return _TensorShape(size)
 
 
+def _scanned_meta_tensor(dtype, size, *rest):
+    """A meta tensor (a shape and no values) as a scanned pickle gives it."""
+    return _scanned_tensor(None, 0, size)
+
+
 class _TensorShape(tuple):
     """The shape of a tensor found by `state_dict_shapes` (nothing read)."""
 
@@ -361,6 +366,8 @@ class _ShapeScan(pickle.Unpickler):
             return _ScannedDict
         if module == "torch._utils" and name in ("_rebuild_tensor", "_rebuild_tensor_v2"):
             return _scanned_tensor
+        if (module, name) == ("torch._utils", "_rebuild_meta_tensor_no_storage"):
+            return _scanned_meta_tensor
         if (module, name) == ("torch._utils", "_rebuild_parameter"):
             return lambda data, *rest: data
         return type(str(name), (_Stub,), {})

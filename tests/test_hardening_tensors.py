@@ -106,8 +106,11 @@ def test_load_names_the_file_and_key_of_a_bad_tensor(tmp_path, tensor, match):
 
 
 def test_vgg16_names_the_file_and_key_of_a_meta_tensor(tmp_path):
+    """Every name and shape of VGG-16, as meta tensors: the file passes the
+    check of names and shapes, and its first tensor is named."""
     path = tmp_path / "vgg.pt"
-    torch.save({"features.0.weight": torch.ones(64, 3, 3, 3, device="meta")}, path)
+    torch.save({name: torch.ones(shape, device="meta")
+                for name, shape in sl.models._vgg_parameters("vgg16").items()}, path)
     with pytest.raises(ValueError, match=rf"^{str(path)}: features\.0\.weight is a 'meta'"):
         sl.models.vgg16(path)
 
