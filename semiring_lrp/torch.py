@@ -264,7 +264,6 @@ def _redistributed(z, r, inputs):
 
 
 def _weighted_step(module, rule, a, r, batch_shape):
-    torch = _torch()
     a = a.detach().requires_grad_(True)
     w, b = module.weight.detach(), module.bias.detach()
     if isinstance(rule, ZBox):
@@ -277,7 +276,8 @@ def _weighted_step(module, rule, a, r, batch_shape):
             w, b = w + rule.gamma * w.clamp(min=0), b + rule.gamma * b.clamp(min=0)
         z = _apply(module, a, w, b)
         inputs = (a,)
-    z = z + _stabiliser(rule, z.detach())
+    if rule.eps:
+        z = z + _stabiliser(rule, z.detach())
     return _redistributed(z, r, inputs)
 
 
@@ -285,8 +285,6 @@ def _stabiliser(rule, z):
     """What the rule adds to z: eps * sign(z) (sign(0) = +1), or eps for
     variant "plus"; a relative eps is scaled by each sample's sqrt(mean(z^2))."""
     torch = _torch()
-    if not rule.eps:
-        return torch.zeros_like(z)
     eps = rule.eps
     if isinstance(rule, Epsilon) and rule.relative:  # the mean in float64, as `relevance`
         scale = z.to(torch.float64).reshape(len(z), -1).pow(2).mean(1).sqrt()

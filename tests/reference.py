@@ -4,8 +4,8 @@
 (j, k) pairs in scalar arithmetic of the network's dtype, sharing no code
 with the library. `torch_lrp` is gradient-based LRP in PyTorch autograd
 (z; s = R/z; c = grad of sum(z*s); R = a*c), the form zennit and the LRP
-overview use: the public `semiring_lrp.torch.gradient_lrp`. `ISAS` lists the kernel paths this machine runs, for the
-tests that compare them.
+overview use: the public `semiring_lrp.torch.gradient_lrp`. `ISAS` lists
+the kernel paths this machine runs, for the tests that compare them.
 """
 import numpy as np
 
