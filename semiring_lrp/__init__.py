@@ -12,12 +12,13 @@ from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, Max
                       Network, ReLU)
 from .propagation import relevance
 from .semirings import Boolean, Contributions, Counting, Real, Semiring, Viterbi
+from .torch import to_torch
 from .torch_import import from_torch
 
 __all__ = [
     # networks and layers
     "Network", "Linear", "Conv2d", "ReLU", "Flatten", "MaxPool2d", "AvgPool2d",
-    "AdaptiveAvgPool2d", "from_torch", "load", "models",
+    "AdaptiveAvgPool2d", "from_torch", "to_torch", "load", "models",
     # data
     "datasets",
     # semirings, rules, propagation

@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["as_array", "as_batch", "as_targets", "class_indices", "from_tensor", "is_tensor"]
+__all__ = ["as_array", "as_batch", "as_targets", "class_indices", "from_tensor", "is_tensor",
+           "tensor_like"]
 
 #: torch float dtypes that NumPy has too: read as they are
 _NUMPY_FLOATS = ("float16", "float32", "float64")
@@ -56,6 +57,21 @@ def from_tensor(x, name="x"):
         return x.numpy()
     except (RuntimeError, TypeError) as err:
         raise TypeError(f"{name} has dtype {x.dtype}, which NumPy cannot hold ({err})") from None
+
+
+def tensor_like(x, array):
+    """A result array as a torch tensor on x's device, x being a tensor:
+    on the CPU it shares the array's memory (torch.from_numpy), elsewhere
+    it is copied to x's device. An array torch cannot hold (dtype object)
+    is returned as it is."""
+    import torch
+
+    if array.dtype == object:
+        return array
+    if not array.flags.writeable or any(stride < 0 for stride in array.strides):
+        array = array.copy()  # torch.from_numpy takes neither
+    tensor = torch.from_numpy(array)
+    return tensor if x.device.type == "cpu" else tensor.to(x.device)
 
 
 def as_array(x, name="x"):

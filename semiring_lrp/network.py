@@ -224,6 +224,10 @@ class Network:
         out = self.activations(batch)[-1]
         return out[0] if single else out
 
+    def __call__(self, x):
+        """`net(x)` is `net.forward(x)`: output scores (C,) or (N, C)."""
+        return self.forward(x)
+
     def masked(self, layer, neurons):
         """A copy in which some output neurons of a weighted layer are switched
         off: their weights and bias become 0, so they output 0 (before and

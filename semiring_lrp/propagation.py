@@ -5,11 +5,13 @@ walked backwards, one C pass (or one generic NumPy step) per weighted layer.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import _core, generic
 from .pooling import MAXPOOL_MODES
-from .inputs import as_batch, as_targets
+from .inputs import as_batch, as_targets, is_tensor, tensor_like
 from .memory import pooled_arrays
 from .network import Network
 from .rules import Rule, ZBox, Zero
@@ -37,6 +39,21 @@ class LayerRelevance(list):
         return super().__getitem__(key)
 
 
+def _tensors_for_tensors(numpy_relevance):
+    """`relevance` from its NumPy form: the results as torch tensors when x is one."""
+    @functools.wraps(numpy_relevance)
+    def wrapper(net, x, *args, **kwargs):
+        result = numpy_relevance(net, x, *args, **kwargs)
+        if not is_tensor(x):
+            return result
+        if isinstance(result, tuple):
+            r, layers = result
+            return tensor_like(x, r), LayerRelevance([tensor_like(x, a) for a in layers], net)
+        return tensor_like(x, result)
+    return wrapper
+
+
+@_tensors_for_tensors
 @pooled_arrays()
 def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_all=False,
               maxpool=None, layer="input"):
@@ -84,7 +101,11 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
 
     Returns an array shaped like x: bool for Boolean, int64 for Counting,
     the network's float dtype for Real and Viterbi; with return_all,
-    (R, all_layers). Your own semiring's relevance starts in
+    (R, all_layers). When x is a torch tensor, every array returned is a
+    torch tensor of that dtype: on the CPU sharing the result's memory
+    (torch.from_numpy, no copy), for a CUDA x copied to x's device (the
+    pass itself runs on the CPU); a user semiring's arrays of dtype object
+    stay NumPy arrays. Your own semiring's relevance starts in
     np.result_type(zero(), one()) (the network's float dtype if that is a
     float) and widens to the dtype of every array its `add` returns: never
     a narrower one, so a float semiring whose methods keep float32 gives
@@ -137,6 +158,10 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
         result = r.reshape(x_shape)
     all_layers[0] = result
     return result, LayerRelevance(all_layers, net)
+
+
+#: `relevance` with NumPy results whatever x is: what the applications use
+relevance_arrays = relevance.__wrapped__
 
 
 def checked_arguments(net, semiring, rule, init, maxpool, layer):

@@ -4,8 +4,8 @@
 (j, k) pairs in scalar arithmetic of the network's dtype, sharing no code
 with the library. `torch_lrp` is gradient-based LRP in PyTorch autograd
 (z; s = R/z; c = grad of sum(z*s); R = a*c), the form zennit and the LRP
-overview use. `ISAS` lists the kernel paths this machine runs, for the
-tests that compare them.
+overview use: the public `semiring_lrp.torch.gradient_lrp`. `ISAS` lists
+the kernel paths this machine runs, for the tests that compare them.
 """
 import numpy as np
 
@@ -194,82 +194,13 @@ def _rule_parts(rule, T):
     return gamma, eps, plus
 
 
-def _torch_layer(layer, weight=None, bias=None, maxpool="winner"):
-    """The PyTorch function of a layer, optionally with modified parameters."""
-    import torch
-    import torch.nn.functional as F
-
-    if isinstance(layer, sl.Linear):
-        return lambda t: F.linear(t, weight, bias)
-    if isinstance(layer, sl.Conv2d):
-        return lambda t: F.conv2d(t, weight, bias, layer.stride, layer.padding, layer.dilation,
-                                  layer.groups)
-    if isinstance(layer, sl.AdaptiveAvgPool2d):
-        return lambda t: F.adaptive_avg_pool2d(t, layer.output_size)
-    if isinstance(layer, sl.MaxPool2d) and maxpool == "winner":
-        return lambda t: F.max_pool2d(t, layer.kernel_size, layer.stride, layer.padding,
-                                      ceil_mode=layer.ceil_mode)
-    if isinstance(layer, (sl.AvgPool2d, sl.MaxPool2d)):
-        return lambda t: F.avg_pool2d(t, layer.kernel_size, layer.stride, layer.padding,
-                                      ceil_mode=layer.ceil_mode)
-    if isinstance(layer, sl.ReLU):
-        return torch.relu
-    return lambda t: t.reshape(t.shape[0], -1)
-
-
 def torch_lrp(net, x, targets, rule_list, maxpool="winner"):
     """Gradient LRP in PyTorch autograd, starting from the target's score:
-    for each layer z = layer_rho(a); s = R / z; c = grad of sum(z * s); R = a * c.
-    Pools use LRP-0 (max pooling: its own gradient, winner-take-all)."""
-    import torch
+    the public `semiring_lrp.torch.gradient_lrp` (tested against
+    `literal_relevance` in tests/test_torch_bridge.py), as NumPy."""
+    from semiring_lrp.torch import gradient_lrp
 
-    dtype = torch.float64 if net.dtype == np.float64 else torch.float32
-    a = torch.tensor(np.asarray(x), dtype=dtype)
-    acts = []
-    for layer in net.layers:
-        acts.append(a)
-        params = ((torch.tensor(layer.weight), torch.tensor(layer.bias)) if layer.weighted
-                  else ())
-        a = _torch_layer(layer, *params)(a)
-    R = torch.zeros_like(a)
-    rows = torch.arange(a.shape[0])
-    t = torch.as_tensor(targets)
-    R[rows, t] = a[rows, t]
-    windex = len(net.weighted_layers)
-    for layer, a in zip(reversed(net.layers), reversed(acts)):
-        if not (layer.weighted or layer.pooling):
-            R = R.reshape(a.shape)
-            continue
-        a = a.clone().requires_grad_(True)
-        bounds = []
-        if layer.pooling:
-            z = _torch_layer(layer, maxpool=maxpool)(a)
-        else:
-            windex -= 1
-            rule = rule_list[windex]
-            w, b = torch.tensor(layer.weight), torch.tensor(layer.bias)
-            if isinstance(rule, rules.ZBox):
-                bounds = [torch.tensor(np.broadcast_to(bound, x.shape[1:]), dtype=dtype)
-                          .expand_as(a).clone().requires_grad_(True)
-                          for bound in (rule.low, rule.high)]
-                z = (_torch_layer(layer, w, b)(a)
-                     - _torch_layer(layer, w.clamp(min=0), b.clamp(min=0))(bounds[0])
-                     - _torch_layer(layer, w.clamp(max=0), b.clamp(max=0))(bounds[1]))
-            else:
-                gamma = rule.gamma if isinstance(rule, rules.Gamma) else 0.0
-                z = _torch_layer(layer, w + gamma * w.clamp(min=0), b + gamma * b.clamp(min=0))(a)
-            if rule.eps:
-                eps = rule.eps
-                if getattr(rule, "relative", False):  # eps * sqrt(mean(z^2)) per sample
-                    eps = eps * z.detach().reshape(len(z), -1).pow(2).mean(1).sqrt().reshape(
-                        (-1,) + (1,) * (z.ndim - 1))
-                plus = getattr(rule, "variant", "sign") == "plus"
-                z = z + (eps if plus else eps * ((z >= 0).to(dtype) * 2 - 1))
-        s = torch.where(z != 0, R / torch.where(z != 0, z, torch.ones_like(z)),
-                        torch.zeros_like(z)).detach()
-        (z * s).sum().backward()
-        R = (a * a.grad + sum(bound * bound.grad for bound in bounds)).detach()
-    return R.numpy().reshape(x.shape)
+    return gradient_lrp(net, np.asarray(x), targets, rule=list(rule_list), maxpool=maxpool)
 
 
 class MaxPlus(sl.Semiring):

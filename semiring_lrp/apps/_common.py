@@ -13,7 +13,7 @@ import numpy as np
 from .._integers import as_int
 from ..datasets import as_dataset
 from ..inputs import as_array, as_batch, class_indices
-from ..propagation import relevance as _relevance
+from ..propagation import relevance_arrays as _relevance
 from ..semirings import Semiring
 
 TARGETS = ("label", "prediction")

@@ -17,7 +17,7 @@ import numpy as np
 from .. import datasets
 from ..inputs import class_indices
 from ..layers import Flatten, Linear, ReLU
-from ..propagation import _relevance_dtype, checked_arguments, relevance
+from ..propagation import _relevance_dtype, checked_arguments, relevance_arrays
 from ..semirings import Real
 from ._common import _check_batch_size
 from .chunks import RangeReducer
@@ -140,8 +140,9 @@ class Job:
             targets = labels
         else:
             targets = np.full(count, self.target, dtype=np.int64)
-        r = relevance(self.net, x, target=targets, semiring=self.semiring, rule=self.rule,
-                      init=self.init, maxpool=self.maxpool, layer=self.layer)
+        r = relevance_arrays(self.net, x, target=targets, semiring=self.semiring,
+                             rule=self.rule, init=self.init, maxpool=self.maxpool,
+                             layer=self.layer)
         groups = {None: None, "label": labels, "prediction": predictions,
                   "target": targets}[self.by]
         if groups is None:
