@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .diagnostics import check_input_range
+
 __all__ = ["as_array", "as_batch", "as_targets"]
 
 
@@ -44,6 +46,7 @@ def as_batch(net, x):
                          f"or a batch (N, {described}){features}")
     if batch.shape[0] == 0:
         raise ValueError("x is an empty batch")
+    check_input_range(net, arr)
     with np.errstate(over="ignore", invalid="ignore"):  # reported just below
         batch = np.ascontiguousarray(batch, dtype=net.dtype)
     if not np.all(np.isfinite(batch)):
