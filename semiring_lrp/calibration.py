@@ -251,7 +251,7 @@ def _checked_target(target, n):
 
 
 def _batch_targets(target, labels, scores, start, stop):
-    if target == "label":
+    if isinstance(target, str) and target == "label":
         if labels is None:
             raise ValueError("target='label' needs labels: give data as a pair (x, labels) or "
                              "a Dataset with labels")
@@ -272,6 +272,7 @@ class _LayerProbe:
         self.semiring, self.batches = semiring, batches
         self.cached, self.entries = [], 0
         pooling = net.pooling_layers
+        pools = Boolean(absolute=semiring.absolute, pool_threshold=semiring.pool_threshold)
         with pooled_arrays():
             for (start, stop), r in zip(batches.ranges, batches.relevance):
                 batch, _ = batches.inputs(start, stop)
@@ -280,7 +281,7 @@ class _LayerProbe:
                     acts.append(layer.forward(acts[-1]))
                 for j in reversed(range(index + 1, batches.frontier)):
                     if net.layers[j].pooling:
-                        r = _pooling_step(semiring, True, pooling.index(j), net.layers[j],
+                        r = _pooling_step(pools, True, pooling.index(j), net.layers[j],
                                           acts[j], r, maxpool, None)
                     else:
                         r = r.reshape(acts[j].shape)
