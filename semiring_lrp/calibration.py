@@ -54,8 +54,8 @@ class CalibratedThresholds(dict):
               kept from the semiring}
     rtol      the relative tolerance the search aimed at
     samples   the number of samples calibrated on
-    semiring  a semiring of the type given, with these thresholds and the
-              given `absolute` and `pool_threshold`
+    semiring  Counting if a Counting was given, else Boolean, with these
+              thresholds and the given `absolute` and `pool_threshold`
     """
 
     def __init__(self, thresholds, density, target, rtol, samples, semiring):

@@ -224,7 +224,10 @@ def _check_health(walk, acts, r0, r, kept, stop):
     started = diagnostics.alive_rows(r0)
     dead = np.flatnonzero(started & ~diagnostics.alive_rows(r))
     if dead.size:
-        if kept is None:
+        if kept is None and dead.size == n:
+            _, kept = walk(acts, r0, stop, keep=True)
+            rows = dead
+        elif kept is None:
             # only the samples whose relevance died are walked again
             _, kept = walk([a[dead] for a in acts], r0[dead], stop, keep=True)
             rows = np.arange(dead.size)
