@@ -112,29 +112,30 @@ def warn_relevance(kind, message, layer, index, samples, batch, semiring, thresh
     _warn(RelevanceWarning(message, kind, layer, index, samples, batch, semiring, threshold))
 
 
-def check_input_range(net, arr):
+def check_input_range(net, given, batch):
     """Warns (InputRangeWarning) when x cannot be what the network takes:
     an integer array with values above 1 (raw pixels: every network here
     takes floats), or, for a network that states its input range (the
     shipped MNIST models: [0, 1]), values outside it by more than its
-    width. Booleans and integer arrays of 0 and 1 pass."""
-    if arr.size == 0:
+    width. Booleans and integer arrays of 0 and 1 pass. `given` is x's own
+    dtype, `batch` x converted to the network's (contiguous, finite)."""
+    if batch.size == 0:
         return
-    if arr.dtype.kind in "iu":
-        top = arr.max()
+    if given.kind in "iu":
+        top = batch.max()
         if top > 1:
             _warn(InputRangeWarning(
-                f"x is {arr.dtype} with values up to {top}: the network computes on floats "
+                f"x is {given} with values up to {top:g}: the network computes on floats "
                 f"and takes x as it is, so raw pixels stay 0 to 255; scale them to what the "
                 f"network was trained on (the shipped MNIST models: "
                 f"sl.models.mnist_input(images), pixel / 255)"))
         return
     low_high = getattr(net, "input_range", None)
-    if low_high is None or arr.dtype.kind != "f":
+    if low_high is None or given.kind != "f":
         return
     low, high = low_high
     width = high - low
-    smallest, largest = arr.min(), arr.max()
+    smallest, largest = batch.min(), batch.max()
     if smallest < low - width or largest > high + width:
         _warn(InputRangeWarning(
             f"x holds values from {smallest:g} to {largest:g}, but this network takes "

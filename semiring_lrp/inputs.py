@@ -46,13 +46,13 @@ def as_batch(net, x):
                          f"or a batch (N, {described}){features}")
     if batch.shape[0] == 0:
         raise ValueError("x is an empty batch")
-    check_input_range(net, arr)
     with np.errstate(over="ignore", invalid="ignore"):  # reported just below
         batch = np.ascontiguousarray(batch, dtype=net.dtype)
     if not np.all(np.isfinite(batch)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(batch))[0])
         raise ValueError(f"x contains NaN or infinity (first at batch index {bad}, "
                          f"after conversion to {net.dtype})")
+    check_input_range(net, arr.dtype, batch)
     return batch, single, shape
 
 
