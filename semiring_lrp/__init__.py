@@ -5,12 +5,14 @@
     R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
 """
 from . import apps, composites, datasets, images, memory, models, rules, viz
+from .calibration import CalibratedThresholds, CalibrationWarning, calibrate_thresholds
+from .diagnostics import InputRangeWarning, RelevanceWarning
 from .images import aggregate_channels
 from .io import load
 from .parallel import get_num_threads, instruction_set, set_num_threads
 from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
                       Network, ReLU)
-from .propagation import relevance
+from .propagation import LayerDensity, LayerRelevance, relevance
 from .semirings import Boolean, Contributions, Counting, Real, Semiring, Viterbi
 from .torch import to_torch
 from .torch_import import from_torch
@@ -23,7 +25,10 @@ __all__ = [
     "datasets",
     # semirings, rules, propagation
     "Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi", "rules",
-    "composites", "relevance",
+    "composites", "relevance", "LayerRelevance", "LayerDensity",
+    # thresholds and what a pass tells about itself
+    "calibrate_thresholds", "CalibratedThresholds", "RelevanceWarning", "InputRangeWarning",
+    "CalibrationWarning",
     # images and pictures
     "aggregate_channels", "images", "viz",
     # applications over datasets

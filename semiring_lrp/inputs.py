@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 
+from .diagnostics import check_input_range
+
 __all__ = ["as_array", "as_batch", "as_targets", "class_indices", "from_tensor", "is_tensor",
            "tensor_like"]
 
@@ -117,6 +119,7 @@ def as_batch(net, x):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(batch))[0])
         raise ValueError(f"x contains NaN or infinity (first at batch index {bad}, "
                          f"after conversion to {net.dtype})")
+    check_input_range(net, arr.dtype, batch)
     return batch, single, shape
 
 

@@ -42,7 +42,14 @@ def _shipped_mlp(file_name, input_shape, dtype):
                 names.append(f"relu{i}")
             layers.append(Linear(d[f"{name}.weight"], d[f"{name}.bias"]))
             names.append(name)
-    return Network(layers, input_shape=input_shape, names=names).astype(dtype)
+    return _pixels_in_unit_range(Network(layers, input_shape=input_shape, names=names)
+                                 .astype(dtype))
+
+
+def _pixels_in_unit_range(net):
+    """net, marked as taking pixel / 255 (for the InputRangeWarning)."""
+    net.input_range = (0.0, 1.0)
+    return net
 
 
 def mnist_mlp(dtype=np.float32):
@@ -69,7 +76,8 @@ def mnist_cnn(dtype=np.float32):
                   Linear(d["14.weight"], d["14.bias"])]
     names = ["conv1", "relu1", "conv2", "relu2", "pool1", "conv3", "relu3", "conv4", "relu4",
              "pool2", "flatten", "fc1", "relu5", "fc2"]
-    return Network(layers, input_shape=(1, 28, 28), names=names).astype(dtype)
+    return _pixels_in_unit_range(Network(layers, input_shape=(1, 28, 28), names=names)
+                                 .astype(dtype))
 
 
 def mnist_digits():

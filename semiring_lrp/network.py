@@ -75,7 +75,15 @@ class Network:
     When the network starts by flattening (a Flatten or a Linear layer), a
     sample may also be given flat, and a batch as any (N, ...) array with the
     right number of features per sample.
+
+    input_range, when not None, is the (low, high) range the network's
+    inputs were trained in: the shipped MNIST models set (0.0, 1.0), and
+    `relevance` and `forward` warn (InputRangeWarning) about inputs far
+    outside it. It is kept by `astype` and `masked`, not by `save`.
     """
+
+    #: the (low, high) range of the inputs the network was trained on, or None
+    input_range = None
 
     def __init__(self, layers, input_shape=None, names=None):
         self.layers = tuple(layers)
@@ -262,7 +270,12 @@ class Network:
         layers[position] = type(target)(target.weight * keep.reshape(shape).astype(target.weight.dtype),
                                         target.bias * keep.astype(target.bias.dtype),
                                         **target.config())
-        return Network(layers, self.input_shape, self.names)
+        return self._like(Network(layers, self.input_shape, self.names))
+
+    def _like(self, other):
+        """other, with this network's input_range."""
+        other.input_range = self.input_range
+        return other
 
     def summary(self, input_shape=None, file=None):
         """Prints one line per layer: its index, name, type, the shape of its
@@ -332,8 +345,8 @@ class Network:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"a Network is float32 or float64, not {dtype}")
-        return Network([layer.astype(dtype) for layer in self.layers], self.input_shape,
-                       self.names)
+        return self._like(Network([layer.astype(dtype) for layer in self.layers],
+                                  self.input_shape, self.names))
 
     def save(self, path):
         """Writes the network to one .npz file (no pickle); `load` reads it back."""

@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from . import _core, generic
+from . import _core, diagnostics, generic
 from .pooling import MAXPOOL_MODES
 from .inputs import as_batch, as_targets, is_tensor, tensor_like
 from .memory import pooled_arrays
@@ -17,26 +17,71 @@ from .network import Network
 from .rules import Rule, ZBox, Zero
 from .semirings import Boolean, Counting, Real, Semiring, Viterbi
 
-__all__ = ["relevance", "LayerRelevance"]
+__all__ = ["relevance", "LayerRelevance", "LayerDensity"]
 
 _KERNEL_SEMIRINGS = (Real, Boolean, Counting, Viterbi)
 _REUSES_FORWARD = (_core.RULE_ZERO, _core.RULE_EPSILON)
 
 
-class LayerRelevance(list):
-    """Every layer's relevance, as `relevance(return_all=True)` gives it:
-    entry i is the relevance of the activations entering `net.layers[i]`,
-    the last entry the output relevance. Entries are also found by the
-    layer's name, "input" (entry 0) and "output" (the last)."""
+class _ByLayer(list):
+    """A list with one entry per layer input and one for the output: entry i
+    belongs to the activations entering `net.layers[i]`, the last to the
+    output; also indexed by the layer's name, "input" (entry 0) and "output"
+    (the last)."""
 
-    def __init__(self, values, net):
+    def __init__(self, values, net, single=False):
         super().__init__(values)
         self.net = net
+        self.single = single
 
     def __getitem__(self, key):
         if isinstance(key, str):
             key = self.net.layer_index(key, allow_ends=True)
         return super().__getitem__(key)
+
+    def names(self):
+        """The entries' names: "input", the names of layers 1 to L - 1, "output"."""
+        return ["input", *self.net.names[1:], "output"]
+
+
+class LayerRelevance(_ByLayer):
+    """Every layer's relevance, as `relevance(return_all=True)` gives it:
+    entry i is the relevance of the activations entering `net.layers[i]`,
+    the last entry the output relevance. Entries are also found by the
+    layer's name, "input" (entry 0) and "output" (the last)."""
+
+    def density(self, per_sample=False):
+        """The fraction of nonzero relevance in each entry: a `LayerDensity`,
+        indexed like this list (by position, layer name, "input", "output").
+
+        Each value is (nonzero entries) / (entries) over the whole batch, a
+        float; with per_sample=True one such fraction per sample, a float64
+        array (N,) (a float when the pass was given one sample). -0 counts
+        as 0. For Boolean and Counting it is the share of the neurons from
+        which a relevant path leads to the target; `calibrate_thresholds`
+        picks thresholds that set it per weighted layer."""
+        per_sample = bool(per_sample) and not self.single
+        return LayerDensity([diagnostics.nonzero_fraction(r, per_sample) for r in self],
+                            self.net, self.single)
+
+
+class LayerDensity(_ByLayer):
+    """Per-layer fractions of nonzero relevance (`LayerRelevance.density`):
+    entry i belongs to the activations entering `net.layers[i]`, the last
+    to the output; also indexed by layer name, "input" and "output"."""
+
+    def as_dict(self):
+        """{entry name: fraction}, from "input" to "output"."""
+        return dict(zip(self.names(), self))
+
+    def __repr__(self):
+        width = max(len(name) for name in self.names())
+        lines = []
+        for i, (name, value) in enumerate(zip(self.names(), self)):
+            shown = (f"{value:.4f}" if np.ndim(value) == 0
+                     else np.array2string(np.asarray(value), precision=4))
+            lines.append(f"{i:>4}  {name:<{width}}  {shown}")
+        return "LayerDensity(\n" + "\n".join(lines) + "\n)"
 
 
 def _tensors_for_tensors(numpy_relevance):
@@ -88,7 +133,8 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
               also return every layer's relevance: a list whose entry i is
               the relevance of the activations entering `net.layers[i]`, the
               last entry the output relevance; it is also indexed by layer
-              name ("fc2"), "input" and "output".
+              name ("fc2"), "input" and "output". Its `density()` gives the
+              fraction of nonzero relevance of every entry.
     maxpool   "winner": max pooling passes relevance to the first arg-max of
               each window (winner-take-all); "average": as average pooling
               over the same windows (the LRP overview tutorial). Default: the
@@ -112,12 +158,21 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     float32 on a float32 network. What its methods return is checked
     (numbers or booleans, shaped as they must be); a bad result raises a
     TypeError or ValueError naming the method, the semiring and the layer.
+
+    Warnings (`RelevanceWarning`, built-in semirings): when for some samples
+    the relevance dies, every relevance entering some layer being 0 (and so
+    every relevance below it), one warning per such layer names it, its
+    threshold and the samples; when for Boolean or Counting every entry of
+    the returned relevance is nonzero for some samples (it saturates), one
+    warning says so. An integer x with values above 1 (raw pixels), or for
+    the shipped MNIST models values far outside [0, 1], gives an
+    `InputRangeWarning`. Silence them with
+    `warnings.simplefilter("ignore", sl.RelevanceWarning)`.
     """
     semiring, rules, stop, maxpool = checked_arguments(net, semiring, rule, init, maxpool, layer)
     if return_all and stop != 0:
         raise ValueError(f"return_all gives every layer's relevance; layer={layer!r} asks "
                          "for one: give one or the other")
-    weighted, pools = net.weighted_layers, net.pooling_layers
     batch, single, x_shape = as_batch(net, x)
 
     acts = net.activations(batch)
@@ -125,26 +180,13 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
         raise ValueError(f"the network's output has shape {acts[-1].shape[1:]} per sample; "
                          "relevance needs one score per class (end with Flatten and Linear)")
     targets = as_targets(target, acts[-1])
-    r = _initial_relevance(semiring, init, acts[-1], targets, net.dtype)
+    r0 = _initial_relevance(semiring, init, acts[-1], targets, net.dtype)
 
     use_kernel = type(semiring) in _KERNEL_SEMIRINGS
-    all_layers = [r]
-    index, pool = len(weighted), len(pools)
-    for i in reversed(range(stop, len(net.layers))):
-        current = net.layers[i]
-        if current.weighted:
-            index -= 1
-            r = _weighted_step(semiring, use_kernel, index, rules[index], current,
-                               acts[i], acts[i + 1], r, batch.shape, net.names[i],
-                               _where(net, i, use_kernel))
-        elif current.pooling:
-            pool -= 1
-            r = _pooling_step(semiring, use_kernel, pool, current, acts[i], r, maxpool,
-                              _where(net, i, use_kernel))
-        else:
-            r = r.reshape(acts[i].shape)
-        if return_all:
-            all_layers.append(r)
+    walk = _Walk(net, semiring, use_kernel, rules, maxpool)
+    r, all_layers = walk(acts, r0, stop, keep=return_all)
+    if use_kernel:
+        _check_health(walk, acts, r0, r, all_layers, stop)
     if not return_all:
         if stop == 0:
             return r.reshape(x_shape)
@@ -157,7 +199,110 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     else:
         result = r.reshape(x_shape)
     all_layers[0] = result
-    return result, LayerRelevance(all_layers, net)
+    return result, LayerRelevance(all_layers, net, single)
+
+
+class _Walk:
+    """The backward walk of one pass's settings: from an output relevance
+    down to the relevance entering `net.layers[stop]`."""
+
+    def __init__(self, net, semiring, use_kernel, rules, maxpool):
+        self.net, self.semiring, self.use_kernel = net, semiring, use_kernel
+        self.rules, self.maxpool = rules, maxpool
+
+    def __call__(self, acts, r, stop, keep):
+        """(relevance entering layers[stop], with keep every layer's relevance
+        from the output down, else None); acts are the forward's activations."""
+        net, semiring, use_kernel = self.net, self.semiring, self.use_kernel
+        index, pool = len(net.weighted_layers), len(net.pooling_layers)
+        batch_shape = acts[0].shape
+        kept = [r] if keep else None
+        for i in reversed(range(stop, len(net.layers))):
+            current = net.layers[i]
+            if current.weighted:
+                index -= 1
+                r = _weighted_step(semiring, use_kernel, index, self.rules[index], current,
+                                   acts[i], acts[i + 1], r, batch_shape, net.names[i],
+                                   _where(net, i, use_kernel))
+            elif current.pooling:
+                pool -= 1
+                r = _pooling_step(semiring, use_kernel, pool, current, acts[i], r,
+                                  self.maxpool, _where(net, i, use_kernel))
+            else:
+                r = r.reshape(acts[i].shape)
+            if keep:
+                kept.append(r)
+        return r, kept
+
+    def threshold(self, i):
+        """The threshold the semiring applies at layer i, or None."""
+        net, semiring = self.net, self.semiring
+        if not isinstance(semiring, (Boolean, Counting)):
+            return None
+        if net.layers[i].weighted:
+            return semiring.theta(net.weighted_layers.index(i))
+        if net.layers[i].pooling:
+            return semiring.pool_theta(net.pooling_layers.index(i))
+        return None
+
+
+def _check_health(walk, acts, r0, r, kept, stop):
+    """Warns (RelevanceWarning) when, for some samples, the relevance died
+    in a layer (naming each such layer) or, for Boolean and Counting, is
+    nonzero everywhere in the returned relevance."""
+    net, semiring = walk.net, walk.semiring
+    n = len(r)
+    started = diagnostics.alive_rows(r0)
+    dead = np.flatnonzero(started & ~diagnostics.alive_rows(r))
+    if dead.size:
+        if kept is None and dead.size == n:
+            _, kept = walk(acts, r0, stop, keep=True)
+            rows = dead
+        elif kept is None:
+            # only the samples whose relevance died are walked again
+            _, kept = walk([a[dead] for a in acts], r0[dead], stop, keep=True)
+            rows = np.arange(dead.size)
+        else:
+            rows = dead
+        _warn_deaths(walk, kept, rows, dead, stop, n)
+    if isinstance(semiring, (Boolean, Counting)):
+        full = np.flatnonzero(diagnostics.saturated_rows(r))
+        if full.size:
+            where = "the input" if stop == 0 else f"layer {net.describe(stop)}"
+            diagnostics.warn_relevance(
+                "saturates",
+                f"relevance saturates: every entry of the relevance entering {where} is "
+                f"nonzero for {full.size} of {n} samples under {semiring!r}, so it singles "
+                "nothing out; raise the thresholds (sl.calibrate_thresholds picks them for a "
+                "target density)",
+                "input" if stop == 0 else net.names[stop], stop, full, n, semiring,
+                walk.threshold(stop) if stop < len(net.layers) else None)
+
+
+def _warn_deaths(walk, kept, rows, samples, stop, n):
+    """One warning per layer where some of `samples` (rows `rows` of the
+    kept relevance, listed from the output down) died."""
+    net, semiring = walk.net, walk.semiring
+    died_at = np.full(len(rows), -1)
+    # kept[0] is the output relevance, kept[t] the relevance entering layer L - t
+    for t in range(1, len(kept)):
+        i = len(net.layers) - t
+        newly = (died_at < 0) & ~diagnostics.alive_rows(kept[t][rows])
+        died_at[newly] = i
+    for i in sorted(set(died_at.tolist()), reverse=True):
+        which = samples[died_at == i]
+        theta = walk.threshold(i)
+        if theta is None:
+            cause = f"under {semiring!r}"
+        else:
+            kind = "threshold" if net.layers[i].weighted else "pool_threshold"
+            cause = (f"under {type(semiring).__name__} with {kind} {theta:g} there "
+                     f"(absolute={semiring.absolute}); a lower threshold lets more through")
+        diagnostics.warn_relevance(
+            "dies",
+            f"relevance dies at layer {net.describe(i)}: for {which.size} of {n} samples "
+            f"every relevance entering it is 0, and so is every relevance below it, {cause}",
+            net.names[i], i, which, n, semiring, theta)
 
 
 #: `relevance` with NumPy results whatever x is: what the applications use
