@@ -269,6 +269,7 @@ class _LayerProbe:
 
     def __init__(self, net, index, k, rule, semiring, maxpool, batches):
         self.layer, self.index, self.k, self.rule = net.layers[index], index, k, rule
+        self.name = net.names[index]
         self.semiring, self.batches = semiring, batches
         self.cached, self.entries = [], 0
         pooling = net.pooling_layers
@@ -294,7 +295,7 @@ class _LayerProbe:
         with pooled_arrays():
             for a, z, r, batch_shape in self.cached:
                 yield _weighted_step(semiring, True, self.k, self.rule, self.layer, a, z, r,
-                                     batch_shape, None)
+                                     batch_shape, self.name, None)
 
     def density_at(self, theta):
         """The share of the layer's input entries that are relevant at theta."""
