@@ -1,11 +1,10 @@
-/* Conv2d layers: forward, denominators and the relevance pass of every
- * built-in semiring, in float32 and float64. */
+/* Conv2d layers: the checks and switches every conv kernel shares; the
+ * kernels themselves (forward, denominators and the relevance pass of every
+ * built-in semiring) are in conv_f32.c and conv_f64.c. */
 #include <stdatomic.h>
-#include <stdlib.h>
 
 #include "lrp.h"
 #include "lrp_internal.h"
-#include "microkernels.h"
 
 static int conv_axis_ok(ptrdiff_t in, ptrdiff_t out, ptrdiff_t k, ptrdiff_t stride,
                         ptrdiff_t pad, ptrdiff_t dil)
@@ -55,6 +54,3 @@ lrp_status lrp_conv_check(const lrp_conv_shape *s)
         return LRP_ERR_ARG;
     return LRP_OK;
 }
-
-#define LRP_KERNEL_TEMPLATE "conv_kernels.h"
-#include "instantiate.h"

@@ -1,9 +1,12 @@
 /* Compiles the kernel template named by LRP_KERNEL_TEMPLATE once for float
  * (suffix _f32) and once for double (suffix _f64), after the shared
- * per-coefficient arithmetic of rule_math.h. */
+ * per-coefficient arithmetic of rule_math.h. LRP_KERNEL_DTYPE 32 or 64
+ * compiles only one of them: a family split over two units compiles on two
+ * cores at once. */
 #include <math.h>
 #include <string.h>
 
+#if !defined(LRP_KERNEL_DTYPE) || LRP_KERNEL_DTYPE == 32
 #define T float
 #define FN(name) name##_f32
 #define ABS fabsf
@@ -21,7 +24,9 @@
 #undef UINT_T
 #undef LANE_INT
 #undef LRP_BOUND
+#endif
 
+#if !defined(LRP_KERNEL_DTYPE) || LRP_KERNEL_DTYPE == 64
 #define T double
 #define FN(name) name##_f64
 #define ABS fabs
@@ -39,3 +44,4 @@
 #undef UINT_T
 #undef LANE_INT
 #undef LRP_BOUND
+#endif

@@ -53,6 +53,22 @@ def pytest_make_collect_report(collector):
     _fail_skip(outcome.get_result(), f"module {collector.nodeid}")
 
 
+# The source checkout around tests/, or None when the tests run from a copy
+# beside an installed package (.ci/wheel_tests): scripts/ are tools of the
+# checkout, which read semiring_lrp/ and write semiring_lrp/data there.
+_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_TREE = _ROOT if (_ROOT / "semiring_lrp" / "__init__.py").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def source_scripts():
+    """The checkout's scripts/ folder; the test is skipped outside a checkout."""
+    if SOURCE_TREE is None:
+        pytest.skip("needs the source checkout's scripts/, which read and write "
+                    "semiring_lrp/ there (the tests run beside an installed package)")
+    return SOURCE_TREE / "scripts"
+
+
 @pytest.fixture(scope="session")
 def mnist_dir():
     """The folder named by SEMIRING_LRP_MNIST; the test is skipped when it is unset."""

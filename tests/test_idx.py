@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import semiring_lrp as sl
 from semiring_lrp.idx import load_mnist, read_idx
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_MNIST = REPO_ROOT / "semiring_lrp" / "data" / "mnist"  # the test split
-DIGITS_NPZ = REPO_ROOT / "semiring_lrp" / "data" / "mnist_digits.npz"
-TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train_mnist_mlp.py"
+# the package's own data, in the checkout or where it is installed
+PACKAGE_DATA = Path(sl.__file__).resolve().parent / "data"
+SHIPPED_MNIST = PACKAGE_DATA / "mnist"  # the test split
+DIGITS_NPZ = PACKAGE_DATA / "mnist_digits.npz"
 
 TYPE_CODES = {"u1": 0x08, "i1": 0x09, ">i2": 0x0B, ">i4": 0x0C, ">f4": 0x0D, ">f8": 0x0E}
 
@@ -203,12 +204,12 @@ def test_load_mnist_bad_split_and_missing_files(tmp_path):
 # --- the training script ----------------------------------------------------
 
 @pytest.mark.slow
-def test_training_script_tiny_run(tmp_path, mnist_dir):
+def test_training_script_tiny_run(tmp_path, mnist_dir, source_scripts):
     import torch  # noqa: F401  the script needs it; fail here, not in the subprocess
 
-    out = tmp_path / "m.npz"
+    out, script = tmp_path / "m.npz", source_scripts / "train_mnist_mlp.py"
     subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--data", str(mnist_dir), "--epochs", "1",
+        [sys.executable, str(script), "--data", str(mnist_dir), "--epochs", "1",
          "--limit", "2000", "--out", str(out)],
         check=True, timeout=300, cwd=tmp_path,
     )

@@ -9,9 +9,9 @@ import pytest
 from reference import check_trained_file
 import torch  # noqa: F401  the script needs it; fail here, not in the subprocess
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train_mnist_cnn.py"
-SHIPPED_CNN = REPO_ROOT / "semiring_lrp" / "data" / "mnist_cnn.npz"
+import semiring_lrp as sl
+
+SHIPPED_CNN = Path(sl.__file__).resolve().parent / "data" / "mnist_cnn.npz"
 
 EXPECTED_SHAPES = {
     "0.weight": (16, 1, 3, 3), "0.bias": (16,),
@@ -26,12 +26,13 @@ TINY_RUN_BAR = 0.62
 
 
 @pytest.mark.slow
-def test_cnn_training_script_tiny_run_and_shipped_model(tmp_path, mnist_dir):
+def test_cnn_training_script_tiny_run_and_shipped_model(tmp_path, mnist_dir,
+                                                      source_scripts):
     out = tmp_path / "c.npz"
     subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--data", str(mnist_dir), "--epochs", "1",
-         "--limit", "3000", "--out", str(out)],
-        check=True, timeout=600, cwd=REPO_ROOT,
+        [sys.executable, str(source_scripts / "train_mnist_cnn.py"), "--data", str(mnist_dir),
+         "--epochs", "1", "--limit", "3000", "--out", str(out)],
+        check=True, timeout=600, cwd=source_scripts.parent,
     )
     check_trained_file(out, EXPECTED_SHAPES, TINY_RUN_BAR)
 

@@ -3,7 +3,6 @@ from the shipped MNIST test split, and a tiny run of its training script."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,7 @@ from reference import check_trained_file
 
 import semiring_lrp as sl
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train_two_digit_mlp.py"
+TRAIN_SCRIPT = "train_two_digit_mlp.py"  # in the checkout's scripts/
 EXPECTED_SHAPES = {
     "fc1.weight": (300, 1568), "fc1.bias": (300,),
     "fc2.weight": (100, 300), "fc2.bias": (100,),
@@ -69,22 +67,23 @@ def test_float64_copy_agrees(net, test_set):
 
 
 @pytest.mark.slow
-def test_training_script_tiny_run(tmp_path, mnist_dir):
+def test_training_script_tiny_run(tmp_path, mnist_dir, source_scripts):
     import torch  # noqa: F401  the script needs it; fail here, not in the subprocess
 
     out = tmp_path / "t.npz"
     subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--data", str(mnist_dir), "--epochs", "1",
-         "--limit", "500", "--out", str(out)],
+        [sys.executable, str(source_scripts / TRAIN_SCRIPT), "--data", str(mnist_dir),
+         "--epochs", "1", "--limit", "500", "--out", str(out)],
         check=True, timeout=300, cwd=tmp_path,
     )
     check_trained_file(out, EXPECTED_SHAPES, TINY_RUN_BAR)
 
 
-def test_training_script_names_the_missing_folder(tmp_path):
+def test_training_script_names_the_missing_folder(tmp_path, source_scripts):
     pytest.importorskip("torch")  # the script imports it before reading its arguments
     env = {key: value for key, value in os.environ.items() if key != "SEMIRING_LRP_MNIST"}
-    result = subprocess.run([sys.executable, str(TRAIN_SCRIPT), "--out", str(tmp_path / "t.npz")],
+    result = subprocess.run([sys.executable, str(source_scripts / TRAIN_SCRIPT),
+                             "--out", str(tmp_path / "t.npz")],
                             env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 2
     assert "give --data DIR or set SEMIRING_LRP_MNIST" in result.stderr
