@@ -213,6 +213,8 @@ class Network:
 
     @property
     def flattens_input(self):
+        """Whether the network starts with Flatten or Linear and has a fixed
+        input shape, so that a sample may be given flat or in that shape."""
         return isinstance(self.layers[0], (Flatten, Linear)) and self.n_features is not None
 
     def activations(self, batch):

@@ -100,6 +100,10 @@ class PoolLayer(Layer):
         return self.mode, windows, weight
 
     def kernel_relevance(self, semiring, a, r_out, maxpool="winner", theta=0.0, absolute=False):
+        """One K-LRP step of a built-in semiring ('real', 'boolean',
+        'counting', 'viterbi') through this layer in the C core: the relevance
+        of its input `a` (N, C, H, W) from that of its output `r_out`, with
+        threshold `theta` (signed, or on |d| when `absolute`)."""
         mode, windows, weight = self.relevance_table(a, maxpool)
         return _core.pool_relevance(semiring, a, r_out, mode, windows, weight, theta, absolute)
 
