@@ -233,7 +233,8 @@ class Linear(WeightedLayer):
 
 class Conv2d(WeightedLayer):
     """A 2-D convolution as in PyTorch (NCHW, zero padding), weight shaped
-    (out_channels, in_channels / groups, k_h, k_w). stride and dilation are
+    (out_channels, in_channels / groups, k_h, k_w), bias (out_channels,) or
+    None for zeros. stride and dilation are
     ints (or pairs) from 1 to 2**30, padding from 0 to 2**30, groups an int
     dividing out_channels; NumPy integers are taken, bools and floats not."""
 

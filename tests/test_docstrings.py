@@ -4,6 +4,7 @@ of its classes that this package defines (a method overriding a documented
 one of a base class counts as documented, as help() shows the base's)."""
 import importlib
 import inspect
+import re
 
 import pytest
 
@@ -104,3 +105,40 @@ def test_boolean_help_explains_its_parameters():
 
 def test_relu_is_documented():
     assert "max(a, 0)" in sl.ReLU.__doc__
+
+
+def undocumented_parameters(module_name):
+    """Functions and classes of a module's __all__ whose docstring (a
+    class's with its __init__'s) leaves out one of their parameters."""
+    module = importlib.import_module(module_name)
+    missing = []
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if inspect.ismodule(obj) or not callable(obj):
+            continue
+        doc = (obj.__doc__ or "") + (
+            (vars(obj).get("__init__").__doc__ or "") if inspect.isclass(obj)
+            and "__init__" in vars(obj) else "")
+        try:
+            parameters = inspect.signature(obj).parameters.values()
+        except (TypeError, ValueError):   # a builtin without a signature
+            continue
+        for parameter in parameters:
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            if not re.search(rf"\b{re.escape(parameter.name)}\b", doc):
+                missing.append(f"{module_name}.{name}({parameter.name})")
+    return missing
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_every_parameter_is_documented(module_name):
+    assert undocumented_parameters(module_name) == []
+
+
+def test_the_parameter_check_finds_an_undocumented_parameter(monkeypatch):
+    def explain(net, depth=3):
+        """Explains net."""
+    monkeypatch.setattr(sl.rules, "explain", explain, raising=False)
+    monkeypatch.setattr(sl.rules, "__all__", sl.rules.__all__ + ["explain"])
+    assert undocumented_parameters("semiring_lrp.rules") == ["semiring_lrp.rules.explain(depth)"]
