@@ -292,10 +292,10 @@ _THRESHOLD_PARAMETERS = """
     ValueError
         A NaN threshold or an empty list or dict; at `relevance` time, a
         list whose length is not the network's number of such layers, a
-        dict naming a layer that is not one of them, or a threshold that
-        loses its meaning in the network's dtype (a finite one that rounds
-        to infinity, a non-zero one that rounds to 0); inf and -inf are
-        allowed.
+        dict naming a layer that is not one of them or leaving one out,
+        or a threshold that loses its meaning in the network's dtype (a
+        finite one that rounds to infinity, a non-zero one that rounds to
+        0); inf and -inf are allowed.
 """
 
 
