@@ -23,7 +23,13 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 
 
 class Composite(list):
-    """A list of rules, one per weighted layer, and how max pooling passes relevance."""
+    """A list of rules, one per weighted layer, and how max pooling passes relevance.
+
+    rules     the rules, one per weighted layer in forward order.
+    maxpool   "winner" (default) or "average", as `relevance` takes it; a
+              pass given this composite as its rule uses it unless its own
+              maxpool= is given.
+    """
 
     def __init__(self, rules, maxpool="winner"):
         super().__init__(rules)
@@ -51,6 +57,13 @@ def epsilon_gamma_box(net, low, high, epsilon=1e-6, gamma=0.25, stabilizer=1e-6)
     Linear. Max pooling: winner-take-all (zennit passes its gradient).
     zennit also adds `stabilizer` to average-pooling denominators, which this
     library keeps at LRP-0: the two differ there by about stabilizer / |z|.
+
+    net        the `Network`, whose weighted layers the list follows.
+    low, high  z^B's input bounds: numbers or arrays broadcastable to the
+               input (e.g. `imagenet_bounds()`).
+    epsilon    LRP-eps's eps on the Linear layers; gamma LRP-gamma's gamma.
+
+    Returns a `Composite` (max pooling "winner").
     """
     rules, first = [], True
     for layer in _weighted(net):
@@ -83,6 +96,9 @@ def lrp_overview_vgg16(net, low=None, high=None):
     and max pooling as average pooling. The tutorial also adds 1e-9 to every
     denominator; that is kept (z + 1e-9) on all but the eps layers, where it
     is negligible beside 0.25 * std.
+
+    net must be a VGG-16 (13 Conv2d then 3 Linear layers; ValueError
+    otherwise). Returns a `Composite` with maxpool="average".
     """
     _check_vgg16(net)
     if low is None or high is None:
@@ -104,7 +120,11 @@ PAPER_VGG16_THRESHOLDS = ([0.05] * 10 + [0.05 + 0.25 / 3, 0.05 + 0.5 / 3, 0.3]
 
 def paper_vgg16_boolean(net=None):
     """Boolean semiring with the paper's VGG-16 thresholds (absolute, as in
-    its VGG-16 experiments); pooling layers keep the 1e-9 default."""
+    its VGG-16 experiments); pooling layers keep the 1e-9 default.
+
+    net, when given, is checked to be a VGG-16 (13 Conv2d then 3 Linear
+    layers; ValueError otherwise). Returns a `Boolean` with one threshold
+    per weighted layer."""
     if net is not None:
         _check_vgg16(net)
     return Boolean(list(PAPER_VGG16_THRESHOLDS), absolute=True)

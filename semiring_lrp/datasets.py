@@ -476,7 +476,8 @@ class ImageFolder(Dataset):
     """Every .jpg, .jpeg and .png file below ``root`` (any depth, case
     ignored), in sorted order of their paths relative to ``root``, each read
     with `sl.images.imagenet_input` (VGG-16's input: float32 (3, size,
-    size); reading needs Pillow).
+    size): the shorter side resized to ``resize``, the centre ``size`` x
+    ``size`` cropped; reading needs Pillow).
 
     ``paths`` lists the files. Labels: where every image lies in a direct
     subfolder of ``root`` named by an integer (``root/7/a.png``), that
@@ -545,7 +546,7 @@ def _folder_labels(relative):
 # --- what users pass -------------------------------------------------------------
 
 def as_dataset(data):
-    """A Dataset from what a user passes: a Dataset (returned as is); a pair
+    """A Dataset from `data`, what a user passes: a Dataset (returned as is); a pair
     ``(x, labels)`` (a tuple of two arrays, labels one integer per sample of
     x) -> ``ArrayDataset(x, labels)``; one array (N, ...) ->
     ``ArrayDataset(x)``; a list or other sequence of per-sample arrays of

@@ -41,6 +41,9 @@ class RelevanceWarning(UserWarning):
     batch     the number of samples in the pass
     semiring  the semiring of the pass
     threshold the threshold in force at that layer (None where none applies)
+
+    The pass builds it; message is the warning's text, which names the
+    layer and says what to change.
     """
 
     def __init__(self, message, kind, layer, index, samples, batch, semiring, threshold):

@@ -463,8 +463,8 @@ def _load_state_dict(path):
 
 
 def load(path):
-    """A `Network` from a file written by `Network.save` (.npz), or from a
-    PyTorch state_dict of an MLP (read with weights_only=True; needs torch).
+    """A `Network` from the file `path`, written by `Network.save` (.npz),
+    or a PyTorch state_dict of an MLP (read with weights_only=True; needs torch).
 
     A malformed or hostile file raises ValueError naming the file; nothing
     in it is executed or unpickled. No array is allocated beyond what the

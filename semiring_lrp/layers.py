@@ -27,6 +27,8 @@ class Layer:
     pooling = False
 
     def forward(self, a):
+        """The layer's output for a batch `a` (N, ...): a new array of the
+        next layer's input shape; ValueError when `a`'s shape does not fit."""
         raise NotImplementedError
 
     def params(self):
@@ -38,6 +40,8 @@ class Layer:
         return {}
 
     def astype(self, dtype):
+        """The layer with its parameters in `dtype` (float32 or float64): a
+        copy, or the layer itself when it has no parameters."""
         return self
 
     def __repr__(self):
@@ -45,6 +49,9 @@ class Layer:
 
 
 class ReLU(Layer):
+    """max(a, 0), element-wise (nn.ReLU). It has no parameters; relevance
+    passes through it unchanged (docs/semantics.md)."""
+
     def forward(self, a):
         # np.maximum's values, over the threads
         if isinstance(a, np.ndarray) and a.dtype in (np.float32, np.float64):
@@ -195,10 +202,12 @@ class Linear(WeightedLayer):
 
     @property
     def in_features(self):
+        """The number of inputs, weight.shape[1]."""
         return self.weight.shape[1]
 
     @property
     def out_features(self):
+        """The number of outputs, weight.shape[0]."""
         return self.weight.shape[0]
 
     def forward(self, a):
@@ -224,7 +233,8 @@ class Linear(WeightedLayer):
 
 class Conv2d(WeightedLayer):
     """A 2-D convolution as in PyTorch (NCHW, zero padding), weight shaped
-    (out_channels, in_channels / groups, k_h, k_w). stride and dilation are
+    (out_channels, in_channels / groups, k_h, k_w), bias (out_channels,) or
+    None for zeros. stride and dilation are
     ints (or pairs) from 1 to 2**30, padding from 0 to 2**30, groups an int
     dividing out_channels; NumPy integers are taken, bools and floats not."""
 
@@ -243,14 +253,17 @@ class Conv2d(WeightedLayer):
 
     @property
     def in_channels(self):
+        """Input channels: weight.shape[1] times groups."""
         return self.weight.shape[1] * self.groups
 
     @property
     def out_channels(self):
+        """Output channels, weight.shape[0]."""
         return self.weight.shape[0]
 
     @property
     def kernel_size(self):
+        """(k_h, k_w), weight.shape[2:]."""
         return self.weight.shape[2:]
 
     def _geometry(self):

@@ -53,19 +53,22 @@ def _pixels_in_unit_range(net):
 
 
 def mnist_mlp(dtype=np.float32):
-    """The trained MNIST MLP as a `Network` taking (28, 28) images (or flat 784)."""
+    """The trained MNIST MLP as a `Network` taking (28, 28) images (or flat 784),
+    pixel / 255 (`mnist_input`); dtype float32 (default) or float64."""
     return _shipped_mlp("mnist_mlp.npz", (28, 28), dtype)
 
 
 def two_digit_mlp(dtype=np.float32):
     """The trained two-digit MLP as a `Network` taking (56, 28) images (or
-    flat 1568): `datasets.two_digit_mnist` images through `mnist_input`."""
+    flat 1568): `datasets.two_digit_mnist` images through `mnist_input`;
+    dtype float32 (default) or float64."""
     return _shipped_mlp("two_digit_mlp.npz", (56, 28), dtype)
 
 
 def mnist_cnn(dtype=np.float32):
     """The trained MNIST CNN as a `Network` taking (1, 28, 28) images
-    (add the channel axis: images[:, None])."""
+    (add the channel axis: images[:, None]), pixel / 255 (`mnist_input`);
+    dtype float32 (default) or float64."""
     with _data_file("mnist_cnn.npz").open("rb") as f, np.load(f, allow_pickle=False) as d:
         def conv(i):
             return Conv2d(d[f"{i}.weight"], d[f"{i}.bias"], padding=1)
@@ -249,6 +252,7 @@ def vgg(variant, weights, dtype=np.float32, progress=False):
     The input is an ImageNet-normalised RGB image, (3, H, W): see
     `images.imagenet_input`.
 
+    dtype: float32 (default) or float64, the network's.
     progress: a bar over the layers read (stderr, tqdm): True, False, or
     None for when stderr is a terminal.
     """

@@ -69,6 +69,16 @@ def _input_shape(shape):
 class Network:
     """A chain of layers.
 
+    layers is a sequence of `Layer`s (Linear, Conv2d, ReLU, Flatten and the
+    pooling layers), applied in order; at least one is weighted, and every
+    weighted layer has one dtype (float32 or float64: the network's). A
+    layer of another type raises TypeError, widths that do not meet
+    ValueError.
+
+    names gives each layer a unique, non-empty name ("input" and "output"
+    name the ends of the chain and are refused); default: the indices as
+    strings. Every argument that picks a layer takes its name or index.
+
     input_shape is the shape of one sample, a tuple of ints from 1 to 2**31 - 1
     (None for any size); for a network that starts with a convolution it
     defaults to (in_channels, None, None), any image size.
@@ -169,9 +179,11 @@ class Network:
         return index, pools.index(index)
 
     def per_layer_list(self, mapping, what, pooling=False):
-        """A dict from weighted layers (or pooling layers), by name or index,
-        to values, as a list in forward order over those layers; each of them
-        must have exactly one entry. `what` names the argument in errors."""
+        """`mapping`, a dict from weighted layers (or, with pooling=True,
+        pooling layers), by name or index, to values, as a list in forward
+        order over those layers; each of them must have exactly one entry,
+        else ValueError (a key of the wrong type: TypeError). `what` names
+        the argument in errors."""
         resolve, layers = ((self.pooling_index, self.pooling_layers) if pooling
                            else (self.weighted_index, self.weighted_layers))
         values = {}
@@ -191,7 +203,8 @@ class Network:
         return [values[k] for k in range(len(layers))]
 
     def describe(self, index):
-        """A layer as error messages and tables name it: 'fc2' (3, Linear(300, 100))."""
+        """Layer `index` as error messages and tables name it, a string:
+        'fc2' (3, Linear(300, 100))."""
         return f"{self.names[index]!r} ({index}, {self.layers[index]!r})"
 
     @property
@@ -213,10 +226,13 @@ class Network:
 
     @property
     def flattens_input(self):
+        """Whether the network starts with Flatten or Linear and has a fixed
+        input shape, so that a sample may be given flat or in that shape."""
         return isinstance(self.layers[0], (Flatten, Linear)) and self.n_features is not None
 
     def activations(self, batch):
-        """The activations entering each layer, then the output: len(layers) + 1 arrays."""
+        """The activations entering each layer, then the output: len(layers) + 1
+        arrays, for `batch`, an (N, ...) array already in the network's dtype."""
         with pooled_arrays():
             return self._activations(batch)
 
@@ -227,7 +243,10 @@ class Network:
         return acts
 
     def forward(self, x):
-        """Output scores for one sample (C,) or a batch (N, C)."""
+        """Output scores for `x`, one sample or a batch as `relevance` takes
+        it (NumPy array, list or torch tensor): (C,) or (N, C) NumPy arrays in
+        the network's dtype. A shape that fits neither, NaN or infinity
+        raise ValueError."""
         batch, single, _ = as_batch(self, x)
         out = self.activations(batch)[-1]
         return out[0] if single else out
@@ -286,7 +305,7 @@ class Network:
 
         input_shape: one sample's shape, for networks whose input size is
         open (a conv net takes any image size); without it their shapes are
-        shown as "?".
+        shown as "?". file: where to print (default sys.stdout).
         """
         shapes = self._output_shapes(input_shape)
         weighted, pools = self.weighted_layers, self.pooling_layers
@@ -341,7 +360,8 @@ class Network:
                 layer.clear_weight_cache()
 
     def astype(self, dtype):
-        """A copy of the network in float32 or float64."""
+        """A copy of the network with its weights in `dtype`, float32 or
+        float64 (another raises TypeError)."""
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"a Network is float32 or float64, not {dtype}")
@@ -349,7 +369,8 @@ class Network:
                                   self.input_shape, self.names))
 
     def save(self, path):
-        """Writes the network to one .npz file (no pickle); `load` reads it back."""
+        """Writes the network, its layer names included, to the .npz file
+        `path` (no pickle); `load` reads it back."""
         from .io import save_network
         save_network(self, path)
 

@@ -100,6 +100,10 @@ class PoolLayer(Layer):
         return self.mode, windows, weight
 
     def kernel_relevance(self, semiring, a, r_out, maxpool="winner", theta=0.0, absolute=False):
+        """One K-LRP step of a built-in semiring ('real', 'boolean',
+        'counting', 'viterbi') through this layer in the C core: the relevance
+        of its input `a` (N, C, H, W) from that of its output `r_out`, with
+        threshold `theta` (signed, or on |d| when `absolute`)."""
         mode, windows, weight = self.relevance_table(a, maxpool)
         return _core.pool_relevance(semiring, a, r_out, mode, windows, weight, theta, absolute)
 
@@ -182,7 +186,9 @@ class AvgPool2d(PoolLayer):
 
 class AdaptiveAvgPool2d(PoolLayer):
     """Adaptive average pooling as in PyTorch: output (oy, ox) averages rows
-    [floor(oy H / OH), ceil((oy + 1) H / OH)) and likewise columns."""
+    [floor(oy H / OH), ceil((oy + 1) H / OH)) and likewise columns.
+    output_size (OH, OW) is an int, a pair of ints, or a pair with None
+    for an axis that keeps the input's size."""
 
     def __init__(self, output_size):
         sizes = (output_size, output_size) if output_size is None else output_size
@@ -214,7 +220,9 @@ class AdaptiveAvgPool2d(PoolLayer):
 
 class MaxPool2d(PoolLayer):
     """Max pooling as in PyTorch (dilation 1). Relevance passes winner-take-all
-    by default, or "as average pooling" when `relevance(..., maxpool="average")`."""
+    by default, or "as average pooling" when `relevance(..., maxpool="average")`.
+    kernel_size and stride (default: kernel_size) are ints or pairs,
+    padding at most half the kernel, ceil_mode a bool, as for `AvgPool2d`."""
 
     mode = _core.POOL_MAX
 

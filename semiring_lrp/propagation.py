@@ -48,7 +48,10 @@ class LayerRelevance(_ByLayer):
     """Every layer's relevance, as `relevance(return_all=True)` gives it:
     entry i is the relevance of the activations entering `net.layers[i]`,
     the last entry the output relevance. Entries are also found by the
-    layer's name, "input" (entry 0) and "output" (the last)."""
+    layer's name, "input" (entry 0) and "output" (the last).
+
+    `relevance` builds it: values are the entries, net the `Network`,
+    single whether the pass was given one sample (entries without N)."""
 
     def density(self, per_sample=False):
         """The fraction of nonzero relevance in each entry: a `LayerDensity`,
@@ -68,7 +71,9 @@ class LayerRelevance(_ByLayer):
 class LayerDensity(_ByLayer):
     """Per-layer fractions of nonzero relevance (`LayerRelevance.density`):
     entry i belongs to the activations entering `net.layers[i]`, the last
-    to the output; also indexed by layer name, "input" and "output"."""
+    to the output; also indexed by layer name, "input" and "output".
+    `LayerRelevance.density` builds it: values are the fractions, net the
+    `Network`, single whether the pass was given one sample."""
 
     def as_dict(self):
         """{entry name: fraction}, from "input" to "output"."""

@@ -64,6 +64,7 @@ class Rule:
 
     @property
     def kernel_rule(self):
+        """The rule as the C core takes it: (kind, eps, eps_mode, gamma)."""
         return (self.kind, self.eps, self.eps_mode, self.gamma)
 
     def rho(self, w):

@@ -35,12 +35,15 @@ class Contributions:
 
     @property
     def strongest(self):
+        """max(|beta_k|, max_j' |n_j'k|) per output, shaped like `numerator`
+        (Viterbi's normaliser), computed on first read and kept."""
         if callable(self._strongest):
             self._strongest = self._strongest()
         return self._strongest
 
     @property
     def d(self):
+        """The coefficients d_jk = n_jk / z_k as a new array, 0 where z_k == 0."""
         z = self.denominator
         return np.divide(self.numerator, z, out=np.zeros_like(self.numerator), where=z != 0)
 
@@ -85,24 +88,41 @@ class Semiring:
                                       f"{', '.join(missing)}")
 
     def zero(self):
+        """The semiring's 0: neutral for `add`, absorbing for `mul` (a number
+        or a NumPy scalar; its dtype with `one()`'s is the relevance's)."""
         raise NotImplementedError(f"{type(self).__name__} must define zero()")
 
     def one(self):
+        """The semiring's 1: neutral for `mul`; the relevance a pass starts
+        from at the target (`init="one"`)."""
         raise NotImplementedError(f"{type(self).__name__} must define one()")
 
     def add(self, a, b):
+        """a (+) b for two arrays a and b of one shape, element-wise; returns
+        an array of that shape (paper: the sum over a layer's outputs k)."""
         raise NotImplementedError(f"{type(self).__name__} must define add(a, b)")
 
     def mul(self, a, b):
+        """a (x) b for two arrays a and b of one shape, element-wise; returns
+        an array of that shape (paper: annotation times the relevance of output k)."""
         raise NotImplementedError(f"{type(self).__name__} must define mul(a, b)")
 
     def annotate(self, d, layer):
+        """Theta: the semiring's value of each coefficient d_jk (an array,
+        docs/semantics.md section 2) of weighted layer `layer` (its position
+        among the weighted layers, or None for a pooling layer); returns an
+        array shaped like d (or broadcastable to it)."""
         raise NotImplementedError(f"{type(self).__name__} must define annotate(d, layer)")
 
     def annotate_contributions(self, contributions: Contributions, layer: int):
+        """Theta from a `Contributions` group of weighted layer `layer`; by
+        default `annotate(contributions.d, layer)`. Override it when the
+        annotation needs more than d (Viterbi's does)."""
         return self.annotate(contributions.d, layer)
 
     def annotate_pooling(self, contributions: Contributions, pool: int):
+        """Theta of pooling layer `pool` (its position among the pooling
+        layers); by default `annotate_contributions(contributions, None)`."""
         return self.annotate_contributions(contributions, None)
 
     def __repr__(self):
@@ -246,8 +266,49 @@ class _ThresholdSemiring(Semiring):
                 f", pool_threshold={self.pool_threshold!r})")
 
 
+_THRESHOLD_PARAMETERS = """
+    Parameters
+    ----------
+    threshold : float, list of float or dict, default 1e-9
+        theta of the weighted layers (Linear, Conv2d): a pair (j, k) is
+        relevant when d_jk >= theta, d_jk being the rule's coefficient
+        n_jk / z_k (0 where z_k = 0; docs/semantics.md). One number for
+        every weighted layer (1e-9 is the paper's MNIST value); a list with
+        one number per weighted layer in forward order (the paper's
+        Theta^(l)); or a dict naming every weighted layer (name or index,
+        see `Network`) once.
+    absolute : bool, default False
+        Compare |d_jk| >= theta instead of the signed d_jk (the paper's
+        VGG-16 experiments); applies to `threshold` and `pool_threshold`.
+    pool_threshold : float, list of float or dict, default 1e-9
+        theta of the pooling layers (MaxPool2d, AvgPool2d,
+        AdaptiveAvgPool2d), given like `threshold` but per pooling layer.
+
+    Raises
+    ------
+    TypeError
+        A threshold that is not a real number (bools included), or an
+        `absolute` that is not a bool.
+    ValueError
+        A NaN threshold or an empty list or dict; at `relevance` time, a
+        list whose length is not the network's number of such layers, a
+        dict naming a layer that is not one of them or leaving one out,
+        or a threshold that loses its meaning in the network's dtype (a
+        finite one that rounds to infinity, a non-zero one that rounds to
+        0); inf and -inf are allowed.
+"""
+
+
 class Boolean(_ThresholdSemiring):
-    """({F, T}, or, and, F, T): is there a relevant path? Results are bool."""
+    __doc__ = """({F, T}, or, and, F, T): is there a relevant path from an input
+    to the target? Results are bool.
+
+    R_j = OR_k ([d_jk >= theta] AND R_k), layer by layer from the target
+    (which starts True) to the input: an input is True when a chain of
+    pairs, each passing its layer's threshold, links it to the target.
+""" + _THRESHOLD_PARAMETERS + """
+    Example: ``sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))``.
+    """
 
     kernel = "boolean"
 
@@ -268,8 +329,16 @@ _INT64_MAX = np.iinfo(np.int64).max
 
 
 class Counting(_ThresholdSemiring):
-    """(N, +, x, 0, 1): how many relevant paths? Exact int64 counts; a count
-    past 2**63 - 1 raises OverflowError instead of wrapping."""
+    __doc__ = """(N, +, x, 0, 1): how many relevant paths? Exact int64 counts; a
+    count past 2**63 - 1 raises OverflowError instead of wrapping.
+
+    R_j = sum_k [d_jk >= theta] * R_k, from 1 at the target: the number of
+    chains of pairs, each passing its layer's threshold, from input j to the
+    target. It is nonzero exactly where `Boolean` with the same thresholds
+    is True.
+""" + _THRESHOLD_PARAMETERS + """
+    Example: ``sl.relevance(net, x, semiring=sl.Counting(threshold=1e-9))``.
+    """
 
     kernel = "counting"
 

@@ -68,7 +68,9 @@ def _check_curves(curves, keys, what):
 def pruning_figure(curves, path=None, dpi=None):
     """Figure 3.4: accuracy (left) and loss (right) against the number of
     neurons pruned, one line per entry of curves, a dict from the selection
-    method's name ("real", "l1", ...) to a `pruning.pruning_curve` result."""
+    method's name ("real", "l1", ...) to a `pruning.pruning_curve` result.
+    path, dpi: see the module's docstring (the file written, its format
+    named by its extension; dots per inch). Returns the matplotlib Figure."""
     curves = _check_curves(curves, ("pruned", "accuracy", "loss"), "pruning_curve")
     _check_path(path, dpi)
     fig = _new_figure((10, 4))
@@ -88,7 +90,9 @@ def occlusion_figure(drop, path=None, dpi=None):
     """Figure 3.5: the accuracy drop of each perturbed region, darker for a
     larger drop, from `perturbation.occlusion_map`: one panel for a (rows,
     cols) map, one per class for a (classes, rows, cols) map (a class with
-    no images, all NaN, is left blank). One colour scale and bar for all."""
+    no images, all NaN, is left blank). One colour scale and bar for all.
+    path, dpi: see the module's docstring (the file written, its format
+    named by its extension; dots per inch). Returns the matplotlib Figure."""
     drop = np.asarray(drop, dtype=np.float64)
     if drop.ndim not in (2, 3):
         raise ValueError(f"an occlusion map is (rows, cols) or (classes, rows, cols), not "
@@ -119,7 +123,9 @@ def attack_figure(curves, baseline="uniform", path=None, dpi=None):
     """Figure 3.6: accuracy against the number of pixels perturbed, one line
     per entry of curves (a dict from a name to a `perturbation.attack_curve`
     result), and below it each curve minus the baseline's (the entry named
-    `baseline`, the uniform draw; None leaves the second panel out)."""
+    `baseline`, the uniform draw; None leaves the second panel out).
+    path, dpi: see the module's docstring (the file written, its format
+    named by its extension; dots per inch). Returns the matplotlib Figure."""
     curves = _check_curves(curves, ("pixels", "accuracy"), "attack_curve")
     if baseline is not None and baseline not in curves:
         raise ValueError(f"baseline {baseline!r} is not one of the curves "

@@ -94,6 +94,7 @@ def occlusion_map(net, data, patch=4, perturb=invert, by=None, batch_size=256):
     each non-overlapping patch x patch region of the last two axes (paper
     figure 3.5, 4 x 4 regions, x -> 255 - x).
 
+    net        the `Network` classifying the images.
     data       a pair (x, labels) of model-ready images and int labels.
     patch      the region's size, an int or (height, width); regions at the
                bottom and right border are smaller when the image size is
