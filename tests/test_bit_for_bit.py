@@ -1,0 +1,40 @@
+"""Every C pass gives the same bits as the build that wrote
+tests/data/bit_for_bit.json (see tests/bit_for_bit.py): a change of
+structure or tuning must not change a single output."""
+import json
+import warnings
+
+import pytest
+
+import bit_for_bit
+from semiring_lrp import RelevanceWarning
+
+
+@pytest.fixture(scope="module")
+def stored():
+    with open(bit_for_bit.DIGESTS_FILE) as f:
+        return json.load(f)
+
+
+def test_every_output_matches_the_stored_build(stored):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RelevanceWarning)
+        got = bit_for_bit.digests()
+    missing = sorted(set(got) - set(stored))
+    assert not missing, f"cases with no stored digest: {missing[:5]}"
+    differ = sorted(k for k in got if got[k] != stored[k])
+    assert not differ, f"{len(differ)} of {len(got)} outputs changed, e.g. {differ[:8]}"
+
+
+def test_the_stored_digests_cover_this_cpu(stored):
+    isas = {key.split("/")[0] for key in stored}
+    assert isas == set(bit_for_bit.ISAS)  # written on a CPU that has every one
+    assert len(stored) >= 2000
+
+
+def test_a_changed_output_is_seen():
+    a = bit_for_bit.values((3, 5), 1).astype("float32")
+    b = a.copy()
+    b.view("uint32")[1, 2] ^= 1
+    assert bit_for_bit._digest(a) != bit_for_bit._digest(b)
+    assert bit_for_bit._digest(a) != bit_for_bit._digest(a.astype("float64"))
