@@ -16,10 +16,11 @@ import numpy
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-SOURCES = sorted(str(p) for p in Path("csrc").glob("*.c"))
+SOURCES = sorted(p.as_posix() for p in Path("csrc").rglob("*.c"))
 # the units that take longest to compile go first, so that no core is left
 # with a long one at the end
-SLOWEST_FIRST = ["csrc/conv_f32.c", "csrc/conv_f64.c", "csrc/dense.c", "csrc/pool.c"]
+SLOWEST_FIRST = ["csrc/conv/conv_f32.c", "csrc/conv/conv_f64.c", "csrc/dense/dense.c",
+                 "csrc/pooling/pool.c"]
 
 # -ffp-contract=off: a multiply-add fuses only where a kernel asks for it, so the
 # portable path rounds the same on every compiler
@@ -87,7 +88,7 @@ setup(
         Extension(
             "semiring_lrp._core",
             sources=SOURCES,
-            depends=sorted(str(p) for p in Path("csrc").glob("*.h")),
+            depends=sorted(p.as_posix() for p in Path("csrc").rglob("*.h")),
             include_dirs=["csrc", numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args,

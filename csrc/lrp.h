@@ -240,6 +240,17 @@ lrp_status lrp_set_winograd_fusion(int mode);
 int lrp_winograd_fusion(void);
 long lrp_winograd_fused_runs(void); /* calls that took the fused form */
 
+/* Tier tracing (runtime/trace.c): between lrp_trace_start and
+ * lrp_trace_stop, every pass the calling thread makes notes the name of the
+ * tier it took (a string with static storage, "family.pass.tier", e.g.
+ * "dense.forward.sparse_inputs"), in call order. lrp_trace_take copies up to
+ * max of the notes since the last take into out, forgets them, and returns
+ * how many there were (more than LRP_TRACE_CAPACITY are counted, not kept). */
+#define LRP_TRACE_CAPACITY 256
+void lrp_trace_start(void);
+size_t lrp_trace_take(const char **out, size_t max);
+void lrp_trace_stop(void);
+
 /* array_pool.c: memory for the arrays of a pass (the Python module routes
  * NumPy's allocations here while a pass runs), with blocks of 1 MiB and more
  * kept when freed, up to the limit in all, for the next allocation of about

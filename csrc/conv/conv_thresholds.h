@@ -1,0 +1,261 @@
+/* Boolean and counting relevance of unit-stride Conv2d layers, written once
+ * against T and FN(), included by conv_kernels.h.
+ *
+ * The pass of pair (j, k) is decided by comparing n_jk with the interval of
+ * output k (FN(passing_interval), rule_math.h): no division per pair, and an
+ * output with R_k = 0 has a NaN interval nothing passes. The intervals are
+ * laid out with NaN margins wide enough that every tap of every lane lands
+ * inside, so the pair loop over a block of THRESHOLD_LANES input pixels of a
+ * row has no edge cases and compiles to plain vector code for each
+ * instruction set. Input pixel j gathers over k, so each R_j is the work of
+ * one (sample, input channel) item: no two threads write the same pixel.
+ * Boolean blocks stop at the first output channel after which every lane
+ * is true; rows of outputs that hold no relevant k are skipped. */
+#include "lrp.h"
+#include "kernel/compiler.h"
+#include "runtime/isa_dispatch.h"
+#include "runtime/memory.h"
+#include "runtime/parallel.h"
+
+#define THRESHOLD_LANES 16
+
+typedef struct {
+    const lrp_conv_shape *s;
+    int kind, absolute, counting;
+    T gamma, theta;
+    const T *a, *low, *high;
+    const T *rho_w;           /* rho(w), or for z^B w itself */
+    const T *lo, *hi;         /* per output, padded rows of `stride` values */
+    const double *counts;     /* counting: R_k as double, same layout */
+    const uint8_t *live_rows; /* (out_c, out_h): the row holds a relevant k */
+    ptrdiff_t stride, margin; /* padded row length; columns before ox = 0 */
+    uint8_t *r_bool;
+    double *r_count;
+} FN(conv_threshold);
+
+/* Returns nonzero when the team was told to stop: a plane of a wide layer
+ * takes tens of milliseconds (more under the sanitizers), so Ctrl-C is
+ * polled per input row. */
+static LRP_INLINE int FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrdiff_t n,
+                                               ptrdiff_t ci, int kind, int absolute, int counting,
+                                               lrp_team *team, int worker)
+{
+    const lrp_conv_shape *s = t->s;
+    const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
+    const ptrdiff_t g = ci / cin_g, cl = ci - g * cin_g, taps = s->k_h * s->k_w;
+    const ptrdiff_t in_plane = s->in_h * s->in_w, out_rows = s->out_h * t->stride;
+    const ptrdiff_t j0 = (n * s->in_c + ci) * in_plane;
+    for (ptrdiff_t iy = 0; iy < s->in_h; iy++) {
+        if (lrp_team_stop(team, worker))
+            return 1;
+        for (ptrdiff_t ix0 = 0; ix0 < s->in_w; ix0 += THRESHOLD_LANES) {
+            const ptrdiff_t lanes =
+                s->in_w - ix0 < THRESHOLD_LANES ? s->in_w - ix0 : THRESHOLD_LANES;
+            T av[THRESHOLD_LANES], lv[THRESHOLD_LANES], hv[THRESHOLD_LANES];
+            LANE_INT any[THRESHOLD_LANES], settled[THRESHOLD_LANES];
+            double count[THRESHOLD_LANES];
+            LANE_INT all_settled = 1;
+            for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++) {
+                const ptrdiff_t j = j0 + iy * s->in_w + ix0 + (l < lanes ? l : 0);
+                av[l] = t->a[j];
+                lv[l] = kind == LRP_RULE_ZBOX ? t->low[j] : (T)0;
+                hv[l] = kind == LRP_RULE_ZBOX ? t->high[j] : (T)0;
+                any[l] = 0;
+                count[l] = 0;
+                /* an input at 0 (a ReLU's dead unit) has n_jk = 0, which no
+                 * threshold above 0 passes: its lane is settled from the start,
+                 * as are the lanes past the row's end */
+                settled[l] = l >= lanes || (kind != LRP_RULE_ZBOX && t->theta > 0 && av[l] == 0);
+                all_settled &= settled[l];
+            }
+            for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g && !all_settled; co++) {
+                const T *wc = t->rho_w + (co * cin_g + cl) * taps;
+                for (ptrdiff_t ky = 0; ky < s->k_h; ky++) {
+                    const ptrdiff_t oy = iy + s->pad_h - ky * s->dil_h;
+                    if (oy < 0 || oy >= s->out_h || !t->live_rows[co * s->out_h + oy])
+                        continue;
+                    const ptrdiff_t row = n * s->out_c * out_rows + co * out_rows + oy * t->stride +
+                                          t->margin + ix0 + s->pad_w;
+                    for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                        const T wv = wc[ky * s->k_w + kx];
+                        const T wpos = FN(positive)(wv), wneg = FN(negative)(wv);
+                        const ptrdiff_t k = row - kx * s->dil_w;
+                        const T *restrict lo = t->lo + k, *restrict hi = t->hi + k;
+                        if (counting) {
+                            const double *restrict ck = t->counts + k;
+                            for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++) {
+                                T x = kind == LRP_RULE_ZBOX ? av[l] * wv - lv[l] * wpos - hv[l] * wneg
+                                                            : av[l] * wv;
+                                x = absolute ? FN(absolute)(x) : x;
+                                const LANE_INT pass = (x >= lo[l]) & (x <= hi[l]);
+                                count[l] += (double)pass * ck[l];
+                            }
+                        } else {
+                            for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++) {
+                                T x = kind == LRP_RULE_ZBOX ? av[l] * wv - lv[l] * wpos - hv[l] * wneg
+                                                            : av[l] * wv;
+                                x = absolute ? FN(absolute)(x) : x;
+                                any[l] |= (x >= lo[l]) & (x <= hi[l]);
+                            }
+                        }
+                    }
+                }
+                if (!counting) {
+                    LANE_INT all = 1;
+                    for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++)
+                        all &= any[l] | settled[l];
+                    if (all)
+                        break;
+                }
+            }
+            const ptrdiff_t j = j0 + iy * s->in_w + ix0;
+            for (ptrdiff_t l = 0; l < lanes; l++) {
+                if (counting)
+                    t->r_count[j + l] = count[l];
+                else
+                    t->r_bool[j + l] = any[l] != 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* One instance per (rule kind, absolute, counting), so that each pair loop
+ * is compiled with its arithmetic fixed. */
+static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) *t,
+                                                       ptrdiff_t begin, ptrdiff_t end, int worker,
+                                                       lrp_team *team, int fused)
+{
+    (void)fused; /* comparisons: nothing to fuse */
+    for (ptrdiff_t item = begin; item < end; item++) {
+        const ptrdiff_t n = item / t->s->in_c, ci = item % t->s->in_c;
+        int stopped;
+#define PLANE(KIND, ABSOLUTE, COUNTING) \
+    FN(conv_threshold_plane)(t, n, ci, KIND, ABSOLUTE, COUNTING, team, worker)
+#define BY_FLAGS(KIND)                                                          \
+    if (t->counting)                                                            \
+        stopped = t->absolute ? PLANE(KIND, 1, 1) : PLANE(KIND, 0, 1);          \
+    else                                                                        \
+        stopped = t->absolute ? PLANE(KIND, 1, 0) : PLANE(KIND, 0, 0);
+        switch (t->kind) {
+        case LRP_RULE_ZBOX:
+            BY_FLAGS(LRP_RULE_ZBOX)
+            break;
+        default:
+            BY_FLAGS(LRP_RULE_ZERO)
+            break;
+        }
+#undef BY_FLAGS
+#undef PLANE
+        if (stopped)
+            return LRP_ERR_INTERRUPTED;
+    }
+    return LRP_OK;
+}
+
+LRP_ISA_TASKS(conv_threshold_task, FN(conv_threshold_planes))
+
+/* What the pair loops read, made per output channel over the threads (on
+ * the calling thread it had taken a fifth of a boolean VGG-16 pass at 1e-9):
+ * rho(w) of the channel's weights (w itself for z^B), and for each of its
+ * rows of every sample the passing intervals between NaN margins, the
+ * counts (counting) and whether the row holds a relevant output. */
+typedef struct {
+    const lrp_conv_shape *s;
+    int kind, absolute, counting;
+    T gamma, theta;
+    const T *w, *z;
+    const uint8_t *r_out_bool;
+    const int64_t *r_out_count;
+    ptrdiff_t stride, margin; /* as in FN(conv_threshold) */
+    T *lo, *hi, *rho_w;
+    double *counts;           /* zero in the margins (allocated so) */
+    uint8_t *live;            /* zero (allocated so) */
+} FN(threshold_setup);
+
+static LRP_INLINE lrp_status FN(threshold_setup_items)(void *context, ptrdiff_t begin,
+                                                       ptrdiff_t end, int worker, lrp_team *team,
+                                                       int fused)
+{
+    const FN(threshold_setup) *job = context;
+    const lrp_conv_shape *s = job->s;
+    const ptrdiff_t per_channel = s->in_c / s->groups * s->k_h * s->k_w;
+    (void)fused;
+    for (ptrdiff_t co = begin; co < end; co++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        for (ptrdiff_t i = co * per_channel; i < (co + 1) * per_channel; i++)
+            job->rho_w[i] = job->kind == LRP_RULE_ZBOX ? job->w[i]
+                                                       : FN(rho)(job->kind, job->gamma, job->w[i]);
+        for (ptrdiff_t n = 0; n < s->n; n++)
+            for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+                const ptrdiff_t r = (n * s->out_c + co) * s->out_h + oy;
+                T *lo = job->lo + r * job->stride, *hi = job->hi + r * job->stride;
+                for (ptrdiff_t c = 0; c < job->stride; c++)
+                    lo[c] = hi[c] = (T)NAN;
+                int relevant_row = 0;
+                for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+                    const ptrdiff_t k = r * s->out_w + ox, cell = job->margin + ox;
+                    const int relevant = job->counting ? job->r_out_count[k] != 0
+                                                       : job->r_out_bool[k] != 0;
+                    FN(passing_interval)(job->z[k], job->theta, job->absolute, relevant, &lo[cell],
+                                         &hi[cell]);
+                    if (job->counting)
+                        job->counts[r * job->stride + cell] = (double)job->r_out_count[k];
+                    relevant_row |= relevant;
+                }
+                /* one flag per (channel, row) over the batch: a sample index
+                 * in the pair loop would cost more than the rows it skips */
+                job->live[co * s->out_h + oy] |= (uint8_t)relevant_row;
+            }
+    }
+    return LRP_OK;
+}
+LRP_ISA_TASKS(threshold_setup_task, FN(threshold_setup_items))
+
+static int FN(conv_uses_thresholds)(const lrp_conv_shape *s)
+{
+    return s->stride_h == 1 && s->stride_w == 1;
+}
+
+/* Boolean (r_bool) or counting (r_count, exact while every sample's total
+ * is at most 2^53; the caller checks) relevance of a unit-stride layer. */
+static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T gamma, T theta,
+                                         int absolute, const T *a, const T *w, const T *low,
+                                         const T *high, const T *z, const uint8_t *r_out_bool,
+                                         const int64_t *r_out_count, uint8_t *r_bool,
+                                         double *r_count)
+{
+    const int counting = r_out_count != NULL;
+    const ptrdiff_t taps = s->k_h * s->k_w;
+    const ptrdiff_t last_ix = (s->in_w + THRESHOLD_LANES - 1) / THRESHOLD_LANES * THRESHOLD_LANES - 1;
+    const ptrdiff_t left = s->dil_w * (s->k_w - 1) - s->pad_w;
+    const ptrdiff_t margin = left > 0 ? left : 0;
+    const ptrdiff_t right = last_ix + s->pad_w - (s->out_w - 1);
+    const ptrdiff_t stride = margin + s->out_w + (right > 0 ? right : 0);
+    const ptrdiff_t rows = s->n * s->out_c * s->out_h;
+    size_t cells, weights = (size_t)s->out_c * (size_t)(s->in_c / s->groups) * (size_t)taps;
+    if (lrp_checked_count(0, rows, (size_t)stride, &cells) != LRP_OK || cells > PTRDIFF_MAX / 2)
+        return LRP_ERR_NOMEM;
+    T *lo = lrp_alloc_array(2 * cells + weights, sizeof(T));
+    double *counts = counting ? lrp_alloc_array(cells, sizeof(double)) : NULL;
+    uint8_t *live = lrp_alloc_array((size_t)s->out_c * (size_t)s->out_h, 1);
+    if (!lo || !live || (counting && !counts)) {
+        free(lo), free(counts), free(live);
+        return LRP_ERR_NOMEM;
+    }
+    T *hi = lo + cells, *rho_w = hi + cells;
+    FN(threshold_setup) setup = {s, kind, absolute, counting, gamma, theta, w, z, r_out_bool,
+                                 r_out_count, stride, margin, lo, hi, rho_w, counts, live};
+    lrp_status status = lrp_parallel_for(s->out_c, LRP_ISA_TASK(threshold_setup_task), &setup,
+                                         s->interrupt);
+    FN(conv_threshold) t = {s, kind, absolute, counting, gamma, theta, a, low, high, rho_w, lo, hi,
+                            counts, live, stride, margin, r_bool, r_count};
+    if (status == LRP_OK)
+        status = lrp_parallel_for(s->n * s->in_c, LRP_ISA_TASK(conv_threshold_task), &t,
+                                  s->interrupt);
+    free(lo), free(counts), free(live);
+    return status;
+}
+
+#undef THRESHOLD_LANES

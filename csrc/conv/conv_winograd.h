@@ -1,0 +1,763 @@
+/* 3x3 sum products by Winograd's F(2x2, 3x3), written once against T and
+ * FN(), included by conv_products.h, whose sum products call it.
+ *
+ * Each 2x2 block of outputs (a tile) of a 3x3 convolution with unit stride
+ * and padding 1 is A^T [(G g G^T) . (B^T d B)] A for the tile's 4x4 input
+ * patch d and kernel g: per tile and channel pair, 16 multiplies where the
+ * direct product takes 36. In three steps:
+ *   V_xi = B^T d B of every (input channel, tile)         16 x (C x P)
+ *   M_xi = U_xi V_xi, U_xi = G g G^T of every (out, in)   16 products
+ *   out  = A^T M A of every (output channel, tile), then + beta (forward)
+ *          or times a (the transposed pass)
+ * in one of two forms: the fused form (a thread takes a few dozen tiles
+ * through all three in its L2) where V and M of that many tiles fit there,
+ * else the wide form (each step over the threads for a block of tile rows;
+ * VGG-16's 512-channel layers). Both compute every sum alike and give the
+ * same bits.
+ * The transforms' coefficients are 0, +-1 and 1/2, so each output differs
+ * from the direct sum by a few roundings of its terms' magnitudes; the
+ * order of every sum is fixed, whatever the thread count or batch.
+ *
+ * Layers of 32 input channels, 4 outputs and 14x14 pixels and more
+ * (conv_winograd_pays). */
+#include "lrp.h"
+#include "kernel/compiler.h"
+#include "products/microkernels.h"
+#include "runtime/isa_dispatch.h"
+#include "runtime/memory.h"
+#include "runtime/parallel.h"
+#include "runtime/trace.h"
+#include "runtime/weight_cache.h"
+
+#define WINOGRAD_XI 16
+/* Tiles per block of the wide form: V and M of a block, 16 values per tile
+ * and channel, stay within a few megabytes (the cache) on layers of 512
+ * channels (V and M of a whole 224x224 layer would be 4x its input and
+ * output). */
+#define WINOGRAD_BLOCK 1024
+
+/* The geometry F(2x2, 3x3) computes here: a 3x3 kernel, unit stride and
+ * dilation, padding 1, one group; the output grid is the input grid. */
+static int FN(conv_winograd_fits)(const lrp_conv_shape *v)
+{
+    return v->k_h == 3 && v->k_w == 3 && v->stride_h == 1 && v->stride_w == 1 &&
+           v->dil_h == 1 && v->dil_w == 1 && v->pad_h == 1 && v->pad_w == 1 &&
+           v->groups == 1 && v->out_h == v->in_h && v->out_w == v->in_w;
+}
+
+/* Worth it (forward passes measured against the packed product, float32,
+ * batch 1): 32 input channels at least, so the transforms are small beside
+ * the products (3, 8 and 16 -> 64 channels: 0.9 to 1.6 times the product's
+ * time; 32 -> 32 at 56x56: 0.8), 4 outputs at least (64 -> 4, 8 and 9:
+ * 0.5 to 0.65 times; the transposed z^B pass of VGG-16's first layer is
+ * 64 -> 9 at 224x224), and 49 tiles per sample at least. At 14x14 (49
+ * tiles, 512 channels) the 16 products read U, 16/9 the weights, for few
+ * columns; with U kept in the weight cache that still pays: three such
+ * layers, forward and transposed, 16.7 -> 12.5 ms at batch 1 and 127 -> 96
+ * ms at batch 8 (it had not while U was built per call). */
+static int FN(conv_winograd_pays)(const lrp_conv_shape *v)
+{
+    const ptrdiff_t tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2);
+    return FN(conv_winograd_fits)(v) && v->in_c >= 32 && v->out_c >= 4 && tiles >= 49;
+}
+
+typedef struct {
+    const lrp_conv_shape *v;
+    const T *x;       /* this sample's input (C, H, W) */
+    const T *w;       /* the layer's weights */
+    int kind, flipped;
+    T gamma;
+    ptrdiff_t tiles_w;        /* tiles per row */
+    ptrdiff_t ty0, tiles;     /* this block: its first tile row, its tiles */
+    T *u;             /* packed A of each xi, u_stride apart */
+    size_t u_stride;
+    T *vx, *m;        /* V and M of this block (or item), xi-major */
+    size_t v_xi, m_xi; /* V_xi to V_xi+1, M_xi to M_xi+1 (FN(winograd_xi_stride)) */
+    T *out;           /* this sample's output (K, H, W) */
+    const T *bias;    /* forward: beta per output channel */
+    const T *scale;   /* transposed pass: a of this sample, shaped as out */
+    int mr;           /* output channels per panel of U (b_nr: per group written) */
+    int b_nr;         /* the wide form: U as B panels of b_nr output channels; else 0 */
+} FN(winograd);
+
+/* The distance between V_xi and V_xi+1 (or M's) for `count` values each:
+ * count rounded up to whole cache lines, plus one more line where that is
+ * a multiple of 16 lines, so that the 16 xi spread over 8 sets of the L1
+ * cache at least. The transforms read or write the xi side by side; 4 KiB
+ * apart (a 64-channel layer's V), they had all fallen in one set: its
+ * forward pass took 12% longer, the 128-channel one 5%. */
+static size_t FN(winograd_xi_stride)(size_t count)
+{
+    const size_t line = 64 / sizeof(T);
+    if (count > SIZE_MAX / 2) /* the caller's size check then fails */
+        return SIZE_MAX;
+    const size_t lines = (count + line - 1) / line * line;
+    return lines / line % 16 ? lines : lines + line;
+}
+
+/* U_xi row co, column ci, in FN(pack_a)'s layout (with b_nr, the wide
+ * form's B: U_xi^T), for the rows of one panel. flipped: the transposed pass's kernel, W[ci][co] turned by 180
+ * degrees. The panel's rows are the lanes of every step (the compiler makes
+ * vectors of them) and each (panel, ci) writes its mr contiguous values of
+ * all 16 U_xi at once: rows in the outer loop had revisited every cache
+ * line of U once per row, 37% of a 512-channel layer's forward. */
+#define WINOGRAD_LANES 8
+static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t begin,
+                                                        ptrdiff_t end, int worker,
+                                                        lrp_team *team, int fused)
+{
+    const FN(winograd) *job = context;
+    const lrp_conv_shape *v = job->v;
+    const ptrdiff_t mr = job->mr, cin = v->in_c, cout = v->out_c;
+    (void)fused;
+    for (ptrdiff_t panel = begin; panel < end; panel++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        for (ptrdiff_t ci = 0; ci < cin; ci++) {
+            T g[3][3][WINOGRAD_LANES], gt[4][3][WINOGRAD_LANES], u[4][4][WINOGRAD_LANES];
+            for (ptrdiff_t r = 0; r < WINOGRAD_LANES; r++) {
+                const ptrdiff_t co = panel * mr + r;
+                const T *kernel = NULL;
+                if (r < mr && co < cout)
+                    kernel = job->flipped ? job->w + (ci * cout + co) * 9
+                                          : job->w + (co * cin + ci) * 9;
+                for (int y = 0; y < 3; y++)
+                    for (int x = 0; x < 3; x++) {
+                        T value = 0;
+                        if (kernel)
+                            value = job->flipped ? kernel[(2 - y) * 3 + 2 - x] : kernel[y * 3 + x];
+                        g[y][x][r] = FN(rho)(job->kind, job->gamma, value);
+                    }
+            }
+            for (int x = 0; x < 3; x++)
+                for (int r = 0; r < WINOGRAD_LANES; r++) {
+                    gt[0][x][r] = g[0][x][r];
+                    gt[1][x][r] = (g[0][x][r] + g[1][x][r] + g[2][x][r]) * (T)0.5;
+                    gt[2][x][r] = (g[0][x][r] - g[1][x][r] + g[2][x][r]) * (T)0.5;
+                    gt[3][x][r] = g[2][x][r];
+                }
+            for (int y = 0; y < 4; y++)
+                for (int r = 0; r < WINOGRAD_LANES; r++) {
+                    u[y][0][r] = gt[y][0][r];
+                    u[y][1][r] = (gt[y][0][r] + gt[y][1][r] + gt[y][2][r]) * (T)0.5;
+                    u[y][2][r] = (gt[y][0][r] - gt[y][1][r] + gt[y][2][r]) * (T)0.5;
+                    u[y][3][r] = gt[y][2][r];
+                }
+            /* the wide form's B (row ci, columns from panel * mr) or A panels */
+            T *dst = job->b_nr ? job->u + FN(whole_b_at)(cout, cin, job->b_nr, ci, panel * mr)
+                               : job->u + panel * cin * mr + ci * mr;
+            for (int xi = 0; xi < WINOGRAD_XI; xi++)
+                memcpy(dst + (size_t)xi * job->u_stride, u[xi / 4][xi % 4], (size_t)mr * sizeof(T));
+        }
+    }
+    return LRP_OK;
+}
+LRP_ISA_TASKS(winograd_weights_task, FN(winograd_weights_items))
+
+/* V = B^T d B goes along y first: u_i = (B^T d)_i, four rows of the input
+ * combined column by column (contiguous, no shuffles), then each u_i along
+ * x into V_{4i + j}, j = 0 .. 3. Both forms use these two steps, so they
+ * give the same bits.
+ *
+ * u_i[c] for columns 2 tx0 - 1 + c, c = 0 .. 2 len + 1, of the four input
+ * rows r[0..3] (a row of padding is `zeros`, wd values), zero outside the
+ * row; u holds 4 x (2 len + 2) values. */
+static LRP_INLINE void FN(winograd_rows_y)(const T *const r[4], ptrdiff_t wd, ptrdiff_t tx0,
+                                           ptrdiff_t len, T *u)
+{
+    const ptrdiff_t width = 2 * len + 2, first = 2 * tx0 - 1;
+    T *restrict u0 = u, *restrict u1 = u + width, *restrict u2 = u + 2 * width;
+    T *restrict u3 = u + 3 * width;
+    /* columns inside the row: c with 0 <= first + c < wd */
+    const ptrdiff_t lo = first < 0 ? -first : 0;
+    const ptrdiff_t hi = wd - first < width ? wd - first : width;
+    /* the padding: one column at the left edge (lo is 0 or 1), at most two
+     * at the right (2 (tx0 + len) <= 2 tiles_w <= wd + 1); stores, where
+     * loops had become calls to memset */
+    if (lo > 0)
+        u0[0] = u1[0] = u2[0] = u3[0] = 0;
+    if (hi > lo) {
+        const T *restrict d0 = r[0] + first + lo, *restrict d1 = r[1] + first + lo;
+        const T *restrict d2 = r[2] + first + lo, *restrict d3 = r[3] + first + lo;
+        T *restrict w0 = u0 + lo, *restrict w1 = u1 + lo, *restrict w2 = u2 + lo;
+        T *restrict w3 = u3 + lo;
+        LRP_NO_ALIAS
+        for (ptrdiff_t c = 0; c < hi - lo; c++) {
+            w0[c] = d0[c] - d2[c];
+            w1[c] = d1[c] + d2[c];
+            w2[c] = d2[c] - d1[c];
+            w3[c] = d1[c] - d3[c];
+        }
+    }
+    const ptrdiff_t right = hi > lo ? hi : lo;
+    if (right < width)
+        u0[right] = u1[right] = u2[right] = u3[right] = 0;
+    if (right + 1 < width)
+        u0[right + 1] = u1[right + 1] = u2[right + 1] = u3[right + 1] = 0;
+}
+
+/* V_{4i + j} of `count` tiles from u_i (tile q's columns 2q .. 2q + 3). */
+static LRP_INLINE void FN(winograd_row_x)(const T *restrict u, ptrdiff_t count, T *restrict v0,
+                                          T *restrict v1, T *restrict v2, T *restrict v3)
+{
+    LRP_NO_ALIAS
+    for (ptrdiff_t q = 0; q < count; q++) {
+        const T d0 = u[2 * q], d1 = u[2 * q + 1], d2 = u[2 * q + 2], d3 = u[2 * q + 3];
+        v0[q] = d0 - d2;
+        v1[q] = d1 + d2;
+        v2[q] = d2 - d1;
+        v3[q] = d1 - d3;
+    }
+}
+
+/* V of one input channel for the wide form, tile row by tile row: the four
+ * input rows along y, then along x for all tiles of the row (contiguous,
+ * vectorisable). */
+static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t begin,
+                                                      ptrdiff_t end, int worker, lrp_team *team,
+                                                      int fused)
+{
+    const FN(winograd) *job = context;
+    const lrp_conv_shape *v = job->v;
+    const ptrdiff_t h = v->in_h, wd = v->in_w, tw = job->tiles_w;
+    const size_t xi_stride = job->v_xi;
+    /* u: four rows of 2 tw + 2 values; a row of padding */
+    T *u = lrp_alloc_array(4 * (size_t)(2 * tw + 2) + (size_t)wd, sizeof(T));
+    if (!u)
+        return LRP_ERR_NOMEM;
+    T *zeros = u + 4 * (2 * tw + 2);
+    memset(zeros, 0, (size_t)wd * sizeof(T));
+    lrp_status status = LRP_OK;
+    (void)fused;
+    for (ptrdiff_t c = begin; c < end; c++) {
+        if (lrp_team_stop(team, worker)) {
+            status = LRP_ERR_INTERRUPTED;
+            break;
+        }
+        const T *x = job->x + c * h * wd;
+        for (ptrdiff_t ty = job->ty0; ty < job->ty0 + job->tiles / tw; ty++) {
+            const ptrdiff_t first = (ty - job->ty0) * tw;
+            const T *rows[4];
+            for (int r = 0; r < 4; r++) {
+                const ptrdiff_t iy = 2 * ty - 1 + r;
+                rows[r] = iy >= 0 && iy < h ? x + iy * wd : zeros;
+            }
+            FN(winograd_rows_y)(rows, wd, 0, tw, u);
+            for (int i = 0; i < 4; i++) {
+                T *vi = job->vx + (size_t)(4 * i) * xi_stride + c * job->tiles + first;
+                FN(winograd_row_x)(u + i * (2 * tw + 2), tw, vi, vi + xi_stride,
+                                   vi + 2 * xi_stride, vi + 3 * xi_stride);
+            }
+        }
+    }
+    free(u);
+    return status;
+}
+LRP_ISA_TASKS(winograd_input_task, FN(winograd_input_items))
+
+/* One output row of `columns` values (at most 2 len) from the four rows s
+ * of A^T M along y: y_{2q} = s0 + s1 + s2, y_{2q+1} = s1 - s2 - s3, stored
+ * as y + beta (forward) or scale * y (the transposed pass) with no buffer
+ * between. */
+static LRP_INLINE void FN(winograd_out_row)(const T *restrict s0, const T *restrict s1,
+                                            const T *restrict s2, const T *restrict s3,
+                                            ptrdiff_t columns, T beta,
+                                            const T *restrict scale, T *restrict o)
+{
+    const ptrdiff_t pairs = columns / 2;
+    if (scale) {
+        LRP_NO_ALIAS
+        for (ptrdiff_t q = 0; q < pairs; q++) {
+            o[2 * q] = scale[2 * q] * (s0[q] + s1[q] + s2[q]);
+            o[2 * q + 1] = scale[2 * q + 1] * (s1[q] - s2[q] - s3[q]);
+        }
+        if (columns % 2)
+            o[2 * pairs] = scale[2 * pairs] * (s0[pairs] + s1[pairs] + s2[pairs]);
+    } else {
+        LRP_NO_ALIAS
+        for (ptrdiff_t q = 0; q < pairs; q++) {
+            o[2 * q] = (s0[q] + s1[q] + s2[q]) + beta;
+            o[2 * q + 1] = (s1[q] - s2[q] - s3[q]) + beta;
+        }
+        if (columns % 2)
+            o[2 * pairs] = (s0[pairs] + s1[pairs] + s2[pairs]) + beta;
+    }
+}
+
+/* The outputs of tiles [tx0, tx0 + len) of tile row ty of one output
+ * channel (outk, scalek: its plane) from its 16 rows of M, m + xi *
+ * xi_stride for xi = 0 .. 15: along y into at (8 len values; at[i][j] is
+ * A^T column j, output row i), then the two output rows. */
+static LRP_INLINE void FN(winograd_tiles_out)(const T *m, size_t xi_stride, ptrdiff_t ty,
+                                              ptrdiff_t tx0, ptrdiff_t len, ptrdiff_t h,
+                                              ptrdiff_t wd, T beta, const T *scalek, T *outk,
+                                              T *at)
+{
+    for (int j = 0; j < 4; j++) {
+        const T *restrict m0 = m + (size_t)(0 + j) * xi_stride;
+        const T *restrict m1 = m + (size_t)(4 + j) * xi_stride;
+        const T *restrict m2 = m + (size_t)(8 + j) * xi_stride;
+        const T *restrict m3 = m + (size_t)(12 + j) * xi_stride;
+        T *restrict a0 = at + j * len, *restrict a1 = at + (4 + j) * len;
+        LRP_NO_ALIAS
+        for (ptrdiff_t i = 0; i < len; i++) {
+            a0[i] = m0[i] + m1[i] + m2[i];
+            a1[i] = m1[i] - m2[i] - m3[i];
+        }
+    }
+    const ptrdiff_t ox0 = 2 * tx0;
+    const ptrdiff_t columns = 2 * len < wd - ox0 ? 2 * len : wd - ox0;
+    for (int i = 0; i < 2; i++) {
+        const ptrdiff_t oy = 2 * ty + i;
+        if (oy >= h)
+            break;
+        const T *s = at + 4 * i * len;
+        FN(winograd_out_row)(s, s + len, s + 2 * len, s + 3 * len, columns, beta,
+                             scalek ? scalek + oy * wd + ox0 : NULL, outk + oy * wd + ox0);
+    }
+}
+
+/* The fused form, for layers whose V and M of a few dozen tiles fit in a
+ * core's L2 (up to 256 + 256 channels in float32: VGG-16's layers from 224
+ * down to 56 pixels); the wide form below takes the others.
+ * Each work item is nr * strips consecutive tiles of one sample, and one
+ * thread takes it through all three steps: V of its tiles for every input
+ * channel, written straight in the micro-kernel's B layout (kc steps of nr
+ * tiles per strip), the 16 products into M, and A^T M A into the output.
+ * Passes over all tiles, step by step, had written V and M of 1024 tiles to
+ * L3 and read them back, and copied V once more into B panels; on a
+ * 64-channel layer that was half of the time. Each sum runs over the input
+ * channels in order, chunk after chunk, one fused multiply-add per term, as
+ * in the wide form: both give the same bits. */
+/* V and M of one item at most: measured per VGG-16 layer (forward and
+ * transposed pass, float32, AVX-512, 1 MB of L2 per core), 256 KB to 2 MB:
+ * 1 MB was best or level with the passes step by step on every layer it takes
+ * (64 to 256 channels), 2 MB took the 512-channel layers and made them 40%
+ * slower (U of 16 MB then streams from L3 once per item). */
+#define WINOGRAD_FUSED_BYTES 1048576.0
+#define WINOGRAD_FUSED_LEAST 32 /* tiles per item */
+#define WINOGRAD_FUSED_MOST 128
+#define WINOGRAD_PREFETCH 2 /* input channels ahead */
+
+/* Strips of nr tiles per fused item: as many as V and M fit in
+ * WINOGRAD_FUSED_BYTES, up to WINOGRAD_FUSED_MOST tiles; 0 (the wide form)
+ * where fewer than WINOGRAD_FUSED_LEAST tiles fit, since each item
+ * reads all of U once, or where fusion is off; under
+ * LRP_WINOGRAD_FUSION_ALWAYS, 1 at least. */
+static ptrdiff_t FN(winograd_fused_strips)(const lrp_conv_shape *v, int mr, int nr)
+{
+    const int mode = lrp_winograd_fusion();
+    if (mode == LRP_WINOGRAD_FUSION_NEVER)
+        return 0;
+    const double k_rows = (double)((v->out_c + mr - 1) / mr * mr);
+    const double tile_bytes = (double)WINOGRAD_XI * ((double)v->in_c + k_rows) * sizeof(T);
+    const double fit = WINOGRAD_FUSED_BYTES / tile_bytes;
+    ptrdiff_t strips = 0;
+    if (fit >= WINOGRAD_FUSED_LEAST)
+        strips = (ptrdiff_t)((fit < WINOGRAD_FUSED_MOST ? fit : WINOGRAD_FUSED_MOST) / nr);
+    if (mode == LRP_WINOGRAD_FUSION_ALWAYS && strips < 1)
+        strips = 1;
+    /* no more strips than a sample has tiles */
+    const ptrdiff_t tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2);
+    const ptrdiff_t needed = (tiles + nr - 1) / nr;
+    return strips < needed ? strips : needed;
+}
+
+typedef struct {
+    FN(winograd) base; /* the layer, U, bias; x, out and scale of sample 0 */
+    ptrdiff_t strips, span;    /* strips per item, tiles per item (strips * nr) */
+    ptrdiff_t items_per_sample, tiles, k_rows;
+    ptrdiff_t in_plane, out_plane;
+} FN(winograd_fused);
+
+/* V of tiles [t0, t0 + count) of one sample into vx: element (xi, c, tile
+ * t0 + p) at ((xi * strips + p / nr) * C + c) * nr + p % nr. */
+static LRP_INLINE void FN(winograd_fused_input)(const FN(winograd_fused) *job, const T *x,
+                                                ptrdiff_t t0, ptrdiff_t count, int nr, T *vx,
+                                                T *u, const T *zeros)
+{
+    const lrp_conv_shape *v = job->base.v;
+    const ptrdiff_t h = v->in_h, wd = v->in_w, tw = job->base.tiles_w, cin = v->in_c;
+    const size_t xi_stride = job->base.v_xi;
+    for (ptrdiff_t done = 0; done < count;) {
+        const ptrdiff_t t = t0 + done, ty = t / tw, tx0 = t % tw;
+        const ptrdiff_t len = tw - tx0 < count - done ? tw - tx0 : count - done;
+        /* the run's columns of one row: a few hundred bytes per channel,
+         * planes apart, too short for the hardware prefetcher to follow */
+        const ptrdiff_t col_lo = 2 * tx0 - 1 < 0 ? 0 : 2 * tx0 - 1;
+        const ptrdiff_t col_hi = 2 * (tx0 + len) + 1 < wd ? 2 * (tx0 + len) + 1 : wd;
+        const ptrdiff_t line = 64 / (ptrdiff_t)sizeof(T);
+        for (ptrdiff_t c = 0; c < cin; c++) {
+            const T *xc = x + c * h * wd;
+            const T *rows[4];
+            for (int r = 0; r < 4; r++) {
+                const ptrdiff_t iy = 2 * ty - 1 + r;
+                rows[r] = iy >= 0 && iy < h ? xc + iy * wd : zeros;
+                if (c + WINOGRAD_PREFETCH < cin && rows[r] != zeros) {
+                    const T *ahead = rows[r] + WINOGRAD_PREFETCH * h * wd;
+                    for (ptrdiff_t col = col_lo; col < col_hi; col += line)
+                        __builtin_prefetch(ahead + col, 0, 3);
+                    __builtin_prefetch(ahead + col_hi - 1, 0, 3);
+                }
+            }
+            FN(winograd_rows_y)(rows, wd, tx0, len, u);
+            /* the run's tiles, cut where a strip ends */
+            for (ptrdiff_t i = 0; i < len;) {
+                const ptrdiff_t p = done + i, lane = p % nr;
+                const ptrdiff_t seg = nr - lane < len - i ? nr - lane : len - i;
+                T *base = vx + ((p / nr) * cin + c) * nr + lane;
+                for (int yi = 0; yi < 4; yi++) {
+                    T *vi = base + (size_t)(4 * yi) * xi_stride;
+                    FN(winograd_row_x)(u + yi * (2 * len + 2) + 2 * i, seg, vi, vi + xi_stride,
+                                       vi + 2 * xi_stride, vi + 3 * xi_stride);
+                }
+                i += seg;
+            }
+        }
+        done += len;
+    }
+}
+
+/* Outputs of tiles [t0, t0 + count) from M (element (xi, k, tile t0 + p) at
+ * (xi * k_rows + k) * span + p), then + beta or times a. */
+static LRP_INLINE void FN(winograd_fused_output)(const FN(winograd_fused) *job, const T *m,
+                                                 ptrdiff_t t0, ptrdiff_t count, T *out,
+                                                 const T *scale, T *at)
+{
+    const lrp_conv_shape *v = job->base.v;
+    const ptrdiff_t h = v->out_h, wd = v->out_w, tw = job->base.tiles_w;
+    const size_t xi_stride = job->base.m_xi;
+    for (ptrdiff_t k = 0; k < v->out_c; k++) {
+        T *outk = out + k * h * wd;
+        const T *scalek = scale ? scale + k * h * wd : NULL;
+        const T beta = job->base.bias ? job->base.bias[k] : (T)0;
+        const T *mk = m + k * job->span;
+        for (ptrdiff_t done = 0; done < count;) {
+            const ptrdiff_t t = t0 + done, ty = t / tw, tx0 = t % tw;
+            const ptrdiff_t len = tw - tx0 < count - done ? tw - tx0 : count - done;
+            FN(winograd_tiles_out)(mk + done, xi_stride, ty, tx0, len, h, wd, beta, scalek, outk,
+                                   at);
+            done += len;
+        }
+    }
+}
+
+static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t begin,
+                                                      ptrdiff_t end, int worker, lrp_team *team,
+                                                      int fused)
+{
+    const FN(winograd_fused) *job = context;
+    const lrp_conv_shape *v = job->base.v;
+    const FN(lrp_micro) *micro = FN(lrp_micro_for)();
+    const int mr = micro->mr, nr = micro->nr;
+    const ptrdiff_t cin = v->in_c, span = job->span, chunk = FN(product_chunk)();
+    const size_t v_count = (size_t)WINOGRAD_XI * job->base.v_xi;
+    const size_t m_count = (size_t)WINOGRAD_XI * job->base.m_xi;
+    /* u: 4 (2 span + 2) values; at: 8 span; a row of padding */
+    T *buffer = lrp_alloc_aligned(v_count + m_count + 16 * (size_t)span + 8 + (size_t)v->in_w,
+                                  sizeof(T));
+    if (!buffer)
+        return LRP_ERR_NOMEM;
+    T *vx = buffer, *m = vx + v_count, *u = m + m_count, *zeros = u + 8 * span + 8;
+    T *at = zeros + v->in_w;
+    memset(zeros, 0, (size_t)v->in_w * sizeof(T));
+    lrp_status status = LRP_OK;
+    (void)fused;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker)) {
+            status = LRP_ERR_INTERRUPTED;
+            break;
+        }
+        const ptrdiff_t n = item / job->items_per_sample;
+        const ptrdiff_t t0 = item % job->items_per_sample * span;
+        const ptrdiff_t count = job->tiles - t0 < span ? job->tiles - t0 : span;
+        const ptrdiff_t strips = (count + nr - 1) / nr;
+        if (count % nr) /* the last strip's lanes past the sample's last tile */
+            for (int xi = 0; xi < WINOGRAD_XI; xi++)
+                memset(vx + (size_t)xi * job->base.v_xi + (size_t)(strips - 1) * (size_t)cin * (size_t)nr,
+                       0, (size_t)cin * (size_t)nr * sizeof(T));
+        FN(winograd_fused_input)(job, job->base.x + n * job->in_plane, t0, count, nr, vx, u, zeros);
+        for (int xi = 0; xi < WINOGRAD_XI; xi++) {
+            const T *u = job->base.u + (size_t)xi * job->base.u_stride;
+            const T *vxi = vx + (size_t)xi * job->base.v_xi;
+            T *mxi = m + (size_t)xi * job->base.m_xi;
+            for (ptrdiff_t pc = 0; pc < cin; pc += chunk) {
+                const ptrdiff_t kc = cin - pc < chunk ? cin - pc : chunk;
+                for (ptrdiff_t js = 0; js < strips; js++) {
+                    const T *b = vxi + (js * cin + pc) * nr;
+                    for (ptrdiff_t ir = 0; ir < job->k_rows; ir += mr)
+                        micro->sum(kc, u + ir * cin + pc * mr, b, mxi + ir * span + js * nr, span,
+                                   pc > 0);
+                }
+            }
+        }
+        FN(winograd_fused_output)(job, m, t0, count, job->base.out + n * job->out_plane,
+                                  job->base.scale ? job->base.scale + n * job->out_plane : NULL,
+                                  at);
+    }
+    free(buffer);
+    return status;
+}
+LRP_ISA_TASKS(winograd_fused_task, FN(winograd_fused_items))
+
+/* The fused form over every sample's tiles, items of strips * nr tiles. */
+static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv_product) *cp,
+                                         ptrdiff_t strips, const FN(lrp_micro) *micro,
+                                         const lrp_interrupt *interrupt)
+{
+    const lrp_conv_shape *v = base->v;
+    FN(winograd_fused) job = {.base = *base, .strips = strips, .span = strips * micro->nr,
+                              .tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2),
+                              .k_rows = (v->out_c + micro->mr - 1) / micro->mr * micro->mr,
+                              .in_plane = v->in_c * v->in_h * v->in_w,
+                              .out_plane = v->out_c * v->out_h * v->out_w};
+    job.base.x = cp->x;
+    job.base.out = cp->out;
+    job.base.scale = cp->scale;
+    job.items_per_sample = (job.tiles + job.span - 1) / job.span;
+    job.base.v_xi = FN(winograd_xi_stride)((size_t)strips * (size_t)v->in_c * (size_t)micro->nr);
+    job.base.m_xi = FN(winograd_xi_stride)((size_t)job.k_rows * (size_t)job.span);
+    ptrdiff_t items;
+    if (__builtin_mul_overflow(v->n, job.items_per_sample, &items))
+        return LRP_ERR_NOMEM;
+    lrp_count_winograd_fused_run();
+    return lrp_parallel_for(items, LRP_ISA_TASK(winograd_fused_task), &job, interrupt);
+}
+
+/* The wide form, for layers past the fused form's reach (512 channels):
+ * per sample and block of tile rows, each step over the threads, and the
+ * products M_xi^T = V_xi^T U_xi^T with the tiles as the micro-kernel's rows
+ * and the output channels as its columns:
+ *   V    (xi, input channel, tile) by FN(winograd_input_items), which the
+ *        products read in place as V^T, column-major (micro->cols)
+ *   U^T  kept as FN(product)'s shared B (FN(winograd_weights_items), b_nr)
+ *   M^T  (xi, tile, output channel), turned into the output by groups of a
+ *        cache line of channels, each tile's A^T M A in the lanes
+ * With the tiles as columns instead, in strips of nr (32), a 28x28 layer's
+ * 196 tiles took 7 strips (224 columns) and a 14x14 layer's 49 took 2 (64),
+ * and V was copied into B panels; as rows they take 25 and 7 panels of 8
+ * (200, 56). Forward and transposed pass of VGG-16's 512 -> 512 layers
+ * (ms, batch 1, tiles as columns -> rows): 28x28 5.7 + 5.9 -> 4.4 + 4.8,
+ * 14x14 1.8 + 1.8 -> 1.4 + 1.5; 256 -> 512 at 28x28 2.7 + 3.1 -> 2.2 + 2.6. */
+
+/* The outputs of a group of output channels from M^T, every tile's A^T M A
+ * with the channels in the lanes, each step the other forms' (see
+ * FN(winograd_tiles_out)): y + beta, or times a. */
+#define WIDE_GROUP (64 / (ptrdiff_t)sizeof(T))
+static LRP_INLINE lrp_status FN(winograd_wide_output_items)(void *context, ptrdiff_t begin,
+                                                            ptrdiff_t end, int worker,
+                                                            lrp_team *team, int fused)
+{
+    const FN(winograd) *job = context;
+    const lrp_conv_shape *v = job->v;
+    const ptrdiff_t h = v->out_h, wd = v->out_w, tw = job->tiles_w, cout = v->out_c;
+    const ptrdiff_t plane = h * wd;
+    const size_t xs = job->m_xi;
+    (void)fused;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const ptrdiff_t k0 = item * WIDE_GROUP;
+        const ptrdiff_t g = cout - k0 < WIDE_GROUP ? cout - k0 : WIDE_GROUP;
+        T beta[WIDE_GROUP];
+        for (ptrdiff_t ch = 0; ch < g; ch++)
+            beta[ch] = job->bias ? job->bias[k0 + ch] : (T)0;
+        for (ptrdiff_t t = 0; t < job->tiles; t++) {
+            const ptrdiff_t ty = job->ty0 + t / tw, ox = 2 * (t % tw);
+            const T *mt = job->m + t * cout + k0;
+            T at[8][WIDE_GROUP];
+            for (int j = 0; j < 4; j++) {
+                const T *restrict m0 = mt + (size_t)(0 + j) * xs;
+                const T *restrict m1 = mt + (size_t)(4 + j) * xs;
+                const T *restrict m2 = mt + (size_t)(8 + j) * xs;
+                const T *restrict m3 = mt + (size_t)(12 + j) * xs;
+                for (ptrdiff_t ch = 0; ch < g; ch++) {
+                    at[j][ch] = m0[ch] + m1[ch] + m2[ch];
+                    at[4 + j][ch] = m1[ch] - m2[ch] - m3[ch];
+                }
+            }
+            const int second = ox + 1 < wd;
+            for (int i = 0; i < 2; i++) {
+                const ptrdiff_t oy = 2 * ty + i;
+                if (oy >= h)
+                    break;
+                const T *s0 = at[4 * i], *s1 = at[4 * i + 1], *s2 = at[4 * i + 2];
+                const T *s3 = at[4 * i + 3];
+                T *o = job->out + k0 * plane + oy * wd + ox;
+                if (job->scale) {
+                    const T *a = job->scale + k0 * plane + oy * wd + ox;
+                    for (ptrdiff_t ch = 0; ch < g; ch++) {
+                        o[ch * plane] = a[ch * plane] * (s0[ch] + s1[ch] + s2[ch]);
+                        if (second)
+                            o[ch * plane + 1] = a[ch * plane + 1] * (s1[ch] - s2[ch] - s3[ch]);
+                    }
+                } else {
+                    for (ptrdiff_t ch = 0; ch < g; ch++) {
+                        o[ch * plane] = (s0[ch] + s1[ch] + s2[ch]) + beta[ch];
+                        if (second)
+                            o[ch * plane + 1] = (s1[ch] - s2[ch] - s3[ch]) + beta[ch];
+                    }
+                }
+            }
+        }
+    }
+    return LRP_OK;
+}
+LRP_ISA_TASKS(winograd_wide_output_task, FN(winograd_wide_output_items))
+
+static const T *FN(wide_a_of)(const FN(product) *p, ptrdiff_t q)
+{
+    const FN(winograd) *job = p->layer;
+    return job->vx + (size_t)q * job->v_xi;
+}
+
+static const T *FN(wide_b_of)(const FN(product) *p, ptrdiff_t q)
+{
+    const FN(winograd) *job = p->layer;
+    return job->u + (size_t)q * job->u_stride;
+}
+
+static T *FN(wide_c_of)(const FN(product) *p, ptrdiff_t q)
+{
+    const FN(winograd) *job = p->layer;
+    return job->m + (size_t)q * job->m_xi;
+}
+
+/* V_xi and M_xi of a block of job->tiles tiles, xi_stride apart; the cols
+ * micro-kernel reads up to mr - 1 values past V_xi's last tile: zeros in
+ * V_xi's padding, and past V_15 (job->vx holds mr more values). */
+static void FN(winograd_wide_strides)(FN(winograd) *job, int mr)
+{
+    const size_t v_used = (size_t)job->v->in_c * (size_t)job->tiles;
+    job->v_xi = FN(winograd_xi_stride)(v_used);
+    job->m_xi = FN(winograd_xi_stride)((size_t)job->v->out_c * (size_t)job->tiles);
+    for (int xi = 0; xi < WINOGRAD_XI; xi++) {
+        T *pad = job->vx + (size_t)xi * job->v_xi + v_used;
+        const size_t count = xi + 1 < WINOGRAD_XI ? job->v_xi - v_used : (size_t)mr;
+        memset(pad, 0, count * sizeof(T));
+    }
+}
+
+/* The wide form over every sample, in blocks of whole tile rows, up to
+ * WINOGRAD_BLOCK tiles (one row at least); job->u holds U^T. */
+static lrp_status FN(winograd_wide_run)(FN(winograd) *job, const FN(conv_product) *cp,
+                                        const FN(lrp_micro) *micro,
+                                        const lrp_interrupt *interrupt)
+{
+    const lrp_conv_shape *v = job->v;
+    const ptrdiff_t tw = job->tiles_w, tile_rows = (v->out_h + 1) / 2;
+    ptrdiff_t block_rows = WINOGRAD_BLOCK / tw;
+    block_rows = block_rows < 1 ? 1 : block_rows < tile_rows ? block_rows : tile_rows;
+    const ptrdiff_t block = block_rows * tw;
+    /* V_xi and M_xi of a whole block (the strides FN(winograd_wide_strides)
+     * sets for the largest block), all 16 of each, then the zeros the last
+     * problem's last panel may read past V */
+    size_t v_xi, m_xi, v_count, m_count;
+    if (lrp_checked_count(0, v->in_c, (size_t)block, &v_xi) != LRP_OK ||
+        lrp_checked_count(0, v->out_c, (size_t)block, &m_xi) != LRP_OK ||
+        lrp_checked_count(micro->mr, WINOGRAD_XI, FN(winograd_xi_stride)(v_xi), &v_count) != LRP_OK ||
+        lrp_checked_count(0, WINOGRAD_XI, FN(winograd_xi_stride)(m_xi), &m_count) != LRP_OK ||
+        v_count > SIZE_MAX - m_count)
+        return LRP_ERR_NOMEM;
+    T *scratch = lrp_alloc_aligned(v_count + m_count, sizeof(T));
+    if (!scratch)
+        return LRP_ERR_NOMEM;
+    job->vx = scratch;
+    job->m = scratch + v_count;
+    const ptrdiff_t in_plane = v->in_c * v->in_h * v->in_w;
+    const ptrdiff_t out_plane = v->out_c * v->out_h * v->out_w;
+    lrp_status status = LRP_OK;
+    for (ptrdiff_t n = 0; n < v->n && status == LRP_OK; n++) {
+        job->x = cp->x + n * in_plane;
+        job->out = cp->out + n * out_plane;
+        job->scale = cp->scale ? cp->scale + n * out_plane : NULL;
+        for (job->ty0 = 0; job->ty0 < tile_rows && status == LRP_OK; job->ty0 += block_rows) {
+            const ptrdiff_t these = tile_rows - job->ty0 < block_rows ? tile_rows - job->ty0
+                                                                     : block_rows;
+            job->tiles = these * tw;
+            FN(winograd_wide_strides)(job, micro->mr);
+            status = lrp_parallel_for(v->in_c, LRP_ISA_TASK(winograd_input_task), job,
+                                      interrupt);
+            if (status != LRP_OK)
+                break;
+            FN(product) p = {.problems = WINOGRAD_XI, .m = job->tiles, .n = v->out_c,
+                             .k = v->in_c, .max = 0, .a_cols_of = FN(wide_a_of),
+                             .lda = job->tiles, .b_of = FN(wide_b_of), .c_of = FN(wide_c_of), .ldc = v->out_c,
+                             .layer = job, .interrupt = interrupt, .micro = micro};
+            status = FN(product_run)(&p);
+            if (status == LRP_OK)
+                status = lrp_parallel_for((v->out_c + WIDE_GROUP - 1) / WIDE_GROUP,
+                                          LRP_ISA_TASK(winograd_wide_output_task), job, interrupt);
+        }
+    }
+    free(scratch);
+    return status;
+}
+
+/* U into data (the cache's build callback: context is the job). */
+static lrp_status FN(winograd_weights_build)(void *context, void *data)
+{
+    FN(winograd) *job = context;
+    const lrp_conv_shape *v = job->v;
+    job->u = data;
+    /* the wide form's B: every column of the last strip, zero past out_c */
+    const ptrdiff_t rows = job->b_nr ? (v->out_c + job->b_nr - 1) / job->b_nr * job->b_nr
+                                     : v->out_c;
+    const ptrdiff_t panels = (rows + job->mr - 1) / job->mr;
+    const double weights = (double)v->out_c * (double)v->in_c * WINOGRAD_XI;
+    return lrp_parallel_for_upto(panels, (ptrdiff_t)(weights / 65536.0),
+                                 LRP_ISA_TASK(winograd_weights_task), job, v->interrupt);
+}
+
+/* The sum product of a fitting view (FN(conv_winograd_fits)): forward
+ * (bias: + beta) or, flipped, the transposed pass (scale: times a), for
+ * cp's x, into cp->out. U comes from the layer's cache when it has one. */
+static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma, const T *w,
+                                        int flipped, const lrp_interrupt *interrupt)
+{
+    const lrp_conv_shape *v = &cp->view;
+    const FN(lrp_micro) *micro = FN(lrp_micro_for)();
+    if (micro->mr > WINOGRAD_LANES) /* the micro-kernels have 8 rows at most */
+        return LRP_ERR_ARG;
+    const ptrdiff_t strips = FN(winograd_fused_strips)(v, micro->mr, micro->nr);
+    const int wide = strips == 0;
+    /* U: the fused form's A panels of mr output channels, or the wide form's
+     * B strips of nr, written in groups of min(nr, WINOGRAD_LANES) (nr is a
+     * power of two) */
+    const int b_nr = wide ? micro->nr : 0;
+    size_t u_stride, u_count;
+    if ((wide ? lrp_checked_count(0, (v->out_c + b_nr - 1) / b_nr,
+                                  (size_t)b_nr * (size_t)v->in_c, &u_stride)
+              : FN(packed_a_count)(v->out_c, v->in_c, micro->mr, &u_stride)) != LRP_OK ||
+        lrp_checked_count(0, (ptrdiff_t)u_stride, WINOGRAD_XI, &u_count) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    FN(winograd) job = {.v = v, .w = w, .kind = kind, .flipped = flipped, .gamma = gamma,
+                        .tiles_w = (v->out_w + 1) / 2, .u_stride = u_stride, .bias = cp->bias,
+                        .mr = wide ? (b_nr < WINOGRAD_LANES ? b_nr : WINOGRAD_LANES) : micro->mr,
+                        .b_nr = b_nr};
+    const lrp_cache_key key = {.form = wide ? LRP_FORM_WINOGRAD_WIDE : LRP_FORM_WINOGRAD,
+                               .elem_size = (int)sizeof(T), .isa = (int)lrp_current_isa(),
+                               .kind = kind, .gamma = (double)gamma, .flipped = flipped,
+                               .mr = wide ? b_nr : micro->mr, .rows = v->out_c,
+                               .cols = v->in_c, .groups = 1, .taps = 9, .count = u_count};
+    lrp_status status;
+    void *own_u;
+    const T *kept = lrp_weights_prepared(v->cache, w, &key, FN(winograd_weights_build), &job,
+                                         &own_u, &status);
+    if (status != LRP_OK)
+        return status;
+    job.u = (T *)kept; /* read only from here on */
+    status = wide ? FN(winograd_wide_run)(&job, cp, micro, interrupt)
+                  : FN(winograd_fused_run)(&job, cp, strips, micro, interrupt);
+    free(own_u);
+    return status;
+}
+
+#undef WINOGRAD_XI
+#undef WINOGRAD_BLOCK
+#undef WINOGRAD_LANES
+#undef WINOGRAD_FUSED_BYTES
+#undef WINOGRAD_FUSED_LEAST
+#undef WINOGRAD_FUSED_MOST
+#undef WINOGRAD_PREFETCH
+#undef WIDE_GROUP

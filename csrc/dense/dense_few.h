@@ -1,0 +1,317 @@
+/* Linear passes of a few samples (a batch of at most DENSE_FEW), written
+ * once against T and FN(), included by dense_kernels.h. A product would
+ * fill its micro-tiles' rows with padding; these loops instead stream the
+ * weights once, row by row, with every output's reduction the same chain
+ * the products compute (multiply-adds fused exactly where their micro-kernels
+ * fuse them), so a sample gets the same bits in a batch of 1 or of 1000:
+ *   transposed  c_j = sum or max over k of x_k rho(w_kj), in order of k
+ *               (the real pass: x = R / z; Viterbi's: x = R / (m + 1e-9),
+ *               with absolute weights), then the products' epilogue;
+ *   forward     z_k = sum_j rho(w_kj) a_j + beta_k, in order of j, FEW_ROWS
+ *               outputs' chains side by side in the lanes of a vector;
+ *   absmax      m_k = max_j |a_j| |rho(w_kj)| (exact in any order).
+ * Work items are blocks of inputs (transposed), of FEW_ROWS outputs
+ * (forward) or single outputs (absmax). */
+
+#include "kernel/compiler.h"
+#include "runtime/isa_dispatch.h"
+#include "runtime/parallel.h"
+#if LRP_X86_DISPATCH
+#include <immintrin.h>
+#endif
+
+#define DENSE_FEW 8
+#define FEW_BLOCK 1024 /* inputs per transposed item */
+#define FEW_ROWS 16    /* outputs per forward item */
+#define FEW_COLS 64    /* inputs per forward tile: whole cache lines of each row */
+
+#define FEW_TRANSPOSED 0 /* FN(dense_few).pass */
+#define FEW_FORWARD 1
+#define FEW_ABSMAX 2
+
+typedef struct {
+    const lrp_dense_shape *s;
+    int pass, kind, max;
+    T gamma;
+    const T *w, *x;        /* x: (n, out) for the transposed passes, else a (n, in) */
+    const T *scale, *cap;  /* the transposed passes' epilogue (see FN(dense_finish)) */
+    const T *beta;         /* forward: beta_k; absmax: |beta_k| */
+    T *out;
+    int turn;              /* forward: FN(few_transpose_tile) may take full tiles */
+} FN(dense_few);
+
+static LRP_INLINE void FN(few_transposed)(const FN(dense_few) *f, ptrdiff_t item, int kind,
+                                          int max, int fused)
+{
+    const lrp_dense_shape *s = f->s;
+    const ptrdiff_t j0 = item * FEW_BLOCK;
+    const ptrdiff_t width = s->in - j0 < FEW_BLOCK ? s->in - j0 : FEW_BLOCK;
+    T acc[DENSE_FEW][FEW_BLOCK];
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t j = 0; j < width; j++)
+            acc[n][j] = 0;
+    for (ptrdiff_t k = 0; k < s->out; k++) {
+        const T *restrict wk = f->w + k * s->in + j0;
+        for (ptrdiff_t n = 0; n < s->n; n++) {
+            /* a zero term leaves every chain as it was (none is ever -0) */
+            const T xk = f->x[n * s->out + k];
+            if (xk == 0)
+                continue;
+            T *restrict an = acc[n];
+            if (max) {
+                for (ptrdiff_t j = 0; j < width; j++) {
+                    const T v = xk * FN(absolute)(FN(rho)(kind, f->gamma, wk[j]));
+                    an[j] = v > an[j] ? v : an[j];
+                }
+            } else if (fused) {
+                for (ptrdiff_t j = 0; j < width; j++)
+                    an[j] = FMA(xk, FN(rho)(kind, f->gamma, wk[j]), an[j]);
+            } else {
+                for (ptrdiff_t j = 0; j < width; j++)
+                    an[j] = an[j] + xk * FN(rho)(kind, f->gamma, wk[j]);
+            }
+        }
+    }
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        T *row = f->out + n * s->in;
+        const T *a = f->scale + n * s->in;
+        for (ptrdiff_t j = 0; j < width; j++)
+            row[j0 + j] = acc[n][j];
+        if (max) {
+            FN(viterbi_scale)(row, a, j0, j0 + width, f->cap[n]);
+        } else {
+            for (ptrdiff_t j = j0; j < j0 + width; j++)
+                row[j] = a[j] * row[j];
+        }
+    }
+}
+
+static LRP_INLINE void FN(few_absmax)(const FN(dense_few) *f, ptrdiff_t k, int kind)
+{
+    const lrp_dense_shape *s = f->s;
+    const T *restrict wk = f->w + k * s->in;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const T *restrict an = f->x + n * s->in;
+        T best[16] = {0};
+        ptrdiff_t j = 0;
+        for (; j + 16 <= s->in; j += 16) {
+            LRP_LANE_LOOP
+            for (int l = 0; l < 16; l++) {
+                const T v = FN(absolute)(an[j + l]) * FN(absolute)(FN(rho)(kind, f->gamma, wk[j + l]));
+                best[l] = v > best[l] ? v : best[l];
+            }
+        }
+        for (; j < s->in; j++) {
+            const T v = FN(absolute)(an[j]) * FN(absolute)(FN(rho)(kind, f->gamma, wk[j]));
+            best[0] = v > best[0] ? v : best[0];
+        }
+        T m = f->beta[k];
+        for (int l = 0; l < 16; l++)
+            m = best[l] > m ? best[l] : m;
+        f->out[n * s->out + k] = m;
+    }
+}
+
+#if LRP_X86_DISPATCH
+/* tile[jj][l] = w[l * ld + jj] for FEW_ROWS rows: 16 x 16 (float) or two
+ * 8 x 8 (double) blocks loaded row by row and turned in registers. Gathers,
+ * one per column, had cost VGG-16's fc6 forward twice the time of reading
+ * its 411 MB of weights (28.9 against 13.4 ms for PyTorch's product). Only
+ * with AVX-512, whose clone calls it (never inlined, so the other clones
+ * need not be compiled for it). Past width, the rows load as zeros (masked
+ * loads touch no memory there) and no tile row is written. */
+LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(few_transpose_tile)(
+    const T *w, ptrdiff_t ld, ptrdiff_t width, T (*tile)[FEW_ROWS])
+{
+    if (sizeof(T) == 4) {
+        for (ptrdiff_t j = 0; j < width; j += 16) {
+            const ptrdiff_t cols = width - j < 16 ? width - j : 16;
+            const __mmask16 live = (__mmask16)(cols == 16 ? 0xFFFF : (1u << cols) - 1);
+            __m512 r[16], t[16];
+            for (int l = 0; l < 16; l++)
+                r[l] = _mm512_maskz_loadu_ps(live, (const float *)(w + l * ld + j));
+            /* pairs of rows interleaved, then pairs of pairs, then 128-bit
+             * lanes twice: t[c] ends as column c of the block */
+            for (int l = 0; l < 16; l += 2) {
+                t[l] = _mm512_unpacklo_ps(r[l], r[l + 1]);
+                t[l + 1] = _mm512_unpackhi_ps(r[l], r[l + 1]);
+            }
+            for (int q = 0; q < 16; q += 4)
+                for (int h = 0; h < 2; h++) {
+                    const __m512d a = _mm512_castps_pd(t[q + h]), b = _mm512_castps_pd(t[q + h + 2]);
+                    r[q + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+                    r[q + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+                }
+            /* r[4g + c] (rows 4g..4g+3) holds column c in lane 0, c + 4 in
+             * lane 1, c + 8 in lane 2, c + 12 in lane 3 */
+            for (int g = 0; g < 4; g += 2)
+                for (int c = 0; c < 4; c++) {
+                    t[4 * g + c] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * g + 4 + c], 0x88);
+                    t[4 * g + 4 + c] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * g + 4 + c], 0xDD);
+                }
+            /* t[c] (c < 8): rows 0-7, columns c and c + 8 (lanes 0-1, 2-3);
+             * t[8 + c]: rows 8-15 likewise */
+            for (int c = 0; c < 8; c++) {
+                const __m512 low = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+                const __m512 high = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+                if (c < cols)
+                    _mm512_storeu_ps((float *)tile[j + c], low);
+                if (c + 8 < cols)
+                    _mm512_storeu_ps((float *)tile[j + c + 8], high);
+            }
+        }
+    } else {
+        for (ptrdiff_t j = 0; j < width; j += 8) {
+            const ptrdiff_t cols = width - j < 8 ? width - j : 8;
+            const __mmask8 live = (__mmask8)(cols == 8 ? 0xFF : (1u << cols) - 1);
+            for (int half = 0; half < 2; half++) {
+                __m512d r[8], t[8];
+                for (int l = 0; l < 8; l++)
+                    r[l] = _mm512_maskz_loadu_pd(live, (const double *)(w + (8 * half + l) * ld + j));
+                for (int l = 0; l < 8; l += 2) {
+                    t[l] = _mm512_unpacklo_pd(r[l], r[l + 1]);
+                    t[l + 1] = _mm512_unpackhi_pd(r[l], r[l + 1]);
+                }
+                /* t[2p] holds columns 0, 2, 4, 6 of rows 2p, 2p + 1; t[2p + 1]
+                 * columns 1, 3, 5, 7 */
+                for (int q = 0; q < 8; q += 4)
+                    for (int h = 0; h < 2; h++) {
+                        r[q + h] = _mm512_shuffle_f64x2(t[q + h], t[q + h + 2], 0x88);
+                        r[q + h + 2] = _mm512_shuffle_f64x2(t[q + h], t[q + h + 2], 0xDD);
+                    }
+                /* r[q + c] (c < 4; q = 0 rows 0-3, q = 4 rows 4-7): column c
+                 * in lanes 0 and 2, column c + 4 in lanes 1 and 3 */
+                for (int c = 0; c < 4; c++) {
+                    const __m512d low = _mm512_shuffle_f64x2(r[c], r[4 + c], 0x88);
+                    const __m512d high = _mm512_shuffle_f64x2(r[c], r[4 + c], 0xDD);
+                    if (c < cols)
+                        _mm512_storeu_pd((double *)tile[j + c] + 8 * half, low);
+                    if (c + 4 < cols)
+                        _mm512_storeu_pd((double *)tile[j + c + 4] + 8 * half, high);
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* FEW_ROWS outputs from k0 on: the weights are read FEW_ROWS x FEW_COLS at
+ * a time and turned in a small tile, so that each input j adds one term to
+ * every chain of the block (one vector multiply-add per sample). */
+static LRP_INLINE void FN(few_forward)(const FN(dense_few) *f, ptrdiff_t item, int kind,
+                                       int fused)
+{
+    const lrp_dense_shape *s = f->s;
+    const ptrdiff_t k0 = item * FEW_ROWS;
+    const ptrdiff_t rows = s->out - k0 < FEW_ROWS ? s->out - k0 : FEW_ROWS;
+    T acc[DENSE_FEW][FEW_ROWS], tile[FEW_COLS][FEW_ROWS];
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (int l = 0; l < FEW_ROWS; l++)
+            acc[n][l] = 0;
+    for (ptrdiff_t j0 = 0; j0 < s->in; j0 += FEW_COLS) {
+        const ptrdiff_t width = s->in - j0 < FEW_COLS ? s->in - j0 : FEW_COLS;
+#if LRP_X86_DISPATCH
+        if (f->turn && rows == FEW_ROWS) {
+            FN(few_transpose_tile)(f->w + k0 * s->in + j0, s->in, width, tile);
+            if (kind == LRP_RULE_GAMMA)
+                for (ptrdiff_t jj = 0; jj < width; jj++) {
+                    LRP_LANE_LOOP
+                    for (int l = 0; l < FEW_ROWS; l++)
+                        tile[jj][l] = FN(rho)(kind, f->gamma, tile[jj][l]);
+                }
+        } else
+#endif
+        for (ptrdiff_t l = 0; l < FEW_ROWS; l++) {
+            const T *restrict wk = f->w + (k0 + (l < rows ? l : 0)) * s->in + j0;
+            for (ptrdiff_t jj = 0; jj < width; jj++)
+                tile[jj][l] = l < rows ? FN(rho)(kind, f->gamma, wk[jj]) : (T)0;
+        }
+        for (ptrdiff_t n = 0; n < s->n; n++) {
+            const T *restrict an = f->x + n * s->in + j0;
+            T *restrict chain = acc[n];
+            for (ptrdiff_t jj = 0; jj < width; jj++) {
+                const T x = an[jj];
+                const T *restrict wj = tile[jj];
+                if (fused) {
+                    LRP_LANE_LOOP
+                    for (int l = 0; l < FEW_ROWS; l++)
+                        chain[l] = FMA(wj[l], x, chain[l]);
+                } else {
+                    LRP_LANE_LOOP
+                    for (int l = 0; l < FEW_ROWS; l++)
+                        chain[l] = chain[l] + wj[l] * x;
+                }
+            }
+        }
+    }
+    for (ptrdiff_t n = 0; n < s->n; n++)
+        for (ptrdiff_t l = 0; l < rows; l++)
+            f->out[n * s->out + k0 + l] = acc[n][l] + f->beta[k0 + l];
+}
+
+static LRP_INLINE lrp_status FN(few_items)(const FN(dense_few) *f, ptrdiff_t begin, ptrdiff_t end,
+                                           int worker, lrp_team *team, int fused)
+{
+    for (ptrdiff_t item = begin; item < end; item++) {
+        /* absmax items are single outputs: poll every 64 of them */
+        if ((f->pass != FEW_ABSMAX || (item - begin) % 64 == 0) && lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const int gamma = f->kind == LRP_RULE_GAMMA;
+        if (f->pass == FEW_ABSMAX)
+            gamma ? FN(few_absmax)(f, item, LRP_RULE_GAMMA) : FN(few_absmax)(f, item, LRP_RULE_ZERO);
+        else if (f->pass == FEW_FORWARD)
+            gamma ? FN(few_forward)(f, item, LRP_RULE_GAMMA, fused)
+                  : FN(few_forward)(f, item, LRP_RULE_ZERO, fused);
+        else if (f->max)
+            gamma ? FN(few_transposed)(f, item, LRP_RULE_GAMMA, 1, fused)
+                  : FN(few_transposed)(f, item, LRP_RULE_ZERO, 1, fused);
+        else
+            gamma ? FN(few_transposed)(f, item, LRP_RULE_GAMMA, 0, fused)
+                  : FN(few_transposed)(f, item, LRP_RULE_ZERO, 0, fused);
+    }
+    return LRP_OK;
+}
+
+LRP_ISA_TASKS(few_task, FN(few_items))
+
+static lrp_status FN(few_run)(FN(dense_few) *f, ptrdiff_t items)
+{
+    lrp_task task = LRP_ISA_TASK(few_task);
+    const double pairs = (double)f->s->n * (double)f->s->in * (double)f->s->out;
+    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / 262144.0), task, f, f->s->interrupt);
+}
+
+/* The transposed passes (see dense_product_run) of a few samples. */
+static lrp_status FN(few_transposed_run)(const lrp_dense_shape *s, int kind, T gamma, int max,
+                                         const T *x, const T *w, const T *scale, const T *cap,
+                                         T *out)
+{
+    FN(dense_few) f = {s, FEW_TRANSPOSED, kind, max, gamma, w, x, scale, cap, NULL, out, 0};
+    return FN(few_run)(&f, (s->in + FEW_BLOCK - 1) / FEW_BLOCK);
+}
+
+/* z (n, out) of a few samples, beta_k added last as the products do. */
+static lrp_status FN(few_forward_run)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
+                                      const T *w, const T *beta, T *z)
+{
+    FN(dense_few) f = {s, FEW_FORWARD, kind, 0, gamma, w, a, NULL, NULL, beta, z, 0};
+#if LRP_X86_DISPATCH
+    f.turn = lrp_current_isa() == LRP_ISA_AVX512;
+#endif
+    return FN(few_run)(&f, (s->out + FEW_ROWS - 1) / FEW_ROWS);
+}
+
+/* m (n, out) of a few samples; beta holds |beta_k|. */
+static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
+                                     const T *w, const T *beta, T *m)
+{
+    FN(dense_few) f = {s, FEW_ABSMAX, kind, 1, gamma, w, a, NULL, NULL, beta, m, 0};
+    return FN(few_run)(&f, s->out);
+}
+
+#undef FEW_BLOCK
+#undef FEW_ROWS
+#undef FEW_COLS
+#undef FEW_TRANSPOSED
+#undef FEW_FORWARD
+#undef FEW_ABSMAX

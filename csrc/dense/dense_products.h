@@ -1,0 +1,332 @@
+/* Dense-layer passes as packed products (product_kernels.h), written once
+ * against T and FN(), included by dense_kernels.h. With a (N, in), W (out, in):
+ *   forward   z = a rho(W)^T + beta          (sum; A = a, B = rho(W)^T)
+ *   absmax    m = max |a| |rho(W)|^T, |beta| (max)
+ *   real      R_in = a * (s rho(W))           (sum; s = R / z; B = rho(W))
+ *   viterbi   R_in = |a| * max q |rho(W)|     (max; q = R / (m + 1e-9)),
+ *             at most the sample's largest R
+ * Every output is one multiply-add chain over the inner index in order, the
+ * same for any batch size and thread count: a sample gets the same bits
+ * alone or in a batch of a thousand. z^B keeps the pair-by-pair kernels.
+ * The forward and the real pass of a batch with mostly zero inputs go
+ * through dense_sparse.h instead: the same chains less their zero terms. */
+#include "kernel/compiler.h"
+#include "products/microkernels.h"
+#include "runtime/memory.h"
+#include "runtime/parallel.h"
+
+/* Up to this batch size the forward reads the weights in place
+ * (dense_weights_first); past it the batch is A and the weights are packed. */
+#define DENSE_FEW_SAMPLES 64
+
+typedef struct {
+    const T *w;
+    ptrdiff_t in;
+    int kind, absolute; /* B holds rho(w), or |rho(w)| when absolute */
+    T gamma;
+    const T *packed; /* A */
+    T *out;
+    const T *bias;  /* forward/absmax: beta per output column; else NULL */
+    /* a (N, in): multiplied in by the transposed passes (|a| if absolute);
+     * the weights-first forward's B (a^T) */
+    const T *scale;
+    const T *cap;   /* Viterbi: R_in's bound per sample (FN(viterbi_scale)) */
+} FN(dense_product);
+
+static const T *FN(dense_a_of)(const FN(product) *p, ptrdiff_t q)
+{
+    (void)q;
+    return ((const FN(dense_product) *)p->layer)->packed;
+}
+
+static T *FN(dense_c_of)(const FN(product) *p, ptrdiff_t q)
+{
+    (void)q;
+    return ((const FN(dense_product) *)p->layer)->out;
+}
+
+static LRP_INLINE T FN(dense_weight)(int kind, T gamma, int absolute, T w)
+{
+    const T v = FN(rho)(kind, gamma, w);
+    return absolute ? FN(absolute)(v) : v;
+}
+
+/* B = rho(W)^T: row p is input p0 + pp, column is output j0 + c. Reads each
+ * weight row contiguously; the writes stay in the L1-sized panel. */
+static LRP_INLINE void FN(dense_pack_transposed_w)(const FN(dense_product) *dp, ptrdiff_t n,
+                                                   ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
+                                                   int nr, T *restrict dst, int kind,
+                                                   int absolute)
+{
+    for (int c = 0; c < nr; c++) {
+        if (j0 + c >= n) {
+            for (ptrdiff_t pp = 0; pp < kc; pp++)
+                dst[pp * nr + c] = 0;
+            continue;
+        }
+        const T *restrict src = dp->w + (j0 + c) * dp->in + p0;
+        for (ptrdiff_t pp = 0; pp < kc; pp++)
+            dst[pp * nr + c] = FN(dense_weight)(kind, dp->gamma, absolute, src[pp]);
+    }
+}
+
+/* B = rho(W): row p is output p0 + pp, column is input j0 + c. */
+static LRP_INLINE void FN(dense_pack_w)(const FN(dense_product) *dp, ptrdiff_t n, ptrdiff_t p0,
+                                        ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst,
+                                        int kind, int absolute)
+{
+    const ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
+    for (ptrdiff_t pp = 0; pp < kc; pp++) {
+        const T *restrict src = dp->w + (p0 + pp) * dp->in + j0;
+        T *restrict d = dst + pp * nr;
+        for (ptrdiff_t c = 0; c < cols; c++)
+            d[c] = FN(dense_weight)(kind, dp->gamma, absolute, src[c]);
+        for (ptrdiff_t c = cols; c < nr; c++)
+            d[c] = 0;
+    }
+}
+
+/* The rule and the absolute flag as constants, so each packing loop is
+ * compiled without a branch per weight. */
+#define DENSE_PACK_B(NAME, BODY)                                                               \
+    static void FN(NAME)(const FN(product) * p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc,        \
+                         ptrdiff_t j0, int nr, T *restrict dst)                                 \
+    {                                                                                           \
+        (void)q;                                                                                \
+        const FN(dense_product) *dp = p->layer;                                                 \
+        const int gamma = dp->kind == LRP_RULE_GAMMA;                                           \
+        if (gamma && dp->absolute)                                                              \
+            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 1);                         \
+        else if (gamma)                                                                         \
+            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 0);                         \
+        else if (dp->absolute)                                                                  \
+            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 1);                          \
+        else                                                                                    \
+            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 0);                          \
+    }
+DENSE_PACK_B(dense_pack_b_forward, dense_pack_transposed_w)
+DENSE_PACK_B(dense_pack_b_backward, dense_pack_w)
+#undef DENSE_PACK_B
+
+static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptrdiff_t i1,
+                             ptrdiff_t j0, ptrdiff_t j1)
+{
+    (void)q;
+    const FN(dense_product) *dp = p->layer;
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        T *row = dp->out + i * p->ldc;
+        if (dp->bias && p->max) {
+            for (ptrdiff_t j = j0; j < j1; j++)
+                row[j] = dp->bias[j] > row[j] ? dp->bias[j] : row[j];
+        } else if (dp->bias) {
+            for (ptrdiff_t j = j0; j < j1; j++)
+                row[j] = row[j] + dp->bias[j];
+        } else {
+            const T *a = dp->scale + i * dp->in;
+            if (dp->absolute) {
+                FN(viterbi_scale)(row, a, j0, j1, dp->cap[i]);
+            } else {
+                for (ptrdiff_t j = j0; j < j1; j++)
+                    row[j] = a[j] * row[j];
+            }
+        }
+    }
+}
+
+#include "dense/dense_few.h"
+#include "dense/dense_sparse.h"
+
+/* x (N, inner) packed as A, panel by panel over the threads: a batch's
+ * activations are as large as the product's other operand. */
+typedef struct {
+    const T *x;
+    ptrdiff_t rows, inner;
+    int mr, kind, absolute; /* each value v packed as rho(v), |rho(v)| if absolute */
+    T gamma;
+    T *packed;
+} FN(dense_pack_job);
+
+static lrp_status FN(dense_pack_a_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                        int worker, lrp_team *team)
+{
+    const FN(dense_pack_job) *job = context;
+    if (lrp_team_stop(team, worker))
+        return LRP_ERR_INTERRUPTED;
+    for (ptrdiff_t panel = begin; panel < end; panel++) {
+        const ptrdiff_t i0 = panel * job->mr;
+        const ptrdiff_t rows = job->rows - i0 < job->mr ? job->rows - i0 : job->mr;
+        FN(pack_a)(job->x + i0 * job->inner, job->inner, rows, job->inner, job->mr, job->kind,
+                   job->gamma, job->absolute, job->packed + panel * job->inner * job->mr);
+    }
+    return LRP_OK;
+}
+
+/* A of x (rows, inner), packed by FN(pack_a) over the threads; NULL if out
+ * of memory or interrupted (*status says which). */
+static T *FN(dense_pack_a)(const T *x, ptrdiff_t rows, ptrdiff_t inner, int mr, int kind,
+                           T gamma, int absolute, const lrp_interrupt *interrupt,
+                           lrp_status *status)
+{
+    size_t count;
+    T *packed = NULL;
+    *status = LRP_ERR_NOMEM;
+    if (FN(packed_a_count)(rows, inner, mr, &count) != LRP_OK ||
+        !(packed = lrp_alloc_aligned(count, sizeof(T))))
+        return NULL;
+    FN(dense_pack_job) job = {x, rows, inner, mr, kind, absolute, gamma, packed};
+    const double elements = (double)rows * (double)inner;
+    *status = lrp_parallel_for_upto((rows + mr - 1) / mr, (ptrdiff_t)(elements / 65536.0),
+                                    FN(dense_pack_a_task), &job, interrupt);
+    if (*status != LRP_OK) {
+        free(packed);
+        return NULL;
+    }
+    return packed;
+}
+
+/* out (N, cols) = x (N, inner) times B, as the pass `transposed` says;
+ * max selects the max product with absolute values throughout. Sums read x
+ * in place; maxima pack |x|. */
+static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T gamma, int max,
+                                        int transposed, const T *x, const T *w,
+                                        const T *bias, const T *scale, const T *cap, T *out)
+{
+    if (transposed && s->n <= DENSE_FEW)
+        return FN(few_transposed_run)(s, kind, gamma, max, x, w, scale, cap, out);
+    const FN(lrp_micro) *micro = FN(lrp_micro_for)();
+    const ptrdiff_t inner = transposed ? s->out : s->in, cols = transposed ? s->in : s->out;
+    T *packed = NULL;
+    lrp_status status = LRP_OK;
+    if (max && !(packed = FN(dense_pack_a)(x, s->n, inner, micro->mr, LRP_RULE_ZERO, 0, 1,
+                                           s->interrupt, &status)))
+        return status;
+    FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, out, bias, scale, cap};
+    FN(product) p = {.problems = 1, .m = s->n, .n = cols, .k = inner, .max = max,
+                     .a_of = FN(dense_a_of), .a_rows = max ? NULL : x, .lda = inner,
+                     .pack_b = transposed ? FN(dense_pack_b_backward) : FN(dense_pack_b_forward),
+                     .c_of = FN(dense_c_of), .ldc = cols, .finish = FN(dense_finish),
+                     .layer = &dp, .interrupt = s->interrupt, .micro = micro};
+    status = FN(product_run)(&p);
+    free(packed);
+    return status;
+}
+
+/* B = x^T for the weights-first forward: row p is input p0 + pp, column is
+ * sample j0 + c. */
+static void FN(dense_pack_b_samples)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
+                                     ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst)
+{
+    (void)q;
+    const FN(dense_product) *dp = p->layer;
+    for (int c = 0; c < nr; c++) {
+        const T *restrict src = dp->scale + (j0 + c < p->n ? (j0 + c) * dp->in + p0 : 0);
+        if (j0 + c >= p->n) {
+            for (ptrdiff_t pp = 0; pp < kc; pp++)
+                dst[pp * nr + c] = 0;
+        } else if (dp->absolute) {
+            for (ptrdiff_t pp = 0; pp < kc; pp++)
+                dst[pp * nr + c] = FN(absolute)(src[pp]);
+        } else {
+            for (ptrdiff_t pp = 0; pp < kc; pp++)
+                dst[pp * nr + c] = src[pp];
+        }
+    }
+}
+
+/* The forward of a few samples as (z - beta)^T = rho(W) a^T: the weights
+ * are read once, in place (or packed once for gamma and maxima), where
+ * a^T rho(W)^T would transpose them. Every z is the same multiply-add chain
+ * over the inputs as in dense_product_run (a product's two factors commute
+ * exactly), so a sample gets the same bits either way. */
+static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T gamma, int max,
+                                          const T *a, const T *w, const T *beta, T *z)
+{
+    const FN(lrp_micro) *micro = FN(lrp_micro_for)();
+    lrp_status status = LRP_OK;
+    const int in_place = !max && kind != LRP_RULE_GAMMA;
+    T *packed = NULL;
+    if (!in_place && !(packed = FN(dense_pack_a)(w, s->out, s->in, micro->mr, kind, gamma, max,
+                                                 s->interrupt, &status)))
+        return status;
+    size_t count;
+    T *zt = lrp_checked_count(0, s->out, (size_t)s->n, &count) == LRP_OK
+                ? lrp_alloc_array(count, sizeof(T)) : NULL;
+    if (!zt) {
+        free(packed);
+        return LRP_ERR_NOMEM;
+    }
+    FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, zt, NULL, a, NULL};
+    FN(product) p = {.problems = 1, .m = s->out, .n = s->n, .k = s->in, .max = max,
+                     .a_of = FN(dense_a_of), .a_rows = in_place ? w : NULL, .lda = s->in,
+                     .pack_b = FN(dense_pack_b_samples), .c_of = FN(dense_c_of), .ldc = s->n,
+                     .layer = &dp, .interrupt = s->interrupt, .micro = micro};
+    status = FN(product_run)(&p);
+    for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++)
+        for (ptrdiff_t k = 0; k < s->out; k++) {
+            const T v = zt[k * s->n + n];
+            z[n * s->out + k] = max ? (beta[k] > v ? beta[k] : v) : v + beta[k];
+        }
+    free(zt);
+    free(packed);
+    return status;
+}
+
+/* z (max = 0) or m (max = 1) of a non-z^B rule by the products (beta as
+ * FN(bias_terms) gives it). */
+static lrp_status FN(dense_product_forward)(int kind, int max, const lrp_dense_shape *s,
+                                            T gamma, const T *a, const T *w, const T *beta,
+                                            T *z)
+{
+    return max && s->n <= DENSE_FEW    ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
+           : !max && s->n <= DENSE_FEW ? FN(few_forward_run)(s, kind, gamma, a, w, beta, z)
+           : s->n <= DENSE_FEW_SAMPLES
+               ? FN(dense_weights_first)(s, kind, gamma, max, a, w, beta, z)
+               : FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
+}
+
+/* z of a non-z^B rule (x NULL), or R_in = a * (x rho(W)) of the real pass
+ * (x = R / z): by FN(sparse_run) where it pays, else by the products, with
+ * the same values either way. */
+static lrp_status FN(dense_sparse_or_product)(const lrp_dense_shape *s, int kind, T gamma,
+                                              const T *a, const T *w, const T *beta,
+                                              const T *x, T *out)
+{
+    if (!lrp_sparse_passes() ||
+        !FN(dense_sparse_pays)(s, a, x ? SPARSE_MIN_REAL : SPARSE_MIN_FORWARD))
+        return x ? FN(dense_product_run)(s, kind, gamma, 0, 1, x, w, NULL, a, NULL, out)
+                 : FN(dense_product_forward)(kind, 0, s, gamma, a, w, beta, out);
+    ptrdiff_t ld;
+    T *wt = FN(sparse_pack)(s, kind, gamma, w, &ld);
+    if (!wt)
+        return LRP_ERR_NOMEM;
+    FN(sparse_pass) p = {.s = s, .wt = wt, .ld = ld, .a = a, .beta = beta, .x = x, .out = out};
+    lrp_status status = FN(sparse_run)(&p);
+    atomic_fetch_add(&sparse_runs, 1);
+    free(wt);
+    return status;
+}
+
+/* z (max = 0) or m (max = 1) of a non-z^B rule. */
+static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape *s, T gamma,
+                                        const T *a, const T *w, const T *b, T *z)
+{
+    T *beta = FN(bias_terms)(kind, gamma, max, b, s->out);
+    if (!beta)
+        return LRP_ERR_NOMEM;
+    lrp_status status = max ? FN(dense_product_forward)(kind, 1, s, gamma, a, w, beta, z)
+                            : FN(dense_sparse_or_product)(s, kind, gamma, a, w, beta, NULL, z);
+    free(beta);
+    return status;
+}
+
+#undef DENSE_FEW_SAMPLES
+#undef SPARSE_LANES
+#undef SPARSE_COLS
+#undef SPARSE_PROBES
+#undef SPARSE_MIN_FORWARD
+#undef SPARSE_MIN_REAL
+#undef SPARSE_MAX_WEIGHTS
+#undef SPARSE_ROWS
+#undef SPARSE_GROUP
+#undef SPARSE_BAND
+#undef DENSE_FEW

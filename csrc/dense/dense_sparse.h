@@ -1,0 +1,505 @@
+/* Linear passes of batches whose inputs are mostly zero (an MNIST image's
+ * pixels: 82% of them), written once against T and FN(), included by
+ * dense_products.h. Consecutive samples go through the weights together,
+ * reading only the rows of rho(W)^T (row j: input j's weights to every
+ * output; packed once per call) of the inputs nonzero in any of them:
+ *   forward  groups of SPARSE_GROUP samples, z_k = sum_j a_j rho(w_kj) in
+ *            order of j over those inputs, then + beta_k;
+ *   real     bands of SPARSE_BAND samples, R_j = a_j c_j, c_j = sum_k x_k
+ *            rho(w_kj) in order of k (x = R / z) for those inputs, R_j = 0
+ *            for the others.
+ * Each result is the products' chain (product_kernels.h) less terms with a
+ * zero factor, which leave a chain as it was: the same values (a zero's sign
+ * aside: where the products write 0 * c = -0, these may write 0), so whether
+ * a batch takes these passes (FN(dense_sparse_pays)) may depend on the batch.
+ * A product reads every weight for every sample; an MNIST band of 32 reads
+ * 58% of them, a group of 4 38%. */
+#include "lrp.h"
+#include "kernel/compiler.h"
+#include "runtime/isa_dispatch.h"
+#include "runtime/memory.h"
+#include "runtime/parallel.h"
+#if LRP_X86_DISPATCH
+#include <immintrin.h>
+#endif
+
+#define SPARSE_LANES 16 /* rows of rho(W)^T are whole vectors */
+#define SPARSE_GROUP 4  /* forward: samples that share their pass */
+#define SPARSE_COLS (5 * (ptrdiff_t)(64 / sizeof(T))) /* forward: chains per block */
+#define SPARSE_BAND 32  /* real: samples that share their pass, two float vectors */
+#define SPARSE_ROWS 12  /* real: inputs whose sums run side by side */
+/* rho(W)^T is packed on every call, which costs about as much as the
+ * products of 30 to 40 samples: the forward pays from this many samples on, the
+ * real pass from that many (MNIST's first layer, both paths in one process:
+ * forward 0.41 ms both at 64 samples, real pass 0.78 against 0.57 ms at 128,
+ * 1.17 against 1.49 at 256); and up to this many weights the copy costs
+ * milliseconds and little memory (MNIST's first layer: 235,200; VGG-16's
+ * fc8: 4,096,000; fc6, never: 102,760,448) */
+#define SPARSE_MIN_FORWARD 64
+#define SPARSE_MIN_REAL 256
+#define SPARSE_MAX_WEIGHTS 4194304.0
+#define SPARSE_PROBES 64 /* samples the decision reads */
+
+/* Whether the batch a (n, in) of at least min_samples takes the sparse
+ * passes: at most a quarter of
+ * the inputs of up to SPARSE_PROBES samples spread over it are nonzero (a
+ * band's union is then about 3 times a sample's share; at MNIST's hidden
+ * layer, 29% nonzero, the passes were slower than the products). */
+static int FN(dense_sparse_pays)(const lrp_dense_shape *s, const T *a, ptrdiff_t min_samples)
+{
+    if (s->n < min_samples || (double)s->in * (double)s->out > SPARSE_MAX_WEIGHTS ||
+        s->in > INT32_MAX / 2) /* inputs counted in 32 bits */
+        return 0;
+    const ptrdiff_t probes = s->n < SPARSE_PROBES ? s->n : SPARSE_PROBES;
+    double nonzero = 0;
+    for (ptrdiff_t p = 0; p < probes; p++) {
+        const T *row = a + p * s->n / probes * s->in;
+        ptrdiff_t count = 0;
+        for (ptrdiff_t j = 0; j < s->in; j++)
+            count += row[j] != 0;
+        nonzero += (double)count;
+    }
+    return 4 * nonzero <= (double)probes * (double)s->in;
+}
+
+typedef struct {
+    const T *w; /* (out, in) */
+    ptrdiff_t in, out, ld;
+    int kind;
+    T gamma;
+    T *wt; /* (in, ld): rho(w)^T, columns past out 0 */
+} FN(sparse_pack_job);
+
+#define SPARSE_PACK_ROWS 64 /* inputs per packing item */
+
+static lrp_status FN(sparse_pack_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                       int worker, lrp_team *team)
+{
+    const FN(sparse_pack_job) *job = context;
+    (void)worker, (void)team;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        const ptrdiff_t j0 = item * SPARSE_PACK_ROWS;
+        const ptrdiff_t j1 = j0 + SPARSE_PACK_ROWS < job->in ? j0 + SPARSE_PACK_ROWS : job->in;
+        /* SPARSE_LANES weight rows side by side: a line of wt per input */
+        for (ptrdiff_t k0 = 0; k0 < job->ld; k0 += SPARSE_LANES) {
+            const ptrdiff_t lanes = job->out - k0 < SPARSE_LANES ? job->out - k0 : SPARSE_LANES;
+            const T *restrict src = job->w + k0 * job->in;
+            for (ptrdiff_t j = j0; j < j1; j++) {
+                T *restrict dst = job->wt + j * job->ld + k0;
+                if (lanes == SPARSE_LANES) {
+                    for (ptrdiff_t kk = 0; kk < SPARSE_LANES; kk++)
+                        dst[kk] = FN(rho)(job->kind, job->gamma, src[kk * job->in + j]);
+                } else {
+                    for (ptrdiff_t kk = 0; kk < SPARSE_LANES; kk++)
+                        dst[kk] = kk < lanes ? FN(rho)(job->kind, job->gamma, src[kk * job->in + j])
+                                             : (T)0;
+                }
+            }
+        }
+    }
+    return LRP_OK;
+}
+
+/* rho(w)^T, (in, *ld), freshly allocated, and SPARSE_COLS zeros after it
+ * (the forward reads whole blocks of a row); NULL if out of memory. */
+static T *FN(sparse_pack)(const lrp_dense_shape *s, int kind, T gamma, const T *w, ptrdiff_t *ld)
+{
+    *ld = (s->out + SPARSE_LANES - 1) / SPARSE_LANES * SPARSE_LANES;
+    size_t count;
+    T *wt = lrp_checked_count(SPARSE_COLS, s->in, (size_t)*ld, &count) == LRP_OK
+                ? lrp_alloc_aligned(count, sizeof(T)) : NULL;
+    if (!wt)
+        return NULL;
+    memset(wt + s->in * *ld, 0, SPARSE_COLS * sizeof(T));
+    FN(sparse_pack_job) job = {w, s->in, s->out, *ld, kind, gamma, wt};
+    /* no interrupt: a copy of the weights, milliseconds at most */
+    (void)lrp_parallel_for_upto((s->in + SPARSE_PACK_ROWS - 1) / SPARSE_PACK_ROWS,
+                                (ptrdiff_t)((double)s->in * (double)s->out / 65536.0),
+                                FN(sparse_pack_task), &job, NULL);
+    return wt;
+}
+
+#undef SPARSE_PACK_ROWS
+
+typedef struct {
+    const lrp_dense_shape *s;
+    const T *wt;
+    ptrdiff_t ld;
+    const T *a;    /* (n, in) */
+    const T *beta; /* forward: beta_k */
+    const T *x;    /* real: R / z, (n, out); NULL: the forward */
+    T *out;        /* forward: z (n, out); real: R_in (n, in) */
+    int avx512;    /* the inner loops below in AVX-512 intrinsics */
+} FN(sparse_pass);
+
+/* A group (forward) or band (real pass) of consecutive samples shares its
+ * pass over the weights: the inputs nonzero in any of them, index[t] for
+ * t < count in order, and for the forward each sample's value[g][t] (0
+ * included). A zero term leaves a chain as it was, so a sample's results do
+ * not depend on its group. */
+typedef struct {
+    int size; /* SPARSE_GROUP (forward) or SPARSE_BAND (real) */
+    const T *a[SPARSE_BAND];
+    int32_t *index;
+    T *value[SPARSE_GROUP]; /* forward only */
+    int32_t count;
+} FN(sparse_group);
+
+static LRP_INLINE void FN(sparse_union)(FN(sparse_group) *group, int32_t in)
+{
+    int32_t count = 0;
+    for (int32_t j = 0; j < in; j++) {
+        int any = 0;
+        for (int g = 0; g < group->size; g++)
+            any |= group->a[g][j] != 0;
+        if (group->size == SPARSE_GROUP)
+            for (int g = 0; g < SPARSE_GROUP; g++)
+                group->value[g][count] = group->a[g][j];
+        group->index[count] = j;
+        count += any;
+    }
+    group->count = count;
+}
+
+/* chain[g][c] = sum over t of value[g][t] wt[index[t]][c], for SPARSE_COLS
+ * columns from wt on */
+static LRP_INLINE void FN(sparse_chains)(const FN(sparse_group) *group, const T *wt,
+                                         ptrdiff_t ld, T (*restrict chain)[SPARSE_COLS],
+                                         int fused)
+{
+    for (int g = 0; g < SPARSE_GROUP; g++)
+        for (ptrdiff_t c = 0; c < SPARSE_COLS; c++)
+            chain[g][c] = 0;
+    for (int32_t t = 0; t < group->count; t++) {
+        const T *restrict wj = wt + group->index[t] * ld;
+        for (int g = 0; g < SPARSE_GROUP; g++) {
+            const T x = group->value[g][t];
+            if (fused) {
+                for (ptrdiff_t c = 0; c < SPARSE_COLS; c++)
+                    chain[g][c] = FMA(x, wj[c], chain[g][c]);
+            } else {
+                for (ptrdiff_t c = 0; c < SPARSE_COLS; c++)
+                    chain[g][c] = chain[g][c] + x * wj[c];
+            }
+        }
+    }
+}
+
+/* c[r][g] = sum over k < out of xs[k][g] wt_r[k] for SPARSE_ROWS rows wt_r
+ * of wt and the band's SPARSE_BAND samples g, in order of k: the products'
+ * chain, fused where theirs is */
+static LRP_INLINE void FN(sparse_sums)(const T *restrict xs, const T *const *rows, ptrdiff_t out,
+                                       T (*restrict c)[SPARSE_BAND], int fused)
+{
+    for (int r = 0; r < SPARSE_ROWS; r++)
+        for (int g = 0; g < SPARSE_BAND; g++)
+            c[r][g] = 0;
+    for (ptrdiff_t k = 0; k < out; k++)
+        for (int r = 0; r < SPARSE_ROWS; r++) {
+            const T w = rows[r][k];
+            const T *restrict xk = xs + k * SPARSE_BAND;
+            T *restrict cr = c[r];
+            if (fused) {
+                LRP_LANE_LOOP
+                for (int g = 0; g < SPARSE_BAND; g++)
+                    cr[g] = FMA(xk[g], w, cr[g]);
+            } else {
+                LRP_LANE_LOOP
+                for (int g = 0; g < SPARSE_BAND; g++)
+                    cr[g] = cr[g] + xk[g] * w;
+            }
+        }
+}
+
+#if LRP_X86_DISPATCH
+/* The three loops above in AVX-512, the same arithmetic in the same order
+ * (never inlined, so the other clones need not be compiled for it). */
+LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_union_avx512)(
+    FN(sparse_group) *group, int32_t in)
+{
+    int32_t count = 0;
+    if (sizeof(T) == 4) {
+        const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (int32_t j = 0; j < in; j += 16) {
+            const __mmask16 valid = in - j >= 16 ? (__mmask16)0xffff
+                                                 : (__mmask16)((1u << (in - j)) - 1);
+            __mmask16 any = 0;
+            for (int g = 0; g < group->size; g++)
+                any |= _mm512_mask_cmp_ps_mask(
+                    valid, _mm512_maskz_loadu_ps(valid, (const float *)group->a[g] + j),
+                    _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            if (group->size == SPARSE_GROUP)
+                for (int g = 0; g < SPARSE_GROUP; g++)
+                    _mm512_mask_compressstoreu_ps(
+                        (float *)group->value[g] + count, any,
+                        _mm512_maskz_loadu_ps(valid, (const float *)group->a[g] + j));
+            _mm512_mask_compressstoreu_epi32(group->index + count, any,
+                                             _mm512_add_epi32(lanes, _mm512_set1_epi32(j)));
+            count += __builtin_popcount(any);
+        }
+    } else {
+        const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (int32_t j = 0; j < in; j += 8) {
+            const __mmask8 valid = in - j >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (in - j)) - 1);
+            __mmask8 any = 0;
+            for (int g = 0; g < group->size; g++)
+                any |= _mm512_mask_cmp_pd_mask(
+                    valid, _mm512_maskz_loadu_pd(valid, (const double *)group->a[g] + j),
+                    _mm512_setzero_pd(), _CMP_NEQ_UQ);
+            if (group->size == SPARSE_GROUP)
+                for (int g = 0; g < SPARSE_GROUP; g++)
+                    _mm512_mask_compressstoreu_pd(
+                        (double *)group->value[g] + count, any,
+                        _mm512_maskz_loadu_pd(valid, (const double *)group->a[g] + j));
+            _mm256_mask_compressstoreu_epi32(group->index + count, any,
+                                             _mm256_add_epi32(lanes, _mm256_set1_epi32(j)));
+            count += __builtin_popcount(any);
+        }
+    }
+    group->count = count;
+}
+
+#define SPARSE_VECTORS (SPARSE_COLS / (ptrdiff_t)(64 / sizeof(T)))
+
+LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_chains_avx512)(
+    const FN(sparse_group) *group, const T *wt, ptrdiff_t ld, T (*chain)[SPARSE_COLS])
+{
+    if (sizeof(T) == 4) {
+        __m512 c[SPARSE_GROUP][SPARSE_VECTORS];
+        for (int g = 0; g < SPARSE_GROUP; g++)
+            for (int v = 0; v < SPARSE_VECTORS; v++)
+                c[g][v] = _mm512_setzero_ps();
+        for (int32_t t = 0; t < group->count; t++) {
+            const float *w = (const float *)(wt + group->index[t] * ld);
+            __m512 row[SPARSE_VECTORS];
+            for (int v = 0; v < SPARSE_VECTORS; v++)
+                row[v] = _mm512_loadu_ps(w + 16 * v);
+            for (int g = 0; g < SPARSE_GROUP; g++) {
+                const __m512 x = _mm512_set1_ps((float)group->value[g][t]);
+                for (int v = 0; v < SPARSE_VECTORS; v++)
+                    c[g][v] = _mm512_fmadd_ps(x, row[v], c[g][v]);
+            }
+        }
+        for (int g = 0; g < SPARSE_GROUP; g++)
+            for (int v = 0; v < SPARSE_VECTORS; v++)
+                _mm512_storeu_ps((float *)chain[g] + 16 * v, c[g][v]);
+    } else {
+        __m512d c[SPARSE_GROUP][SPARSE_VECTORS];
+        for (int g = 0; g < SPARSE_GROUP; g++)
+            for (int v = 0; v < SPARSE_VECTORS; v++)
+                c[g][v] = _mm512_setzero_pd();
+        for (int32_t t = 0; t < group->count; t++) {
+            const double *w = (const double *)(wt + group->index[t] * ld);
+            __m512d row[SPARSE_VECTORS];
+            for (int v = 0; v < SPARSE_VECTORS; v++)
+                row[v] = _mm512_loadu_pd(w + 8 * v);
+            for (int g = 0; g < SPARSE_GROUP; g++) {
+                const __m512d x = _mm512_set1_pd((double)group->value[g][t]);
+                for (int v = 0; v < SPARSE_VECTORS; v++)
+                    c[g][v] = _mm512_fmadd_pd(x, row[v], c[g][v]);
+            }
+        }
+        for (int g = 0; g < SPARSE_GROUP; g++)
+            for (int v = 0; v < SPARSE_VECTORS; v++)
+                _mm512_storeu_pd((double *)chain[g] + 8 * v, c[g][v]);
+    }
+}
+
+#undef SPARSE_VECTORS
+
+/* SPARSE_BAND / 16 float vectors of samples per row, or twice as many
+ * double vectors, half the rows at a time */
+LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_sums_avx512)(
+    const T *xs, const T *const *rows, ptrdiff_t out, T (*c)[SPARSE_BAND])
+{
+    if (sizeof(T) == 4) {
+        __m512 acc[SPARSE_ROWS][2];
+        for (int r = 0; r < SPARSE_ROWS; r++)
+            acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        for (ptrdiff_t k = 0; k < out; k++) {
+            const float *xk = (const float *)xs + k * SPARSE_BAND;
+            const __m512 x0 = _mm512_load_ps(xk), x1 = _mm512_load_ps(xk + 16);
+            for (int r = 0; r < SPARSE_ROWS; r++) {
+                const __m512 w = _mm512_set1_ps((float)rows[r][k]);
+                acc[r][0] = _mm512_fmadd_ps(x0, w, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(x1, w, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < SPARSE_ROWS; r++) {
+            _mm512_storeu_ps((float *)c[r], acc[r][0]);
+            _mm512_storeu_ps((float *)c[r] + 16, acc[r][1]);
+        }
+    } else {
+        for (int r0 = 0; r0 < SPARSE_ROWS; r0 += SPARSE_ROWS / 2) {
+            __m512d acc[SPARSE_ROWS / 2][4];
+            for (int r = 0; r < SPARSE_ROWS / 2; r++)
+                for (int v = 0; v < 4; v++)
+                    acc[r][v] = _mm512_setzero_pd();
+            for (ptrdiff_t k = 0; k < out; k++) {
+                const double *xk = (const double *)xs + k * SPARSE_BAND;
+                __m512d x[4];
+                for (int v = 0; v < 4; v++)
+                    x[v] = _mm512_load_pd(xk + 8 * v);
+                for (int r = 0; r < SPARSE_ROWS / 2; r++) {
+                    const __m512d w = _mm512_set1_pd((double)rows[r0 + r][k]);
+                    for (int v = 0; v < 4; v++)
+                        acc[r][v] = _mm512_fmadd_pd(x[v], w, acc[r][v]);
+                }
+            }
+            for (int r = 0; r < SPARSE_ROWS / 2; r++)
+                for (int v = 0; v < 4; v++)
+                    _mm512_storeu_pd((double *)c[r0 + r] + 8 * v, acc[r][v]);
+        }
+    }
+}
+#endif
+
+/* Scratch of one thread: the group's inputs; the real pass's x^T of a band
+ * and its sums c, zero outside the union; the forward's chains. */
+typedef struct {
+    FN(sparse_group) group;
+    T *xs;   /* (out, SPARSE_BAND) */
+    T *sums; /* (SPARSE_BAND, in) */
+    T (*chain)[SPARSE_COLS];
+    void *memory;
+} FN(sparse_scratch);
+
+static lrp_status FN(sparse_scratch_init)(FN(sparse_scratch) *scratch, ptrdiff_t in,
+                                          ptrdiff_t out)
+{
+    /* the AVX-512 union stores whole vectors' worth past its last value */
+    const size_t room = (size_t)in + 16;
+    size_t band, sums, values;
+    if (lrp_checked_count(0, out, SPARSE_BAND, &band) != LRP_OK ||
+        lrp_checked_count(0, in, SPARSE_BAND, &sums) != LRP_OK ||
+        lrp_checked_count((ptrdiff_t)(band + sums), SPARSE_GROUP + 1, room + SPARSE_COLS,
+                          &values) != LRP_OK) {
+        scratch->memory = NULL;
+        return LRP_ERR_NOMEM;
+    }
+    T *memory = lrp_alloc_aligned(values, sizeof(T));
+    scratch->memory = memory;
+    if (!memory)
+        return LRP_ERR_NOMEM;
+    scratch->xs = memory; /* first: aligned for whole-vector loads */
+    scratch->sums = memory + band;
+    T *rest = memory + band + sums;
+    for (int g = 0; g < SPARSE_GROUP; g++)
+        scratch->group.value[g] = rest + g * room;
+    /* room values of T hold room int32_t indices */
+    scratch->group.index = (int32_t *)(rest + SPARSE_GROUP * room);
+    scratch->chain = (T(*)[SPARSE_COLS])(rest + (SPARSE_GROUP + 1) * room);
+    return LRP_OK;
+}
+
+static LRP_INLINE void FN(sparse_forward_group)(const FN(sparse_pass) *p,
+                                                FN(sparse_scratch) *scratch, ptrdiff_t first,
+                                                int present, int fused)
+{
+    const lrp_dense_shape *s = p->s;
+    for (ptrdiff_t c0 = 0; c0 < s->out; c0 += SPARSE_COLS) {
+#if LRP_X86_DISPATCH
+        if (p->avx512)
+            FN(sparse_chains_avx512)(&scratch->group, p->wt + c0, p->ld, scratch->chain);
+        else
+#endif
+            FN(sparse_chains)(&scratch->group, p->wt + c0, p->ld, scratch->chain, fused);
+        const ptrdiff_t width = s->out - c0 < SPARSE_COLS ? s->out - c0 : SPARSE_COLS;
+        for (int g = 0; g < present; g++) {
+            T *z = p->out + (first + g) * s->out + c0;
+            for (ptrdiff_t c = 0; c < width; c++)
+                z[c] = scratch->chain[g][c] + p->beta[c0 + c];
+        }
+    }
+}
+
+static LRP_INLINE void FN(sparse_real_band)(const FN(sparse_pass) *p,
+                                            FN(sparse_scratch) *scratch, ptrdiff_t first,
+                                            int present, int fused)
+{
+    const lrp_dense_shape *s = p->s;
+    const FN(sparse_group) *group = &scratch->group;
+    /* a short band repeats its first sample */
+    const T *x[SPARSE_BAND];
+    for (int g = 0; g < SPARSE_BAND; g++)
+        x[g] = p->x + (first + (g < present ? g : 0)) * s->out;
+    for (ptrdiff_t k = 0; k < s->out; k++)
+        for (int g = 0; g < SPARSE_BAND; g++)
+            scratch->xs[k * SPARSE_BAND + g] = x[g][k];
+    memset(scratch->sums, 0, (size_t)s->in * SPARSE_BAND * sizeof(T));
+    for (int32_t t0 = 0; t0 < group->count; t0 += SPARSE_ROWS) {
+        const T *rows[SPARSE_ROWS];
+        T c[SPARSE_ROWS][SPARSE_BAND];
+        /* past the last input, the rows repeat it; their sums are dropped */
+        for (int u = 0; u < SPARSE_ROWS; u++)
+            rows[u] = p->wt + group->index[t0 + u < group->count ? t0 + u : group->count - 1] * p->ld;
+#if LRP_X86_DISPATCH
+        if (p->avx512)
+            FN(sparse_sums_avx512)(scratch->xs, rows, s->out, c);
+        else
+#endif
+            FN(sparse_sums)(scratch->xs, rows, s->out, c, fused);
+        for (int u = 0; u < SPARSE_ROWS && t0 + u < group->count; u++) {
+            T *column = scratch->sums + group->index[t0 + u];
+            for (int g = 0; g < present; g++)
+                column[g * s->in] = c[u][g];
+        }
+    }
+    /* R_j = a_j c_j as the products' epilogue writes it (c_j = 0 outside
+     * the union, where every a_j is 0) */
+    for (int g = 0; g < present; g++) {
+        const T *restrict a = group->a[g], *restrict c = scratch->sums + g * s->in;
+        T *restrict r = p->out + (first + g) * s->in;
+        for (ptrdiff_t j = 0; j < s->in; j++)
+            r[j] = a[j] * c[j];
+    }
+}
+
+static LRP_INLINE lrp_status FN(sparse_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                              int worker, lrp_team *team, int fused)
+{
+    const FN(sparse_pass) *p = context;
+    const lrp_dense_shape *s = p->s;
+    FN(sparse_scratch) scratch;
+    lrp_status status = FN(sparse_scratch_init)(&scratch, s->in, s->out);
+    const int size = p->x ? SPARSE_BAND : SPARSE_GROUP;
+    scratch.group.size = size;
+    for (ptrdiff_t item = begin; item < end && status == LRP_OK; item++) {
+        if (lrp_team_stop(team, worker)) {
+            status = LRP_ERR_INTERRUPTED;
+            break;
+        }
+        const ptrdiff_t first = item * size;
+        const int present = s->n - first < size ? (int)(s->n - first) : size;
+        /* a short group repeats its first sample, whose inputs are in the union */
+        for (int g = 0; g < size; g++)
+            scratch.group.a[g] = p->a + (first + (g < present ? g : 0)) * s->in;
+#if LRP_X86_DISPATCH
+        if (p->avx512)
+            FN(sparse_union_avx512)(&scratch.group, (int32_t)s->in);
+        else
+#endif
+            FN(sparse_union)(&scratch.group, (int32_t)s->in);
+        if (p->x)
+            FN(sparse_real_band)(p, &scratch, first, present, fused);
+        else
+            FN(sparse_forward_group)(p, &scratch, first, present, fused);
+    }
+    free(scratch.memory);
+    return status;
+}
+
+LRP_ISA_TASKS(sparse_task, FN(sparse_items))
+
+/* Runs the pass over the whole batch. */
+static lrp_status FN(sparse_run)(FN(sparse_pass) *p)
+{
+#if LRP_X86_DISPATCH
+    p->avx512 = lrp_current_isa() == LRP_ISA_AVX512;
+#endif
+    const int size = p->x ? SPARSE_BAND : SPARSE_GROUP;
+    /* about a third of a product's work */
+    const double pairs = (double)p->s->n * (double)p->s->in * (double)p->s->out / 3;
+    return lrp_parallel_for_upto((p->s->n + size - 1) / size, (ptrdiff_t)(pairs / 262144.0),
+                                 LRP_ISA_TASK(sparse_task), p, p->s->interrupt);
+}

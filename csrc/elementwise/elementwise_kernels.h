@@ -1,0 +1,57 @@
+/* Element-by-element kernels, written once against T and FN() (see
+ * instantiate.h). */
+#include "lrp.h"
+#include "kernel/compiler.h"
+#include "runtime/isa_dispatch.h"
+#include "runtime/parallel.h"
+
+#define RELU_CHUNK 65536 /* values per work item */
+
+typedef struct {
+    const T *a;
+    T *out;
+    ptrdiff_t count;
+} FN(relu_job);
+
+/* compiled per instruction set: a comparison and a select per value, the
+ * same on every set */
+static LRP_INLINE lrp_status FN(relu_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                            int worker, lrp_team *team, int fused)
+{
+    const FN(relu_job) *job = context;
+    (void)worker, (void)team, (void)fused;
+    ptrdiff_t first, last;
+    lrp_chunk_span(begin, end, RELU_CHUNK, job->count, &first, &last);
+    const T *restrict a = job->a;
+    T *restrict out = job->out;
+    for (ptrdiff_t i = first; i < last; i++)
+        out[i] = a[i] > 0 || a[i] != a[i] ? a[i] : (T)0;
+    return LRP_OK;
+}
+LRP_ISA_TASKS(relu_task, FN(relu_items))
+
+void FN(lrp_relu)(ptrdiff_t count, const T *a, T *out)
+{
+    if (count <= 0)
+        return;
+    FN(relu_job) job = {a, out, count};
+    lrp_parallel_chunks(count, RELU_CHUNK, LRP_ISA_TASK(relu_task), &job);
+}
+#undef RELU_CHUNK
+
+int FN(lrp_any_nonzero)(ptrdiff_t count, const T *x)
+{
+    /* blocks of 64, so the compiler can vectorise the test */
+    ptrdiff_t i = 0;
+    for (; i + 64 <= count; i += 64) {
+        int any = 0;
+        for (int l = 0; l < 64; l++)
+            any |= x[i + l] != 0;
+        if (any)
+            return 1;
+    }
+    for (; i < count; i++)
+        if (x[i] != 0)
+            return 1;
+    return 0;
+}

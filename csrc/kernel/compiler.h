@@ -1,0 +1,50 @@
+/* Compiler hints the kernels share: forced inlining, loop pragmas, the rule
+ * switch that makes a rule kind a compile-time constant. */
+#ifndef SEMIRING_LRP_KERNEL_COMPILER_H
+#define SEMIRING_LRP_KERNEL_COMPILER_H
+
+#include "lrp.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LRP_INLINE inline __attribute__((always_inline))
+#else
+#define LRP_INLINE inline
+#endif
+
+/* Before a loop whose stores never feed its loads (rows of different
+ * planes): the compiler cannot prove it through pointers read from a struct,
+ * and without it leaves the loop scalar. */
+#if defined(__clang__)
+#define LRP_NO_ALIAS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define LRP_NO_ALIAS _Pragma("GCC ivdep")
+#else
+#define LRP_NO_ALIAS
+#endif
+
+/* Before a loop over a short array of lanes (a constant trip count): GCC
+ * would unroll it into scalars before its loop vectoriser ran, and its
+ * straight-line vectoriser leaves a lane-wise max scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LRP_LANE_LOOP _Pragma("GCC unroll 1")
+#else
+#define LRP_LANE_LOOP
+#endif
+
+/* Runs CALL(kind) with kind as a compile-time constant, so that the
+ * always-inlined body is specialised for each rule. LRP-0 and LRP-eps share
+ * one numerator; they differ only in the stabilised z the caller passes. */
+#define LRP_DISPATCH_RULE(kind, CALL)      \
+    switch (kind) {                        \
+    case LRP_RULE_GAMMA:                   \
+        CALL(LRP_RULE_GAMMA);              \
+        break;                             \
+    case LRP_RULE_ZBOX:                    \
+        CALL(LRP_RULE_ZBOX);               \
+        break;                             \
+    default:                               \
+        CALL(LRP_RULE_ZERO);               \
+        break;                             \
+    }
+
+#endif

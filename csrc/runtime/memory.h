@@ -1,0 +1,40 @@
+/* Sizes checked for overflow and the allocations the kernels make. */
+#ifndef SEMIRING_LRP_RUNTIME_MEMORY_H
+#define SEMIRING_LRP_RUNTIME_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include "lrp.h"
+
+/* count = a + factor * b, refusing anything a size_t cannot index. */
+static inline lrp_status lrp_checked_count(ptrdiff_t a, ptrdiff_t b, size_t factor, size_t *count)
+{
+    if (a < 0 || b < 0)
+        return LRP_ERR_ARG;
+    size_t scaled;
+    if (__builtin_mul_overflow((size_t)b, factor, &scaled) ||
+        __builtin_add_overflow(scaled, (size_t)a, count))
+        return LRP_ERR_NOMEM;
+    return LRP_OK;
+}
+
+/* calloc checks count * size for overflow; one extra element keeps a
+ * zero-sized request from returning NULL. */
+static inline void *lrp_alloc_array(size_t count, size_t size)
+{
+    if (count == SIZE_MAX)
+        return NULL;
+    return calloc(count + 1, size);
+}
+
+/* 64-byte aligned (SIMD loads of packed panels); free() releases it. */
+static inline void *lrp_alloc_aligned(size_t count, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(count, size, &bytes) || bytes > SIZE_MAX - 128)
+        return NULL;
+    return aligned_alloc(64, (bytes + 64) / 64 * 64);
+}
+
+#endif

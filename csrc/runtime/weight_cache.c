@@ -1,0 +1,169 @@
+/* A layer's prepared weights, kept across calls (see lrp.h). A real pass of
+ * VGG-16 at batch 1 had spent 8% of its time rebuilding them on every call:
+ * rho(W) packed for the products and Winograd's U, 16/9 the weights' size. */
+#include <pthread.h>
+#include <string.h>
+
+#include "lrp.h"
+#include "runtime/memory.h"
+#include "runtime/weight_cache.h"
+
+typedef struct lrp_cache_entry {
+    lrp_cache_key key;
+    void *data;
+    struct lrp_cache_entry *next;
+} lrp_cache_entry;
+
+struct lrp_weight_cache {
+    const void *weights;
+    lrp_cache_entry *entries;
+    size_t count, bytes;
+};
+
+/* One lock for every cache, held only to read or link a list: builds run
+ * without it, since they poll the interrupt hook, whose Python signal
+ * handler may start a pass on this very cache in this very thread. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A fork takes the lock first and releases it on both sides, so that the
+ * child never inherits it held by a thread that does not exist there. */
+static void cache_fork_prepare(void) { pthread_mutex_lock(&cache_lock); }
+static void cache_fork_done(void) { pthread_mutex_unlock(&cache_lock); }
+static void cache_register_fork(void)
+{
+    pthread_atfork(cache_fork_prepare, cache_fork_done, cache_fork_done);
+}
+
+static void cache_lock_take(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, cache_register_fork);
+    pthread_mutex_lock(&cache_lock);
+}
+
+/* Entries per cache at most: a pass of every semiring with one rule per
+ * layer needs up to 6 (VGG-16: 51 over 16 layers); a sweep over many gammas
+ * would otherwise keep 16/9 of the weights per value. Past it the passes
+ * prepare per call: entries are never evicted, so none is freed while a
+ * pass reads it. */
+#define CACHE_ENTRIES 8
+
+lrp_weight_cache *lrp_weight_cache_new(const void *weights)
+{
+    lrp_weight_cache *cache = calloc(1, sizeof *cache);
+    if (!cache)
+        return NULL;
+    cache->weights = weights;
+    return cache;
+}
+
+/* Called when nothing can use the cache any more (its capsule is gone). */
+void lrp_weight_cache_free(lrp_weight_cache *cache)
+{
+    if (!cache)
+        return;
+    for (lrp_cache_entry *e = cache->entries, *next; e; e = next) {
+        next = e->next;
+        free(e->data);
+        free(e);
+    }
+    free(cache);
+}
+
+size_t lrp_weight_cache_bytes(lrp_weight_cache *cache)
+{
+    cache_lock_take();
+    const size_t bytes = cache->bytes;
+    pthread_mutex_unlock(&cache_lock);
+    return bytes;
+}
+
+size_t lrp_weight_cache_entries(lrp_weight_cache *cache)
+{
+    cache_lock_take();
+    const size_t count = cache->count;
+    pthread_mutex_unlock(&cache_lock);
+    return count;
+}
+
+/* Field by field: a struct's padding bytes are not part of its value. */
+static int same_key(const lrp_cache_key *a, const lrp_cache_key *b)
+{
+    return a->form == b->form && a->elem_size == b->elem_size && a->isa == b->isa &&
+           a->kind == b->kind && a->gamma == b->gamma && a->flipped == b->flipped &&
+           a->absolute == b->absolute && a->mr == b->mr && a->rows == b->rows &&
+           a->cols == b->cols && a->groups == b->groups && a->taps == b->taps &&
+           a->count == b->count;
+}
+
+/* The kept entry for key, or NULL; the caller holds cache_lock. */
+static void *kept_entry(const lrp_weight_cache *cache, const lrp_cache_key *key)
+{
+    for (const lrp_cache_entry *e = cache->entries; e; e = e->next)
+        if (same_key(&e->key, key))
+            return e->data;
+    return NULL;
+}
+
+/* Keeps `data` (built for key) unless an entry for key came first or the
+ * cache is full; returns the entry that serves key now, or NULL when none
+ * does and data stays the caller's. `entry` is fresh memory for the list. */
+static void *keep_entry(lrp_weight_cache *cache, const lrp_cache_key *key, void *data,
+                        lrp_cache_entry *entry)
+{
+    cache_lock_take();
+    void *kept = kept_entry(cache, key);
+    if (!kept && cache->count < CACHE_ENTRIES) {
+        entry->key = *key;
+        entry->data = data;
+        entry->next = cache->entries;
+        cache->entries = entry;
+        cache->count++;
+        cache->bytes += key->count * (size_t)key->elem_size;
+        kept = data;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return kept;
+}
+
+const void *lrp_weights_prepared(lrp_weight_cache *cache, const void *weights,
+                                 const lrp_cache_key *key, lrp_cache_build build,
+                                 void *context, void **own, lrp_status *status)
+{
+    *own = NULL;
+    *status = LRP_OK;
+    const int cached = cache && weights == cache->weights;
+    if (cached) {
+        cache_lock_take();
+        const void *kept = kept_entry(cache, key);
+        const int full = cache->count >= CACHE_ENTRIES;
+        pthread_mutex_unlock(&cache_lock);
+        if (kept)
+            return kept;
+        if (full)
+            return lrp_weights_prepared(NULL, weights, key, build, context, own, status);
+    }
+    void *data = lrp_alloc_aligned(key->count, (size_t)key->elem_size);
+    if (!data) {
+        *status = LRP_ERR_NOMEM;
+        return NULL;
+    }
+    *status = build(context, data);
+    if (*status != LRP_OK) {
+        free(data);
+        return NULL;
+    }
+    /* two passes may have built the same entry meanwhile (threads, or a
+     * signal handler's pass inside this one): the first to finish keeps it */
+    lrp_cache_entry *entry = cached ? malloc(sizeof *entry) : NULL;
+    const void *kept = entry ? keep_entry(cache, key, data, entry) : NULL;
+    if (kept == data)
+        return data;
+    free(entry);
+    if (kept) {
+        free(data);
+        return kept;
+    }
+    *own = data;
+    return data;
+}

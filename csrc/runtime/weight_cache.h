@@ -1,0 +1,33 @@
+/* The cache of prepared weights (weight_cache.c), as kernels use it. */
+#ifndef SEMIRING_LRP_RUNTIME_WEIGHT_CACHE_H
+#define SEMIRING_LRP_RUNTIME_WEIGHT_CACHE_H
+
+#include <stddef.h>
+#include "lrp.h"
+
+/* weight_cache.c: one prepared form of a layer's weights, by everything it
+ * depends on but their values. */
+typedef struct {
+    int form;            /* LRP_FORM_* */
+    int elem_size;       /* sizeof(T) */
+    int isa;             /* the instruction set that built it (its roundings) */
+    int kind;            /* lrp_rule_kind */
+    double gamma;
+    int flipped, absolute, mr;
+    ptrdiff_t rows, cols, groups, taps;
+    size_t count;        /* elements */
+} lrp_cache_key;
+#define LRP_FORM_PACKED_A 1 /* conv_products.h: rho(W) as the products' A */
+#define LRP_FORM_WINOGRAD 2 /* conv_winograd.h: the 16 U_xi */
+#define LRP_FORM_WINOGRAD_WIDE 3 /* conv_winograd.h: the 16 U_xi^T of the wide form */
+typedef lrp_status (*lrp_cache_build)(void *context, void *data);
+/* The prepared weights for key: the cache's entry, else built by
+ * build(context, data) into fresh memory, which the cache keeps when it has
+ * room and the weights are its array; otherwise that memory is handed back
+ * in *own for the caller to free (NULL when the cache's entry serves). NULL
+ * only when *status is not LRP_OK. No lock is held while build runs. */
+const void *lrp_weights_prepared(lrp_weight_cache *cache, const void *weights,
+                                 const lrp_cache_key *key, lrp_cache_build build,
+                                 void *context, void **own, lrp_status *status);
+
+#endif
