@@ -19,6 +19,7 @@
 #include "runtime/parallel.h"
 #include "conv/conv_products.h"
 #include "conv/conv_thresholds.h"
+#include "kernel/tuning.h"
 
 /* Channel planes of sample n. */
 #define IN_PLANE(s, n, ci) (((n) * (s)->in_c + (ci)) * (s)->in_h * (s)->in_w)
@@ -175,7 +176,7 @@ static LRP_INLINE lrp_status FN(conv_weighted_sum)(int op, const lrp_conv_shape 
     const ptrdiff_t items = s->n * s->groups * ((cout_g + CONV_BLOCK - 1) / CONV_BLOCK);
     const double pairs = (double)s->n * s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) *
                          s->k_h * s->k_w;
-    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / 262144.0),
+    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
                                  LRP_ISA_TASK(conv_rows_task), &job, s->interrupt);
 }
 
@@ -541,7 +542,7 @@ static LRP_INLINE void FN(conv_viterbi_plane)(const FN(conv_viterbi) *job, ptrdi
     CONV_VISIT_INPUT(s, w, n, ci, {
         const T v = FN(absolute)(FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
                                                LRP_BOUND(kind, high, j), wv))
-                    / (m[k] + (T)1e-9) * r_out[k];
+                    / (m[k] + (T)LRP_VITERBI_EPS) * r_out[k];
         r_in[j] = v > r_in[j] ? v : r_in[j];
     });
 }
@@ -598,7 +599,7 @@ static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shap
     FN(conv_viterbi) job = {kind, s, gamma, a, w, low, high, m, r_out, r_in};
     const double pairs = (double)s->n * s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) *
                          s->k_h * s->k_w;
-    return lrp_parallel_for_upto(s->n * s->in_c, (ptrdiff_t)(pairs / 262144.0),
+    return lrp_parallel_for_upto(s->n * s->in_c, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
                                  LRP_ISA_TASK(conv_viterbi_task), &job, s->interrupt);
 }
 

@@ -16,6 +16,7 @@
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/parallel.h"
+#include "kernel/tuning.h"
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
 #endif
@@ -278,7 +279,7 @@ static lrp_status FN(few_run)(FN(dense_few) *f, ptrdiff_t items)
 {
     lrp_task task = LRP_ISA_TASK(few_task);
     const double pairs = (double)f->s->n * (double)f->s->in * (double)f->s->out;
-    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / 262144.0), task, f, f->s->interrupt);
+    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD), task, f, f->s->interrupt);
 }
 
 /* The transposed passes (see dense_product_run) of a few samples. */

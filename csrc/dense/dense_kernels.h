@@ -17,6 +17,7 @@
 #include "runtime/parallel.h"
 #include "dense/dense_products.h"
 #include "dense/dense_thresholds.h"
+#include "kernel/tuning.h"
 
 #define LANES 8
 
@@ -406,7 +407,7 @@ static LRP_INLINE lrp_status FN(viterbi_body)(int kind, const lrp_dense_shape *s
             T rk = rn[k];
             if (rk == 0)
                 continue;
-            T denominator = mn[k] + (T)1e-9;
+            T denominator = mn[k] + (T)LRP_VITERBI_EPS;
             const T *wk = w + k * in;
             for (ptrdiff_t j = 0; j < in; j++) {
                 T v = FN(absolute)(FN(numerator)(kind, gamma, an[j],

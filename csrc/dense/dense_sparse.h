@@ -19,6 +19,7 @@
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
+#include "kernel/tuning.h"
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
 #endif
@@ -500,6 +501,6 @@ static lrp_status FN(sparse_run)(FN(sparse_pass) *p)
     const int size = p->x ? SPARSE_BAND : SPARSE_GROUP;
     /* about a third of a product's work */
     const double pairs = (double)p->s->n * (double)p->s->in * (double)p->s->out / 3;
-    return lrp_parallel_for_upto((p->s->n + size - 1) / size, (ptrdiff_t)(pairs / 262144.0),
+    return lrp_parallel_for_upto((p->s->n + size - 1) / size, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
                                  LRP_ISA_TASK(sparse_task), p, p->s->interrupt);
 }

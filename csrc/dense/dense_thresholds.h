@@ -12,6 +12,7 @@
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
+#include "kernel/tuning.h"
 
 #define DENSE_THRESHOLD_BLOCK 512 /* inputs per item */
 #define DENSE_THRESHOLD_GROUP 8   /* samples per item */
@@ -154,7 +155,7 @@ static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T 
     lrp_task task = LRP_ISA_TASK(dense_threshold_task);
     /* one thread per 2^18 pairs at most: a thread costs tens of microseconds */
     const double pairs = (double)s->n * (double)s->in * (double)s->out;
-    lrp_status status = lrp_parallel_for_upto(groups * blocks, (ptrdiff_t)(pairs / 262144.0), task,
+    lrp_status status = lrp_parallel_for_upto(groups * blocks, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD), task,
                                               &t, s->interrupt);
     free(lo), free(counts);
     return status;

@@ -7,6 +7,7 @@
 #include "kernel/counts.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/parallel.h"
+#include "kernel/tuning.h"
 
 /* Inputs per thread at least: a pass costs a few nanoseconds per input. */
 #define POOL_MIN_INPUTS 65536
@@ -175,7 +176,7 @@ static LRP_INLINE void FN(pool_2x2_row)(ptrdiff_t windows, const T *restrict a0,
             m = e01 > m ? e01 : m;
             m = e10 > m ? e10 : m;
             m = e11 > m ? e11 : m;
-            const T d = m + (T)1e-9;
+            const T d = m + (T)LRP_VITERBI_EPS;
             const T v00 = e00 / d * rk[ox], v01 = e01 / d * rk[ox];
             const T v10 = e10 / d * rk[ox], v11 = e11 / d * rk[ox];
             i0[2 * ox] = v00 > 0 ? v00 : (T)0;
@@ -235,7 +236,7 @@ static LRP_INLINE int FN(pool_covering_2x2)(const FN(pool_job) *job)
 /* the real pass as the products form it: s_k = R_k / z_k once per window */
 POOL_ITEMS(pool_real_windows, T, r_in[j] += nj * FN(coefficient)(r_out[k], z))
 POOL_ITEMS(pool_viterbi_windows, T, {
-    const T v = FN(absolute)(nj) / (m + (T)1e-9) * r_out[k];
+    const T v = FN(absolute)(nj) / (m + (T)LRP_VITERBI_EPS) * r_out[k];
     r_in[j] = v > r_in[j] ? v : r_in[j];
 })
 

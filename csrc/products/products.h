@@ -17,11 +17,8 @@
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
+#include "kernel/tuning.h"
 
-#define PRODUCT_KC 256
-#define PRODUCT_NB 256 /* columns of C per work item, rounded to nr */
-#define PRODUCT_MIN_WORK 262144.0
-#define PRODUCT_SHARED_B 67108864.0
 
 typedef struct FN(product) FN(product);
 struct FN(product) {
@@ -177,7 +174,7 @@ static LRP_INLINE lrp_status FN(quotients_items)(void *context, ptrdiff_t begin,
     lrp_chunk_span(begin, end, QUOTIENT_CHUNK, job->count, &first, &last);
     if (job->viterbi) {
         for (ptrdiff_t i = first; i < last; i++)
-            job->out[i] = job->r[i] / (job->z[i] + (T)1e-9);
+            job->out[i] = job->r[i] / (job->z[i] + (T)LRP_VITERBI_EPS);
     } else {
         for (ptrdiff_t i = first; i < last; i++)
             job->out[i] = FN(coefficient)(job->r[i], job->z[i]);
@@ -358,10 +355,10 @@ static lrp_status FN(product_run)(FN(product) *p)
     ptrdiff_t items;
     if (__builtin_mul_overflow(p->problems, p->col_blocks * p->row_blocks, &items))
         return LRP_ERR_NOMEM;
-    /* a thread costs tens of microseconds to start: one per PRODUCT_MIN_WORK
+    /* a thread costs tens of microseconds to start: one per LRP_MIN_WORK_PER_THREAD
      * multiply-adds at most */
     const double work = (double)p->problems * (double)p->m * (double)p->n * (double)p->k;
-    const double threads = work / PRODUCT_MIN_WORK;
+    const double threads = work / LRP_MIN_WORK_PER_THREAD;
     const ptrdiff_t team = threads < items ? (ptrdiff_t)threads : items;
     /* one problem cut into row blocks: pack its B once, not once per block
      * (up to PRODUCT_SHARED_B bytes; past that the copy costs more memory
@@ -385,7 +382,3 @@ static lrp_status FN(product_run)(FN(product) *p)
     return status;
 }
 
-#undef PRODUCT_KC
-#undef PRODUCT_NB
-#undef PRODUCT_MIN_WORK
-#undef PRODUCT_SHARED_B

@@ -1,0 +1,27 @@
+/* Tuning constants shared by more than one kernel family, each with the
+ * reason for its value. Constants that only one family reads stay beside
+ * its code. Changing one changes speed, never results, except
+ * LRP_VITERBI_EPS, which is part of the Viterbi semiring's definition. */
+#ifndef SEMIRING_LRP_KERNEL_TUNING_H
+#define SEMIRING_LRP_KERNEL_TUNING_H
+
+/* Multiply-adds (or pairs) per worker thread at least: waking a thread
+ * costs tens of microseconds, which this much work hides. */
+#define LRP_MIN_WORK_PER_THREAD 262144.0
+
+/* Viterbi's denominator m_k + LRP_VITERBI_EPS (docs/semantics.md): keeps
+ * d = |n| / m finite where every |n_jk| of an output is 0. */
+#define LRP_VITERBI_EPS 1e-9
+
+/* Packed products (products/products.h): the inner dimension in chunks of
+ * PRODUCT_KC steps, so that a B panel of KC x nr values stays in L1 while
+ * the A panels stream past it. */
+#define PRODUCT_KC 256
+/* columns of C per work item, rounded to nr: items small enough to share
+ * out, large enough to reuse each packed A panel over many columns */
+#define PRODUCT_NB 256
+/* bytes of B packed once and shared by the row blocks of one product; past
+ * that, the copy costs more memory than repacking costs time */
+#define PRODUCT_SHARED_B 67108864.0
+
+#endif
