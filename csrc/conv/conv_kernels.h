@@ -9,6 +9,11 @@
  * each input plane is finished before the next. The order of every sum is
  * fixed by these loops.
  */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_CONV_KERNELS /* once per instance */
+#define LRP_INSTANCE_CONV_KERNELS
+
 
 #include "products/products.h"
 #include "conv/conv_geometry.h"
@@ -664,3 +669,5 @@ CONV_RELEVANCE(lrp_conv_relevance_viterbi, VITERBI_BODY, T, NO_THRESHOLD, NO_SET
 #undef CONV_ACCUMULATE
 #undef CONV_SUM
 #undef CONV_ABSMAX
+
+#endif /* LRP_INSTANCE_CONV_KERNELS */

@@ -11,6 +11,11 @@
  * one (sample, input channel) item: no two threads write the same pixel.
  * Boolean blocks stop at the first output channel after which every lane
  * is true; rows of outputs that hold no relevant k are skipped. */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_CONV_THRESHOLDS /* once per instance */
+#define LRP_INSTANCE_CONV_THRESHOLDS
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -259,3 +264,5 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
 }
 
 #undef THRESHOLD_LANES
+
+#endif /* LRP_INSTANCE_CONV_THRESHOLDS */

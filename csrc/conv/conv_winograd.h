@@ -20,8 +20,15 @@
  *
  * Layers of 32 input channels, 4 outputs and 14x14 pixels and more
  * (conv_winograd_pays). */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_CONV_WINOGRAD /* once per instance */
+#define LRP_INSTANCE_CONV_WINOGRAD
+
 #include "lrp.h"
 #include "kernel/compiler.h"
+#include "conv/conv_im2col.h"
+#include "products/products.h"
 #include "products/microkernels.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
@@ -761,3 +768,5 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
 #undef WINOGRAD_FUSED_MOST
 #undef WINOGRAD_PREFETCH
 #undef WIDE_GROUP
+
+#endif /* LRP_INSTANCE_CONV_WINOGRAD */

@@ -12,8 +12,14 @@
  *   absmax      m_k = max_j |a_j| |rho(w_kj)| (exact in any order).
  * Work items are blocks of inputs (transposed), of FEW_ROWS outputs
  * (forward) or single outputs (absmax). */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_DENSE_FEW /* once per instance */
+#define LRP_INSTANCE_DENSE_FEW
+
 
 #include "kernel/compiler.h"
+#include "products/products.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/parallel.h"
 #include "kernel/tuning.h"
@@ -316,3 +322,5 @@ static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma
 #undef FEW_TRANSPOSED
 #undef FEW_FORWARD
 #undef FEW_ABSMAX
+
+#endif /* LRP_INSTANCE_DENSE_FEW */

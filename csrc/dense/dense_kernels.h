@@ -9,6 +9,11 @@
  * it, operation by operation, because boolean and counting results are
  * compared bit for bit with a literal reference.
  */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_DENSE_KERNELS /* once per instance */
+#define LRP_INSTANCE_DENSE_KERNELS
+
 
 #include "products/products.h"
 #include "kernel/compiler.h"
@@ -452,3 +457,5 @@ lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_r
 }
 
 #undef LANES
+
+#endif /* LRP_INSTANCE_DENSE_KERNELS */

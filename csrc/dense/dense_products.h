@@ -10,7 +10,13 @@
  * alone or in a batch of a thousand. z^B keeps the pair-by-pair kernels.
  * The forward and the real pass of a batch with mostly zero inputs go
  * through dense_sparse.h instead: the same chains less their zero terms. */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_DENSE_PRODUCTS /* once per instance */
+#define LRP_INSTANCE_DENSE_PRODUCTS
+
 #include "kernel/compiler.h"
+#include "products/products.h"
 #include "products/microkernels.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
@@ -330,3 +336,5 @@ static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape
 #undef SPARSE_GROUP
 #undef SPARSE_BAND
 #undef DENSE_FEW
+
+#endif /* LRP_INSTANCE_DENSE_PRODUCTS */

@@ -14,6 +14,11 @@
  * a batch takes these passes (FN(dense_sparse_pays)) may depend on the batch.
  * A product reads every weight for every sample; an MNIST band of 32 reads
  * 58% of them, a group of 4 38%. */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_DENSE_SPARSE /* once per instance */
+#define LRP_INSTANCE_DENSE_SPARSE
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -504,3 +509,5 @@ static lrp_status FN(sparse_run)(FN(sparse_pass) *p)
     return lrp_parallel_for_upto((p->s->n + size - 1) / size, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
                                  LRP_ISA_TASK(sparse_task), p, p->s->interrupt);
 }
+
+#endif /* LRP_INSTANCE_DENSE_SPARSE */

@@ -7,6 +7,11 @@
  * a block of inputs j for a group of samples; it runs over every output k,
  * reading the block of weight row k once for the whole group, so each R_j is
  * the work of one item and the weights stream from memory once per group. */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_DENSE_THRESHOLDS /* once per instance */
+#define LRP_INSTANCE_DENSE_THRESHOLDS
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -163,3 +168,5 @@ static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T 
 
 #undef DENSE_THRESHOLD_BLOCK
 #undef DENSE_THRESHOLD_GROUP
+
+#endif /* LRP_INSTANCE_DENSE_THRESHOLDS */

@@ -1,5 +1,10 @@
 /* Element-by-element kernels, written once against T and FN() (see
  * instantiate.h). */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_ELEMENTWISE_KERNELS /* once per instance */
+#define LRP_INSTANCE_ELEMENTWISE_KERNELS
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -55,3 +60,5 @@ int FN(lrp_any_nonzero)(ptrdiff_t count, const T *x)
             return 1;
     return 0;
 }
+
+#endif /* LRP_INSTANCE_ELEMENTWISE_KERNELS */

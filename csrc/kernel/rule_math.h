@@ -4,6 +4,10 @@
  * Each operation is spelled out as the formula gives it, because boolean
  * and counting results are compared bit for bit with a literal reference.
  */
+#include "kernel/template.h"
+#ifndef LRP_INSTANCE_RULE_MATH /* once per instance */
+#define LRP_INSTANCE_RULE_MATH
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 
@@ -135,3 +139,5 @@ static inline void FN(passing_interval)(T z, T theta, int absolute, int relevant
     *lo = -(T)INFINITY;
     *hi = -FN(least_passing)(theta, -z);
 }
+
+#endif /* LRP_INSTANCE_RULE_MATH */

@@ -2,6 +2,11 @@
  * Every pass handles one window at a time: it forms the window's z_k (and
  * Viterbi's m_k) and then visits the window's inputs in row-major order, so
  * nothing outlives the window. */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_POOL_KERNELS /* once per instance */
+#define LRP_INSTANCE_POOL_KERNELS
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "kernel/counts.h"
@@ -380,3 +385,5 @@ lrp_status FN(lrp_pool_relevance_viterbi)(const lrp_pool_shape *s, const T *weig
 #undef POOL_MIN_INPUTS
 #undef POOL_IN_PLANE
 #undef POOL_OUT_PLANE
+
+#endif /* LRP_INSTANCE_POOL_KERNELS */

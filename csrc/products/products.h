@@ -11,6 +11,11 @@
  * Each C element's sum runs over p = 0 .. k-1 in order, chunk after chunk,
  * whoever computes it: results do not depend on the thread count.
  */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_PRODUCTS /* once per instance */
+#define LRP_INSTANCE_PRODUCTS
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "products/microkernels.h"
@@ -382,3 +387,4 @@ static lrp_status FN(product_run)(FN(product) *p)
     return status;
 }
 
+#endif /* LRP_INSTANCE_PRODUCTS */
