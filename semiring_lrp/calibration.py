@@ -26,8 +26,8 @@ from ._integers import as_int
 from .datasets import as_dataset, shaped_for
 from .inputs import as_batch, as_targets
 from .memory import pooled_arrays
-from .propagation import _pooling_step, _weighted_step, checked_arguments
-from .semirings import Boolean, Counting, Semiring
+from .propagation import _Walk, checked_arguments
+from .semirings import Boolean, Counting, Semiring, family_spec
 
 __all__ = ["calibrate_thresholds", "CalibratedThresholds", "CalibrationWarning"]
 
@@ -134,7 +134,7 @@ def calibrate_thresholds(net, data, semiring=None, density=0.1, target=None, rul
         else [resolved.threshold] * len(weighted)
     reached = [None] * len(weighted)
     for k in reversed(range(len(weighted))):
-        layer = _LayerProbe(net, weighted[k], k, rules[k], resolved, maxpool, batches)
+        layer = _LayerProbe(net, weighted[k], rules, resolved, maxpool, batches)
         if goals[k] is not None:
             thresholds[k] = _search(layer, goals[k], rtol, described[k], thresholds[k])
         reached[k] = layer.settle(thresholds[k])
@@ -156,7 +156,8 @@ def _checked_semiring(net, semiring, rule, maxpool):
     if isinstance(semiring, type) and issubclass(semiring, Semiring):
         raise TypeError(f"semiring is the class {semiring.__name__}; give an instance, e.g. "
                         f"{semiring.__name__}(absolute=True)")
-    if not isinstance(semiring, (Boolean, Counting)):
+    spec = family_spec(semiring)
+    if spec is None or not spec.thresholded:
         raise TypeError(f"calibrate_thresholds chooses Boolean and Counting thresholds; "
                         f"{semiring!r} has none to choose")
     resolved, rules, _, maxpool = checked_arguments(net, semiring, rule, "one", maxpool,
@@ -267,13 +268,12 @@ class _LayerProbe:
     relevance of its output, walked down from the relevance the batches hold
     through the layers between (pooling layers with their pool thresholds)."""
 
-    def __init__(self, net, index, k, rule, semiring, maxpool, batches):
-        self.layer, self.index, self.k, self.rule = net.layers[index], index, k, rule
-        self.name = net.names[index]
+    def __init__(self, net, index, rules, semiring, maxpool, batches):
+        self.net, self.index, self.rules, self.maxpool = net, index, rules, maxpool
         self.semiring, self.batches = semiring, batches
         self.cached, self.entries = [], 0
-        pooling = net.pooling_layers
-        pools = Boolean(absolute=semiring.absolute, pool_threshold=semiring.pool_threshold)
+        pools = _Walk(net, Boolean(absolute=semiring.absolute,
+                                   pool_threshold=semiring.pool_threshold), rules, maxpool)
         with pooled_arrays():
             for (start, stop), r in zip(batches.ranges, batches.relevance):
                 batch, _ = batches.inputs(start, stop)
@@ -282,8 +282,7 @@ class _LayerProbe:
                     acts.append(layer.forward(acts[-1]))
                 for j in reversed(range(index + 1, batches.frontier)):
                     if net.layers[j].pooling:
-                        r = _pooling_step(pools, True, pooling.index(j), net.layers[j],
-                                          acts[j], r, maxpool, None)
+                        r = pools.step(j, acts[j], acts[j + 1], r, batch.shape)
                     else:
                         r = r.reshape(acts[j].shape)
                 self.cached.append((acts[index], acts[index + 1], r, batch.shape))
@@ -291,11 +290,11 @@ class _LayerProbe:
 
     def _steps(self, theta):
         """The relevance entering the layer, per batch, with threshold theta."""
-        semiring = Boolean(threshold=theta, absolute=self.semiring.absolute)
+        walk = _Walk(self.net, Boolean(threshold=theta, absolute=self.semiring.absolute),
+                     self.rules, self.maxpool)
         with pooled_arrays():
             for a, z, r, batch_shape in self.cached:
-                yield _weighted_step(semiring, True, self.k, self.rule, self.layer, a, z, r,
-                                     batch_shape, self.name, None)
+                yield walk.step(self.index, a, z, r, batch_shape)
 
     def density_at(self, theta):
         """The share of the layer's input entries that are relevant at theta."""

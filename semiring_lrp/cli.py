@@ -32,6 +32,7 @@ from .images import aggregate_channels
 from .io import _read_npy_file, load
 from .layers import Linear
 from .propagation import relevance
+from .semiring_specs import BOOLEAN, COUNTING, REAL, SPECS, spec_named
 from .viz import DEFAULT_DPI, FORMATS, heatmap, kind_of
 
 __all__ = ["main"]
@@ -41,10 +42,12 @@ SHIPPED = {"mnist_mlp": models.mnist_mlp, "mnist_cnn": models.mnist_cnn,
            "two_digit_mlp": models.two_digit_mlp}
 _VGG_IMAGES = (".jpg", ".jpeg", ".png")
 _MNIST_IMAGES = (".npy", ".png", ".jpg", ".jpeg")
-# how a conv net's relevance folds its colour channels, by default per semiring
-# (as aggregate_channels(r, semiring) does); --channels picks another
+# how a conv net's relevance folds its colour channels: by default the
+# semiring's (+), its spec's reduction (as aggregate_channels(r, semiring)
+# does); --channels picks another
 _CHANNELS = ("or", "and", "sum", "max")
-_DEFAULT_CHANNELS = {"real": "sum", "boolean": "or", "counting": "sum", "viterbi": "max"}
+# the built-in semirings by the heatmap kind they draw as
+_SPEC_OF_KIND = {spec.kind: spec for spec in SPECS}
 # the VGG variants the VGG-16 presets fit: 13 Conv2d then 3 Linear layers
 _VGG16_LIKE = ("vgg16", "vgg16_bn")
 # --composite NAME: the presets of composites.py, what each sets
@@ -159,15 +162,15 @@ def _check_composite(args):
             if given:
                 raise UserError(f"--composite {_THRESHOLD_PRESET} gives the thresholds (absolute); "
                                 f"{option} cannot be combined with it")
-        if args.semiring not in (None, "boolean"):
+        if args.semiring not in (None, BOOLEAN.name):
             raise UserError(f"--composite {_THRESHOLD_PRESET} is boolean, not --semiring "
                             f"{args.semiring}")
-        args.semiring = "boolean"
+        args.semiring = BOOLEAN.name
     elif args.composite is not None and args.rule is not None:
         raise UserError(f"--composite {args.composite} gives every layer's rule; give "
                         "--rule or --composite, not both")
     if args.semiring is None:
-        args.semiring = "real"
+        args.semiring = REAL.name
 
 
 def _check_options(args):
@@ -175,7 +178,7 @@ def _check_options(args):
     if args.images is None and args.output is not None:
         check_output(args)
     check_threshold_options(args)
-    if args.init == "activation" and args.semiring != "real":
+    if args.init == "activation" and args.semiring != REAL.name:
         raise UserError(f"--init activation needs --semiring real, not {args.semiring}")
     if _is_vgg(args):
         photos = "/".join(_VGG_IMAGES)
@@ -399,11 +402,12 @@ def _semiring_and_rule(args, net):
         semiring = _preset(args.composite, net, None)
     elif args.composite is not None:
         rule = _preset(args.composite, net, _bounds(args))
-    elif rule is None and _is_vgg(args) and args.semiring == "real":
+    elif rule is None and _is_vgg(args) and args.semiring == REAL.name:
         default = "lrp_overview_vgg16" if args.model in _VGG16_LIKE else "epsilon_gamma_box"
         rule = _preset(default, net, _bounds(args))
     if semiring is None:
-        if args.model in _VGG16_LIKE and args.semiring == "boolean" and args.threshold is None:
+        if (args.model in _VGG16_LIKE and args.semiring == BOOLEAN.name
+                and args.threshold is None):
             semiring = composites.paper_vgg16_boolean(net)
         else:
             semiring = semiring_from_args(args)
@@ -438,8 +442,8 @@ def _folded(r, semiring, how):
     folded = aggregate_channels(r, how)
     kind = kind_of(semiring)
     if folded.dtype == np.bool_:
-        return folded, "boolean"
-    return folded, ("counting" if kind == "boolean" else kind)
+        return folded, BOOLEAN.kind
+    return folded, (COUNTING.kind if kind == BOOLEAN.kind else kind)
 
 
 class _Result:
@@ -461,7 +465,7 @@ def _explain_one(args, net, semiring, rule, x, image, shown_as, output):
     seconds = time.perf_counter() - start
     title = f"{shown_as}, {args.semiring} semiring"
     if _is_vgg(args):
-        how = args.channels or _DEFAULT_CHANNELS[args.semiring]
+        how = args.channels or spec_named(args.semiring).reduction
         shown, kind = _folded(r, semiring, how)
         title += f", {how} over channels"
     else:
@@ -476,13 +480,14 @@ def summary(name, result, semiring_name):
     and the map's extremes (the highest count for counting)."""
     shown = np.asarray(result.shown)
     nonzero, total = int(np.count_nonzero(shown)), shown.size
-    word = "relevant" if result.kind in ("boolean", "counting") else "nonzero"
+    spec = _SPEC_OF_KIND[result.kind]
+    word = "relevant" if spec.thresholded else "nonzero"
     line = (f"{name}: target {result.target} (score {result.score:.4g}), predicted "
             f"{result.predicted}; {semiring_name}: {nonzero} of {total} pixels {word} "
             f"({100 * nonzero / total:.1f}%)")
-    if result.kind == "counting":
+    if spec.dtype == np.int64:
         line += f", max count {int(shown.max())}"
-    elif result.kind != "boolean":
+    elif spec.dtype is None:
         line += f", max {float(shown.max()):.4g}, min {float(shown.min()):.4g}"
     return line
 
@@ -505,7 +510,8 @@ def _empty_map_warning(name, result, semiring):
 def _report(name, result, semiring, args):
     semiring_name = args.semiring
     if _is_vgg(args):
-        semiring_name += f" ({args.channels or _DEFAULT_CHANNELS[args.semiring]} over channels)"
+        how = args.channels or spec_named(args.semiring).reduction
+        semiring_name += f" ({how} over channels)"
     print(summary(name, result, semiring_name))
     warning = _empty_map_warning(name, result, semiring)
     if warning is not None:

@@ -11,12 +11,13 @@ import zipfile
 
 from . import models, rules
 from .io import load
+from .semiring_specs import spec_named
 from .semirings import Boolean, Counting, Real, Viterbi
 from .viz import DEFAULT_DPI, FORMATS, file_format
 
 PROG = "semiring-lrp"
-SEMIRINGS = {"real": Real, "boolean": Boolean, "counting": Counting, "viterbi": Viterbi}
-THRESHOLDED = ("boolean", "counting")
+# the --semiring words: each built-in semiring's spec name
+SEMIRINGS = {cls.spec.name: cls for cls in (Real, Boolean, Counting, Viterbi)}
 RULES = {"zero": rules.Zero, "epsilon": rules.Epsilon, "gamma": rules.Gamma, "zbox": rules.ZBox}
 RULE_SYNTAX = "zero, epsilon[:EPS], gamma[:GAMMA] or zbox:LOW:HIGH"
 # the --model words for torchvision's VGG variants (with --weights FILE); any
@@ -103,7 +104,7 @@ def rule_list(text):
 
 def check_threshold_options(args):
     """--threshold and --absolute belong to the thresholded semirings."""
-    if args.semiring not in THRESHOLDED:
+    if not spec_named(args.semiring).thresholded:
         for given, option in ((args.threshold is not None, "--threshold"),
                               (args.absolute, "--absolute")):
             if given:
@@ -113,7 +114,7 @@ def check_threshold_options(args):
 
 def semiring_from_args(args):
     cls = SEMIRINGS[args.semiring]
-    if args.semiring not in THRESHOLDED:
+    if not cls.spec.thresholded:
         return cls()
     kwargs = {"absolute": args.absolute}
     if args.threshold is not None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .composites import IMAGENET_MEAN, IMAGENET_STD
 from .inputs import from_tensor
-from .semirings import Boolean, Counting, Real, Semiring, Viterbi
+from .semirings import Semiring, family_spec
 
 __all__ = ["aggregate_channels", "read_image", "image_size", "imagenet_input",
            "MAX_PIXELS"]
@@ -26,7 +26,6 @@ _AGGREGATES = {
     "sum": lambda r, axis: np.sum(r, axis=axis),
     "max": lambda r, axis: np.max(r, axis=axis),
 }
-_DEFAULT_AGGREGATE = ((Boolean, "or"), (Counting, "sum"), (Viterbi, "max"), (Real, "sum"))
 
 
 def aggregate_channels(relevance, how="sum"):
@@ -40,9 +39,10 @@ def aggregate_channels(relevance, how="sum"):
     """
     r = np.asarray(from_tensor(relevance, "relevance"))
     if isinstance(how, Semiring):
-        how = next((name for cls, name in _DEFAULT_AGGREGATE if isinstance(how, cls)), None)
-        if how is None:
+        spec = family_spec(how)
+        if spec is None:
             raise ValueError("give how= explicitly for a semiring of your own")
+        how = spec.reduction
     if how not in _AGGREGATES:
         raise ValueError(f"how must be one of {sorted(_AGGREGATES)} or a semiring, not {how!r}")
     if r.ndim not in (3, 4):

@@ -5,19 +5,50 @@ Every weighted layer offers the same passes: `weighted_sum` (z before
 stabilisation, for any rule), `absmax` (Viterbi's denominator),
 `kernel_relevance` (one K-LRP step of a built-in semiring) and
 `pair_groups` (the (input, output) pairs, for the generic NumPy path).
+Pooling layers offer `kernel_relevance` with the same signature: a
+`KernelStep` says what the step needs.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _core
 from ._integers import as_int, as_int_pair
 from .inputs import from_tensor
-from .rules import ZBox, Zero
+from .rules import Rule, ZBox, Zero
+from .semiring_specs import SemiringSpec
 
-__all__ = ["Layer", "ReLU", "Flatten", "Linear", "Conv2d"]
+__all__ = ["Layer", "ReLU", "Flatten", "Linear", "Conv2d", "KernelStep"]
 
 _FORWARD_RULE = Zero()
+
+
+@dataclass(frozen=True, eq=False)
+class KernelStep:
+    """What one K-LRP step of a built-in semiring through a layer takes
+    besides the layer's input a and its output's relevance r_out, for
+    `kernel_relevance` of weighted and pooling layers alike.
+
+    spec      the semiring's `SemiringSpec`
+    theta     its threshold at this layer (0.0 for an unthresholded semiring)
+    absolute  whether theta bounds |d| rather than d
+    rule      weighted layers: the layer's rule (pooling layers are LRP-0)
+    z         weighted layers: the stabilised z, or `absmax`'s m when
+              spec.strongest (Viterbi)
+    low, high weighted layers: z^B's bounds shaped like a, or None
+    maxpool   pooling layers: "winner" or "average" (see `relevance`)
+    """
+
+    spec: SemiringSpec
+    theta: float = 0.0
+    absolute: bool = False
+    rule: Rule | None = None
+    z: np.ndarray | None = None
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    maxpool: str = "winner"
 
 
 class Layer:
@@ -172,13 +203,14 @@ class WeightedLayer(Layer):
         return absmax(a, self.weight, self.bias, rule.kernel_rule, *self._geometry(), low, high,
                       self._weight_cache())
 
-    def kernel_relevance(self, semiring, a, z, r_out, rule, theta=0.0, absolute=False,
-                         low=None, high=None):
-        """One K-LRP step of a built-in semiring ('real', 'boolean', 'counting',
-        'viterbi'; for viterbi, z is `absmax`'s m)."""
-        step = getattr(_core, f"{self._kernel}_relevance")
-        return step(semiring, a, self.weight, z, r_out, rule.kernel_rule, *self._geometry(),
-                    theta, absolute, low, high, self._weight_cache())
+    def kernel_relevance(self, step, a, r_out):
+        """The relevance of the layer's input `a` from that of its output
+        `r_out`: one K-LRP step of the built-in semiring `step.spec` in the
+        C core, with the rule, z (or m), bounds and threshold of `step`."""
+        kernel = getattr(_core, f"{self._kernel}_relevance")
+        return kernel(step.spec.core_id, a, self.weight, step.z, r_out, step.rule.kernel_rule,
+                      *self._geometry(), step.theta, step.absolute, step.low, step.high,
+                      self._weight_cache())
 
     def forward(self, a):
         return self.weighted_sum(a, _FORWARD_RULE)

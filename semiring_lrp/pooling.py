@@ -99,13 +99,14 @@ class PoolLayer(Layer):
         windows, weight = self._table(a)
         return self.mode, windows, weight
 
-    def kernel_relevance(self, semiring, a, r_out, maxpool="winner", theta=0.0, absolute=False):
-        """One K-LRP step of a built-in semiring ('real', 'boolean',
-        'counting', 'viterbi') through this layer in the C core: the relevance
-        of its input `a` (N, C, H, W) from that of its output `r_out`, with
-        threshold `theta` (signed, or on |d| when `absolute`)."""
-        mode, windows, weight = self.relevance_table(a, maxpool)
-        return _core.pool_relevance(semiring, a, r_out, mode, windows, weight, theta, absolute)
+    def kernel_relevance(self, step, a, r_out):
+        """The relevance of the layer's input `a` (N, C, H, W) from that of
+        its output `r_out`: one K-LRP step of the built-in semiring
+        `step.spec` in the C core, LRP-0 over the windows `step.maxpool`
+        gives, with the threshold `step.theta` (on |d| when `step.absolute`)."""
+        mode, windows, weight = self.relevance_table(a, step.maxpool)
+        return _core.pool_relevance(step.spec.core_id, a, r_out, mode, windows, weight,
+                                    step.theta, step.absolute)
 
     def pair_groups(self, a, maxpool="winner"):
         """Pairs grouped by their offset inside the window: within a group

@@ -10,16 +10,16 @@ import functools
 import numpy as np
 
 from . import _core, diagnostics, generic
+from .layers import KernelStep
 from .pooling import MAXPOOL_MODES
 from .inputs import as_batch, as_targets, is_tensor, tensor_like
 from .memory import pooled_arrays
 from .network import Network
 from .rules import Rule, ZBox, Zero
-from .semirings import Boolean, Counting, Real, Semiring, Viterbi
+from .semirings import Real, Semiring, kernel_spec
 
 __all__ = ["relevance", "LayerRelevance", "LayerDensity"]
 
-_KERNEL_SEMIRINGS = (Real, Boolean, Counting, Viterbi)
 _REUSES_FORWARD = (_core.RULE_ZERO, _core.RULE_EPSILON)
 
 
@@ -164,14 +164,14 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     (numbers or booleans, shaped as they must be); a bad result raises a
     TypeError or ValueError naming the method, the semiring and the layer.
 
-    Warnings (`RelevanceWarning`, built-in semirings): when for some samples
-    the relevance dies, every relevance entering some layer being 0 (and so
-    every relevance below it), one warning per such layer names it, its
-    threshold and the samples; when for Boolean or Counting every entry of
-    the returned relevance is nonzero for some samples (it saturates), one
-    warning says so. An integer x with values above 1 (raw pixels), or for
-    the shipped MNIST models values far outside [0, 1], gives an
-    `InputRangeWarning`. Silence them with
+    Warnings (`RelevanceWarning`, semirings on the C kernels): when for
+    some samples the relevance dies, every relevance entering some layer
+    being 0 (and so every relevance below it), one warning per such layer
+    names it, its threshold and the samples; when for Boolean or Counting
+    every entry of the returned relevance is nonzero for some samples (it
+    saturates), one warning says so. An integer x with values above 1 (raw
+    pixels), or for the shipped MNIST models values far outside [0, 1],
+    gives an `InputRangeWarning`. Silence them with
     `warnings.simplefilter("ignore", sl.RelevanceWarning)`.
     """
     semiring, rules, stop, maxpool = checked_arguments(net, semiring, rule, init, maxpool, layer)
@@ -187,10 +187,9 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     targets = as_targets(target, acts[-1])
     r0 = _initial_relevance(semiring, init, acts[-1], targets, net.dtype)
 
-    use_kernel = type(semiring) in _KERNEL_SEMIRINGS
-    walk = _Walk(net, semiring, use_kernel, rules, maxpool)
+    walk = _Walk(net, semiring, rules, maxpool)
     r, all_layers = walk(acts, r0, stop, keep=return_all)
-    if use_kernel:
+    if walk.spec is not None:
         _check_health(walk, acts, r0, r, all_layers, stop)
     if not return_all:
         if stop == 0:
@@ -209,46 +208,88 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
 
 class _Walk:
     """The backward walk of one pass's settings: from an output relevance
-    down to the relevance entering `net.layers[stop]`."""
+    down to the relevance entering `net.layers[stop]`, on the C kernels of
+    `spec` (`kernel_spec(semiring)`) or, where that is None, on the generic
+    NumPy path."""
 
-    def __init__(self, net, semiring, use_kernel, rules, maxpool):
-        self.net, self.semiring, self.use_kernel = net, semiring, use_kernel
-        self.rules, self.maxpool = rules, maxpool
+    def __init__(self, net, semiring, rules, maxpool):
+        self.net, self.semiring, self.rules, self.maxpool = net, semiring, rules, maxpool
+        self.spec = kernel_spec(semiring)
+        # each weighted (pooling) layer's position among the weighted (pooling) layers
+        self.position = {i: k for layers in (net.weighted_layers, net.pooling_layers)
+                         for k, i in enumerate(layers)}
 
     def __call__(self, acts, r, stop, keep):
         """(relevance entering layers[stop], with keep every layer's relevance
         from the output down, else None); acts are the forward's activations."""
-        net, semiring, use_kernel = self.net, self.semiring, self.use_kernel
-        index, pool = len(net.weighted_layers), len(net.pooling_layers)
-        batch_shape = acts[0].shape
         kept = [r] if keep else None
-        for i in reversed(range(stop, len(net.layers))):
-            current = net.layers[i]
-            if current.weighted:
-                index -= 1
-                r = _weighted_step(semiring, use_kernel, index, self.rules[index], current,
-                                   acts[i], acts[i + 1], r, batch_shape, net.names[i],
-                                   _where(net, i, use_kernel))
-            elif current.pooling:
-                pool -= 1
-                r = _pooling_step(semiring, use_kernel, pool, current, acts[i], r,
-                                  self.maxpool, _where(net, i, use_kernel))
+        for i in reversed(range(stop, len(self.net.layers))):
+            if i in self.position:
+                r = self.step(i, acts[i], acts[i + 1], r, acts[0].shape)
             else:
                 r = r.reshape(acts[i].shape)
             if keep:
                 kept.append(r)
         return r, kept
 
+    def step(self, i, a, preactivation, r_out, batch_shape):
+        """The relevance entering weighted or pooling layer i, from r_out,
+        the relevance of its output: a is the layer's input and
+        preactivation its output in the forward pass, batch_shape the
+        network input's shape. The same call for every such layer: a
+        `KernelStep` carries what the layer's kernel needs."""
+        if self.spec is not None and not _core.any_nonzero(r_out):
+            # 0 absorbs (x) and is neutral for (+), so every input gets 0
+            # (semantics.md, section 3): no denominators to form. Built-in
+            # semirings only: their 0 is a plain 0 of the relevance array.
+            return np.zeros(a.shape, dtype=r_out.dtype)
+        if self.spec is None:
+            return self._generic_step(i, a, preactivation, r_out, batch_shape)
+        step = self._kernel_step(i, a, preactivation, batch_shape)
+        return self.net.layers[i].kernel_relevance(step, a, r_out)
+
+    def _kernel_step(self, i, a, preactivation, batch_shape):
+        """The `KernelStep` of weighted or pooling layer i."""
+        layer = self.net.layers[i]
+        if layer.pooling:
+            return KernelStep(self.spec, *self._kernel_threshold(i), maxpool=self.maxpool)
+        rule = self.rules[self.position[i]]
+        low, high = _bounds(rule, a, batch_shape)
+        z = _denominators(self.spec, rule, layer, a, preactivation, low, high, self.net.names[i])
+        return KernelStep(self.spec, *self._kernel_threshold(i), rule=rule, z=z, low=low,
+                          high=high)
+
+    def _kernel_threshold(self, i):
+        """(theta, absolute) of layer i as the kernels take them: (0.0, False)
+        for an unthresholded semiring."""
+        if not self.spec.thresholded:
+            return 0.0, False
+        k, semiring = self.position[i], self.semiring
+        theta = (semiring.checked_pool_theta(k) if self.net.layers[i].pooling
+                 else semiring.checked_theta(k))
+        return theta, semiring.absolute
+
+    def _generic_step(self, i, a, preactivation, r_out, batch_shape):
+        """`step` on the generic NumPy path (generic.py)."""
+        layer, k = self.net.layers[i], self.position[i]
+        # how errors of a user semiring's methods name the layer
+        where = self.net.describe(i)
+        if layer.pooling:
+            return generic.pooling_step(self.semiring, k, layer, a, r_out, self.maxpool, where)
+        rule = self.rules[k]
+        low, high = _bounds(rule, a, batch_shape)
+        z = _denominators(None, rule, layer, a, preactivation, low, high, self.net.names[i])
+        return generic.weighted_step(self.semiring, k, layer, rule, a, z, r_out, where, low,
+                                     high)
+
     def threshold(self, i):
-        """The threshold the semiring applies at layer i, or None."""
-        net, semiring = self.net, self.semiring
-        if not isinstance(semiring, (Boolean, Counting)):
+        """The threshold the semiring applies at layer i, or None (for
+        warnings; the kernel path only)."""
+        if not self.spec.thresholded or i not in self.position:
             return None
-        if net.layers[i].weighted:
-            return semiring.theta(net.weighted_layers.index(i))
-        if net.layers[i].pooling:
-            return semiring.pool_theta(net.pooling_layers.index(i))
-        return None
+        k = self.position[i]
+        return (self.semiring.pool_theta(k) if self.net.layers[i].pooling
+                else self.semiring.theta(k))
 
 
 def _check_health(walk, acts, r0, r, kept, stop):
@@ -270,7 +311,7 @@ def _check_health(walk, acts, r0, r, kept, stop):
         else:
             rows = dead
         _warn_deaths(walk, kept, rows, dead, stop, n)
-    if isinstance(semiring, (Boolean, Counting)):
+    if walk.spec.thresholded:
         full = np.flatnonzero(diagnostics.saturated_rows(r))
         if full.size:
             where = "the input" if stop == 0 else f"layer {net.describe(stop)}"
@@ -411,12 +452,12 @@ def _shown(rule, parameter):
 
 
 def _relevance_dtype(semiring, net_dtype):
-    """The dtype of the output relevance: a built-in semiring's, or
-    np.result_type(zero(), one()) (both checked), the network's dtype for
-    floats. A user semiring's layers may widen it (see generic.fold)."""
-    kernel_dtypes = {"boolean": np.bool_, "counting": np.int64}
-    if type(semiring) in _KERNEL_SEMIRINGS:
-        return np.dtype(kernel_dtypes.get(semiring.kernel, net_dtype))
+    """The dtype of the output relevance: its spec's for a semiring on the
+    C kernels, else np.result_type(zero(), one()) (both checked), the
+    network's dtype for floats. A user semiring's layers may widen it (see generic.fold)."""
+    spec = kernel_spec(semiring)
+    if spec is not None:
+        return spec.relevance_dtype(net_dtype)
     dtype = generic.identity_dtype(semiring)
     return np.dtype(net_dtype) if dtype.kind == "f" else dtype
 
@@ -449,55 +490,31 @@ def _zbox_bounds(rule, a, batch_shape):
         return low.reshape(a.shape), high.reshape(a.shape)
 
 
-def _all_zero(use_kernel, r_out):
-    """Whether no output holds relevance: 0 absorbs (x) and is neutral for (+),
-    so every input then gets 0 (semantics.md, section 3) and the layer's
-    denominators need not be formed. Built-in semirings only: their 0 is a
-    plain 0 of the relevance array."""
-    return use_kernel and not _core.any_nonzero(r_out)
-
-
-def _where(net, i, use_kernel):
-    """How errors of a user semiring's methods name layer i (generic path only)."""
-    return None if use_kernel else net.describe(i)
-
-
-def _weighted_step(semiring, use_kernel, index, rule, layer, a, preactivation, r_out,
-                   batch_shape, name, where):
-    if _all_zero(use_kernel, r_out):
-        return np.zeros(a.shape, dtype=r_out.dtype)
-    low = high = None
+def _bounds(rule, a, batch_shape):
+    """(low, high) of a z^B rule shaped like the layer input a, else (None, None)."""
     if isinstance(rule, ZBox):
-        low, high = _zbox_bounds(rule, a, batch_shape)
+        return _zbox_bounds(rule, a, batch_shape)
+    return None, None
+
+
+def _denominators(spec, rule, layer, a, preactivation, low, high, name):
+    """What weighted layer `name` divides by: m_k (`absmax`) for a spec
+    whose kernels take the strongest contribution, else z_k under `rule`,
+    stabilised; the forward's `preactivation` is z where the rule reuses it.
+    ValueError naming the rule and the layer where they overflow."""
     fresh = rule.kind not in _REUSES_FORWARD
-    if use_kernel and semiring.kernel == "viterbi":
+    parameter = _rule_parameter(rule) if fresh else None
+    if spec is not None and spec.strongest:
         m = layer.absmax(a, rule, low, high)
-        _check_finite(m, rule, name, _rule_parameter(rule) if fresh else None)
-        return layer.kernel_relevance("viterbi", a, m, r_out, rule, low=low, high=high)
+        _check_finite(m, rule, name, parameter)
+        return m
     z = layer.weighted_sum(a, rule, low, high) if fresh else preactivation
-    _check_finite(z, rule, name, _rule_parameter(rule) if fresh else None)
+    _check_finite(z, rule, name, parameter)
     # the forward's preactivation is kept for the layers below; a fresh z is
     # this step's alone and is stabilised where it lies. The built-in
     # stabiliser with eps = 0 is the identity and the C kernels only read z;
     # a Python semiring gets a copy it may change.
-    if not (use_kernel and type(rule).stabilise is Rule.stabilise and rule.eps == 0):
+    if not (spec is not None and type(rule).stabilise is Rule.stabilise and rule.eps == 0):
         z = rule.stabilise(z, in_place=fresh)
         _check_finite(z, rule, name, "eps")
-    if not use_kernel:
-        return generic.weighted_step(semiring, index, layer, rule, a, z, r_out, where, low,
-                                     high)
-    theta, absolute = 0.0, False
-    if semiring.kernel in ("boolean", "counting"):
-        theta, absolute = semiring.theta(index), semiring.absolute
-    return layer.kernel_relevance(semiring.kernel, a, z, r_out, rule, theta, absolute, low, high)
-
-
-def _pooling_step(semiring, use_kernel, index, layer, a, r_out, maxpool, where):
-    if _all_zero(use_kernel, r_out):
-        return np.zeros(a.shape, dtype=r_out.dtype)
-    if not use_kernel:
-        return generic.pooling_step(semiring, index, layer, a, r_out, maxpool, where)
-    theta, absolute = 0.0, False
-    if semiring.kernel in ("boolean", "counting"):
-        theta, absolute = semiring.pool_theta(index), semiring.absolute
-    return layer.kernel_relevance(semiring.kernel, a, r_out, maxpool, theta, absolute)
+    return z

@@ -1,7 +1,9 @@
 """Semirings: the paper's (K, (+), (x), 0, 1) with an annotation Theta per layer.
 
-Built-in semirings run in the C core. Any other `Semiring` subclass runs on
-a generic NumPy path that evaluates K-LRP literally: slower, same answers.
+Built-in semirings run in the C core, and so do their subclasses that keep
+every method defining the semiring's values (`kernel_spec`). Any other
+`Semiring` subclass runs on a generic NumPy path that evaluates K-LRP
+literally: slower, same answers.
 """
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import numbers
 import numpy as np
 
 from .rules import rounding_problem, survives_rounding
+from .semiring_specs import BOOLEAN, COUNTING, REAL, VITERBI
 
-__all__ = ["Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi"]
+__all__ = ["Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi", "kernel_spec",
+           "family_spec"]
 
 
 class Contributions:
@@ -71,10 +75,17 @@ class Semiring:
     dtype for floats) and widens to the dtype of what `add` returns: it is
     never held in a narrower dtype than the semiring's results
     (docs/semantics.md, section 3).
+
+    A subclass of a built-in semiring (Real, Boolean, Counting, Viterbi)
+    that overrides none of zero, one, add, mul, annotate,
+    annotate_contributions and annotate_pooling runs on the built-in's C
+    kernels; one that overrides any of them runs on the NumPy path
+    (`kernel_spec`).
     """
 
-    #: name of the C kernel that computes this semiring; None: the generic path
-    kernel: str | None = None
+    #: the built-in semiring's `SemiringSpec` (None here): what it is to the
+    #: library; `kernel_spec` says whether an instance runs on its kernels
+    spec = None
 
     def check_complete(self):
         """Raises NotImplementedError naming every method a subclass left out."""
@@ -132,7 +143,7 @@ class Semiring:
 class Real(Semiring):
     """(R, +, x, 0, 1) with Theta(d) = d: classical LRP."""
 
-    kernel = "real"
+    spec = REAL
 
     def zero(self):
         return 0.0
@@ -247,19 +258,26 @@ class _ThresholdSemiring(Semiring):
                         f"{type(self).__name__} {attribute} {value!r} of layer "
                         f"{net.names[position]!r} {rounding_problem(value, net.dtype)}")
 
+    def checked_theta(self, layer: int) -> float:
+        """`theta(layer)` as a float; TypeError or ValueError naming it when
+        it is no real number or NaN (a subclass's `theta` may return anything)."""
+        return _check_threshold_value(self.theta(layer),
+                                      f"{type(self).__name__}.theta({layer}) (weighted layer)")
+
+    def checked_pool_theta(self, pool: int) -> float:
+        """`pool_theta(pool)` as a float, checked as `checked_theta` checks."""
+        return _check_threshold_value(self.pool_theta(pool),
+                                      f"{type(self).__name__}.pool_theta({pool}) (pooling layer)")
+
     def _passes(self, d, theta):
         theta = np.asarray(theta, dtype=d.dtype)
         return (np.abs(d) if self.absolute else d) >= theta
 
     def annotate(self, d, layer):
-        theta = _check_threshold_value(self.theta(layer),
-                                       f"{type(self).__name__}.theta({layer}) (weighted layer)")
-        return self._passes(d, theta)
+        return self._passes(d, self.checked_theta(layer))
 
     def annotate_pooling(self, contributions, pool):
-        theta = _check_threshold_value(self.pool_theta(pool),
-                                       f"{type(self).__name__}.pool_theta({pool}) (pooling layer)")
-        return self._passes(contributions.d, theta)
+        return self._passes(contributions.d, self.checked_pool_theta(pool))
 
     def __repr__(self):
         return (f"{type(self).__name__}(threshold={self.threshold!r}, absolute={self.absolute}"
@@ -310,7 +328,7 @@ class Boolean(_ThresholdSemiring):
     Example: ``sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))``.
     """
 
-    kernel = "boolean"
+    spec = BOOLEAN
 
     def zero(self):
         return np.False_
@@ -340,7 +358,7 @@ class Counting(_ThresholdSemiring):
     Example: ``sl.relevance(net, x, semiring=sl.Counting(threshold=1e-9))``.
     """
 
-    kernel = "counting"
+    spec = COUNTING
 
     def zero(self):
         return np.int64(0)
@@ -375,7 +393,7 @@ class Viterbi(Semiring):
     relative to the strongest one into neuron k, the bias neuron included.
     """
 
-    kernel = "viterbi"
+    spec = VITERBI
 
     def zero(self):
         return 0.0
@@ -396,3 +414,36 @@ class Viterbi(Semiring):
     def annotate_contributions(self, contributions, layer):
         strength = np.abs(contributions.numerator)
         return strength / (contributions.strongest + np.asarray(1e-9, dtype=strength.dtype))
+
+
+_BUILT_INS = (Real, Boolean, Counting, Viterbi)
+# the methods that define a semiring's values: the C kernels compute the
+# built-in's own, so a subclass overriding one of them needs the NumPy path
+_VALUE_METHODS = ("zero", "one", "add", "mul", "annotate", "annotate_contributions",
+                  "annotate_pooling")
+
+
+def _built_in_class(semiring):
+    """The built-in semiring class `semiring` is an instance of, or None."""
+    return next((cls for cls in type(semiring).__mro__ if cls in _BUILT_INS), None)
+
+
+def family_spec(semiring):
+    """The `SemiringSpec` of the built-in semiring `semiring` derives from
+    (whatever it overrides), or None: what pictures draw it as."""
+    cls = _built_in_class(semiring)
+    return None if cls is None else cls.spec
+
+
+def kernel_spec(semiring):
+    """The `SemiringSpec` whose C kernels compute `semiring`, or None for
+    the generic NumPy path: a built-in semiring, or a subclass of one that
+    overrides none of zero, one, add, mul, annotate, annotate_contributions
+    and annotate_pooling (a changed __repr__ or theta keeps the kernels)."""
+    cls = _built_in_class(semiring)
+    if cls is None:
+        return None
+    own = type(semiring)
+    if all(getattr(own, name) is getattr(cls, name) for name in _VALUE_METHODS):
+        return cls.spec
+    return None

@@ -48,12 +48,13 @@ from ._integers import is_int
 from .generic import identity_dtype
 from .images import aggregate_channels
 from .inputs import from_tensor
-from .semirings import Boolean, Counting, Real, Semiring, Viterbi, _ThresholdSemiring
+from .semiring_specs import BOOLEAN, COUNTING, REAL, SPECS, VITERBI
+from .semirings import Boolean, Real, Semiring, _ThresholdSemiring, family_spec
 
 __all__ = ["draw", "heatmap", "grid", "compare", "class_masks", "save", "file_format",
            "describe", "kind_of", "FORMATS", "MODES"]
 
-KINDS = ("real", "boolean", "counting", "viterbi")
+KINDS = tuple(spec.kind for spec in SPECS)
 MODES = ("alone", "beside", "overlay")
 SIGNS = ("all", "positive", "negative", "absolute")
 SCALES = ("linear", "log")
@@ -62,11 +63,8 @@ SCALES = ("linear", "log")
 FORMATS = ("png", "pdf", "svg", "eps", "ps", "jpg", "jpeg", "tif", "tiff")
 DEFAULT_DPI = 100
 _INSTALL = 'pip install "semiring_lrp[plot]"'
-_KIND_OF_CLASS = ((Real, "real"), (Boolean, "boolean"), (Counting, "counting"),
-                  (Viterbi, "viterbi"))
-# how the relevance panel names each semiring, after the paper's captions
-_LABELS = {"real": "relevance", "boolean": "B-relevance", "counting": "N-relevance",
-           "viterbi": "[0, 1]-relevance"}
+# how the relevance panel names each kind, after the paper's captions
+_LABELS = {spec.kind: spec.label for spec in SPECS}
 # the default colour map of real relevance by sign: diverging for both signs
 # (0 is white), sequential from 0 for one part
 _SIGN_CMAPS = {"all": "bwr", "positive": "Reds", "negative": "Blues", "absolute": "Greens"}
@@ -158,18 +156,18 @@ def kind_of(semiring):
     "counting" when they are integers or booleans (non-negative amounts)."""
     if not isinstance(semiring, Semiring):
         raise TypeError(f"expected a semiring_lrp.Semiring instance, not {semiring!r}")
-    for cls, kind in _KIND_OF_CLASS:
-        if isinstance(semiring, cls):
-            return kind
-    return "real" if identity_dtype(semiring).kind == "f" else "counting"
+    spec = family_spec(semiring)
+    if spec is not None:
+        return spec.kind
+    return REAL.kind if identity_dtype(semiring).kind == "f" else COUNTING.kind
 
 
 def _check_kind(kind, relevance=None):
     """A kind name from a name, a semiring instance, or (None) the map's
     dtype: bool is boolean, integers counting, floats real."""
     if kind is None and relevance is not None:
-        return {"b": "boolean", "i": "counting", "u": "counting"}.get(relevance.dtype.kind,
-                                                                       "real")
+        return {"b": BOOLEAN.kind, "i": COUNTING.kind, "u": COUNTING.kind}.get(
+            relevance.dtype.kind, REAL.kind)
     if isinstance(kind, Semiring):
         return kind_of(kind)
     if not isinstance(kind, str):
@@ -349,8 +347,8 @@ def _viterbi_scale(r, opts, mpl):
                   mpl.colors.Normalize(0.0, top))
 
 
-_SCALES = {"real": _real_scale, "boolean": _boolean_scale, "counting": _counting_scale,
-           "viterbi": _viterbi_scale}
+_SCALES = {REAL.kind: _real_scale, BOOLEAN.kind: _boolean_scale,
+           COUNTING.kind: _counting_scale, VITERBI.kind: _viterbi_scale}
 
 
 # ---------------------------------------------------------------- the input
@@ -792,10 +790,10 @@ def _fold(r, semiring):
     channels of (N, C, H, W) folded as aggregate_channels does for the
     semiring (a custom one by sum); a fold to bool is boolean."""
     if r.ndim == 4:
-        builtin = any(isinstance(semiring, cls) for cls, _ in _KIND_OF_CLASS)
-        r = aggregate_channels(r, semiring if builtin else "sum")
+        spec = family_spec(semiring)
+        r = aggregate_channels(r, "sum" if spec is None else spec.reduction)
     maps = _network_maps(r, r.shape)
-    return maps, ("boolean" if maps.dtype == np.bool_ else kind_of(semiring))
+    return maps, (BOOLEAN.kind if maps.dtype == np.bool_ else kind_of(semiring))
 
 
 def _display_images(batch, shape):

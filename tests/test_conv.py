@@ -3,7 +3,7 @@ real semiring against autograd LRP, BatchNorm folding, the generic path."""
 import numpy as np
 import pytest
 import torch
-from reference import literal_relevance, relative_error, torch_lrp
+from reference import literal_relevance, on_generic_path, relative_error, torch_lrp
 
 import semiring_lrp as sl
 from semiring_lrp import rules
@@ -170,8 +170,7 @@ def test_generic_path_on_conv_nets(case):
     _, net, x, targets = _case(case, np.float64, seed=4)
     rule_list = [rules.Gamma(0.25)] * len(net.weighted_layers)
     for semiring in (sl.Real(), sl.Boolean(0.02), sl.Counting(0.02), sl.Viterbi()):
-        user = type("User" + type(semiring).__name__, (type(semiring),), {})()
-        user.__dict__.update(semiring.__dict__)
+        user = on_generic_path(semiring)
         for maxpool in ("winner", "average"):
             want = sl.relevance(net, x, target=targets, semiring=semiring, rule=rule_list,
                                 maxpool=maxpool)

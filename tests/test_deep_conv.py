@@ -9,6 +9,8 @@ from reference import ISAS, relative_error
 
 import semiring_lrp as sl
 from semiring_lrp import _core, rules
+from semiring_lrp.layers import KernelStep
+from semiring_lrp.semiring_specs import REAL
 
 RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(0.25)}
 
@@ -87,7 +89,7 @@ def test_deep_layer_equals_the_definition(isa, dtype, rule_name, shape, restore_
 
     z = rule.stabilise(z)
     r = (z * rng.uniform(0.5, 1.5, size=z.shape)).astype(dtype)
-    got = layer.kernel_relevance("real", a, z, r, rule)
+    got = layer.kernel_relevance(KernelStep(REAL, rule=rule, z=z), a, r)
     s = r.astype(np.float64) / z.astype(np.float64)
     want = _relevance_by_definition(a.astype(np.float64), w, s)
     assert got.dtype == dtype and got.shape == a.shape
@@ -103,21 +105,21 @@ def test_deep_layer_results_do_not_depend_on_threads_or_batch(shape, restore_ker
         sl.set_num_threads(threads)
         z = rule.stabilise(layer.weighted_sum(a, rule))
         r = (z * np.random.default_rng(1).uniform(0.5, 1.5, size=z.shape)).astype(np.float32)
-        runs.append((z, layer.kernel_relevance("real", a, z, r, rule), r))
+        runs.append((z, layer.kernel_relevance(KernelStep(REAL, rule=rule, z=z), a, r), r))
     for z, rel, _ in runs[1:]:
         np.testing.assert_array_equal(z, runs[0][0])
         np.testing.assert_array_equal(rel, runs[0][1])
     z, rel, r = runs[0]
     alone_z = layer.weighted_sum(a[1:], rule)
     np.testing.assert_array_equal(rule.stabilise(alone_z), z[1:])
-    np.testing.assert_array_equal(layer.kernel_relevance("real", a[1:], z[1:], r[1:], rule),
-                                  rel[1:])
+    np.testing.assert_array_equal(
+        layer.kernel_relevance(KernelStep(REAL, rule=rule, z=z[1:]), a[1:], r[1:]), rel[1:])
 
 
 def _passes(layer, a, rule):
     z = rule.stabilise(layer.weighted_sum(a, rule))
     r = (z * np.random.default_rng(1).uniform(0.5, 1.5, size=z.shape)).astype(z.dtype)
-    return layer.forward(a), z, layer.kernel_relevance("real", a, z, r, rule)
+    return layer.forward(a), z, layer.kernel_relevance(KernelStep(REAL, rule=rule, z=z), a, r)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -269,12 +269,20 @@ def test_core_bad_rule_values_are_valueerror(rule):
         _core.dense_forward(a, w, b, rule)
 
 
-@pytest.mark.parametrize("name", ["real\x00", "Real", "", "\udcff"])
-def test_core_bad_semiring_names_are_valueerror(name):
+@pytest.mark.parametrize("semiring", [-1, 4, 2 ** 64, -(2 ** 70)])
+def test_core_unknown_semiring_ids_are_valueerror(semiring):
     a, w, _ = dense_args()
     z = np.ones((2, 4))
-    with pytest.raises(ValueError):
-        _core.dense_relevance(name, a, w, z, z, RULE0)
+    with pytest.raises(ValueError, match=rf"unknown semiring {semiring}\b"):
+        _core.dense_relevance(semiring, a, w, z, z, RULE0)
+
+
+@pytest.mark.parametrize("semiring", ["real", None, True, 1.0])
+def test_core_semirings_that_are_no_int_are_typeerror(semiring):
+    a, w, _ = dense_args()
+    z = np.ones((2, 4))
+    with pytest.raises(TypeError, match="the semiring must be an int"):
+        _core.dense_relevance(semiring, a, w, z, z, RULE0)
 
 
 @pytest.mark.parametrize("start,end", [(-1, 1), (0, 3), (1, 1), (2, 1), (2 ** 62, 2 ** 63 - 1),
@@ -292,7 +300,7 @@ def test_core_counting_overflow_is_overflowerror():
     z = _core.dense_forward(a, w, np.zeros(2), RULE0)
     r_out = np.full((1, 2), 2 ** 62 + 2 ** 61, dtype=np.int64)
     with pytest.raises(OverflowError):
-        _core.dense_relevance("counting", a, w, z, r_out, RULE0, 0.0)
+        _core.dense_relevance(_core.SEMIRING_COUNTING, a, w, z, r_out, RULE0, 0.0)
 
 
 def test_core_negative_count_is_valueerror():
@@ -300,14 +308,14 @@ def test_core_negative_count_is_valueerror():
     w = np.ones((2, 2))
     z = np.ones((1, 2))
     with pytest.raises(ValueError):
-        _core.dense_relevance("counting", a, w, z, np.array([[1, -1]]), RULE0)
+        _core.dense_relevance(_core.SEMIRING_COUNTING, a, w, z, np.array([[1, -1]]), RULE0)
 
 
 def test_core_viterbi_relevance_is_never_nan_or_negative():
     a = np.array([[np.nan, -1.0, np.inf]])
     w = np.array([[1.0, -np.inf, 2.0], [np.nan, 1.0, -1.0]])
     m = np.array([[-1e-9, 0.0]])
-    r = _core.dense_relevance("viterbi", a, w, m, np.array([[1.0, -2.0]]), RULE0)
+    r = _core.dense_relevance(_core.SEMIRING_VITERBI, a, w, m, np.array([[1.0, -2.0]]), RULE0)
     assert not np.isnan(r).any() and (r >= 0).all()
 
 

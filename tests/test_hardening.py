@@ -12,6 +12,8 @@ from reference import random_mlp
 
 import semiring_lrp as sl
 from semiring_lrp import _core, rules
+from semiring_lrp.layers import KernelStep
+from semiring_lrp.semiring_specs import VITERBI
 
 ZERO = (0, 0.0, 0, 0.0)
 GEOMETRY = (1, 1, 1, 1, 1, 1, 1)
@@ -25,7 +27,7 @@ def _big_conv_call():
     w = rng.normal(size=(128, 128, 3, 3)).astype(np.float32)
     z = _core.conv_forward(a, w, np.zeros(128, np.float32), ZERO, GEOMETRY)
     r = np.ones(z.shape, dtype=bool)
-    return lambda: _core.conv_relevance("boolean", a, w, z, r, ZERO, GEOMETRY, 1e30)
+    return lambda: _core.conv_relevance(_core.SEMIRING_BOOLEAN, a, w, z, r, ZERO, GEOMETRY, 1e30)
 
 
 def _resident_bytes():
@@ -173,9 +175,9 @@ def test_core_leaves_reference_counts_unchanged():
     counts = [sys.getrefcount(v) for v in (a, w, b)]
     for _ in range(100):
         z = _core.dense_forward(a, w, b, ZERO)
-        _core.dense_relevance("real", a, w, z, z, ZERO)
+        _core.dense_relevance(_core.SEMIRING_REAL, a, w, z, z, ZERO)
         with pytest.raises(ValueError):
-            _core.dense_relevance("tropical", a, w, z, z, ZERO)
+            _core.dense_relevance(99, a, w, z, z, ZERO)
     assert [sys.getrefcount(v) for v in (a, w, b)] == counts
 
 
@@ -210,7 +212,7 @@ def test_viterbi_product_form_overflow_takes_the_exact_path(kind, dtype):
         a[1] = rng.uniform(0.5, 1.0, size=(4, 5, 6))
     m = layer.absmax(a, rules.Zero())
     r = np.ones(m.shape, dtype=dtype)
-    got = layer.kernel_relevance("viterbi", a, m, r, rules.Zero())
+    got = layer.kernel_relevance(KernelStep(VITERBI, rule=rules.Zero(), z=m), a, r)
     assert np.all(np.isfinite(got))
     assert np.all(got[0] == 0)
     # sample 1 by the paper's form, pair by pair: each term is at most R = 1

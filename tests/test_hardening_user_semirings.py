@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from reference import MaxPlus, literal_relevance, random_mlp, relative_error
+from reference import MaxPlus, literal_relevance, on_generic_path, random_mlp, relative_error
 
 import semiring_lrp as sl
 from semiring_lrp.apps.chunks import Partial, combine_partials
@@ -92,7 +92,7 @@ def test_int_identities_with_float_annotations_widen_to_float():
     np.testing.assert_allclose(r, _TINY_REAL, rtol=1e-12)
 
 
-@pytest.mark.parametrize("semiring", [MaxPlus(), type("UserReal", (sl.Real,), {})()],
+@pytest.mark.parametrize("semiring", [MaxPlus(), on_generic_path(sl.Real())],
                          ids=["MaxPlus", "Real subclass"])
 @pytest.mark.parametrize("make_net", [lambda: random_mlp(np.random.default_rng(2), (7, 6, 5, 3)),
                                       _cnn], ids=["mlp", "cnn"])

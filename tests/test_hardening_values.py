@@ -284,7 +284,8 @@ def test_core_pool_mode_names_itself(mode, error):
     with pytest.raises(error, match="the pooling mode"):
         _core.pool_forward(a, mode, windows, np.ones((1, 1)))
     with pytest.raises(error, match="the pooling mode"):
-        _core.pool_relevance("real", a, np.ones((1, 1, 1, 1)), mode, windows, np.ones((1, 1)))
+        _core.pool_relevance(_core.SEMIRING_REAL, a, np.ones((1, 1, 1, 1)), mode, windows,
+                             np.ones((1, 1)))
 
 
 # ---------------------------------------------------------------- the environment

@@ -8,6 +8,8 @@ from reference import ISAS, literal_relevance, relative_error
 
 import semiring_lrp as sl
 from semiring_lrp import _core, parallel, rules
+from semiring_lrp.layers import KernelStep
+from semiring_lrp.semiring_specs import BOOLEAN, COUNTING, REAL, VITERBI
 
 nn = torch.nn
 
@@ -88,11 +90,15 @@ def _all_passes(layer, a, rng, rule):
     r_count = rng.integers(0, 1000, size=z.shape)
     return {
         "forward": z, "absmax": m,
-        "real": layer.kernel_relevance("real", a, z, r_real, rule),
-        "viterbi": layer.kernel_relevance("viterbi", a, m, np.abs(r_real), rule),
-        "boolean": layer.kernel_relevance("boolean", a, z, r_bool, rule, 0.02, False),
-        "boolean |d|": layer.kernel_relevance("boolean", a, z, r_bool, rule, 0.02, True),
-        "counting": layer.kernel_relevance("counting", a, z, r_count, rule, 1e-3, False),
+        "real": layer.kernel_relevance(KernelStep(REAL, rule=rule, z=z), a, r_real),
+        "viterbi": layer.kernel_relevance(KernelStep(VITERBI, rule=rule, z=m), a,
+                                          np.abs(r_real)),
+        "boolean": layer.kernel_relevance(KernelStep(BOOLEAN, 0.02, False, rule=rule, z=z), a,
+                                          r_bool),
+        "boolean |d|": layer.kernel_relevance(KernelStep(BOOLEAN, 0.02, True, rule=rule, z=z),
+                                              a, r_bool),
+        "counting": layer.kernel_relevance(KernelStep(COUNTING, 1e-3, False, rule=rule, z=z),
+                                           a, r_count),
     }
 
 
@@ -123,11 +129,14 @@ def _pool_passes(maxpool):
     out = pool.forward(a)
     r_real = rng.uniform(0.5, 1.5, size=out.shape).astype(np.float32)
     return {
-        f"pool {maxpool} real": pool.kernel_relevance("real", a, r_real, maxpool),
-        f"pool {maxpool} viterbi": pool.kernel_relevance("viterbi", a, r_real, maxpool),
-        f"pool {maxpool} boolean": pool.kernel_relevance("boolean", a, r_real > 1, maxpool, 0.1),
+        f"pool {maxpool} real": pool.kernel_relevance(KernelStep(REAL, maxpool=maxpool), a,
+                                                      r_real),
+        f"pool {maxpool} viterbi": pool.kernel_relevance(KernelStep(VITERBI, maxpool=maxpool),
+                                                         a, r_real),
+        f"pool {maxpool} boolean": pool.kernel_relevance(
+            KernelStep(BOOLEAN, 0.1, maxpool=maxpool), a, r_real > 1),
         f"pool {maxpool} counting": pool.kernel_relevance(
-            "counting", a, rng.integers(0, 9, size=out.shape), maxpool, 0.1),
+            KernelStep(COUNTING, 0.1, maxpool=maxpool), a, rng.integers(0, 9, size=out.shape)),
     }
 
 

@@ -10,6 +10,8 @@ from reference import ISAS
 
 import semiring_lrp as sl
 from semiring_lrp import _core
+from semiring_lrp.layers import KernelStep
+from semiring_lrp.semiring_specs import spec_named
 
 # (N, C, H, W): windows covering the input, and one row and column left out
 SHAPES = [(2, 3, 8, 6), (1, 2, 2, 34), (1, 2, 7, 9)]
@@ -62,7 +64,7 @@ def test_2x2_pooling_equals_the_literal_loop(dtype, shape, maxpool, semiring, re
     runs = {}
     for isa in ISAS:
         _core.set_isa(isa)
-        got = pool.kernel_relevance(semiring, a, r, maxpool)
+        got = pool.kernel_relevance(KernelStep(spec_named(semiring), maxpool=maxpool), a, r)
         assert got.dtype == dtype and got.shape == a.shape
         np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
         runs[isa] = got

@@ -8,6 +8,8 @@ from reference import ISAS, relative_error
 
 import semiring_lrp as sl
 from semiring_lrp import _core, rules
+from semiring_lrp.layers import KernelStep
+from semiring_lrp.semiring_specs import REAL
 
 RULES = {"zero": rules.Zero(), "gamma": rules.Gamma(0.25)}
 
@@ -28,7 +30,7 @@ def _layer(rng, inputs, outputs, dtype):
 
 def _passes(layer, a, rule, r):
     z = layer.weighted_sum(a, rule)
-    return z, layer.kernel_relevance("real", a, z, r, rule)
+    return z, layer.kernel_relevance(KernelStep(REAL, rule=rule, z=z), a, r)
 
 
 # (samples, inputs, outputs): at least 256 (the real pass's smallest
@@ -88,7 +90,7 @@ def test_sparse_passes_equal_the_definition(rule, restore_kernels):
     runs = _core.sparse_runs()
     z = layer.weighted_sum(a, RULES[rule])
     r = z * rng.uniform(0.5, 1.5, size=z.shape)
-    got = layer.kernel_relevance("real", a, z, r, RULES[rule])
+    got = layer.kernel_relevance(KernelStep(REAL, rule=RULES[rule], z=z), a, r)
     assert _core.sparse_runs() == runs + 2
     want_z, want = _literal(layer, a, RULES[rule], r)
     assert relative_error(z, want_z) < 1e-13
@@ -101,13 +103,14 @@ def test_a_sample_gets_the_same_bits_alone_and_in_a_sparse_batch():
     layer, a = _layer(rng, 150, 60, np.float32), _sparse_batch(rng, 256, 150, 0.15, np.float32)
     z = layer.weighted_sum(a, rules.Zero())
     r = z * rng.uniform(0.5, 1.5, size=z.shape).astype(np.float32)
-    got = layer.kernel_relevance("real", a, z, r, rules.Zero())
+    got = layer.kernel_relevance(KernelStep(REAL, rule=rules.Zero(), z=z), a, r)
     assert _core.sparse_runs() == runs + 2
     for i in (0, 5, 33, 255):  # alone, a batch of 1 goes to the products
         alone = layer.weighted_sum(a[i:i + 1], rules.Zero())
         np.testing.assert_array_equal(alone[0], z[i])
         np.testing.assert_array_equal(
-            layer.kernel_relevance("real", a[i:i + 1], z[i:i + 1], r[i:i + 1], rules.Zero())[0],
+            layer.kernel_relevance(KernelStep(REAL, rule=rules.Zero(), z=z[i:i + 1]),
+                                   a[i:i + 1], r[i:i + 1])[0],
             got[i])
 
 
@@ -120,7 +123,7 @@ def test_dense_batches_and_small_ones_keep_the_products():
     layer.weighted_sum(small[:63], rules.Zero())  # the forward takes 64 samples at least
     z = layer.weighted_sum(small, rules.Zero())
     assert _core.sparse_runs() == runs + 1
-    layer.kernel_relevance("real", small, z, z, rules.Zero())  # the real pass 256
+    layer.kernel_relevance(KernelStep(REAL, rule=rules.Zero(), z=z), small, z)  # the real pass 256
     # past 4,194,304 weights the per-call copy of the weights is not made
     big = sl.Linear(np.zeros((2049, 2048), np.float32), np.zeros(2049, np.float32))
     big.weighted_sum(_sparse_batch(rng, 64, 2048, 0.1, np.float32), rules.Zero())

@@ -40,10 +40,10 @@ def _passes(layer, a, rule, cache):
     m = _core.conv_absmax(a, layer.weight, layer.bias, kernel_rule, *geometry, cache=cache)
     r = np.random.default_rng(9).normal(size=z.shape).astype(a.dtype)
     zs = rules.Epsilon(1e-3).stabilise(z)
-    real = _core.conv_relevance("real", a, layer.weight, zs, r, kernel_rule, *geometry,
-                                cache=cache)
-    viterbi = _core.conv_relevance("viterbi", a, layer.weight, m, np.abs(r), kernel_rule,
-                                   *geometry, cache=cache)
+    real = _core.conv_relevance(_core.SEMIRING_REAL, a, layer.weight, zs, r, kernel_rule,
+                                *geometry, cache=cache)
+    viterbi = _core.conv_relevance(_core.SEMIRING_VITERBI, a, layer.weight, m, np.abs(r),
+                                   kernel_rule, *geometry, cache=cache)
     return {"forward": z, "absmax": m, "real": real, "viterbi": viterbi}
 
 

@@ -534,27 +534,31 @@ static PyObject *py_any_nonzero(PyObject *self, PyObject *arg)
     return PyBool_FromLong(any);
 }
 
+/* The semirings the kernels compute, by the id Python passes: _core.SEMIRING_*. */
 typedef enum { SR_REAL, SR_BOOLEAN, SR_COUNTING, SR_VITERBI } semiring_kind;
 
-static int parse_semiring(const char *name, semiring_kind *kind, int *relevance_type,
-                          int typenum)
+static int parse_semiring(PyObject *id, semiring_kind *kind, int *relevance_type, int typenum)
 {
-    static const struct {
-        const char *name;
-        semiring_kind kind;
-        int type; /* -1: the float dtype of the layer */
-    } known[] = {{"real", SR_REAL, -1}, {"boolean", SR_BOOLEAN, NPY_BOOL},
-                 {"counting", SR_COUNTING, NPY_INT64}, {"viterbi", SR_VITERBI, -1}};
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (strcmp(name, known[i].name) == 0) {
-            *kind = known[i].kind;
-            *relevance_type = known[i].type < 0 ? typenum : known[i].type;
-            return 0;
-        }
-    PyErr_Format(PyExc_ValueError,
-                 "unknown semiring '%.100s'; the kernels know 'real', 'boolean', "
-                 "'counting' and 'viterbi'", name);
-    return -1;
+    /* the relevance's dtype by semiring; -1: the float dtype of the layer */
+    static const int types[] = {[SR_REAL] = -1, [SR_BOOLEAN] = NPY_BOOL,
+                                [SR_COUNTING] = NPY_INT64, [SR_VITERBI] = -1};
+    long value;
+    if (bounded_long(id, "the semiring", LONG_MIN, LONG_MAX, &value) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return -1;
+        PyErr_Clear(); /* past a C long: no semiring's id, reported below */
+        value = -1;
+    }
+    if (value < SR_REAL || value > SR_VITERBI) {
+        PyErr_Format(PyExc_ValueError,
+                     "unknown semiring %R; the kernels know SEMIRING_REAL (%d), "
+                     "SEMIRING_BOOLEAN (%d), SEMIRING_COUNTING (%d) and SEMIRING_VITERBI (%d)",
+                     id, SR_REAL, SR_BOOLEAN, SR_COUNTING, SR_VITERBI);
+        return -1;
+    }
+    *kind = (semiring_kind)value;
+    *relevance_type = types[value] < 0 ? typenum : types[value];
+    return 0;
 }
 
 /* One K-LRP step: the four semirings of one layer family and dtype. */
@@ -580,16 +584,16 @@ static PyObject *weighted_relevance(PyObject *args, PyObject *kwargs, int is_con
                                "theta", "absolute", "low", "high", "cache", NULL};
     static char *conv_kw[] = {"semiring", "a", "w", "z", "r_out", "rule", "geometry",
                               "theta", "absolute", "low", "high", "cache", NULL};
-    const char *name;
-    PyObject *a, *w, *z_obj, *r_obj, *rule, *geometry = NULL, *low = Py_None, *high = Py_None;
+    PyObject *semiring, *a, *w, *z_obj, *r_obj, *rule, *geometry = NULL, *low = Py_None;
+    PyObject *high = Py_None;
     PyObject *cache = Py_None;
     double theta = 0.0;
     int absolute = 0;
     int parsed = is_conv
-        ? PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOOOO|dpOOO", conv_kw, &name, &a, &w,
+        ? PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOO|dpOOO", conv_kw, &semiring, &a, &w,
                                       &z_obj, &r_obj, &rule, &geometry, &theta, &absolute,
                                       &low, &high, &cache)
-        : PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOOO|dpOOO", dense_kw, &name, &a, &w,
+        : PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO|dpOOO", dense_kw, &semiring, &a, &w,
                                       &z_obj, &r_obj, &rule, &theta, &absolute, &low, &high,
                                       &cache);
     if (!parsed)
@@ -604,7 +608,7 @@ static PyObject *weighted_relevance(PyObject *args, PyObject *kwargs, int is_con
     semiring_kind kind;
     int relevance_type;
     if (layer_args_take(&d, a, w, NULL, rule, geometry, low, high, cache) < 0 ||
-        parse_semiring(name, &kind, &relevance_type, d.typenum) < 0)
+        parse_semiring(semiring, &kind, &relevance_type, d.typenum) < 0)
         goto fail;
     if (!(z = take_array(z_obj, d.typenum, d.out_ndim, "z")) ||
         !(r_out = take_array(r_obj, relevance_type, d.out_ndim, "r_out")))
@@ -780,12 +784,11 @@ static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwa
     (void)self;
     static char *kwlist[] = {"semiring", "a", "r_out", "mode", "windows", "weight",
                              "theta", "absolute", NULL};
-    const char *name;
-    PyObject *a, *r_obj, *mode_obj, *windows, *weight = Py_None;
+    PyObject *semiring, *a, *r_obj, *mode_obj, *windows, *weight = Py_None;
     long mode;
     int absolute = 0;
     double theta = 0.0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sOOOO|Odp", kwlist, &name, &a, &r_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO|Odp", kwlist, &semiring, &a, &r_obj,
                                      &mode_obj, &windows, &weight, &theta, &absolute) ||
         bounded_long(mode_obj, "the pooling mode", LRP_POOL_AVERAGE, LRP_POOL_MAX, &mode) < 0)
         return NULL;
@@ -799,7 +802,7 @@ static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwa
     semiring_kind kind;
     int relevance_type;
     if (pool_args_take(&p, a, (int)mode, windows, weight) < 0 ||
-        parse_semiring(name, &kind, &relevance_type, p.typenum) < 0)
+        parse_semiring(semiring, &kind, &relevance_type, p.typenum) < 0)
         goto fail;
     npy_intp dims[4] = {p.shape.n, p.shape.channels, p.shape.out_h, p.shape.out_w};
     if (!(r_out = take_array(r_obj, relevance_type, 4, "r_out")))
@@ -1135,8 +1138,9 @@ static PyMethodDef core_methods[] = {
     KW_METHOD("dense_relevance", py_dense_relevance,
               "dense_relevance(semiring, a, w, z, r_out, rule, theta=0.0, absolute=False,\n"
               "                low=None, high=None, cache=None) -> r_in\n\n"
-              "One K-LRP step through a dense layer for semiring 'real', 'boolean',\n"
-              "'counting' or 'viterbi' (for viterbi, z is dense_absmax's m)."),
+              "One K-LRP step through a dense layer for semiring SEMIRING_REAL,\n"
+              "SEMIRING_BOOLEAN, SEMIRING_COUNTING or SEMIRING_VITERBI (for Viterbi, z is\n"
+              "dense_absmax's m)."),
     KW_METHOD("conv_forward", py_conv_forward,
               "conv_forward(a, w, b, rule, geometry, low=None, high=None, cache=None) -> z\n\n"
               "Conv2d pre-activations, NCHW; geometry is (stride_h, stride_w, pad_h,\n"
@@ -1226,7 +1230,11 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddIntConstant(m, "EPS_SIGN", LRP_EPS_SIGN) < 0 ||
         PyModule_AddIntConstant(m, "EPS_PLUS", LRP_EPS_PLUS) < 0 ||
         PyModule_AddIntConstant(m, "POOL_AVERAGE", LRP_POOL_AVERAGE) < 0 ||
-        PyModule_AddIntConstant(m, "POOL_MAX", LRP_POOL_MAX) < 0) {
+        PyModule_AddIntConstant(m, "POOL_MAX", LRP_POOL_MAX) < 0 ||
+        PyModule_AddIntConstant(m, "SEMIRING_REAL", SR_REAL) < 0 ||
+        PyModule_AddIntConstant(m, "SEMIRING_BOOLEAN", SR_BOOLEAN) < 0 ||
+        PyModule_AddIntConstant(m, "SEMIRING_COUNTING", SR_COUNTING) < 0 ||
+        PyModule_AddIntConstant(m, "SEMIRING_VITERBI", SR_VITERBI) < 0) {
         Py_DECREF(m);
         return NULL;
     }

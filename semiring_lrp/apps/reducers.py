@@ -12,15 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..generic import checked_identity, checked_result
-from ..semirings import Boolean, Counting, Real, Semiring, Viterbi
+from ..semirings import Semiring, kernel_spec
 
 __all__ = ["REDUCTIONS", "Reduction", "Several", "make_reduction"]
 
 #: the names `reduce_relevance(reduce=...)` takes
 REDUCTIONS = ("or", "and", "sum", "mean", "mean_abs", "max", "semiring")
-
-#: reduce="semiring" for the built-in semirings: their (+)
-_SEMIRING_SUMS = {Real: "sum", Boolean: "or", Counting: "sum", Viterbi: "max"}
 
 _INT64 = np.dtype(np.int64)
 _INT64_MAX = np.iinfo(np.int64).max
@@ -280,13 +277,14 @@ def make_reduction(reduce, semiring, relevance_dtype):
                          f"not {reduce!r}")
     relevance_dtype = np.dtype(relevance_dtype)
     if reduce == "semiring":
-        builtin = _SEMIRING_SUMS.get(type(semiring))
-        if builtin is None:
+        # a semiring on the C kernels has its (+) as a named reduction
+        spec = kernel_spec(semiring)
+        if spec is None:
             if not isinstance(semiring, Semiring):
                 raise TypeError(f"reduce='semiring' needs a semiring_lrp.Semiring, "
                                 f"not {semiring!r}")
             return _SemiringAdd(semiring)
-        reduce = builtin
+        reduce = spec.reduction
     _check_real(reduce, relevance_dtype)
     if reduce in ("or", "and"):
         return _Nonzero(reduce)
