@@ -206,9 +206,12 @@ LRP_ELEMENTWISE_API(double, f64)
 /* the same for count bytes: bool and integer arrays, nonzero where a byte is */
 int lrp_any_nonzero_bytes(size_t count, const void *data);
 
-/* Threads: every pass splits its work over this many threads (default 1),
- * created for the call and joined before it returns. Results do not depend
- * on the count. */
+/* Threads: every pass splits its work over this many threads (default 1):
+ * the calling thread and workers of a pool that start on first use and then
+ * sleep between passes (runtime/threads.c). One caller's pass runs on the
+ * pool at a time; a second caller meanwhile gets threads of its own, joined
+ * before its pass returns. A forked child starts with an empty pool.
+ * Results do not depend on the count. */
 void lrp_set_num_threads(int n);
 int lrp_num_threads(void);
 
