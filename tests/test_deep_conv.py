@@ -134,7 +134,7 @@ def test_fused_and_wide_forms_give_the_same_bits(isa, dtype, shape, restore_kern
     rule = rules.Gamma(0.25)
     runs = {}
     for mode in ("never", "always", "auto"):
-        _core.set_winograd_fusion(mode)
+        _core._testing.set_winograd_fusion(mode)
         runs[mode] = _passes(layer, a, rule)
     for mode in ("always", "auto"):
         for got, want in zip(runs[mode], runs["never"]):
@@ -146,25 +146,25 @@ def test_fused_form_is_chosen_where_its_buffers_fit(restore_kernels):
     channels (16 x 134 x 4 bytes per tile in float32: 274 KB for 32) and
     260 + 66 in float32 (680 KB), not in float64 (1.36 MB), whatever the
     instruction set's micro-tile."""
-    _core.set_winograd_fusion("auto")
+    _core._testing.set_winograd_fusion("auto")
     for shape, dtype, fused in [("narrow", np.float32, True), ("deep", np.float32, True),
                                 ("deep", np.float64, False)]:
         layer, a, _ = _deep_layer(dtype, shape)
-        before = _core.winograd_fused_runs()
+        before = _core._testing.winograd_fused_runs()
         layer.forward(a)
-        assert _core.winograd_fused_runs() - before == (1 if fused else 0), (shape, dtype)
-    _core.set_winograd_fusion("never")
-    before = _core.winograd_fused_runs()
+        assert _core._testing.winograd_fused_runs() - before == (1 if fused else 0), (shape, dtype)
+    _core._testing.set_winograd_fusion("never")
+    before = _core._testing.winograd_fused_runs()
     _passes(*_deep_layer(np.float32, "narrow")[:2], rules.Gamma(0.25))
-    assert _core.winograd_fused_runs() == before
+    assert _core._testing.winograd_fused_runs() == before
 
 
 def test_fusion_mode_switch(restore_kernels):
     for mode in ("never", "always", "auto"):
-        _core.set_winograd_fusion(mode)
-        assert _core.winograd_fusion() == mode
+        _core._testing.set_winograd_fusion(mode)
+        assert _core._testing.winograd_fusion() == mode
     with pytest.raises(ValueError, match="fusion mode 'sometimes'"):
-        _core.set_winograd_fusion("sometimes")
+        _core._testing.set_winograd_fusion("sometimes")
     with pytest.raises(TypeError, match="must be a str"):
-        _core.set_winograd_fusion(1)
-    assert _core.winograd_fusion() == "auto"
+        _core._testing.set_winograd_fusion(1)
+    assert _core._testing.winograd_fusion() == "auto"

@@ -48,12 +48,12 @@ def test_sparse_passes_give_the_products_values(shape, dtype, rule, restore_kern
     r = rng.uniform(0.5, 1.5, size=(n, outputs)).astype(dtype)
     for isa in ISAS:
         _core.set_isa(isa)
-        _core.set_sparse_passes(False)
+        _core._testing.set_sparse_passes(False)
         want_z, want_r = _passes(layer, a, RULES[rule], r * layer.weighted_sum(a, RULES[rule]))
-        _core.set_sparse_passes(True)
-        runs = _core.sparse_runs()
+        _core._testing.set_sparse_passes(True)
+        runs = _core._testing.sparse_runs()
         got_z, got_r = _passes(layer, a, RULES[rule], r * want_z)
-        assert _core.sparse_runs() == runs + 2, isa  # both passes took them
+        assert _core._testing.sparse_runs() == runs + 2, isa  # both passes took them
         np.testing.assert_array_equal(got_z, want_z, err_msg=isa)
         np.testing.assert_array_equal(got_r, want_r, err_msg=isa)
         # all-zero samples: z = beta, no relevance
@@ -85,11 +85,11 @@ def _literal(layer, a, rule, r):
 def test_sparse_passes_equal_the_definition(rule, restore_kernels):
     rng = np.random.default_rng(3)
     layer, a = _layer(rng, 23, 19, np.float64), _sparse_batch(rng, 256, 23, 0.2, np.float64)
-    runs = _core.sparse_runs()
+    runs = _core._testing.sparse_runs()
     z = layer.weighted_sum(a, RULES[rule])
     r = z * rng.uniform(0.5, 1.5, size=z.shape)
     got = layer.kernel_relevance("real", a, z, r, RULES[rule])
-    assert _core.sparse_runs() == runs + 2
+    assert _core._testing.sparse_runs() == runs + 2
     want_z, want = _literal(layer, a, RULES[rule], r)
     assert relative_error(z, want_z) < 1e-13
     assert relative_error(got, want) < 1e-10  # test_reference.py allows 1e-9
@@ -97,12 +97,12 @@ def test_sparse_passes_equal_the_definition(rule, restore_kernels):
 
 def test_a_sample_gets_the_same_bits_alone_and_in_a_sparse_batch():
     rng = np.random.default_rng(5)
-    runs = _core.sparse_runs()
+    runs = _core._testing.sparse_runs()
     layer, a = _layer(rng, 150, 60, np.float32), _sparse_batch(rng, 256, 150, 0.15, np.float32)
     z = layer.weighted_sum(a, rules.Zero())
     r = z * rng.uniform(0.5, 1.5, size=z.shape).astype(np.float32)
     got = layer.kernel_relevance("real", a, z, r, rules.Zero())
-    assert _core.sparse_runs() == runs + 2
+    assert _core._testing.sparse_runs() == runs + 2
     for i in (0, 5, 33, 255):  # alone, a batch of 1 goes to the products
         alone = layer.weighted_sum(a[i:i + 1], rules.Zero())
         np.testing.assert_array_equal(alone[0], z[i])
@@ -114,17 +114,17 @@ def test_a_sample_gets_the_same_bits_alone_and_in_a_sparse_batch():
 def test_dense_batches_and_small_ones_keep_the_products():
     rng = np.random.default_rng(6)
     layer = _layer(rng, 40, 30, np.float32)
-    runs = _core.sparse_runs()
+    runs = _core._testing.sparse_runs()
     layer.weighted_sum(_sparse_batch(rng, 300, 40, 0.6, np.float32), rules.Zero())  # 60% nonzero
     small = _sparse_batch(rng, 255, 40, 0.1, np.float32)
     layer.weighted_sum(small[:63], rules.Zero())  # the forward takes 64 samples at least
     z = layer.weighted_sum(small, rules.Zero())
-    assert _core.sparse_runs() == runs + 1
+    assert _core._testing.sparse_runs() == runs + 1
     layer.kernel_relevance("real", small, z, z, rules.Zero())  # the real pass 256
     # past 4,194,304 weights the per-call copy of the weights is not made
     big = sl.Linear(np.zeros((2049, 2048), np.float32), np.zeros(2049, np.float32))
     big.weighted_sum(_sparse_batch(rng, 64, 2048, 0.1, np.float32), rules.Zero())
-    assert _core.sparse_runs() == runs + 1
+    assert _core._testing.sparse_runs() == runs + 1
 
 
 def test_mnist_mlp_relevance_with_and_without_sparse_passes(restore_kernels):
@@ -132,9 +132,9 @@ def test_mnist_mlp_relevance_with_and_without_sparse_passes(restore_kernels):
     x = sl.models.mnist_input(images[:300])
     net = sl.models.mnist_mlp()
     targets = net.forward(x).argmax(axis=1)
-    runs = _core.sparse_runs()
+    runs = _core._testing.sparse_runs()
     got = sl.relevance(net, x, target=targets, semiring=sl.Real(), rule=rules.Zero())
-    assert _core.sparse_runs() == runs + 2  # the first layer's two passes
-    _core.set_sparse_passes(False)
+    assert _core._testing.sparse_runs() == runs + 2  # the first layer's two passes
+    _core._testing.set_sparse_passes(False)
     want = sl.relevance(net, x, target=targets, semiring=sl.Real(), rule=rules.Zero())
     np.testing.assert_array_equal(got, want)
