@@ -10,6 +10,7 @@ import functools
 import numpy as np
 
 from . import _core, diagnostics, generic
+from . import trace as tracing
 from .pooling import MAXPOOL_MODES
 from .inputs import as_batch, as_targets, is_tensor, tensor_like
 from .memory import pooled_arrays
@@ -222,6 +223,9 @@ class _Walk:
         index, pool = len(net.weighted_layers), len(net.pooling_layers)
         batch_shape = acts[0].shape
         kept = [r] if keep else None
+        traces = tracing.open_traces()
+        if traces:
+            tracing.record(traces, None, None)  # calls before this walk are no layer's
         for i in reversed(range(stop, len(net.layers))):
             current = net.layers[i]
             if current.weighted:
@@ -235,6 +239,9 @@ class _Walk:
                                   self.maxpool, _where(net, i, use_kernel))
             else:
                 r = r.reshape(acts[i].shape)
+            if traces:
+                tracing.record(traces, i, net.names[i],
+                               numpy=not use_kernel and (current.weighted or current.pooling))
             if keep:
                 kept.append(r)
         return r, kept

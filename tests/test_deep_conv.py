@@ -141,6 +141,11 @@ def test_fused_and_wide_forms_give_the_same_bits(isa, dtype, shape, restore_kern
             np.testing.assert_array_equal(got, want)
 
 
+def _fused(trace):
+    """The Winograd fused tiers among a trace's records, in call order."""
+    return [tier for _, _, tier in trace.records if tier.endswith(".winograd_fused")]
+
+
 def test_fused_form_is_chosen_where_its_buffers_fit(restore_kernels):
     """auto fuses where V and M of 32 tiles at least fit in 1 MB: 64 + 70
     channels (16 x 134 x 4 bytes per tile in float32: 274 KB for 32) and
@@ -150,13 +155,18 @@ def test_fused_form_is_chosen_where_its_buffers_fit(restore_kernels):
     for shape, dtype, fused in [("narrow", np.float32, True), ("deep", np.float32, True),
                                 ("deep", np.float64, False)]:
         layer, a, _ = _deep_layer(dtype, shape)
-        before = _core._testing.winograd_fused_runs()
-        layer.forward(a)
-        assert _core._testing.winograd_fused_runs() - before == (1 if fused else 0), (shape, dtype)
+        with sl.trace_tiers() as trace:
+            layer.forward(a)
+        assert _fused(trace) == (["conv.forward.winograd_fused"] if fused else []), (shape, dtype)
     _core._testing.set_winograd_fusion("never")
-    before = _core._testing.winograd_fused_runs()
-    _passes(*_deep_layer(np.float32, "narrow")[:2], rules.Gamma(0.25))
-    assert _core._testing.winograd_fused_runs() == before
+    with sl.trace_tiers() as trace:
+        _passes(*_deep_layer(np.float32, "narrow")[:2], rules.Gamma(0.25))
+    assert _fused(trace) == []
+    _core._testing.set_winograd_fusion("always")
+    with sl.trace_tiers() as trace:
+        _passes(*_deep_layer(np.float32, "narrow")[:2], rules.Gamma(0.25))
+    # layer.forward, weighted_sum (forward passes) and kernel_relevance (real)
+    assert _fused(trace) == ["conv.forward.winograd_fused"] * 2 + ["conv.real.winograd_fused"]
 
 
 def test_fusion_mode_switch(restore_kernels):

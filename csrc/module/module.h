@@ -6,7 +6,7 @@
  *   weighted.c          dense and Conv2d passes
  *   pooling.c           pooling passes
  *   elementwise.c       stabilise, relu, any_nonzero
- *   runtime_calls.c     threads, instruction set, weight caches
+ *   runtime_calls.c     threads, instruction set, weight caches, tier trace
  *   numpy_allocator.c   NumPy's allocations through the array pool
  *   testing.c           _core._testing: switches only tests use
  */

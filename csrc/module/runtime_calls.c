@@ -1,5 +1,5 @@
 /* The kernel library's run-time settings and services: threads, the
- * instruction set and weight caches. */
+ * instruction set, weight caches and the tier trace. */
 #include "module/convert.h" /* first: Python.h precedes the standard headers */
 #include "module/module.h"
 #include "lrp.h"
@@ -103,6 +103,49 @@ static PyObject *py_weight_cache_size(PyObject *self, PyObject *capsule)
     return Py_BuildValue("(nn)", (Py_ssize_t)entries, (Py_ssize_t)bytes);
 }
 
+static PyObject *py_trace_start(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    lrp_trace_start();
+    Py_RETURN_NONE;
+}
+
+/* The notes as str, in call order; notes past the C list's capacity are
+ * lost, which a RuntimeWarning says (taking them after every layer keeps
+ * far below it). */
+static PyObject *py_trace_take(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    const char *tiers[LRP_TRACE_CAPACITY];
+    const size_t noted = lrp_trace_take(tiers, LRP_TRACE_CAPACITY);
+    const size_t kept = noted < LRP_TRACE_CAPACITY ? noted : LRP_TRACE_CAPACITY;
+    PyObject *list = PyList_New((Py_ssize_t)kept);
+    if (!list)
+        return NULL;
+    for (size_t i = 0; i < kept; i++) {
+        PyObject *tier = PyUnicode_FromString(tiers[i]);
+        if (!tier) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, tier);
+    }
+    if (noted > kept &&
+        PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "%zu tier notes past the trace's %d were "
+                         "not kept: take them more often", noted - kept, LRP_TRACE_CAPACITY) < 0) {
+        Py_DECREF(list);
+        return NULL;
+    }
+    return list;
+}
+
+static PyObject *py_trace_stop(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    lrp_trace_stop();
+    Py_RETURN_NONE;
+}
+
 PyMethodDef runtime_methods[] = {
     {"set_num_threads", py_set_num_threads, METH_O,
      "set_num_threads(n): threads of every later pass (1 to 1024)."},
@@ -115,4 +158,12 @@ PyMethodDef runtime_methods[] = {
      "Winograd's U), for their cache= argument; w must be read-only and own its data."},
     {"weight_cache_size", py_weight_cache_size, METH_O,
      "weight_cache_size(cache) -> (entries, bytes) it holds."},
+    {"trace_start", py_trace_start, METH_NOARGS,
+     "trace_start(): from now on every pass this thread makes notes the tier it took\n"
+     "(\"family.pass.tier\"); forgets earlier notes."},
+    {"trace_take", py_trace_take, METH_NOARGS,
+     "trace_take() -> the tiers this thread's passes noted since the last take, in call\n"
+     "order, as a list of str; forgets them."},
+    {"trace_stop", py_trace_stop, METH_NOARGS,
+     "trace_stop(): this thread's passes note nothing more; forgets the notes."},
     {NULL, NULL, 0, NULL}};

@@ -54,18 +54,6 @@ static PyObject *py_winograd_fusion(PyObject *module, PyObject *unused)
     return PyUnicode_FromString(fusion_names[lrp_winograd_fusion()]);
 }
 
-static PyObject *py_sparse_runs(PyObject *module, PyObject *unused)
-{
-    (void)module, (void)unused;
-    return PyLong_FromLong(lrp_sparse_runs());
-}
-
-static PyObject *py_winograd_fused_runs(PyObject *module, PyObject *unused)
-{
-    (void)module, (void)unused;
-    return PyLong_FromLong(lrp_winograd_fused_runs());
-}
-
 static PyObject *py_best_isa(PyObject *module, PyObject *unused)
 {
     (void)module, (void)unused;
@@ -90,10 +78,6 @@ static PyMethodDef testing_methods[] = {
      "its buffers fit a core's L2), 'always' or 'never' (the same values either way)."},
     {"winograd_fusion", py_winograd_fusion, METH_NOARGS,
      "winograd_fusion() -> 'never', 'auto' or 'always'."},
-    {"sparse_runs", py_sparse_runs, METH_NOARGS,
-     "sparse_runs() -> how many dense-layer calls took the sparse-input passes."},
-    {"winograd_fused_runs", py_winograd_fused_runs, METH_NOARGS,
-     "winograd_fused_runs() -> how many Winograd products took the fused form."},
     {"best_isa", py_best_isa, METH_NOARGS,
      "best_isa() -> the best instruction set this CPU supports."},
     {NULL, NULL, 0, NULL}};
