@@ -206,9 +206,12 @@ LRP_ELEMENTWISE_API(double, f64)
 /* the same for count bytes: bool and integer arrays, nonzero where a byte is */
 int lrp_any_nonzero_bytes(size_t count, const void *data);
 
-/* Threads: every pass splits its work over this many threads (default 1),
- * created for the call and joined before it returns. Results do not depend
- * on the count. */
+/* Threads: every pass splits its work over this many threads (default 1):
+ * the calling thread and workers of a pool that start on first use and then
+ * sleep between passes (runtime/threads.c). One caller's pass runs on the
+ * pool at a time; a second caller meanwhile gets threads of its own, joined
+ * before its pass returns. A forked child starts with an empty pool.
+ * Results do not depend on the count. */
 void lrp_set_num_threads(int n);
 int lrp_num_threads(void);
 
@@ -221,16 +224,16 @@ lrp_status lrp_set_isa(lrp_isa isa); /* LRP_ERR_ARG if this CPU lacks it */
 
 /* Dense layers send a batch whose inputs are mostly zero (MNIST pixels)
  * through passes that read only the weights of nonzero inputs, with the
- * products' results, unless switched off (for tests and comparisons);
- * lrp_sparse_runs counts the calls that took them. */
+ * products' results, unless switched off (for tests and comparisons); a
+ * pass that takes them notes the tier "dense.<pass>.sparse_inputs". */
 void lrp_set_sparse_passes(int on);
 int lrp_sparse_passes(void);
-long lrp_sparse_runs(void);
 
 /* Winograd's 3x3 products take their fused form (one thread per block of
- * tiles through all three steps) where its buffers fit a core's L2 (AUTO),
- * or always, or never: the same values either way, switched for tests and
- * comparisons. lrp_set_winograd_fusion returns LRP_ERR_ARG for another mode. */
+ * tiles through all three steps; tier "conv.<pass>.winograd_fused") where
+ * its buffers fit a core's L2 (AUTO), or always, or never: the same values
+ * either way, switched for tests and comparisons. lrp_set_winograd_fusion
+ * returns LRP_ERR_ARG for another mode. */
 typedef enum {
     LRP_WINOGRAD_FUSION_NEVER = 0,
     LRP_WINOGRAD_FUSION_AUTO = 1,
@@ -238,7 +241,6 @@ typedef enum {
 } lrp_winograd_fusion_mode;
 lrp_status lrp_set_winograd_fusion(int mode);
 int lrp_winograd_fusion(void);
-long lrp_winograd_fused_runs(void); /* calls that took the fused form */
 
 /* Tier tracing (runtime/trace.c): between lrp_trace_start and
  * lrp_trace_stop, every pass the calling thread makes notes the name of the

@@ -16,6 +16,7 @@ from .propagation import LayerDensity, LayerRelevance, relevance
 from .semirings import Boolean, Contributions, Counting, Real, Semiring, Viterbi
 from .torch import to_torch
 from .torch_import import from_torch
+from .trace import trace_tiers
 
 __all__ = [
     # networks and layers
@@ -34,6 +35,6 @@ __all__ = [
     # applications over datasets
     "apps",
     # threads and kernels
-    "set_num_threads", "get_num_threads", "instruction_set",
+    "set_num_threads", "get_num_threads", "instruction_set", "trace_tiers",
 ]
 __version__ = "0.1.0"

@@ -16,6 +16,7 @@ import operator
 
 import numpy as np
 
+from . import trace as tracing
 from ._integers import as_int, is_int
 from .inputs import as_batch, from_tensor
 from .layers import Conv2d, Flatten, Layer, Linear, ReLU
@@ -238,8 +239,13 @@ class Network:
 
     def _activations(self, batch):
         acts = [batch]
-        for layer in self.layers:
+        traces = tracing.open_traces()
+        if traces:
+            tracing.record(traces, None, None)  # calls before this pass are no layer's
+        for i, layer in enumerate(self.layers):
             acts.append(layer.forward(acts[-1]))
+            if traces:
+                tracing.record(traces, i, self.names[i])
         return acts
 
     def forward(self, x):

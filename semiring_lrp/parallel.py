@@ -1,9 +1,12 @@
 """Threads and instruction sets of the C core.
 
-Every pass splits its work over `get_num_threads()` threads, started for the
-call and joined before it returns (the core keeps no threads between calls,
-so `os.fork` stays safe). Results do not depend on the count: each output is
-computed by one thread, in one fixed order.
+Every pass splits its work over `get_num_threads()` threads: the calling
+thread and workers of a pool the C core starts on first use and keeps
+asleep between passes. The pool runs one caller's pass at a time; a pass
+another Python thread makes meanwhile gets threads of its own, joined before
+it returns. A forked child starts with an empty pool, so `os.fork` stays
+safe. Results do not depend on the count: each output is computed by one
+thread, in one fixed order.
 
 The default count comes from the environment, first match wins:
 SEMIRING_LRP_NUM_THREADS, then OMP_NUM_THREADS (as PyTorch and NumPy's BLAS

@@ -10,6 +10,7 @@ import functools
 import numpy as np
 
 from . import _core, diagnostics, generic
+from . import trace as tracing
 from .layers import KernelStep
 from .pooling import MAXPOOL_MODES
 from .inputs import as_batch, as_targets, is_tensor, tensor_like
@@ -223,11 +224,18 @@ class _Walk:
         """(relevance entering layers[stop], with keep every layer's relevance
         from the output down, else None); acts are the forward's activations."""
         kept = [r] if keep else None
-        for i in reversed(range(stop, len(self.net.layers))):
+        net = self.net
+        traces = tracing.open_traces()
+        if traces:
+            tracing.record(traces, None, None)  # calls before this walk are no layer's
+        for i in reversed(range(stop, len(net.layers))):
             if i in self.position:
                 r = self.step(i, acts[i], acts[i + 1], r, acts[0].shape)
             else:
                 r = r.reshape(acts[i].shape)
+            if traces:
+                tracing.record(traces, i, net.names[i],
+                               numpy=self.spec is None and i in self.position)
             if keep:
                 kept.append(r)
         return r, kept

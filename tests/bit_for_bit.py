@@ -127,20 +127,20 @@ def _digest(array):
 def _switches():
     """Tier switches and their settings: the default, and each tier off or forced."""
     yield "default", lambda: None
-    yield "no_sparse", lambda: _core.set_sparse_passes(False)
-    yield "winograd_never", lambda: _core.set_winograd_fusion("never")
-    yield "winograd_always", lambda: _core.set_winograd_fusion("always")
+    yield "no_sparse", lambda: _core._testing.set_sparse_passes(False)
+    yield "winograd_never", lambda: _core._testing.set_winograd_fusion("never")
+    yield "winograd_always", lambda: _core._testing.set_winograd_fusion("always")
 
 
 def _restore():
-    _core.set_sparse_passes(True)
-    _core.set_winograd_fusion("auto")
+    _core._testing.set_sparse_passes(True)
+    _core._testing.set_winograd_fusion("auto")
 
 
 def digests(isas=None, threads=(1, 2)):
     """{case key: digest} for every case on the instruction sets given (all
     this CPU has by default)."""
-    best = ISAS.index(_core.best_isa())
+    best = ISAS.index(_core._testing.best_isa())
     isas = ISAS[: best + 1] if isas is None else isas
     out = {}
     before_isa, before_threads = _core.isa(), sl.get_num_threads()

@@ -81,13 +81,13 @@ def mnist_dir():
 def restore_kernels():
     """Puts back the thread count, instruction set, sparse-input switch and
     Winograd fusion mode a test changes."""
-    threads, isa, sparse = sl.get_num_threads(), _core.isa(), _core.sparse_passes()
-    fusion = _core.winograd_fusion()
+    threads, isa, sparse = sl.get_num_threads(), _core.isa(), _core._testing.sparse_passes()
+    fusion = _core._testing.winograd_fusion()
     yield
     sl.set_num_threads(threads)
     _core.set_isa(isa)
-    _core.set_sparse_passes(sparse)
-    _core.set_winograd_fusion(fusion)
+    _core._testing.set_sparse_passes(sparse)
+    _core._testing.set_winograd_fusion(fusion)
 
 
 # the shipped models and digits most test files use; a module's own fixture of

@@ -136,11 +136,16 @@ def test_fused_and_wide_forms_give_the_same_bits(isa, dtype, shape, restore_kern
     rule = rules.Gamma(0.25)
     runs = {}
     for mode in ("never", "always", "auto"):
-        _core.set_winograd_fusion(mode)
+        _core._testing.set_winograd_fusion(mode)
         runs[mode] = _passes(layer, a, rule)
     for mode in ("always", "auto"):
         for got, want in zip(runs[mode], runs["never"]):
             np.testing.assert_array_equal(got, want)
+
+
+def _fused(trace):
+    """The Winograd fused tiers among a trace's records, in call order."""
+    return [tier for _, _, tier in trace.records if tier.endswith(".winograd_fused")]
 
 
 def test_fused_form_is_chosen_where_its_buffers_fit(restore_kernels):
@@ -148,25 +153,30 @@ def test_fused_form_is_chosen_where_its_buffers_fit(restore_kernels):
     channels (16 x 134 x 4 bytes per tile in float32: 274 KB for 32) and
     260 + 66 in float32 (680 KB), not in float64 (1.36 MB), whatever the
     instruction set's micro-tile."""
-    _core.set_winograd_fusion("auto")
+    _core._testing.set_winograd_fusion("auto")
     for shape, dtype, fused in [("narrow", np.float32, True), ("deep", np.float32, True),
                                 ("deep", np.float64, False)]:
         layer, a, _ = _deep_layer(dtype, shape)
-        before = _core.winograd_fused_runs()
-        layer.forward(a)
-        assert _core.winograd_fused_runs() - before == (1 if fused else 0), (shape, dtype)
-    _core.set_winograd_fusion("never")
-    before = _core.winograd_fused_runs()
-    _passes(*_deep_layer(np.float32, "narrow")[:2], rules.Gamma(0.25))
-    assert _core.winograd_fused_runs() == before
+        with sl.trace_tiers() as trace:
+            layer.forward(a)
+        assert _fused(trace) == (["conv.forward.winograd_fused"] if fused else []), (shape, dtype)
+    _core._testing.set_winograd_fusion("never")
+    with sl.trace_tiers() as trace:
+        _passes(*_deep_layer(np.float32, "narrow")[:2], rules.Gamma(0.25))
+    assert _fused(trace) == []
+    _core._testing.set_winograd_fusion("always")
+    with sl.trace_tiers() as trace:
+        _passes(*_deep_layer(np.float32, "narrow")[:2], rules.Gamma(0.25))
+    # layer.forward, weighted_sum (forward passes) and kernel_relevance (real)
+    assert _fused(trace) == ["conv.forward.winograd_fused"] * 2 + ["conv.real.winograd_fused"]
 
 
 def test_fusion_mode_switch(restore_kernels):
     for mode in ("never", "always", "auto"):
-        _core.set_winograd_fusion(mode)
-        assert _core.winograd_fusion() == mode
+        _core._testing.set_winograd_fusion(mode)
+        assert _core._testing.winograd_fusion() == mode
     with pytest.raises(ValueError, match="fusion mode 'sometimes'"):
-        _core.set_winograd_fusion("sometimes")
+        _core._testing.set_winograd_fusion("sometimes")
     with pytest.raises(TypeError, match="must be a str"):
-        _core.set_winograd_fusion(1)
-    assert _core.winograd_fusion() == "auto"
+        _core._testing.set_winograd_fusion(1)
+    assert _core._testing.winograd_fusion() == "auto"

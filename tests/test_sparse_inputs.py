@@ -1,7 +1,8 @@
 """Dense layers over batches whose inputs are mostly zero (MNIST pixels)
-take passes of their own (csrc/dense_sparse.h) that read only the weights of
-nonzero inputs. They must give the products' values exactly, on every
-instruction set, and the literal definition's."""
+take passes of their own (csrc/dense/dense_sparse.h) that read only the
+weights of nonzero inputs. They must give the products' values exactly, on
+every instruction set, and the literal definition's. The tier trace tells
+which passes took them."""
 import numpy as np
 import pytest
 from reference import ISAS, relative_error
@@ -12,6 +13,12 @@ from semiring_lrp.layers import KernelStep
 from semiring_lrp.semiring_specs import REAL
 
 RULES = {"zero": rules.Zero(), "gamma": rules.Gamma(0.25)}
+BOTH = ["dense.forward.sparse_inputs", "dense.real.sparse_inputs"]
+
+
+def _sparse_tiers(trace):
+    """The sparse-input tiers among a trace's records, in call order."""
+    return [tier for _, _, tier in trace.records if tier.endswith(".sparse_inputs")]
 
 
 def _sparse_batch(rng, n, inputs, share, dtype):
@@ -50,12 +57,15 @@ def test_sparse_passes_give_the_products_values(shape, dtype, rule, restore_kern
     r = rng.uniform(0.5, 1.5, size=(n, outputs)).astype(dtype)
     for isa in ISAS:
         _core.set_isa(isa)
-        _core.set_sparse_passes(False)
-        want_z, want_r = _passes(layer, a, RULES[rule], r * layer.weighted_sum(a, RULES[rule]))
-        _core.set_sparse_passes(True)
-        runs = _core.sparse_runs()
-        got_z, got_r = _passes(layer, a, RULES[rule], r * want_z)
-        assert _core.sparse_runs() == runs + 2, isa  # both passes took them
+        _core._testing.set_sparse_passes(False)
+        with sl.trace_tiers() as off:
+            want_z, want_r = _passes(layer, a, RULES[rule],
+                                     r * layer.weighted_sum(a, RULES[rule]))
+        assert _sparse_tiers(off) == [], isa
+        _core._testing.set_sparse_passes(True)
+        with sl.trace_tiers() as on:
+            got_z, got_r = _passes(layer, a, RULES[rule], r * want_z)
+        assert _sparse_tiers(on) == BOTH, isa  # both passes took them
         np.testing.assert_array_equal(got_z, want_z, err_msg=isa)
         np.testing.assert_array_equal(got_r, want_r, err_msg=isa)
         # all-zero samples: z = beta, no relevance
@@ -87,11 +97,11 @@ def _literal(layer, a, rule, r):
 def test_sparse_passes_equal_the_definition(rule, restore_kernels):
     rng = np.random.default_rng(3)
     layer, a = _layer(rng, 23, 19, np.float64), _sparse_batch(rng, 256, 23, 0.2, np.float64)
-    runs = _core.sparse_runs()
-    z = layer.weighted_sum(a, RULES[rule])
-    r = z * rng.uniform(0.5, 1.5, size=z.shape)
-    got = layer.kernel_relevance(KernelStep(REAL, rule=RULES[rule], z=z), a, r)
-    assert _core.sparse_runs() == runs + 2
+    with sl.trace_tiers() as trace:
+        z = layer.weighted_sum(a, RULES[rule])
+        r = z * rng.uniform(0.5, 1.5, size=z.shape)
+        got = layer.kernel_relevance(KernelStep(REAL, rule=RULES[rule], z=z), a, r)
+    assert _sparse_tiers(trace) == BOTH
     want_z, want = _literal(layer, a, RULES[rule], r)
     assert relative_error(z, want_z) < 1e-13
     assert relative_error(got, want) < 1e-10  # test_reference.py allows 1e-9
@@ -99,12 +109,12 @@ def test_sparse_passes_equal_the_definition(rule, restore_kernels):
 
 def test_a_sample_gets_the_same_bits_alone_and_in_a_sparse_batch():
     rng = np.random.default_rng(5)
-    runs = _core.sparse_runs()
     layer, a = _layer(rng, 150, 60, np.float32), _sparse_batch(rng, 256, 150, 0.15, np.float32)
-    z = layer.weighted_sum(a, rules.Zero())
-    r = z * rng.uniform(0.5, 1.5, size=z.shape).astype(np.float32)
-    got = layer.kernel_relevance(KernelStep(REAL, rule=rules.Zero(), z=z), a, r)
-    assert _core.sparse_runs() == runs + 2
+    with sl.trace_tiers() as trace:
+        z = layer.weighted_sum(a, rules.Zero())
+        r = z * rng.uniform(0.5, 1.5, size=z.shape).astype(np.float32)
+        got = layer.kernel_relevance(KernelStep(REAL, rule=rules.Zero(), z=z), a, r)
+    assert _sparse_tiers(trace) == BOTH
     for i in (0, 5, 33, 255):  # alone, a batch of 1 goes to the products
         alone = layer.weighted_sum(a[i:i + 1], rules.Zero())
         np.testing.assert_array_equal(alone[0], z[i])
@@ -117,17 +127,21 @@ def test_a_sample_gets_the_same_bits_alone_and_in_a_sparse_batch():
 def test_dense_batches_and_small_ones_keep_the_products():
     rng = np.random.default_rng(6)
     layer = _layer(rng, 40, 30, np.float32)
-    runs = _core.sparse_runs()
-    layer.weighted_sum(_sparse_batch(rng, 300, 40, 0.6, np.float32), rules.Zero())  # 60% nonzero
+    dense = _sparse_batch(rng, 300, 40, 0.6, np.float32)  # 60% nonzero
     small = _sparse_batch(rng, 255, 40, 0.1, np.float32)
-    layer.weighted_sum(small[:63], rules.Zero())  # the forward takes 64 samples at least
-    z = layer.weighted_sum(small, rules.Zero())
-    assert _core.sparse_runs() == runs + 1
-    layer.kernel_relevance(KernelStep(REAL, rule=rules.Zero(), z=z), small, z)  # the real pass 256
-    # past 4,194,304 weights the per-call copy of the weights is not made
-    big = sl.Linear(np.zeros((2049, 2048), np.float32), np.zeros(2049, np.float32))
-    big.weighted_sum(_sparse_batch(rng, 64, 2048, 0.1, np.float32), rules.Zero())
-    assert _core.sparse_runs() == runs + 1
+    with sl.trace_tiers() as trace:
+        layer.weighted_sum(dense, rules.Zero())
+        layer.weighted_sum(small[:63], rules.Zero())  # the forward takes 64 samples at least
+    assert _sparse_tiers(trace) == []
+    with sl.trace_tiers() as trace:
+        z = layer.weighted_sum(small, rules.Zero())
+    assert _sparse_tiers(trace) == ["dense.forward.sparse_inputs"]
+    with sl.trace_tiers() as trace:
+        layer.kernel_relevance(KernelStep(REAL, rule=rules.Zero(), z=z), small, z)  # the real pass 256
+        # past 4,194,304 weights the per-call copy of the weights is not made
+        big = sl.Linear(np.zeros((2049, 2048), np.float32), np.zeros(2049, np.float32))
+        big.weighted_sum(_sparse_batch(rng, 64, 2048, 0.1, np.float32), rules.Zero())
+    assert _sparse_tiers(trace) == []
 
 
 def test_mnist_mlp_relevance_with_and_without_sparse_passes(restore_kernels):
@@ -135,9 +149,12 @@ def test_mnist_mlp_relevance_with_and_without_sparse_passes(restore_kernels):
     x = sl.models.mnist_input(images[:300])
     net = sl.models.mnist_mlp()
     targets = net.forward(x).argmax(axis=1)
-    runs = _core.sparse_runs()
-    got = sl.relevance(net, x, target=targets, semiring=sl.Real(), rule=rules.Zero())
-    assert _core.sparse_runs() == runs + 2  # the first layer's two passes
-    _core.set_sparse_passes(False)
-    want = sl.relevance(net, x, target=targets, semiring=sl.Real(), rule=rules.Zero())
+    with sl.trace_tiers() as trace:
+        got = sl.relevance(net, x, target=targets, semiring=sl.Real(), rule=rules.Zero())
+    assert _sparse_tiers(trace) == BOTH  # the first layer's two passes
+    assert [tier for tier in trace.tiers("fc1") if tier.endswith("sparse_inputs")] == BOTH
+    _core._testing.set_sparse_passes(False)
+    with sl.trace_tiers() as trace:
+        want = sl.relevance(net, x, target=targets, semiring=sl.Real(), rule=rules.Zero())
+    assert _sparse_tiers(trace) == []
     np.testing.assert_array_equal(got, want)

@@ -4,7 +4,6 @@
 #include <stdatomic.h>
 
 #include "lrp.h"
-#include "runtime/trace.h"
 
 static int conv_axis_ok(ptrdiff_t in, ptrdiff_t out, ptrdiff_t k, ptrdiff_t stride,
                         ptrdiff_t pad, ptrdiff_t dil)
@@ -18,18 +17,6 @@ static int conv_axis_ok(ptrdiff_t in, ptrdiff_t out, ptrdiff_t k, ptrdiff_t stri
 }
 
 static atomic_int winograd_fusion = LRP_WINOGRAD_FUSION_AUTO;
-static atomic_long winograd_fused_runs;
-
-void lrp_count_winograd_fused_run(void)
-{
-    atomic_fetch_add(&winograd_fused_runs, 1);
-}
-
-long lrp_winograd_fused_runs(void)
-{
-    return atomic_load(&winograd_fused_runs);
-}
-
 lrp_status lrp_set_winograd_fusion(int mode)
 {
     if (mode != LRP_WINOGRAD_FUSION_NEVER && mode != LRP_WINOGRAD_FUSION_AUTO &&

@@ -527,7 +527,7 @@ static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv
     ptrdiff_t items;
     if (__builtin_mul_overflow(v->n, job.items_per_sample, &items))
         return LRP_ERR_NOMEM;
-    lrp_count_winograd_fused_run();
+    lrp_trace_tier(base->flipped ? "conv.real.winograd_fused" : "conv.forward.winograd_fused");
     return lrp_parallel_for(items, LRP_ISA_TASK(winograd_fused_task), &job, interrupt);
 }
 

@@ -1,0 +1,116 @@
+/* Element by element: the stabiliser of a rule's denominators, ReLU, and
+ * whether an array holds a nonzero value, with the GIL released while a
+ * kernel runs. */
+#include "module/convert.h" /* first: Python.h precedes the standard headers */
+#include "module/module.h"
+#include "lrp.h"
+
+static PyObject *py_stabilise(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *z_obj, *rule_obj;
+    int in_place = 0;
+    lrp_rule rule;
+    int typenum;
+    if (!PyArg_ParseTuple(args, "OO|p", &z_obj, &rule_obj, &in_place) ||
+        parse_rule(rule_obj, &rule) < 0 || take_float_dtype(z_obj, &typenum) < 0)
+        return NULL;
+    PyArrayObject *z;
+    if (in_place) {
+        /* a z the caller owns and no one else reads (a fresh forward's):
+         * no copy of tens of megabytes */
+        const int needed = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE;
+        if (!PyArray_Check(z_obj) || !PyArray_ISNOTSWAPPED((PyArrayObject *)z_obj) ||
+            !PyArray_CHKFLAGS((PyArrayObject *)z_obj, needed)) {
+            PyErr_SetString(PyExc_ValueError, "stabilise in place needs a writeable, C-ordered, "
+                                              "aligned array of native byte order");
+            return NULL;
+        }
+        z = (PyArrayObject *)z_obj;
+        Py_INCREF(z);
+    } else {
+        /* a fresh, native, C-ordered copy: the caller's z stays as it was */
+        z = (PyArrayObject *)PyArray_CheckFromAny(z_obj, NULL, 0, 0,
+                                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
+                                                      NPY_ARRAY_ENSURECOPY | NPY_ARRAY_NOTSWAPPED,
+                                                  NULL);
+        if (!z)
+            return NULL;
+    }
+    npy_intp count = PyArray_SIZE(z);
+    Py_BEGIN_ALLOW_THREADS
+    if (typenum == NPY_FLOAT32)
+        lrp_stabilise_f32(&rule, count, PyArray_DATA(z));
+    else
+        lrp_stabilise_f64(&rule, count, PyArray_DATA(z));
+    Py_END_ALLOW_THREADS
+    return (PyObject *)z;
+}
+
+static PyObject *py_relu(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    int typenum;
+    if (take_float_dtype(arg, &typenum) < 0)
+        return NULL;
+    PyArrayObject *a = native_c_array(arg);
+    if (!a)
+        return NULL;
+    PyArrayObject *out = (PyArrayObject *)PyArray_NewLikeArray(a, NPY_CORDER, NULL, 0);
+    if (!out) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    const npy_intp count = PyArray_SIZE(a);
+    Py_BEGIN_ALLOW_THREADS
+    if (typenum == NPY_FLOAT32)
+        lrp_relu_f32(count, PyArray_DATA(a), PyArray_DATA(out));
+    else
+        lrp_relu_f64(count, PyArray_DATA(a), PyArray_DATA(out));
+    Py_END_ALLOW_THREADS
+    Py_DECREF(a);
+    return (PyObject *)out;
+}
+
+static PyObject *py_any_nonzero(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyArray_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "any_nonzero needs a NumPy array, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    const int typenum = PyArray_TYPE((PyArrayObject *)arg);
+    if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64 && typenum != NPY_BOOL &&
+        !PyTypeNum_ISINTEGER(typenum)) {
+        PyErr_Format(PyExc_TypeError, "any_nonzero takes float32, float64, bool or integer "
+                     "arrays, not %R", PyArray_DESCR((PyArrayObject *)arg));
+        return NULL;
+    }
+    PyArrayObject *x = native_c_array(arg);
+    if (!x)
+        return NULL;
+    const npy_intp count = PyArray_SIZE(x);
+    int any;
+    Py_BEGIN_ALLOW_THREADS
+    if (typenum == NPY_FLOAT32)
+        any = lrp_any_nonzero_f32(count, PyArray_DATA(x));
+    else if (typenum == NPY_FLOAT64)
+        any = lrp_any_nonzero_f64(count, PyArray_DATA(x));
+    else
+        any = lrp_any_nonzero_bytes((size_t)PyArray_NBYTES(x), PyArray_DATA(x));
+    Py_END_ALLOW_THREADS
+    Py_DECREF(x);
+    return PyBool_FromLong(any);
+}
+
+PyMethodDef elementwise_methods[] = {
+    {"stabilise", py_stabilise, METH_VARARGS,
+     "stabilise(z, rule, in_place=False) -> z stabilised: a copy, or z itself."},
+    {"relu", py_relu, METH_O,
+     "relu(a) -> a new C-ordered array max(a, 0) as NumPy's maximum forms it (NaN\n"
+     "stays, -0 becomes 0); float32 or float64, over the threads."},
+    {"any_nonzero", py_any_nonzero, METH_O,
+     "any_nonzero(x) -> whether x (float32, float64, bool or integer) holds a nonzero\n"
+     "value (NaN is one, -0 is not), stopping at the first."},
+    {NULL, NULL, 0, NULL}};

@@ -1,0 +1,110 @@
+/* _core._testing: switches and queries only the tests, fuzzers and
+ * benchmarks use, kept out of the namespace the package calls. Each switch
+ * gives the same values either way; it chooses what a test compares. */
+#include "module/convert.h" /* first: Python.h precedes the standard headers */
+#include "module/module.h"
+#include "lrp.h"
+
+static PyObject *py_set_poison(PyObject *module, PyObject *arg)
+{
+    const int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    core_state_of(module)->poison_outputs = on;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_poison(PyObject *module, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(core_state_of(module)->poison_outputs);
+}
+
+static PyObject *py_set_sparse_passes(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    const int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    lrp_set_sparse_passes(on);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_sparse_passes(PyObject *module, PyObject *unused)
+{
+    (void)module, (void)unused;
+    return PyBool_FromLong(lrp_sparse_passes());
+}
+
+static const char *const fusion_names[] = {"never", "auto", "always"};
+
+static PyObject *py_set_winograd_fusion(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    const int mode = CHOICE_INDEX(arg, fusion_names, "Winograd fusion mode");
+    if (mode < 0)
+        return NULL;
+    (void)lrp_set_winograd_fusion(mode);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_winograd_fusion(PyObject *module, PyObject *unused)
+{
+    (void)module, (void)unused;
+    return PyUnicode_FromString(fusion_names[lrp_winograd_fusion()]);
+}
+
+static PyObject *py_best_isa(PyObject *module, PyObject *unused)
+{
+    (void)module, (void)unused;
+    return PyUnicode_FromString(isa_names[lrp_best_isa()]);
+}
+
+/* Each function's self is the _core module object (testing_namespace
+ * binds it), whose state holds the poison switch. */
+static PyMethodDef testing_methods[] = {
+    {"set_poison", py_set_poison, METH_O,
+     "set_poison(on): whether new outputs start filled with 0xFF bytes rather than\n"
+     "whatever memory held, so that a value no path writes shows (the environment\n"
+     "variable SEMIRING_LRP_POISON=1 sets it at import)."},
+    {"poison", py_poison, METH_NOARGS, "poison() -> whether new outputs start as 0xFF bytes."},
+    {"set_sparse_passes", py_set_sparse_passes, METH_O,
+     "set_sparse_passes(on): whether dense layers may take their sparse-input passes\n"
+     "(the products' results either way)."},
+    {"sparse_passes", py_sparse_passes, METH_NOARGS,
+     "sparse_passes() -> whether dense layers may take their sparse-input passes."},
+    {"set_winograd_fusion", py_set_winograd_fusion, METH_O,
+     "set_winograd_fusion(mode): 'auto' (the fused form of Winograd's 3x3 products where\n"
+     "its buffers fit a core's L2), 'always' or 'never' (the same values either way)."},
+    {"winograd_fusion", py_winograd_fusion, METH_NOARGS,
+     "winograd_fusion() -> 'never', 'auto' or 'always'."},
+    {"best_isa", py_best_isa, METH_NOARGS,
+     "best_isa() -> the best instruction set this CPU supports."},
+    {NULL, NULL, 0, NULL}};
+
+#define TESTING_NAME "semiring_lrp._core._testing"
+
+PyObject *testing_namespace(PyObject *module)
+{
+    PyObject *testing = PyModule_New(TESTING_NAME);
+    PyObject *owner = PyUnicode_FromString(TESTING_NAME);
+    if (!testing || !owner ||
+        PyModule_AddStringConstant(testing, "__doc__", "Switches for tests and comparisons; "
+                                   "not part of semiring_lrp's API.") < 0)
+        goto fail;
+    for (PyMethodDef *def = testing_methods; def->ml_name; def++) {
+        PyObject *function = PyCFunction_NewEx(def, module, owner);
+        if (!function)
+            goto fail;
+        if (PyModule_AddObject(testing, def->ml_name, function) < 0) {
+            Py_DECREF(function);
+            goto fail;
+        }
+    }
+    Py_DECREF(owner);
+    return testing;
+fail:
+    Py_XDECREF(owner);
+    Py_XDECREF(testing);
+    return NULL;
+}
