@@ -25,6 +25,9 @@ SLOWEST_FIRST = ["csrc/conv/conv_f32.c", "csrc/conv/conv_f64.c", "csrc/dense/den
 # -ffp-contract=off: a multiply-add fuses only where a kernel asks for it, so the
 # portable path rounds the same on every compiler
 compile_args = ["-std=c11", "-O3", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
+# the module's one entry point is PyInit__core (PyMODINIT_FUNC exports it);
+# every C function stays out of its dynamic symbol table
+compile_args += ["-fvisibility=hidden"]
 link_args = ["-pthread"]
 if os.environ.get("SEMIRING_LRP_STRICT") == "1":
     compile_args += ["-Wall", "-Wextra", "-Werror", "-Wno-error=unused-function"]

@@ -74,44 +74,67 @@ typedef struct {
     lrp_weight_cache *cache;        /* NULL: prepare per call */
 } lrp_dense_shape;
 
-/* Every function exists once per dtype: T float with suffix _f32, T double
- * with suffix _f64. low/high are the z^B bounds, shaped like a; NULL unless
+/* Every function exists once per dtype: float with suffix _f32, double
+ * with suffix _f64, the same comments holding for both. low/high are the z^B bounds, shaped like a; NULL unless
  * rule->kind == LRP_RULE_ZBOX. z is the stabilised denominator, m the
  * Viterbi denominator; r_out (n, out) is the relevance above the layer and
  * r_in (n, in) receives the relevance below it. */
-#define LRP_DENSE_API(T, S)                                                                    \
-    /* z (n, out) = sum_j n_jk + beta_k, before stabilisation */                               \
-    lrp_status lrp_dense_forward_##S(const lrp_dense_shape *s, const lrp_rule *rule,           \
-                                     const T *a, const T *w, const T *b,                       \
-                                     const T *low, const T *high, T *z);                       \
-    /* in place: z <- stab(z) */                                                               \
-    void lrp_stabilise_##S(const lrp_rule *rule, ptrdiff_t count, T *z);                       \
-    /* m (n, out) = max(|beta_k|, max_j |n_jk|) */                                             \
-    lrp_status lrp_dense_absmax_##S(const lrp_dense_shape *s, const lrp_rule *rule,            \
-                                    const T *a, const T *w, const T *b,                        \
-                                    const T *low, const T *high, T *m);                        \
-    lrp_status lrp_dense_relevance_real_##S(const lrp_dense_shape *s, const lrp_rule *rule,    \
-                                            const T *a, const T *w,                            \
-                                            const T *low, const T *high,                       \
-                                            const T *z, const T *r_out, T *r_in);              \
-    lrp_status lrp_dense_relevance_boolean_##S(const lrp_dense_shape *s, const lrp_rule *rule, \
-                                               const lrp_threshold *t,                         \
-                                               const T *a, const T *w,                         \
-                                               const T *low, const T *high, const T *z,        \
-                                               const uint8_t *r_out, uint8_t *r_in);           \
-    /* counts must be >= 0 (else LRP_ERR_ARG); past INT64_MAX: LRP_ERR_OVERFLOW */             \
-    lrp_status lrp_dense_relevance_counting_##S(const lrp_dense_shape *s, const lrp_rule *rule,\
-                                                const lrp_threshold *t,                        \
-                                                const T *a, const T *w,                        \
-                                                const T *low, const T *high, const T *z,       \
-                                                const int64_t *r_out, int64_t *r_in);          \
-    lrp_status lrp_dense_relevance_viterbi_##S(const lrp_dense_shape *s, const lrp_rule *rule, \
-                                               const T *a, const T *w,                         \
-                                               const T *low, const T *high,                    \
-                                               const T *m, const T *r_out, T *r_in);
+/* z (n, out) = sum_j n_jk + beta_k, before stabilisation */
+lrp_status lrp_dense_forward_f32(const lrp_dense_shape *s, const lrp_rule *rule,
+                                 const float *a, const float *w, const float *b,
+                                 const float *low, const float *high, float *z);
+/* in place: z <- stab(z) */
+void lrp_stabilise_f32(const lrp_rule *rule, ptrdiff_t count, float *z);
+/* m (n, out) = max(|beta_k|, max_j |n_jk|) */
+lrp_status lrp_dense_absmax_f32(const lrp_dense_shape *s, const lrp_rule *rule,
+                                const float *a, const float *w, const float *b,
+                                const float *low, const float *high, float *m);
+lrp_status lrp_dense_relevance_real_f32(const lrp_dense_shape *s, const lrp_rule *rule,
+                                        const float *a, const float *w,
+                                        const float *low, const float *high,
+                                        const float *z, const float *r_out, float *r_in);
+lrp_status lrp_dense_relevance_boolean_f32(const lrp_dense_shape *s, const lrp_rule *rule,
+                                           const lrp_threshold *t,
+                                           const float *a, const float *w,
+                                           const float *low, const float *high, const float *z,
+                                           const uint8_t *r_out, uint8_t *r_in);
+/* counts must be >= 0 (else LRP_ERR_ARG); past INT64_MAX: LRP_ERR_OVERFLOW */
+lrp_status lrp_dense_relevance_counting_f32(const lrp_dense_shape *s, const lrp_rule *rule,
+                                            const lrp_threshold *t,
+                                            const float *a, const float *w,
+                                            const float *low, const float *high, const float *z,
+                                            const int64_t *r_out, int64_t *r_in);
+lrp_status lrp_dense_relevance_viterbi_f32(const lrp_dense_shape *s, const lrp_rule *rule,
+                                           const float *a, const float *w,
+                                           const float *low, const float *high,
+                                           const float *m, const float *r_out, float *r_in);
 
-LRP_DENSE_API(float, f32)
-LRP_DENSE_API(double, f64)
+/* the same for double */
+lrp_status lrp_dense_forward_f64(const lrp_dense_shape *s, const lrp_rule *rule,
+                                 const double *a, const double *w, const double *b,
+                                 const double *low, const double *high, double *z);
+void lrp_stabilise_f64(const lrp_rule *rule, ptrdiff_t count, double *z);
+lrp_status lrp_dense_absmax_f64(const lrp_dense_shape *s, const lrp_rule *rule,
+                                const double *a, const double *w, const double *b,
+                                const double *low, const double *high, double *m);
+lrp_status lrp_dense_relevance_real_f64(const lrp_dense_shape *s, const lrp_rule *rule,
+                                        const double *a, const double *w,
+                                        const double *low, const double *high,
+                                        const double *z, const double *r_out, double *r_in);
+lrp_status lrp_dense_relevance_boolean_f64(const lrp_dense_shape *s, const lrp_rule *rule,
+                                           const lrp_threshold *t,
+                                           const double *a, const double *w,
+                                           const double *low, const double *high, const double *z,
+                                           const uint8_t *r_out, uint8_t *r_in);
+lrp_status lrp_dense_relevance_counting_f64(const lrp_dense_shape *s, const lrp_rule *rule,
+                                            const lrp_threshold *t,
+                                            const double *a, const double *w,
+                                            const double *low, const double *high, const double *z,
+                                            const int64_t *r_out, int64_t *r_in);
+lrp_status lrp_dense_relevance_viterbi_f64(const lrp_dense_shape *s, const lrp_rule *rule,
+                                           const double *a, const double *w,
+                                           const double *low, const double *high,
+                                           const double *m, const double *r_out, double *r_in);
 
 /* A batch through one Conv2d layer, NCHW: a (n, in_c, in_h, in_w),
  * w (out_c, in_c / groups, k_h, k_w), b (out_c), z (n, out_c, out_h, out_w);
@@ -129,32 +152,52 @@ typedef struct {
 lrp_status lrp_conv_check(const lrp_conv_shape *s);
 
 /* The same passes as the dense layer's, with the same meaning per pair. */
-#define LRP_CONV_API(T, S)                                                                     \
-    lrp_status lrp_conv_forward_##S(const lrp_conv_shape *s, const lrp_rule *rule,             \
-                                    const T *a, const T *w, const T *b,                        \
-                                    const T *low, const T *high, T *z);                        \
-    lrp_status lrp_conv_absmax_##S(const lrp_conv_shape *s, const lrp_rule *rule,              \
-                                   const T *a, const T *w, const T *b,                         \
-                                   const T *low, const T *high, T *m);                         \
-    lrp_status lrp_conv_relevance_real_##S(const lrp_conv_shape *s, const lrp_rule *rule,      \
-                                           const T *a, const T *w, const T *low,               \
-                                           const T *high, const T *z, const T *r_out,          \
-                                           T *r_in);                                           \
-    lrp_status lrp_conv_relevance_boolean_##S(const lrp_conv_shape *s, const lrp_rule *rule,   \
-                                              const lrp_threshold *t, const T *a, const T *w,  \
-                                              const T *low, const T *high, const T *z,         \
-                                              const uint8_t *r_out, uint8_t *r_in);            \
-    lrp_status lrp_conv_relevance_counting_##S(const lrp_conv_shape *s, const lrp_rule *rule,  \
-                                               const lrp_threshold *t, const T *a, const T *w, \
-                                               const T *low, const T *high, const T *z,        \
-                                               const int64_t *r_out, int64_t *r_in);           \
-    lrp_status lrp_conv_relevance_viterbi_##S(const lrp_conv_shape *s, const lrp_rule *rule,   \
-                                              const T *a, const T *w, const T *low,            \
-                                              const T *high, const T *m, const T *r_out,       \
-                                              T *r_in);
+lrp_status lrp_conv_forward_f32(const lrp_conv_shape *s, const lrp_rule *rule,
+                                const float *a, const float *w, const float *b,
+                                const float *low, const float *high, float *z);
+lrp_status lrp_conv_absmax_f32(const lrp_conv_shape *s, const lrp_rule *rule,
+                               const float *a, const float *w, const float *b,
+                               const float *low, const float *high, float *m);
+lrp_status lrp_conv_relevance_real_f32(const lrp_conv_shape *s, const lrp_rule *rule,
+                                       const float *a, const float *w, const float *low,
+                                       const float *high, const float *z, const float *r_out,
+                                       float *r_in);
+lrp_status lrp_conv_relevance_boolean_f32(const lrp_conv_shape *s, const lrp_rule *rule,
+                                          const lrp_threshold *t, const float *a, const float *w,
+                                          const float *low, const float *high, const float *z,
+                                          const uint8_t *r_out, uint8_t *r_in);
+lrp_status lrp_conv_relevance_counting_f32(const lrp_conv_shape *s, const lrp_rule *rule,
+                                           const lrp_threshold *t, const float *a, const float *w,
+                                           const float *low, const float *high, const float *z,
+                                           const int64_t *r_out, int64_t *r_in);
+lrp_status lrp_conv_relevance_viterbi_f32(const lrp_conv_shape *s, const lrp_rule *rule,
+                                          const float *a, const float *w, const float *low,
+                                          const float *high, const float *m, const float *r_out,
+                                          float *r_in);
 
-LRP_CONV_API(float, f32)
-LRP_CONV_API(double, f64)
+/* the same for double */
+lrp_status lrp_conv_forward_f64(const lrp_conv_shape *s, const lrp_rule *rule,
+                                const double *a, const double *w, const double *b,
+                                const double *low, const double *high, double *z);
+lrp_status lrp_conv_absmax_f64(const lrp_conv_shape *s, const lrp_rule *rule,
+                               const double *a, const double *w, const double *b,
+                               const double *low, const double *high, double *m);
+lrp_status lrp_conv_relevance_real_f64(const lrp_conv_shape *s, const lrp_rule *rule,
+                                       const double *a, const double *w, const double *low,
+                                       const double *high, const double *z, const double *r_out,
+                                       double *r_in);
+lrp_status lrp_conv_relevance_boolean_f64(const lrp_conv_shape *s, const lrp_rule *rule,
+                                          const lrp_threshold *t, const double *a, const double *w,
+                                          const double *low, const double *high, const double *z,
+                                          const uint8_t *r_out, uint8_t *r_in);
+lrp_status lrp_conv_relevance_counting_f64(const lrp_conv_shape *s, const lrp_rule *rule,
+                                           const lrp_threshold *t, const double *a, const double *w,
+                                           const double *low, const double *high, const double *z,
+                                           const int64_t *r_out, int64_t *r_in);
+lrp_status lrp_conv_relevance_viterbi_f64(const lrp_conv_shape *s, const lrp_rule *rule,
+                                          const double *a, const double *w, const double *low,
+                                          const double *high, const double *m, const double *r_out,
+                                          double *r_in);
 
 /* Pooling, channel by channel, NCHW: output (oy, ox) of channel c reads the
  * window rows [row_start[oy], row_end[oy]) x columns [col_start[ox],
@@ -176,33 +219,43 @@ lrp_status lrp_pool_check(const lrp_pool_shape *s);
 
 /* weight (out_h, out_w) is read only for LRP_POOL_AVERAGE. Relevance
  * passes form z_k (and Viterbi's m_k) of each window themselves. */
-#define LRP_POOL_API(T, S)                                                                     \
-    lrp_status lrp_pool_forward_##S(const lrp_pool_shape *s, const T *weight, const T *a,      \
-                                    T *z);                                                     \
-    lrp_status lrp_pool_relevance_real_##S(const lrp_pool_shape *s, const T *weight,           \
-                                           const T *a, const T *r_out, T *r_in);               \
-    lrp_status lrp_pool_relevance_boolean_##S(const lrp_pool_shape *s, const T *weight,        \
-                                              const lrp_threshold *t, const T *a,              \
-                                              const uint8_t *r_out, uint8_t *r_in);            \
-    lrp_status lrp_pool_relevance_counting_##S(const lrp_pool_shape *s, const T *weight,       \
-                                               const lrp_threshold *t, const T *a,             \
-                                               const int64_t *r_out, int64_t *r_in);           \
-    lrp_status lrp_pool_relevance_viterbi_##S(const lrp_pool_shape *s, const T *weight,        \
-                                              const T *a, const T *r_out, T *r_in);
+lrp_status lrp_pool_forward_f32(const lrp_pool_shape *s, const float *weight, const float *a,
+                                float *z);
+lrp_status lrp_pool_relevance_real_f32(const lrp_pool_shape *s, const float *weight,
+                                       const float *a, const float *r_out, float *r_in);
+lrp_status lrp_pool_relevance_boolean_f32(const lrp_pool_shape *s, const float *weight,
+                                          const lrp_threshold *t, const float *a,
+                                          const uint8_t *r_out, uint8_t *r_in);
+lrp_status lrp_pool_relevance_counting_f32(const lrp_pool_shape *s, const float *weight,
+                                           const lrp_threshold *t, const float *a,
+                                           const int64_t *r_out, int64_t *r_in);
+lrp_status lrp_pool_relevance_viterbi_f32(const lrp_pool_shape *s, const float *weight,
+                                          const float *a, const float *r_out, float *r_in);
 
-LRP_POOL_API(float, f32)
-LRP_POOL_API(double, f64)
+/* the same for double */
+lrp_status lrp_pool_forward_f64(const lrp_pool_shape *s, const double *weight, const double *a,
+                                double *z);
+lrp_status lrp_pool_relevance_real_f64(const lrp_pool_shape *s, const double *weight,
+                                       const double *a, const double *r_out, double *r_in);
+lrp_status lrp_pool_relevance_boolean_f64(const lrp_pool_shape *s, const double *weight,
+                                          const lrp_threshold *t, const double *a,
+                                          const uint8_t *r_out, uint8_t *r_in);
+lrp_status lrp_pool_relevance_counting_f64(const lrp_pool_shape *s, const double *weight,
+                                           const lrp_threshold *t, const double *a,
+                                           const int64_t *r_out, int64_t *r_in);
+lrp_status lrp_pool_relevance_viterbi_f64(const lrp_pool_shape *s, const double *weight,
+                                          const double *a, const double *r_out, double *r_in);
 
 /* Element by element (elementwise.c): out = max(a, 0) as NumPy's maximum
  * forms it (a itself where a > 0 or NaN, else +0), over the threads;
  * whether any of count values is nonzero (NaN is; -0 is not), stopping at
  * the first. */
-#define LRP_ELEMENTWISE_API(T, S)                                                              \
-    void lrp_relu_##S(ptrdiff_t count, const T *a, T *out);                                    \
-    int lrp_any_nonzero_##S(ptrdiff_t count, const T *x);
+void lrp_relu_f32(ptrdiff_t count, const float *a, float *out);
+int lrp_any_nonzero_f32(ptrdiff_t count, const float *x);
 
-LRP_ELEMENTWISE_API(float, f32)
-LRP_ELEMENTWISE_API(double, f64)
+/* the same for double */
+void lrp_relu_f64(ptrdiff_t count, const double *a, double *out);
+int lrp_any_nonzero_f64(ptrdiff_t count, const double *x);
 /* the same for count bytes: bool and integer arrays, nonzero where a byte is */
 int lrp_any_nonzero_bytes(size_t count, const void *data);
 

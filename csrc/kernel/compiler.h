@@ -11,6 +11,16 @@
 #define LRP_INLINE inline
 #endif
 
+/* On a function declared for other units of the extension only (the packed
+ * products, the micro-kernel tables): no entry in the module's dynamic
+ * symbol table, and calls within its own unit may inline it (a hidden
+ * function cannot be interposed). */
+#if defined(__GNUC__) || defined(__clang__)
+#define LRP_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define LRP_HIDDEN
+#endif
+
 /* Before a loop whose stores never feed its loads (rows of different
  * planes): the compiler cannot prove it through pointers read from a struct,
  * and without it leaves the loop scalar. */

@@ -1,27 +1,43 @@
-/* The micro-kernel tables of microkernels.c; see there. */
+/* The micro-kernel tables of microkernels.c, for float (_f32) and double
+ * (_f64). A micro-kernel updates one mr x nr tile of C (row stride ldc)
+ * over kc steps of the inner dimension, starting from the tile's values
+ * (load) or from 0; see microkernels.c for the arithmetic of each. */
 #ifndef SEMIRING_LRP_MICROKERNELS_H
 #define SEMIRING_LRP_MICROKERNELS_H
 
 #include <stddef.h>
+#include "kernel/compiler.h"
 
-#define LRP_MICRO_TABLE(T, S)                                                               \
-    typedef void (*lrp_micro_fn_##S)(ptrdiff_t kc, const T *restrict a, const T *restrict b, \
-                                     T *restrict c, ptrdiff_t ldc, int load);               \
-    typedef void (*lrp_micro_rows_fn_##S)(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda,  \
-                                          const T *restrict b, T *restrict c, ptrdiff_t ldc, \
-                                          int load);                                         \
-    typedef struct {                                                                        \
-        int mr, nr; /* tile rows and columns */                                             \
-        lrp_micro_fn_##S sum, max;                                                          \
-        lrp_micro_rows_fn_##S rows; /* sum, A unpacked with row stride lda */               \
-        lrp_micro_rows_fn_##S cols; /* sum, A unpacked with column stride lda */            \
-    } lrp_micro_##S;                                                                        \
-    /* the table of the instruction set in use (lrp_current_isa) */                         \
-    const lrp_micro_##S *lrp_micro_for_##S(void);
+/* A packed (kc steps of mr values) times B packed (kc steps of nr values). */
+typedef void (*lrp_micro_fn_f32)(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                 float *restrict c, ptrdiff_t ldc, int load);
+typedef void (*lrp_micro_fn_f64)(ptrdiff_t kc, const double *restrict a,
+                                 const double *restrict b, double *restrict c, ptrdiff_t ldc,
+                                 int load);
 
-LRP_MICRO_TABLE(float, f32)
-LRP_MICRO_TABLE(double, f64)
+/* The same with A unpacked, read with stride lda. */
+typedef void (*lrp_micro_rows_fn_f32)(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                                      int load);
+typedef void (*lrp_micro_rows_fn_f64)(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                                      const double *restrict b, double *restrict c,
+                                      ptrdiff_t ldc, int load);
 
-#undef LRP_MICRO_TABLE
+/* One instruction set's kernels for one type. */
+typedef struct {
+    int mr, nr; /* tile rows and columns */
+    lrp_micro_fn_f32 sum, max;
+    lrp_micro_rows_fn_f32 rows; /* sum, A unpacked with row stride lda */
+    lrp_micro_rows_fn_f32 cols; /* sum, A unpacked with column stride lda */
+} lrp_micro_f32;
+typedef struct { /* lrp_micro_f32's fields for double */
+    int mr, nr;
+    lrp_micro_fn_f64 sum, max;
+    lrp_micro_rows_fn_f64 rows, cols;
+} lrp_micro_f64;
+
+/* The table of the instruction set in use (lrp_current_isa). */
+LRP_HIDDEN const lrp_micro_f32 *lrp_micro_for_f32(void);
+LRP_HIDDEN const lrp_micro_f64 *lrp_micro_for_f64(void);
 
 #endif

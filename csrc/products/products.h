@@ -1,390 +1,132 @@
-/* Packed products, written once against T and FN() (see instantiate.h):
- * a batch of independent products C_q = A_q B_q (m x n, inner size k), with
- * "sum" (c = sum_p a b, the real passes) or "max" (c = max_p a b, Viterbi's
- * passes over absolute values). A comes packed by the caller (FN(pack_a));
- * B is packed tile by tile through the caller's pack_b, which is where a
- * convolution's im2col happens, one L1-sized panel at a time.
+/* Packed products: a batch of independent products C_q = A_q B_q (m x n,
+ * inner size k), with "sum" (c = sum_p a b, the real passes) or "max"
+ * (c = max_p a b, Viterbi's passes over absolute values). A comes packed by
+ * the caller (pack_a); B is packed tile by tile through the caller's
+ * pack_b, which is where a convolution's im2col happens, one L1-sized panel
+ * at a time.
  *
- * Blocking, after Goto and van de Geijn (BLIS): the inner dimension in
- * chunks of PRODUCT_KC, B panels of KC x nr kept in L1 while every A panel
- * of the item streams from L2 through the micro-kernel (microkernels.c).
- * Each C element's sum runs over p = 0 .. k-1 in order, chunk after chunk,
- * whoever computes it: results do not depend on the thread count.
+ * Declared here for float (suffix _f32) and double (_f64); products_body.h
+ * defines them once against T and FN(), compiled per dtype by
+ * products_f32.c and products_f64.c. A kernel template calls FN(product_run)
+ * and so reaches its dtype's. Included from a template (FN defined), this
+ * header also gives the instance the helpers its loops inline
+ * (products_inline.h).
  */
-#include "kernel/template.h"
-#include "kernel/rule_math.h"
-#ifndef LRP_INSTANCE_PRODUCTS /* once per instance */
-#define LRP_INSTANCE_PRODUCTS
+#ifndef SEMIRING_LRP_PRODUCTS_H
+#define SEMIRING_LRP_PRODUCTS_H
 
+#include <stddef.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "products/microkernels.h"
-#include "runtime/isa_dispatch.h"
-#include "runtime/memory.h"
-#include "runtime/parallel.h"
-#include "kernel/tuning.h"
 
-
-typedef struct FN(product) FN(product);
-struct FN(product) {
+/* One batch of products and how its operands are reached. */
+typedef struct product_f32 product_f32;
+struct product_f32 {
     ptrdiff_t problems, m, n, k;
     int max; /* 0: sum, 1: max */
     /* packed A of problem q: ceil(m / mr) panels of k steps of mr values */
-    const T *(*a_of)(const FN(product) *p, ptrdiff_t q);
+    const float *(*a_of)(const product_f32 *p, ptrdiff_t q);
     /* or, for a sum, A unpacked and the same for every problem: row-major,
      * row stride lda */
-    const T *a_rows;
+    const float *a_rows;
     ptrdiff_t lda;
     /* or, for a sum, A of problem q unpacked column-major, column stride
      * lda, readable for mr - 1 rows past m (the micro-kernel reads whole
      * panels; rows past m reach no output) */
-    const T *(*a_cols_of)(const FN(product) *p, ptrdiff_t q);
+    const float *(*a_cols_of)(const product_f32 *p, ptrdiff_t q);
     /* B rows [p0, p0 + kc) by columns [j0, j0 + nr) of problem q as kc steps
      * of nr values, zero past column n */
-    void (*pack_b)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
-                   int nr, T *restrict dst);
-    /* or B of problem q packed whole by the caller (FN(whole_b_at)) */
-    const T *(*b_of)(const FN(product) *p, ptrdiff_t q);
-    T *(*c_of)(const FN(product) *p, ptrdiff_t q); /* row stride ldc */
+    void (*pack_b)(const product_f32 *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
+                   int nr, float *restrict dst);
+    /* or B of problem q packed whole by the caller (whole_b_at) */
+    const float *(*b_of)(const product_f32 *p, ptrdiff_t q);
+    float *(*c_of)(const product_f32 *p, ptrdiff_t q); /* row stride ldc */
     ptrdiff_t ldc;
     /* runs once rows [i0, i1) x columns [j0, j1) of C_q are complete, or NULL */
-    void (*finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0,
+    void (*finish)(const product_f32 *p, ptrdiff_t q, ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0,
                    ptrdiff_t j1);
     const void *layer; /* what the callbacks read */
     const lrp_interrupt *interrupt;
-    /* set by FN(product_run) */
-    const FN(lrp_micro) *micro;
+    /* set by product_run */
+    const lrp_micro_f32 *micro;
     ptrdiff_t col_block, row_block, col_blocks, row_blocks;
-    /* B of problem 0 packed whole (FN(whole_b_at)), when several row blocks
+    /* B of problem 0 packed whole (whole_b_at), when several row blocks
      * would each pack it; NULL: every item packs its own panels */
-    T *shared_b;
+    float *shared_b;
 };
 
-/* The inner dimension's chunk, for callers that drive the micro-kernels
- * themselves and must sum in the products' order (Winograd's fused form). */
-static LRP_INLINE ptrdiff_t FN(product_chunk)(void)
-{
-    return PRODUCT_KC;
-}
+/* product_f32's fields for double */
+typedef struct product_f64 product_f64;
+struct product_f64 {
+    ptrdiff_t problems, m, n, k;
+    int max;
+    const double *(*a_of)(const product_f64 *p, ptrdiff_t q);
+    const double *a_rows;
+    ptrdiff_t lda;
+    const double *(*a_cols_of)(const product_f64 *p, ptrdiff_t q);
+    void (*pack_b)(const product_f64 *p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0,
+                   int nr, double *restrict dst);
+    const double *(*b_of)(const product_f64 *p, ptrdiff_t q);
+    double *(*c_of)(const product_f64 *p, ptrdiff_t q);
+    ptrdiff_t ldc;
+    void (*finish)(const product_f64 *p, ptrdiff_t q, ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0,
+                   ptrdiff_t j1);
+    const void *layer;
+    const lrp_interrupt *interrupt;
+    const lrp_micro_f64 *micro;
+    ptrdiff_t col_block, row_block, col_blocks, row_blocks;
+    double *shared_b;
+};
 
-/* Where element (row p, column j) of a k x n B packed whole lies
- * (FN(product).shared_b, b_of): chunk after chunk of PRODUCT_KC rows, each
- * as strips of nr columns (kc steps of nr values), zero past column n. */
-static LRP_INLINE size_t FN(whole_b_at)(ptrdiff_t n, ptrdiff_t k, int nr, ptrdiff_t p,
-                                        ptrdiff_t j)
-{
-    const ptrdiff_t pc = p / PRODUCT_KC * PRODUCT_KC;
-    const ptrdiff_t kc = k - pc < PRODUCT_KC ? k - pc : PRODUCT_KC;
-    const ptrdiff_t width = (n + nr - 1) / nr * nr;
-    return (size_t)(pc * width + j / nr * kc * nr + (p - pc) * nr + j % nr);
-}
+/* Runs the product over lrp_num_threads() threads; p->micro must be set.
+ * Each C element's sum runs over p = 0 .. k-1 in order, whoever computes
+ * it: results do not depend on the thread count. */
+LRP_HIDDEN lrp_status product_run_f32(product_f32 *p);
+LRP_HIDDEN lrp_status product_run_f64(product_f64 *p);
 
-/* dst: ceil(m / mr) panels of k steps of mr values of src (m x k, row stride
- * lda), each value v stored as rho(v), or |rho(v)| when absolute; rows past
- * m are 0. */
-static void FN(pack_a)(const T *restrict src, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, int mr,
-                       int kind, T gamma, int absolute, T *restrict dst)
-{
-    for (ptrdiff_t i0 = 0; i0 < m; i0 += mr) {
-        for (ptrdiff_t p = 0; p < k; p++)
-            for (int r = 0; r < mr; r++) {
-                T v = 0;
-                if (i0 + r < m) {
-                    v = FN(rho)(kind, gamma, src[(i0 + r) * lda + p]);
-                    v = absolute ? FN(absolute)(v) : v;
-                }
-                dst[p * mr + r] = v;
-            }
-        dst += k * mr;
-    }
-}
+/* dst: ceil(m / mr) panels of k steps of mr values of src (m x k, row
+ * stride lda), each value v stored as rho(v), or |rho(v)| when absolute;
+ * rows past m are 0. */
+LRP_HIDDEN void pack_a_f32(const float *restrict src, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k,
+                           int mr, int kind, float gamma, int absolute, float *restrict dst);
+LRP_HIDDEN void pack_a_f64(const double *restrict src, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k,
+                           int mr, int kind, double gamma, int absolute, double *restrict dst);
 
-/* Whether x[0..count) holds no infinity or NaN. The Viterbi product forms
- * |a| * max |rho(w)| (R / (m + 1e-9)) can overflow where the paper's
- * |a rho(w)| / (m + 1e-9) * R (at most R) cannot; they then take the exact path. */
-static int FN(all_finite)(const T *x, ptrdiff_t count)
-{
-    /* x - x is 0 for finite x and NaN otherwise; 16 sums side by side, so
-     * that no chain of additions waits on the one before (one sum had cost
-     * 2% of a Viterbi VGG-16 pass) */
-    T sum[16] = {0};
-    ptrdiff_t i = 0;
-    for (; i + 16 <= count; i += 16)
-        for (int l = 0; l < 16; l++)
-            sum[l] += x[i + l] - x[i + l];
-    for (; i < count; i++)
-        sum[0] += x[i] - x[i];
-    int finite = 1;
-    for (int l = 0; l < 16; l++)
-        finite &= sum[l] == 0;
-    return finite;
-}
-
-/* Viterbi's R_in = |a| * c, c = max_k |rho(w_jk)| q_k, at most `cap` (the
- * sample's largest R_k): each term |a rho(w)| / (m + 1e-9) * R_k of the
- * paper's form is at most R_k, and the product form's extra rounding must
- * not carry R_in past it (relevance above 1 from a seed of 1). */
-static LRP_INLINE void FN(viterbi_scale)(T *restrict row, const T *restrict a, ptrdiff_t j0,
-                                         ptrdiff_t j1, T cap)
-{
-    for (ptrdiff_t j = j0; j < j1; j++) {
-        const T v = FN(absolute)(a[j]) * row[j];
-        /* an overflowed value (inf, or 0 * inf = NaN) stays, so that
-         * FN(all_finite) sends the layer to the pair-by-pair form: capped,
-         * it had passed for cap where the paper's form gives 0 */
-        row[j] = v > cap && v - v == 0 ? cap : v;
-    }
-}
-
-/* The largest of each of `rows` runs of `count` values. */
-static void FN(row_maxima)(const T *x, ptrdiff_t rows, ptrdiff_t count, T *maxima)
-{
-    for (ptrdiff_t i = 0; i < rows; i++) {
-        /* 16 maxima side by side (the compiler makes a vector of them), then
-         * theirs: the same value as one pass (NaN never wins, +0 beats -0) */
-        const T *row = x + i * count;
-        T best[16] = {0};
-        ptrdiff_t j = 0;
-        for (; j + 16 <= count; j += 16)
-            for (int l = 0; l < 16; l++)
-                best[l] = row[j + l] > best[l] ? row[j + l] : best[l];
-        for (; j < count; j++)
-            best[0] = row[j] > best[0] ? row[j] : best[0];
-        T most = 0;
-        for (int l = 0; l < 16; l++)
-            most = best[l] > most ? best[l] : most;
-        maxima[i] = most;
-    }
-}
-
-/* The products' left operand from relevance: s = R / z (0 where z = 0) for
- * the real passes, q = R / (m + 1e-9) for Viterbi's; over the threads, in
- * chunks of QUOTIENT_CHUNK. */
-#define QUOTIENT_CHUNK 16384
-typedef struct {
-    const T *r, *z;
-    T *out;
-    ptrdiff_t count;
-    int viterbi;
-} FN(quotients);
-
-/* compiled per instruction set: a division per value, the same IEEE
- * quotient on every set, 16 at a time with AVX-512 */
-static LRP_INLINE lrp_status FN(quotients_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
-                                                 int worker, lrp_team *team, int fused)
-{
-    const FN(quotients) *job = context;
-    (void)worker, (void)team, (void)fused;
-    ptrdiff_t first, last;
-    lrp_chunk_span(begin, end, QUOTIENT_CHUNK, job->count, &first, &last);
-    if (job->viterbi) {
-        for (ptrdiff_t i = first; i < last; i++)
-            job->out[i] = job->r[i] / (job->z[i] + (T)LRP_VITERBI_EPS);
-    } else {
-        for (ptrdiff_t i = first; i < last; i++)
-            job->out[i] = FN(coefficient)(job->r[i], job->z[i]);
-    }
-    return LRP_OK;
-}
-
-LRP_ISA_TASKS(quotients_task, FN(quotients_items))
-
-static void FN(quotients_run)(const T *r, const T *z, ptrdiff_t count, int viterbi, T *out)
-{
-    FN(quotients) job = {r, z, out, count, viterbi};
-    lrp_parallel_chunks(count, QUOTIENT_CHUNK, LRP_ISA_TASK(quotients_task), &job);
-}
-#undef QUOTIENT_CHUNK
+/* Room for pack_a of an m x k matrix, in values; LRP_ERR_NOMEM past SIZE_MAX. */
+LRP_HIDDEN lrp_status packed_a_count_f32(ptrdiff_t m, ptrdiff_t k, int mr, size_t *count);
+LRP_HIDDEN lrp_status packed_a_count_f64(ptrdiff_t m, ptrdiff_t k, int mr, size_t *count);
 
 /* beta_k = bias_term(b_k) for `count` outputs (|beta_k| for the maxima of
  * Viterbi's denominators), freshly allocated; NULL if out of memory. */
-static T *FN(bias_terms)(int kind, T gamma, int absolute, const T *b, ptrdiff_t count)
-{
-    T *beta = lrp_alloc_array((size_t)count, sizeof(T));
-    for (ptrdiff_t k = 0; beta && k < count; k++) {
-        beta[k] = FN(bias_term)(kind, gamma, b[k]);
-        beta[k] = absolute ? FN(absolute)(beta[k]) : beta[k];
-    }
-    return beta;
-}
+LRP_HIDDEN float *bias_terms_f32(int kind, float gamma, int absolute, const float *b,
+                                 ptrdiff_t count);
+LRP_HIDDEN double *bias_terms_f64(int kind, double gamma, int absolute, const double *b,
+                                  ptrdiff_t count);
 
-/* Room for FN(pack_a) of an m x k matrix. */
-static lrp_status FN(packed_a_count)(ptrdiff_t m, ptrdiff_t k, int mr, size_t *count)
-{
-    ptrdiff_t panels = (m + mr - 1) / mr;
-    size_t rows;
-    if (lrp_checked_count(0, panels, (size_t)mr, &rows) != LRP_OK)
-        return LRP_ERR_NOMEM;
-    if (rows > PTRDIFF_MAX || lrp_checked_count(0, (ptrdiff_t)rows, (size_t)k, count) != LRP_OK)
-        return LRP_ERR_NOMEM;
-    return LRP_OK;
-}
+/* The products' left operand from relevance, over the threads: out = r / z
+ * (0 where z = 0) for the real passes, r / (m + LRP_VITERBI_EPS) for
+ * Viterbi's (viterbi = 1, z = m). */
+LRP_HIDDEN void quotients_run_f32(const float *r, const float *z, ptrdiff_t count, int viterbi,
+                                  float *out);
+LRP_HIDDEN void quotients_run_f64(const double *r, const double *z, ptrdiff_t count,
+                                  int viterbi, double *out);
 
-/* One micro-tile, A packed or (in_place) rows of p->a_rows; tiles cut by
- * the edge of C go through a full-size copy. */
-static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, const T *a,
-                                        int in_place, const T *b, T *c, ptrdiff_t rows,
-                                        ptrdiff_t cols, int load, T *restrict tile)
-{
-    const int mr = p->micro->mr, nr = p->micro->nr;
-    FN(lrp_micro_fn) kernel = p->max ? p->micro->max : p->micro->sum;
-    if (rows == mr && cols == nr) {
-        if (p->a_cols_of)
-            p->micro->cols(kc, a, p->lda, b, c, p->ldc, load);
-        else if (in_place)
-            p->micro->rows(kc, a, p->lda, b, c, p->ldc, load);
-        else
-            kernel(kc, a, b, c, p->ldc, load);
-        return;
-    }
-    for (ptrdiff_t r = 0; r < mr; r++)
-        for (ptrdiff_t j = 0; j < nr; j++)
-            tile[r * nr + j] = load && r < rows && j < cols ? c[r * p->ldc + j] : (T)0;
-    if (p->a_cols_of)
-        p->micro->cols(kc, a, p->lda, b, tile, nr, 1);
-    else if (in_place) /* rows == mr: partial rows come packed */
-        p->micro->rows(kc, a, p->lda, b, tile, nr, 1);
-    else
-        kernel(kc, a, b, tile, nr, 1);
-    for (ptrdiff_t r = 0; r < rows; r++)
-        for (ptrdiff_t j = 0; j < cols; j++)
-            c[r * p->ldc + j] = tile[r * nr + j];
-}
+/* maxima[i]: the largest of the i-th of `rows` runs of `count` values
+ * (and at least 0). */
+LRP_HIDDEN void row_maxima_f32(const float *x, ptrdiff_t rows, ptrdiff_t count, float *maxima);
+LRP_HIDDEN void row_maxima_f64(const double *x, ptrdiff_t rows, ptrdiff_t count,
+                               double *maxima);
 
-static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
-                                   lrp_team *team)
-{
-    const FN(product) *p = context;
-    const int mr = p->micro->mr, nr = p->micro->nr;
-    const ptrdiff_t kc_max = p->k < PRODUCT_KC ? p->k : PRODUCT_KC;
-    const int packed = p->shared_b || p->b_of; /* B needs no packing here */
-    const size_t panel_size = packed ? 0 : (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block;
-    const size_t tail_size = p->a_rows ? (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)mr : 0;
-    T *panel = lrp_alloc_aligned(panel_size + tail_size + (size_t)mr * (size_t)nr, sizeof(T));
-    if (!panel)
-        return LRP_ERR_NOMEM;
-    T *tail = panel + panel_size, *tile = tail + tail_size;
-    lrp_status status = LRP_OK;
-    for (ptrdiff_t item = begin; item < end; item++) {
-        const ptrdiff_t q = item / (p->col_blocks * p->row_blocks);
-        const ptrdiff_t rest = item % (p->col_blocks * p->row_blocks);
-        /* with B shared, a thread's range runs over whole row blocks, which
-         * split evenly; else over column blocks, so each packs its own B */
-        const ptrdiff_t col = packed ? rest % p->col_blocks : rest / p->row_blocks;
-        const ptrdiff_t row = packed ? rest / p->col_blocks : rest % p->row_blocks;
-        const ptrdiff_t j0 = col * p->col_block, i0 = row * p->row_block;
-        const ptrdiff_t j1 = j0 + p->col_block < p->n ? j0 + p->col_block : p->n;
-        const ptrdiff_t i1 = i0 + p->row_block < p->m ? i0 + p->row_block : p->m;
-        const T *a = p->a_rows ? NULL : p->a_cols_of ? p->a_cols_of(p, q) : p->a_of(p, q);
-        const T *whole_b = p->b_of ? p->b_of(p, q) : p->shared_b;
-        T *c = p->c_of(p, q);
-        ptrdiff_t pc = 0;
-        do {
-            if (lrp_team_stop(team, worker)) {
-                status = LRP_ERR_INTERRUPTED;
-                goto done;
-            }
-            const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
-            if (!whole_b)
-                for (ptrdiff_t js = j0; js < j1; js += nr)
-                    p->pack_b(p, q, pc, kc, js, nr, panel + (js - j0) / nr * kc * nr);
-            /* unpacked A: the rows past the last full tile, packed here */
-            const ptrdiff_t full_end = p->a_rows ? i0 + (i1 - i0) / mr * mr : i0;
-            if (p->a_rows && full_end < i1)
-                FN(pack_a)(p->a_rows + full_end * p->lda + pc, p->lda, i1 - full_end, kc, mr,
-                           LRP_RULE_ZERO, 0, 0, tail);
-            for (ptrdiff_t js = j0; js < j1; js += nr) {
-                const T *b = whole_b ? whole_b + FN(whole_b_at)(p->n, p->k, nr, pc, js)
-                                     : panel + (js - j0) / nr * kc * nr;
-                const ptrdiff_t cols = j1 - js < nr ? j1 - js : nr;
-                for (ptrdiff_t ir = i0; ir < i1; ir += mr) {
-                    const int in_place = p->a_rows && ir < full_end;
-                    const T *at = in_place       ? p->a_rows + ir * p->lda + pc
-                                  : p->a_rows     ? tail
-                                  : p->a_cols_of ? a + pc * p->lda + ir
-                                                 : a + ir * p->k + pc * mr;
-                    FN(product_tile)(p, kc, at, in_place, b, c + ir * p->ldc + js,
-                                     i1 - ir < mr ? i1 - ir : mr, cols, pc > 0, tile);
-                }
-            }
-            pc += kc;
-        } while (pc < p->k);
-        if (p->finish)
-            p->finish(p, q, i0, i1, j0, j1);
-    }
-done:
-    free(panel);
-    return status;
-}
+/* Whether x[0..count) holds no infinity or NaN. The Viterbi product forms
+ * |a| * max |rho(w)| (R / (m + 1e-9)) can overflow where the paper's
+ * |a rho(w)| / (m + 1e-9) * R (at most R) cannot; they then take the exact
+ * path. */
+LRP_HIDDEN int all_finite_f32(const float *x, ptrdiff_t count);
+LRP_HIDDEN int all_finite_f64(const double *x, ptrdiff_t count);
 
-/* Packs problem 0's B whole (FN(product).shared_b), strip by strip. */
-static lrp_status FN(shared_b_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
-                                    lrp_team *team)
-{
-    const FN(product) *p = context;
-    const int nr = p->micro->nr;
-    for (ptrdiff_t strip = begin; strip < end; strip++) {
-        if (lrp_team_stop(team, worker))
-            return LRP_ERR_INTERRUPTED;
-        for (ptrdiff_t pc = 0; pc < p->k; pc += PRODUCT_KC) {
-            const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
-            p->pack_b(p, 0, pc, kc, strip * nr, nr,
-                      p->shared_b + FN(whole_b_at)(p->n, p->k, nr, pc, strip * nr));
-        }
-    }
-    return LRP_OK;
-}
+#endif
 
-/* Runs the product over lrp_num_threads() threads; p->micro must be set. */
-static lrp_status FN(product_run)(FN(product) *p)
-{
-    const int mr = p->micro->mr, nr = p->micro->nr;
-    if (p->problems < 1 || p->m < 1 || p->n < 1)
-        return LRP_OK;
-    /* blocks of at most PRODUCT_NB columns, as even as whole nr strips allow */
-    p->col_blocks = (p->n + PRODUCT_NB - 1) / PRODUCT_NB;
-    const ptrdiff_t strips = (p->n + nr - 1) / nr;
-    p->col_block = (strips + p->col_blocks - 1) / p->col_blocks * nr;
-    p->col_blocks = (p->n + p->col_block - 1) / p->col_block;
-    /* enough items to keep every thread busy: split the rows too when the
-     * columns alone give fewer than four per thread */
-    const ptrdiff_t panels = (p->m + mr - 1) / mr;
-    const ptrdiff_t want = 4 * (ptrdiff_t)lrp_num_threads();
-    ptrdiff_t split = 1;
-    if (p->problems * p->col_blocks < want) {
-        split = (want + p->problems * p->col_blocks - 1) / (p->problems * p->col_blocks);
-        split = split < panels ? split : panels;
-    }
-    p->row_block = (panels + split - 1) / split * mr;
-    p->row_blocks = (p->m + p->row_block - 1) / p->row_block;
-    ptrdiff_t items;
-    if (__builtin_mul_overflow(p->problems, p->col_blocks * p->row_blocks, &items))
-        return LRP_ERR_NOMEM;
-    /* a thread costs tens of microseconds to start: one per LRP_MIN_WORK_PER_THREAD
-     * multiply-adds at most */
-    const double work = (double)p->problems * (double)p->m * (double)p->n * (double)p->k;
-    const double threads = work / LRP_MIN_WORK_PER_THREAD;
-    const ptrdiff_t team = threads < items ? (ptrdiff_t)threads : items;
-    /* one problem cut into row blocks: pack its B once, not once per block
-     * (up to PRODUCT_SHARED_B bytes; past that the copy costs more memory
-     * than the repacking costs time) */
-    p->shared_b = NULL;
-    if (p->problems == 1 && p->row_blocks > 1 && !p->b_of &&
-        (double)strips * nr * (double)p->k * sizeof(T) <= PRODUCT_SHARED_B) {
-        p->shared_b = lrp_alloc_aligned((size_t)strips * (size_t)nr * (size_t)p->k, sizeof(T));
-        if (!p->shared_b)
-            return LRP_ERR_NOMEM;
-        lrp_status status = lrp_parallel_for_upto(strips, team, FN(shared_b_task), p,
-                                                  p->interrupt);
-        if (status != LRP_OK) {
-            free(p->shared_b);
-            return status;
-        }
-    }
-    lrp_status status = lrp_parallel_for_upto(items, team, FN(product_task), p, p->interrupt);
-    free(p->shared_b);
-    p->shared_b = NULL;
-    return status;
-}
-
-#endif /* LRP_INSTANCE_PRODUCTS */
+#ifdef FN
+#include "products/products_inline.h"
+#endif

@@ -1,0 +1,49 @@
+/* The packed products' helpers that callers run inside their loops,
+ * written once against T and FN() and inlined into each instance that
+ * includes products/products.h: the layout of a B packed whole (read per
+ * element) and Viterbi's scaling of a finished row of C. */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+#ifndef LRP_INSTANCE_PRODUCTS_INLINE /* once per instance */
+#define LRP_INSTANCE_PRODUCTS_INLINE
+
+#include <stddef.h>
+#include "kernel/compiler.h"
+#include "kernel/tuning.h"
+
+/* The inner dimension's chunk, for callers that drive the micro-kernels
+ * themselves and must sum in the products' order (Winograd's fused form). */
+static LRP_INLINE ptrdiff_t FN(product_chunk)(void)
+{
+    return PRODUCT_KC;
+}
+
+/* Where element (row p, column j) of a k x n B packed whole lies
+ * (FN(product).shared_b, b_of): chunk after chunk of PRODUCT_KC rows, each
+ * as strips of nr columns (kc steps of nr values), zero past column n. */
+static LRP_INLINE size_t FN(whole_b_at)(ptrdiff_t n, ptrdiff_t k, int nr, ptrdiff_t p,
+                                        ptrdiff_t j)
+{
+    const ptrdiff_t pc = p / PRODUCT_KC * PRODUCT_KC;
+    const ptrdiff_t kc = k - pc < PRODUCT_KC ? k - pc : PRODUCT_KC;
+    const ptrdiff_t width = (n + nr - 1) / nr * nr;
+    return (size_t)(pc * width + j / nr * kc * nr + (p - pc) * nr + j % nr);
+}
+
+/* Viterbi's R_in = |a| * c, c = max_k |rho(w_jk)| q_k, at most `cap` (the
+ * sample's largest R_k): each term |a rho(w)| / (m + 1e-9) * R_k of the
+ * paper's form is at most R_k, and the product form's extra rounding must
+ * not carry R_in past it (relevance above 1 from a seed of 1). */
+static LRP_INLINE void FN(viterbi_scale)(T *restrict row, const T *restrict a, ptrdiff_t j0,
+                                         ptrdiff_t j1, T cap)
+{
+    for (ptrdiff_t j = j0; j < j1; j++) {
+        const T v = FN(absolute)(a[j]) * row[j];
+        /* an overflowed value (inf, or 0 * inf = NaN) stays, so that
+         * FN(all_finite) sends the layer to the pair-by-pair form: capped,
+         * it had passed for cap where the paper's form gives 0 */
+        row[j] = v > cap && v - v == 0 ? cap : v;
+    }
+}
+
+#endif /* LRP_INSTANCE_PRODUCTS_INLINE */
