@@ -3,7 +3,11 @@ whose windows the core takes in vectors where they cover the input, against
 a literal loop over the windows (semantics.md: real z_k = sum_j n_jk, R_j =
 sum_k n_jk / z_k R_k, 0 where z_k = 0; Viterbi m_k = max_j |n_jk|, R_j =
 max_k |n_jk| / (m_k + 1e-9) R_k), with ties and zeros, on every instruction
-set, covering shapes and one with a row and column left out."""
+set, covering shapes and one with a row and column left out; and the tier
+each pooling pass notes for the shape it gets."""
+import contextlib
+import ctypes
+
 import numpy as np
 import pytest
 from reference import ISAS
@@ -70,3 +74,62 @@ def test_2x2_pooling_equals_the_literal_loop(dtype, shape, maxpool, semiring, re
         runs[isa] = got
     for got in runs.values():  # no multiply-add: every set forms the same bits
         np.testing.assert_array_equal(got.view(np.uint8), runs[ISAS[0]].view(np.uint8))
+
+
+
+@contextlib.contextmanager
+def _tier_notes():
+    """A list that gets the tier notes of the core's passes in the block."""
+    if hasattr(_core, "trace_start"):
+        start, take, stop = _core.trace_start, _core.trace_take, _core.trace_stop
+    else:  # the C API through the extension's own symbols
+        lib = ctypes.CDLL(_core.__file__)
+        lib.lrp_trace_take.restype = ctypes.c_size_t
+        lib.lrp_trace_take.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t]
+        start, stop = lib.lrp_trace_start, lib.lrp_trace_stop
+
+        def take():
+            notes = (ctypes.c_char_p * 16)()
+            count = lib.lrp_trace_take(notes, 16)
+            return [notes[i].decode() for i in range(min(count, 16))]
+    notes = []
+    start()
+    try:
+        yield notes
+    finally:
+        notes.extend(take())
+        stop()
+
+
+# (layer, input shape, tier of forward/boolean/counting, tier of real/Viterbi)
+TIER_CASES = [
+    (sl.MaxPool2d(2, 2), (2, 3, 8, 6), "windows_2x2", "rows_2x2"),  # 2x2 covering
+    (sl.AvgPool2d(2, 2), (1, 2, 7, 9), "windows_2x2", "windows_2x2"),  # one row, column left
+    (sl.MaxPool2d(3, 2), (1, 2, 9, 9), "windows", "windows"),
+    (sl.AdaptiveAvgPool2d(3), (1, 2, 7, 8), "windows", "windows"),
+]
+
+
+@pytest.mark.parametrize("layer, shape, plain, rows", TIER_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_each_pass_notes_the_tier_of_its_windows(dtype, layer, shape, plain, rows):
+    a = np.random.default_rng(1).normal(size=shape).astype(dtype)
+    with _tier_notes() as notes:
+        z = layer.forward(a)
+    assert notes == [f"pool.forward.{plain}"]
+    outputs = {"real": z, "viterbi": np.abs(z), "boolean": z > 0,
+               "counting": (z > 0).astype(np.int64)}
+    for semiring, r_out in outputs.items():
+        with _tier_notes() as notes:
+            layer.kernel_relevance(semiring, a, r_out)
+        tier = rows if semiring in ("real", "viterbi") else plain
+        assert notes == [f"pool.{semiring}.{tier}"]
+
+
+def test_a_failing_pass_notes_no_tier():
+    layer = sl.AvgPool2d(3, 1)  # overlapping windows: an input adds up to 9 counts
+    a = np.ones((1, 1, 5, 5), np.float32)
+    r_out = np.full(layer.forward(a).shape, 2**62, np.int64)
+    with _tier_notes() as notes, pytest.raises(OverflowError):
+        layer.kernel_relevance("counting", a, r_out)
+    assert notes == []

@@ -1,7 +1,7 @@
 /* Passes over arrays element by element that NumPy would run on one thread
- * or through a temporary: ReLU (a real VGG-16 pass's np.maximum was 1.3% of
- * its time) and the all-zero test of a layer's relevance (np.any had cast
- * every value to a bool array first). */
+ * or through a temporary: ReLU over the threads, and the all-zero test of a
+ * layer's relevance, which stops at the first nonzero value where np.any
+ * casts every value to a bool array first. */
 #include <string.h>
 
 #include "lrp.h"

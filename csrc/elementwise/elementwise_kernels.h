@@ -1,7 +1,13 @@
 /* Element-by-element kernels, written once against T and FN() (see
  * instantiate.h). */
 #include "kernel/template.h"
-#include "kernel/rule_math.h"
+#ifndef SEMIRING_LRP_ELEMENTWISE_KERNELS_H /* once per unit: what no dtype changes */
+#define SEMIRING_LRP_ELEMENTWISE_KERNELS_H
+/* Values per work item of the ReLU; lrp_parallel_chunks gives each thread
+ * 4 items at least, so that its share outweighs waking it. */
+enum { RELU_CHUNK = 65536 };
+#endif
+
 #ifndef LRP_INSTANCE_ELEMENTWISE_KERNELS /* once per instance */
 #define LRP_INSTANCE_ELEMENTWISE_KERNELS
 
@@ -9,8 +15,6 @@
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/parallel.h"
-
-#define RELU_CHUNK 65536 /* values per work item */
 
 typedef struct {
     const T *a;
@@ -42,7 +46,6 @@ void FN(lrp_relu)(ptrdiff_t count, const T *a, T *out)
     FN(relu_job) job = {a, out, count};
     lrp_parallel_chunks(count, RELU_CHUNK, LRP_ISA_TASK(relu_task), &job);
 }
-#undef RELU_CHUNK
 
 int FN(lrp_any_nonzero)(ptrdiff_t count, const T *x)
 {

@@ -1,7 +1,7 @@
 /* Pooling layers (average, adaptive average, max): forward and the
- * relevance pass of every built-in semiring, in float32 and float64. */
-#include <stdlib.h>
-#include <string.h>
+ * relevance pass of every built-in semiring, in float32 and float64
+ * (pool_kernels.h; its tiers: pool_windows.h). */
+#include <stddef.h>
 
 #include "lrp.h"
 

@@ -1,61 +1,37 @@
 /* Pooling kernels, written once against T and FN() (see instantiate.h).
  * Every pass handles one window at a time: it forms the window's z_k (and
  * Viterbi's m_k) and then visits the window's inputs in row-major order, so
- * nothing outlives the window. */
+ * nothing outlives the window. Each public pass below is the dispatch that
+ * chooses its tier (pool_windows.h: pool_tier_of) and notes it. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 #ifndef LRP_INSTANCE_POOL_KERNELS /* once per instance */
 #define LRP_INSTANCE_POOL_KERNELS
 
+#include <string.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "kernel/counts.h"
+#include "kernel/tuning.h"
+#include "pooling/pool_windows.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/parallel.h"
-#include "kernel/tuning.h"
+#include "runtime/trace.h"
 
-/* Inputs per thread at least: a pass costs a few nanoseconds per input. */
-#define POOL_MIN_INPUTS 65536
-
-#define POOL_IN_PLANE(s, n, chan) (((n) * (s)->channels + (chan)) * (s)->in_h * (s)->in_w)
-#define POOL_OUT_PLANE(s, n, chan) (((n) * (s)->channels + (chan)) * (s)->out_h * (s)->out_w)
-
-/* The flat index of the first arg-max of window rows [y0, y1) x columns
- * [x0, x1): ties go to the earliest. */
+/* The flat index of the first arg-max of window w of the plane at j0: ties
+ * go to the earliest. */
 static LRP_INLINE ptrdiff_t FN(pool_winner)(const lrp_pool_shape *s, const T *a, ptrdiff_t j0,
-                                            ptrdiff_t y0, ptrdiff_t y1, ptrdiff_t x0,
-                                            ptrdiff_t x1)
+                                            pool_window w)
 {
-    ptrdiff_t best = j0 + y0 * s->in_w + x0;
-    for (ptrdiff_t iy = y0; iy < y1; iy++)
-        for (ptrdiff_t ix = x0; ix < x1; ix++) {
+    ptrdiff_t best = j0 + w.y0 * s->in_w + w.x0;
+    for (ptrdiff_t iy = w.y0; iy < w.y1; iy++)
+        for (ptrdiff_t ix = w.x0; ix < w.x1; ix++) {
             const ptrdiff_t j = j0 + iy * s->in_w + ix;
             if (a[j] > a[best])
                 best = j;
         }
     return best;
 }
-
-/* Whether every window is rows [2 oy, 2 oy + 2) x columns [2 ox, 2 ox + 2)
- * (a 2x2 pool of stride 2, VGG's): the passes then run with the window's
- * size a constant, the same operations in the same order. */
-static int FN(pool_is_2x2)(const lrp_pool_shape *s)
-{
-    for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
-        if (s->row_start[oy] != 2 * oy || s->row_end[oy] != 2 * oy + 2)
-            return 0;
-    for (ptrdiff_t ox = 0; ox < s->out_w; ox++)
-        if (s->col_start[ox] != 2 * ox || s->col_end[ox] != 2 * ox + 2)
-            return 0;
-    return 1;
-}
-
-/* Window (oy, ox)'s rows and columns; SQUARE: FN(pool_is_2x2) holds. */
-#define POOL_WINDOW(s, SQUARE, oy, ox)                                            \
-    const ptrdiff_t y0 = (SQUARE) ? 2 * (oy) : (s)->row_start[oy];                \
-    const ptrdiff_t y1 = (SQUARE) ? y0 + 2 : (s)->row_end[oy];                    \
-    const ptrdiff_t x0 = (SQUARE) ? 2 * (ox) : (s)->col_start[ox];                \
-    const ptrdiff_t x1 = (SQUARE) ? x0 + 2 : (s)->col_end[ox]
 
 /* n_jk of input j in the window of output k (winner: the max pool's arg-max). */
 static LRP_INLINE T FN(pool_numerator)(const lrp_pool_shape *s, T a_j, T weight_k, ptrdiff_t j,
@@ -66,90 +42,76 @@ static LRP_INLINE T FN(pool_numerator)(const lrp_pool_shape *s, T a_j, T weight_
     return a_j * weight_k;
 }
 
-/* Visits every window (oy, ox) of plane (n, ch) with k, wk (its weight),
- * winner, z (sum of n_jk) and m (max |n_jk|) set, then every input j of it
- * with nj (= n_jk) set, running STMT for each pair. */
-#define POOL_PLANE(s, SQUARE, weight, a, n, ch, ...)                                          \
-    do {                                                                                     \
-        const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);         \
-        for (ptrdiff_t oy = 0; oy < (s)->out_h; oy++)                                        \
-            for (ptrdiff_t ox = 0; ox < (s)->out_w; ox++) {                                  \
-                POOL_WINDOW(s, SQUARE, oy, ox);                                              \
-                const ptrdiff_t k = k0 + oy * (s)->out_w + ox;                               \
-                const T wk = (s)->mode == LRP_POOL_MAX ? (T)1 : (weight)[oy * (s)->out_w + ox]; \
-                const ptrdiff_t winner = (s)->mode == LRP_POOL_MAX                           \
-                                             ? FN(pool_winner)(s, a, j0, y0, y1, x0, x1)      \
-                                             : -1;                                           \
-                T z = 0, m = 0;                                                              \
-                for (ptrdiff_t iy = y0; iy < y1; iy++)                                       \
-                    for (ptrdiff_t ix = x0; ix < x1; ix++) {                                 \
-                        const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                        \
-                        const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);           \
-                        z += nj;                                                             \
-                        m = FN(absolute)(nj) > m ? FN(absolute)(nj) : m;                     \
-                    }                                                                        \
-                (void)z;                                                                     \
-                (void)m;                                                                     \
-                for (ptrdiff_t iy = y0; iy < y1; iy++)                                       \
-                    for (ptrdiff_t ix = x0; ix < x1; ix++) {                                 \
-                        const ptrdiff_t j = j0 + iy * (s)->in_w + ix;                        \
-                        const T nj = FN(pool_numerator)(s, (a)[j], wk, j, winner);           \
-                        __VA_ARGS__;                                                         \
-                    }                                                                        \
-            }                                                                                \
-    } while (0)
-
-/* What a pass reads and writes; planes (sample, channel) are the work items,
- * each writing its own input plane. */
-typedef struct {
-    const lrp_pool_shape *s;
-    const T *weight, *a;
-    const void *r_out;
-    void *r_in;
-    T theta;
-    int absolute, square; /* square: FN(pool_is_2x2) */
-} FN(pool_job);
-
-/* The items of a task running STMT for every pair of its planes, each
- * plane of r_in cleared first; `overflow` may be set by STMT (counting).
- * POOL_TASK: those items as a task compiled per instruction set (the same
- * operations on each: no multiply-add is fused). */
-#define POOL_ITEMS(NAME, R_TYPE, ...)                                                         \
-    static LRP_INLINE lrp_status FN(NAME##_items)(void *context, ptrdiff_t begin,             \
-                                                  ptrdiff_t end, int worker, lrp_team *team,  \
-                                                  int fused)                                  \
-    {                                                                                         \
-        const FN(pool_job) *job = context;                                                    \
-        const lrp_pool_shape *s = job->s;                                                     \
-        const T *a = job->a, theta = job->theta;                                              \
-        const int absolute = job->absolute;                                                   \
-        const R_TYPE *r_out = job->r_out;                                                     \
-        R_TYPE *r_in = job->r_in;                                                             \
-        int overflow = 0;                                                                     \
-        (void)theta, (void)absolute, (void)fused;                                             \
-        for (ptrdiff_t item = begin; item < end; item++) {                                    \
-            if (lrp_team_stop(team, worker))                                                  \
-                return LRP_ERR_INTERRUPTED;                                                   \
-            const ptrdiff_t n = item / s->channels, ch = item % s->channels;                  \
-            memset(r_in + POOL_IN_PLANE(s, n, ch), 0,                                         \
-                   (size_t)(s->in_h * s->in_w) * sizeof(R_TYPE));                             \
-            if (job->square)                                                                  \
-                POOL_PLANE(s, 1, job->weight, a, n, ch, __VA_ARGS__);                         \
-            else                                                                              \
-                POOL_PLANE(s, 0, job->weight, a, n, ch, __VA_ARGS__);                         \
-        }                                                                                     \
-        return overflow ? LRP_ERR_OVERFLOW : LRP_OK;                                          \
+/* Adds input j's share of output k's relevance to r_in[j] as PASS does:
+ * nj = n_jk, z = z_k (sum of the window's n_jk), m = m_k (their largest
+ * |n_jk|). r_out and r_in hold T (real, Viterbi), uint8_t (boolean) or
+ * int64_t (counting). Returns 1 where a count overflowed. */
+static LRP_INLINE int FN(pool_pair)(const pool_pass PASS, const void *r_out, void *r_in,
+                                    ptrdiff_t k, ptrdiff_t j, T nj, T z, T m, T theta,
+                                    int absolute)
+{
+    if (PASS == POOL_REAL) { /* as the products form it: s_k = R_k / z_k once per window */
+        const T *ro = r_out;
+        T *ri = r_in;
+        ri[j] += nj * FN(coefficient)(ro[k], z);
+    } else if (PASS == POOL_VITERBI) {
+        const T *ro = r_out;
+        T *ri = r_in;
+        const T v = FN(absolute)(nj) / (m + (T)LRP_VITERBI_EPS) * ro[k];
+        ri[j] = v > ri[j] ? v : ri[j];
+    } else if (PASS == POOL_BOOLEAN) {
+        const uint8_t *ro = r_out;
+        uint8_t *ri = r_in;
+        ri[j] |= (uint8_t)((ro[k] != 0) & FN(passes)(FN(coefficient)(nj, z), theta, absolute));
+    } else { /* windows may overlap, so every addition is checked: pools are cheap */
+        const int64_t *ro = r_out;
+        int64_t *ri = r_in;
+        const int64_t add = ro[k] & -(int64_t)FN(passes)(FN(coefficient)(nj, z), theta, absolute);
+        return __builtin_add_overflow(ri[j], add, &ri[j]);
     }
-#define POOL_TASK(NAME, R_TYPE, ...)      \
-    POOL_ITEMS(NAME, R_TYPE, __VA_ARGS__) \
-    LRP_ISA_TASKS(NAME, FN(NAME##_items))
+    return 0;
+}
+
+/* PASS's relevance of plane (n, ch) added into r_in, window by window;
+ * SQUARE: pool_is_2x2 holds. Returns whether a count overflowed. */
+static LRP_INLINE int FN(pool_plane)(const lrp_pool_shape *s, const T *weight, const T *a,
+                                     const void *r_out, void *r_in, T theta, int absolute,
+                                     ptrdiff_t n, ptrdiff_t ch, const pool_pass PASS,
+                                     const int SQUARE)
+{
+    int overflow = 0;
+    const ptrdiff_t j0 = pool_in_plane(s, n, ch), k0 = pool_out_plane(s, n, ch);
+    for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
+        for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+            const pool_window w = pool_window_at(s, oy, ox, SQUARE);
+            const ptrdiff_t k = k0 + oy * s->out_w + ox;
+            const T wk = s->mode == LRP_POOL_MAX ? (T)1 : weight[oy * s->out_w + ox];
+            const ptrdiff_t winner =
+                s->mode == LRP_POOL_MAX ? FN(pool_winner)(s, a, j0, w) : -1;
+            T z = 0, m = 0;
+            for (ptrdiff_t iy = w.y0; iy < w.y1; iy++)
+                for (ptrdiff_t ix = w.x0; ix < w.x1; ix++) {
+                    const ptrdiff_t j = j0 + iy * s->in_w + ix;
+                    const T nj = FN(pool_numerator)(s, a[j], wk, j, winner);
+                    z += nj;
+                    m = FN(absolute)(nj) > m ? FN(absolute)(nj) : m;
+                }
+            for (ptrdiff_t iy = w.y0; iy < w.y1; iy++)
+                for (ptrdiff_t ix = w.x0; ix < w.x1; ix++) {
+                    const ptrdiff_t j = j0 + iy * s->in_w + ix;
+                    const T nj = FN(pool_numerator)(s, a[j], wk, j, winner);
+                    overflow |= FN(pool_pair)(PASS, r_out, r_in, k, j, nj, z, m, theta, absolute);
+                }
+        }
+    return overflow;
+}
 
 /* The real or Viterbi pass over one row of 2x2 windows of stride 2 (VGG's
- * pools), POOL_PLANE's operations spelled out on each window's four inputs;
- * MAX and VITERBI constants, so that the loop has no branch and the compiler
- * makes vectors of the windows. The same bits, with no clearing of the plane
- * first: 0 + n c is what r_in[j] += n c gave, max(v, +0) what Viterbi's
- * pair step gave. */
+ * pools), FN(pool_plane)'s operations spelled out on each window's four
+ * inputs; MAX and VITERBI constants, so that the loop has no branch and the
+ * compiler makes vectors of the windows. The same bits, with no clearing of
+ * the plane first: 0 + n c is what r_in[j] += n c gave, max(v, +0) what
+ * Viterbi's pair step gave. */
 static LRP_INLINE void FN(pool_2x2_row)(ptrdiff_t windows, const T *restrict a0,
                                         const T *restrict a1, const T *restrict wk,
                                         const T *restrict rk, T *restrict i0, T *restrict i1,
@@ -199,11 +161,12 @@ static LRP_INLINE void FN(pool_2x2_row)(ptrdiff_t windows, const T *restrict a0,
     }
 }
 
-static LRP_INLINE void FN(pool_2x2)(const lrp_pool_shape *s, const T *weight, const T *a,
-                                    const T *r_out, T *r_in, ptrdiff_t n, ptrdiff_t ch,
-                                    const int VITERBI)
+/* Plane (n, ch) by rows of 2x2 windows that cover it: every input written. */
+static LRP_INLINE void FN(pool_2x2_plane)(const lrp_pool_shape *s, const T *weight, const T *a,
+                                          const T *r_out, T *r_in, ptrdiff_t n, ptrdiff_t ch,
+                                          const int VITERBI)
 {
-    const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);
+    const ptrdiff_t j0 = pool_in_plane(s, n, ch), k0 = pool_out_plane(s, n, ch);
     const ptrdiff_t iw = s->in_w, ow = s->out_w;
     for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
         const T *a0 = a + j0 + 2 * oy * iw;
@@ -216,41 +179,82 @@ static LRP_INLINE void FN(pool_2x2)(const lrp_pool_shape *s, const T *weight, co
     }
 }
 
-/* Planes of 2x2 windows covering them, by the row loops above. */
-static LRP_INLINE lrp_status FN(pool_2x2_items)(const FN(pool_job) *job, ptrdiff_t begin,
-                                                ptrdiff_t end, int worker, lrp_team *team,
-                                                const int VITERBI)
+/* What a relevance pass reads and writes, and the tier its dispatch chose;
+ * planes (sample, channel) are the work items, each writing its own input
+ * plane. */
+typedef struct {
+    const lrp_pool_shape *s;
+    const T *weight, *a;
+    const void *r_out;
+    void *r_in;
+    T theta;
+    int absolute;
+    pool_tier tier;
+} FN(pool_job);
+
+/* Tier POOL_ROWS_2X2 (real or Viterbi) on planes [begin, end). */
+static LRP_INLINE lrp_status FN(pool_rows_2x2_items)(const FN(pool_job) *job, ptrdiff_t begin,
+                                                     ptrdiff_t end, int worker, lrp_team *team,
+                                                     const int VITERBI)
 {
     const lrp_pool_shape *s = job->s;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
-        FN(pool_2x2)(s, job->weight, job->a, job->r_out, job->r_in, item / s->channels,
-                     item % s->channels, VITERBI);
+        FN(pool_2x2_plane)(s, job->weight, job->a, job->r_out, job->r_in, item / s->channels,
+                           item % s->channels, VITERBI);
     }
     return LRP_OK;
 }
 
-/* Whether the windows are 2x2 of stride 2 and leave no input out. */
-static LRP_INLINE int FN(pool_covering_2x2)(const FN(pool_job) *job)
+/* Tiers POOL_WINDOWS_2X2 (SQUARE) and POOL_WINDOWS on planes [begin, end),
+ * each plane of r_in cleared first: windows need not cover it. */
+static LRP_INLINE lrp_status FN(pool_windows_items)(const FN(pool_job) *job, ptrdiff_t begin,
+                                                    ptrdiff_t end, int worker, lrp_team *team,
+                                                    const pool_pass PASS, const int SQUARE)
 {
     const lrp_pool_shape *s = job->s;
-    return job->square && s->in_h == 2 * s->out_h && s->in_w == 2 * s->out_w;
+    const T *a = job->a, theta = job->theta;
+    const int absolute = job->absolute;
+    const void *r_out = job->r_out;
+    void *r_in = job->r_in;
+    const size_t r_size = PASS == POOL_BOOLEAN    ? sizeof(uint8_t)
+                          : PASS == POOL_COUNTING ? sizeof(int64_t)
+                                                  : sizeof(T);
+    int overflow = 0;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const ptrdiff_t n = item / s->channels, ch = item % s->channels;
+        memset((char *)r_in + pool_in_plane(s, n, ch) * r_size, 0,
+               (size_t)(s->in_h * s->in_w) * r_size);
+        overflow |= FN(pool_plane)(s, job->weight, a, r_out, r_in, theta, absolute, n, ch, PASS,
+                                   SQUARE);
+    }
+    return overflow ? LRP_ERR_OVERFLOW : LRP_OK;
 }
 
-/* the real pass as the products form it: s_k = R_k / z_k once per window */
-POOL_ITEMS(pool_real_windows, T, r_in[j] += nj * FN(coefficient)(r_out[k], z))
-POOL_ITEMS(pool_viterbi_windows, T, {
-    const T v = FN(absolute)(nj) / (m + (T)LRP_VITERBI_EPS) * r_out[k];
-    r_in[j] = v > r_in[j] ? v : r_in[j];
-})
+/* PASS on planes [begin, end) by the tier in the job. */
+static LRP_INLINE lrp_status FN(pool_relevance_items)(void *context, ptrdiff_t begin,
+                                                      ptrdiff_t end, int worker, lrp_team *team,
+                                                      const pool_pass PASS)
+{
+    const FN(pool_job) *job = context;
+    const int rows = PASS == POOL_REAL || PASS == POOL_VITERBI;
+    if (rows && job->tier == POOL_ROWS_2X2)
+        return FN(pool_rows_2x2_items)(job, begin, end, worker, team, PASS == POOL_VITERBI);
+    if (job->tier == POOL_WINDOWS_2X2)
+        return FN(pool_windows_items)(job, begin, end, worker, team, PASS, 1);
+    return FN(pool_windows_items)(job, begin, end, worker, team, PASS, 0);
+}
 
+/* The tasks, compiled per instruction set (the same operations on each: no
+ * multiply-add is fused). */
 static LRP_INLINE lrp_status FN(pool_real_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
                                                  int worker, lrp_team *team, int fused)
 {
-    return FN(pool_covering_2x2)(context)
-               ? FN(pool_2x2_items)(context, begin, end, worker, team, 0)
-               : FN(pool_real_windows_items)(context, begin, end, worker, team, fused);
+    (void)fused;
+    return FN(pool_relevance_items)(context, begin, end, worker, team, POOL_REAL);
 }
 LRP_ISA_TASKS(pool_real_task, FN(pool_real_items))
 
@@ -258,62 +262,57 @@ static LRP_INLINE lrp_status FN(pool_viterbi_items)(void *context, ptrdiff_t beg
                                                     ptrdiff_t end, int worker, lrp_team *team,
                                                     int fused)
 {
-    return FN(pool_covering_2x2)(context)
-               ? FN(pool_2x2_items)(context, begin, end, worker, team, 1)
-               : FN(pool_viterbi_windows_items)(context, begin, end, worker, team, fused);
+    (void)fused;
+    return FN(pool_relevance_items)(context, begin, end, worker, team, POOL_VITERBI);
 }
 LRP_ISA_TASKS(pool_viterbi_task, FN(pool_viterbi_items))
-POOL_TASK(pool_boolean_task, uint8_t,
-          r_in[j] |= (uint8_t)((r_out[k] != 0) &
-                               FN(passes)(FN(coefficient)(nj, z), theta, absolute)))
-/* windows may overlap, so every addition is checked: pools are cheap */
-POOL_TASK(pool_counting_task, int64_t, {
-    const int64_t add = r_out[k] & -(int64_t)FN(passes)(FN(coefficient)(nj, z), theta, absolute);
-    overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
-})
-#undef POOL_TASK
-#undef POOL_ITEMS
 
-/* Runs `task` over the planes, each clearing its plane of r_in first. */
-static lrp_status FN(pool_run)(const lrp_pool_shape *s, const T *weight, const T *a,
-                               const void *r_out, void *r_in,
-                               const lrp_threshold *t, lrp_task task)
+static LRP_INLINE lrp_status FN(pool_boolean_items)(void *context, ptrdiff_t begin,
+                                                    ptrdiff_t end, int worker, lrp_team *team,
+                                                    int fused)
 {
-    lrp_status status = lrp_pool_check(s);
-    if (status != LRP_OK)
-        return status;
-    const ptrdiff_t planes = s->n * s->channels, in_plane = s->in_h * s->in_w;
-    FN(pool_job) job = {s,      weight, a, r_out, r_in, t ? (T)t->theta : (T)0, t ? t->absolute : 0,
-                        FN(pool_is_2x2)(s)};
-    return lrp_parallel_for_upto(planes, planes * in_plane / POOL_MIN_INPUTS, task, &job,
-                                 s->interrupt);
+    (void)fused;
+    return FN(pool_relevance_items)(context, begin, end, worker, team, POOL_BOOLEAN);
 }
+LRP_ISA_TASKS(pool_boolean_task, FN(pool_boolean_items))
 
-/* The windows' sums (average) or maxima of one plane. */
-#define POOL_FORWARD_PLANE(s, SQUARE, weight, a, z, n, ch)                                   \
-    do {                                                                                     \
-        const ptrdiff_t j0 = POOL_IN_PLANE(s, n, ch), k0 = POOL_OUT_PLANE(s, n, ch);         \
-        for (ptrdiff_t oy = 0; oy < (s)->out_h; oy++)                                        \
-            for (ptrdiff_t ox = 0; ox < (s)->out_w; ox++) {                                  \
-                POOL_WINDOW(s, SQUARE, oy, ox);                                              \
-                T sum = 0;                                                                   \
-                if ((s)->mode == LRP_POOL_MAX) {                                             \
-                    sum = (a)[FN(pool_winner)(s, a, j0, y0, y1, x0, x1)];                    \
-                } else {                                                                     \
-                    const T wk = (weight)[oy * (s)->out_w + ox];                             \
-                    for (ptrdiff_t iy = y0; iy < y1; iy++)                                   \
-                        for (ptrdiff_t ix = x0; ix < x1; ix++)                               \
-                            sum += (a)[j0 + iy * (s)->in_w + ix] * wk;                       \
-                }                                                                            \
-                (z)[k0 + oy * (s)->out_w + ox] = sum;                                        \
-            }                                                                                \
-    } while (0)
+static LRP_INLINE lrp_status FN(pool_counting_items)(void *context, ptrdiff_t begin,
+                                                     ptrdiff_t end, int worker, lrp_team *team,
+                                                     int fused)
+{
+    (void)fused;
+    return FN(pool_relevance_items)(context, begin, end, worker, team, POOL_COUNTING);
+}
+LRP_ISA_TASKS(pool_counting_task, FN(pool_counting_items))
+
+/* The windows' sums (average) or maxima of plane (n, ch); SQUARE:
+ * pool_is_2x2 holds. */
+static LRP_INLINE void FN(pool_forward_plane)(const lrp_pool_shape *s, const T *weight,
+                                              const T *a, T *z, ptrdiff_t n, ptrdiff_t ch,
+                                              const int SQUARE)
+{
+    const ptrdiff_t j0 = pool_in_plane(s, n, ch), k0 = pool_out_plane(s, n, ch);
+    for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
+        for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+            const pool_window w = pool_window_at(s, oy, ox, SQUARE);
+            T sum = 0;
+            if (s->mode == LRP_POOL_MAX) {
+                sum = a[FN(pool_winner)(s, a, j0, w)];
+            } else {
+                const T wk = weight[oy * s->out_w + ox];
+                for (ptrdiff_t iy = w.y0; iy < w.y1; iy++)
+                    for (ptrdiff_t ix = w.x0; ix < w.x1; ix++)
+                        sum += a[j0 + iy * s->in_w + ix] * wk;
+            }
+            z[k0 + oy * s->out_w + ox] = sum;
+        }
+}
 
 typedef struct {
     const lrp_pool_shape *s;
     const T *weight, *a;
     T *z;
-    int square;
+    pool_tier tier; /* POOL_WINDOWS_2X2 or POOL_WINDOWS */
 } FN(pool_forward_job);
 
 static LRP_INLINE lrp_status FN(pool_forward_items)(void *context, ptrdiff_t begin,
@@ -327,37 +326,81 @@ static LRP_INLINE lrp_status FN(pool_forward_items)(void *context, ptrdiff_t beg
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
         const ptrdiff_t n = item / s->channels, ch = item % s->channels;
-        if (job->square)
-            POOL_FORWARD_PLANE(s, 1, job->weight, job->a, job->z, n, ch);
+        if (job->tier == POOL_WINDOWS_2X2)
+            FN(pool_forward_plane)(s, job->weight, job->a, job->z, n, ch, 1);
         else
-            POOL_FORWARD_PLANE(s, 0, job->weight, job->a, job->z, n, ch);
+            FN(pool_forward_plane)(s, job->weight, job->a, job->z, n, ch, 0);
     }
     return LRP_OK;
 }
 LRP_ISA_TASKS(pool_forward_task, FN(pool_forward_items))
+
+/* Runs task over the planes of s and notes `tier` once it has succeeded. */
+static lrp_status FN(pool_run)(const lrp_pool_shape *s, lrp_task task, void *job,
+                               const char *tier)
+{
+    const lrp_status status =
+        lrp_parallel_for_upto(s->n * s->channels, pool_threads(s), task, job, s->interrupt);
+    if (status == LRP_OK)
+        lrp_trace_tier(tier);
+    return status;
+}
+
+/* The passes. Each tries the tiers of pool_tier_of in order:
+ *   rows_2x2     (real, viterbi) every window 2x2 of stride 2, and they
+ *                cover the input (in_h = 2 out_h, in_w = 2 out_w)
+ *   windows_2x2  every window 2x2 of stride 2
+ *   windows      any windows */
 
 lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const T *a, T *z)
 {
     lrp_status status = lrp_pool_check(s);
     if (status != LRP_OK)
         return status;
-    const ptrdiff_t planes = s->n * s->channels, in_plane = s->in_h * s->in_w;
-    FN(pool_forward_job) job = {s, weight, a, z, FN(pool_is_2x2)(s)};
-    return lrp_parallel_for_upto(planes, planes * in_plane / POOL_MIN_INPUTS,
-                                 LRP_ISA_TASK(pool_forward_task), &job, s->interrupt);
+    FN(pool_forward_job) job = {s, weight, a, z, pool_tier_of(s, 0)};
+    const lrp_task task = LRP_ISA_TASK(pool_forward_task);
+    switch (job.tier) {
+    case POOL_WINDOWS_2X2:
+        return FN(pool_run)(s, task, &job, "pool.forward.windows_2x2");
+    default:
+        return FN(pool_run)(s, task, &job, "pool.forward.windows");
+    }
 }
 
 lrp_status FN(lrp_pool_relevance_real)(const lrp_pool_shape *s, const T *weight, const T *a,
                                        const T *r_out, T *r_in)
 {
-    return FN(pool_run)(s, weight, a, r_out, r_in, NULL, LRP_ISA_TASK(pool_real_task));
+    lrp_status status = lrp_pool_check(s);
+    if (status != LRP_OK)
+        return status;
+    FN(pool_job) job = {s, weight, a, r_out, r_in, 0, 0, pool_tier_of(s, 1)};
+    const lrp_task task = LRP_ISA_TASK(pool_real_task);
+    switch (job.tier) {
+    case POOL_ROWS_2X2:
+        return FN(pool_run)(s, task, &job, "pool.real.rows_2x2");
+    case POOL_WINDOWS_2X2:
+        return FN(pool_run)(s, task, &job, "pool.real.windows_2x2");
+    default:
+        return FN(pool_run)(s, task, &job, "pool.real.windows");
+    }
 }
 
 lrp_status FN(lrp_pool_relevance_boolean)(const lrp_pool_shape *s, const T *weight,
                                           const lrp_threshold *t, const T *a,
                                           const uint8_t *r_out, uint8_t *r_in)
 {
-    return FN(pool_run)(s, weight, a, r_out, r_in, t, LRP_ISA_TASK(pool_boolean_task));
+    lrp_status status = lrp_pool_check(s);
+    if (status != LRP_OK)
+        return status;
+    FN(pool_job) job = {s,           weight, a, r_out, r_in, t ? (T)t->theta : (T)0,
+                        t ? t->absolute : 0, pool_tier_of(s, 0)};
+    const lrp_task task = LRP_ISA_TASK(pool_boolean_task);
+    switch (job.tier) {
+    case POOL_WINDOWS_2X2:
+        return FN(pool_run)(s, task, &job, "pool.boolean.windows_2x2");
+    default:
+        return FN(pool_run)(s, task, &job, "pool.boolean.windows");
+    }
 }
 
 lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *weight,
@@ -370,20 +413,33 @@ lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *wei
         status = lrp_count_sum(r_out, s->n * s->channels * s->out_h * s->out_w, &total);
     if (status != LRP_OK)
         return status;
-    return FN(pool_run)(s, weight, a, r_out, r_in, t, LRP_ISA_TASK(pool_counting_task));
+    FN(pool_job) job = {s,           weight, a, r_out, r_in, t ? (T)t->theta : (T)0,
+                        t ? t->absolute : 0, pool_tier_of(s, 0)};
+    const lrp_task task = LRP_ISA_TASK(pool_counting_task);
+    switch (job.tier) {
+    case POOL_WINDOWS_2X2:
+        return FN(pool_run)(s, task, &job, "pool.counting.windows_2x2");
+    default:
+        return FN(pool_run)(s, task, &job, "pool.counting.windows");
+    }
 }
 
 lrp_status FN(lrp_pool_relevance_viterbi)(const lrp_pool_shape *s, const T *weight, const T *a,
                                           const T *r_out, T *r_in)
 {
-    return FN(pool_run)(s, weight, a, r_out, r_in, NULL, LRP_ISA_TASK(pool_viterbi_task));
+    lrp_status status = lrp_pool_check(s);
+    if (status != LRP_OK)
+        return status;
+    FN(pool_job) job = {s, weight, a, r_out, r_in, 0, 0, pool_tier_of(s, 1)};
+    const lrp_task task = LRP_ISA_TASK(pool_viterbi_task);
+    switch (job.tier) {
+    case POOL_ROWS_2X2:
+        return FN(pool_run)(s, task, &job, "pool.viterbi.rows_2x2");
+    case POOL_WINDOWS_2X2:
+        return FN(pool_run)(s, task, &job, "pool.viterbi.windows_2x2");
+    default:
+        return FN(pool_run)(s, task, &job, "pool.viterbi.windows");
+    }
 }
-
-#undef POOL_PLANE
-#undef POOL_FORWARD_PLANE
-#undef POOL_WINDOW
-#undef POOL_MIN_INPUTS
-#undef POOL_IN_PLANE
-#undef POOL_OUT_PLANE
 
 #endif /* LRP_INSTANCE_POOL_KERNELS */

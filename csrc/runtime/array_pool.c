@@ -1,21 +1,23 @@
-/* Large blocks of memory kept for reuse (see lrp.h). A real pass of VGG-16
- * at batch 1 writes some 200 MB of fresh arrays (activations, denominators,
- * relevance) that the allocator had just returned to the kernel: the page
- * faults and the kernel's zeroing of every new page took 7-9% of the pass.
+/* The array pool: large blocks of memory kept for reuse (see lrp.h). A
+ * pass writes large fresh arrays (activations, denominators, relevance);
+ * had the allocator just returned their memory to the kernel, each new page
+ * would cost a page fault and the kernel's zeroing of it.
  *
  * Every block carries a header with its capacity, so that free and realloc
  * need no size from the caller. Blocks of at least POOL_LEAST bytes go to a
  * free list when freed, up to the limit held in all; an allocation takes
  * the smallest kept block that holds it without wasting more than a quarter. */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lrp.h"
+#include "runtime/fork_safe_lock.h"
 
+/* the smallest block kept: smaller ones cost few page faults, and the free
+ * list stays short */
 #define POOL_LEAST ((size_t)1 << 20)
 #define POOL_HEADER 64 /* keeps the data as aligned as malloc's (16) and more */
-#define POOL_MAGIC 0x6c72705f706f6f6cULL
+#define POOL_MAGIC 0x6c72705f706f6f6cULL /* "lrp_pool": marks the blocks made here */
 
 typedef struct pool_block {
     unsigned long long magic;
@@ -23,27 +25,11 @@ typedef struct pool_block {
     struct pool_block *next; /* in the free list */
 } pool_block;
 
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+/* pool_lock guards the three below; no allocator call is made under it */
+static lrp_fork_safe_lock pool_lock = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 static pool_block *pool_free_list;
 static size_t pool_held;
 static size_t pool_limit = LRP_ARRAY_POOL_DEFAULT_LIMIT;
-
-/* A fork takes the lock first and releases it on both sides, so that the
- * child never inherits a free list some other thread was halfway through
- * changing. */
-static void pool_fork_prepare(void) { pthread_mutex_lock(&pool_lock); }
-static void pool_fork_done(void) { pthread_mutex_unlock(&pool_lock); }
-static void pool_register_fork(void)
-{
-    pthread_atfork(pool_fork_prepare, pool_fork_done, pool_fork_done);
-}
-
-static void pool_enter(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, pool_register_fork);
-    pthread_mutex_lock(&pool_lock);
-}
 
 static void *pool_data(pool_block *b)
 {
@@ -59,7 +45,7 @@ static pool_block *pool_header(void *data)
 static pool_block *pool_take(size_t bytes)
 {
     pool_block **best = NULL;
-    pool_enter();
+    lrp_fork_safe_lock_take(&pool_lock);
     for (pool_block **at = &pool_free_list; *at; at = &(*at)->next) {
         const size_t cap = (*at)->capacity;
         if (cap >= bytes && cap - bytes <= bytes / 4 && (!best || cap < (*best)->capacity))
@@ -71,7 +57,7 @@ static pool_block *pool_take(size_t bytes)
         *best = b->next;
         pool_held -= b->capacity;
     }
-    pthread_mutex_unlock(&pool_lock);
+    lrp_fork_safe_lock_release(&pool_lock);
     return b;
 }
 
@@ -114,14 +100,14 @@ void lrp_array_pool_free(void *data)
     if (b->magic != POOL_MAGIC) /* not ours: a caller's bug, better leaked than freed */
         return;
     if (b->capacity >= POOL_LEAST) {
-        pool_enter();
+        lrp_fork_safe_lock_take(&pool_lock);
         const int keep = b->capacity <= pool_limit && pool_held <= pool_limit - b->capacity;
         if (keep) {
             b->next = pool_free_list;
             pool_free_list = b;
             pool_held += b->capacity;
         }
-        pthread_mutex_unlock(&pool_lock);
+        lrp_fork_safe_lock_release(&pool_lock);
         if (keep)
             return;
     }
@@ -150,7 +136,7 @@ void *lrp_array_pool_realloc(void *data, size_t bytes)
 static void pool_trim(size_t keep)
 {
     pool_block *release = NULL;
-    pool_enter();
+    lrp_fork_safe_lock_take(&pool_lock);
     while (pool_free_list && pool_held > keep) {
         pool_block *b = pool_free_list;
         pool_free_list = b->next;
@@ -158,7 +144,7 @@ static void pool_trim(size_t keep)
         b->next = release;
         release = b;
     }
-    pthread_mutex_unlock(&pool_lock);
+    lrp_fork_safe_lock_release(&pool_lock);
     while (release) {
         pool_block *next = release->next;
         release->magic = 0;
@@ -169,25 +155,25 @@ static void pool_trim(size_t keep)
 
 void lrp_array_pool_set_limit(size_t bytes)
 {
-    pool_enter();
+    lrp_fork_safe_lock_take(&pool_lock);
     pool_limit = bytes;
-    pthread_mutex_unlock(&pool_lock);
+    lrp_fork_safe_lock_release(&pool_lock);
     pool_trim(bytes);
 }
 
 size_t lrp_array_pool_limit(void)
 {
-    pool_enter();
+    lrp_fork_safe_lock_take(&pool_lock);
     const size_t limit = pool_limit;
-    pthread_mutex_unlock(&pool_lock);
+    lrp_fork_safe_lock_release(&pool_lock);
     return limit;
 }
 
 size_t lrp_array_pool_held(void)
 {
-    pool_enter();
+    lrp_fork_safe_lock_take(&pool_lock);
     const size_t held = pool_held;
-    pthread_mutex_unlock(&pool_lock);
+    lrp_fork_safe_lock_release(&pool_lock);
     return held;
 }
 

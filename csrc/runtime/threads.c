@@ -1,10 +1,10 @@
-/* Work split over threads. A pool of workers, started on first use and
- * asleep between passes, runs the ranges of one caller at a time: waking a
+/* Work split over threads. Kept worker threads, started on first use and
+ * asleep between passes, run the ranges of one caller at a time: waking a
  * sleeping worker costs a few microseconds where starting a thread costs
  * tens, and a batch of small layers makes many passes. A second caller
  * meanwhile (another Python thread) gets threads of its own, created for
- * its pass and joined before it returns. A forked child starts with an
- * empty pool. Needs nothing but POSIX threads.
+ * its pass and joined before it returns. A forked child starts with no kept
+ * workers. Needs nothing but POSIX threads.
  *
  * Items are cut into contiguous ranges, one per thread. Every kernel makes
  * each output the work of exactly one item, computed the same way whoever
@@ -78,108 +78,113 @@ static void run_job(worker_job *job)
         atomic_store(&job->team->stop, 1);
 }
 
-static void *thread_main(void *arg)
+static void *own_thread_main(void *arg)
 {
     run_job(arg);
     return NULL;
 }
 
+/* Threads of one pass at most: its ranges and thread ids live on the
+ * caller's stack. */
 #define MAX_THREADS 256
 
+/* The kept workers, shared by every caller but serving one pass at a time. */
 static struct {
-    pthread_mutex_t owner; /* held by the caller whose pass the pool runs */
+    pthread_mutex_t owner; /* held by the caller whose pass the workers run */
     pthread_mutex_t lock;  /* guards the rest */
     pthread_cond_t wake, done;
-    int workers;           /* started: indices 1 .. workers */
-    unsigned long round;   /* one per pass the pool runs */
+    int started;           /* workers with indices 1 .. started exist */
+    unsigned long round;   /* one per pass the workers run */
     int active, pending;   /* workers with a range this round; still running */
     worker_job *jobs;      /* this round's ranges, jobs[i] for worker i */
     unsigned long first_round[MAX_THREADS]; /* the round current when i started */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, {0}};
+} workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, {0}};
 
-static void *pool_worker(void *arg)
+static void *kept_worker_main(void *arg)
 {
     const int index = (int)(intptr_t)arg;
-    pthread_mutex_lock(&pool.lock);
-    unsigned long seen = pool.first_round[index];
+    pthread_mutex_lock(&workers.lock);
+    unsigned long seen = workers.first_round[index];
     for (;;) {
-        while (pool.round == seen)
-            pthread_cond_wait(&pool.wake, &pool.lock);
-        seen = pool.round;
-        if (index > pool.active)
+        while (workers.round == seen)
+            pthread_cond_wait(&workers.wake, &workers.lock);
+        seen = workers.round;
+        if (index > workers.active)
             continue;
-        worker_job *job = &pool.jobs[index];
-        pthread_mutex_unlock(&pool.lock);
+        worker_job *job = &workers.jobs[index];
+        pthread_mutex_unlock(&workers.lock);
         run_job(job);
-        pthread_mutex_lock(&pool.lock);
-        if (--pool.pending == 0)
-            pthread_cond_signal(&pool.done);
+        pthread_mutex_lock(&workers.lock);
+        if (--workers.pending == 0)
+            pthread_cond_signal(&workers.done);
     }
     return NULL;
 }
 
 /* The child of a fork has only the thread that forked: no workers, and
  * locks in whatever state the parent's other threads left them. */
-static void pool_after_fork(void)
+static void workers_after_fork(void)
 {
-    pthread_mutex_init(&pool.owner, NULL);
-    pthread_mutex_init(&pool.lock, NULL);
-    pthread_cond_init(&pool.wake, NULL);
-    pthread_cond_init(&pool.done, NULL);
-    pool.workers = pool.active = pool.pending = 0;
+    pthread_mutex_init(&workers.owner, NULL);
+    pthread_mutex_init(&workers.lock, NULL);
+    pthread_cond_init(&workers.wake, NULL);
+    pthread_cond_init(&workers.done, NULL);
+    workers.started = workers.active = workers.pending = 0;
 }
 
-static void pool_register_fork(void) { pthread_atfork(NULL, NULL, pool_after_fork); }
+static void workers_register_fork(void) { pthread_atfork(NULL, NULL, workers_after_fork); }
 
-/* Runs jobs[1 .. threads) on the pool's workers (starting more if needed)
- * and jobs[0] here; 0 if the pool is busy with another caller's pass. */
-static int pool_run(worker_job *jobs, ptrdiff_t threads)
+/* Runs jobs[1 .. threads) on the kept workers (starting more if needed) and
+ * jobs[0] here; 0 if they are busy with another caller's pass. */
+static int run_on_kept_workers(worker_job *jobs, ptrdiff_t threads)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, pool_register_fork);
-    if (pthread_mutex_trylock(&pool.owner) != 0)
+    pthread_once(&once, workers_register_fork);
+    if (pthread_mutex_trylock(&workers.owner) != 0)
         return 0;
-    pthread_mutex_lock(&pool.lock);
-    while (pool.workers < threads - 1) {
-        const int index = pool.workers + 1;
+    pthread_mutex_lock(&workers.lock);
+    while (workers.started < threads - 1) {
+        const int index = workers.started + 1;
         pthread_t id;
         pthread_attr_t attr;
-        pool.first_round[index] = pool.round;
+        workers.first_round[index] = workers.round;
         if (pthread_attr_init(&attr) != 0)
             break;
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        const int started = pthread_create(&id, &attr, pool_worker, (void *)(intptr_t)index) == 0;
+        const int started =
+            pthread_create(&id, &attr, kept_worker_main, (void *)(intptr_t)index) == 0;
         pthread_attr_destroy(&attr);
         if (!started)
             break;
-        pool.workers = index;
+        workers.started = index;
     }
-    const int helpers = pool.workers < threads - 1 ? pool.workers : (int)threads - 1;
-    pool.jobs = jobs;
-    pool.active = pool.pending = helpers;
-    pool.round++;
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.lock);
+    const int helpers = workers.started < threads - 1 ? workers.started : (int)threads - 1;
+    workers.jobs = jobs;
+    workers.active = workers.pending = helpers;
+    workers.round++;
+    pthread_cond_broadcast(&workers.wake);
+    pthread_mutex_unlock(&workers.lock);
     run_job(&jobs[0]);
     /* ranges no worker could be started for */
     for (ptrdiff_t t = helpers + 1; t < threads; t++)
         run_job(&jobs[t]);
-    pthread_mutex_lock(&pool.lock);
-    while (pool.pending > 0)
-        pthread_cond_wait(&pool.done, &pool.lock);
-    pthread_mutex_unlock(&pool.lock);
-    pthread_mutex_unlock(&pool.owner);
+    pthread_mutex_lock(&workers.lock);
+    while (workers.pending > 0)
+        pthread_cond_wait(&workers.done, &workers.lock);
+    pthread_mutex_unlock(&workers.lock);
+    pthread_mutex_unlock(&workers.owner);
     return 1;
 }
 
-/* Threads of this pass's own, for a caller that finds the pool busy. */
-static void spawn_run(worker_job *jobs, ptrdiff_t threads)
+/* Threads of this pass's own, for a caller that finds the kept workers
+ * busy. */
+static void run_on_own_threads(worker_job *jobs, ptrdiff_t threads)
 {
     pthread_t ids[MAX_THREADS];
     int started[MAX_THREADS];
     for (ptrdiff_t t = 1; t < threads; t++)
-        started[t] = pthread_create(&ids[t], NULL, thread_main, &jobs[t]) == 0;
+        started[t] = pthread_create(&ids[t], NULL, own_thread_main, &jobs[t]) == 0;
     run_job(&jobs[0]);
     /* a thread that could not start leaves its range to the caller */
     for (ptrdiff_t t = 1; t < threads; t++) {
@@ -218,8 +223,8 @@ lrp_status lrp_parallel_for_upto(ptrdiff_t items, ptrdiff_t threads, lrp_task ta
         jobs[t].end = t + 1 < threads ? jobs[t + 1].begin : items;
     if (threads == 1)
         run_job(&jobs[0]);
-    else if (!pool_run(jobs, threads))
-        spawn_run(jobs, threads);
+    else if (!run_on_kept_workers(jobs, threads))
+        run_on_own_threads(jobs, threads);
     if (atomic_load(&team.interrupted))
         return LRP_ERR_INTERRUPTED;
     /* the first real failure, not the stops it caused in other workers */

@@ -1,10 +1,10 @@
-/* A layer's prepared weights, kept across calls (see lrp.h). A real pass of
- * VGG-16 at batch 1 had spent 8% of its time rebuilding them on every call:
- * rho(W) packed for the products and Winograd's U, 16/9 the weights' size. */
-#include <pthread.h>
+/* A layer's prepared weights, kept across calls (see lrp.h): rho(W) packed
+ * for the products and Winograd's U (16/9 the weights' size), which a pass
+ * would otherwise rebuild on every call. */
 #include <string.h>
 
 #include "lrp.h"
+#include "runtime/fork_safe_lock.h"
 #include "runtime/memory.h"
 #include "runtime/weight_cache.h"
 
@@ -23,29 +23,12 @@ struct lrp_weight_cache {
 /* One lock for every cache, held only to read or link a list: builds run
  * without it, since they poll the interrupt hook, whose Python signal
  * handler may start a pass on this very cache in this very thread. */
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* A fork takes the lock first and releases it on both sides, so that the
- * child never inherits it held by a thread that does not exist there. */
-static void cache_fork_prepare(void) { pthread_mutex_lock(&cache_lock); }
-static void cache_fork_done(void) { pthread_mutex_unlock(&cache_lock); }
-static void cache_register_fork(void)
-{
-    pthread_atfork(cache_fork_prepare, cache_fork_done, cache_fork_done);
-}
-
-static void cache_lock_take(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, cache_register_fork);
-    pthread_mutex_lock(&cache_lock);
-}
+static lrp_fork_safe_lock cache_lock = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 
 /* Entries per cache at most: a pass of every semiring with one rule per
- * layer needs up to 6 (VGG-16: 51 over 16 layers); a sweep over many gammas
- * would otherwise keep 16/9 of the weights per value. Past it the passes
- * prepare per call: entries are never evicted, so none is freed while a
- * pass reads it. */
+ * layer needs up to 6 in each layer's cache; a sweep over many gammas would otherwise
+ * keep 16/9 of the weights per value. Past it the passes prepare per call:
+ * entries are never evicted, so none is freed while a pass reads it. */
 #define CACHE_ENTRIES 8
 
 lrp_weight_cache *lrp_weight_cache_new(const void *weights)
@@ -72,17 +55,17 @@ void lrp_weight_cache_free(lrp_weight_cache *cache)
 
 size_t lrp_weight_cache_bytes(lrp_weight_cache *cache)
 {
-    cache_lock_take();
+    lrp_fork_safe_lock_take(&cache_lock);
     const size_t bytes = cache->bytes;
-    pthread_mutex_unlock(&cache_lock);
+    lrp_fork_safe_lock_release(&cache_lock);
     return bytes;
 }
 
 size_t lrp_weight_cache_entries(lrp_weight_cache *cache)
 {
-    cache_lock_take();
+    lrp_fork_safe_lock_take(&cache_lock);
     const size_t count = cache->count;
-    pthread_mutex_unlock(&cache_lock);
+    lrp_fork_safe_lock_release(&cache_lock);
     return count;
 }
 
@@ -111,7 +94,7 @@ static void *kept_entry(const lrp_weight_cache *cache, const lrp_cache_key *key)
 static void *keep_entry(lrp_weight_cache *cache, const lrp_cache_key *key, void *data,
                         lrp_cache_entry *entry)
 {
-    cache_lock_take();
+    lrp_fork_safe_lock_take(&cache_lock);
     void *kept = kept_entry(cache, key);
     if (!kept && cache->count < CACHE_ENTRIES) {
         entry->key = *key;
@@ -122,7 +105,7 @@ static void *keep_entry(lrp_weight_cache *cache, const lrp_cache_key *key, void 
         cache->bytes += key->count * (size_t)key->elem_size;
         kept = data;
     }
-    pthread_mutex_unlock(&cache_lock);
+    lrp_fork_safe_lock_release(&cache_lock);
     return kept;
 }
 
@@ -134,10 +117,10 @@ const void *lrp_weights_prepared(lrp_weight_cache *cache, const void *weights,
     *status = LRP_OK;
     const int cached = cache && weights == cache->weights;
     if (cached) {
-        cache_lock_take();
+        lrp_fork_safe_lock_take(&cache_lock);
         const void *kept = kept_entry(cache, key);
         const int full = cache->count >= CACHE_ENTRIES;
-        pthread_mutex_unlock(&cache_lock);
+        lrp_fork_safe_lock_release(&cache_lock);
         if (kept)
             return kept;
         if (full)
