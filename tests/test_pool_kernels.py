@@ -6,7 +6,6 @@ max_k |n_jk| / (m_k + 1e-9) R_k), with ties and zeros, on every instruction
 set, covering shapes and one with a row and column left out; and the tier
 each pooling pass notes for the shape it gets."""
 import contextlib
-import ctypes
 
 import numpy as np
 import pytest
@@ -76,22 +75,10 @@ def test_2x2_pooling_equals_the_literal_loop(dtype, shape, maxpool, semiring, re
         np.testing.assert_array_equal(got.view(np.uint8), runs[ISAS[0]].view(np.uint8))
 
 
-
 @contextlib.contextmanager
 def _tier_notes():
     """A list that gets the tier notes of the core's passes in the block."""
-    if hasattr(_core, "trace_start"):
-        start, take, stop = _core.trace_start, _core.trace_take, _core.trace_stop
-    else:  # the C API through the extension's own symbols
-        lib = ctypes.CDLL(_core.__file__)
-        lib.lrp_trace_take.restype = ctypes.c_size_t
-        lib.lrp_trace_take.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t]
-        start, stop = lib.lrp_trace_start, lib.lrp_trace_stop
-
-        def take():
-            notes = (ctypes.c_char_p * 16)()
-            count = lib.lrp_trace_take(notes, 16)
-            return [notes[i].decode() for i in range(min(count, 16))]
+    start, take, stop = _core.trace_start, _core.trace_take, _core.trace_stop
     notes = []
     start()
     try:
@@ -121,7 +108,7 @@ def test_each_pass_notes_the_tier_of_its_windows(dtype, layer, shape, plain, row
                "counting": (z > 0).astype(np.int64)}
     for semiring, r_out in outputs.items():
         with _tier_notes() as notes:
-            layer.kernel_relevance(semiring, a, r_out)
+            layer.kernel_relevance(KernelStep(spec_named(semiring)), a, r_out)
         tier = rows if semiring in ("real", "viterbi") else plain
         assert notes == [f"pool.{semiring}.{tier}"]
 
@@ -131,5 +118,5 @@ def test_a_failing_pass_notes_no_tier():
     a = np.ones((1, 1, 5, 5), np.float32)
     r_out = np.full(layer.forward(a).shape, 2**62, np.int64)
     with _tier_notes() as notes, pytest.raises(OverflowError):
-        layer.kernel_relevance("counting", a, r_out)
+        layer.kernel_relevance(KernelStep(spec_named("counting")), a, r_out)
     assert notes == []
