@@ -221,11 +221,10 @@ lrp_status lrp_set_isa(lrp_isa isa); /* LRP_ERR_ARG if this CPU lacks it */
 
 /* Dense layers send a batch whose inputs are mostly zero (MNIST pixels)
  * through passes that read only the weights of nonzero inputs, with the
- * products' results, unless switched off (for tests and comparisons);
- * lrp_sparse_runs counts the calls that took them. */
+ * products' results, unless switched off (for tests and comparisons); a
+ * pass that takes them notes the tier "dense.<pass>.sparse_inputs". */
 void lrp_set_sparse_passes(int on);
 int lrp_sparse_passes(void);
-long lrp_sparse_runs(void);
 
 /* Winograd's 3x3 products take their fused form (one thread per block of
  * tiles through all three steps) where its buffers fit a core's L2 (AUTO),

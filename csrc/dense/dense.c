@@ -6,7 +6,6 @@
 #include "lrp.h"
 
 static atomic_int sparse_passes = 1;
-static atomic_long sparse_runs;
 
 void lrp_set_sparse_passes(int on)
 {
@@ -16,11 +15,6 @@ void lrp_set_sparse_passes(int on)
 int lrp_sparse_passes(void)
 {
     return atomic_load(&sparse_passes);
-}
-
-long lrp_sparse_runs(void)
-{
-    return atomic_load(&sparse_runs);
 }
 
 #define LRP_KERNEL_TEMPLATE "dense/dense_kernels.h"

@@ -20,6 +20,7 @@
 #include "products/microkernels.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
+#include "runtime/trace.h"
 
 /* Up to this batch size the forward reads the weights in place
  * (dense_weights_first); past it the batch is A and the weights are packed. */
@@ -307,7 +308,7 @@ static lrp_status FN(dense_sparse_or_product)(const lrp_dense_shape *s, int kind
         return LRP_ERR_NOMEM;
     FN(sparse_pass) p = {.s = s, .wt = wt, .ld = ld, .a = a, .beta = beta, .x = x, .out = out};
     lrp_status status = FN(sparse_run)(&p);
-    atomic_fetch_add(&sparse_runs, 1);
+    lrp_trace_tier(x ? "dense.real.sparse_inputs" : "dense.forward.sparse_inputs");
     free(wt);
     return status;
 }

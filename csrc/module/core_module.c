@@ -1051,12 +1051,6 @@ static PyObject *py_winograd_fused_runs(PyObject *self, PyObject *unused)
     return PyLong_FromLong(lrp_winograd_fused_runs());
 }
 
-static PyObject *py_sparse_runs(PyObject *self, PyObject *unused)
-{
-    (void)self, (void)unused;
-    return PyLong_FromLong(lrp_sparse_runs());
-}
-
 static void weight_cache_destroy(PyObject *capsule)
 {
     lrp_weight_cache_free(PyCapsule_GetPointer(capsule, WEIGHT_CACHE_NAME));
@@ -1177,8 +1171,6 @@ static PyMethodDef core_methods[] = {
      "(the products' results either way; for tests and comparisons)."},
     {"sparse_passes", py_sparse_passes, METH_NOARGS,
      "sparse_passes() -> whether dense layers may take their sparse-input passes."},
-    {"sparse_runs", py_sparse_runs, METH_NOARGS,
-     "sparse_runs() -> how many dense-layer calls took the sparse-input passes."},
     {"set_winograd_fusion", py_set_winograd_fusion, METH_O,
      "set_winograd_fusion(mode): 'auto' (the fused form of Winograd's 3x3 products where\n"
      "its buffers fit a core's L2), 'always' or 'never' (the same values either way;\n"
