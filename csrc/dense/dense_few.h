@@ -1,4 +1,4 @@
-/* Linear passes of a few samples (a batch of at most DENSE_FEW), written
+/* Linear passes of a few samples (a batch of at most DENSE_FEW_SAMPLES), written
  * once against T and FN(), included by dense_kernels.h. A product would
  * fill its micro-tiles' rows with padding; these loops instead stream the
  * weights once, row by row, with every output's reduction the same chain
@@ -14,6 +14,18 @@
  * (forward) or single outputs (absmax). */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_FEW_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_DENSE_FEW_SIZES
+enum {
+    DENSE_FEW_SAMPLES = 8, /* the largest batch these loops take */
+    FEW_BLOCK = 1024,      /* inputs per transposed item */
+    FEW_ROWS = 16,         /* outputs per forward item */
+    FEW_COLS = 64          /* inputs per forward tile: whole cache lines of each row */
+};
+enum { FEW_TRANSPOSED, FEW_FORWARD, FEW_ABSMAX }; /* FN(dense_few).pass */
+#endif
+
 #ifndef LRP_INSTANCE_DENSE_FEW /* once per instance */
 #define LRP_INSTANCE_DENSE_FEW
 
@@ -26,15 +38,6 @@
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
 #endif
-
-#define DENSE_FEW 8
-#define FEW_BLOCK 1024 /* inputs per transposed item */
-#define FEW_ROWS 16    /* outputs per forward item */
-#define FEW_COLS 64    /* inputs per forward tile: whole cache lines of each row */
-
-#define FEW_TRANSPOSED 0 /* FN(dense_few).pass */
-#define FEW_FORWARD 1
-#define FEW_ABSMAX 2
 
 typedef struct {
     const lrp_dense_shape *s;
@@ -53,7 +56,7 @@ static LRP_INLINE void FN(few_transposed)(const FN(dense_few) *f, ptrdiff_t item
     const lrp_dense_shape *s = f->s;
     const ptrdiff_t j0 = item * FEW_BLOCK;
     const ptrdiff_t width = s->in - j0 < FEW_BLOCK ? s->in - j0 : FEW_BLOCK;
-    T acc[DENSE_FEW][FEW_BLOCK];
+    T acc[DENSE_FEW_SAMPLES][FEW_BLOCK];
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t j = 0; j < width; j++)
             acc[n][j] = 0;
@@ -211,7 +214,7 @@ static LRP_INLINE void FN(few_forward)(const FN(dense_few) *f, ptrdiff_t item, i
     const lrp_dense_shape *s = f->s;
     const ptrdiff_t k0 = item * FEW_ROWS;
     const ptrdiff_t rows = s->out - k0 < FEW_ROWS ? s->out - k0 : FEW_ROWS;
-    T acc[DENSE_FEW][FEW_ROWS], tile[FEW_COLS][FEW_ROWS];
+    T acc[DENSE_FEW_SAMPLES][FEW_ROWS], tile[FEW_COLS][FEW_ROWS];
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (int l = 0; l < FEW_ROWS; l++)
             acc[n][l] = 0;
@@ -315,12 +318,5 @@ static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma
     FN(dense_few) f = {s, FEW_ABSMAX, kind, 1, gamma, w, a, NULL, NULL, beta, m, 0};
     return FN(few_run)(&f, s->out);
 }
-
-#undef FEW_BLOCK
-#undef FEW_ROWS
-#undef FEW_COLS
-#undef FEW_TRANSPOSED
-#undef FEW_FORWARD
-#undef FEW_ABSMAX
 
 #endif /* LRP_INSTANCE_DENSE_FEW */

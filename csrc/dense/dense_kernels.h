@@ -11,9 +11,17 @@
  */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_KERNELS_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_DENSE_KERNELS_SIZES
+enum { ROW_LANES = 8 }; /* partial sums or maxima of a weight row */
+/* Stabilised in chunks over the threads: a VGG-16 layer's z at batch 8 is
+ * 26 million values. */
+enum { STABILISE_CHUNK = 65536 };
+#endif
+
 #ifndef LRP_INSTANCE_DENSE_KERNELS /* once per instance */
 #define LRP_INSTANCE_DENSE_KERNELS
-
 
 #include "products/products.h"
 #include "kernel/compiler.h"
@@ -24,17 +32,15 @@
 #include "dense/dense_thresholds.h"
 #include "kernel/tuning.h"
 
-#define LANES 8
-
-/* sum_j n_jk over one weight row, in a fixed order (LANES partial sums),
+/* sum_j n_jk over one weight row, in a fixed order (ROW_LANES partial sums),
  * so results never depend on threads or call site. */
 static LRP_INLINE T FN(row_sum)(int kind, T gamma, const T *a, const T *lo, const T *hi,
                                 const T *w, ptrdiff_t in)
 {
-    T acc[LANES] = {0};
+    T acc[ROW_LANES] = {0};
     ptrdiff_t j = 0;
-    for (; j + LANES <= in; j += LANES)
-        for (int u = 0; u < LANES; u++)
+    for (; j + ROW_LANES <= in; j += ROW_LANES)
+        for (int u = 0; u < ROW_LANES; u++)
             acc[u] += FN(numerator)(kind, gamma, a[j + u],
                                     LRP_BOUND(kind, lo, j + u),
                                     LRP_BOUND(kind, hi, j + u), w[j + u]);
@@ -49,12 +55,12 @@ static LRP_INLINE T FN(row_sum)(int kind, T gamma, const T *a, const T *lo, cons
 static LRP_INLINE T FN(row_absmax)(int kind, T gamma, const T *a, const T *lo, const T *hi,
                                    const T *w, ptrdiff_t in)
 {
-    /* LANES independent maxima let the compiler use vector max; max is exact,
+    /* ROW_LANES independent maxima let the compiler use vector max; max is exact,
      * so the result does not depend on the order. */
-    T best[LANES] = {0};
+    T best[ROW_LANES] = {0};
     ptrdiff_t j = 0;
-    for (; j + LANES <= in; j += LANES)
-        for (int u = 0; u < LANES; u++) {
+    for (; j + ROW_LANES <= in; j += ROW_LANES)
+        for (int u = 0; u < ROW_LANES; u++) {
             T v = FN(absolute)(FN(numerator)(kind, gamma, a[j + u],
                                              LRP_BOUND(kind, lo, j + u),
                                              LRP_BOUND(kind, hi, j + u), w[j + u]));
@@ -66,7 +72,7 @@ static LRP_INLINE T FN(row_absmax)(int kind, T gamma, const T *a, const T *lo, c
                                          LRP_BOUND(kind, hi, j), w[j]));
         best[0] = v > best[0] ? v : best[0];
     }
-    for (int u = 1; u < LANES; u++)
+    for (int u = 1; u < ROW_LANES; u++)
         best[0] = best[u] > best[0] ? best[u] : best[0];
     return best[0];
 }
@@ -129,9 +135,6 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
     return FN(absmax_body)(LRP_RULE_ZBOX, s, gamma, a, w, b, low, high, m);
 }
 
-/* Stabilised in chunks over the threads: a VGG-16 layer's z at batch 8 is
- * 26 million values. */
-#define STABILISE_CHUNK 65536
 typedef struct {
     T eps;
     int plus;
@@ -165,7 +168,6 @@ void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
     FN(stabilise_job) job = {(T)rule->eps, rule->eps_mode == LRP_EPS_PLUS, count, z};
     lrp_parallel_chunks(count, STABILISE_CHUNK, FN(stabilise_task), &job);
 }
-#undef STABILISE_CHUNK
 
 /* Real semiring. Theta is the identity, so sum_k d_jk R_k factors as
  * a_j * sum_k rho(w_jk) * (R_k / z_k): one pass over w per sample, a GEMM
@@ -455,7 +457,5 @@ lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_r
 #undef CALL
     return status;
 }
-
-#undef LANES
 
 #endif /* LRP_INSTANCE_DENSE_KERNELS */

@@ -12,6 +12,14 @@
  * through dense_sparse.h instead: the same chains less their zero terms. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_PRODUCTS_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_DENSE_PRODUCTS_SIZES
+/* Up to this batch size the forward reads the weights in place
+ * (dense_weights_first); past it the batch is A and the weights are packed. */
+enum { DENSE_WEIGHTS_FIRST_SAMPLES = 64 };
+#endif
+
 #ifndef LRP_INSTANCE_DENSE_PRODUCTS /* once per instance */
 #define LRP_INSTANCE_DENSE_PRODUCTS
 
@@ -21,10 +29,6 @@
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "runtime/trace.h"
-
-/* Up to this batch size the forward reads the weights in place
- * (dense_weights_first); past it the batch is A and the weights are packed. */
-#define DENSE_FEW_SAMPLES 64
 
 typedef struct {
     const T *w;
@@ -198,7 +202,7 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
                                         int transposed, const T *x, const T *w,
                                         const T *bias, const T *scale, const T *cap, T *out)
 {
-    if (transposed && s->n <= DENSE_FEW)
+    if (transposed && s->n <= DENSE_FEW_SAMPLES)
         return FN(few_transposed_run)(s, kind, gamma, max, x, w, scale, cap, out);
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const ptrdiff_t inner = transposed ? s->out : s->in, cols = transposed ? s->in : s->out;
@@ -284,9 +288,9 @@ static lrp_status FN(dense_product_forward)(int kind, int max, const lrp_dense_s
                                             T gamma, const T *a, const T *w, const T *beta,
                                             T *z)
 {
-    return max && s->n <= DENSE_FEW    ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
-           : !max && s->n <= DENSE_FEW ? FN(few_forward_run)(s, kind, gamma, a, w, beta, z)
-           : s->n <= DENSE_FEW_SAMPLES
+    return max && s->n <= DENSE_FEW_SAMPLES    ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
+           : !max && s->n <= DENSE_FEW_SAMPLES ? FN(few_forward_run)(s, kind, gamma, a, w, beta, z)
+           : s->n <= DENSE_WEIGHTS_FIRST_SAMPLES
                ? FN(dense_weights_first)(s, kind, gamma, max, a, w, beta, z)
                : FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
 }
@@ -325,17 +329,5 @@ static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape
     free(beta);
     return status;
 }
-
-#undef DENSE_FEW_SAMPLES
-#undef SPARSE_LANES
-#undef SPARSE_COLS
-#undef SPARSE_PROBES
-#undef SPARSE_MIN_FORWARD
-#undef SPARSE_MIN_REAL
-#undef SPARSE_MAX_WEIGHTS
-#undef SPARSE_ROWS
-#undef SPARSE_GROUP
-#undef SPARSE_BAND
-#undef DENSE_FEW
 
 #endif /* LRP_INSTANCE_DENSE_PRODUCTS */

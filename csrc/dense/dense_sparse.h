@@ -16,6 +16,27 @@
  * 58% of them, a group of 4 38%. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_SPARSE_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_DENSE_SPARSE_SIZES
+enum {
+    SPARSE_LANES = 16,     /* rows of rho(W)^T are whole vectors */
+    SPARSE_GROUP = 4,      /* forward: samples that share their pass */
+    SPARSE_BAND = 32,      /* real: samples that share their pass, two float vectors */
+    SPARSE_ROWS = 12,      /* real: inputs whose sums run side by side */
+    SPARSE_PACK_ROWS = 64, /* inputs per packing item */
+    SPARSE_PROBES = 64     /* samples the decision reads */
+};
+/* rho(W)^T is packed on every call, which costs about as much as the
+ * products of 30 to 40 samples: the forward pays from this many samples on, the
+ * real pass from that many (MNIST's first layer, both paths in one process:
+ * forward 0.41 ms both at 64 samples, real pass 0.78 against 0.57 ms at 128,
+ * 1.17 against 1.49 at 256); and up to this many weights the copy costs
+ * milliseconds and little memory (MNIST's first layer: 235,200; VGG-16's
+ * fc8: 4,096,000; fc6, never: 102,760,448) */
+enum { SPARSE_MIN_FORWARD = 64, SPARSE_MIN_REAL = 256, SPARSE_MAX_WEIGHTS = 4194304 };
+#endif
+
 #ifndef LRP_INSTANCE_DENSE_SPARSE /* once per instance */
 #define LRP_INSTANCE_DENSE_SPARSE
 
@@ -29,22 +50,7 @@
 #include <immintrin.h>
 #endif
 
-#define SPARSE_LANES 16 /* rows of rho(W)^T are whole vectors */
-#define SPARSE_GROUP 4  /* forward: samples that share their pass */
 #define SPARSE_COLS (5 * (ptrdiff_t)(64 / sizeof(T))) /* forward: chains per block */
-#define SPARSE_BAND 32  /* real: samples that share their pass, two float vectors */
-#define SPARSE_ROWS 12  /* real: inputs whose sums run side by side */
-/* rho(W)^T is packed on every call, which costs about as much as the
- * products of 30 to 40 samples: the forward pays from this many samples on, the
- * real pass from that many (MNIST's first layer, both paths in one process:
- * forward 0.41 ms both at 64 samples, real pass 0.78 against 0.57 ms at 128,
- * 1.17 against 1.49 at 256); and up to this many weights the copy costs
- * milliseconds and little memory (MNIST's first layer: 235,200; VGG-16's
- * fc8: 4,096,000; fc6, never: 102,760,448) */
-#define SPARSE_MIN_FORWARD 64
-#define SPARSE_MIN_REAL 256
-#define SPARSE_MAX_WEIGHTS 4194304.0
-#define SPARSE_PROBES 64 /* samples the decision reads */
 
 /* Whether the batch a (n, in) of at least min_samples takes the sparse
  * passes: at most a quarter of
@@ -75,8 +81,6 @@ typedef struct {
     T gamma;
     T *wt; /* (in, ld): rho(w)^T, columns past out 0 */
 } FN(sparse_pack_job);
-
-#define SPARSE_PACK_ROWS 64 /* inputs per packing item */
 
 static lrp_status FN(sparse_pack_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
                                        int worker, lrp_team *team)
@@ -124,8 +128,6 @@ static T *FN(sparse_pack)(const lrp_dense_shape *s, int kind, T gamma, const T *
                                 FN(sparse_pack_task), &job, NULL);
     return wt;
 }
-
-#undef SPARSE_PACK_ROWS
 
 typedef struct {
     const lrp_dense_shape *s;
@@ -509,5 +511,7 @@ static lrp_status FN(sparse_run)(FN(sparse_pass) *p)
     return lrp_parallel_for_upto((p->s->n + size - 1) / size, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
                                  LRP_ISA_TASK(sparse_task), p, p->s->interrupt);
 }
+
+#undef SPARSE_COLS
 
 #endif /* LRP_INSTANCE_DENSE_SPARSE */

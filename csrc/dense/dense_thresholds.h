@@ -9,6 +9,15 @@
  * the work of one item and the weights stream from memory once per group. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_THRESHOLDS_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_DENSE_THRESHOLDS_SIZES
+enum {
+    DENSE_THRESHOLD_BLOCK = 512, /* inputs per item */
+    DENSE_THRESHOLD_GROUP = 8    /* samples per item */
+};
+#endif
+
 #ifndef LRP_INSTANCE_DENSE_THRESHOLDS /* once per instance */
 #define LRP_INSTANCE_DENSE_THRESHOLDS
 
@@ -18,9 +27,6 @@
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "kernel/tuning.h"
-
-#define DENSE_THRESHOLD_BLOCK 512 /* inputs per item */
-#define DENSE_THRESHOLD_GROUP 8   /* samples per item */
 
 typedef struct {
     const lrp_dense_shape *s;
@@ -165,8 +171,5 @@ static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T 
     free(lo), free(counts);
     return status;
 }
-
-#undef DENSE_THRESHOLD_BLOCK
-#undef DENSE_THRESHOLD_GROUP
 
 #endif /* LRP_INSTANCE_DENSE_THRESHOLDS */
