@@ -97,27 +97,45 @@ static LRP_INLINE void FN(dense_pack_w)(const FN(dense_product) *dp, ptrdiff_t n
     }
 }
 
-/* The rule and the absolute flag as constants, so each packing loop is
- * compiled without a branch per weight. */
-#define DENSE_PACK_B(NAME, BODY)                                                               \
-    static void FN(NAME)(const FN(product) * p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc,        \
-                         ptrdiff_t j0, int nr, T *restrict dst)                                 \
-    {                                                                                           \
-        (void)q;                                                                                \
-        const FN(dense_product) *dp = p->layer;                                                 \
-        const int gamma = dp->kind == LRP_RULE_GAMMA;                                           \
-        if (gamma && dp->absolute)                                                              \
-            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 1);                         \
-        else if (gamma)                                                                         \
-            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 0);                         \
-        else if (dp->absolute)                                                                  \
-            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 1);                          \
-        else                                                                                    \
-            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 0);                          \
-    }
-DENSE_PACK_B(dense_pack_b_forward, dense_pack_transposed_w)
-DENSE_PACK_B(dense_pack_b_backward, dense_pack_w)
-#undef DENSE_PACK_B
+/* How B's panel is packed from the weights (FN(dense_pack_transposed_w) or
+ * FN(dense_pack_w)), for a rule kind and the absolute flag. */
+typedef void FN(dense_pack_body)(const FN(dense_product) *dp, ptrdiff_t n, ptrdiff_t p0,
+                                 ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst, int kind,
+                                 int absolute);
+
+/* body with the rule and the absolute flag as constants: each packing loop
+ * is compiled without a branch per weight. */
+static LRP_INLINE void FN(dense_pack_b)(FN(dense_pack_body) *body, const FN(product) *p,
+                                        ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0, int nr,
+                                        T *restrict dst)
+{
+    const FN(dense_product) *dp = p->layer;
+    const int gamma = dp->kind == LRP_RULE_GAMMA;
+    if (gamma && dp->absolute)
+        body(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 1);
+    else if (gamma)
+        body(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 0);
+    else if (dp->absolute)
+        body(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 1);
+    else
+        body(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 0);
+}
+
+/* The forward's B, rho(W)^T. */
+static void FN(dense_pack_b_forward)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
+                                     ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst)
+{
+    (void)q;
+    FN(dense_pack_b)(FN(dense_pack_transposed_w), p, p0, kc, j0, nr, dst);
+}
+
+/* The transposed passes' B, rho(W). */
+static void FN(dense_pack_b_backward)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
+                                      ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst)
+{
+    (void)q;
+    FN(dense_pack_b)(FN(dense_pack_w), p, p0, kc, j0, nr, dst);
+}
 
 static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptrdiff_t i1,
                              ptrdiff_t j0, ptrdiff_t j1)

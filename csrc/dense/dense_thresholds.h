@@ -105,6 +105,18 @@ static LRP_INLINE void FN(dense_threshold_item)(const FN(dense_threshold) *t, pt
     }
 }
 
+/* The item with kind constant and the two flags as constants. */
+static LRP_INLINE void FN(dense_threshold_item_by_flags)(const FN(dense_threshold) *t,
+                                                         ptrdiff_t item, int kind)
+{
+    if (t->counting)
+        t->absolute ? FN(dense_threshold_item)(t, item, kind, 1, 1)
+                    : FN(dense_threshold_item)(t, item, kind, 0, 1);
+    else
+        t->absolute ? FN(dense_threshold_item)(t, item, kind, 1, 0)
+                    : FN(dense_threshold_item)(t, item, kind, 0, 0);
+}
+
 /* One instance per (rule kind, absolute, counting), so that each pair loop
  * is compiled with its arithmetic fixed. */
 static LRP_INLINE lrp_status FN(dense_threshold_items)(const FN(dense_threshold) *t,
@@ -115,19 +127,10 @@ static LRP_INLINE lrp_status FN(dense_threshold_items)(const FN(dense_threshold)
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
-#define ITEM(KIND, ABSOLUTE, COUNTING) FN(dense_threshold_item)(t, item, KIND, ABSOLUTE, COUNTING)
-#define BY_FLAGS(KIND)                                          \
-    if (t->counting)                                            \
-        t->absolute ? ITEM(KIND, 1, 1) : ITEM(KIND, 0, 1);      \
-    else                                                        \
-        t->absolute ? ITEM(KIND, 1, 0) : ITEM(KIND, 0, 0);
-        if (t->kind == LRP_RULE_GAMMA) {
-            BY_FLAGS(LRP_RULE_GAMMA)
-        } else {
-            BY_FLAGS(LRP_RULE_ZERO)
-        }
-#undef BY_FLAGS
-#undef ITEM
+        if (t->kind == LRP_RULE_GAMMA)
+            FN(dense_threshold_item_by_flags)(t, item, LRP_RULE_GAMMA);
+        else
+            FN(dense_threshold_item_by_flags)(t, item, LRP_RULE_ZERO);
     }
     return LRP_OK;
 }
