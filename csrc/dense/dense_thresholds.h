@@ -121,9 +121,8 @@ static LRP_INLINE void FN(dense_threshold_item_by_flags)(const FN(dense_threshol
  * is compiled with its arithmetic fixed. */
 static LRP_INLINE lrp_status FN(dense_threshold_items)(const FN(dense_threshold) *t,
                                                        ptrdiff_t begin, ptrdiff_t end, int worker,
-                                                       lrp_team *team, int fused)
+                                                       lrp_team *team)
 {
-    (void)fused; /* comparisons: nothing to fuse */
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -135,7 +134,7 @@ static LRP_INLINE lrp_status FN(dense_threshold_items)(const FN(dense_threshold)
     return LRP_OK;
 }
 
-LRP_ISA_TASKS(dense_threshold_task, FN(dense_threshold_items))
+LRP_ISA_TASKS_UNFUSED(dense_threshold_task, FN(dense_threshold_items))
 
 /* Boolean (r_out_bool -> r_bool) or counting (r_out_count -> r_count, exact
  * while every sample's total is at most 2^53; the caller checks) relevance
