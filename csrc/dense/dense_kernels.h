@@ -32,28 +32,30 @@ enum { STABILISE_CHUNK = 65536 };
 #include "dense/dense_thresholds.h"
 #include "kernel/tuning.h"
 
+/* n_jk of z^B: a_j w_jk - l_j w_jk^+ - h_j w_jk^- (rule_math.h). */
+static LRP_INLINE T FN(zbox_numerator)(T a, T lo, T hi, T w)
+{
+    return FN(numerator)(LRP_RULE_ZBOX, 0, a, lo, hi, w);
+}
+
 /* sum_j n_jk over one weight row, in a fixed order (ROW_LANES partial sums),
  * so results never depend on threads or call site. */
-static LRP_INLINE T FN(row_sum)(int kind, T gamma, const T *a, const T *lo, const T *hi,
-                                const T *w, ptrdiff_t in)
+static LRP_INLINE T FN(zbox_row_sum)(const T *a, const T *lo, const T *hi, const T *w,
+                                     ptrdiff_t in)
 {
     T acc[ROW_LANES] = {0};
     ptrdiff_t j = 0;
     for (; j + ROW_LANES <= in; j += ROW_LANES)
         for (int u = 0; u < ROW_LANES; u++)
-            acc[u] += FN(numerator)(kind, gamma, a[j + u],
-                                    LRP_BOUND(kind, lo, j + u),
-                                    LRP_BOUND(kind, hi, j + u), w[j + u]);
+            acc[u] += FN(zbox_numerator)(a[j + u], lo[j + u], hi[j + u], w[j + u]);
     T tail = 0;
     for (; j < in; j++)
-        tail += FN(numerator)(kind, gamma, a[j],
-                              LRP_BOUND(kind, lo, j),
-                              LRP_BOUND(kind, hi, j), w[j]);
+        tail += FN(zbox_numerator)(a[j], lo[j], hi[j], w[j]);
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
 
-static LRP_INLINE T FN(row_absmax)(int kind, T gamma, const T *a, const T *lo, const T *hi,
-                                   const T *w, ptrdiff_t in)
+static LRP_INLINE T FN(zbox_row_absmax)(const T *a, const T *lo, const T *hi, const T *w,
+                                        ptrdiff_t in)
 {
     /* ROW_LANES independent maxima let the compiler use vector max; max is exact,
      * so the result does not depend on the order. */
@@ -61,15 +63,11 @@ static LRP_INLINE T FN(row_absmax)(int kind, T gamma, const T *a, const T *lo, c
     ptrdiff_t j = 0;
     for (; j + ROW_LANES <= in; j += ROW_LANES)
         for (int u = 0; u < ROW_LANES; u++) {
-            T v = FN(absolute)(FN(numerator)(kind, gamma, a[j + u],
-                                             LRP_BOUND(kind, lo, j + u),
-                                             LRP_BOUND(kind, hi, j + u), w[j + u]));
+            T v = FN(absolute)(FN(zbox_numerator)(a[j + u], lo[j + u], hi[j + u], w[j + u]));
             best[u] = v > best[u] ? v : best[u];
         }
     for (; j < in; j++) {
-        T v = FN(absolute)(FN(numerator)(kind, gamma, a[j],
-                                         LRP_BOUND(kind, lo, j),
-                                         LRP_BOUND(kind, hi, j), w[j]));
+        T v = FN(absolute)(FN(zbox_numerator)(a[j], lo[j], hi[j], w[j]));
         best[0] = v > best[0] ? v : best[0];
     }
     for (int u = 1; u < ROW_LANES; u++)
@@ -77,34 +75,34 @@ static LRP_INLINE T FN(row_absmax)(int kind, T gamma, const T *a, const T *lo, c
     return best[0];
 }
 
-static LRP_INLINE lrp_status FN(forward_body)(int kind, const lrp_dense_shape *s, T gamma,
-                                        const T *a, const T *w, const T *b,
-                                        const T *low, const T *high, T *z)
+/* z of z^B; its beta_k (FN(bias_term)) is 0. */
+static LRP_INLINE lrp_status FN(zbox_forward)(const lrp_dense_shape *s, const T *a, const T *w,
+                                              const T *low, const T *high, T *z)
 {
     for (ptrdiff_t n = 0; n < s->n; n++) {
         LRP_RETURN_IF_INTERRUPTED(s);
         const T *an = a + n * s->in;
-        const T *lo = kind == LRP_RULE_ZBOX ? low + n * s->in : NULL;
-        const T *hi = kind == LRP_RULE_ZBOX ? high + n * s->in : NULL;
+        const T *lo = low + n * s->in;
+        const T *hi = high + n * s->in;
         for (ptrdiff_t k = 0; k < s->out; k++)
-            z[n * s->out + k] = FN(row_sum)(kind, gamma, an, lo, hi, w + k * s->in, s->in)
-                                + FN(bias_term)(kind, gamma, b[k]);
+            z[n * s->out + k] = FN(zbox_row_sum)(an, lo, hi, w + k * s->in, s->in)
+                                + FN(bias_term)(LRP_RULE_ZBOX, 0, 0);
     }
     return LRP_OK;
 }
 
-static LRP_INLINE lrp_status FN(absmax_body)(int kind, const lrp_dense_shape *s, T gamma,
-                                       const T *a, const T *w, const T *b,
-                                       const T *low, const T *high, T *m)
+/* m of z^B. */
+static LRP_INLINE lrp_status FN(zbox_absmax)(const lrp_dense_shape *s, const T *a, const T *w,
+                                             const T *low, const T *high, T *m)
 {
     for (ptrdiff_t n = 0; n < s->n; n++) {
         LRP_RETURN_IF_INTERRUPTED(s);
         const T *an = a + n * s->in;
-        const T *lo = kind == LRP_RULE_ZBOX ? low + n * s->in : NULL;
-        const T *hi = kind == LRP_RULE_ZBOX ? high + n * s->in : NULL;
+        const T *lo = low + n * s->in;
+        const T *hi = high + n * s->in;
         for (ptrdiff_t k = 0; k < s->out; k++) {
-            T row = FN(row_absmax)(kind, gamma, an, lo, hi, w + k * s->in, s->in);
-            T bias = FN(absolute)(FN(bias_term)(kind, gamma, b[k]));
+            T row = FN(zbox_row_absmax)(an, lo, hi, w + k * s->in, s->in);
+            T bias = FN(absolute)(FN(bias_term)(LRP_RULE_ZBOX, 0, 0));
             m[n * s->out + k] = row > bias ? row : bias;
         }
     }
@@ -120,7 +118,7 @@ lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
     T gamma = (T)rule->gamma;
     if (rule->kind != LRP_RULE_ZBOX)
         return FN(dense_sum_product)(rule->kind, 0, s, gamma, a, w, b, z);
-    return FN(forward_body)(LRP_RULE_ZBOX, s, gamma, a, w, b, low, high, z);
+    return FN(zbox_forward)(s, a, w, low, high, z);
 }
 
 lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
@@ -132,7 +130,7 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
     T gamma = (T)rule->gamma;
     if (rule->kind != LRP_RULE_ZBOX)
         return FN(dense_sum_product)(rule->kind, 1, s, gamma, a, w, b, m);
-    return FN(absmax_body)(LRP_RULE_ZBOX, s, gamma, a, w, b, low, high, m);
+    return FN(zbox_absmax)(s, a, w, low, high, m);
 }
 
 typedef struct {
@@ -171,10 +169,12 @@ void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
 
 /* Real semiring. Theta is the identity, so sum_k d_jk R_k factors as
  * a_j * sum_k rho(w_jk) * (R_k / z_k): one pass over w per sample, a GEMM
- * shape, with no coefficient stored. z^B needs the three weight parts. */
-static LRP_INLINE lrp_status FN(real_body)(int kind, const lrp_dense_shape *s, T gamma,
-                                     const T *a, const T *w, const T *low, const T *high,
-                                     const T *z, const T *r_out, T *r_in, T *scratch)
+ * shape, with no coefficient stored. z^B needs the three weight parts:
+ * R_j = a_j c_j - l_j c_j^+ - h_j c_j^-, c_j = sum_k w_jk (R_k / z_k) and
+ * likewise for w^+, w^-. scratch holds out + 3 in values. */
+static LRP_INLINE lrp_status FN(zbox_real)(const lrp_dense_shape *s, const T *a, const T *w,
+                                           const T *low, const T *high, const T *z,
+                                           const T *r_out, T *r_in, T *scratch)
 {
     ptrdiff_t in = s->in, out = s->out;
     T *ratio = scratch;
@@ -186,35 +186,24 @@ static LRP_INLINE lrp_status FN(real_body)(int kind, const lrp_dense_shape *s, T
             ratio[k] = zn[k] == 0 ? (T)0 : rn[k] / zn[k];
         for (ptrdiff_t j = 0; j < in; j++)
             c[j] = 0;
-        if (kind == LRP_RULE_ZBOX)
-            for (ptrdiff_t j = 0; j < in; j++)
-                cpos[j] = cneg[j] = 0;
+        for (ptrdiff_t j = 0; j < in; j++)
+            cpos[j] = cneg[j] = 0;
         for (ptrdiff_t k = 0; k < out; k++) {
             T q = ratio[k];
             if (q == 0)
                 continue;
             const T *wk = w + k * in;
-            if (kind == LRP_RULE_ZBOX) {
-                for (ptrdiff_t j = 0; j < in; j++) {
-                    c[j] += wk[j] * q;
-                    cpos[j] += FN(positive)(wk[j]) * q;
-                    cneg[j] += FN(negative)(wk[j]) * q;
-                }
-            } else {
-                for (ptrdiff_t j = 0; j < in; j++)
-                    c[j] += FN(rho)(kind, gamma, wk[j]) * q;
+            for (ptrdiff_t j = 0; j < in; j++) {
+                c[j] += wk[j] * q;
+                cpos[j] += FN(positive)(wk[j]) * q;
+                cneg[j] += FN(negative)(wk[j]) * q;
             }
         }
         const T *an = a + n * in;
         T *ri = r_in + n * in;
-        if (kind == LRP_RULE_ZBOX) {
-            const T *lo = low + n * in, *hi = high + n * in;
-            for (ptrdiff_t j = 0; j < in; j++)
-                ri[j] = an[j] * c[j] - lo[j] * cpos[j] - hi[j] * cneg[j];
-        } else {
-            for (ptrdiff_t j = 0; j < in; j++)
-                ri[j] = an[j] * c[j];
-        }
+        const T *lo = low + n * in, *hi = high + n * in;
+        for (ptrdiff_t j = 0; j < in; j++)
+            ri[j] = an[j] * c[j] - lo[j] * cpos[j] - hi[j] * cneg[j];
     }
     return LRP_OK;
 }
@@ -245,24 +234,24 @@ lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule
     T *scratch = lrp_alloc_array(count, sizeof(T));
     if (!scratch)
         return LRP_ERR_NOMEM;
-    status = FN(real_body)(LRP_RULE_ZBOX, s, gamma, a, w, low, high, z, r_out, r_in, scratch);
+    status = FN(zbox_real)(s, a, w, low, high, z, r_out, r_in, scratch);
     free(scratch);
     return status;
 }
 
 /* Boolean semiring: R_j = OR_k [Theta(d_jk)] AND R_k. Outputs with R_k false
  * are skipped: F absorbs AND and is neutral for OR. */
-static LRP_INLINE lrp_status FN(boolean_body)(int kind, const lrp_dense_shape *s, T gamma,
-                                        T theta, int absolute,
-                                        const T *a, const T *w, const T *low, const T *high,
-                                        const T *z, const uint8_t *r_out, uint8_t *r_in)
+static LRP_INLINE lrp_status FN(zbox_boolean)(const lrp_dense_shape *s, T theta, int absolute,
+                                              const T *a, const T *w, const T *low,
+                                              const T *high, const T *z, const uint8_t *r_out,
+                                              uint8_t *r_in)
 {
     ptrdiff_t in = s->in, out = s->out;
     for (ptrdiff_t n = 0; n < s->n; n++) {
         LRP_RETURN_IF_INTERRUPTED(s);
         const T *an = a + n * in, *zn = z + n * out;
-        const T *lo = kind == LRP_RULE_ZBOX ? low + n * in : NULL;
-        const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
+        const T *lo = low + n * in;
+        const T *hi = high + n * in;
         const uint8_t *rn = r_out + n * out;
         uint8_t *ri = r_in + n * in;
         for (ptrdiff_t j = 0; j < in; j++)
@@ -280,9 +269,7 @@ static LRP_INLINE lrp_status FN(boolean_body)(int kind, const lrp_dense_shape *s
                 continue;
             }
             for (ptrdiff_t j = 0; j < in; j++) {
-                T d = FN(numerator)(kind, gamma, an[j],
-                                    LRP_BOUND(kind, lo, j),
-                                    LRP_BOUND(kind, hi, j), wk[j]) / zk;
+                T d = FN(zbox_numerator)(an[j], lo[j], hi[j], wk[j]) / zk;
                 ri[j] |= (uint8_t)FN(passes)(d, theta, absolute);
             }
         }
@@ -301,8 +288,7 @@ lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_r
     if (rule->kind != LRP_RULE_ZBOX)
         return FN(dense_threshold_run)(rule->kind, s, gamma, theta, t->absolute, a, w, z, r_out,
                                        NULL, r_in, NULL);
-    return FN(boolean_body)(LRP_RULE_ZBOX, s, gamma, theta, t->absolute, a, w, low, high, z,
-                            r_out, r_in);
+    return FN(zbox_boolean)(s, theta, t->absolute, a, w, low, high, z, r_out, r_in);
 }
 
 /* Counting semiring: R_j = sum_k [Theta(d_jk)] * R_k in exact integers.
