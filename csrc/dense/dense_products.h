@@ -28,7 +28,6 @@ enum { DENSE_WEIGHTS_FIRST_SAMPLES = 64 };
 #include "products/microkernels.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
-#include "runtime/trace.h"
 
 typedef struct {
     const T *w;
@@ -162,9 +161,6 @@ static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, pt
     }
 }
 
-#include "dense/dense_few.h"
-#include "dense/dense_sparse.h"
-
 /* x (N, inner) packed as A, panel by panel over the threads: a batch's
  * activations are as large as the product's other operand. */
 typedef struct {
@@ -220,8 +216,6 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
                                         int transposed, const T *x, const T *w,
                                         const T *bias, const T *scale, const T *cap, T *out)
 {
-    if (transposed && s->n <= DENSE_FEW_SAMPLES)
-        return FN(few_transposed_run)(s, kind, gamma, max, x, w, scale, cap, out);
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const ptrdiff_t inner = transposed ? s->out : s->in, cols = transposed ? s->in : s->out;
     T *packed = NULL;
@@ -238,6 +232,25 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
     status = FN(product_run)(&p);
     free(packed);
     return status;
+}
+
+/* z (max = 0) or m (max = 1) = a rho(W)^T, then + beta or max with beta
+ * (FN(bias_terms)), by the packed products. */
+static LRP_INLINE lrp_status FN(packed_forward_run)(const lrp_dense_shape *s, int kind, T gamma,
+                                                    int max, const T *a, const T *w,
+                                                    const T *beta, T *z)
+{
+    return FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
+}
+
+/* The transposed passes by the packed products: out = scale * (x rho(W))
+ * (the real pass, x = R / z, scale = a), or max = 1: Viterbi's
+ * |scale| * max x |rho(W)|, at most cap per sample (x = R / (m + 1e-9)). */
+static LRP_INLINE lrp_status FN(packed_transposed_run)(const lrp_dense_shape *s, int kind,
+                                                       T gamma, int max, const T *x, const T *w,
+                                                       const T *scale, const T *cap, T *out)
+{
+    return FN(dense_product_run)(s, kind, gamma, max, 1, x, w, NULL, scale, cap, out);
 }
 
 /* B = x^T for the weights-first forward: row p is input p0 + pp, column is
@@ -300,52 +313,22 @@ static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T 
     return status;
 }
 
-/* z (max = 0) or m (max = 1) of a non-z^B rule by the products (beta as
- * FN(bias_terms) gives it). */
-static lrp_status FN(dense_product_forward)(int kind, int max, const lrp_dense_shape *s,
-                                            T gamma, const T *a, const T *w, const T *beta,
-                                            T *z)
+/* The transposed passes' x, (n, out): R / z (the real pass) or
+ * R / (m + 1e-9) (viterbi, then each sample's largest R, (n), which bounds
+ * its R_in); freshly allocated, NULL if out of memory. */
+static T *FN(dense_quotients)(const lrp_dense_shape *s, const T *r_out, const T *denominator,
+                              int viterbi)
 {
-    return max && s->n <= DENSE_FEW_SAMPLES    ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
-           : !max && s->n <= DENSE_FEW_SAMPLES ? FN(few_forward_run)(s, kind, gamma, a, w, beta, z)
-           : s->n <= DENSE_WEIGHTS_FIRST_SAMPLES
-               ? FN(dense_weights_first)(s, kind, gamma, max, a, w, beta, z)
-               : FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
-}
-
-/* z of a non-z^B rule (x NULL), or R_in = a * (x rho(W)) of the real pass
- * (x = R / z): by FN(sparse_run) where it pays, else by the products, with
- * the same values either way. */
-static lrp_status FN(dense_sparse_or_product)(const lrp_dense_shape *s, int kind, T gamma,
-                                              const T *a, const T *w, const T *beta,
-                                              const T *x, T *out)
-{
-    if (!lrp_sparse_passes() ||
-        !FN(dense_sparse_pays)(s, a, x ? SPARSE_MIN_REAL : SPARSE_MIN_FORWARD))
-        return x ? FN(dense_product_run)(s, kind, gamma, 0, 1, x, w, NULL, a, NULL, out)
-                 : FN(dense_product_forward)(kind, 0, s, gamma, a, w, beta, out);
-    ptrdiff_t ld;
-    T *wt = FN(sparse_pack)(s, kind, gamma, w, &ld);
-    if (!wt)
-        return LRP_ERR_NOMEM;
-    FN(sparse_pass) p = {.s = s, .wt = wt, .ld = ld, .a = a, .beta = beta, .x = x, .out = out};
-    lrp_status status = FN(sparse_run)(&p);
-    lrp_trace_tier(x ? "dense.real.sparse_inputs" : "dense.forward.sparse_inputs");
-    free(wt);
-    return status;
-}
-
-/* z (max = 0) or m (max = 1) of a non-z^B rule. */
-static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape *s, T gamma,
-                                        const T *a, const T *w, const T *b, T *z)
-{
-    T *beta = FN(bias_terms)(kind, gamma, max, b, s->out);
-    if (!beta)
-        return LRP_ERR_NOMEM;
-    lrp_status status = max ? FN(dense_product_forward)(kind, 1, s, gamma, a, w, beta, z)
-                            : FN(dense_sparse_or_product)(s, kind, gamma, a, w, beta, NULL, z);
-    free(beta);
-    return status;
+    size_t total;
+    if (lrp_checked_count(0, s->n, (size_t)s->out, &total) != LRP_OK)
+        return NULL;
+    T *x = lrp_alloc_array(total + (viterbi ? (size_t)s->n : 0), sizeof(T));
+    if (!x)
+        return NULL;
+    FN(quotients_run)(r_out, denominator, (ptrdiff_t)total, viterbi, x);
+    if (viterbi)
+        FN(row_maxima)(r_out, s->n, s->out, x + total);
+    return x;
 }
 
 #endif /* LRP_INSTANCE_DENSE_PRODUCTS */

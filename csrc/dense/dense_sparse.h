@@ -512,6 +512,38 @@ static lrp_status FN(sparse_run)(FN(sparse_pass) *p)
                                  LRP_ISA_TASK(sparse_task), p, p->s->interrupt);
 }
 
+/* The pass with rho(W)^T packed for it: the forward (x NULL) or the real
+ * pass (x = R / z). */
+static lrp_status FN(sparse_inputs_run)(const lrp_dense_shape *s, int kind, T gamma,
+                                        const T *a, const T *w, const T *beta, const T *x,
+                                        T *out)
+{
+    ptrdiff_t ld;
+    T *wt = FN(sparse_pack)(s, kind, gamma, w, &ld);
+    if (!wt)
+        return LRP_ERR_NOMEM;
+    FN(sparse_pass) p = {.s = s, .wt = wt, .ld = ld, .a = a, .beta = beta, .x = x, .out = out};
+    lrp_status status = FN(sparse_run)(&p);
+    free(wt);
+    return status;
+}
+
+/* z (n, out) = a rho(W)^T + beta through the inputs nonzero in each group. */
+static LRP_INLINE lrp_status FN(sparse_forward_run)(const lrp_dense_shape *s, int kind, T gamma,
+                                                    const T *a, const T *w, const T *beta,
+                                                    T *z)
+{
+    return FN(sparse_inputs_run)(s, kind, gamma, a, w, beta, NULL, z);
+}
+
+/* R_in (n, in) = a * (x rho(W)), x = R / z, through the inputs nonzero in
+ * each band. */
+static LRP_INLINE lrp_status FN(sparse_real_run)(const lrp_dense_shape *s, int kind, T gamma,
+                                                 const T *a, const T *w, const T *x, T *r_in)
+{
+    return FN(sparse_inputs_run)(s, kind, gamma, a, w, NULL, x, r_in);
+}
+
 #undef SPARSE_COLS
 
 #endif /* LRP_INSTANCE_DENSE_SPARSE */

@@ -174,4 +174,34 @@ static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T 
     return status;
 }
 
+/* Boolean relevance r_in (n, in) of a rule other than z^B. */
+static LRP_INLINE lrp_status FN(dense_boolean_intervals)(int kind, const lrp_dense_shape *s,
+                                                         T gamma, T theta, int absolute,
+                                                         const T *a, const T *w, const T *z,
+                                                         const uint8_t *r_out, uint8_t *r_in)
+{
+    return FN(dense_threshold_run)(kind, s, gamma, theta, absolute, a, w, z, r_out, NULL, r_in,
+                                   NULL);
+}
+
+/* Counting relevance r_in (n, in) of a rule other than z^B, summed in
+ * double: exact while every sample's sum of R_k is at most 2^53 (the
+ * caller checks). */
+static lrp_status FN(dense_counting_intervals)(int kind, const lrp_dense_shape *s, T gamma,
+                                               T theta, int absolute, const T *a, const T *w,
+                                               const T *z, const int64_t *r_out, int64_t *r_in)
+{
+    size_t count;
+    double *sums = lrp_checked_count(0, s->n, (size_t)s->in, &count) == LRP_OK
+                       ? lrp_alloc_array(count, sizeof(double)) : NULL;
+    if (!sums)
+        return LRP_ERR_NOMEM;
+    lrp_status status = FN(dense_threshold_run)(kind, s, gamma, theta, absolute, a, w, z, NULL,
+                                                r_out, NULL, sums);
+    for (size_t j = 0; j < count && status == LRP_OK; j++)
+        r_in[j] = (int64_t)sums[j];
+    free(sums);
+    return status;
+}
+
 #endif /* LRP_INSTANCE_DENSE_THRESHOLDS */
