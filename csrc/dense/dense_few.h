@@ -1,9 +1,10 @@
-/* Linear passes of a few samples (a batch of at most DENSE_FEW_SAMPLES), written
- * once against T and FN(), included by dense_kernels.h. A product would
- * fill its micro-tiles' rows with padding; these loops instead stream the
- * weights once, row by row, with every output's reduction the same chain
- * the products compute (multiply-adds fused exactly where their micro-kernels
- * fuse them), so a sample gets the same bits in a batch of 1 or of 1000:
+/* Linear passes of a few samples (a batch of at most DENSE_FEW_SAMPLES),
+ * written once against T and FN(), included by dense_kernels.h. A product
+ * would fill its micro-tiles' rows with padding; these loops instead stream
+ * the weights once, row by row, with every output's reduction the same
+ * chain the products compute (multiply-adds fused exactly where their
+ * micro-kernels fuse them), so a sample gets the same bits in a batch of 1
+ * or of 1000:
  *   transposed  c_j = sum or max over k of x_k rho(w_kj), in order of k
  *               (the real pass: x = R / z; Viterbi's: x = R / (m + 1e-9),
  *               with absolute weights), then the products' epilogue;
@@ -29,7 +30,7 @@ enum { FEW_TRANSPOSED, FEW_FORWARD, FEW_ABSMAX }; /* FN(dense_few).pass */
 #ifndef LRP_INSTANCE_DENSE_FEW /* once per instance */
 #define LRP_INSTANCE_DENSE_FEW
 
-
+#include "lrp.h"
 #include "kernel/compiler.h"
 #include "products/products.h"
 #include "runtime/isa_dispatch.h"
@@ -124,12 +125,12 @@ static LRP_INLINE void FN(few_absmax)(const FN(dense_few) *f, ptrdiff_t k, int k
 
 #if LRP_X86_DISPATCH
 /* tile[jj][l] = w[l * ld + jj] for FEW_ROWS rows: 16 x 16 (float) or two
- * 8 x 8 (double) blocks loaded row by row and turned in registers. Gathers,
- * one per column, had cost VGG-16's fc6 forward twice the time of reading
- * its 411 MB of weights (28.9 against 13.4 ms for PyTorch's product). Only
- * with AVX-512, whose clone calls it (never inlined, so the other clones
- * need not be compiled for it). Past width, the rows load as zeros (masked
- * loads touch no memory there) and no tile row is written. */
+ * 8 x 8 (double) blocks loaded row by row and turned in registers, where a
+ * gather per column would cost more than reading the weights. Called only
+ * while AVX-512 is the instruction set in use (FN(dense_few).turn); never
+ * inlined, so the other clones need not be compiled for it. Past width, the
+ * rows load as zeros (masked loads touch no memory there) and no tile row
+ * is written. */
 LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(few_transpose_tile)(
     const T *w, ptrdiff_t ld, ptrdiff_t width, T (*tile)[FEW_ROWS])
 {

@@ -42,11 +42,13 @@ static inline lrp_status dense_traced(lrp_status status, const char *tier)
 #ifndef LRP_INSTANCE_DENSE_KERNELS /* once per instance */
 #define LRP_INSTANCE_DENSE_KERNELS
 
-#include "products/products.h"
+#include <stdint.h>
+#include <stdlib.h>
 #include "kernel/compiler.h"
 #include "kernel/counts.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
+#include "products/products.h"
 #include "dense/dense_few.h"
 #include "dense/dense_products.h"
 #include "dense/dense_sparse.h"
@@ -130,18 +132,17 @@ static LRP_INLINE lrp_status FN(zbox_absmax)(const lrp_dense_shape *s, const T *
     return LRP_OK;
 }
 
-/* lrp_dense_forward: z = a rho(W)^T + beta, (n, out). The first tier whose
- * condition holds does the work and notes "dense.forward.<tier>":
- *   zbox            rule z^B                FN(zbox_forward)
- *   few_samples     n <= DENSE_FEW_SAMPLES  FN(few_forward_run)
- *   sparse_inputs   sparse passes on (lrp_set_sparse_passes), n >= SPARSE_MIN_FORWARD
- *                   and the batch mostly zero (FN(dense_sparse_pays))
- *                                           FN(sparse_forward_run)
- *   weights_first   n <= DENSE_WEIGHTS_FIRST_SAMPLES
- *                                           FN(dense_weights_first)
- *   packed_product  otherwise               FN(packed_forward_run)
- * Past zbox, every z_k is the same multiply-add chain over j, whichever
- * tier computes it (the sparse one leaves out zero terms). */
+/* lrp_dense_forward: z = a rho(W)^T + beta, (n, out). Tiers in order; the
+ * first whose condition holds does the work and notes "dense.forward.<tier>":
+ *   zbox            the rule is z^B: FN(zbox_forward)
+ *   few_samples     n <= DENSE_FEW_SAMPLES: FN(few_forward_run)
+ *   sparse_inputs   sparse passes on (lrp_set_sparse_passes),
+ *                   n >= SPARSE_MIN_FORWARD and at most a quarter of the
+ *                   inputs nonzero (FN(dense_sparse_pays)): FN(sparse_forward_run)
+ *   weights_first   n <= DENSE_WEIGHTS_FIRST_SAMPLES: FN(dense_weights_first)
+ *   packed_product  otherwise: FN(packed_forward_run)
+ * Past zbox, every z_k is the same multiply-add chain over j whichever tier
+ * computes it (the sparse one leaves out zero terms). */
 lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
                                  const T *a, const T *w, const T *b,
                                  const T *low, const T *high, T *z)
@@ -173,14 +174,14 @@ lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
 }
 
 /* lrp_dense_absmax: m = max(|beta|, max_j |a_j| |rho(w_kj)|), (n, out),
- * Viterbi's denominator. The first tier whose condition holds does the work
- * and notes "dense.absmax.<tier>":
- *   zbox            rule z^B                FN(zbox_absmax)
- *   few_samples     n <= DENSE_FEW_SAMPLES  FN(few_absmax_run)
- *   weights_first   n <= DENSE_WEIGHTS_FIRST_SAMPLES
- *                                           FN(dense_weights_first)
- *   packed_product  otherwise               FN(packed_forward_run)
- * A maximum is exact in any order: every tier past zbox gives the same m. */
+ * Viterbi's denominator. Tiers in order; the first whose condition holds
+ * does the work and notes "dense.absmax.<tier>":
+ *   zbox            the rule is z^B: FN(zbox_absmax)
+ *   few_samples     n <= DENSE_FEW_SAMPLES: FN(few_absmax_run)
+ *   weights_first   n <= DENSE_WEIGHTS_FIRST_SAMPLES: FN(dense_weights_first)
+ *   packed_product  otherwise: FN(packed_forward_run)
+ * Each |a_j| |rho(w_kj)| is one rounded product and a maximum is exact in
+ * any order, so every tier past zbox gives the same m. */
 lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
                                 const T *a, const T *w, const T *b,
                                 const T *low, const T *high, T *m)
@@ -208,6 +209,8 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
     return status;
 }
 
+/* lrp_stabilise: z <- z + eps sign(z) (sign(0) = +1), or z + eps, in chunks
+ * over the threads; no tier to note. */
 typedef struct {
     T eps;
     int plus;
@@ -299,14 +302,15 @@ static lrp_status FN(zbox_real_run)(const lrp_dense_shape *s, const T *a, const 
     return status;
 }
 
-/* lrp_dense_relevance_real: R_j = a_j sum_k rho(w_kj) R_k / z_k. The first
- * tier whose condition holds does the work and notes "dense.real.<tier>":
- *   zbox            rule z^B                FN(zbox_real_run)
- *   few_samples     n <= DENSE_FEW_SAMPLES  FN(few_transposed_run)
- *   sparse_inputs   sparse passes on (lrp_set_sparse_passes), n >= SPARSE_MIN_REAL
- *                   and the batch mostly zero (FN(dense_sparse_pays))
- *                                           FN(sparse_real_run)
- *   packed_product  otherwise               FN(packed_transposed_run)
+/* lrp_dense_relevance_real: R_j = a_j sum_k rho(w_kj) R_k / z_k. Tiers in
+ * order; the first whose condition holds does the work and notes
+ * "dense.real.<tier>":
+ *   zbox            the rule is z^B: FN(zbox_real_run)
+ *   few_samples     n <= DENSE_FEW_SAMPLES: FN(few_transposed_run)
+ *   sparse_inputs   sparse passes on (lrp_set_sparse_passes),
+ *                   n >= SPARSE_MIN_REAL and at most a quarter of the
+ *                   inputs nonzero (FN(dense_sparse_pays)): FN(sparse_real_run)
+ *   packed_product  otherwise: FN(packed_transposed_run)
  * Past zbox, the tiers share x = R / z (FN(dense_quotients)) and compute
  * each sum as the same multiply-add chain over k. */
 lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule *rule,
@@ -375,12 +379,12 @@ static LRP_INLINE lrp_status FN(zbox_boolean)(const lrp_dense_shape *s, T theta,
     return LRP_OK;
 }
 
-/* lrp_dense_relevance_boolean: R_j = OR_k [Theta(n_jk / z_k)] AND R_k. The
- * first tier whose condition holds does the work and notes
+/* lrp_dense_relevance_boolean: R_j = OR_k [Theta(n_jk / z_k)] AND R_k.
+ * Tiers in order; the first whose condition holds does the work and notes
  * "dense.boolean.<tier>":
- *   zbox       rule z^B    FN(zbox_boolean): divides pair by pair
- *   intervals  otherwise   FN(dense_boolean_intervals): compares n_jk with
- *                          output k's passing interval, the same verdict */
+ *   zbox       the rule is z^B: FN(zbox_boolean), a division per pair
+ *   intervals  otherwise: FN(dense_boolean_intervals), n_jk compared with
+ *              output k's passing interval (the same verdict) */
 lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_rule *rule,
                                            const lrp_threshold *t,
                                            const T *a, const T *w, const T *low, const T *high,
@@ -460,13 +464,13 @@ static LRP_INLINE lrp_status FN(counting_pairs)(int kind, const lrp_dense_shape 
 
 /* lrp_dense_relevance_counting: R_j = sum_k [Theta(n_jk / z_k)] R_k in
  * int64 (a negative count: LRP_ERR_ARG; past INT64_MAX: LRP_ERR_OVERFLOW).
- * The first tier whose condition holds does the work and notes
+ * Tiers in order; the first whose condition holds does the work and notes
  * "dense.counting.<tier>":
- *   zbox       rule z^B    FN(counting_pairs)
- *   intervals  every sample's sum of R_k at most 2^53 (exact in double)
- *                          FN(dense_counting_intervals)
- *   pairs      otherwise   FN(counting_pairs): each addition checked where
- *                          a sample's sum passes INT64_MAX */
+ *   zbox       the rule is z^B: FN(counting_pairs)
+ *   intervals  every sample's sum of R_k at most 2^53, so that double sums
+ *              are exact: FN(dense_counting_intervals)
+ *   pairs      otherwise: FN(counting_pairs), whose additions are checked
+ *              where a sample's sum passes INT64_MAX */
 lrp_status FN(lrp_dense_relevance_counting)(const lrp_dense_shape *s, const lrp_rule *rule,
                                             const lrp_threshold *t,
                                             const T *a, const T *w, const T *low, const T *high,
@@ -531,17 +535,17 @@ static LRP_INLINE lrp_status FN(viterbi_pairs)(int kind, const lrp_dense_shape *
 }
 
 /* lrp_dense_relevance_viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k.
- * The first tier whose condition holds does the work and notes
+ * Tiers in order; the first whose condition holds does the work and notes
  * "dense.viterbi.<tier>":
- *   zbox            rule z^B                FN(viterbi_pairs)
- *   few_samples     n <= DENSE_FEW_SAMPLES and every R_j finite
- *                                           FN(few_transposed_run)
- *   packed_product  every R_j finite        FN(packed_transposed_run)
- *   pairs           otherwise               FN(viterbi_pairs)
+ *   zbox            the rule is z^B: FN(viterbi_pairs)
+ *   few_samples     n <= DENSE_FEW_SAMPLES and every R_j it gives finite:
+ *                   FN(few_transposed_run)
+ *   packed_product  every R_j it gives finite: FN(packed_transposed_run)
+ *   pairs           otherwise: FN(viterbi_pairs)
  * few_samples and packed_product compute the product form
  * |a_j| max_k |rho(w_kj)| (R_k / (m_k + 1e-9)), equal to the definition up
- * to rounding; where its quotients overflow (some R_j not finite), the
- * pairs compute the definition as written. */
+ * to rounding; where its quotients overflow, the pairs compute the
+ * definition as written. */
 lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_rule *rule,
                                            const T *a, const T *w, const T *low, const T *high,
                                            const T *m, const T *r_out, T *r_in)

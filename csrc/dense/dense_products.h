@@ -1,5 +1,6 @@
-/* Dense-layer passes as packed products (product_kernels.h), written once
- * against T and FN(), included by dense_kernels.h. With a (N, in), W (out, in):
+/* Dense-layer passes as packed products (products/products.h), written
+ * once against T and FN(), included by dense_kernels.h. With a (N, in),
+ * W (out, in):
  *   forward   z = a rho(W)^T + beta          (sum; A = a, B = rho(W)^T)
  *   absmax    m = max |a| |rho(W)|^T, |beta| (max)
  *   real      R_in = a * (s rho(W))           (sum; s = R / z; B = rho(W))
@@ -7,22 +8,27 @@
  *             at most the sample's largest R
  * Every output is one multiply-add chain over the inner index in order, the
  * same for any batch size and thread count: a sample gets the same bits
- * alone or in a batch of a thousand. z^B keeps the pair-by-pair kernels.
- * The forward and the real pass of a batch with mostly zero inputs go
- * through dense_sparse.h instead: the same chains less their zero terms. */
+ * alone or in a batch of a thousand. dense_few.h computes the same chains
+ * for a few samples, dense_sparse.h the same chains less their zero terms;
+ * z^B keeps the pair-by-pair kernels (dense_kernels.h). */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 
 #ifndef SEMIRING_LRP_DENSE_PRODUCTS_SIZES /* once per unit: the same for every T */
 #define SEMIRING_LRP_DENSE_PRODUCTS_SIZES
-/* Up to this batch size the forward reads the weights in place
- * (dense_weights_first); past it the batch is A and the weights are packed. */
+/* Up to this batch size the forward and absmax take the weights as the
+ * product's A (FN(dense_weights_first)), read in place where they need
+ * neither rho nor |.|; past it the batch is A and the weights are packed as
+ * B. */
 enum { DENSE_WEIGHTS_FIRST_SAMPLES = 64 };
 #endif
 
 #ifndef LRP_INSTANCE_DENSE_PRODUCTS /* once per instance */
 #define LRP_INSTANCE_DENSE_PRODUCTS
 
+#include <stddef.h>
+#include <stdlib.h>
+#include "lrp.h"
 #include "kernel/compiler.h"
 #include "products/products.h"
 #include "products/microkernels.h"
@@ -275,11 +281,12 @@ static void FN(dense_pack_b_samples)(const FN(product) *p, ptrdiff_t q, ptrdiff_
     }
 }
 
-/* The forward of a few samples as (z - beta)^T = rho(W) a^T: the weights
- * are read once, in place (or packed once for gamma and maxima), where
- * a^T rho(W)^T would transpose them. Every z is the same multiply-add chain
- * over the inputs as in dense_product_run (a product's two factors commute
- * exactly), so a sample gets the same bits either way. */
+/* z (max = 0) or m (max = 1) of up to DENSE_WEIGHTS_FIRST_SAMPLES samples
+ * as (z - beta)^T = rho(W) a^T: the weights are read once, in place (or
+ * packed once for gamma and maxima), where a^T rho(W)^T would transpose
+ * them. Every z is the same multiply-add chain over the inputs as in
+ * dense_product_run (a product's two factors commute exactly), so a sample
+ * gets the same bits either way. */
 static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T gamma, int max,
                                           const T *a, const T *w, const T *beta, T *z)
 {

@@ -1,6 +1,6 @@
-/* Linear passes of batches whose inputs are mostly zero (an MNIST image's
- * pixels: 82% of them), written once against T and FN(), included by
- * dense_products.h. Consecutive samples go through the weights together,
+/* Linear passes of batches whose inputs are mostly zero (the pixels of a
+ * digit image), written once against T and FN(), included by
+ * dense_kernels.h. Consecutive samples go through the weights together,
  * reading only the rows of rho(W)^T (row j: input j's weights to every
  * output; packed once per call) of the inputs nonzero in any of them:
  *   forward  groups of SPARSE_GROUP samples, z_k = sum_j a_j rho(w_kj) in
@@ -8,12 +8,12 @@
  *   real     bands of SPARSE_BAND samples, R_j = a_j c_j, c_j = sum_k x_k
  *            rho(w_kj) in order of k (x = R / z) for those inputs, R_j = 0
  *            for the others.
- * Each result is the products' chain (product_kernels.h) less terms with a
+ * Each result is the products' chain (dense_products.h) less terms with a
  * zero factor, which leave a chain as it was: the same values (a zero's sign
  * aside: where the products write 0 * c = -0, these may write 0), so whether
  * a batch takes these passes (FN(dense_sparse_pays)) may depend on the batch.
- * A product reads every weight for every sample; an MNIST band of 32 reads
- * 58% of them, a group of 4 38%. */
+ * A product reads every weight for every sample; a group or band reads the
+ * rows of its union of nonzero inputs only. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 
@@ -27,19 +27,20 @@ enum {
     SPARSE_PACK_ROWS = 64, /* inputs per packing item */
     SPARSE_PROBES = 64     /* samples the decision reads */
 };
-/* rho(W)^T is packed on every call, which costs about as much as the
- * products of 30 to 40 samples: the forward pays from this many samples on, the
- * real pass from that many (MNIST's first layer, both paths in one process:
- * forward 0.41 ms both at 64 samples, real pass 0.78 against 0.57 ms at 128,
- * 1.17 against 1.49 at 256); and up to this many weights the copy costs
- * milliseconds and little memory (MNIST's first layer: 235,200; VGG-16's
- * fc8: 4,096,000; fc6, never: 102,760,448) */
+/* rho(W)^T is packed on every call, a cost that only a large batch repays:
+ * the forward from SPARSE_MIN_FORWARD samples on, the real pass from
+ * SPARSE_MIN_REAL (each where the sparse pass overtook the products); and
+ * up to SPARSE_MAX_WEIGHTS weights the copy costs milliseconds and little
+ * memory. */
 enum { SPARSE_MIN_FORWARD = 64, SPARSE_MIN_REAL = 256, SPARSE_MAX_WEIGHTS = 4194304 };
 #endif
 
 #ifndef LRP_INSTANCE_DENSE_SPARSE /* once per instance */
 #define LRP_INSTANCE_DENSE_SPARSE
 
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -53,10 +54,9 @@ enum { SPARSE_MIN_FORWARD = 64, SPARSE_MIN_REAL = 256, SPARSE_MAX_WEIGHTS = 4194
 #define SPARSE_COLS (5 * (ptrdiff_t)(64 / sizeof(T))) /* forward: chains per block */
 
 /* Whether the batch a (n, in) of at least min_samples takes the sparse
- * passes: at most a quarter of
- * the inputs of up to SPARSE_PROBES samples spread over it are nonzero (a
- * band's union is then about 3 times a sample's share; at MNIST's hidden
- * layer, 29% nonzero, the passes were slower than the products). */
+ * passes: at most a quarter of the inputs of up to SPARSE_PROBES samples
+ * spread over it are nonzero (a band's union of nonzero inputs is several
+ * times a sample's share, so a denser batch gains too little). */
 static int FN(dense_sparse_pays)(const lrp_dense_shape *s, const T *a, ptrdiff_t min_samples)
 {
     if (s->n < min_samples || (double)s->in * (double)s->out > SPARSE_MAX_WEIGHTS ||

@@ -21,6 +21,8 @@ enum {
 #ifndef LRP_INSTANCE_DENSE_THRESHOLDS /* once per instance */
 #define LRP_INSTANCE_DENSE_THRESHOLDS
 
+#include <stdint.h>
+#include <stdlib.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -166,7 +168,6 @@ static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T 
     FN(dense_threshold) t = {s, kind, absolute, counting, gamma, a, w, lo, hi, counts, blocks,
                              r_bool, r_count};
     lrp_task task = LRP_ISA_TASK(dense_threshold_task);
-    /* one thread per 2^18 pairs at most: a thread costs tens of microseconds */
     const double pairs = (double)s->n * (double)s->in * (double)s->out;
     lrp_status status = lrp_parallel_for_upto(groups * blocks, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD), task,
                                               &t, s->interrupt);
