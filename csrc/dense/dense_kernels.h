@@ -137,8 +137,9 @@ static LRP_INLINE lrp_status FN(zbox_absmax)(const lrp_dense_shape *s, const T *
  *   zbox            the rule is z^B: FN(zbox_forward)
  *   few_samples     n <= DENSE_FEW_SAMPLES: FN(few_forward_run)
  *   sparse_inputs   sparse passes on (lrp_set_sparse_passes),
- *                   n >= SPARSE_MIN_FORWARD and at most a quarter of the
- *                   inputs nonzero (FN(dense_sparse_pays)): FN(sparse_forward_run)
+ *                   n >= SPARSE_MIN_FORWARD, at most SPARSE_MAX_WEIGHTS
+ *                   weights and at most a quarter of the inputs nonzero
+ *                   (FN(dense_sparse_pays)): FN(sparse_forward_run)
  *   weights_first   n <= DENSE_WEIGHTS_FIRST_SAMPLES: FN(dense_weights_first)
  *   packed_product  otherwise: FN(packed_forward_run)
  * Past zbox, every z_k is the same multiply-add chain over j whichever tier
@@ -308,8 +309,9 @@ static lrp_status FN(zbox_real_run)(const lrp_dense_shape *s, const T *a, const 
  *   zbox            the rule is z^B: FN(zbox_real_run)
  *   few_samples     n <= DENSE_FEW_SAMPLES: FN(few_transposed_run)
  *   sparse_inputs   sparse passes on (lrp_set_sparse_passes),
- *                   n >= SPARSE_MIN_REAL and at most a quarter of the
- *                   inputs nonzero (FN(dense_sparse_pays)): FN(sparse_real_run)
+ *                   n >= SPARSE_MIN_REAL, at most SPARSE_MAX_WEIGHTS
+ *                   weights and at most a quarter of the inputs nonzero
+ *                   (FN(dense_sparse_pays)): FN(sparse_real_run)
  *   packed_product  otherwise: FN(packed_transposed_run)
  * Past zbox, the tiers share x = R / z (FN(dense_quotients)) and compute
  * each sum as the same multiply-add chain over k. */

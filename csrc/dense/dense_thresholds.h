@@ -107,7 +107,8 @@ static LRP_INLINE void FN(dense_threshold_item)(const FN(dense_threshold) *t, pt
     }
 }
 
-/* The item with kind constant and the two flags as constants. */
+/* FN(dense_threshold_item) with the absolute and counting flags as constants
+ * too (kind is one already). */
 static LRP_INLINE void FN(dense_threshold_item_by_flags)(const FN(dense_threshold) *t,
                                                          ptrdiff_t item, int kind)
 {
