@@ -1,9 +1,10 @@
-/* Linear passes of a few samples (a batch of at most DENSE_FEW), written
- * once against T and FN(), included by dense_kernels.h. A product would
- * fill its micro-tiles' rows with padding; these loops instead stream the
- * weights once, row by row, with every output's reduction the same chain
- * the products compute (multiply-adds fused exactly where their micro-kernels
- * fuse them), so a sample gets the same bits in a batch of 1 or of 1000:
+/* Linear passes of a few samples (a batch of at most DENSE_FEW_SAMPLES),
+ * written once against T and FN(), included by dense_kernels.h. A product
+ * would fill its micro-tiles' rows with padding; these loops instead stream
+ * the weights once, row by row, with every output's reduction the same
+ * chain the products compute (multiply-adds fused exactly where their
+ * micro-kernels fuse them), so a sample gets the same bits in a batch of 1
+ * or of 1000:
  *   transposed  c_j = sum or max over k of x_k rho(w_kj), in order of k
  *               (the real pass: x = R / z; Viterbi's: x = R / (m + 1e-9),
  *               with absolute weights), then the products' epilogue;
@@ -14,10 +15,22 @@
  * (forward) or single outputs (absmax). */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_FEW_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_DENSE_FEW_SIZES
+enum {
+    DENSE_FEW_SAMPLES = 8, /* the largest batch these loops take */
+    FEW_BLOCK = 1024,      /* inputs per transposed item */
+    FEW_ROWS = 16,         /* outputs per forward item */
+    FEW_COLS = 64          /* inputs per forward tile: whole cache lines of each row */
+};
+enum { FEW_TRANSPOSED, FEW_FORWARD, FEW_ABSMAX }; /* FN(dense_few).pass */
+#endif
+
 #ifndef LRP_INSTANCE_DENSE_FEW /* once per instance */
 #define LRP_INSTANCE_DENSE_FEW
 
-
+#include "lrp.h"
 #include "kernel/compiler.h"
 #include "products/products.h"
 #include "runtime/isa_dispatch.h"
@@ -26,15 +39,6 @@
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
 #endif
-
-#define DENSE_FEW 8
-#define FEW_BLOCK 1024 /* inputs per transposed item */
-#define FEW_ROWS 16    /* outputs per forward item */
-#define FEW_COLS 64    /* inputs per forward tile: whole cache lines of each row */
-
-#define FEW_TRANSPOSED 0 /* FN(dense_few).pass */
-#define FEW_FORWARD 1
-#define FEW_ABSMAX 2
 
 typedef struct {
     const lrp_dense_shape *s;
@@ -53,7 +57,7 @@ static LRP_INLINE void FN(few_transposed)(const FN(dense_few) *f, ptrdiff_t item
     const lrp_dense_shape *s = f->s;
     const ptrdiff_t j0 = item * FEW_BLOCK;
     const ptrdiff_t width = s->in - j0 < FEW_BLOCK ? s->in - j0 : FEW_BLOCK;
-    T acc[DENSE_FEW][FEW_BLOCK];
+    T acc[DENSE_FEW_SAMPLES][FEW_BLOCK];
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t j = 0; j < width; j++)
             acc[n][j] = 0;
@@ -121,12 +125,12 @@ static LRP_INLINE void FN(few_absmax)(const FN(dense_few) *f, ptrdiff_t k, int k
 
 #if LRP_X86_DISPATCH
 /* tile[jj][l] = w[l * ld + jj] for FEW_ROWS rows: 16 x 16 (float) or two
- * 8 x 8 (double) blocks loaded row by row and turned in registers. Gathers,
- * one per column, had cost VGG-16's fc6 forward twice the time of reading
- * its 411 MB of weights (28.9 against 13.4 ms for PyTorch's product). Only
- * with AVX-512, whose clone calls it (never inlined, so the other clones
- * need not be compiled for it). Past width, the rows load as zeros (masked
- * loads touch no memory there) and no tile row is written. */
+ * 8 x 8 (double) blocks loaded row by row and turned in registers, where a
+ * gather per column would cost more than reading the weights. Called only
+ * while AVX-512 is the instruction set in use (FN(dense_few).turn); never
+ * inlined, so the other clones need not be compiled for it. Past width, the
+ * rows load as zeros (masked loads touch no memory there) and no tile row
+ * is written. */
 LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(few_transpose_tile)(
     const T *w, ptrdiff_t ld, ptrdiff_t width, T (*tile)[FEW_ROWS])
 {
@@ -211,7 +215,7 @@ static LRP_INLINE void FN(few_forward)(const FN(dense_few) *f, ptrdiff_t item, i
     const lrp_dense_shape *s = f->s;
     const ptrdiff_t k0 = item * FEW_ROWS;
     const ptrdiff_t rows = s->out - k0 < FEW_ROWS ? s->out - k0 : FEW_ROWS;
-    T acc[DENSE_FEW][FEW_ROWS], tile[FEW_COLS][FEW_ROWS];
+    T acc[DENSE_FEW_SAMPLES][FEW_ROWS], tile[FEW_COLS][FEW_ROWS];
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (int l = 0; l < FEW_ROWS; l++)
             acc[n][l] = 0;
@@ -315,12 +319,5 @@ static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma
     FN(dense_few) f = {s, FEW_ABSMAX, kind, 1, gamma, w, a, NULL, NULL, beta, m, 0};
     return FN(few_run)(&f, s->out);
 }
-
-#undef FEW_BLOCK
-#undef FEW_ROWS
-#undef FEW_COLS
-#undef FEW_TRANSPOSED
-#undef FEW_FORWARD
-#undef FEW_ABSMAX
 
 #endif /* LRP_INSTANCE_DENSE_FEW */

@@ -1,5 +1,6 @@
-/* Dense-layer passes as packed products (product_kernels.h), written once
- * against T and FN(), included by dense_kernels.h. With a (N, in), W (out, in):
+/* Dense-layer passes as packed products (products/products.h), written
+ * once against T and FN(), included by dense_kernels.h. With a (N, in),
+ * W (out, in):
  *   forward   z = a rho(W)^T + beta          (sum; A = a, B = rho(W)^T)
  *   absmax    m = max |a| |rho(W)|^T, |beta| (max)
  *   real      R_in = a * (s rho(W))           (sum; s = R / z; B = rho(W))
@@ -7,24 +8,33 @@
  *             at most the sample's largest R
  * Every output is one multiply-add chain over the inner index in order, the
  * same for any batch size and thread count: a sample gets the same bits
- * alone or in a batch of a thousand. z^B keeps the pair-by-pair kernels.
- * The forward and the real pass of a batch with mostly zero inputs go
- * through dense_sparse.h instead: the same chains less their zero terms. */
+ * alone or in a batch of a thousand. dense_few.h computes the same chains
+ * for a few samples, dense_sparse.h the same chains less their zero terms;
+ * z^B keeps the pair-by-pair kernels (dense_kernels.h). */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_PRODUCTS_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_DENSE_PRODUCTS_SIZES
+/* Up to this batch size the forward and absmax take the weights as the
+ * product's A (FN(dense_weights_first)), read in place where they need
+ * neither rho nor |.|; past it the batch is A and the weights are packed as
+ * B. */
+enum { DENSE_WEIGHTS_FIRST_SAMPLES = 64 };
+#endif
+
 #ifndef LRP_INSTANCE_DENSE_PRODUCTS /* once per instance */
 #define LRP_INSTANCE_DENSE_PRODUCTS
 
+#include <stddef.h>
+#include <stdlib.h>
+#include "lrp.h"
 #include "kernel/compiler.h"
 #include "products/products.h"
 #include "products/microkernels.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "runtime/trace.h"
-
-/* Up to this batch size the forward reads the weights in place
- * (dense_weights_first); past it the batch is A and the weights are packed. */
-#define DENSE_FEW_SAMPLES 64
 
 typedef struct {
     const T *w;
@@ -93,27 +103,45 @@ static LRP_INLINE void FN(dense_pack_w)(const FN(dense_product) *dp, ptrdiff_t n
     }
 }
 
-/* The rule and the absolute flag as constants, so each packing loop is
- * compiled without a branch per weight. */
-#define DENSE_PACK_B(NAME, BODY)                                                               \
-    static void FN(NAME)(const FN(product) * p, ptrdiff_t q, ptrdiff_t p0, ptrdiff_t kc,        \
-                         ptrdiff_t j0, int nr, T *restrict dst)                                 \
-    {                                                                                           \
-        (void)q;                                                                                \
-        const FN(dense_product) *dp = p->layer;                                                 \
-        const int gamma = dp->kind == LRP_RULE_GAMMA;                                           \
-        if (gamma && dp->absolute)                                                              \
-            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 1);                         \
-        else if (gamma)                                                                         \
-            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 0);                         \
-        else if (dp->absolute)                                                                  \
-            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 1);                          \
-        else                                                                                    \
-            FN(BODY)(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 0);                          \
-    }
-DENSE_PACK_B(dense_pack_b_forward, dense_pack_transposed_w)
-DENSE_PACK_B(dense_pack_b_backward, dense_pack_w)
-#undef DENSE_PACK_B
+/* How B's panel is packed from the weights (FN(dense_pack_transposed_w) or
+ * FN(dense_pack_w)), for a rule kind and the absolute flag. */
+typedef void FN(dense_pack_body)(const FN(dense_product) *dp, ptrdiff_t n, ptrdiff_t p0,
+                                 ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst, int kind,
+                                 int absolute);
+
+/* body with the rule and the absolute flag as constants: each packing loop
+ * is compiled without a branch per weight. */
+static LRP_INLINE void FN(dense_pack_b)(FN(dense_pack_body) *body, const FN(product) *p,
+                                        ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0, int nr,
+                                        T *restrict dst)
+{
+    const FN(dense_product) *dp = p->layer;
+    const int gamma = dp->kind == LRP_RULE_GAMMA;
+    if (gamma && dp->absolute)
+        body(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 1);
+    else if (gamma)
+        body(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_GAMMA, 0);
+    else if (dp->absolute)
+        body(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 1);
+    else
+        body(dp, p->n, p0, kc, j0, nr, dst, LRP_RULE_ZERO, 0);
+}
+
+/* The forward's B, rho(W)^T. */
+static void FN(dense_pack_b_forward)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
+                                     ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst)
+{
+    (void)q;
+    FN(dense_pack_b)(FN(dense_pack_transposed_w), p, p0, kc, j0, nr, dst);
+}
+
+/* The transposed passes' B, rho(W). */
+static void FN(dense_pack_b_backward)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
+                                      ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst)
+{
+    (void)q;
+    FN(dense_pack_b)(FN(dense_pack_w), p, p0, kc, j0, nr, dst);
+}
 
 static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptrdiff_t i1,
                              ptrdiff_t j0, ptrdiff_t j1)
@@ -139,9 +167,6 @@ static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, pt
         }
     }
 }
-
-#include "dense/dense_few.h"
-#include "dense/dense_sparse.h"
 
 /* x (N, inner) packed as A, panel by panel over the threads: a batch's
  * activations are as large as the product's other operand. */
@@ -198,8 +223,6 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
                                         int transposed, const T *x, const T *w,
                                         const T *bias, const T *scale, const T *cap, T *out)
 {
-    if (transposed && s->n <= DENSE_FEW)
-        return FN(few_transposed_run)(s, kind, gamma, max, x, w, scale, cap, out);
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const ptrdiff_t inner = transposed ? s->out : s->in, cols = transposed ? s->in : s->out;
     T *packed = NULL;
@@ -216,6 +239,25 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
     status = FN(product_run)(&p);
     free(packed);
     return status;
+}
+
+/* z (max = 0) or m (max = 1) = a rho(W)^T, then + beta or max with beta
+ * (FN(bias_terms)), by the packed products. */
+static LRP_INLINE lrp_status FN(packed_forward_run)(const lrp_dense_shape *s, int kind, T gamma,
+                                                    int max, const T *a, const T *w,
+                                                    const T *beta, T *z)
+{
+    return FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
+}
+
+/* The transposed passes by the packed products: out = scale * (x rho(W))
+ * (the real pass, x = R / z, scale = a), or max = 1: Viterbi's
+ * |scale| * max x |rho(W)|, at most cap per sample (x = R / (m + 1e-9)). */
+static LRP_INLINE lrp_status FN(packed_transposed_run)(const lrp_dense_shape *s, int kind,
+                                                       T gamma, int max, const T *x, const T *w,
+                                                       const T *scale, const T *cap, T *out)
+{
+    return FN(dense_product_run)(s, kind, gamma, max, 1, x, w, NULL, scale, cap, out);
 }
 
 /* B = x^T for the weights-first forward: row p is input p0 + pp, column is
@@ -240,11 +282,12 @@ static void FN(dense_pack_b_samples)(const FN(product) *p, ptrdiff_t q, ptrdiff_
     }
 }
 
-/* The forward of a few samples as (z - beta)^T = rho(W) a^T: the weights
- * are read once, in place (or packed once for gamma and maxima), where
- * a^T rho(W)^T would transpose them. Every z is the same multiply-add chain
- * over the inputs as in dense_product_run (a product's two factors commute
- * exactly), so a sample gets the same bits either way. */
+/* z (max = 0) or m (max = 1) of up to DENSE_WEIGHTS_FIRST_SAMPLES samples
+ * as (z - beta)^T = rho(W) a^T: the weights are read once, in place (or
+ * packed once for gamma and maxima), where a^T rho(W)^T would transpose
+ * them. Every z is the same multiply-add chain over the inputs as in
+ * dense_product_run (a product's two factors commute exactly), so a sample
+ * gets the same bits either way. */
 static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T gamma, int max,
                                           const T *a, const T *w, const T *beta, T *z)
 {
@@ -278,64 +321,22 @@ static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T 
     return status;
 }
 
-/* z (max = 0) or m (max = 1) of a non-z^B rule by the products (beta as
- * FN(bias_terms) gives it). */
-static lrp_status FN(dense_product_forward)(int kind, int max, const lrp_dense_shape *s,
-                                            T gamma, const T *a, const T *w, const T *beta,
-                                            T *z)
+/* The transposed passes' x, (n, out): R / z (the real pass) or
+ * R / (m + 1e-9) (viterbi, then each sample's largest R, (n), which bounds
+ * its R_in); freshly allocated, NULL if out of memory. */
+static T *FN(dense_quotients)(const lrp_dense_shape *s, const T *r_out, const T *denominator,
+                              int viterbi)
 {
-    return max && s->n <= DENSE_FEW    ? FN(few_absmax_run)(s, kind, gamma, a, w, beta, z)
-           : !max && s->n <= DENSE_FEW ? FN(few_forward_run)(s, kind, gamma, a, w, beta, z)
-           : s->n <= DENSE_FEW_SAMPLES
-               ? FN(dense_weights_first)(s, kind, gamma, max, a, w, beta, z)
-               : FN(dense_product_run)(s, kind, gamma, max, 0, a, w, beta, NULL, NULL, z);
+    size_t total;
+    if (lrp_checked_count(0, s->n, (size_t)s->out, &total) != LRP_OK)
+        return NULL;
+    T *x = lrp_alloc_array(total + (viterbi ? (size_t)s->n : 0), sizeof(T));
+    if (!x)
+        return NULL;
+    FN(quotients_run)(r_out, denominator, (ptrdiff_t)total, viterbi, x);
+    if (viterbi)
+        FN(row_maxima)(r_out, s->n, s->out, x + total);
+    return x;
 }
-
-/* z of a non-z^B rule (x NULL), or R_in = a * (x rho(W)) of the real pass
- * (x = R / z): by FN(sparse_run) where it pays, else by the products, with
- * the same values either way. */
-static lrp_status FN(dense_sparse_or_product)(const lrp_dense_shape *s, int kind, T gamma,
-                                              const T *a, const T *w, const T *beta,
-                                              const T *x, T *out)
-{
-    if (!lrp_sparse_passes() ||
-        !FN(dense_sparse_pays)(s, a, x ? SPARSE_MIN_REAL : SPARSE_MIN_FORWARD))
-        return x ? FN(dense_product_run)(s, kind, gamma, 0, 1, x, w, NULL, a, NULL, out)
-                 : FN(dense_product_forward)(kind, 0, s, gamma, a, w, beta, out);
-    ptrdiff_t ld;
-    T *wt = FN(sparse_pack)(s, kind, gamma, w, &ld);
-    if (!wt)
-        return LRP_ERR_NOMEM;
-    FN(sparse_pass) p = {.s = s, .wt = wt, .ld = ld, .a = a, .beta = beta, .x = x, .out = out};
-    lrp_status status = FN(sparse_run)(&p);
-    lrp_trace_tier(x ? "dense.real.sparse_inputs" : "dense.forward.sparse_inputs");
-    free(wt);
-    return status;
-}
-
-/* z (max = 0) or m (max = 1) of a non-z^B rule. */
-static lrp_status FN(dense_sum_product)(int kind, int max, const lrp_dense_shape *s, T gamma,
-                                        const T *a, const T *w, const T *b, T *z)
-{
-    T *beta = FN(bias_terms)(kind, gamma, max, b, s->out);
-    if (!beta)
-        return LRP_ERR_NOMEM;
-    lrp_status status = max ? FN(dense_product_forward)(kind, 1, s, gamma, a, w, beta, z)
-                            : FN(dense_sparse_or_product)(s, kind, gamma, a, w, beta, NULL, z);
-    free(beta);
-    return status;
-}
-
-#undef DENSE_FEW_SAMPLES
-#undef SPARSE_LANES
-#undef SPARSE_COLS
-#undef SPARSE_PROBES
-#undef SPARSE_MIN_FORWARD
-#undef SPARSE_MIN_REAL
-#undef SPARSE_MAX_WEIGHTS
-#undef SPARSE_ROWS
-#undef SPARSE_GROUP
-#undef SPARSE_BAND
-#undef DENSE_FEW
 
 #endif /* LRP_INSTANCE_DENSE_PRODUCTS */

@@ -1,6 +1,6 @@
-/* Linear passes of batches whose inputs are mostly zero (an MNIST image's
- * pixels: 82% of them), written once against T and FN(), included by
- * dense_products.h. Consecutive samples go through the weights together,
+/* Linear passes of batches whose inputs are mostly zero (the pixels of a
+ * digit image), written once against T and FN(), included by
+ * dense_kernels.h. Consecutive samples go through the weights together,
  * reading only the rows of rho(W)^T (row j: input j's weights to every
  * output; packed once per call) of the inputs nonzero in any of them:
  *   forward  groups of SPARSE_GROUP samples, z_k = sum_j a_j rho(w_kj) in
@@ -8,17 +8,39 @@
  *   real     bands of SPARSE_BAND samples, R_j = a_j c_j, c_j = sum_k x_k
  *            rho(w_kj) in order of k (x = R / z) for those inputs, R_j = 0
  *            for the others.
- * Each result is the products' chain (product_kernels.h) less terms with a
+ * Each result is the products' chain (dense_products.h) less terms with a
  * zero factor, which leave a chain as it was: the same values (a zero's sign
  * aside: where the products write 0 * c = -0, these may write 0), so whether
  * a batch takes these passes (FN(dense_sparse_pays)) may depend on the batch.
- * A product reads every weight for every sample; an MNIST band of 32 reads
- * 58% of them, a group of 4 38%. */
+ * A product reads every weight for every sample; a group or band reads the
+ * rows of its union of nonzero inputs only. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_SPARSE_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_DENSE_SPARSE_SIZES
+enum {
+    SPARSE_LANES = 16,     /* rows of rho(W)^T are whole vectors */
+    SPARSE_GROUP = 4,      /* forward: samples that share their pass */
+    SPARSE_BAND = 32,      /* real: samples that share their pass, two float vectors */
+    SPARSE_ROWS = 12,      /* real: inputs whose sums run side by side */
+    SPARSE_PACK_ROWS = 64, /* inputs per packing item */
+    SPARSE_PROBES = 64     /* samples the decision reads */
+};
+/* rho(W)^T is packed on every call, a cost that only a large batch repays:
+ * the forward from SPARSE_MIN_FORWARD samples on, the real pass from
+ * SPARSE_MIN_REAL (each where the sparse pass overtook the products); and
+ * up to SPARSE_MAX_WEIGHTS weights the copy costs milliseconds and little
+ * memory. */
+enum { SPARSE_MIN_FORWARD = 64, SPARSE_MIN_REAL = 256, SPARSE_MAX_WEIGHTS = 4194304 };
+#endif
+
 #ifndef LRP_INSTANCE_DENSE_SPARSE /* once per instance */
 #define LRP_INSTANCE_DENSE_SPARSE
 
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -29,28 +51,12 @@
 #include <immintrin.h>
 #endif
 
-#define SPARSE_LANES 16 /* rows of rho(W)^T are whole vectors */
-#define SPARSE_GROUP 4  /* forward: samples that share their pass */
 #define SPARSE_COLS (5 * (ptrdiff_t)(64 / sizeof(T))) /* forward: chains per block */
-#define SPARSE_BAND 32  /* real: samples that share their pass, two float vectors */
-#define SPARSE_ROWS 12  /* real: inputs whose sums run side by side */
-/* rho(W)^T is packed on every call, which costs about as much as the
- * products of 30 to 40 samples: the forward pays from this many samples on, the
- * real pass from that many (MNIST's first layer, both paths in one process:
- * forward 0.41 ms both at 64 samples, real pass 0.78 against 0.57 ms at 128,
- * 1.17 against 1.49 at 256); and up to this many weights the copy costs
- * milliseconds and little memory (MNIST's first layer: 235,200; VGG-16's
- * fc8: 4,096,000; fc6, never: 102,760,448) */
-#define SPARSE_MIN_FORWARD 64
-#define SPARSE_MIN_REAL 256
-#define SPARSE_MAX_WEIGHTS 4194304.0
-#define SPARSE_PROBES 64 /* samples the decision reads */
 
 /* Whether the batch a (n, in) of at least min_samples takes the sparse
- * passes: at most a quarter of
- * the inputs of up to SPARSE_PROBES samples spread over it are nonzero (a
- * band's union is then about 3 times a sample's share; at MNIST's hidden
- * layer, 29% nonzero, the passes were slower than the products). */
+ * passes: at most a quarter of the inputs of up to SPARSE_PROBES samples
+ * spread over it are nonzero (a band's union of nonzero inputs is several
+ * times a sample's share, so a denser batch gains too little). */
 static int FN(dense_sparse_pays)(const lrp_dense_shape *s, const T *a, ptrdiff_t min_samples)
 {
     if (s->n < min_samples || (double)s->in * (double)s->out > SPARSE_MAX_WEIGHTS ||
@@ -75,8 +81,6 @@ typedef struct {
     T gamma;
     T *wt; /* (in, ld): rho(w)^T, columns past out 0 */
 } FN(sparse_pack_job);
-
-#define SPARSE_PACK_ROWS 64 /* inputs per packing item */
 
 static lrp_status FN(sparse_pack_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
                                        int worker, lrp_team *team)
@@ -124,8 +128,6 @@ static T *FN(sparse_pack)(const lrp_dense_shape *s, int kind, T gamma, const T *
                                 FN(sparse_pack_task), &job, NULL);
     return wt;
 }
-
-#undef SPARSE_PACK_ROWS
 
 typedef struct {
     const lrp_dense_shape *s;
@@ -509,5 +511,39 @@ static lrp_status FN(sparse_run)(FN(sparse_pass) *p)
     return lrp_parallel_for_upto((p->s->n + size - 1) / size, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
                                  LRP_ISA_TASK(sparse_task), p, p->s->interrupt);
 }
+
+/* The pass with rho(W)^T packed for it: the forward (x NULL) or the real
+ * pass (x = R / z). */
+static lrp_status FN(sparse_inputs_run)(const lrp_dense_shape *s, int kind, T gamma,
+                                        const T *a, const T *w, const T *beta, const T *x,
+                                        T *out)
+{
+    ptrdiff_t ld;
+    T *wt = FN(sparse_pack)(s, kind, gamma, w, &ld);
+    if (!wt)
+        return LRP_ERR_NOMEM;
+    FN(sparse_pass) p = {.s = s, .wt = wt, .ld = ld, .a = a, .beta = beta, .x = x, .out = out};
+    lrp_status status = FN(sparse_run)(&p);
+    free(wt);
+    return status;
+}
+
+/* z (n, out) = a rho(W)^T + beta through the inputs nonzero in each group. */
+static LRP_INLINE lrp_status FN(sparse_forward_run)(const lrp_dense_shape *s, int kind, T gamma,
+                                                    const T *a, const T *w, const T *beta,
+                                                    T *z)
+{
+    return FN(sparse_inputs_run)(s, kind, gamma, a, w, beta, NULL, z);
+}
+
+/* R_in (n, in) = a * (x rho(W)), x = R / z, through the inputs nonzero in
+ * each band. */
+static LRP_INLINE lrp_status FN(sparse_real_run)(const lrp_dense_shape *s, int kind, T gamma,
+                                                 const T *a, const T *w, const T *x, T *r_in)
+{
+    return FN(sparse_inputs_run)(s, kind, gamma, a, w, NULL, x, r_in);
+}
+
+#undef SPARSE_COLS
 
 #endif /* LRP_INSTANCE_DENSE_SPARSE */

@@ -9,18 +9,26 @@
  * the work of one item and the weights stream from memory once per group. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_THRESHOLDS_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_DENSE_THRESHOLDS_SIZES
+enum {
+    DENSE_THRESHOLD_BLOCK = 512, /* inputs per item */
+    DENSE_THRESHOLD_GROUP = 8    /* samples per item */
+};
+#endif
+
 #ifndef LRP_INSTANCE_DENSE_THRESHOLDS /* once per instance */
 #define LRP_INSTANCE_DENSE_THRESHOLDS
 
+#include <stdint.h>
+#include <stdlib.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "kernel/tuning.h"
-
-#define DENSE_THRESHOLD_BLOCK 512 /* inputs per item */
-#define DENSE_THRESHOLD_GROUP 8   /* samples per item */
 
 typedef struct {
     const lrp_dense_shape *s;
@@ -99,34 +107,37 @@ static LRP_INLINE void FN(dense_threshold_item)(const FN(dense_threshold) *t, pt
     }
 }
 
+/* FN(dense_threshold_item) with the absolute and counting flags as constants
+ * too (kind is one already). */
+static LRP_INLINE void FN(dense_threshold_item_by_flags)(const FN(dense_threshold) *t,
+                                                         ptrdiff_t item, int kind)
+{
+    if (t->counting)
+        t->absolute ? FN(dense_threshold_item)(t, item, kind, 1, 1)
+                    : FN(dense_threshold_item)(t, item, kind, 0, 1);
+    else
+        t->absolute ? FN(dense_threshold_item)(t, item, kind, 1, 0)
+                    : FN(dense_threshold_item)(t, item, kind, 0, 0);
+}
+
 /* One instance per (rule kind, absolute, counting), so that each pair loop
  * is compiled with its arithmetic fixed. */
 static LRP_INLINE lrp_status FN(dense_threshold_items)(const FN(dense_threshold) *t,
                                                        ptrdiff_t begin, ptrdiff_t end, int worker,
-                                                       lrp_team *team, int fused)
+                                                       lrp_team *team)
 {
-    (void)fused; /* comparisons: nothing to fuse */
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
-#define ITEM(KIND, ABSOLUTE, COUNTING) FN(dense_threshold_item)(t, item, KIND, ABSOLUTE, COUNTING)
-#define BY_FLAGS(KIND)                                          \
-    if (t->counting)                                            \
-        t->absolute ? ITEM(KIND, 1, 1) : ITEM(KIND, 0, 1);      \
-    else                                                        \
-        t->absolute ? ITEM(KIND, 1, 0) : ITEM(KIND, 0, 0);
-        if (t->kind == LRP_RULE_GAMMA) {
-            BY_FLAGS(LRP_RULE_GAMMA)
-        } else {
-            BY_FLAGS(LRP_RULE_ZERO)
-        }
-#undef BY_FLAGS
-#undef ITEM
+        if (t->kind == LRP_RULE_GAMMA)
+            FN(dense_threshold_item_by_flags)(t, item, LRP_RULE_GAMMA);
+        else
+            FN(dense_threshold_item_by_flags)(t, item, LRP_RULE_ZERO);
     }
     return LRP_OK;
 }
 
-LRP_ISA_TASKS(dense_threshold_task, FN(dense_threshold_items))
+LRP_ISA_TASKS_UNFUSED(dense_threshold_task, FN(dense_threshold_items))
 
 /* Boolean (r_out_bool -> r_bool) or counting (r_out_count -> r_count, exact
  * while every sample's total is at most 2^53; the caller checks) relevance
@@ -158,7 +169,6 @@ static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T 
     FN(dense_threshold) t = {s, kind, absolute, counting, gamma, a, w, lo, hi, counts, blocks,
                              r_bool, r_count};
     lrp_task task = LRP_ISA_TASK(dense_threshold_task);
-    /* one thread per 2^18 pairs at most: a thread costs tens of microseconds */
     const double pairs = (double)s->n * (double)s->in * (double)s->out;
     lrp_status status = lrp_parallel_for_upto(groups * blocks, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD), task,
                                               &t, s->interrupt);
@@ -166,7 +176,34 @@ static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T 
     return status;
 }
 
-#undef DENSE_THRESHOLD_BLOCK
-#undef DENSE_THRESHOLD_GROUP
+/* Boolean relevance r_in (n, in) of a rule other than z^B. */
+static LRP_INLINE lrp_status FN(dense_boolean_intervals)(int kind, const lrp_dense_shape *s,
+                                                         T gamma, T theta, int absolute,
+                                                         const T *a, const T *w, const T *z,
+                                                         const uint8_t *r_out, uint8_t *r_in)
+{
+    return FN(dense_threshold_run)(kind, s, gamma, theta, absolute, a, w, z, r_out, NULL, r_in,
+                                   NULL);
+}
+
+/* Counting relevance r_in (n, in) of a rule other than z^B, summed in
+ * double: exact while every sample's sum of R_k is at most 2^53 (the
+ * caller checks). */
+static lrp_status FN(dense_counting_intervals)(int kind, const lrp_dense_shape *s, T gamma,
+                                               T theta, int absolute, const T *a, const T *w,
+                                               const T *z, const int64_t *r_out, int64_t *r_in)
+{
+    size_t count;
+    double *sums = lrp_checked_count(0, s->n, (size_t)s->in, &count) == LRP_OK
+                       ? lrp_alloc_array(count, sizeof(double)) : NULL;
+    if (!sums)
+        return LRP_ERR_NOMEM;
+    lrp_status status = FN(dense_threshold_run)(kind, s, gamma, theta, absolute, a, w, z, NULL,
+                                                r_out, NULL, sums);
+    for (size_t j = 0; j < count && status == LRP_OK; j++)
+        r_in[j] = (int64_t)sums[j];
+    free(sums);
+    return status;
+}
 
 #endif /* LRP_INSTANCE_DENSE_THRESHOLDS */

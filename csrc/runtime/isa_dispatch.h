@@ -29,17 +29,30 @@
     {                                                                                        \
         return BODY(context, begin, end, worker, team, FUSED);                               \
     }
+/* The same for a BODY(context, begin, end, worker, team) with no
+ * multiply-add to fuse (comparisons, copies): LRP_ISA_TASK(STEM) as above. */
+#define LRP_ISA_CLONE_UNFUSED(NAME, TARGET, BODY)                                          \
+    TARGET static lrp_status FN(NAME)(void *context, ptrdiff_t begin, ptrdiff_t end,         \
+                                      int worker, lrp_team *team)                            \
+    {                                                                                        \
+        return BODY(context, begin, end, worker, team);                                      \
+    }
 #if LRP_X86_DISPATCH
 #define LRP_ISA_TASKS(STEM, BODY)                          \
     LRP_ISA_CLONE(STEM##_portable, , BODY, 0)              \
     LRP_ISA_CLONE(STEM##_avx2, LRP_TARGET_AVX2, BODY, 1)   \
     LRP_ISA_CLONE(STEM##_avx512, LRP_TARGET_AVX512, BODY, 1)
+#define LRP_ISA_TASKS_UNFUSED(STEM, BODY)                          \
+    LRP_ISA_CLONE_UNFUSED(STEM##_portable, , BODY)                 \
+    LRP_ISA_CLONE_UNFUSED(STEM##_avx2, LRP_TARGET_AVX2, BODY)      \
+    LRP_ISA_CLONE_UNFUSED(STEM##_avx512, LRP_TARGET_AVX512, BODY)
 #define LRP_ISA_TASK(STEM)                                                 \
     (lrp_current_isa() == LRP_ISA_AVX512 ? FN(STEM##_avx512)               \
      : lrp_current_isa() == LRP_ISA_AVX2 ? FN(STEM##_avx2)                 \
                                          : FN(STEM##_portable))
 #else
 #define LRP_ISA_TASKS(STEM, BODY) LRP_ISA_CLONE(STEM##_portable, , BODY, 0)
+#define LRP_ISA_TASKS_UNFUSED(STEM, BODY) LRP_ISA_CLONE_UNFUSED(STEM##_portable, , BODY)
 #define LRP_ISA_TASK(STEM) FN(STEM##_portable)
 #endif
 
