@@ -126,13 +126,12 @@ static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t it
     }
 }
 
-/* compiled per instruction set (LRP_ISA_TASKS): the row loops are plain
+/* compiled per instruction set (LRP_ISA_PLAIN_TASKS): the row loops are plain
  * vector code, and the same IEEE operations on every set */
 static LRP_INLINE lrp_status FN(conv_rows_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
-                                                 int worker, lrp_team *team, int fused)
+                                                 int worker, lrp_team *team)
 {
     const FN(conv_rows) *job = context;
-    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -157,7 +156,7 @@ static LRP_INLINE lrp_status FN(conv_rows_items)(void *context, ptrdiff_t begin,
     return LRP_OK;
 }
 
-LRP_ISA_TASKS(conv_rows_task, FN(conv_rows_items))
+LRP_ISA_PLAIN_TASKS(conv_rows_task, FN(conv_rows_items))
 
 /* forward (op CONV_SUM, out = z) or absmax (op CONV_ABSMAX, out = m); inlined
  * into each, so that op is a constant in the row loops */
@@ -553,11 +552,9 @@ static LRP_INLINE void FN(conv_viterbi_plane)(const FN(conv_viterbi) *job, ptrdi
 }
 
 static LRP_INLINE lrp_status FN(conv_viterbi_planes)(void *context, ptrdiff_t begin,
-                                                     ptrdiff_t end, int worker, lrp_team *team,
-                                                     int fused)
+                                                     ptrdiff_t end, int worker, lrp_team *team)
 {
     const FN(conv_viterbi) *job = context;
-    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -576,7 +573,7 @@ static LRP_INLINE lrp_status FN(conv_viterbi_planes)(void *context, ptrdiff_t be
     return LRP_OK;
 }
 
-LRP_ISA_TASKS(conv_viterbi_task, FN(conv_viterbi_planes))
+LRP_ISA_PLAIN_TASKS(conv_viterbi_task, FN(conv_viterbi_planes))
 
 /* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k; as a product,
  * |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), equal up to rounding. */

@@ -129,9 +129,8 @@ static LRP_INLINE int FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrd
  * is compiled with its arithmetic fixed. */
 static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) *t,
                                                        ptrdiff_t begin, ptrdiff_t end, int worker,
-                                                       lrp_team *team, int fused)
+                                                       lrp_team *team)
 {
-    (void)fused; /* comparisons: nothing to fuse */
     for (ptrdiff_t item = begin; item < end; item++) {
         const ptrdiff_t n = item / t->s->in_c, ci = item % t->s->in_c;
         int stopped;
@@ -158,7 +157,7 @@ static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) 
     return LRP_OK;
 }
 
-LRP_ISA_TASKS(conv_threshold_task, FN(conv_threshold_planes))
+LRP_ISA_PLAIN_TASKS(conv_threshold_task, FN(conv_threshold_planes))
 
 /* What the pair loops read, made per output channel over the threads (on
  * the calling thread it had taken a fifth of a boolean VGG-16 pass at 1e-9):
@@ -179,13 +178,11 @@ typedef struct {
 } FN(threshold_setup);
 
 static LRP_INLINE lrp_status FN(threshold_setup_items)(void *context, ptrdiff_t begin,
-                                                       ptrdiff_t end, int worker, lrp_team *team,
-                                                       int fused)
+                                                       ptrdiff_t end, int worker, lrp_team *team)
 {
     const FN(threshold_setup) *job = context;
     const lrp_conv_shape *s = job->s;
     const ptrdiff_t per_channel = s->in_c / s->groups * s->k_h * s->k_w;
-    (void)fused;
     for (ptrdiff_t co = begin; co < end; co++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -216,7 +213,7 @@ static LRP_INLINE lrp_status FN(threshold_setup_items)(void *context, ptrdiff_t 
     }
     return LRP_OK;
 }
-LRP_ISA_TASKS(threshold_setup_task, FN(threshold_setup_items))
+LRP_ISA_PLAIN_TASKS(threshold_setup_task, FN(threshold_setup_items))
 
 static int FN(conv_uses_thresholds)(const lrp_conv_shape *s)
 {

@@ -111,12 +111,11 @@ static size_t FN(winograd_xi_stride)(size_t count)
 #define WINOGRAD_LANES 8
 static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t begin,
                                                         ptrdiff_t end, int worker,
-                                                        lrp_team *team, int fused)
+                                                        lrp_team *team)
 {
     const FN(winograd) *job = context;
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t mr = job->mr, cin = v->in_c, cout = v->out_c;
-    (void)fused;
     for (ptrdiff_t panel = begin; panel < end; panel++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -159,7 +158,7 @@ static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t
     }
     return LRP_OK;
 }
-LRP_ISA_TASKS(winograd_weights_task, FN(winograd_weights_items))
+LRP_ISA_PLAIN_TASKS(winograd_weights_task, FN(winograd_weights_items))
 
 /* V = B^T d B goes along y first: u_i = (B^T d)_i, four rows of the input
  * combined column by column (contiguous, no shuffles), then each u_i along
@@ -221,8 +220,7 @@ static LRP_INLINE void FN(winograd_row_x)(const T *restrict u, ptrdiff_t count, 
  * input rows along y, then along x for all tiles of the row (contiguous,
  * vectorisable). */
 static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t begin,
-                                                      ptrdiff_t end, int worker, lrp_team *team,
-                                                      int fused)
+                                                      ptrdiff_t end, int worker, lrp_team *team)
 {
     const FN(winograd) *job = context;
     const lrp_conv_shape *v = job->v;
@@ -235,7 +233,6 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
     T *zeros = u + 4 * (2 * tw + 2);
     memset(zeros, 0, (size_t)wd * sizeof(T));
     lrp_status status = LRP_OK;
-    (void)fused;
     for (ptrdiff_t c = begin; c < end; c++) {
         if (lrp_team_stop(team, worker)) {
             status = LRP_ERR_INTERRUPTED;
@@ -260,7 +257,7 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
     free(u);
     return status;
 }
-LRP_ISA_TASKS(winograd_input_task, FN(winograd_input_items))
+LRP_ISA_PLAIN_TASKS(winograd_input_task, FN(winograd_input_items))
 
 /* One output row of `columns` values (at most 2 len) from the four rows s
  * of A^T M along y: y_{2q} = s0 + s1 + s2, y_{2q+1} = s1 - s2 - s3, stored
@@ -450,8 +447,7 @@ static LRP_INLINE void FN(winograd_fused_output)(const FN(winograd_fused) *job, 
 }
 
 static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t begin,
-                                                      ptrdiff_t end, int worker, lrp_team *team,
-                                                      int fused)
+                                                      ptrdiff_t end, int worker, lrp_team *team)
 {
     const FN(winograd_fused) *job = context;
     const lrp_conv_shape *v = job->base.v;
@@ -469,7 +465,6 @@ static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t b
     T *at = zeros + v->in_w;
     memset(zeros, 0, (size_t)v->in_w * sizeof(T));
     lrp_status status = LRP_OK;
-    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker)) {
             status = LRP_ERR_INTERRUPTED;
@@ -505,7 +500,7 @@ static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t b
     free(buffer);
     return status;
 }
-LRP_ISA_TASKS(winograd_fused_task, FN(winograd_fused_items))
+LRP_ISA_PLAIN_TASKS(winograd_fused_task, FN(winograd_fused_items))
 
 /* The fused form over every sample's tiles, items of strips * nr tiles. */
 static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv_product) *cp,
@@ -553,14 +548,13 @@ static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv
 #define WIDE_GROUP (64 / (ptrdiff_t)sizeof(T))
 static LRP_INLINE lrp_status FN(winograd_wide_output_items)(void *context, ptrdiff_t begin,
                                                             ptrdiff_t end, int worker,
-                                                            lrp_team *team, int fused)
+                                                            lrp_team *team)
 {
     const FN(winograd) *job = context;
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t h = v->out_h, wd = v->out_w, tw = job->tiles_w, cout = v->out_c;
     const ptrdiff_t plane = h * wd;
     const size_t xs = job->m_xi;
-    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -610,7 +604,7 @@ static LRP_INLINE lrp_status FN(winograd_wide_output_items)(void *context, ptrdi
     }
     return LRP_OK;
 }
-LRP_ISA_TASKS(winograd_wide_output_task, FN(winograd_wide_output_items))
+LRP_ISA_PLAIN_TASKS(winograd_wide_output_task, FN(winograd_wide_output_items))
 
 static const T *FN(wide_a_of)(const FN(product) *p, ptrdiff_t q)
 {
