@@ -326,24 +326,15 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
             }
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 c[p] = cpos[p] = cneg[p] = 0;
-            if (kind == LRP_RULE_ZBOX) {
-                CONV_VISIT_INPUT(s, w, n, ci, {
-                    const T q = ratio[k];
-                    c[j - j0] += wv * q;
-                    cpos[j - j0] += FN(positive)(wv) * q;
-                    cneg[j - j0] += FN(negative)(wv) * q;
-                });
-            } else {
-                CONV_VISIT_INPUT(s, w, n, ci, {
-                    const T rw = FN(rho)(kind, gamma, wv);
-                    c[j - j0] += rw * ratio[k];
-                });
-            }
+            CONV_VISIT_INPUT(s, w, n, ci, {
+                const T q = ratio[k];
+                c[j - j0] += wv * q;
+                cpos[j - j0] += FN(positive)(wv) * q;
+                cneg[j - j0] += FN(negative)(wv) * q;
+            });
             const ptrdiff_t j0 = IN_PLANE(s, n, ci);
             for (ptrdiff_t p = 0; p < in_plane; p++)
-                r_in[j0 + p] = kind == LRP_RULE_ZBOX
-                                   ? a[j0 + p] * c[p] - low[j0 + p] * cpos[p] - high[j0 + p] * cneg[p]
-                                   : a[j0 + p] * c[p];
+                r_in[j0 + p] = a[j0 + p] * c[p] - low[j0 + p] * cpos[p] - high[j0 + p] * cneg[p];
         }
 done:
     free(ratio);

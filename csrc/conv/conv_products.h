@@ -1,12 +1,14 @@
-/* Conv2d passes as packed products (product_kernels.h), written once against
- * T and FN(), included by conv_kernels.h:
+/* Conv2d passes as packed products (products/products.h), written once
+ * against T and FN(), included by conv_kernels.h:
  *   forward   z = W * a + beta            (sum; A = rho(W), B = im2col of a)
  *   absmax    m = max |rho(W)| |a|, |beta| (max; absolute values throughout)
  *   real      R_in = a * (rho(W)^T * s)    (sum; s = R / z)
  *   viterbi   R_in = |a| * max |rho(W)|^T q (max; q = R / (m + 1e-9))
  * For unit stride the transposed products are convolutions of s (or q) with
- * the flipped, transposed kernel, padded by dil * (k - 1) - pad. z^B keeps
- * the tap-by-tap kernels (its three weight parts; a first layer, small). */
+ * the flipped, transposed kernel, padded by dil * (k - 1) - pad. z^B's
+ * forward and real passes are plain products of the stacked layer (inputs
+ * a, l, h as 3 in_c channels, FN(conv_zbox_stacks)); its absmax and Viterbi
+ * passes are not products (conv_kernels.h runs them tap by tap). */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 #ifndef LRP_INSTANCE_CONV_PRODUCTS /* once per instance */
