@@ -160,7 +160,7 @@ static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) 
 LRP_ISA_PLAIN_TASKS(conv_threshold_task, FN(conv_threshold_planes))
 
 /* What the pair loops read, made per output channel over the threads (on
- * the calling thread it had taken a fifth of a boolean VGG-16 pass at 1e-9):
+ * the calling thread alone it is a large share of a boolean pass):
  * rho(w) of the channel's weights (w itself for z^B), and for each of its
  * rows of every sample the passing intervals between NaN margins, the
  * counts (counting) and whether the row holds a relevant output. */
