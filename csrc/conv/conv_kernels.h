@@ -3,7 +3,7 @@
  * Activations are NCHW, weights (out_c, in_c / groups, k_h, k_w) as in
  * PyTorch. Every pass walks the (input j, output k) pairs tap by tap:
  * for one kernel tap (ky, kx) the pairs form a shifted, strided copy of the
- * output grid (LRP_CONV_TAP), so no coefficient tensor is ever formed and
+ * output grid (lrp_conv_tap), so no coefficient tensor is ever formed and
  * padding costs nothing. Passes that write outputs (forward, absmax) visit
  * channels output-first; relevance passes visit them input-first so that
  * each input plane is finished before the next. The order of every sum is
@@ -196,29 +196,39 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
     return FN(conv_weighted_sum)(CONV_ABSMAX, s, rule, a, w, b, low, high, m);
 }
 
+/* What FN(conv_visit_input) tells a pair visitor besides j and k: the
+ * weight of the tap it visits and the first index of the input plane. The
+ * first member of every visitor's context. */
+typedef struct {
+    T wv;
+    ptrdiff_t j0;
+} FN(conv_tap_state);
+
 /* Visits, for input channel ci of sample n, every output channel of its
- * group and every kernel tap, with co, cl (ci's index in its group), wv, j0
- * and k0 set, then runs the tap's pairs through STMT. */
-#define CONV_VISIT_INPUT(s, w, n, ci, ...)                                               \
-    do {                                                                                 \
-        const ptrdiff_t cin_g_ = (s)->in_c / (s)->groups;                                \
-        const ptrdiff_t cout_g_ = (s)->out_c / (s)->groups;                              \
-        const ptrdiff_t g_ = (ci) / cin_g_, cl = (ci) - g_ * cin_g_;                     \
-        const ptrdiff_t j0 = IN_PLANE(s, n, ci);                                         \
-        for (ptrdiff_t co = g_ * cout_g_; co < (g_ + 1) * cout_g_; co++) {               \
-            const ptrdiff_t k0 = OUT_PLANE(s, n, co);                                    \
-            for (ptrdiff_t ky = 0; ky < (s)->k_h; ky++)                                  \
-                for (ptrdiff_t kx = 0; kx < (s)->k_w; kx++) {                            \
-                    const T wv = WEIGHT(s, w, co, cl, ky, kx);                           \
-                    LRP_CONV_TAP(s, ky, kx, j0, k0, __VA_ARGS__);                        \
-                }                                                                        \
-        }                                                                                \
-    } while (0)
+ * group and every kernel tap in that order, calling visit(tap, j, k) for
+ * the tap's pairs with tap->wv and tap->j0 set; tap is the first member of
+ * visit's context. */
+static LRP_INLINE void FN(conv_visit_input)(const lrp_conv_shape *s, const T *w, ptrdiff_t n,
+                                            ptrdiff_t ci, lrp_conv_pair_visitor visit,
+                                            FN(conv_tap_state) *tap)
+{
+    const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
+    const ptrdiff_t g = ci / cin_g, cl = ci - g * cin_g;
+    tap->j0 = IN_PLANE(s, n, ci);
+    for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g; co++) {
+        const ptrdiff_t k0 = OUT_PLANE(s, n, co);
+        for (ptrdiff_t ky = 0; ky < s->k_h; ky++)
+            for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                tap->wv = WEIGHT(s, w, co, cl, ky, kx);
+                lrp_conv_tap(s, ky, kx, tap->j0, k0, visit, tap);
+            }
+    }
+}
 
 /* c = sum_k rho(w_jk) * ratio_k for `count` (at most CONV_BLOCK) input
  * channels of one group from ci0 on, input row by input row: the rows of c
  * stay in L1 and each ratio is loaded once for the block. Each c sums its
- * pairs in (output channel, ky, kx) order, as CONV_VISIT_INPUT does. */
+ * pairs in (output channel, ky, kx) order, as FN(conv_visit_input) does. */
 static LRP_INLINE void FN(conv_transposed_rows)(int kind, const lrp_conv_shape *s, T gamma,
                                                 const T *restrict w, const T *restrict ratio,
                                                 ptrdiff_t n, ptrdiff_t ci0, ptrdiff_t count,
@@ -269,6 +279,24 @@ static LRP_INLINE void FN(conv_transposed_rows)(int kind, const lrp_conv_shape *
                 }
             }
     }
+}
+
+/* z^B's three sums per input: c += w q, cpos += w+ q, cneg += w- q, with
+ * q = R_k / z_k, indexed within the input plane. */
+typedef struct {
+    FN(conv_tap_state) tap;
+    const T *ratio;
+    T *c, *cpos, *cneg;
+} FN(zbox_sums);
+
+static LRP_INLINE void FN(zbox_sums_pair)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(zbox_sums) *z = context;
+    const T wv = z->tap.wv, q = z->ratio[k];
+    const ptrdiff_t p = j - z->tap.j0;
+    z->c[p] += wv * q;
+    z->cpos[p] += FN(positive)(wv) * q;
+    z->cneg[p] += FN(negative)(wv) * q;
 }
 
 /* Real semiring: R_j = a_j * sum_k rho(w_jk) * (R_k / z_k), a transposed
@@ -326,12 +354,8 @@ static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *
             }
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 c[p] = cpos[p] = cneg[p] = 0;
-            CONV_VISIT_INPUT(s, w, n, ci, {
-                const T q = ratio[k];
-                c[j - j0] += wv * q;
-                cpos[j - j0] += FN(positive)(wv) * q;
-                cneg[j - j0] += FN(negative)(wv) * q;
-            });
+            FN(zbox_sums) sums = {.ratio = ratio, .c = c, .cpos = cpos, .cneg = cneg};
+            FN(conv_visit_input)(s, w, n, ci, FN(zbox_sums_pair), &sums.tap);
             const ptrdiff_t j0 = IN_PLANE(s, n, ci);
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 r_in[j0 + p] = a[j0 + p] * c[p] - low[j0 + p] * cpos[p] - high[j0 + p] * cneg[p];
@@ -364,6 +388,61 @@ static lrp_status FN(conv_divisors_make)(FN(conv_divisors) *dv, const T *z, ptrd
         dv->nonzero[k] = z[k] != 0;
     }
     return LRP_OK;
+}
+
+/* The pair visitors of the threshold semirings: each tests d_jk = n_jk / z_k
+ * against theta (FN(pass_mask), FN(passes)) and adds R_k of a passing pair
+ * to R_j's sum, indexed within the input plane (boolean, counting in double)
+ * or at j (counting in int64). */
+typedef struct {
+    FN(conv_tap_state) tap;
+    int kind, absolute;
+    T gamma, theta;
+    const T *a, *low, *high;
+    const T *safe, *nonzero; /* FN(conv_divisors) */
+    const T *z;
+    const T *relevant;       /* boolean: [R_k != 0] */
+    T *any;                  /* boolean: the plane's max of [R_k != 0] * pass */
+    const double *counts;    /* counting in double: R_k */
+    double *sums;            /* counting in double: the plane's sums */
+    const int64_t *r_out;    /* counting in int64 */
+    int64_t *r_in;
+    int overflow;            /* counting in int64: a sum left int64 */
+} FN(threshold_pairs);
+
+/* n_jk / z_k, or 0 where z_k = 0 */
+static LRP_INLINE T FN(threshold_quotient)(const FN(threshold_pairs) *t, ptrdiff_t j, ptrdiff_t k)
+{
+    const int kind = t->kind;
+    return FN(numerator)(kind, t->gamma, t->a[j], LRP_BOUND(kind, t->low, j),
+                         LRP_BOUND(kind, t->high, j), t->tap.wv) / t->safe[k] * t->nonzero[k];
+}
+
+static LRP_INLINE void FN(boolean_pair)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(threshold_pairs) *t = context;
+    const T pass = FN(pass_mask)(FN(threshold_quotient)(t, j, k), t->theta, t->absolute);
+    const T v = t->relevant[k] * pass;
+    const ptrdiff_t p = j - t->tap.j0;
+    t->any[p] = v > t->any[p] ? v : t->any[p];
+}
+
+static LRP_INLINE void FN(counting_pair)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(threshold_pairs) *t = context;
+    const double pass = FN(pass_mask)(FN(threshold_quotient)(t, j, k), t->theta, t->absolute);
+    t->sums[j - t->tap.j0] += t->counts[k] * pass;
+}
+
+static LRP_INLINE void FN(counting_pair_int64)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(threshold_pairs) *t = context;
+    const int kind = t->kind;
+    const T d = FN(coefficient)(FN(numerator)(kind, t->gamma, t->a[j], LRP_BOUND(kind, t->low, j),
+                                              LRP_BOUND(kind, t->high, j), t->tap.wv),
+                                t->z[k]);
+    const int64_t add = t->r_out[k] & -(int64_t)FN(passes)(d, t->theta, t->absolute);
+    t->overflow |= __builtin_add_overflow(t->r_in[j], add, &t->r_in[j]);
 }
 
 /* Boolean: R_j = OR_k [Theta(d_jk)] AND R_k. On {0, 1}, OR and AND are max
@@ -404,13 +483,11 @@ static LRP_INLINE lrp_status FN(conv_boolean_body)(int kind, const lrp_conv_shap
             }
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 acc[p] = 0;
-            CONV_VISIT_INPUT(s, w, n, ci, {
-                const T d = FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
-                                          LRP_BOUND(kind, high, j), wv) / safe[k] * nonzero[k];
-                const T pass = FN(pass_mask)(d, theta, absolute);
-                const T v = relevant[k] * pass;
-                acc[j - j0] = v > acc[j - j0] ? v : acc[j - j0];
-            });
+            FN(threshold_pairs) pairs = {.kind = kind, .absolute = absolute, .gamma = gamma,
+                                         .theta = theta, .a = a, .low = low, .high = high,
+                                         .safe = safe, .nonzero = nonzero, .relevant = relevant,
+                                         .any = acc};
+            FN(conv_visit_input)(s, w, n, ci, FN(boolean_pair), &pairs.tap);
             uint8_t *ri = r_in + IN_PLANE(s, n, ci);
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 ri[p] = acc[p] != 0;
@@ -483,33 +560,47 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
             if (exact_in_double) {
                 for (ptrdiff_t p = 0; p < in_plane; p++)
                     acc[p] = 0;
-                CONV_VISIT_INPUT(s, w, n, ci, {
-                    const T d = FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
-                                              LRP_BOUND(kind, high, j), wv) / safe[k] * nonzero[k];
-                    const double pass = FN(pass_mask)(d, theta, absolute);
-                    acc[j - j0] += counts[k] * pass;
-                });
+                FN(threshold_pairs) pairs = {.kind = kind, .absolute = absolute, .gamma = gamma,
+                                             .theta = theta, .a = a, .low = low, .high = high,
+                                             .safe = safe, .nonzero = nonzero, .counts = counts,
+                                             .sums = acc};
+                FN(conv_visit_input)(s, w, n, ci, FN(counting_pair), &pairs.tap);
                 for (ptrdiff_t p = 0; p < in_plane; p++)
                     ri[p] = (int64_t)acc[p];
                 continue;
             }
-            int overflow = 0;
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 ri[p] = 0;
-            CONV_VISIT_INPUT(s, w, n, ci, {
-                const T d = FN(coefficient)(FN(numerator)(kind, gamma, a[j],
-                                                          LRP_BOUND(kind, low, j),
-                                                          LRP_BOUND(kind, high, j), wv), z[k]);
-                const int64_t add = r_out[k] & -(int64_t)FN(passes)(d, theta, absolute);
-                overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
-            });
-            if (overflow)
+            FN(threshold_pairs) pairs = {.kind = kind, .absolute = absolute, .gamma = gamma,
+                                         .theta = theta, .a = a, .low = low, .high = high,
+                                         .z = z, .r_out = r_out, .r_in = r_in, .overflow = 0};
+            FN(conv_visit_input)(s, w, n, ci, FN(counting_pair_int64), &pairs.tap);
+            if (pairs.overflow)
                 status = LRP_ERR_OVERFLOW;
         }
     }
     free(counts);
     free(dv.safe);
     return status;
+}
+
+/* Viterbi's pair visitor: R_j = max(R_j, |n_jk| / (m_k + 1e-9) * R_k). */
+typedef struct {
+    FN(conv_tap_state) tap;
+    int kind;
+    T gamma;
+    const T *a, *low, *high, *m, *r_out;
+    T *r_in;
+} FN(viterbi_pairs);
+
+static LRP_INLINE void FN(viterbi_pair)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(viterbi_pairs) *t = context;
+    const int kind = t->kind;
+    const T v = FN(absolute)(FN(numerator)(kind, t->gamma, t->a[j], LRP_BOUND(kind, t->low, j),
+                                           LRP_BOUND(kind, t->high, j), t->tap.wv))
+                / (t->m[k] + (T)LRP_VITERBI_EPS) * t->r_out[k];
+    t->r_in[j] = v > t->r_in[j] ? v : t->r_in[j];
 }
 
 /* Viterbi pair by pair (layers the products do not take), one item per
@@ -534,12 +625,9 @@ static LRP_INLINE void FN(conv_viterbi_plane)(const FN(conv_viterbi) *job, ptrdi
     T *ri = r_in + IN_PLANE(s, n, ci);
     for (ptrdiff_t p = 0; p < in_plane; p++)
         ri[p] = 0;
-    CONV_VISIT_INPUT(s, w, n, ci, {
-        const T v = FN(absolute)(FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
-                                               LRP_BOUND(kind, high, j), wv))
-                    / (m[k] + (T)LRP_VITERBI_EPS) * r_out[k];
-        r_in[j] = v > r_in[j] ? v : r_in[j];
-    });
+    FN(viterbi_pairs) pairs = {.kind = kind, .gamma = gamma, .a = a, .low = low, .high = high,
+                               .m = m, .r_out = r_out, .r_in = r_in};
+    FN(conv_visit_input)(s, w, n, ci, FN(viterbi_pair), &pairs.tap);
 }
 
 static LRP_INLINE lrp_status FN(conv_viterbi_planes)(void *context, ptrdiff_t begin,
@@ -649,7 +737,6 @@ CONV_RELEVANCE(lrp_conv_relevance_viterbi, VITERBI_BODY, T, NO_THRESHOLD, NO_SET
 #undef BOOLEAN_BODY
 #undef COUNTING_BODY
 #undef VITERBI_BODY
-#undef CONV_VISIT_INPUT
 #undef IN_PLANE
 #undef OUT_PLANE
 #undef WEIGHT
