@@ -126,7 +126,8 @@ static LRP_INLINE int FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrd
 }
 
 /* One instance per (rule kind, absolute, counting), so that each pair loop
- * is compiled with its arithmetic fixed. */
+ * is compiled with its arithmetic fixed; the rules other than z^B differ
+ * only in rho(w), applied before (FN(threshold_setup_items)). */
 static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) *t,
                                                        ptrdiff_t begin, ptrdiff_t end, int worker,
                                                        lrp_team *team)
@@ -134,23 +135,28 @@ static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) 
     for (ptrdiff_t item = begin; item < end; item++) {
         const ptrdiff_t n = item / t->s->in_c, ci = item % t->s->in_c;
         int stopped;
-#define PLANE(KIND, ABSOLUTE, COUNTING) \
-    FN(conv_threshold_plane)(t, n, ci, KIND, ABSOLUTE, COUNTING, team, worker)
-#define BY_FLAGS(KIND)                                                          \
-    if (t->counting)                                                            \
-        stopped = t->absolute ? PLANE(KIND, 1, 1) : PLANE(KIND, 0, 1);          \
-    else                                                                        \
-        stopped = t->absolute ? PLANE(KIND, 1, 0) : PLANE(KIND, 0, 0);
         switch (t->kind) {
         case LRP_RULE_ZBOX:
-            BY_FLAGS(LRP_RULE_ZBOX)
+            if (t->counting)
+                stopped = t->absolute
+                              ? FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZBOX, 1, 1, team, worker)
+                              : FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZBOX, 0, 1, team, worker);
+            else
+                stopped = t->absolute
+                              ? FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZBOX, 1, 0, team, worker)
+                              : FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZBOX, 0, 0, team, worker);
             break;
         default:
-            BY_FLAGS(LRP_RULE_ZERO)
+            if (t->counting)
+                stopped = t->absolute
+                              ? FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZERO, 1, 1, team, worker)
+                              : FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZERO, 0, 1, team, worker);
+            else
+                stopped = t->absolute
+                              ? FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZERO, 1, 0, team, worker)
+                              : FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZERO, 0, 0, team, worker);
             break;
         }
-#undef BY_FLAGS
-#undef PLANE
         if (stopped)
             return LRP_ERR_INTERRUPTED;
     }
