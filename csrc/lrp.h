@@ -227,10 +227,11 @@ void lrp_set_sparse_passes(int on);
 int lrp_sparse_passes(void);
 long lrp_sparse_runs(void);
 
-/* Winograd's 3x3 products take their fused form (one thread per block of
- * tiles through all three steps) where its buffers fit a core's L2 (AUTO),
- * or always, or never: the same values either way, switched for tests and
- * comparisons. lrp_set_winograd_fusion returns LRP_ERR_ARG for another mode. */
+/* Winograd's 3x3 products take their one-pass form (one thread per block
+ * of tiles through all three steps; the tier "conv.<pass>.winograd_fused")
+ * where its buffers fit a core's L2 (AUTO), or always, or never: the same
+ * values either way, switched for tests and comparisons.
+ * lrp_set_winograd_fusion returns LRP_ERR_ARG for another mode. */
 typedef enum {
     LRP_WINOGRAD_FUSION_NEVER = 0,
     LRP_WINOGRAD_FUSION_AUTO = 1,
@@ -238,7 +239,6 @@ typedef enum {
 } lrp_winograd_fusion_mode;
 lrp_status lrp_set_winograd_fusion(int mode);
 int lrp_winograd_fusion(void);
-long lrp_winograd_fused_runs(void); /* calls that took the fused form */
 
 /* Tier tracing (runtime/trace.c): between lrp_trace_start and
  * lrp_trace_stop, every pass the calling thread makes notes the name of the

@@ -4,7 +4,6 @@
 #include <stdatomic.h>
 
 #include "lrp.h"
-#include "runtime/trace.h"
 
 static int conv_axis_ok(ptrdiff_t in, ptrdiff_t out, ptrdiff_t k, ptrdiff_t stride,
                         ptrdiff_t pad, ptrdiff_t dil)
@@ -17,18 +16,8 @@ static int conv_axis_ok(ptrdiff_t in, ptrdiff_t out, ptrdiff_t k, ptrdiff_t stri
     return span >= 0 && out == span / stride + 1;
 }
 
+/* whether Winograd's products take their one-pass form (conv_winograd.h) */
 static atomic_int winograd_fusion = LRP_WINOGRAD_FUSION_AUTO;
-static atomic_long winograd_fused_runs;
-
-void lrp_count_winograd_fused_run(void)
-{
-    atomic_fetch_add(&winograd_fused_runs, 1);
-}
-
-long lrp_winograd_fused_runs(void)
-{
-    return atomic_load(&winograd_fused_runs);
-}
 
 lrp_status lrp_set_winograd_fusion(int mode)
 {

@@ -21,6 +21,17 @@ static inline void lrp_conv_range(ptrdiff_t out_len, ptrdiff_t in_len, ptrdiff_t
         *hi = *lo;
 }
 
+/* The first index of input channel ci, or output channel co, of sample n. */
+static inline ptrdiff_t lrp_conv_in_plane(const lrp_conv_shape *s, ptrdiff_t n, ptrdiff_t ci)
+{
+    return (n * s->in_c + ci) * s->in_h * s->in_w;
+}
+
+static inline ptrdiff_t lrp_conv_out_plane(const lrp_conv_shape *s, ptrdiff_t n, ptrdiff_t co)
+{
+    return (n * s->out_c + co) * s->out_h * s->out_w;
+}
+
 /* What lrp_conv_tap calls for each (input j, output k) pair: an LRP_INLINE
  * function, so that it is compiled into the pair loops, with context the
  * caller's state. */

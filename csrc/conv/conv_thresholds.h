@@ -266,6 +266,26 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
     return status;
 }
 
+/* Counting by FN(conv_threshold_run), for counts whose every sample's
+ * total is at most 2^53 (the caller checks): the sums are then exact in
+ * double. */
+static lrp_status FN(conv_counting_intervals)(int kind, const lrp_conv_shape *s, T gamma, T theta,
+                                              int absolute, const T *a, const T *w, const T *low,
+                                              const T *high, const T *z, const int64_t *r_out,
+                                              int64_t *r_in)
+{
+    const ptrdiff_t in_total = s->n * s->in_c * s->in_h * s->in_w;
+    double *sums = lrp_alloc_array((size_t)in_total, sizeof(double));
+    if (!sums)
+        return LRP_ERR_NOMEM;
+    lrp_status status = FN(conv_threshold_run)(kind, s, gamma, theta, absolute, a, w, low, high, z,
+                                               NULL, r_out, NULL, sums);
+    for (ptrdiff_t j = 0; j < in_total && status == LRP_OK; j++)
+        r_in[j] = (int64_t)sums[j];
+    free(sums);
+    return status;
+}
+
 #undef THRESHOLD_LANES
 
 #endif /* LRP_INSTANCE_CONV_THRESHOLDS */

@@ -33,7 +33,6 @@
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
-#include "runtime/trace.h"
 #include "runtime/weight_cache.h"
 
 #define WINOGRAD_XI 16
@@ -516,7 +515,6 @@ static lrp_status FN(winograd_one_pass_run)(const FN(winograd) *base,
     ptrdiff_t items;
     if (__builtin_mul_overflow(v->n, job.items_per_sample, &items))
         return LRP_ERR_NOMEM;
-    lrp_count_winograd_fused_run();
     return lrp_parallel_for(items, LRP_ISA_TASK(winograd_one_pass_task), &job, interrupt);
 }
 
@@ -704,15 +702,17 @@ static lrp_status FN(winograd_weights_build)(void *context, void *data)
 
 /* The sum product of a fitting view (FN(conv_winograd_fits)): forward
  * (bias: + beta) or, flipped, the transposed pass (scale: times a), for
- * cp's x, into cp->out. U comes from the layer's cache when it has one. */
+ * cp's x, into cp->out, in the one-pass form with `strips` strips per item
+ * (FN(winograd_one_pass_strips)) or, with strips 0, the wide form. U comes
+ * from the layer's cache when it has one. */
 static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma, const T *w,
-                                        int flipped, const lrp_interrupt *interrupt)
+                                        int flipped, ptrdiff_t strips,
+                                        const lrp_interrupt *interrupt)
 {
     const lrp_conv_shape *v = &cp->view;
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     if (micro->mr > WINOGRAD_LANES) /* the micro-kernels have 8 rows at most */
         return LRP_ERR_ARG;
-    const ptrdiff_t strips = FN(winograd_one_pass_strips)(v, micro->mr, micro->nr);
     const int wide = strips == 0;
     /* U: the one-pass form's A panels of mr output channels, or the wide form's
      * B strips of nr, written in groups of min(nr, WINOGRAD_LANES) (nr is a

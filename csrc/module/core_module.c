@@ -1045,12 +1045,6 @@ static PyObject *py_winograd_fusion(PyObject *self, PyObject *unused)
     return PyUnicode_FromString(fusion_names[lrp_winograd_fusion()]);
 }
 
-static PyObject *py_winograd_fused_runs(PyObject *self, PyObject *unused)
-{
-    (void)self, (void)unused;
-    return PyLong_FromLong(lrp_winograd_fused_runs());
-}
-
 static PyObject *py_sparse_runs(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
@@ -1185,8 +1179,6 @@ static PyMethodDef core_methods[] = {
      "for tests and comparisons)."},
     {"winograd_fusion", py_winograd_fusion, METH_NOARGS,
      "winograd_fusion() -> 'never', 'auto' or 'always'."},
-    {"winograd_fused_runs", py_winograd_fused_runs, METH_NOARGS,
-     "winograd_fused_runs() -> how many Winograd products took the fused form."},
     {"use_array_pool", py_use_array_pool, METH_NOARGS,
      "use_array_pool() -> the handler it replaces: NumPy allocates from the array pool\n"
      "in this context until restore_array_handler(that handler)."},

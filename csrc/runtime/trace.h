@@ -9,7 +9,4 @@
  * nothing happens unless this thread is tracing. */
 void lrp_trace_tier(const char *tier);
 
-/* conv.c: counts the Winograd products that took the fused form */
-void lrp_count_winograd_fused_run(void);
-
 #endif
