@@ -8,6 +8,12 @@
 #ifndef LRP_INSTANCE_CONV_IM2COL /* once per instance */
 #define LRP_INSTANCE_CONV_IM2COL
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lrp.h"
 #include "conv/conv_geometry.h"
 #include "kernel/compiler.h"
 #include "products/microkernels.h"

@@ -14,15 +14,17 @@
 #ifndef LRP_INSTANCE_CONV_PRODUCTS /* once per instance */
 #define LRP_INSTANCE_CONV_PRODUCTS
 
-#include "conv/conv_geometry.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lrp.h"
 #include "conv/conv_im2col.h"
 #include "conv/conv_winograd.h"
-#include "kernel/compiler.h"
 #include "products/microkernels.h"
 #include "products/products.h"
 #include "runtime/memory.h"
-#include "runtime/parallel.h"
-#include "runtime/weight_cache.h"
 
 /* Whether a pass of this layer runs as a product: wide enough groups to fill
  * the micro-kernel's rows, and (for the transposed passes) unit stride. */

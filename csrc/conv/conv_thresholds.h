@@ -16,6 +16,11 @@
 #ifndef LRP_INSTANCE_CONV_THRESHOLDS /* once per instance */
 #define LRP_INSTANCE_CONV_THRESHOLDS
 
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"

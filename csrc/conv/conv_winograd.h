@@ -25,11 +25,16 @@
 #ifndef LRP_INSTANCE_CONV_WINOGRAD /* once per instance */
 #define LRP_INSTANCE_CONV_WINOGRAD
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "lrp.h"
-#include "kernel/compiler.h"
 #include "conv/conv_im2col.h"
-#include "products/products.h"
+#include "kernel/compiler.h"
 #include "products/microkernels.h"
+#include "products/products.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
