@@ -282,11 +282,11 @@ lrp_status lrp_set_isa(lrp_isa isa); /* LRP_ERR_ARG if this CPU lacks it */
 void lrp_set_sparse_passes(int on);
 int lrp_sparse_passes(void);
 
-/* Winograd's 3x3 products take their fused form (one thread per block of
- * tiles through all three steps; tier "conv.<pass>.winograd_fused") where
- * its buffers fit a core's L2 (AUTO), or always, or never: the same values
- * either way, switched for tests and comparisons. lrp_set_winograd_fusion
- * returns LRP_ERR_ARG for another mode. */
+/* Winograd's 3x3 products take their one-pass form (one thread per block
+ * of tiles through all three steps; the tier "conv.<pass>.winograd_fused")
+ * where its buffers fit a core's L2 (AUTO), or always, or never: the same
+ * values either way, switched for tests and comparisons.
+ * lrp_set_winograd_fusion returns LRP_ERR_ARG for another mode. */
 typedef enum {
     LRP_WINOGRAD_FUSION_NEVER = 0,
     LRP_WINOGRAD_FUSION_AUTO = 1,

@@ -16,7 +16,9 @@ static int conv_axis_ok(ptrdiff_t in, ptrdiff_t out, ptrdiff_t k, ptrdiff_t stri
     return span >= 0 && out == span / stride + 1;
 }
 
+/* whether Winograd's products take their one-pass form (conv_winograd.h) */
 static atomic_int winograd_fusion = LRP_WINOGRAD_FUSION_AUTO;
+
 lrp_status lrp_set_winograd_fusion(int mode)
 {
     if (mode != LRP_WINOGRAD_FUSION_NEVER && mode != LRP_WINOGRAD_FUSION_AUTO &&

@@ -1,8 +1,5 @@
 /* Conv2d kernels in float64 (conv_kernels.h): one unit per dtype, so that the
  * two compile in parallel. */
-#include <stdatomic.h>
-#include <stdlib.h>
-
 #include "lrp.h"
 
 #define LRP_KERNEL_TEMPLATE "conv/conv_kernels.h"

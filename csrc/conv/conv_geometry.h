@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include "kernel/compiler.h"
+#include "lrp.h"
 
 /* The outputs o in [*lo, *hi) of a convolution axis whose input
  * o * stride - pad + tap * dil lies inside [0, in_len). */
@@ -20,36 +21,47 @@ static inline void lrp_conv_range(ptrdiff_t out_len, ptrdiff_t in_len, ptrdiff_t
         *hi = *lo;
 }
 
-/* Runs the statement(s) for every (input j, output k) pair that kernel tap
- * (ky, kx) links between the input plane starting at J0 and the output
- * plane starting at K0; j and k are flat indices. Unit stride gets its own
+/* The first index of input channel ci, or output channel co, of sample n. */
+static inline ptrdiff_t lrp_conv_in_plane(const lrp_conv_shape *s, ptrdiff_t n, ptrdiff_t ci)
+{
+    return (n * s->in_c + ci) * s->in_h * s->in_w;
+}
+
+static inline ptrdiff_t lrp_conv_out_plane(const lrp_conv_shape *s, ptrdiff_t n, ptrdiff_t co)
+{
+    return (n * s->out_c + co) * s->out_h * s->out_w;
+}
+
+/* What lrp_conv_tap calls for each (input j, output k) pair: an LRP_INLINE
+ * function, so that it is compiled into the pair loops, with context the
+ * caller's state. */
+typedef void (*lrp_conv_pair_visitor)(void *context, ptrdiff_t j, ptrdiff_t k);
+
+/* Calls visit(context, j, k) for every (input j, output k) pair that kernel
+ * tap (ky, kx) links between the input plane starting at j0 and the output
+ * plane starting at k0; j and k are flat indices. Unit stride gets its own
  * loop so that the compiler sees contiguous rows; in a row every j and every
- * k is distinct, so the statements may write at j or k (LRP_NO_ALIAS). */
-#define LRP_CONV_TAP(s, ky, kx, J0, K0, ...)                                                  \
-    do {                                                                                      \
-        ptrdiff_t oy0_, oy1_, ox0_, ox1_;                                                     \
-        lrp_conv_range((s)->out_h, (s)->in_h, (s)->stride_h, (s)->pad_h, (s)->dil_h, (ky),    \
-                       &oy0_, &oy1_);                                                         \
-        lrp_conv_range((s)->out_w, (s)->in_w, (s)->stride_w, (s)->pad_w, (s)->dil_w, (kx),    \
-                       &ox0_, &ox1_);                                                         \
-        for (ptrdiff_t oy_ = oy0_; oy_ < oy1_; oy_++) {                                       \
-            const ptrdiff_t jrow_ = (J0) + (oy_ * (s)->stride_h - (s)->pad_h + (ky) * (s)->dil_h) \
-                                               * (s)->in_w                                    \
-                                    + (kx) * (s)->dil_w - (s)->pad_w;                         \
-            const ptrdiff_t krow_ = (K0) + oy_ * (s)->out_w;                                  \
-            if ((s)->stride_w == 1) {                                                         \
-                LRP_NO_ALIAS                                                                  \
-                for (ptrdiff_t ox_ = ox0_; ox_ < ox1_; ox_++) {                               \
-                    const ptrdiff_t j = jrow_ + ox_, k = krow_ + ox_;                         \
-                    __VA_ARGS__;                                                              \
-                }                                                                             \
-            } else {                                                                          \
-                for (ptrdiff_t ox_ = ox0_; ox_ < ox1_; ox_++) {                               \
-                    const ptrdiff_t j = jrow_ + ox_ * (s)->stride_w, k = krow_ + ox_;         \
-                    __VA_ARGS__;                                                              \
-                }                                                                             \
-            }                                                                                 \
-        }                                                                                     \
-    } while (0)
+ * k is distinct, so visit may write at j or k (LRP_NO_ALIAS). */
+static LRP_INLINE void lrp_conv_tap(const lrp_conv_shape *s, ptrdiff_t ky, ptrdiff_t kx,
+                                    ptrdiff_t j0, ptrdiff_t k0, lrp_conv_pair_visitor visit,
+                                    void *context)
+{
+    ptrdiff_t oy0, oy1, ox0, ox1;
+    lrp_conv_range(s->out_h, s->in_h, s->stride_h, s->pad_h, s->dil_h, ky, &oy0, &oy1);
+    lrp_conv_range(s->out_w, s->in_w, s->stride_w, s->pad_w, s->dil_w, kx, &ox0, &ox1);
+    for (ptrdiff_t oy = oy0; oy < oy1; oy++) {
+        const ptrdiff_t jrow = j0 + (oy * s->stride_h - s->pad_h + ky * s->dil_h) * s->in_w +
+                               kx * s->dil_w - s->pad_w;
+        const ptrdiff_t krow = k0 + oy * s->out_w;
+        if (s->stride_w == 1) {
+            LRP_NO_ALIAS
+            for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                visit(context, jrow + ox, krow + ox);
+        } else {
+            for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                visit(context, jrow + ox * s->stride_w, krow + ox);
+        }
+    }
+}
 
 #endif

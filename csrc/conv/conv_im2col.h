@@ -8,6 +8,12 @@
 #ifndef LRP_INSTANCE_CONV_IM2COL /* once per instance */
 #define LRP_INSTANCE_CONV_IM2COL
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lrp.h"
 #include "conv/conv_geometry.h"
 #include "kernel/compiler.h"
 #include "products/microkernels.h"
@@ -48,7 +54,7 @@ static T *FN(conv_c_of)(const FN(product) *p, ptrdiff_t q)
 /* im2col of one column strip: row p = (channel, ky, kx) of the group's
  * inputs, column = output pixel; zero where the tap falls in the padding.
  * A strip is a few dozen values per row, so the row's indices advance
- * without divisions (a division per row cost as much as its copy). */
+ * without divisions (a division per row costs as much as its copy). */
 static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, ptrdiff_t p0,
                                            ptrdiff_t kc, ptrdiff_t j0, int nr, T *restrict dst,
                                            int absolute)
@@ -199,8 +205,8 @@ static lrp_status FN(conv_weights_task)(void *context, ptrdiff_t begin, ptrdiff_
         const ptrdiff_t rows = job->m - i0 < mr ? job->m - i0 : mr;
         T *dst = job->packed + (size_t)g * job->per_group + i0 * k;
         /* the copy in the order that reads w along its rows (a weight
-         * matrix is megabytes: read across them, every value was a cache
-         * miss), then rho over the panel in one vectorisable loop */
+         * matrix is megabytes: read across them, every value would be a
+         * cache miss), then rho over the panel in one vectorisable loop */
         if (job->flipped) {
             /* w is (in_c of view, m, k_h, k_w) for this group (the view's
              * inputs are the layer's outputs), the kernel turned by 180
@@ -258,8 +264,8 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const ptrdiff_t m = v->out_c / v->groups, k = v->in_c / v->groups * v->k_h * v->k_w;
     /* W itself as A, row-major (out_c, in_c * k_h * k_w), where it needs no
-     * rho, flip or |.|: packing it would cost as much as the product of a
-     * 14x14 layer */
+     * rho, flip or |.|: packing it costs as much as the product of a 14x14
+     * layer */
     const int in_place = !flipped && !max && kind != LRP_RULE_GAMMA && v->groups == 1;
     T *packed = NULL;
     if (!in_place) {

@@ -1,9 +1,23 @@
-/* Conv2d kernels, written once against T and FN() (see instantiate.h).
+/* Conv2d layers' passes, written once against T and FN() (see
+ * kernel/instantiate.h). Each public pass, at the end of this file, is a
+ * dispatch function: it checks its arguments, takes the first of its tiers
+ * whose condition holds, and notes the tier's name ("conv.<pass>.<tier>",
+ * lrp_trace_tier) before running it. The tiers:
+ *   winograd_fused, winograd  Winograd's F(2x2, 3x3) for 3x3 layers, in its
+ *                             one-pass or its wide form (conv_winograd.h)
+ *   packed_product            rho(W) times the im2col of the input
+ *                             (conv_im2col.h)
+ *   zbox_winograd_fused, zbox_winograd, zbox_packed_product
+ *                             z^B as a plain product of the stacked layer
+ *                             (conv_products.h), in one of the forms above
+ *   intervals                 boolean and counting by each output's passing
+ *                             interval (conv_thresholds.h)
+ *   direct                    the pairs tap by tap (this file)
  *
  * Activations are NCHW, weights (out_c, in_c / groups, k_h, k_w) as in
- * PyTorch. Every pass walks the (input j, output k) pairs tap by tap:
+ * PyTorch. The direct tier walks the (input j, output k) pairs tap by tap:
  * for one kernel tap (ky, kx) the pairs form a shifted, strided copy of the
- * output grid (LRP_CONV_TAP), so no coefficient tensor is ever formed and
+ * output grid (lrp_conv_tap), so no coefficient tensor is ever formed and
  * padding costs nothing. Passes that write outputs (forward, absmax) visit
  * channels output-first; relevance passes visit them input-first so that
  * each input plane is finished before the next. The order of every sum is
@@ -14,56 +28,110 @@
 #ifndef LRP_INSTANCE_CONV_KERNELS /* once per instance */
 #define LRP_INSTANCE_CONV_KERNELS
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 
-#include "products/products.h"
+#include "lrp.h"
 #include "conv/conv_geometry.h"
+#include "conv/conv_products.h"
+#include "conv/conv_thresholds.h"
 #include "kernel/compiler.h"
 #include "kernel/counts.h"
+#include "kernel/tuning.h"
+#include "products/products.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
-#include "conv/conv_products.h"
-#include "conv/conv_thresholds.h"
-#include "kernel/tuning.h"
+#include "runtime/trace.h"
 
-/* Channel planes of sample n. */
-#define IN_PLANE(s, n, ci) (((n) * (s)->in_c + (ci)) * (s)->in_h * (s)->in_w)
-#define OUT_PLANE(s, n, co) (((n) * (s)->out_c + (co)) * (s)->out_h * (s)->out_w)
-#define WEIGHT(s, w, co, ci_local, ky, kx) \
-    (w)[(((co) * ((s)->in_c / (s)->groups) + (ci_local)) * (s)->k_h + (ky)) * (s)->k_w + (kx)]
-
-/* The passes that fill outputs (forward: z = sum of n_jk plus beta; absmax:
- * m = max of |n_jk| and |beta|) work one output row at a time for
- * CONV_BLOCK output channels of a group: the rows stay in L1 while every
- * input row of every tap streams past, and each input value is loaded once
- * for the block. Each z sums its taps in (input channel, ky, kx) order. */
+/* Channels per block of the direct tier's row loops (forward and absmax:
+ * output channels; real: input channels), one row of each at a time. */
 #define CONV_BLOCK 4
-#define CONV_SUM 0
-#define CONV_ABSMAX 1
 
-/* z += n, or m = max(m, |n|) */
-#define CONV_ACCUMULATE(op, acc, n) \
-    ((op) == CONV_SUM ? (acc) + (n) : (FN(absolute)(n) > (acc) ? FN(absolute)(n) : (acc)))
-
-/* The tap-by-tap forward or absmax (layers the products do not take), one
- * item per (sample, block of CONV_BLOCK output channels of one group). */
+/* The operands of one call of a pass, as the direct tier reads them. */
 typedef struct {
-    int kind, op;
     const lrp_conv_shape *s;
+    int kind;     /* the rule's */
+    int max;      /* forward (0: z = sum) or absmax (1: m = max of |.|) */
     T gamma;
+    T theta;      /* boolean, counting: the threshold */
+    int absolute; /* boolean, counting: compare |d| */
     const T *a, *w, *b, *low, *high;
-    T *z;
-} FN(conv_rows);
+    const T *z;     /* the denominators: z; Viterbi: m */
+    const T *ratio; /* real: R_k / z_k */
+    union {
+        const T *values;        /* real, Viterbi */
+        const uint8_t *flags;   /* boolean */
+        const int64_t *counts;  /* counting */
+    } r_out;
+    union {
+        T *values;
+        uint8_t *flags;
+        int64_t *counts;
+    } r_in;
+    T *out; /* forward: z; absmax: m */
+} FN(conv_pass);
 
-/* unit: stride_w is 1, a constant for the compiler, so rows are contiguous */
-static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t item, int kind,
-                                          int op, int unit)
+/* A work item of a pass that runs over the threads. */
+typedef struct {
+    const FN(conv_pass) *pass;
+    ptrdiff_t item;
+} FN(conv_item);
+
+/* A body of the direct tier: an always-inline function of its context (a
+ * pass or a work item) and the rule kind. */
+typedef lrp_status (*FN(conv_rule_body))(const void *context, int kind);
+
+/* body(context, kind) with kind a constant, so that each rule's pair loops
+ * compile with its numerator fixed: LRP_RULE_GAMMA, LRP_RULE_ZBOX, or
+ * LRP_RULE_ZERO for LRP-0 and LRP-eps, which share one numerator (they
+ * differ only in the stabilised z the caller passes). */
+static LRP_INLINE lrp_status FN(conv_for_rule)(int kind, FN(conv_rule_body) body,
+                                               const void *context)
 {
-    const lrp_conv_shape *s = job->s;
-    const T gamma = job->gamma;
-    const T *restrict a = job->a, *restrict w = job->w, *restrict b = job->b;
-    const T *restrict low = job->low, *restrict high = job->high;
-    T *restrict z = job->z;
+    switch (kind) {
+    case LRP_RULE_GAMMA:
+        return body(context, LRP_RULE_GAMMA);
+    case LRP_RULE_ZBOX:
+        return body(context, LRP_RULE_ZBOX);
+    default:
+        return body(context, LRP_RULE_ZERO);
+    }
+}
+
+/* w_jk of output channel co, input channel cl of its group, tap (ky, kx) */
+static LRP_INLINE T FN(conv_weight)(const lrp_conv_shape *s, const T *w, ptrdiff_t co,
+                                    ptrdiff_t cl, ptrdiff_t ky, ptrdiff_t kx)
+{
+    return w[((co * (s->in_c / s->groups) + cl) * s->k_h + ky) * s->k_w + kx];
+}
+
+/* The direct forward (z = sum of n_jk plus beta) and absmax (m = max of
+ * |n_jk| and |beta|) work one output row at a time for CONV_BLOCK output
+ * channels of a group: the rows stay in L1 while every input row of every
+ * tap streams past, and each input value is loaded once for the block. Each
+ * z sums its taps in (input channel, ky, kx) order. */
+
+/* z + n (max 0), or max(m, |n|) (max 1) */
+static LRP_INLINE T FN(conv_accumulate)(int max, T acc, T n)
+{
+    if (!max)
+        return acc + n;
+    const T magnitude = FN(absolute)(n);
+    return magnitude > acc ? magnitude : acc;
+}
+
+/* One item: sample and block of CONV_BLOCK output channels of one group.
+ * unit: stride_w is 1, a constant for the compiler, so rows are contiguous */
+static LRP_INLINE void FN(conv_rows_item)(const FN(conv_pass) *pass, ptrdiff_t item, int kind,
+                                          int max, int unit)
+{
+    const lrp_conv_shape *s = pass->s;
+    const T gamma = pass->gamma;
+    const T *restrict a = pass->a, *restrict w = pass->w, *restrict b = pass->b;
+    const T *restrict low = pass->low, *restrict high = pass->high;
+    T *restrict out = pass->out;
     const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
     const ptrdiff_t out_w = s->out_w, sw = unit ? 1 : s->stride_w;
     const ptrdiff_t blocks = (cout_g + CONV_BLOCK - 1) / CONV_BLOCK;
@@ -74,7 +142,7 @@ static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t it
     for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
         T *row[CONV_BLOCK];
         for (ptrdiff_t c = 0; c < CONV_BLOCK; c++) {
-            row[c] = z + OUT_PLANE(s, n, co0 + (c < count ? c : 0)) + oy * out_w;
+            row[c] = out + lrp_conv_out_plane(s, n, co0 + (c < count ? c : 0)) + oy * out_w;
         }
         for (ptrdiff_t c = 0; c < count; c++)
             for (ptrdiff_t ox = 0; ox < out_w; ox++)
@@ -84,14 +152,14 @@ static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t it
                 const ptrdiff_t iy = oy * s->stride_h - s->pad_h + ky * s->dil_h;
                 if (iy < 0 || iy >= s->in_h)
                     continue;
-                const ptrdiff_t jrow = IN_PLANE(s, n, g * cin_g + cl) + iy * s->in_w;
+                const ptrdiff_t jrow = lrp_conv_in_plane(s, n, g * cin_g + cl) + iy * s->in_w;
                 for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
                     ptrdiff_t ox0, ox1;
                     lrp_conv_range(out_w, s->in_w, sw, s->pad_w, s->dil_w, kx, &ox0, &ox1);
                     const ptrdiff_t shift = jrow + kx * s->dil_w - s->pad_w;
                     T wv[CONV_BLOCK];
                     for (ptrdiff_t c = 0; c < CONV_BLOCK; c++)
-                        wv[c] = c < count ? WEIGHT(s, w, co0 + c, cl, ky, kx) : (T)0;
+                        wv[c] = c < count ? FN(conv_weight)(s, w, co0 + c, cl, ky, kx) : (T)0;
                     if (count == CONV_BLOCK) {
                         T *restrict r0 = row[0], *restrict r1 = row[1];
                         T *restrict r2 = row[2], *restrict r3 = row[3];
@@ -101,17 +169,17 @@ static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t it
                             const T x = a[j];
                             const T lo = LRP_BOUND(kind, low, j);
                             const T hi = LRP_BOUND(kind, high, j);
-                            r0[ox] = CONV_ACCUMULATE(op, r0[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[0]));
-                            r1[ox] = CONV_ACCUMULATE(op, r1[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[1]));
-                            r2[ox] = CONV_ACCUMULATE(op, r2[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[2]));
-                            r3[ox] = CONV_ACCUMULATE(op, r3[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[3]));
+                            r0[ox] = FN(conv_accumulate)(max, r0[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[0]));
+                            r1[ox] = FN(conv_accumulate)(max, r1[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[1]));
+                            r2[ox] = FN(conv_accumulate)(max, r2[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[2]));
+                            r3[ox] = FN(conv_accumulate)(max, r3[ox], FN(numerator)(kind, gamma, x, lo, hi, wv[3]));
                         }
                     } else {
                         for (ptrdiff_t c = 0; c < count; c++)
                             for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
                                 const ptrdiff_t j = shift + ox * sw;
-                                row[c][ox] = CONV_ACCUMULATE(
-                                    op, row[c][ox],
+                                row[c][ox] = FN(conv_accumulate)(
+                                    max, row[c][ox],
                                     FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
                                                   LRP_BOUND(kind, high, j), wv[c]));
                             }
@@ -121,105 +189,93 @@ static LRP_INLINE void FN(conv_rows_item)(const FN(conv_rows) *job, ptrdiff_t it
         for (ptrdiff_t c = 0; c < count; c++) {
             const T beta = FN(bias_term)(kind, gamma, b[co0 + c]);
             for (ptrdiff_t ox = 0; ox < out_w; ox++)
-                row[c][ox] = CONV_ACCUMULATE(op, row[c][ox], beta);
+                row[c][ox] = FN(conv_accumulate)(max, row[c][ox], beta);
         }
     }
 }
 
-/* compiled per instruction set (LRP_ISA_TASKS): the row loops are plain
- * vector code, and the same IEEE operations on every set */
-static LRP_INLINE lrp_status FN(conv_rows_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
-                                                 int worker, lrp_team *team, int fused)
+/* FN(conv_rows_item) with max and unit as constants */
+static LRP_INLINE lrp_status FN(conv_rows_item_of)(const void *context, int kind)
 {
-    const FN(conv_rows) *job = context;
-    (void)fused;
-    for (ptrdiff_t item = begin; item < end; item++) {
-        if (lrp_team_stop(team, worker))
-            return LRP_ERR_INTERRUPTED;
-#define ITEM_OP(KIND, OP)                                \
-    (job->s->stride_w == 1 ? FN(conv_rows_item)(job, item, KIND, OP, 1) \
-                           : FN(conv_rows_item)(job, item, KIND, OP, 0))
-#define ITEM(KIND) (job->op == CONV_SUM ? ITEM_OP(KIND, CONV_SUM) : ITEM_OP(KIND, CONV_ABSMAX))
-        switch (job->kind) {
-        case LRP_RULE_GAMMA:
-            ITEM(LRP_RULE_GAMMA);
-            break;
-        case LRP_RULE_ZBOX:
-            ITEM(LRP_RULE_ZBOX);
-            break;
-        default:
-            ITEM(LRP_RULE_ZERO);
-            break;
-        }
-#undef ITEM
-#undef ITEM_OP
+    const FN(conv_item) *at = context;
+    const FN(conv_pass) *pass = at->pass;
+    const int unit = pass->s->stride_w == 1;
+    if (!pass->max) {
+        if (unit)
+            FN(conv_rows_item)(pass, at->item, kind, 0, 1);
+        else
+            FN(conv_rows_item)(pass, at->item, kind, 0, 0);
+    } else {
+        if (unit)
+            FN(conv_rows_item)(pass, at->item, kind, 1, 1);
+        else
+            FN(conv_rows_item)(pass, at->item, kind, 1, 0);
     }
     return LRP_OK;
 }
 
-LRP_ISA_TASKS(conv_rows_task, FN(conv_rows_items))
-
-/* forward (op CONV_SUM, out = z) or absmax (op CONV_ABSMAX, out = m); inlined
- * into each, so that op is a constant in the row loops */
-static LRP_INLINE lrp_status FN(conv_weighted_sum)(int op, const lrp_conv_shape *s,
-                                                   const lrp_rule *rule, const T *a,
-                                                   const T *w, const T *b, const T *low,
-                                                   const T *high, T *out)
+/* compiled per instruction set (LRP_ISA_PLAIN_TASKS): the row loops are
+ * plain vector code, and the same IEEE operations on every set */
+static LRP_INLINE lrp_status FN(conv_rows_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                                 int worker, lrp_team *team)
 {
-    lrp_status status = lrp_conv_check(s);
-    if (status != LRP_OK)
-        return status;
-    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
-        return LRP_ERR_ARG;
-    T gamma = (T)rule->gamma;
-    if (FN(conv_uses_product)(rule->kind, s, 0))
-        return FN(conv_sum_product)(rule->kind, op, s, gamma, a, w, b, out);
-    if (rule->kind == LRP_RULE_ZBOX && op == CONV_SUM && FN(conv_zbox_stacks)(s, 0))
-        return FN(conv_zbox_forward)(s, a, w, low, high, out);
-    FN(conv_rows) job = {rule->kind, op, s, gamma, a, w, b, low, high, out};
+    const FN(conv_pass) *pass = context;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const FN(conv_item) at = {pass, item};
+        FN(conv_for_rule)(pass->kind, FN(conv_rows_item_of), &at);
+    }
+    return LRP_OK;
+}
+
+LRP_ISA_PLAIN_TASKS(conv_rows_task, FN(conv_rows_items))
+
+/* The direct forward or absmax over the threads. */
+static lrp_status FN(conv_rows_run)(FN(conv_pass) *pass)
+{
+    const lrp_conv_shape *s = pass->s;
     const ptrdiff_t cout_g = s->out_c / s->groups;
     const ptrdiff_t items = s->n * s->groups * ((cout_g + CONV_BLOCK - 1) / CONV_BLOCK);
     const double pairs = (double)s->n * s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) *
                          s->k_h * s->k_w;
     return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
-                                 LRP_ISA_TASK(conv_rows_task), &job, s->interrupt);
+                                 LRP_ISA_TASK(conv_rows_task), pass, s->interrupt);
 }
 
-lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
-                                const T *w, const T *b, const T *low, const T *high, T *z)
-{
-    return FN(conv_weighted_sum)(CONV_SUM, s, rule, a, w, b, low, high, z);
-}
-
-lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
-                               const T *w, const T *b, const T *low, const T *high, T *m)
-{
-    return FN(conv_weighted_sum)(CONV_ABSMAX, s, rule, a, w, b, low, high, m);
-}
+/* What FN(conv_visit_input) tells a pair visitor besides j and k: the
+ * weight of the tap it visits and the first index of the input plane. The
+ * first member of every visitor's context. */
+typedef struct {
+    T wv;
+    ptrdiff_t j0;
+} FN(conv_tap_state);
 
 /* Visits, for input channel ci of sample n, every output channel of its
- * group and every kernel tap, with co, cl (ci's index in its group), wv, j0
- * and k0 set, then runs the tap's pairs through STMT. */
-#define CONV_VISIT_INPUT(s, w, n, ci, ...)                                               \
-    do {                                                                                 \
-        const ptrdiff_t cin_g_ = (s)->in_c / (s)->groups;                                \
-        const ptrdiff_t cout_g_ = (s)->out_c / (s)->groups;                              \
-        const ptrdiff_t g_ = (ci) / cin_g_, cl = (ci) - g_ * cin_g_;                     \
-        const ptrdiff_t j0 = IN_PLANE(s, n, ci);                                         \
-        for (ptrdiff_t co = g_ * cout_g_; co < (g_ + 1) * cout_g_; co++) {               \
-            const ptrdiff_t k0 = OUT_PLANE(s, n, co);                                    \
-            for (ptrdiff_t ky = 0; ky < (s)->k_h; ky++)                                  \
-                for (ptrdiff_t kx = 0; kx < (s)->k_w; kx++) {                            \
-                    const T wv = WEIGHT(s, w, co, cl, ky, kx);                           \
-                    LRP_CONV_TAP(s, ky, kx, j0, k0, __VA_ARGS__);                        \
-                }                                                                        \
-        }                                                                                \
-    } while (0)
+ * group and every kernel tap in that order, calling visit(tap, j, k) for
+ * the tap's pairs with tap->wv and tap->j0 set; tap is the first member of
+ * visit's context. */
+static LRP_INLINE void FN(conv_visit_input)(const lrp_conv_shape *s, const T *w, ptrdiff_t n,
+                                            ptrdiff_t ci, lrp_conv_pair_visitor visit,
+                                            FN(conv_tap_state) *tap)
+{
+    const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
+    const ptrdiff_t g = ci / cin_g, cl = ci - g * cin_g;
+    tap->j0 = lrp_conv_in_plane(s, n, ci);
+    for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g; co++) {
+        const ptrdiff_t k0 = lrp_conv_out_plane(s, n, co);
+        for (ptrdiff_t ky = 0; ky < s->k_h; ky++)
+            for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                tap->wv = FN(conv_weight)(s, w, co, cl, ky, kx);
+                lrp_conv_tap(s, ky, kx, tap->j0, k0, visit, tap);
+            }
+    }
+}
 
 /* c = sum_k rho(w_jk) * ratio_k for `count` (at most CONV_BLOCK) input
  * channels of one group from ci0 on, input row by input row: the rows of c
  * stay in L1 and each ratio is loaded once for the block. Each c sums its
- * pairs in (output channel, ky, kx) order, as CONV_VISIT_INPUT does. */
+ * pairs in (output channel, ky, kx) order, as FN(conv_visit_input) does. */
 static LRP_INLINE void FN(conv_transposed_rows)(int kind, const lrp_conv_shape *s, T gamma,
                                                 const T *restrict w, const T *restrict ratio,
                                                 ptrdiff_t n, ptrdiff_t ci0, ptrdiff_t count,
@@ -242,15 +298,16 @@ static LRP_INLINE void FN(conv_transposed_rows)(int kind, const lrp_conv_shape *
                 const ptrdiff_t oy = t / s->stride_h;
                 if (oy >= s->out_h)
                     continue;
-                const T *restrict q = ratio + OUT_PLANE(s, n, co) + oy * out_w;
+                const T *restrict q = ratio + lrp_conv_out_plane(s, n, co) + oy * out_w;
                 for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
                     ptrdiff_t ox0, ox1;
                     lrp_conv_range(out_w, s->in_w, sw, s->pad_w, s->dil_w, kx, &ox0, &ox1);
                     const ptrdiff_t shift = kx * s->dil_w - s->pad_w;
                     T rw[CONV_BLOCK];
                     for (ptrdiff_t b = 0; b < CONV_BLOCK; b++)
-                        rw[b] = b < count ? FN(rho)(kind, gamma, WEIGHT(s, w, co, cl0 + b, ky, kx))
-                                          : (T)0;
+                        rw[b] = b < count
+                                    ? FN(rho)(kind, gamma, FN(conv_weight)(s, w, co, cl0 + b, ky, kx))
+                                    : (T)0;
                     if (count == CONV_BLOCK) {
                         T *restrict r0 = row[0], *restrict r1 = row[1];
                         T *restrict r2 = row[2], *restrict r3 = row[3];
@@ -272,83 +329,99 @@ static LRP_INLINE void FN(conv_transposed_rows)(int kind, const lrp_conv_shape *
     }
 }
 
-/* Real semiring: R_j = a_j * sum_k rho(w_jk) * (R_k / z_k), a transposed
- * convolution of the ratios; z^B needs the three weight parts. */
-static LRP_INLINE lrp_status FN(conv_real_body)(int kind, const lrp_conv_shape *s, T gamma,
-                                                const T *restrict a, const T *restrict w,
-                                                const T *restrict low, const T *restrict high,
-                                                const T *restrict z, const T *restrict r_out,
-                                                T *restrict r_in)
+/* z^B's three sums per input: c += w q, cpos += w+ q, cneg += w- q, with
+ * q = R_k / z_k, indexed within the input plane. */
+typedef struct {
+    FN(conv_tap_state) tap;
+    const T *ratio;
+    T *c, *cpos, *cneg;
+} FN(zbox_sums);
+
+static LRP_INLINE void FN(zbox_sums_pair)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(zbox_sums) *z = context;
+    const T wv = z->tap.wv, q = z->ratio[k];
+    const ptrdiff_t p = j - z->tap.j0;
+    z->c[p] += wv * q;
+    z->cpos[p] += FN(positive)(wv) * q;
+    z->cneg[p] += FN(negative)(wv) * q;
+}
+
+/* The real pass's direct tier: R_j = a_j * c_j with c_j = sum_k rho(w_jk) *
+ * ratio_k, by blocks of CONV_BLOCK input planes (FN(conv_transposed_rows)). */
+static LRP_INLINE lrp_status FN(conv_real_blocks)(int kind, const lrp_conv_shape *s, T gamma,
+                                                  const T *restrict a, const T *restrict w,
+                                                  const T *ratio, T *restrict r_in)
+{
+    const ptrdiff_t in_plane = s->in_h * s->in_w, cin_g = s->in_c / s->groups;
+    size_t cells;
+    if (lrp_checked_count(0, in_plane, CONV_BLOCK, &cells) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    T *c = lrp_alloc_array(cells, sizeof(T));
+    if (!c)
+        return LRP_ERR_NOMEM;
+    lrp_status status = LRP_OK;
+    for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++)
+        for (ptrdiff_t ci0 = 0; ci0 < s->in_c; ci0 += CONV_BLOCK) {
+            if (lrp_interrupted(s->interrupt)) {
+                status = LRP_ERR_INTERRUPTED;
+                break;
+            }
+            /* a block never straddles two groups */
+            const ptrdiff_t group_end = (ci0 / cin_g + 1) * cin_g;
+            const ptrdiff_t count = group_end - ci0 < CONV_BLOCK ? group_end - ci0 : CONV_BLOCK;
+            FN(conv_transposed_rows)(kind, s, gamma, w, ratio, n, ci0, count, c);
+            const ptrdiff_t j0 = lrp_conv_in_plane(s, n, ci0);
+            for (ptrdiff_t p = 0; p < count * in_plane; p++)
+                r_in[j0 + p] = a[j0 + p] * c[p];
+            ci0 += count - CONV_BLOCK;
+        }
+    free(c);
+    return status;
+}
+
+/* The real pass's direct tier under z^B: R_j = a_j c_j - l_j c+_j - h_j c-_j
+ * with c, c+ and c- the sums of w_jk, w_jk^+ and w_jk^- times ratio_k, plane
+ * by plane. */
+static lrp_status FN(conv_zbox_real_planes)(const lrp_conv_shape *s, const T *restrict a,
+                                            const T *restrict w, const T *restrict low,
+                                            const T *restrict high, const T *ratio,
+                                            T *restrict r_in)
 {
     const ptrdiff_t in_plane = s->in_h * s->in_w;
-    const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
-    size_t count;
-    if (lrp_checked_count(out_total, in_plane, CONV_BLOCK, &count) != LRP_OK)
+    size_t cells;
+    if (lrp_checked_count(0, in_plane, 3, &cells) != LRP_OK)
         return LRP_ERR_NOMEM;
-    T *ratio = lrp_alloc_array(count, sizeof(T));
-    if (!ratio)
+    T *c = lrp_alloc_array(cells, sizeof(T));
+    if (!c)
         return LRP_ERR_NOMEM;
-    T *c = ratio + out_total, *cpos = c + in_plane, *cneg = cpos + in_plane;
-    FN(quotients_run)(r_out, z, out_total, 0, ratio);
+    T *cpos = c + in_plane, *cneg = cpos + in_plane;
     lrp_status status = LRP_OK;
-    if (FN(conv_uses_product)(kind, s, 1)) {
-        status = FN(conv_transposed_product)(kind, 0, s, gamma, a, w, ratio, NULL, r_in);
-        goto done;
-    }
-    if (kind == LRP_RULE_ZBOX && FN(conv_zbox_stacks)(s, 1)) {
-        status = FN(conv_zbox_transposed)(s, a, w, low, high, ratio, r_in);
-        goto done;
-    }
-    if (kind != LRP_RULE_ZBOX) {
-        const ptrdiff_t cin_g = s->in_c / s->groups;
-        for (ptrdiff_t n = 0; n < s->n; n++)
-            for (ptrdiff_t ci0 = 0; ci0 < s->in_c; ci0 += CONV_BLOCK) {
-                if (lrp_interrupted(s->interrupt)) {
-                    status = LRP_ERR_INTERRUPTED;
-                    goto done;
-                }
-                /* a block never straddles two groups */
-                const ptrdiff_t group_end = (ci0 / cin_g + 1) * cin_g;
-                const ptrdiff_t count = group_end - ci0 < CONV_BLOCK ? group_end - ci0 : CONV_BLOCK;
-                FN(conv_transposed_rows)(kind, s, gamma, w, ratio, n, ci0, count, c);
-                const ptrdiff_t j0 = IN_PLANE(s, n, ci0);
-                for (ptrdiff_t p = 0; p < count * in_plane; p++)
-                    r_in[j0 + p] = a[j0 + p] * c[p];
-                ci0 += count - CONV_BLOCK;
-            }
-        goto done;
-    }
-    /* z^B (a first layer, a few input channels): three weight parts, by plane */
-    for (ptrdiff_t n = 0; n < s->n; n++)
+    for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++)
         for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
             if (lrp_interrupted(s->interrupt)) {
                 status = LRP_ERR_INTERRUPTED;
-                goto done;
+                break;
             }
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 c[p] = cpos[p] = cneg[p] = 0;
-            if (kind == LRP_RULE_ZBOX) {
-                CONV_VISIT_INPUT(s, w, n, ci, {
-                    const T q = ratio[k];
-                    c[j - j0] += wv * q;
-                    cpos[j - j0] += FN(positive)(wv) * q;
-                    cneg[j - j0] += FN(negative)(wv) * q;
-                });
-            } else {
-                CONV_VISIT_INPUT(s, w, n, ci, {
-                    const T rw = FN(rho)(kind, gamma, wv);
-                    c[j - j0] += rw * ratio[k];
-                });
-            }
-            const ptrdiff_t j0 = IN_PLANE(s, n, ci);
+            FN(zbox_sums) sums = {.ratio = ratio, .c = c, .cpos = cpos, .cneg = cneg};
+            FN(conv_visit_input)(s, w, n, ci, FN(zbox_sums_pair), &sums.tap);
+            const ptrdiff_t j0 = lrp_conv_in_plane(s, n, ci);
             for (ptrdiff_t p = 0; p < in_plane; p++)
-                r_in[j0 + p] = kind == LRP_RULE_ZBOX
-                                   ? a[j0 + p] * c[p] - low[j0 + p] * cpos[p] - high[j0 + p] * cneg[p]
-                                   : a[j0 + p] * c[p];
+                r_in[j0 + p] = a[j0 + p] * c[p] - low[j0 + p] * cpos[p] - high[j0 + p] * cneg[p];
         }
-done:
-    free(ratio);
+    free(c);
     return status;
+}
+
+static LRP_INLINE lrp_status FN(conv_real_direct)(const void *context, int kind)
+{
+    const FN(conv_pass) *p = context;
+    if (kind == LRP_RULE_ZBOX)
+        return FN(conv_zbox_real_planes)(p->s, p->a, p->w, p->low, p->high, p->ratio,
+                                         p->r_in.values);
+    return FN(conv_real_blocks)(kind, p->s, p->gamma, p->a, p->w, p->ratio, p->r_in.values);
 }
 
 /* The threshold semirings' denominators, made for loops GCC vectorises: it
@@ -376,19 +449,72 @@ static lrp_status FN(conv_divisors_make)(FN(conv_divisors) *dv, const T *z, ptrd
     return LRP_OK;
 }
 
+/* The pair visitors of the threshold semirings: each tests d_jk = n_jk / z_k
+ * against theta (FN(pass_mask), FN(passes)) and adds R_k of a passing pair
+ * to R_j's sum, indexed within the input plane (boolean, counting in double)
+ * or at j (counting in int64). */
+typedef struct {
+    FN(conv_tap_state) tap;
+    int kind, absolute;
+    T gamma, theta;
+    const T *a, *low, *high;
+    const T *safe, *nonzero; /* FN(conv_divisors) */
+    const T *z;
+    const T *relevant;       /* boolean: [R_k != 0] */
+    T *any;                  /* boolean: the plane's max of [R_k != 0] * pass */
+    const double *counts;    /* counting in double: R_k */
+    double *sums;            /* counting in double: the plane's sums */
+    const int64_t *r_out;    /* counting in int64 */
+    int64_t *r_in;
+    int overflow;            /* counting in int64: a sum left int64 */
+} FN(threshold_pairs);
+
+/* n_jk / z_k, or 0 where z_k = 0 */
+static LRP_INLINE T FN(threshold_quotient)(const FN(threshold_pairs) *t, ptrdiff_t j, ptrdiff_t k)
+{
+    const int kind = t->kind;
+    return FN(numerator)(kind, t->gamma, t->a[j], LRP_BOUND(kind, t->low, j),
+                         LRP_BOUND(kind, t->high, j), t->tap.wv) / t->safe[k] * t->nonzero[k];
+}
+
+static LRP_INLINE void FN(boolean_pair)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(threshold_pairs) *t = context;
+    const T pass = FN(pass_mask)(FN(threshold_quotient)(t, j, k), t->theta, t->absolute);
+    const T v = t->relevant[k] * pass;
+    const ptrdiff_t p = j - t->tap.j0;
+    t->any[p] = v > t->any[p] ? v : t->any[p];
+}
+
+static LRP_INLINE void FN(counting_pair)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(threshold_pairs) *t = context;
+    const double pass = FN(pass_mask)(FN(threshold_quotient)(t, j, k), t->theta, t->absolute);
+    t->sums[j - t->tap.j0] += t->counts[k] * pass;
+}
+
+static LRP_INLINE void FN(counting_pair_int64)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(threshold_pairs) *t = context;
+    const int kind = t->kind;
+    const T d = FN(coefficient)(FN(numerator)(kind, t->gamma, t->a[j], LRP_BOUND(kind, t->low, j),
+                                              LRP_BOUND(kind, t->high, j), t->tap.wv),
+                                t->z[k]);
+    const int64_t add = t->r_out[k] & -(int64_t)FN(passes)(d, t->theta, t->absolute);
+    t->overflow |= __builtin_add_overflow(t->r_in[j], add, &t->r_in[j]);
+}
+
 /* Boolean: R_j = OR_k [Theta(d_jk)] AND R_k. On {0, 1}, OR and AND are max
  * and a product, so the pass runs in T, one width throughout. */
-static LRP_INLINE lrp_status FN(conv_boolean_body)(int kind, const lrp_conv_shape *s, T gamma,
-                                                   T theta, int absolute,
-                                                   const T *restrict a, const T *restrict w,
-                                                   const T *restrict low, const T *restrict high,
-                                                   const T *restrict z,
-                                                   const uint8_t *restrict r_out,
-                                                   uint8_t *restrict r_in)
+static LRP_INLINE lrp_status FN(conv_boolean_planes)(int kind, const lrp_conv_shape *s, T gamma,
+                                                     T theta, int absolute,
+                                                     const T *restrict a, const T *restrict w,
+                                                     const T *restrict low,
+                                                     const T *restrict high,
+                                                     const T *restrict z,
+                                                     const uint8_t *restrict r_out,
+                                                     uint8_t *restrict r_in)
 {
-    if (FN(conv_uses_thresholds)(s))
-        return FN(conv_threshold_run)(kind, s, gamma, theta, absolute, a, w, low, high, z, r_out,
-                                      NULL, r_in, NULL);
     const ptrdiff_t in_plane = s->in_h * s->in_w;
     const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
     FN(conv_divisors) dv;
@@ -414,14 +540,12 @@ static LRP_INLINE lrp_status FN(conv_boolean_body)(int kind, const lrp_conv_shap
             }
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 acc[p] = 0;
-            CONV_VISIT_INPUT(s, w, n, ci, {
-                const T d = FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
-                                          LRP_BOUND(kind, high, j), wv) / safe[k] * nonzero[k];
-                const T pass = FN(pass_mask)(d, theta, absolute);
-                const T v = relevant[k] * pass;
-                acc[j - j0] = v > acc[j - j0] ? v : acc[j - j0];
-            });
-            uint8_t *ri = r_in + IN_PLANE(s, n, ci);
+            FN(threshold_pairs) pairs = {.kind = kind, .absolute = absolute, .gamma = gamma,
+                                         .theta = theta, .a = a, .low = low, .high = high,
+                                         .safe = safe, .nonzero = nonzero, .relevant = relevant,
+                                         .any = acc};
+            FN(conv_visit_input)(s, w, n, ci, FN(boolean_pair), &pairs.tap);
+            uint8_t *ri = r_in + lrp_conv_in_plane(s, n, ci);
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 ri[p] = acc[p] != 0;
         }
@@ -431,39 +555,35 @@ done:
     return status;
 }
 
+/* absolute is made a constant too, so each comparison compiles to one
+ * instruction */
+static LRP_INLINE lrp_status FN(conv_boolean_direct)(const void *context, int kind)
+{
+    const FN(conv_pass) *p = context;
+    return p->absolute ? FN(conv_boolean_planes)(kind, p->s, p->gamma, p->theta, 1, p->a, p->w,
+                                                 p->low, p->high, p->z, p->r_out.flags,
+                                                 p->r_in.flags)
+                       : FN(conv_boolean_planes)(kind, p->s, p->gamma, p->theta, 0, p->a, p->w,
+                                                 p->low, p->high, p->z, p->r_out.flags,
+                                                 p->r_in.flags);
+}
+
 /* Counting: R_j = sum_k [Theta(d_jk)] * R_k in exact integers. No R_j of a
  * sample exceeds the sample's sum_k R_k. While that total is at most 2^53,
  * every partial sum is an integer a double holds exactly, and the loop runs
  * in double; past 2^53 it runs in int64 with every addition checked. */
-static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_shape *s, T gamma,
-                                                    T theta, int absolute,
-                                                    const T *restrict a, const T *restrict w,
-                                                    const T *restrict low, const T *restrict high,
-                                                    const T *restrict z,
-                                                    const int64_t *restrict r_out,
-                                                    int64_t *restrict r_in)
+static LRP_INLINE lrp_status FN(conv_counting_planes)(int kind, const lrp_conv_shape *s,
+                                                      T gamma, T theta, int absolute,
+                                                      const T *restrict a, const T *restrict w,
+                                                      const T *restrict low,
+                                                      const T *restrict high,
+                                                      const T *restrict z,
+                                                      const int64_t *restrict r_out,
+                                                      int64_t *restrict r_in)
 {
     const ptrdiff_t in_plane = s->in_h * s->in_w;
     const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
     const ptrdiff_t out_total = s->n * out_sample;
-    if (FN(conv_uses_thresholds)(s)) {
-        int exact_in_double;
-        lrp_status status = lrp_counts_fit_double(r_out, s->n, out_sample, &exact_in_double);
-        if (status != LRP_OK)
-            return status;
-        if (exact_in_double) {
-            const ptrdiff_t in_total = s->n * s->in_c * in_plane;
-            double *sums = lrp_alloc_array((size_t)in_total, sizeof(double));
-            if (!sums)
-                return LRP_ERR_NOMEM;
-            lrp_status status = FN(conv_threshold_run)(kind, s, gamma, theta, absolute, a, w, low,
-                                                       high, z, NULL, r_out, NULL, sums);
-            for (ptrdiff_t j = 0; j < in_total && status == LRP_OK; j++)
-                r_in[j] = (int64_t)sums[j];
-            free(sums);
-            return status;
-        }
-    }
     FN(conv_divisors) dv;
     if (FN(conv_divisors_make)(&dv, z, out_total) != LRP_OK)
         return LRP_ERR_NOMEM;
@@ -489,31 +609,26 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
                 status = LRP_ERR_INTERRUPTED;
                 break;
             }
-            int64_t *ri = r_in + IN_PLANE(s, n, ci);
+            int64_t *ri = r_in + lrp_conv_in_plane(s, n, ci);
             if (exact_in_double) {
                 for (ptrdiff_t p = 0; p < in_plane; p++)
                     acc[p] = 0;
-                CONV_VISIT_INPUT(s, w, n, ci, {
-                    const T d = FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
-                                              LRP_BOUND(kind, high, j), wv) / safe[k] * nonzero[k];
-                    const double pass = FN(pass_mask)(d, theta, absolute);
-                    acc[j - j0] += counts[k] * pass;
-                });
+                FN(threshold_pairs) pairs = {.kind = kind, .absolute = absolute, .gamma = gamma,
+                                             .theta = theta, .a = a, .low = low, .high = high,
+                                             .safe = safe, .nonzero = nonzero, .counts = counts,
+                                             .sums = acc};
+                FN(conv_visit_input)(s, w, n, ci, FN(counting_pair), &pairs.tap);
                 for (ptrdiff_t p = 0; p < in_plane; p++)
                     ri[p] = (int64_t)acc[p];
                 continue;
             }
-            int overflow = 0;
             for (ptrdiff_t p = 0; p < in_plane; p++)
                 ri[p] = 0;
-            CONV_VISIT_INPUT(s, w, n, ci, {
-                const T d = FN(coefficient)(FN(numerator)(kind, gamma, a[j],
-                                                          LRP_BOUND(kind, low, j),
-                                                          LRP_BOUND(kind, high, j), wv), z[k]);
-                const int64_t add = r_out[k] & -(int64_t)FN(passes)(d, theta, absolute);
-                overflow |= __builtin_add_overflow(r_in[j], add, &r_in[j]);
-            });
-            if (overflow)
+            FN(threshold_pairs) pairs = {.kind = kind, .absolute = absolute, .gamma = gamma,
+                                         .theta = theta, .a = a, .low = low, .high = high,
+                                         .z = z, .r_out = r_out, .r_in = r_in, .overflow = 0};
+            FN(conv_visit_input)(s, w, n, ci, FN(counting_pair_int64), &pairs.tap);
+            if (pairs.overflow)
                 status = LRP_ERR_OVERFLOW;
         }
     }
@@ -522,152 +637,311 @@ static LRP_INLINE lrp_status FN(conv_counting_body)(int kind, const lrp_conv_sha
     return status;
 }
 
-/* Viterbi pair by pair (layers the products do not take), one item per
- * (sample, input channel): each item writes its own input plane. */
-typedef struct {
-    int kind;
-    const lrp_conv_shape *s;
-    T gamma;
-    const T *a, *w, *low, *high, *m, *r_out;
-    T *r_in;
-} FN(conv_viterbi);
+static LRP_INLINE lrp_status FN(conv_counting_direct)(const void *context, int kind)
+{
+    const FN(conv_pass) *p = context;
+    return p->absolute ? FN(conv_counting_planes)(kind, p->s, p->gamma, p->theta, 1, p->a, p->w,
+                                                  p->low, p->high, p->z, p->r_out.counts,
+                                                  p->r_in.counts)
+                       : FN(conv_counting_planes)(kind, p->s, p->gamma, p->theta, 0, p->a, p->w,
+                                                  p->low, p->high, p->z, p->r_out.counts,
+                                                  p->r_in.counts);
+}
 
-static LRP_INLINE void FN(conv_viterbi_plane)(const FN(conv_viterbi) *job, ptrdiff_t item,
+/* Viterbi's pair visitor: R_j = max(R_j, |n_jk| / (m_k + 1e-9) * R_k). */
+typedef struct {
+    FN(conv_tap_state) tap;
+    int kind;
+    T gamma;
+    const T *a, *low, *high, *m, *r_out;
+    T *r_in;
+} FN(viterbi_pairs);
+
+static LRP_INLINE void FN(viterbi_pair)(void *context, ptrdiff_t j, ptrdiff_t k)
+{
+    FN(viterbi_pairs) *t = context;
+    const int kind = t->kind;
+    const T v = FN(absolute)(FN(numerator)(kind, t->gamma, t->a[j], LRP_BOUND(kind, t->low, j),
+                                           LRP_BOUND(kind, t->high, j), t->tap.wv))
+                / (t->m[k] + (T)LRP_VITERBI_EPS) * t->r_out[k];
+    t->r_in[j] = v > t->r_in[j] ? v : t->r_in[j];
+}
+
+/* Viterbi pair by pair, one item per (sample, input channel): each item
+ * writes its own input plane. */
+static LRP_INLINE void FN(conv_viterbi_plane)(const FN(conv_pass) *pass, ptrdiff_t item,
                                               int kind)
 {
-    const lrp_conv_shape *s = job->s;
-    const T gamma = job->gamma;
-    const T *restrict a = job->a, *restrict w = job->w, *restrict low = job->low;
-    const T *restrict high = job->high, *restrict m = job->m, *restrict r_out = job->r_out;
-    T *restrict r_in = job->r_in;
+    const lrp_conv_shape *s = pass->s;
+    const T gamma = pass->gamma;
+    const T *restrict a = pass->a, *restrict w = pass->w, *restrict low = pass->low;
+    const T *restrict high = pass->high, *restrict m = pass->z;
+    const T *restrict r_out = pass->r_out.values;
+    T *restrict r_in = pass->r_in.values;
     const ptrdiff_t n = item / s->in_c, ci = item % s->in_c, in_plane = s->in_h * s->in_w;
-    T *ri = r_in + IN_PLANE(s, n, ci);
+    T *ri = r_in + lrp_conv_in_plane(s, n, ci);
     for (ptrdiff_t p = 0; p < in_plane; p++)
         ri[p] = 0;
-    CONV_VISIT_INPUT(s, w, n, ci, {
-        const T v = FN(absolute)(FN(numerator)(kind, gamma, a[j], LRP_BOUND(kind, low, j),
-                                               LRP_BOUND(kind, high, j), wv))
-                    / (m[k] + (T)LRP_VITERBI_EPS) * r_out[k];
-        r_in[j] = v > r_in[j] ? v : r_in[j];
-    });
+    FN(viterbi_pairs) pairs = {.kind = kind, .gamma = gamma, .a = a, .low = low, .high = high,
+                               .m = m, .r_out = r_out, .r_in = r_in};
+    FN(conv_visit_input)(s, w, n, ci, FN(viterbi_pair), &pairs.tap);
+}
+
+static LRP_INLINE lrp_status FN(conv_viterbi_plane_of)(const void *context, int kind)
+{
+    const FN(conv_item) *at = context;
+    FN(conv_viterbi_plane)(at->pass, at->item, kind);
+    return LRP_OK;
 }
 
 static LRP_INLINE lrp_status FN(conv_viterbi_planes)(void *context, ptrdiff_t begin,
-                                                     ptrdiff_t end, int worker, lrp_team *team,
-                                                     int fused)
+                                                     ptrdiff_t end, int worker, lrp_team *team)
 {
-    const FN(conv_viterbi) *job = context;
-    (void)fused;
+    const FN(conv_pass) *pass = context;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
-        switch (job->kind) {
-        case LRP_RULE_GAMMA:
-            FN(conv_viterbi_plane)(job, item, LRP_RULE_GAMMA);
-            break;
-        case LRP_RULE_ZBOX:
-            FN(conv_viterbi_plane)(job, item, LRP_RULE_ZBOX);
-            break;
-        default:
-            FN(conv_viterbi_plane)(job, item, LRP_RULE_ZERO);
-            break;
-        }
+        const FN(conv_item) at = {pass, item};
+        FN(conv_for_rule)(pass->kind, FN(conv_viterbi_plane_of), &at);
     }
     return LRP_OK;
 }
 
-LRP_ISA_TASKS(conv_viterbi_task, FN(conv_viterbi_planes))
+LRP_ISA_PLAIN_TASKS(conv_viterbi_task, FN(conv_viterbi_planes))
 
-/* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k; as a product,
- * |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), equal up to rounding. */
-static LRP_INLINE lrp_status FN(conv_viterbi_body)(int kind, const lrp_conv_shape *s, T gamma,
-                                                   const T *restrict a, const T *restrict w,
-                                                   const T *restrict low, const T *restrict high,
-                                                   const T *restrict m, const T *restrict r_out,
-                                                   T *restrict r_in)
+/* The direct Viterbi pass over the threads. */
+static lrp_status FN(conv_viterbi_run)(FN(conv_pass) *pass)
 {
-    const ptrdiff_t in_plane = s->in_h * s->in_w;
-    if (FN(conv_uses_product)(kind, s, 1)) {
-        const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
-        const ptrdiff_t out_total = s->n * out_sample;
-        T *q = lrp_alloc_array((size_t)out_total + (size_t)s->n, sizeof(T));
-        if (!q)
-            return LRP_ERR_NOMEM;
-        FN(quotients_run)(r_out, m, out_total, 1, q);
-        T *cap = q + out_total;
-        FN(row_maxima)(r_out, s->n, out_sample, cap);
-        lrp_status status = FN(conv_transposed_product)(kind, 1, s, gamma, a, w, q, cap, r_in);
-        free(q);
-        if (status != LRP_OK || FN(all_finite)(r_in, s->n * s->in_c * in_plane))
-            return status;
-    }
-    FN(conv_viterbi) job = {kind, s, gamma, a, w, low, high, m, r_out, r_in};
+    const lrp_conv_shape *s = pass->s;
     const double pairs = (double)s->n * s->out_c * s->out_h * s->out_w * (s->in_c / s->groups) *
                          s->k_h * s->k_w;
     return lrp_parallel_for_upto(s->n * s->in_c, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
-                                 LRP_ISA_TASK(conv_viterbi_task), &job, s->interrupt);
+                                 LRP_ISA_TASK(conv_viterbi_task), pass, s->interrupt);
 }
 
-#define CONV_RELEVANCE(NAME, BODY, R_TYPE, THRESHOLD_PARAM, THRESHOLD_SETUP)                  \
-    lrp_status FN(NAME)(const lrp_conv_shape *s, const lrp_rule *rule THRESHOLD_PARAM,       \
-                        const T *a, const T *w, const T *low, const T *high, const T *z,     \
-                        const R_TYPE *r_out, R_TYPE *r_in)                                    \
-    {                                                                                          \
-        lrp_status status = lrp_conv_check(s);                                                 \
-        if (status != LRP_OK)                                                                  \
-            return status;                                                                     \
-        if (rule->kind == LRP_RULE_ZBOX && (!low || !high))                                    \
-            return LRP_ERR_ARG;                                                                \
-        T gamma = (T)rule->gamma;                                                              \
-        (void)gamma;                                                                           \
-        THRESHOLD_SETUP                                                                        \
-        switch (rule->kind) {                                                                  \
-        case LRP_RULE_GAMMA:                                                                   \
-            return BODY(LRP_RULE_GAMMA);                                                       \
-        case LRP_RULE_ZBOX:                                                                    \
-            return BODY(LRP_RULE_ZBOX);                                                        \
-        default:                                                                               \
-            return BODY(LRP_RULE_ZERO);                                                        \
-        }                                                                                      \
+/* LRP_ERR_ARG for a shape lrp_conv_check rejects, or z^B without its
+ * bounds. */
+static lrp_status FN(conv_arguments)(const lrp_conv_shape *s, const lrp_rule *rule, const T *low,
+                                     const T *high)
+{
+    lrp_status status = lrp_conv_check(s);
+    if (status != LRP_OK)
+        return status;
+    if (rule->kind == LRP_RULE_ZBOX && (!low || !high))
+        return LRP_ERR_ARG;
+    return LRP_OK;
+}
+
+/* Forward: z = sum_j n_jk + beta_k. The first tier whose condition holds:
+ *   winograd_fused, winograd, packed_product
+ *       not z^B, 4 output channels per group at least (FN(conv_uses_product)):
+ *       a sum product, Winograd's where it pays (FN(conv_sum_form_of))
+ *   zbox_winograd_fused, zbox_winograd, zbox_packed_product
+ *       z^B, one group, 4 output channels at least (FN(conv_zbox_stacks)):
+ *       the same for the stacked layer
+ *   direct
+ *       the rest: rows of CONV_BLOCK output channels, tap by tap */
+lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
+                                const T *w, const T *b, const T *low, const T *high, T *z)
+{
+    lrp_status status = FN(conv_arguments)(s, rule, low, high);
+    if (status != LRP_OK)
+        return status;
+    const int kind = rule->kind;
+    const T gamma = (T)rule->gamma;
+    if (FN(conv_uses_product)(kind, s, 0)) {
+        const FN(conv_sum_form) form = FN(conv_sum_form_of)(s);
+        lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.forward.packed_product",
+                                         "conv.forward.winograd", "conv.forward.winograd_fused"));
+        return FN(conv_sum_product)(&form, kind, 0, s, gamma, a, w, b, z);
     }
+    if (kind == LRP_RULE_ZBOX && FN(conv_zbox_stacks)(s, 0)) {
+        const lrp_conv_shape stacked = FN(conv_stacked_shape)(s);
+        const FN(conv_sum_form) form = FN(conv_sum_form_of)(&stacked);
+        lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.forward.zbox_packed_product",
+                                         "conv.forward.zbox_winograd",
+                                         "conv.forward.zbox_winograd_fused"));
+        return FN(conv_zbox_forward)(&form, s, a, w, low, high, z);
+    }
+    lrp_trace_tier("conv.forward.direct");
+    FN(conv_pass) pass = {.s = s, .kind = kind, .max = 0, .gamma = gamma, .a = a, .w = w,
+                          .b = b, .low = low, .high = high, .out = z};
+    return FN(conv_rows_run)(&pass);
+}
 
-#define NO_THRESHOLD
-#define NO_SETUP
-#define WITH_THRESHOLD , const lrp_threshold *t
-#define THRESHOLD_VALUES T theta = (T)t->theta; int absolute = t->absolute;
+/* Absmax: m = max(|beta_k|, max_j |n_jk|). The first tier whose condition
+ * holds:
+ *   packed_product  not z^B, 4 output channels per group at least
+ *                   (FN(conv_uses_product)): a max product
+ *   direct          the rest: rows of CONV_BLOCK output channels, tap by tap */
+lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
+                               const T *w, const T *b, const T *low, const T *high, T *m)
+{
+    lrp_status status = FN(conv_arguments)(s, rule, low, high);
+    if (status != LRP_OK)
+        return status;
+    const int kind = rule->kind;
+    const T gamma = (T)rule->gamma;
+    if (FN(conv_uses_product)(kind, s, 0)) {
+        const FN(conv_sum_form) im2col = {0, 0}; /* Winograd's products only sum */
+        lrp_trace_tier("conv.absmax.packed_product");
+        return FN(conv_sum_product)(&im2col, kind, 1, s, gamma, a, w, b, m);
+    }
+    lrp_trace_tier("conv.absmax.direct");
+    FN(conv_pass) pass = {.s = s, .kind = kind, .max = 1, .gamma = gamma, .a = a, .w = w,
+                          .b = b, .low = low, .high = high, .out = m};
+    return FN(conv_rows_run)(&pass);
+}
 
-#define REAL_BODY(KIND) FN(conv_real_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in)
-/* absolute is made a constant too, so each comparison compiles to one instruction */
-#define BOOLEAN_BODY(KIND)                                                                        \
-    (absolute ? FN(conv_boolean_body)(KIND, s, gamma, theta, 1, a, w, low, high, z, r_out, r_in) \
-              : FN(conv_boolean_body)(KIND, s, gamma, theta, 0, a, w, low, high, z, r_out, r_in))
-#define COUNTING_BODY(KIND)                                                                       \
-    (absolute ? FN(conv_counting_body)(KIND, s, gamma, theta, 1, a, w, low, high, z, r_out, r_in) \
-              : FN(conv_counting_body)(KIND, s, gamma, theta, 0, a, w, low, high, z, r_out, r_in))
-#define VITERBI_BODY(KIND) FN(conv_viterbi_body)(KIND, s, gamma, a, w, low, high, z, r_out, r_in)
+/* Real: R_j = a_j * sum_k rho(w_jk) * (R_k / z_k), a transposed convolution
+ * of the ratios (z^B: with its three weight parts). The first tier whose
+ * condition holds:
+ *   winograd_fused, winograd, packed_product
+ *       not z^B, unit stride, 4 input channels per group at least
+ *       (FN(conv_uses_product)): the flipped convolution as a sum product,
+ *       Winograd's where it pays (FN(conv_sum_form_of))
+ *   zbox_winograd_fused, zbox_winograd, zbox_packed_product
+ *       z^B, one group, unit stride, 2 input channels at least
+ *       (FN(conv_zbox_stacks)): the same for the stacked layer
+ *   direct
+ *       the rest: blocks of CONV_BLOCK input planes (z^B: one plane and
+ *       three sums), tap by tap */
+lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *rule,
+                                       const T *a, const T *w, const T *low, const T *high,
+                                       const T *z, const T *r_out, T *r_in)
+{
+    lrp_status status = FN(conv_arguments)(s, rule, low, high);
+    if (status != LRP_OK)
+        return status;
+    const int kind = rule->kind;
+    const T gamma = (T)rule->gamma;
+    const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
+    T *ratio = lrp_alloc_array((size_t)out_total, sizeof(T));
+    if (!ratio)
+        return LRP_ERR_NOMEM;
+    FN(quotients_run)(r_out, z, out_total, 0, ratio);
+    if (FN(conv_uses_product)(kind, s, 1)) {
+        const lrp_conv_shape view = FN(conv_transposed_view)(s);
+        const FN(conv_sum_form) form = FN(conv_sum_form_of)(&view);
+        lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.real.packed_product", "conv.real.winograd",
+                                         "conv.real.winograd_fused"));
+        status = FN(conv_transposed_product)(&form, kind, 0, s, gamma, a, w, ratio, NULL, r_in);
+    } else if (kind == LRP_RULE_ZBOX && FN(conv_zbox_stacks)(s, 1)) {
+        const lrp_conv_shape stacked = FN(conv_stacked_shape)(s);
+        const lrp_conv_shape view = FN(conv_transposed_view)(&stacked);
+        const FN(conv_sum_form) form = FN(conv_sum_form_of)(&view);
+        lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.real.zbox_packed_product",
+                                         "conv.real.zbox_winograd",
+                                         "conv.real.zbox_winograd_fused"));
+        status = FN(conv_zbox_transposed)(&form, s, a, w, low, high, ratio, r_in);
+    } else {
+        lrp_trace_tier("conv.real.direct");
+        const FN(conv_pass) pass = {.s = s, .kind = kind, .gamma = gamma, .a = a, .w = w,
+                                    .low = low, .high = high, .ratio = ratio,
+                                    .r_in.values = r_in};
+        status = FN(conv_for_rule)(kind, FN(conv_real_direct), &pass);
+    }
+    free(ratio);
+    return status;
+}
 
-CONV_RELEVANCE(lrp_conv_relevance_real, REAL_BODY, T, NO_THRESHOLD, NO_SETUP)
-CONV_RELEVANCE(lrp_conv_relevance_boolean, BOOLEAN_BODY, uint8_t, WITH_THRESHOLD, THRESHOLD_VALUES)
-CONV_RELEVANCE(lrp_conv_relevance_counting, COUNTING_BODY, int64_t, WITH_THRESHOLD,
-               THRESHOLD_VALUES)
-CONV_RELEVANCE(lrp_conv_relevance_viterbi, VITERBI_BODY, T, NO_THRESHOLD, NO_SETUP)
+/* Boolean: R_j = OR_k [Theta(d_jk)] AND R_k. The first tier whose
+ * condition holds:
+ *   intervals  unit stride (FN(conv_uses_thresholds)): each n_jk against
+ *              its output's passing interval, (sample, input channel)
+ *              planes over the threads
+ *   direct     the rest: input plane by input plane, tap by tap */
+lrp_status FN(lrp_conv_relevance_boolean)(const lrp_conv_shape *s, const lrp_rule *rule,
+                                          const lrp_threshold *t, const T *a, const T *w,
+                                          const T *low, const T *high, const T *z,
+                                          const uint8_t *r_out, uint8_t *r_in)
+{
+    lrp_status status = FN(conv_arguments)(s, rule, low, high);
+    if (status != LRP_OK)
+        return status;
+    const int kind = rule->kind;
+    const T gamma = (T)rule->gamma, theta = (T)t->theta;
+    if (FN(conv_uses_thresholds)(s)) {
+        lrp_trace_tier("conv.boolean.intervals");
+        return FN(conv_threshold_run)(kind, s, gamma, theta, t->absolute, a, w, low, high, z,
+                                      r_out, NULL, r_in, NULL);
+    }
+    lrp_trace_tier("conv.boolean.direct");
+    const FN(conv_pass) pass = {.s = s, .kind = kind, .gamma = gamma, .theta = theta,
+                                .absolute = t->absolute, .a = a, .w = w, .low = low,
+                                .high = high, .z = z, .r_out.flags = r_out, .r_in.flags = r_in};
+    return FN(conv_for_rule)(kind, FN(conv_boolean_direct), &pass);
+}
 
-#undef CONV_RELEVANCE
-#undef NO_THRESHOLD
-#undef NO_SETUP
-#undef WITH_THRESHOLD
-#undef THRESHOLD_VALUES
-#undef REAL_BODY
-#undef BOOLEAN_BODY
-#undef COUNTING_BODY
-#undef VITERBI_BODY
-#undef CONV_VISIT_INPUT
-#undef IN_PLANE
-#undef OUT_PLANE
-#undef WEIGHT
+/* Counting: R_j = sum_k [Theta(d_jk)] * R_k in exact integers. The first
+ * tier whose condition holds:
+ *   intervals  unit stride (FN(conv_uses_thresholds)) and every sample's
+ *              sum_k R_k at most 2^53: as boolean's, summing in double
+ *   direct     the rest: input plane by input plane, tap by tap, in double
+ *              or, for a sample past 2^53, in checked int64 */
+lrp_status FN(lrp_conv_relevance_counting)(const lrp_conv_shape *s, const lrp_rule *rule,
+                                           const lrp_threshold *t, const T *a, const T *w,
+                                           const T *low, const T *high, const T *z,
+                                           const int64_t *r_out, int64_t *r_in)
+{
+    lrp_status status = FN(conv_arguments)(s, rule, low, high);
+    if (status != LRP_OK)
+        return status;
+    const int kind = rule->kind;
+    const T gamma = (T)rule->gamma, theta = (T)t->theta;
+    if (FN(conv_uses_thresholds)(s)) {
+        int exact_in_double;
+        status = lrp_counts_fit_double(r_out, s->n, s->out_c * s->out_h * s->out_w,
+                                       &exact_in_double);
+        if (status != LRP_OK)
+            return status;
+        if (exact_in_double) {
+            lrp_trace_tier("conv.counting.intervals");
+            return FN(conv_counting_intervals)(kind, s, gamma, theta, t->absolute, a, w, low,
+                                               high, z, r_out, r_in);
+        }
+    }
+    lrp_trace_tier("conv.counting.direct");
+    const FN(conv_pass) pass = {.s = s, .kind = kind, .gamma = gamma, .theta = theta,
+                                .absolute = t->absolute, .a = a, .w = w, .low = low,
+                                .high = high, .z = z, .r_out.counts = r_out,
+                                .r_in.counts = r_in};
+    return FN(conv_for_rule)(kind, FN(conv_counting_direct), &pass);
+}
+
+/* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k. The first tier whose
+ * condition holds:
+ *   packed_product  not z^B, unit stride, 4 input channels per group at
+ *                   least (FN(conv_uses_product)), and every R_j finite:
+ *                   |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), a max
+ *                   product, equal up to rounding
+ *   direct          the rest (R_j recomputed where the product overflowed):
+ *                   (sample, input channel) planes over the threads, pair by
+ *                   pair */
+lrp_status FN(lrp_conv_relevance_viterbi)(const lrp_conv_shape *s, const lrp_rule *rule,
+                                          const T *a, const T *w, const T *low, const T *high,
+                                          const T *m, const T *r_out, T *r_in)
+{
+    lrp_status status = FN(conv_arguments)(s, rule, low, high);
+    if (status != LRP_OK)
+        return status;
+    const int kind = rule->kind;
+    const T gamma = (T)rule->gamma;
+    if (FN(conv_uses_product)(kind, s, 1)) {
+        status = FN(conv_viterbi_product)(kind, s, gamma, a, w, m, r_out, r_in);
+        if (status != LRP_OK)
+            return status;
+        if (FN(all_finite)(r_in, s->n * s->in_c * s->in_h * s->in_w)) {
+            lrp_trace_tier("conv.viterbi.packed_product");
+            return LRP_OK;
+        }
+    }
+    lrp_trace_tier("conv.viterbi.direct");
+    FN(conv_pass) pass = {.s = s, .kind = kind, .gamma = gamma, .a = a, .w = w, .low = low,
+                          .high = high, .z = m, .r_out.values = r_out, .r_in.values = r_in};
+    return FN(conv_viterbi_run)(&pass);
+}
+
 #undef CONV_BLOCK
-#undef CONV_ACCUMULATE
-#undef CONV_SUM
-#undef CONV_ABSMAX
 
 #endif /* LRP_INSTANCE_CONV_KERNELS */

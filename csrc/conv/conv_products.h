@@ -1,26 +1,30 @@
-/* Conv2d passes as packed products (product_kernels.h), written once against
- * T and FN(), included by conv_kernels.h:
+/* Conv2d passes as packed products (products/products.h), written once
+ * against T and FN(), included by conv_kernels.h:
  *   forward   z = W * a + beta            (sum; A = rho(W), B = im2col of a)
  *   absmax    m = max |rho(W)| |a|, |beta| (max; absolute values throughout)
  *   real      R_in = a * (rho(W)^T * s)    (sum; s = R / z)
  *   viterbi   R_in = |a| * max |rho(W)|^T q (max; q = R / (m + 1e-9))
  * For unit stride the transposed products are convolutions of s (or q) with
- * the flipped, transposed kernel, padded by dil * (k - 1) - pad. z^B keeps
- * the tap-by-tap kernels (its three weight parts; a first layer, small). */
+ * the flipped, transposed kernel, padded by dil * (k - 1) - pad. z^B's
+ * forward and real passes are plain products of the stacked layer (inputs
+ * a, l, h as 3 in_c channels, FN(conv_zbox_stacks)); its absmax and Viterbi
+ * passes are not products (conv_kernels.h runs them tap by tap). */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 #ifndef LRP_INSTANCE_CONV_PRODUCTS /* once per instance */
 #define LRP_INSTANCE_CONV_PRODUCTS
 
-#include "conv/conv_geometry.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lrp.h"
 #include "conv/conv_im2col.h"
 #include "conv/conv_winograd.h"
-#include "kernel/compiler.h"
 #include "products/microkernels.h"
 #include "products/products.h"
 #include "runtime/memory.h"
-#include "runtime/parallel.h"
-#include "runtime/weight_cache.h"
 
 /* Whether a pass of this layer runs as a product: wide enough groups to fill
  * the micro-kernel's rows, and (for the transposed passes) unit stride. */
@@ -33,17 +37,48 @@ static int FN(conv_uses_product)(int kind, const lrp_conv_shape *s, int transpos
     return s->stride_h == 1 && s->stride_w == 1 && s->in_c / s->groups >= 4;
 }
 
-/* z (forward, max = 0) or m (absmax, max = 1) by a product. */
-static lrp_status FN(conv_sum_product)(int kind, int max, const lrp_conv_shape *s, T gamma,
-                                       const T *a, const T *w, const T *b, T *z)
+/* How a sum product of the convolution v runs: by Winograd's F(2x2, 3x3)
+ * where that pays (FN(conv_winograd_pays)), in its one-pass form with
+ * `strips` strips of nr tiles per item (FN(winograd_one_pass_strips)) or,
+ * with strips 0, in its wide form; else as W times the im2col of the input
+ * (conv_im2col.h). Max products are always the latter. */
+typedef struct {
+    int winograd;
+    ptrdiff_t strips;
+} FN(conv_sum_form);
+
+static FN(conv_sum_form) FN(conv_sum_form_of)(const lrp_conv_shape *v)
+{
+    FN(conv_sum_form) form = {0, 0};
+    if (FN(conv_winograd_pays)(v)) {
+        const FN(lrp_micro) *micro = FN(lrp_micro_for)();
+        form.winograd = 1;
+        form.strips = FN(winograd_one_pass_strips)(v, micro->mr, micro->nr);
+    }
+    return form;
+}
+
+/* Of a pass's names for the three forms, the one of `form`. */
+static const char *FN(conv_sum_tier)(const FN(conv_sum_form) *form, const char *packed_product,
+                                     const char *winograd, const char *winograd_fused)
+{
+    if (!form->winograd)
+        return packed_product;
+    return form->strips ? winograd_fused : winograd;
+}
+
+/* z (forward, max = 0) or m (absmax, max = 1) by a product of this form. */
+static lrp_status FN(conv_sum_product)(const FN(conv_sum_form) *form, int kind, int max,
+                                       const lrp_conv_shape *s, T gamma, const T *a, const T *w,
+                                       const T *b, T *z)
 {
     T *beta = FN(bias_terms)(kind, gamma, max, b, s->out_c);
     if (!beta)
         return LRP_ERR_NOMEM;
     FN(conv_product) cp = {*s, a, max, NULL, 0, z, beta, NULL, NULL};
-    lrp_status status = !max && FN(conv_winograd_pays)(s)
-                            ? FN(conv_winograd_run)(&cp, kind, gamma, w, 0, s->interrupt)
-                            : FN(conv_product_run)(&cp, max, kind, gamma, w, 0, s->interrupt);
+    lrp_status status =
+        form->winograd ? FN(conv_winograd_run)(&cp, kind, gamma, w, 0, form->strips, s->interrupt)
+                       : FN(conv_product_run)(&cp, max, kind, gamma, w, 0, s->interrupt);
     free(beta);
     return status;
 }
@@ -61,15 +96,36 @@ static lrp_conv_shape FN(conv_transposed_view)(const lrp_conv_shape *s)
 }
 
 /* R_in = a * (rho(W)^T s) (max = 0, x = s) or |a| * max(|rho(W)|^T q)
- * capped per sample (max = 1, x = q, cap), for a unit-stride layer. */
-static lrp_status FN(conv_transposed_product)(int kind, int max, const lrp_conv_shape *s,
-                                              T gamma, const T *a, const T *w, const T *x,
-                                              const T *cap, T *r_in)
+ * capped per sample (max = 1, x = q, cap), for a unit-stride layer, by a
+ * product of this form (of FN(conv_transposed_view)). */
+static lrp_status FN(conv_transposed_product)(const FN(conv_sum_form) *form, int kind, int max,
+                                              const lrp_conv_shape *s, T gamma, const T *a,
+                                              const T *w, const T *x, const T *cap, T *r_in)
 {
     FN(conv_product) cp = {FN(conv_transposed_view)(s), x, max, NULL, 0, r_in, NULL, a, cap};
-    if (!max && FN(conv_winograd_pays)(&cp.view))
-        return FN(conv_winograd_run)(&cp, kind, gamma, w, 1, s->interrupt);
+    if (form->winograd)
+        return FN(conv_winograd_run)(&cp, kind, gamma, w, 1, form->strips, s->interrupt);
     return FN(conv_product_run)(&cp, max, kind, gamma, w, 1, s->interrupt);
+}
+
+/* Viterbi's R_in = |a| * max(|rho(W)|^T q), q = R / (m + 1e-9), capped per
+ * sample at its largest R (FN(viterbi_scale)), for a unit-stride layer. */
+static lrp_status FN(conv_viterbi_product)(int kind, const lrp_conv_shape *s, T gamma,
+                                           const T *a, const T *w, const T *m, const T *r_out,
+                                           T *r_in)
+{
+    const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
+    const ptrdiff_t out_total = s->n * out_sample;
+    T *q = lrp_alloc_array((size_t)out_total + (size_t)s->n, sizeof(T));
+    if (!q)
+        return LRP_ERR_NOMEM;
+    FN(quotients_run)(r_out, m, out_total, 1, q);
+    T *cap = q + out_total;
+    FN(row_maxima)(r_out, s->n, out_sample, cap);
+    const FN(conv_sum_form) im2col = {0, 0};
+    lrp_status status = FN(conv_transposed_product)(&im2col, kind, 1, s, gamma, a, w, q, cap, r_in);
+    free(q);
+    return status;
 }
 
 /* z^B as a plain product: with inputs (a, low, high) stacked as 3 in_c
@@ -81,12 +137,22 @@ typedef struct {
     T *x, *w; /* the stacked inputs and weights */
 } FN(conv_stacked);
 
+/* The layer s with its inputs stacked three times over. */
+static lrp_conv_shape FN(conv_stacked_shape)(const lrp_conv_shape *s)
+{
+    lrp_conv_shape stacked = *s;
+    stacked.in_c = 3 * s->in_c;
+    return stacked;
+}
+
+/* Whether a z^B pass of s (forward, or transposed) runs as a product of the
+ * stacked layer: one group, and the stacked layer fills the products. */
 static int FN(conv_zbox_stacks)(const lrp_conv_shape *s, int transposed)
 {
-    lrp_conv_shape wide = *s;
-    wide.in_c = 3 * s->in_c;
-    return s->groups == 1 && s->in_c <= PTRDIFF_MAX / 3 &&
-           FN(conv_uses_product)(LRP_RULE_ZERO, &wide, transposed);
+    if (s->groups != 1 || s->in_c > PTRDIFF_MAX / 3)
+        return 0;
+    const lrp_conv_shape stacked = FN(conv_stacked_shape)(s);
+    return FN(conv_uses_product)(LRP_RULE_ZERO, &stacked, transposed);
 }
 
 static lrp_status FN(conv_stack)(const lrp_conv_shape *s, const T *a, const T *w, const T *low,
@@ -98,8 +164,7 @@ static lrp_status FN(conv_stack)(const lrp_conv_shape *s, const T *a, const T *w
         lrp_checked_count(0, s->out_c * 3 * c, (size_t)taps, &weights) != LRP_OK ||
         inputs > SIZE_MAX - weights)
         return LRP_ERR_NOMEM;
-    st->shape = *s;
-    st->shape.in_c = 3 * c;
+    st->shape = FN(conv_stacked_shape)(s);
     st->x = lrp_alloc_array(inputs + weights, sizeof(T));
     if (!st->x)
         return LRP_ERR_NOMEM;
@@ -120,16 +185,18 @@ static lrp_status FN(conv_stack)(const lrp_conv_shape *s, const T *a, const T *w
     return LRP_OK;
 }
 
-/* z under z^B (no bias: b - b+ - b- = 0). */
-static lrp_status FN(conv_zbox_forward)(const lrp_conv_shape *s, const T *a, const T *w,
-                                        const T *low, const T *high, T *z)
+/* z under z^B (no bias: b - b+ - b- = 0) by a product of this form (of the
+ * stacked layer). */
+static lrp_status FN(conv_zbox_forward)(const FN(conv_sum_form) *form, const lrp_conv_shape *s,
+                                        const T *a, const T *w, const T *low, const T *high,
+                                        T *z)
 {
     FN(conv_stacked) st;
     lrp_status status = FN(conv_stack)(s, a, w, low, high, &st);
     if (status != LRP_OK)
         return status;
     T *zero_bias = lrp_alloc_array((size_t)s->out_c, sizeof(T));
-    status = zero_bias ? FN(conv_sum_product)(LRP_RULE_ZERO, 0, &st.shape, 0, st.x, st.w,
+    status = zero_bias ? FN(conv_sum_product)(form, LRP_RULE_ZERO, 0, &st.shape, 0, st.x, st.w,
                                               zero_bias, z)
                        : LRP_ERR_NOMEM;
     free(zero_bias);
@@ -137,8 +204,10 @@ static lrp_status FN(conv_zbox_forward)(const lrp_conv_shape *s, const T *a, con
     return status;
 }
 
-/* R_in = a c - l c+ - h c- with c = W^T ratio, c+- = (W+-)^T ratio. */
-static lrp_status FN(conv_zbox_transposed)(const lrp_conv_shape *s, const T *a, const T *w,
+/* R_in = a c - l c+ - h c- with c = W^T ratio, c+- = (W+-)^T ratio, by a
+ * product of this form (of the stacked layer's transposed view). */
+static lrp_status FN(conv_zbox_transposed)(const FN(conv_sum_form) *form,
+                                           const lrp_conv_shape *s, const T *a, const T *w,
                                            const T *low, const T *high, const T *ratio, T *r_in)
 {
     FN(conv_stacked) st;
@@ -149,8 +218,8 @@ static lrp_status FN(conv_zbox_transposed)(const lrp_conv_shape *s, const T *a, 
     size_t count;
     T *parts = lrp_checked_count(0, s->n * 3, (size_t)block, &count) == LRP_OK
                    ? lrp_alloc_array(count, sizeof(T)) : NULL;
-    status = parts ? FN(conv_transposed_product)(LRP_RULE_ZERO, 0, &st.shape, 0, st.x, st.w,
-                                                 ratio, NULL, parts)
+    status = parts ? FN(conv_transposed_product)(form, LRP_RULE_ZERO, 0, &st.shape, 0, st.x,
+                                                 st.w, ratio, NULL, parts)
                    : LRP_ERR_NOMEM;
     for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++) {
         const T *ac = parts + n * 3 * block, *lc = ac + block, *hc = lc + block;

@@ -16,6 +16,11 @@
 #ifndef LRP_INSTANCE_CONV_THRESHOLDS /* once per instance */
 #define LRP_INSTANCE_CONV_THRESHOLDS
 
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -126,42 +131,47 @@ static LRP_INLINE int FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrd
 }
 
 /* One instance per (rule kind, absolute, counting), so that each pair loop
- * is compiled with its arithmetic fixed. */
+ * is compiled with its arithmetic fixed; the rules other than z^B differ
+ * only in rho(w), applied before (FN(threshold_setup_items)). */
 static LRP_INLINE lrp_status FN(conv_threshold_planes)(const FN(conv_threshold) *t,
                                                        ptrdiff_t begin, ptrdiff_t end, int worker,
-                                                       lrp_team *team, int fused)
+                                                       lrp_team *team)
 {
-    (void)fused; /* comparisons: nothing to fuse */
     for (ptrdiff_t item = begin; item < end; item++) {
         const ptrdiff_t n = item / t->s->in_c, ci = item % t->s->in_c;
         int stopped;
-#define PLANE(KIND, ABSOLUTE, COUNTING) \
-    FN(conv_threshold_plane)(t, n, ci, KIND, ABSOLUTE, COUNTING, team, worker)
-#define BY_FLAGS(KIND)                                                          \
-    if (t->counting)                                                            \
-        stopped = t->absolute ? PLANE(KIND, 1, 1) : PLANE(KIND, 0, 1);          \
-    else                                                                        \
-        stopped = t->absolute ? PLANE(KIND, 1, 0) : PLANE(KIND, 0, 0);
         switch (t->kind) {
         case LRP_RULE_ZBOX:
-            BY_FLAGS(LRP_RULE_ZBOX)
+            if (t->counting)
+                stopped = t->absolute
+                              ? FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZBOX, 1, 1, team, worker)
+                              : FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZBOX, 0, 1, team, worker);
+            else
+                stopped = t->absolute
+                              ? FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZBOX, 1, 0, team, worker)
+                              : FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZBOX, 0, 0, team, worker);
             break;
         default:
-            BY_FLAGS(LRP_RULE_ZERO)
+            if (t->counting)
+                stopped = t->absolute
+                              ? FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZERO, 1, 1, team, worker)
+                              : FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZERO, 0, 1, team, worker);
+            else
+                stopped = t->absolute
+                              ? FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZERO, 1, 0, team, worker)
+                              : FN(conv_threshold_plane)(t, n, ci, LRP_RULE_ZERO, 0, 0, team, worker);
             break;
         }
-#undef BY_FLAGS
-#undef PLANE
         if (stopped)
             return LRP_ERR_INTERRUPTED;
     }
     return LRP_OK;
 }
 
-LRP_ISA_TASKS(conv_threshold_task, FN(conv_threshold_planes))
+LRP_ISA_PLAIN_TASKS(conv_threshold_task, FN(conv_threshold_planes))
 
 /* What the pair loops read, made per output channel over the threads (on
- * the calling thread it had taken a fifth of a boolean VGG-16 pass at 1e-9):
+ * the calling thread alone it is a large share of a boolean pass):
  * rho(w) of the channel's weights (w itself for z^B), and for each of its
  * rows of every sample the passing intervals between NaN margins, the
  * counts (counting) and whether the row holds a relevant output. */
@@ -179,13 +189,11 @@ typedef struct {
 } FN(threshold_setup);
 
 static LRP_INLINE lrp_status FN(threshold_setup_items)(void *context, ptrdiff_t begin,
-                                                       ptrdiff_t end, int worker, lrp_team *team,
-                                                       int fused)
+                                                       ptrdiff_t end, int worker, lrp_team *team)
 {
     const FN(threshold_setup) *job = context;
     const lrp_conv_shape *s = job->s;
     const ptrdiff_t per_channel = s->in_c / s->groups * s->k_h * s->k_w;
-    (void)fused;
     for (ptrdiff_t co = begin; co < end; co++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -216,7 +224,7 @@ static LRP_INLINE lrp_status FN(threshold_setup_items)(void *context, ptrdiff_t 
     }
     return LRP_OK;
 }
-LRP_ISA_TASKS(threshold_setup_task, FN(threshold_setup_items))
+LRP_ISA_PLAIN_TASKS(threshold_setup_task, FN(threshold_setup_items))
 
 static int FN(conv_uses_thresholds)(const lrp_conv_shape *s)
 {
@@ -260,6 +268,26 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
         status = lrp_parallel_for(s->n * s->in_c, LRP_ISA_TASK(conv_threshold_task), &t,
                                   s->interrupt);
     free(lo), free(counts), free(live);
+    return status;
+}
+
+/* Counting by FN(conv_threshold_run), for counts whose every sample's
+ * total is at most 2^53 (the caller checks): the sums are then exact in
+ * double. */
+static lrp_status FN(conv_counting_intervals)(int kind, const lrp_conv_shape *s, T gamma, T theta,
+                                              int absolute, const T *a, const T *w, const T *low,
+                                              const T *high, const T *z, const int64_t *r_out,
+                                              int64_t *r_in)
+{
+    const ptrdiff_t in_total = s->n * s->in_c * s->in_h * s->in_w;
+    double *sums = lrp_alloc_array((size_t)in_total, sizeof(double));
+    if (!sums)
+        return LRP_ERR_NOMEM;
+    lrp_status status = FN(conv_threshold_run)(kind, s, gamma, theta, absolute, a, w, low, high, z,
+                                               NULL, r_out, NULL, sums);
+    for (ptrdiff_t j = 0; j < in_total && status == LRP_OK; j++)
+        r_in[j] = (int64_t)sums[j];
+    free(sums);
     return status;
 }
 

@@ -9,11 +9,11 @@
  *   M_xi = U_xi V_xi, U_xi = G g G^T of every (out, in)   16 products
  *   out  = A^T M A of every (output channel, tile), then + beta (forward)
  *          or times a (the transposed pass)
- * in one of two forms: the fused form (a thread takes a few dozen tiles
+ * in one of two forms: the one-pass form (a thread takes a few dozen tiles
  * through all three in its L2) where V and M of that many tiles fit there,
  * else the wide form (each step over the threads for a block of tile rows;
- * VGG-16's 512-channel layers). Both compute every sum alike and give the
- * same bits.
+ * layers of 512 channels). Both compute every sum alike and give the same
+ * bits.
  * The transforms' coefficients are 0, +-1 and 1/2, so each output differs
  * from the direct sum by a few roundings of its terms' magnitudes; the
  * order of every sum is fixed, whatever the thread count or batch.
@@ -25,15 +25,19 @@
 #ifndef LRP_INSTANCE_CONV_WINOGRAD /* once per instance */
 #define LRP_INSTANCE_CONV_WINOGRAD
 
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "lrp.h"
-#include "kernel/compiler.h"
 #include "conv/conv_im2col.h"
-#include "products/products.h"
+#include "kernel/compiler.h"
 #include "products/microkernels.h"
+#include "products/products.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
-#include "runtime/trace.h"
 #include "runtime/weight_cache.h"
 
 #define WINOGRAD_XI 16
@@ -52,16 +56,11 @@ static int FN(conv_winograd_fits)(const lrp_conv_shape *v)
            v->groups == 1 && v->out_h == v->in_h && v->out_w == v->in_w;
 }
 
-/* Worth it (forward passes measured against the packed product, float32,
- * batch 1): 32 input channels at least, so the transforms are small beside
- * the products (3, 8 and 16 -> 64 channels: 0.9 to 1.6 times the product's
- * time; 32 -> 32 at 56x56: 0.8), 4 outputs at least (64 -> 4, 8 and 9:
- * 0.5 to 0.65 times; the transposed z^B pass of VGG-16's first layer is
- * 64 -> 9 at 224x224), and 49 tiles per sample at least. At 14x14 (49
- * tiles, 512 channels) the 16 products read U, 16/9 the weights, for few
- * columns; with U kept in the weight cache that still pays: three such
- * layers, forward and transposed, 16.7 -> 12.5 ms at batch 1 and 127 -> 96
- * ms at batch 8 (it had not while U was built per call). */
+/* Faster than the packed product: with 32 input channels at least (the
+ * transforms are then small beside the products), 4 outputs at least, and
+ * 49 tiles (14x14 pixels) per sample at least, where the 16 products read
+ * U (16/9 the weights) for few columns, which pays since U is kept in the
+ * weight cache. */
 static int FN(conv_winograd_pays)(const lrp_conv_shape *v)
 {
     const ptrdiff_t tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2);
@@ -90,9 +89,8 @@ typedef struct {
 /* The distance between V_xi and V_xi+1 (or M's) for `count` values each:
  * count rounded up to whole cache lines, plus one more line where that is
  * a multiple of 16 lines, so that the 16 xi spread over 8 sets of the L1
- * cache at least. The transforms read or write the xi side by side; 4 KiB
- * apart (a 64-channel layer's V), they had all fallen in one set: its
- * forward pass took 12% longer, the 128-channel one 5%. */
+ * cache at least: the transforms read or write the xi side by side, and
+ * 4 KiB apart (a 64-channel layer's V) they would all fall in one set. */
 static size_t FN(winograd_xi_stride)(size_t count)
 {
     const size_t line = 64 / sizeof(T);
@@ -103,20 +101,19 @@ static size_t FN(winograd_xi_stride)(size_t count)
 }
 
 /* U_xi row co, column ci, in FN(pack_a)'s layout (with b_nr, the wide
- * form's B: U_xi^T), for the rows of one panel. flipped: the transposed pass's kernel, W[ci][co] turned by 180
- * degrees. The panel's rows are the lanes of every step (the compiler makes
- * vectors of them) and each (panel, ci) writes its mr contiguous values of
- * all 16 U_xi at once: rows in the outer loop had revisited every cache
- * line of U once per row, 37% of a 512-channel layer's forward. */
+ * form's B: U_xi^T), for the rows of one panel. flipped: the transposed
+ * pass's kernel, W[ci][co] turned by 180 degrees. The panel's rows are the
+ * lanes of every step (the compiler makes vectors of them) and each
+ * (panel, ci) writes its mr contiguous values of all 16 U_xi at once, so
+ * that each cache line of U is visited once, not once per row. */
 #define WINOGRAD_LANES 8
 static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t begin,
                                                         ptrdiff_t end, int worker,
-                                                        lrp_team *team, int fused)
+                                                        lrp_team *team)
 {
     const FN(winograd) *job = context;
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t mr = job->mr, cin = v->in_c, cout = v->out_c;
-    (void)fused;
     for (ptrdiff_t panel = begin; panel < end; panel++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -159,7 +156,7 @@ static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t
     }
     return LRP_OK;
 }
-LRP_ISA_TASKS(winograd_weights_task, FN(winograd_weights_items))
+LRP_ISA_PLAIN_TASKS(winograd_weights_task, FN(winograd_weights_items))
 
 /* V = B^T d B goes along y first: u_i = (B^T d)_i, four rows of the input
  * combined column by column (contiguous, no shuffles), then each u_i along
@@ -179,8 +176,8 @@ static LRP_INLINE void FN(winograd_rows_y)(const T *const r[4], ptrdiff_t wd, pt
     const ptrdiff_t lo = first < 0 ? -first : 0;
     const ptrdiff_t hi = wd - first < width ? wd - first : width;
     /* the padding: one column at the left edge (lo is 0 or 1), at most two
-     * at the right (2 (tx0 + len) <= 2 tiles_w <= wd + 1); stores, where
-     * loops had become calls to memset */
+     * at the right (2 (tx0 + len) <= 2 tiles_w <= wd + 1); single stores,
+     * since loops here compile to calls to memset */
     if (lo > 0)
         u0[0] = u1[0] = u2[0] = u3[0] = 0;
     if (hi > lo) {
@@ -221,8 +218,7 @@ static LRP_INLINE void FN(winograd_row_x)(const T *restrict u, ptrdiff_t count, 
  * input rows along y, then along x for all tiles of the row (contiguous,
  * vectorisable). */
 static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t begin,
-                                                      ptrdiff_t end, int worker, lrp_team *team,
-                                                      int fused)
+                                                      ptrdiff_t end, int worker, lrp_team *team)
 {
     const FN(winograd) *job = context;
     const lrp_conv_shape *v = job->v;
@@ -235,7 +231,6 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
     T *zeros = u + 4 * (2 * tw + 2);
     memset(zeros, 0, (size_t)wd * sizeof(T));
     lrp_status status = LRP_OK;
-    (void)fused;
     for (ptrdiff_t c = begin; c < end; c++) {
         if (lrp_team_stop(team, worker)) {
             status = LRP_ERR_INTERRUPTED;
@@ -260,7 +255,7 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
     free(u);
     return status;
 }
-LRP_ISA_TASKS(winograd_input_task, FN(winograd_input_items))
+LRP_ISA_PLAIN_TASKS(winograd_input_task, FN(winograd_input_items))
 
 /* One output row of `columns` values (at most 2 len) from the four rows s
  * of A^T M along y: y_{2q} = s0 + s1 + s2, y_{2q+1} = s1 - s2 - s3, stored
@@ -324,44 +319,42 @@ static LRP_INLINE void FN(winograd_tiles_out)(const T *m, size_t xi_stride, ptrd
     }
 }
 
-/* The fused form, for layers whose V and M of a few dozen tiles fit in a
- * core's L2 (up to 256 + 256 channels in float32: VGG-16's layers from 224
- * down to 56 pixels); the wide form below takes the others.
+/* The one-pass form, for layers whose V and M of a few dozen tiles fit in
+ * a core's L2 (up to 256 + 256 channels in float32); the wide form below
+ * takes the others.
  * Each work item is nr * strips consecutive tiles of one sample, and one
  * thread takes it through all three steps: V of its tiles for every input
  * channel, written straight in the micro-kernel's B layout (kc steps of nr
  * tiles per strip), the 16 products into M, and A^T M A into the output.
- * Passes over all tiles, step by step, had written V and M of 1024 tiles to
- * L3 and read them back, and copied V once more into B panels; on a
- * 64-channel layer that was half of the time. Each sum runs over the input
- * channels in order, chunk after chunk, one fused multiply-add per term, as
- * in the wide form: both give the same bits. */
-/* V and M of one item at most: measured per VGG-16 layer (forward and
- * transposed pass, float32, AVX-512, 1 MB of L2 per core), 256 KB to 2 MB:
- * 1 MB was best or level with the passes step by step on every layer it takes
- * (64 to 256 channels), 2 MB took the 512-channel layers and made them 40%
- * slower (U of 16 MB then streams from L3 once per item). */
-#define WINOGRAD_FUSED_BYTES 1048576.0
-#define WINOGRAD_FUSED_LEAST 32 /* tiles per item */
-#define WINOGRAD_FUSED_MOST 128
+ * V and M of the item stay in L2 (step by step over all tiles, they would
+ * go to L3 and back). Each sum runs over the input channels in order, chunk
+ * after chunk, one fused multiply-add per term, as in the wide form: both
+ * give the same bits. */
+/* V and M of one item at most: a core's L2 (1 MB); more would take the
+ * 512-channel layers too, whose U (16 MB) would then stream from L3 once
+ * per item. */
+#define WINOGRAD_ONE_PASS_BYTES 1048576.0
+#define WINOGRAD_ONE_PASS_LEAST 32 /* tiles per item */
+#define WINOGRAD_ONE_PASS_MOST 128
 #define WINOGRAD_PREFETCH 2 /* input channels ahead */
 
-/* Strips of nr tiles per fused item: as many as V and M fit in
- * WINOGRAD_FUSED_BYTES, up to WINOGRAD_FUSED_MOST tiles; 0 (the wide form)
- * where fewer than WINOGRAD_FUSED_LEAST tiles fit, since each item
- * reads all of U once, or where fusion is off; under
- * LRP_WINOGRAD_FUSION_ALWAYS, 1 at least. */
-static ptrdiff_t FN(winograd_fused_strips)(const lrp_conv_shape *v, int mr, int nr)
+/* Strips of nr tiles per one-pass item: as many as V and M fit in
+ * WINOGRAD_ONE_PASS_BYTES, up to WINOGRAD_ONE_PASS_MOST tiles; 0 (the wide
+ * form) where fewer than WINOGRAD_ONE_PASS_LEAST tiles fit, since each item
+ * reads all of U once, or where lrp_set_winograd_fusion turned the one-pass
+ * form off (LRP_WINOGRAD_FUSION_NEVER); 1 at least under
+ * LRP_WINOGRAD_FUSION_ALWAYS. */
+static ptrdiff_t FN(winograd_one_pass_strips)(const lrp_conv_shape *v, int mr, int nr)
 {
     const int mode = lrp_winograd_fusion();
     if (mode == LRP_WINOGRAD_FUSION_NEVER)
         return 0;
     const double k_rows = (double)((v->out_c + mr - 1) / mr * mr);
     const double tile_bytes = (double)WINOGRAD_XI * ((double)v->in_c + k_rows) * sizeof(T);
-    const double fit = WINOGRAD_FUSED_BYTES / tile_bytes;
+    const double fit = WINOGRAD_ONE_PASS_BYTES / tile_bytes;
     ptrdiff_t strips = 0;
-    if (fit >= WINOGRAD_FUSED_LEAST)
-        strips = (ptrdiff_t)((fit < WINOGRAD_FUSED_MOST ? fit : WINOGRAD_FUSED_MOST) / nr);
+    if (fit >= WINOGRAD_ONE_PASS_LEAST)
+        strips = (ptrdiff_t)((fit < WINOGRAD_ONE_PASS_MOST ? fit : WINOGRAD_ONE_PASS_MOST) / nr);
     if (mode == LRP_WINOGRAD_FUSION_ALWAYS && strips < 1)
         strips = 1;
     /* no more strips than a sample has tiles */
@@ -375,11 +368,11 @@ typedef struct {
     ptrdiff_t strips, span;    /* strips per item, tiles per item (strips * nr) */
     ptrdiff_t items_per_sample, tiles, k_rows;
     ptrdiff_t in_plane, out_plane;
-} FN(winograd_fused);
+} FN(winograd_one_pass);
 
 /* V of tiles [t0, t0 + count) of one sample into vx: element (xi, c, tile
  * t0 + p) at ((xi * strips + p / nr) * C + c) * nr + p % nr. */
-static LRP_INLINE void FN(winograd_fused_input)(const FN(winograd_fused) *job, const T *x,
+static LRP_INLINE void FN(winograd_one_pass_input)(const FN(winograd_one_pass) *job, const T *x,
                                                 ptrdiff_t t0, ptrdiff_t count, int nr, T *vx,
                                                 T *u, const T *zeros)
 {
@@ -427,7 +420,7 @@ static LRP_INLINE void FN(winograd_fused_input)(const FN(winograd_fused) *job, c
 
 /* Outputs of tiles [t0, t0 + count) from M (element (xi, k, tile t0 + p) at
  * (xi * k_rows + k) * span + p), then + beta or times a. */
-static LRP_INLINE void FN(winograd_fused_output)(const FN(winograd_fused) *job, const T *m,
+static LRP_INLINE void FN(winograd_one_pass_output)(const FN(winograd_one_pass) *job, const T *m,
                                                  ptrdiff_t t0, ptrdiff_t count, T *out,
                                                  const T *scale, T *at)
 {
@@ -449,11 +442,11 @@ static LRP_INLINE void FN(winograd_fused_output)(const FN(winograd_fused) *job, 
     }
 }
 
-static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t begin,
-                                                      ptrdiff_t end, int worker, lrp_team *team,
-                                                      int fused)
+static LRP_INLINE lrp_status FN(winograd_one_pass_items)(void *context, ptrdiff_t begin,
+                                                         ptrdiff_t end, int worker,
+                                                         lrp_team *team)
 {
-    const FN(winograd_fused) *job = context;
+    const FN(winograd_one_pass) *job = context;
     const lrp_conv_shape *v = job->base.v;
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const int mr = micro->mr, nr = micro->nr;
@@ -469,7 +462,6 @@ static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t b
     T *at = zeros + v->in_w;
     memset(zeros, 0, (size_t)v->in_w * sizeof(T));
     lrp_status status = LRP_OK;
-    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker)) {
             status = LRP_ERR_INTERRUPTED;
@@ -483,9 +475,9 @@ static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t b
             for (int xi = 0; xi < WINOGRAD_XI; xi++)
                 memset(vx + (size_t)xi * job->base.v_xi + (size_t)(strips - 1) * (size_t)cin * (size_t)nr,
                        0, (size_t)cin * (size_t)nr * sizeof(T));
-        FN(winograd_fused_input)(job, job->base.x + n * job->in_plane, t0, count, nr, vx, u, zeros);
+        FN(winograd_one_pass_input)(job, job->base.x + n * job->in_plane, t0, count, nr, vx, u, zeros);
         for (int xi = 0; xi < WINOGRAD_XI; xi++) {
-            const T *u = job->base.u + (size_t)xi * job->base.u_stride;
+            const T *uxi = job->base.u + (size_t)xi * job->base.u_stride;
             const T *vxi = vx + (size_t)xi * job->base.v_xi;
             T *mxi = m + (size_t)xi * job->base.m_xi;
             for (ptrdiff_t pc = 0; pc < cin; pc += chunk) {
@@ -493,31 +485,32 @@ static LRP_INLINE lrp_status FN(winograd_fused_items)(void *context, ptrdiff_t b
                 for (ptrdiff_t js = 0; js < strips; js++) {
                     const T *b = vxi + (js * cin + pc) * nr;
                     for (ptrdiff_t ir = 0; ir < job->k_rows; ir += mr)
-                        micro->sum(kc, u + ir * cin + pc * mr, b, mxi + ir * span + js * nr, span,
-                                   pc > 0);
+                        micro->sum(kc, uxi + ir * cin + pc * mr, b, mxi + ir * span + js * nr,
+                                   span, pc > 0);
                 }
             }
         }
-        FN(winograd_fused_output)(job, m, t0, count, job->base.out + n * job->out_plane,
+        FN(winograd_one_pass_output)(job, m, t0, count, job->base.out + n * job->out_plane,
                                   job->base.scale ? job->base.scale + n * job->out_plane : NULL,
                                   at);
     }
     free(buffer);
     return status;
 }
-LRP_ISA_TASKS(winograd_fused_task, FN(winograd_fused_items))
+LRP_ISA_PLAIN_TASKS(winograd_one_pass_task, FN(winograd_one_pass_items))
 
-/* The fused form over every sample's tiles, items of strips * nr tiles. */
-static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv_product) *cp,
-                                         ptrdiff_t strips, const FN(lrp_micro) *micro,
-                                         const lrp_interrupt *interrupt)
+/* The one-pass form over every sample's tiles, items of strips * nr tiles. */
+static lrp_status FN(winograd_one_pass_run)(const FN(winograd) *base,
+                                            const FN(conv_product) *cp, ptrdiff_t strips,
+                                            const FN(lrp_micro) *micro,
+                                            const lrp_interrupt *interrupt)
 {
     const lrp_conv_shape *v = base->v;
-    FN(winograd_fused) job = {.base = *base, .strips = strips, .span = strips * micro->nr,
-                              .tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2),
-                              .k_rows = (v->out_c + micro->mr - 1) / micro->mr * micro->mr,
-                              .in_plane = v->in_c * v->in_h * v->in_w,
-                              .out_plane = v->out_c * v->out_h * v->out_w};
+    FN(winograd_one_pass) job = {.base = *base, .strips = strips, .span = strips * micro->nr,
+                                 .tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2),
+                                 .k_rows = (v->out_c + micro->mr - 1) / micro->mr * micro->mr,
+                                 .in_plane = v->in_c * v->in_h * v->in_w,
+                                 .out_plane = v->out_c * v->out_h * v->out_w};
     job.base.x = cp->x;
     job.base.out = cp->out;
     job.base.scale = cp->scale;
@@ -527,11 +520,10 @@ static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv
     ptrdiff_t items;
     if (__builtin_mul_overflow(v->n, job.items_per_sample, &items))
         return LRP_ERR_NOMEM;
-    lrp_trace_tier(base->flipped ? "conv.real.winograd_fused" : "conv.forward.winograd_fused");
-    return lrp_parallel_for(items, LRP_ISA_TASK(winograd_fused_task), &job, interrupt);
+    return lrp_parallel_for(items, LRP_ISA_TASK(winograd_one_pass_task), &job, interrupt);
 }
 
-/* The wide form, for layers past the fused form's reach (512 channels):
+/* The wide form, for layers past the one-pass form's reach (512 channels):
  * per sample and block of tile rows, each step over the threads, and the
  * products M_xi^T = V_xi^T U_xi^T with the tiles as the micro-kernel's rows
  * and the output channels as its columns:
@@ -540,12 +532,10 @@ static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv
  *   U^T  kept as FN(product)'s shared B (FN(winograd_weights_items), b_nr)
  *   M^T  (xi, tile, output channel), turned into the output by groups of a
  *        cache line of channels, each tile's A^T M A in the lanes
- * With the tiles as columns instead, in strips of nr (32), a 28x28 layer's
- * 196 tiles took 7 strips (224 columns) and a 14x14 layer's 49 took 2 (64),
- * and V was copied into B panels; as rows they take 25 and 7 panels of 8
- * (200, 56). Forward and transposed pass of VGG-16's 512 -> 512 layers
- * (ms, batch 1, tiles as columns -> rows): 28x28 5.7 + 5.9 -> 4.4 + 4.8,
- * 14x14 1.8 + 1.8 -> 1.4 + 1.5; 256 -> 512 at 28x28 2.7 + 3.1 -> 2.2 + 2.6. */
+ * The tiles are the rows since panels of 8 rows waste fewer lanes than
+ * strips of nr (32) columns (a 28x28 layer's 196 tiles take 25 panels, 200
+ * rows, against 7 strips, 224 columns; a 14x14 layer's 49 take 56 rows
+ * against 64 columns), and V is read in place, not copied into B panels. */
 
 /* The outputs of a group of output channels from M^T, every tile's A^T M A
  * with the channels in the lanes, each step the other forms' (see
@@ -553,14 +543,13 @@ static lrp_status FN(winograd_fused_run)(const FN(winograd) *base, const FN(conv
 #define WIDE_GROUP (64 / (ptrdiff_t)sizeof(T))
 static LRP_INLINE lrp_status FN(winograd_wide_output_items)(void *context, ptrdiff_t begin,
                                                             ptrdiff_t end, int worker,
-                                                            lrp_team *team, int fused)
+                                                            lrp_team *team)
 {
     const FN(winograd) *job = context;
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t h = v->out_h, wd = v->out_w, tw = job->tiles_w, cout = v->out_c;
     const ptrdiff_t plane = h * wd;
     const size_t xs = job->m_xi;
-    (void)fused;
     for (ptrdiff_t item = begin; item < end; item++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
@@ -610,7 +599,7 @@ static LRP_INLINE lrp_status FN(winograd_wide_output_items)(void *context, ptrdi
     }
     return LRP_OK;
 }
-LRP_ISA_TASKS(winograd_wide_output_task, FN(winograd_wide_output_items))
+LRP_ISA_PLAIN_TASKS(winograd_wide_output_task, FN(winograd_wide_output_items))
 
 static const T *FN(wide_a_of)(const FN(product) *p, ptrdiff_t q)
 {
@@ -718,17 +707,19 @@ static lrp_status FN(winograd_weights_build)(void *context, void *data)
 
 /* The sum product of a fitting view (FN(conv_winograd_fits)): forward
  * (bias: + beta) or, flipped, the transposed pass (scale: times a), for
- * cp's x, into cp->out. U comes from the layer's cache when it has one. */
+ * cp's x, into cp->out, in the one-pass form with `strips` strips per item
+ * (FN(winograd_one_pass_strips)) or, with strips 0, the wide form. U comes
+ * from the layer's cache when it has one. */
 static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma, const T *w,
-                                        int flipped, const lrp_interrupt *interrupt)
+                                        int flipped, ptrdiff_t strips,
+                                        const lrp_interrupt *interrupt)
 {
     const lrp_conv_shape *v = &cp->view;
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     if (micro->mr > WINOGRAD_LANES) /* the micro-kernels have 8 rows at most */
         return LRP_ERR_ARG;
-    const ptrdiff_t strips = FN(winograd_fused_strips)(v, micro->mr, micro->nr);
     const int wide = strips == 0;
-    /* U: the fused form's A panels of mr output channels, or the wide form's
+    /* U: the one-pass form's A panels of mr output channels, or the wide form's
      * B strips of nr, written in groups of min(nr, WINOGRAD_LANES) (nr is a
      * power of two) */
     const int b_nr = wide ? micro->nr : 0;
@@ -755,7 +746,7 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
         return status;
     job.u = (T *)kept; /* read only from here on */
     status = wide ? FN(winograd_wide_run)(&job, cp, micro, interrupt)
-                  : FN(winograd_fused_run)(&job, cp, strips, micro, interrupt);
+                  : FN(winograd_one_pass_run)(&job, cp, strips, micro, interrupt);
     free(own_u);
     return status;
 }
@@ -763,9 +754,9 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
 #undef WINOGRAD_XI
 #undef WINOGRAD_BLOCK
 #undef WINOGRAD_LANES
-#undef WINOGRAD_FUSED_BYTES
-#undef WINOGRAD_FUSED_LEAST
-#undef WINOGRAD_FUSED_MOST
+#undef WINOGRAD_ONE_PASS_BYTES
+#undef WINOGRAD_ONE_PASS_LEAST
+#undef WINOGRAD_ONE_PASS_MOST
 #undef WINOGRAD_PREFETCH
 #undef WIDE_GROUP
 

@@ -56,4 +56,21 @@
 #define LRP_ISA_TASK(STEM) FN(STEM##_portable)
 #endif
 
+/* As LRP_ISA_TASKS, for a BODY(context, begin, end, worker, team) that does
+ * not ask whether the set fuses multiply-adds. */
+#define LRP_ISA_PLAIN_CLONE(NAME, TARGET, BODY)                                          \
+    TARGET static lrp_status FN(NAME)(void *context, ptrdiff_t begin, ptrdiff_t end,     \
+                                      int worker, lrp_team *team)                        \
+    {                                                                                    \
+        return BODY(context, begin, end, worker, team);                                  \
+    }
+#if LRP_X86_DISPATCH
+#define LRP_ISA_PLAIN_TASKS(STEM, BODY)                      \
+    LRP_ISA_PLAIN_CLONE(STEM##_portable, , BODY)             \
+    LRP_ISA_PLAIN_CLONE(STEM##_avx2, LRP_TARGET_AVX2, BODY)  \
+    LRP_ISA_PLAIN_CLONE(STEM##_avx512, LRP_TARGET_AVX512, BODY)
+#else
+#define LRP_ISA_PLAIN_TASKS(STEM, BODY) LRP_ISA_PLAIN_CLONE(STEM##_portable, , BODY)
+#endif
+
 #endif
