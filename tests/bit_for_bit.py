@@ -114,8 +114,17 @@ def cases(dtype):
     yield "dense_n40", mnistlike, values((40, 196), 3).astype(dtype), np.arange(40) % 10
     sparse = np.abs(values((24, 196), 4, zeros=0.8)).astype(dtype)
     yield "dense_sparse_n24", mnistlike, sparse, np.arange(24) % 10
+    # enough samples for the sparse-input tier of the forward and real passes
+    sparse = np.abs(values((300, 196), 6, zeros=0.8)).astype(dtype)
+    yield "dense_sparse_n300", mnistlike, sparse, np.arange(300) % 10
     conv = conv_net(21, dtype)
     yield "conv_n2", conv, values((2, 3, 16, 16), 5).astype(dtype), [1, 6]
+
+
+def _testing():
+    """The core's test-only switches (_core._testing; on _core itself in
+    builds before the module had that namespace, which wrote the digests)."""
+    return getattr(_core, "_testing", _core)
 
 
 def _digest(array):
@@ -127,20 +136,20 @@ def _digest(array):
 def _switches():
     """Tier switches and their settings: the default, and each tier off or forced."""
     yield "default", lambda: None
-    yield "no_sparse", lambda: _core._testing.set_sparse_passes(False)
-    yield "winograd_never", lambda: _core._testing.set_winograd_fusion("never")
-    yield "winograd_always", lambda: _core._testing.set_winograd_fusion("always")
+    yield "no_sparse", lambda: _testing().set_sparse_passes(False)
+    yield "winograd_never", lambda: _testing().set_winograd_fusion("never")
+    yield "winograd_always", lambda: _testing().set_winograd_fusion("always")
 
 
 def _restore():
-    _core._testing.set_sparse_passes(True)
-    _core._testing.set_winograd_fusion("auto")
+    _testing().set_sparse_passes(True)
+    _testing().set_winograd_fusion("auto")
 
 
 def digests(isas=None, threads=(1, 2)):
     """{case key: digest} for every case on the instruction sets given (all
     this CPU has by default)."""
-    best = ISAS.index(_core._testing.best_isa())
+    best = ISAS.index(_testing().best_isa())
     isas = ISAS[: best + 1] if isas is None else isas
     out = {}
     before_isa, before_threads = _core.isa(), sl.get_num_threads()

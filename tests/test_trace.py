@@ -2,6 +2,7 @@
 to the network's layers, for the calling thread only and only while the
 context is open."""
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -178,3 +179,65 @@ def test_notes_past_the_capacity_are_reported():
             for _ in range(300):
                 layer.forward(a)
     assert len(trace.records) == 256
+
+
+_PASSES = {"dense_forward": "dense.forward", "dense_absmax": "dense.absmax",
+           "conv_forward": "conv.forward", "conv_absmax": "conv.absmax",
+           "pool_forward": "pool.forward", "dense_relevance": "dense",
+           "conv_relevance": "conv", "pool_relevance": "pool"}
+_SEMIRING_NAMES = {_core.SEMIRING_REAL: "real", _core.SEMIRING_BOOLEAN: "boolean",
+                   _core.SEMIRING_COUNTING: "counting", _core.SEMIRING_VITERBI: "viterbi"}
+
+
+def test_every_pass_of_the_core_notes_exactly_its_one_tier(monkeypatch, restore_kernels):
+    """Every dense, conv and pool pass, on networks that reach every tier
+    (tests/bit_for_bit.py), notes one tier of its own family and pass."""
+    import bit_for_bit
+
+    expected = []
+
+    def counted(name, fn):
+        def call(*args, **kwargs):
+            family = _PASSES[name]
+            if name.endswith("_relevance"):
+                semiring = kwargs.get("semiring", args[0] if args else None)
+                family += "." + _SEMIRING_NAMES[semiring]
+            expected.append(family)
+            return fn(*args, **kwargs)
+        return call
+
+    for name in _PASSES:
+        monkeypatch.setattr(_core, name, counted(name, getattr(_core, name)))
+    seen = []
+    for switch, apply in bit_for_bit._switches():
+        apply()
+        for dtype in (np.float32, np.float64):
+            for case, net, x, target in bit_for_bit.cases(dtype):
+                for rule in bit_for_bit.rule_sets(net).values():
+                    for semiring in bit_for_bit.semirings(
+                            isinstance(net.layers[0], layers.Conv2d)).values():
+                        before = len(expected)
+                        _core.trace_start()
+                        try:
+                            with warnings.catch_warnings():
+                                warnings.simplefilter("ignore", sl.RelevanceWarning)
+                                sl.relevance(net, x, target=target, semiring=semiring,
+                                             rule=rule)
+                            notes = _core.trace_take()
+                        finally:
+                            _core.trace_stop()
+                        calls = expected[before:]
+                        assert len(notes) == len(calls), (switch, case, semiring, calls, notes)
+                        for call, note in zip(calls, notes):
+                            assert note.startswith(call + "."), (case, call, note)
+                        seen.extend(notes)
+        bit_for_bit._restore()
+    tiers = set(seen)
+    # the tiers the issue names are all reached by these networks
+    for tier in ("dense.forward.few_samples", "dense.forward.weights_first",
+                 "dense.forward.sparse_inputs", "dense.forward.packed_product",
+                 "dense.forward.zbox", "dense.boolean.intervals", "conv.forward.winograd",
+                 "conv.forward.winograd_fused", "conv.real.direct", "conv.real.packed_product",
+                 "conv.counting.intervals", "pool.real.rows_2x2", "pool.forward.windows"):
+            assert tier in tiers, (tier, sorted(tiers))
+
