@@ -16,6 +16,7 @@
 #include "lrp.h"
 #include "conv/conv_geometry.h"
 #include "kernel/compiler.h"
+#include "kernel/tuning.h"
 #include "products/microkernels.h"
 #include "products/products.h"
 #include "runtime/memory.h"
@@ -249,7 +250,7 @@ static lrp_status FN(conv_weights_build)(void *context, void *data)
     const ptrdiff_t panels = (job->m + job->mr - 1) / job->mr;
     job->packed = data;
     return lrp_parallel_for_upto(
-        job->v->groups * panels, (ptrdiff_t)((double)job->m * job->k * job->v->groups / 65536.0),
+        job->v->groups * panels, (ptrdiff_t)((double)job->m * job->k * job->v->groups / LRP_MIN_PACK_PER_THREAD),
         FN(conv_weights_task), job, job->v->interrupt);
 }
 

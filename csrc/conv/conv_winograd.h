@@ -33,6 +33,7 @@
 #include "lrp.h"
 #include "conv/conv_im2col.h"
 #include "kernel/compiler.h"
+#include "kernel/tuning.h"
 #include "products/microkernels.h"
 #include "products/products.h"
 #include "runtime/isa_dispatch.h"
@@ -701,7 +702,7 @@ static lrp_status FN(winograd_weights_build)(void *context, void *data)
                                      : v->out_c;
     const ptrdiff_t panels = (rows + job->mr - 1) / job->mr;
     const double weights = (double)v->out_c * (double)v->in_c * WINOGRAD_XI;
-    return lrp_parallel_for_upto(panels, (ptrdiff_t)(weights / 65536.0),
+    return lrp_parallel_for_upto(panels, (ptrdiff_t)(weights / LRP_MIN_PACK_PER_THREAD),
                                  LRP_ISA_TASK(winograd_weights_task), job, v->interrupt);
 }
 

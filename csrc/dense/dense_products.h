@@ -30,6 +30,7 @@ enum { DENSE_WEIGHTS_FIRST_SAMPLES = 64 };
 #include <stdlib.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
+#include "kernel/tuning.h"
 #include "products/products.h"
 #include "products/microkernels.h"
 #include "runtime/memory.h"
@@ -207,7 +208,7 @@ static T *FN(dense_pack_a)(const T *x, ptrdiff_t rows, ptrdiff_t inner, int mr, 
         return NULL;
     FN(dense_pack_job) job = {x, rows, inner, mr, kind, absolute, gamma, packed};
     const double elements = (double)rows * (double)inner;
-    *status = lrp_parallel_for_upto((rows + mr - 1) / mr, (ptrdiff_t)(elements / 65536.0),
+    *status = lrp_parallel_for_upto((rows + mr - 1) / mr, (ptrdiff_t)(elements / LRP_MIN_PACK_PER_THREAD),
                                     FN(dense_pack_a_task), &job, interrupt);
     if (*status != LRP_OK) {
         free(packed);

@@ -124,7 +124,7 @@ static T *FN(sparse_pack)(const lrp_dense_shape *s, int kind, T gamma, const T *
     FN(sparse_pack_job) job = {w, s->in, s->out, *ld, kind, gamma, wt};
     /* no interrupt: a copy of the weights, milliseconds at most */
     (void)lrp_parallel_for_upto((s->in + SPARSE_PACK_ROWS - 1) / SPARSE_PACK_ROWS,
-                                (ptrdiff_t)((double)s->in * (double)s->out / 65536.0),
+                                (ptrdiff_t)((double)s->in * (double)s->out / LRP_MIN_PACK_PER_THREAD),
                                 FN(sparse_pack_task), &job, NULL);
     return wt;
 }

@@ -41,20 +41,4 @@
 #define LRP_LANE_LOOP
 #endif
 
-/* Runs CALL(kind) with kind as a compile-time constant, so that the
- * always-inlined body is specialised for each rule. LRP-0 and LRP-eps share
- * one numerator; they differ only in the stabilised z the caller passes. */
-#define LRP_DISPATCH_RULE(kind, CALL)      \
-    switch (kind) {                        \
-    case LRP_RULE_GAMMA:                   \
-        CALL(LRP_RULE_GAMMA);              \
-        break;                             \
-    case LRP_RULE_ZBOX:                    \
-        CALL(LRP_RULE_ZBOX);               \
-        break;                             \
-    default:                               \
-        CALL(LRP_RULE_ZERO);               \
-        break;                             \
-    }
-
 #endif

@@ -9,6 +9,11 @@
  * costs tens of microseconds, which this much work hides. */
 #define LRP_MIN_WORK_PER_THREAD 262144.0
 
+/* Weight values packed (copied in a product's layout) per worker thread at
+ * least: as for LRP_MIN_WORK_PER_THREAD, a thread's share must hide the
+ * cost of waking it. */
+#define LRP_MIN_PACK_PER_THREAD 65536.0
+
 /* Viterbi's denominator m_k + LRP_VITERBI_EPS (docs/semantics.md): keeps
  * d = |n| / m finite where every |n_jk| of an output is 0. */
 #define LRP_VITERBI_EPS 1e-9
