@@ -10,7 +10,6 @@ Pooling layers offer `kernel_relevance` with the same signature: a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,7 +24,6 @@ __all__ = ["Layer", "ReLU", "Flatten", "Linear", "Conv2d", "KernelStep"]
 _FORWARD_RULE = Zero()
 
 
-@dataclass(frozen=True, eq=False)
 class KernelStep:
     """What one K-LRP step of a built-in semiring through a layer takes
     besides the layer's input a and its output's relevance r_out, for
@@ -41,14 +39,19 @@ class KernelStep:
     maxpool   pooling layers: "winner" or "average" (see `relevance`)
     """
 
-    spec: SemiringSpec
-    theta: float = 0.0
-    absolute: bool = False
-    rule: Rule | None = None
-    z: np.ndarray | None = None
-    low: np.ndarray | None = None
-    high: np.ndarray | None = None
-    maxpool: str = "winner"
+    # slots, not a frozen dataclass: one is made per layer of every pass, and
+    # a frozen dataclass's __init__ sets each field through object.__setattr__
+    __slots__ = ("spec", "theta", "absolute", "rule", "z", "low", "high", "maxpool")
+
+    def __init__(self, spec: SemiringSpec, theta: float = 0.0, absolute: bool = False,
+                 rule: Rule | None = None, z: np.ndarray | None = None,
+                 low: np.ndarray | None = None, high: np.ndarray | None = None,
+                 maxpool: str = "winner"):
+        self.spec, self.theta, self.absolute, self.rule = spec, theta, absolute, rule
+        self.z, self.low, self.high, self.maxpool = z, low, high, maxpool
+
+    def __repr__(self):
+        return f"KernelStep({self.spec.name}, theta={self.theta!r}, rule={self.rule!r})"
 
 
 class Layer:

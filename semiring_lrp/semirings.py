@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import numbers
 
+import weakref
+
 import numpy as np
 
 from .rules import rounding_problem, survives_rounding
@@ -439,11 +441,21 @@ def kernel_spec(semiring):
     """The `SemiringSpec` whose C kernels compute `semiring`, or None for
     the generic NumPy path: a built-in semiring, or a subclass of one that
     overrides none of zero, one, add, mul, annotate, annotate_contributions
-    and annotate_pooling (a changed __repr__ or theta keeps the kernels)."""
-    cls = _built_in_class(semiring)
-    if cls is None:
-        return None
+    and annotate_pooling (a changed __repr__ or theta keeps the kernels).
+    Decided once per class, when its first instance is asked about."""
     own = type(semiring)
-    if all(getattr(own, name) is getattr(cls, name) for name in _VALUE_METHODS):
-        return cls.spec
-    return None
+    try:
+        return _KERNEL_SPECS[own]
+    except KeyError:
+        pass
+    cls = _built_in_class(semiring)
+    spec = None
+    if cls is not None and all(getattr(own, name) is getattr(cls, name)
+                               for name in _VALUE_METHODS):
+        spec = cls.spec
+    _KERNEL_SPECS[own] = spec
+    return spec
+
+
+# kernel_spec's answer per class; classes are few, and a pass asks twice
+_KERNEL_SPECS = weakref.WeakKeyDictionary()
