@@ -14,6 +14,7 @@ import weakref
 
 import numpy as np
 
+from . import _core
 from .rules import rounding_problem, survives_rounding
 from .semiring_specs import BOOLEAN, COUNTING, REAL, VITERBI
 
@@ -415,7 +416,7 @@ class Viterbi(Semiring):
 
     def annotate_contributions(self, contributions, layer):
         strength = np.abs(contributions.numerator)
-        return strength / (contributions.strongest + np.asarray(1e-9, dtype=strength.dtype))
+        return strength / (contributions.strongest + np.asarray(_core.VITERBI_EPS, dtype=strength.dtype))
 
 
 _BUILT_INS = (Real, Boolean, Counting, Viterbi)

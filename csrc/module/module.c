@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lrp.h"
+#include "kernel/tuning.h"
 #include "module/convert.h"
 
 core_state *core_state_of(PyObject *module)
@@ -47,6 +48,12 @@ static int add_constants(PyObject *module)
     for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++)
         if (PyModule_AddIntConstant(module, constants[i].name, constants[i].value) < 0)
             return -1;
+    /* the Viterbi semiring's epsilon, so that its NumPy path adds the same */
+    PyObject *eps = PyFloat_FromDouble(LRP_VITERBI_EPS);
+    if (!eps || PyModule_AddObject(module, "VITERBI_EPS", eps) < 0) {
+        Py_XDECREF(eps);
+        return -1;
+    }
     return 0;
 }
 
