@@ -2,10 +2,11 @@
 
 `literal_relevance` evaluates semantics.md sample by sample over each
 layer's list of (j, k) pairs, taken one at a time in the list's order in
-arithmetic of the network's dtype, sharing no code with the library. `torch_lrp` is gradient-based LRP in PyTorch autograd
-(z; s = R/z; c = grad of sum(z*s); R = a*c), the form zennit and the LRP
-overview use: the public `semiring_lrp.torch.gradient_lrp`. `ISAS` lists
-the kernel paths this machine runs, for the tests that compare them.
+arithmetic of the network's dtype, sharing no code with the library.
+`torch_lrp` is gradient-based LRP in PyTorch autograd (z; s = R/z;
+c = grad of sum(z*s); R = a*c), the form zennit and the LRP overview use:
+the public `semiring_lrp.torch.gradient_lrp`. `ISAS` lists the kernel
+paths this machine runs, for the tests that compare them.
 """
 import numpy as np
 
@@ -174,7 +175,7 @@ def _pairs_relevance(kind, rule, T, theta, absolute, input_shape, a, j, k, w, bi
     if eps:
         z = z + eps if plus else np.where(z >= 0, z + eps, z + -eps)
     m = np.abs(beta)
-    np.fmax.at(m, k, np.abs(numerator))  # max(m_k, |term|), as Python's max keeps m_k on NaN
+    np.fmax.at(m, k, np.abs(numerator))  # max(m_k, |term|); a NaN term leaves m_k
     new = np.zeros(len(a), R.dtype)
     if kind == "viterbi":
         np.fmax.at(new, j, np.abs(numerator) / (m[k] + T(1e-9)) * R[k])
