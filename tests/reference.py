@@ -211,6 +211,22 @@ def torch_lrp(net, x, targets, rule_list, maxpool="winner"):
     return gradient_lrp(net, np.asarray(x), targets, rule=list(rule_list), maxpool=maxpool)
 
 
+def vgg_with_narrow_classifier(name, width=64, classes=10):
+    """torchvision's VGG `name` with random weights and its classifier's
+    layers (Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear) `width`
+    units wide instead of 4096, with `classes` outputs: the features, where
+    the variants differ, as torchvision builds them, without the 25088 x 4096
+    weights that are most of the model's to build, copy and convert."""
+    import torch
+    import torchvision
+
+    model = getattr(torchvision.models, name)(weights=None)
+    model.classifier[0] = torch.nn.Linear(512 * 7 * 7, width)
+    model.classifier[3] = torch.nn.Linear(width, width)
+    model.classifier[6] = torch.nn.Linear(width, classes)
+    return model
+
+
 class MaxPlus(sl.Semiring):
     """(R u {-inf}, max, +, -inf, 0) over log-coefficients: the log of the
     strongest product of coefficients along any path (the README's own

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from reference import relative_error, torch_lrp
+from reference import relative_error, torch_lrp, vgg_with_narrow_classifier
 
 import semiring_lrp as sl
 from semiring_lrp import composites
@@ -81,16 +81,11 @@ def test_boolean_with_the_papers_thresholds(vgg16, image):
 
 @pytest.mark.parametrize("name", ["vgg11", "vgg13_bn", "vgg16_bn", "vgg19"])
 def test_vgg_variants_import(name):
-    """The variants differ in their features. Their classifier, the same
-    Linear, ReLU and Dropout layers in each (imported at full size by
-    test_torch_bridge's round trip of VGG-16), is narrowed from 4096 units to
-    64: at full size it holds most of the weights to build and convert."""
+    """The variants differ in their features; their classifier, the same
+    layers in each, is imported at full size by test_torch_bridge's round
+    trip of VGG-16."""
     torch.manual_seed(1)
-    model = getattr(torchvision.models, name)()
-    model.classifier[0] = torch.nn.Linear(512 * 7 * 7, 64)
-    model.classifier[3] = torch.nn.Linear(64, 64)
-    model.classifier[6] = torch.nn.Linear(64, 10)
-    model = model.double().eval()
+    model = vgg_with_narrow_classifier(name).double().eval()
     with torch.no_grad():  # running statistics that make folding matter
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
