@@ -1,11 +1,12 @@
 """Slow, literal references for the tests.
 
-`literal_relevance` evaluates semantics.md by looping over samples and
-(j, k) pairs in scalar arithmetic of the network's dtype, sharing no code
-with the library. `torch_lrp` is gradient-based LRP in PyTorch autograd
-(z; s = R/z; c = grad of sum(z*s); R = a*c), the form zennit and the LRP
-overview use: the public `semiring_lrp.torch.gradient_lrp`. `ISAS` lists
-the kernel paths this machine runs, for the tests that compare them.
+`literal_relevance` evaluates semantics.md sample by sample over each
+layer's list of (j, k) pairs, taken one at a time in the list's order in
+arithmetic of the network's dtype, sharing no code with the library.
+`torch_lrp` is gradient-based LRP in PyTorch autograd (z; s = R/z;
+c = grad of sum(z*s); R = a*c), the form zennit and the LRP overview use:
+the public `semiring_lrp.torch.gradient_lrp`. `ISAS` lists the kernel
+paths this machine runs, for the tests that compare them.
 """
 import numpy as np
 
@@ -18,27 +19,21 @@ ISAS = _PATHS[: _PATHS.index(_core._testing.best_isa()) + 1]
 
 def _conv_pairs(layer, in_shape):
     """(out_shape, pairs): every (j, k, w_jk) of a Conv2d, by the definition
-    z[co, oy, ox] = sum a[ci, oy*s - p + ky*d, ox*s - p + kx*d] w[co, ci, ky, kx]."""
+    z[co, oy, ox] = sum a[ci, oy*s - p + ky*d, ox*s - p + kx*d] w[co, ci, ky, kx],
+    in the order of the loops over (co, oy, ox, ci, ky, kx)."""
     C, H, W = in_shape
     (sh, sw), (ph, pw), (dh, dw), g = layer.stride, layer.padding, layer.dilation, layer.groups
     O, cin_g, KH, KW = layer.weight.shape
     OH = (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1
     OW = (W + 2 * pw - dw * (KW - 1) - 1) // sw + 1
-    pairs = []
-    for co in range(O):
-        group = co // (O // g)
-        for oy in range(OH):
-            for ox in range(OW):
-                k = (co * OH + oy) * OW + ox
-                for cl in range(cin_g):
-                    ci = group * cin_g + cl
-                    for ky in range(KH):
-                        for kx in range(KW):
-                            iy, ix = oy * sh - ph + ky * dh, ox * sw - pw + kx * dw
-                            if 0 <= iy < H and 0 <= ix < W:
-                                pairs.append(((ci * H + iy) * W + ix, k,
-                                              layer.weight[co, cl, ky, kx]))
-    return (O, OH, OW), pairs
+    # one entry per turn of those six nested loops, in row-major (loop) order
+    co, oy, ox, cl, ky, kx = (axis.reshape(-1) for axis in np.indices((O, OH, OW, cin_g, KH, KW)))
+    ci = (co // (O // g)) * cin_g + cl
+    iy, ix = oy * sh - ph + ky * dh, ox * sw - pw + kx * dw
+    inside = (0 <= iy) & (iy < H) & (0 <= ix) & (ix < W)
+    j = ((ci * H + iy) * W + ix)[inside]
+    k = ((co * OH + oy) * OW + ox)[inside]
+    return (O, OH, OW), (j, k, layer.weight[co, cl, ky, kx][inside])
 
 
 def _window_bounds(layer, in_shape):
@@ -59,29 +54,38 @@ def _window_bounds(layer, in_shape):
 
 def _pool_pairs(layer, in_shape, a, maxpool):
     """(out_shape, pairs) of a pool: weight 1/divisor per window, or for max
-    pooling (winner-take-all) 1 on the first arg-max in row-major order."""
+    pooling (winner-take-all) 1 on the first arg-max in row-major order.
+    Pairs go channel by channel, window by window, and row-major within a window."""
     C, H, W = in_shape
     (rows, cols), (rdiv, cdiv) = _window_bounds(layer, in_shape)
-    winner = isinstance(layer, sl.MaxPool2d) and maxpool == "winner"
-    pairs = []
-    for c in range(C):
-        for oy, (r0, r1) in enumerate(rows):
-            for ox, (c0, c1) in enumerate(cols):
-                k = (c * len(rows) + oy) * len(cols) + ox
-                window = [(c * H + iy) * W + ix for iy in range(r0, r1) for ix in range(c0, c1)]
-                best = window[0]
-                for j in window:
-                    if a[j] > a[best]:
-                        best = j
-                for j in window:
-                    w = (1.0 if j == best else 0.0) if winner else 1.0 / (rdiv[oy] * cdiv[ox])
-                    pairs.append((j, k, w))
-    return (C, len(rows), len(cols)), pairs
+    windows = [[iy * W + ix for iy in range(r0, r1) for ix in range(c0, c1)]
+               for r0, r1 in rows for c0, c1 in cols]
+    divisor = np.array([float(rd * cd) for rd in rdiv for cd in cdiv])
+    # (window, place in it): -1 past the window's end
+    places = np.full((len(windows), max(map(len, windows))), -1)
+    for o, window in enumerate(windows):
+        places[o, :len(window)] = window
+    valid = np.broadcast_to(places >= 0, (C,) + places.shape)
+    j = np.arange(C)[:, None, None] * (H * W) + np.maximum(places, 0)[None]
+    a = np.asarray(a)
+    # the first arg-max: a later entry wins only if strictly greater
+    best = j[:, :, 0]
+    for e in range(1, places.shape[1]):
+        better = valid[:, :, e] & (a[j[:, :, e]] > a[best])
+        best = np.where(better, j[:, :, e], best)
+    if isinstance(layer, sl.MaxPool2d) and maxpool == "winner":
+        w = np.where(j == best[:, :, None], 1.0, 0.0)
+    else:
+        w = np.broadcast_to(1.0 / divisor[None, :, None], j.shape)
+    k = np.broadcast_to(np.arange(C * len(windows)).reshape(C, len(windows), 1), j.shape)
+    return (C, len(rows), len(cols)), (j[valid], k[valid], w[valid])
 
 
 def _linear_pairs(layer, in_shape):
+    """(out_shape, pairs) of a Linear: (j, k, w[k, j]) for k, then j."""
     K, J = layer.weight.shape
-    return (K,), [(j, k, layer.weight[k, j]) for k in range(K) for j in range(J)]
+    return (K,), (np.tile(np.arange(J), K), np.repeat(np.arange(K), J),
+                  layer.weight.reshape(-1))
 
 
 def literal_relevance(net, x, targets, kind, rule_list, thetas=None, absolute=False,
@@ -89,19 +93,21 @@ def literal_relevance(net, x, targets, kind, rule_list, thetas=None, absolute=Fa
     """kind in 'real', 'boolean', 'counting', 'viterbi'; x (N, *input).
 
     Every layer becomes its list of (j, k, w_jk) pairs, built by the layer's
-    definition; the forward pass and K-LRP then loop over those pairs.
+    definition; the forward pass and K-LRP then run over those pairs one by
+    one, in the list's order, in arithmetic of the network's dtype: each
+    `ufunc.at` below adds (ors, maxes) one pair's term into its entry at a
+    time, unbuffered, as the loop `for j, k, w in pairs: z[k] += term` does.
     Pools use LRP-0 and `pool_thetas` (default 1e-9 each)."""
-    T = np.float32 if net.dtype == np.float32 else float
-    zero = {"real": T(0), "viterbi": T(0), "boolean": False, "counting": 0}[kind]
-    one = {"real": T(1), "viterbi": T(1), "boolean": True, "counting": 1}[kind]
+    T = np.dtype(net.dtype).type
+    out_dtype = {"boolean": np.bool_, "counting": np.int64}.get(kind, T)
     results = []
     for n in range(x.shape[0]):
         shape = x.shape[1:]
-        a = [T(v) for v in x[n].reshape(-1)]
-        steps = []  # (layer, input activations, input shape, pairs, bias per k)
+        a = x[n].reshape(-1).astype(T)
+        steps = []  # (layer, input activations, pairs, bias per k)
         for layer in net.layers:
             if isinstance(layer, sl.ReLU):
-                a = [v if v > 0 else T(0) for v in a]
+                a = np.where(a > 0, a, T(0))
                 continue
             if isinstance(layer, sl.Flatten):
                 shape = (len(a),)
@@ -118,20 +124,20 @@ def literal_relevance(net, x, targets, kind, rule_list, thetas=None, absolute=Fa
                 forward_pairs = pairs
             K = int(np.prod(out_shape))
             per_channel = K // len(layer.bias) if layer.weighted else 1
-            bias = ([T(layer.bias[k // per_channel]) for k in range(K)] if layer.weighted
-                    else [T(0)] * K)
-            steps.append((layer, a, shape, pairs, bias))
-            z = [T(0)] * K
-            for j, k, w in forward_pairs:
-                z[k] += a[j] * T(w)
-            a = [z[k] + bias[k] for k in range(K)]
+            bias = (layer.bias.astype(T)[np.arange(K) // per_channel] if layer.weighted
+                    else np.zeros(K, T))
+            steps.append((layer, a, pairs, bias))
+            j, k, w = forward_pairs
+            z = np.zeros(K, T)
+            np.add.at(z, k, a[j] * w.astype(T))
+            a = z + bias
             shape = out_shape
         out = a
-        R = [zero] * len(out)
-        R[targets[n]] = out[targets[n]] if init == "activation" else one
+        R = np.zeros(len(out), out_dtype)
+        R[targets[n]] = out[targets[n]] if init == "activation" else 1
         windex = sum(1 for layer, *_ in steps if layer.weighted)
         pindex = len(steps) - windex
-        for layer, a, shape, pairs, bias in reversed(steps):
+        for layer, a, (j, k, w), bias in reversed(steps):
             if layer.weighted:
                 windex -= 1
                 rule, theta = rule_list[windex], (thetas[windex] if thetas else None)
@@ -139,52 +145,54 @@ def literal_relevance(net, x, targets, kind, rule_list, thetas=None, absolute=Fa
                 pindex -= 1
                 rule = rules.Zero()
                 theta = pool_thetas[pindex] if pool_thetas else 1e-9
-            gamma, eps, plus = _rule_parts(rule, T)
-            zbox = isinstance(rule, rules.ZBox)
-            if zbox:
-                low = np.broadcast_to(rule.low, x.shape[1:]).reshape(-1)
-                high = np.broadcast_to(rule.high, x.shape[1:]).reshape(-1)
-
-            def rho(v):
-                return v + gamma * max(v, T(0)) if isinstance(rule, rules.Gamma) else v
-
-            def numerator(j, w):
-                w = T(w)
-                if zbox:
-                    return a[j] * w - T(low[j]) * max(w, T(0)) - T(high[j]) * min(w, T(0))
-                return a[j] * rho(w)
-
-            K = len(bias)
-            beta = [T(0) if zbox else rho(b) for b in bias]
-            z = [T(0)] * K
-            for j, k, w in pairs:
-                z[k] += numerator(j, w)
-            for k in range(K):
-                s = z[k] + beta[k]
-                if eps:
-                    s = s + eps if plus else s + (eps if s >= 0 else -eps)
-                z[k] = s
-            m = [abs(b) for b in beta]
-            for j, k, w in pairs:
-                m[k] = max(m[k], abs(numerator(j, w)))
-            newR = [zero] * len(a)
-            for j, k, w in pairs:
-                if kind == "viterbi":
-                    newR[j] = max(newR[j], abs(numerator(j, w)) / (m[k] + T(1e-9)) * R[k])
-                    continue
-                d = numerator(j, w) / z[k] if z[k] != 0 else T(0)
-                if kind == "real":
-                    newR[j] = newR[j] + d * R[k]
-                    continue
-                passes = (abs(d) if absolute else d) >= T(theta)
-                if kind == "boolean":
-                    newR[j] = newR[j] or (passes and R[k])
-                else:
-                    newR[j] = newR[j] + (1 if passes else 0) * R[k]
-            R = newR
+            R = _pairs_relevance(kind, rule, T, theta, absolute, x.shape[1:], a, j, k,
+                                 w.astype(T), bias, R)
         results.append(R)
-    dtype = {"boolean": bool, "counting": np.int64}.get(kind, net.dtype)
-    return np.array(results, dtype=dtype).reshape(x.shape)
+    return np.array(results, dtype=out_dtype).reshape(x.shape)
+
+
+def _pairs_relevance(kind, rule, T, theta, absolute, input_shape, a, j, k, w, bias, R):
+    """One layer's K-LRP step over its pairs (j, k, w): the relevance of its inputs."""
+    gamma, eps, plus = _rule_parts(rule, T)
+    zero = T(0)
+
+    def rho(v):  # v + gamma * max(v, 0)
+        return v + gamma * np.where(zero > v, zero, v) if isinstance(rule, rules.Gamma) else v
+
+    if isinstance(rule, rules.ZBox):
+        low = np.broadcast_to(rule.low, input_shape).reshape(-1).astype(T)
+        high = np.broadcast_to(rule.high, input_shape).reshape(-1).astype(T)
+        # a_j w - low_j max(w, 0) - high_j min(w, 0)
+        numerator = (a[j] * w - low[j] * np.where(zero > w, zero, w)
+                     - high[j] * np.where(zero < w, zero, w))
+        beta = np.zeros(len(bias), T)
+    else:
+        numerator = a[j] * rho(w)
+        beta = rho(bias)
+    z = np.zeros(len(bias), T)
+    np.add.at(z, k, numerator)
+    z = z + beta
+    if eps:
+        z = z + eps if plus else np.where(z >= 0, z + eps, z + -eps)
+    m = np.abs(beta)
+    np.fmax.at(m, k, np.abs(numerator))  # max(m_k, |term|); a NaN term leaves m_k
+    new = np.zeros(len(a), R.dtype)
+    if kind == "viterbi":
+        np.fmax.at(new, j, np.abs(numerator) / (m[k] + T(1e-9)) * R[k])
+        return new
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(z[k] != 0, numerator / z[k], zero)
+    if kind == "real":
+        np.add.at(new, j, d * R[k])
+        return new
+    passes = (np.abs(d) if absolute else d) >= T(theta)
+    if kind == "boolean":
+        np.logical_or.at(new, j, passes & R[k])
+        return new
+    # counting in int64: the counts of one layer stay below 2**63
+    assert np.bincount(j, minlength=len(a)).max() * max(int(R.max()), 1) < 2**63
+    np.add.at(new, j, passes * R[k])
+    return new
 
 
 def _rule_parts(rule, T):
@@ -201,6 +209,22 @@ def torch_lrp(net, x, targets, rule_list, maxpool="winner"):
     from semiring_lrp.torch import gradient_lrp
 
     return gradient_lrp(net, np.asarray(x), targets, rule=list(rule_list), maxpool=maxpool)
+
+
+def vgg_with_narrow_classifier(name, width=64, classes=10):
+    """torchvision's VGG `name` with random weights and its classifier's
+    layers (Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear) `width`
+    units wide instead of 4096, with `classes` outputs: the features, where
+    the variants differ, as torchvision builds them, without the 25088 x 4096
+    weights that are most of the model's to build, copy and convert."""
+    import torch
+    import torchvision
+
+    model = getattr(torchvision.models, name)(weights=None)
+    model.classifier[0] = torch.nn.Linear(512 * 7 * 7, width)
+    model.classifier[3] = torch.nn.Linear(width, width)
+    model.classifier[6] = torch.nn.Linear(width, classes)
+    return model
 
 
 class MaxPlus(sl.Semiring):

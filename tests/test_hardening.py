@@ -19,15 +19,22 @@ ZERO = (0, 0.0, 0, 0.0)
 GEOMETRY = (1, 1, 1, 1, 1, 1, 1)
 
 
-def _big_conv_call():
-    """One kernel call of seconds: a boolean pass through a wide 3x3 conv whose
-    threshold no pair passes, so that no pixel stops early."""
+def _conv_call(channels, size):
+    """One kernel call: a boolean pass through a 3x3 conv of `channels` in and
+    out on size x size pixels, whose threshold no pair passes, so that no
+    pixel stops early."""
     rng = np.random.default_rng(0)
-    a = rng.random((1, 128, 256, 256), dtype=np.float32)
-    w = rng.normal(size=(128, 128, 3, 3)).astype(np.float32)
-    z = _core.conv_forward(a, w, np.zeros(128, np.float32), ZERO, GEOMETRY)
+    a = rng.random((1, channels, size, size), dtype=np.float32)
+    w = rng.normal(size=(channels, channels, 3, 3)).astype(np.float32)
+    z = _core.conv_forward(a, w, np.zeros(channels, np.float32), ZERO, GEOMETRY)
     r = np.ones(z.shape, dtype=bool)
     return lambda: _core.conv_relevance(_core.SEMIRING_BOOLEAN, a, w, z, r, ZERO, GEOMETRY, 1e30)
+
+
+@pytest.fixture(scope="module")
+def big_conv_call():
+    """A kernel call of seconds, for the tests that interrupt it."""
+    return _conv_call(128, 256)
 
 
 def _resident_bytes():
@@ -38,8 +45,8 @@ def _resident_bytes():
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def test_ctrl_c_stops_a_long_kernel_call():
-    call = _big_conv_call()
+def test_ctrl_c_stops_a_long_kernel_call(big_conv_call):
+    call = big_conv_call
     start = time.perf_counter()
     call()
     uninterrupted = time.perf_counter() - start
@@ -55,11 +62,11 @@ def test_ctrl_c_stops_a_long_kernel_call():
     assert stopped_after < uninterrupted / 2
 
 
-def test_ctrl_c_in_relevance_leaves_the_network_usable():
+def test_ctrl_c_in_relevance_leaves_the_network_usable(big_conv_call):
     net = random_mlp(np.random.default_rng(1), (30, 20, 5), np.float64)
     x = np.random.default_rng(2).uniform(size=(4, 30))
     before = sl.relevance(net, x, semiring=sl.Counting())
-    call = _big_conv_call()
+    call = big_conv_call
     timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     with pytest.raises(KeyboardInterrupt):
@@ -70,7 +77,9 @@ def test_ctrl_c_in_relevance_leaves_the_network_usable():
 
 def test_kernels_release_the_gil():
     """While one thread is inside a long kernel call, Python code keeps running."""
-    call = _big_conv_call()
+    # a 16th of the interrupted call's pairs: a tenth of a second or more,
+    # millions of turns of the loop below while the GIL is free
+    call = _conv_call(64, 128)
     done = threading.Event()
     worker = threading.Thread(target=lambda: (call(), done.set()))
     worker.start()

@@ -24,13 +24,14 @@ def test_imported_layers_are_named_by_module_path():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.ReLU(),
                                 torch.nn.Dropout(), torch.nn.Sequential(torch.nn.Linear(3, 2)))
     assert sl.from_torch(model).names == ("0", "1", "2", "4.0")
-    vgg = sl.from_torch(torchvision.models.vgg16())
+    vgg16 = torchvision.models.vgg16()
+    vgg = sl.from_torch(vgg16)
     assert vgg.names[:5] == ("features.0", "features.1", "features.2", "features.3",
                              "features.4")
     assert vgg.names[30:] == ("features.30", "avgpool", "flatten", "classifier.0",
                               "classifier.1", "classifier.3", "classifier.4", "classifier.6")
     # models.vgg16 names its layers as from_torch does
-    state = {k: v.numpy() for k, v in torchvision.models.vgg16().state_dict().items()}
+    state = {k: v.numpy() for k, v in vgg16.state_dict().items()}
     built = models._vgg_network("vgg16", lambda name, shape, dtype=None: state[name])
     assert built.names == vgg.names
     # a folded BatchNorm leaves the conv's name

@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+from reference import vgg_with_narrow_classifier
 
 import semiring_lrp as sl
 from semiring_lrp.apps.pruning import neuron_scores, pruning_curve
@@ -242,11 +243,12 @@ def test_curve_errors_name_the_problem(mlp, digits):
 
 
 def test_vgg_filters(digits):
-    torchvision = pytest.importorskip("torchvision")
+    pytest.importorskip("torchvision")
     import torch
 
     torch.manual_seed(0)
-    net = sl.from_torch(torchvision.models.vgg11(weights=None).eval())
+    # conv filters pruned: the classifier's width does not matter
+    net = sl.from_torch(vgg_with_narrow_classifier("vgg11").eval())
     x = np.random.default_rng(0).random((4, 3, 32, 32)).astype(np.float32)
     labels = np.array([1, 2, 3, 4])
     w = net.layers[net.layer_index("features.3")].weight.astype(np.float64)
