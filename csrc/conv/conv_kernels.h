@@ -100,6 +100,22 @@ static LRP_INLINE lrp_status FN(conv_for_rule)(int kind, FN(conv_rule_body) body
     }
 }
 
+/* Items [begin, end) of a pass that runs over the threads, each by
+ * body(item, kind) with the pass's rule kind a constant; stops between
+ * items when the team is stopped. */
+static LRP_INLINE lrp_status FN(conv_items)(const FN(conv_pass) *pass, ptrdiff_t begin,
+                                            ptrdiff_t end, int worker, lrp_team *team,
+                                            FN(conv_rule_body) body)
+{
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const FN(conv_item) at = {pass, item};
+        FN(conv_for_rule)(pass->kind, body, &at);
+    }
+    return LRP_OK;
+}
+
 /* w_jk of output channel co, input channel cl of its group, tap (ky, kx) */
 static LRP_INLINE T FN(conv_weight)(const lrp_conv_shape *s, const T *w, ptrdiff_t co,
                                     ptrdiff_t cl, ptrdiff_t ky, ptrdiff_t kx)
@@ -219,14 +235,7 @@ static LRP_INLINE lrp_status FN(conv_rows_item_of)(const void *context, int kind
 static LRP_INLINE lrp_status FN(conv_rows_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
                                                  int worker, lrp_team *team)
 {
-    const FN(conv_pass) *pass = context;
-    for (ptrdiff_t item = begin; item < end; item++) {
-        if (lrp_team_stop(team, worker))
-            return LRP_ERR_INTERRUPTED;
-        const FN(conv_item) at = {pass, item};
-        FN(conv_for_rule)(pass->kind, FN(conv_rows_item_of), &at);
-    }
-    return LRP_OK;
+    return FN(conv_items)(context, begin, end, worker, team, FN(conv_rows_item_of));
 }
 
 LRP_ISA_PLAIN_TASKS(conv_rows_task, FN(conv_rows_items))
@@ -697,14 +706,7 @@ static LRP_INLINE lrp_status FN(conv_viterbi_plane_of)(const void *context, int 
 static LRP_INLINE lrp_status FN(conv_viterbi_planes)(void *context, ptrdiff_t begin,
                                                      ptrdiff_t end, int worker, lrp_team *team)
 {
-    const FN(conv_pass) *pass = context;
-    for (ptrdiff_t item = begin; item < end; item++) {
-        if (lrp_team_stop(team, worker))
-            return LRP_ERR_INTERRUPTED;
-        const FN(conv_item) at = {pass, item};
-        FN(conv_for_rule)(pass->kind, FN(conv_viterbi_plane_of), &at);
-    }
-    return LRP_OK;
+    return FN(conv_items)(context, begin, end, worker, team, FN(conv_viterbi_plane_of));
 }
 
 LRP_ISA_PLAIN_TASKS(conv_viterbi_task, FN(conv_viterbi_planes))

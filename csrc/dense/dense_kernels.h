@@ -103,7 +103,8 @@ static LRP_INLINE lrp_status FN(zbox_forward)(const lrp_dense_shape *s, const T 
                                               const T *low, const T *high, T *z)
 {
     for (ptrdiff_t n = 0; n < s->n; n++) {
-        LRP_RETURN_IF_INTERRUPTED(s);
+        if (lrp_interrupted(s->interrupt))
+            return LRP_ERR_INTERRUPTED;
         const T *an = a + n * s->in;
         const T *lo = low + n * s->in;
         const T *hi = high + n * s->in;
@@ -119,7 +120,8 @@ static LRP_INLINE lrp_status FN(zbox_absmax)(const lrp_dense_shape *s, const T *
                                              const T *low, const T *high, T *m)
 {
     for (ptrdiff_t n = 0; n < s->n; n++) {
-        LRP_RETURN_IF_INTERRUPTED(s);
+        if (lrp_interrupted(s->interrupt))
+            return LRP_ERR_INTERRUPTED;
         const T *an = a + n * s->in;
         const T *lo = low + n * s->in;
         const T *hi = high + n * s->in;
@@ -259,7 +261,8 @@ static LRP_INLINE lrp_status FN(zbox_real)(const lrp_dense_shape *s, const T *a,
     T *ratio = scratch;
     T *c = scratch + out, *cpos = c + in, *cneg = cpos + in;
     for (ptrdiff_t n = 0; n < s->n; n++) {
-        LRP_RETURN_IF_INTERRUPTED(s);
+        if (lrp_interrupted(s->interrupt))
+            return LRP_ERR_INTERRUPTED;
         const T *zn = z + n * out, *rn = r_out + n * out;
         for (ptrdiff_t k = 0; k < out; k++)
             ratio[k] = zn[k] == 0 ? (T)0 : rn[k] / zn[k];
@@ -352,7 +355,8 @@ static LRP_INLINE lrp_status FN(zbox_boolean)(const lrp_dense_shape *s, T theta,
 {
     ptrdiff_t in = s->in, out = s->out;
     for (ptrdiff_t n = 0; n < s->n; n++) {
-        LRP_RETURN_IF_INTERRUPTED(s);
+        if (lrp_interrupted(s->interrupt))
+            return LRP_ERR_INTERRUPTED;
         const T *an = a + n * in, *zn = z + n * out;
         const T *lo = low + n * in;
         const T *hi = high + n * in;
@@ -415,7 +419,8 @@ static LRP_INLINE lrp_status FN(counting_pairs)(int kind, const lrp_dense_shape 
 {
     ptrdiff_t in = s->in, out = s->out;
     for (ptrdiff_t n = 0; n < s->n; n++) {
-        LRP_RETURN_IF_INTERRUPTED(s);
+        if (lrp_interrupted(s->interrupt))
+            return LRP_ERR_INTERRUPTED;
         const T *an = a + n * in, *zn = z + n * out;
         const T *lo = kind == LRP_RULE_ZBOX ? low + n * in : NULL;
         const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;
@@ -511,7 +516,8 @@ static LRP_INLINE lrp_status FN(viterbi_pairs)(int kind, const lrp_dense_shape *
 {
     ptrdiff_t in = s->in, out = s->out;
     for (ptrdiff_t n = 0; n < s->n; n++) {
-        LRP_RETURN_IF_INTERRUPTED(s);
+        if (lrp_interrupted(s->interrupt))
+            return LRP_ERR_INTERRUPTED;
         const T *an = a + n * in, *mn = m + n * out, *rn = r_out + n * out;
         const T *lo = kind == LRP_RULE_ZBOX ? low + n * in : NULL;
         const T *hi = kind == LRP_RULE_ZBOX ? high + n * in : NULL;

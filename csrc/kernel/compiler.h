@@ -41,4 +41,12 @@
 #define LRP_LANE_LOOP
 #endif
 
+/* Before a loop over the rows of a micro-kernel's tile: unrolled in full,
+ * its arrays of accumulators become registers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LRP_UNROLL_ROWS _Pragma("GCC unroll 16")
+#else
+#define LRP_UNROLL_ROWS
+#endif
+
 #endif

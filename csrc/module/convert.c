@@ -216,6 +216,14 @@ PyObject *raise_status(lrp_status status)
     return NULL;
 }
 
+PyObject *pass_result(lrp_status status, PyObject *out)
+{
+    if (status == LRP_OK)
+        return out;
+    Py_DECREF(out);
+    return raise_status(status);
+}
+
 int take_float_dtype(PyObject *a, int *typenum)
 {
     if (!PyArray_Check(a)) {

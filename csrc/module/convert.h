@@ -64,6 +64,10 @@ extern const lrp_interrupt interrupt_on_signal;
 /* Sets the exception a kernel status other than LRP_OK stands for; NULL. */
 PyObject *raise_status(lrp_status status);
 
+/* A pass's result: out itself if status is LRP_OK; otherwise out released
+ * and status raised, NULL. */
+PyObject *pass_result(lrp_status status, PyObject *out);
+
 /* ---- weight caches ---- */
 
 #define WEIGHT_CACHE_NAME "semiring_lrp._core.weight_cache"

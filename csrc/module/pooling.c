@@ -27,10 +27,7 @@ static PyObject *py_pool_forward(PyObject *self, PyObject *args, PyObject *kwarg
     status = p.typenum == NPY_FLOAT32 ? lrp_pool_forward_f32(&p.shape, wd, ad, od)
                                       : lrp_pool_forward_f64(&p.shape, wd, ad, od);
     Py_END_ALLOW_THREADS
-    if (status != LRP_OK) {
-        Py_CLEAR(out);
-        raise_status(status);
-    }
+    out = pass_result(status, out);
 done:
     pool_args_clear(&p);
     return out;
@@ -74,16 +71,16 @@ static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwa
     int relevance_type;
     if (pool_args_take(&p, a, (int)mode, windows, weight) < 0 ||
         parse_semiring(semiring, &kind, &relevance_type, p.typenum) < 0)
-        goto fail;
+        goto done;
     npy_intp dims[4] = {p.shape.n, p.shape.channels, p.shape.out_h, p.shape.out_w};
     if (!(r_out = take_array(r_obj, relevance_type, 4, "r_out")))
-        goto fail;
+        goto done;
     if (!PyArray_CompareLists(PyArray_DIMS(r_out), dims, 4)) {
         PyErr_SetString(PyExc_ValueError, "r_out must have the pooling layer's output shape");
-        goto fail;
+        goto done;
     }
     if (!(r_in = fresh_output(self, 4, PyArray_DIMS(p.a), relevance_type)))
-        goto fail;
+        goto done;
     lrp_threshold t = {theta, absolute};
     void *wd = DATA(p.weight), *ad = DATA(p.a), *ro = PyArray_DATA(r_out);
     void *ri = PyArray_DATA((PyArrayObject *)r_in);
@@ -95,13 +92,7 @@ static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwa
         POOL_SWITCH(f64)
     }
     Py_END_ALLOW_THREADS
-    if (status != LRP_OK) {
-        raise_status(status);
-        goto fail;
-    }
-    goto done;
-fail:
-    Py_CLEAR(r_in);
+    r_in = pass_result(status, r_in);
 done:
     Py_XDECREF(r_out);
     pool_args_clear(&p);

@@ -46,10 +46,7 @@ static PyObject *weighted_sum(PyObject *self, PyObject *args, PyObject *kwargs, 
         status = f32 ? lrp_dense_absmax_f32(&d.dense, &d.rule, ad, wd, bd, lo, hi, od)
                      : lrp_dense_absmax_f64(&d.dense, &d.rule, ad, wd, bd, lo, hi, od);
     Py_END_ALLOW_THREADS
-    if (status != LRP_OK) {
-        Py_CLEAR(out);
-        raise_status(status);
-    }
+    out = pass_result(status, out);
 done:
     layer_args_clear(&d);
     return out;
@@ -121,17 +118,17 @@ static PyObject *weighted_relevance(PyObject *self, PyObject *args, PyObject *kw
     int relevance_type;
     if (layer_args_take(&d, a, w, NULL, rule, geometry, low, high, cache) < 0 ||
         parse_semiring(semiring, &kind, &relevance_type, d.typenum) < 0)
-        goto fail;
+        goto done;
     if (!(z = take_array(z_obj, d.typenum, d.out_ndim, "z")) ||
         !(r_out = take_array(r_obj, relevance_type, d.out_ndim, "r_out")))
-        goto fail;
+        goto done;
     if (!PyArray_CompareLists(PyArray_DIMS(z), d.out_dims, d.out_ndim) ||
         !PyArray_CompareLists(PyArray_DIMS(r_out), d.out_dims, d.out_ndim)) {
         PyErr_SetString(PyExc_ValueError, "z and r_out must have the layer's output shape");
-        goto fail;
+        goto done;
     }
     if (!(r_in = fresh_output(self, PyArray_NDIM(d.a), PyArray_DIMS(d.a), relevance_type)))
-        goto fail;
+        goto done;
 
     lrp_threshold t = {theta, absolute};
     const lrp_rule *r = &d.rule;
@@ -150,13 +147,7 @@ static PyObject *weighted_relevance(PyObject *self, PyObject *args, PyObject *kw
         RELEVANCE_SWITCH(dense, f64, &d.dense)
     }
     Py_END_ALLOW_THREADS
-    if (status != LRP_OK) {
-        raise_status(status);
-        goto fail;
-    }
-    goto done;
-fail:
-    Py_CLEAR(r_in);
+    r_in = pass_result(status, r_in);
 done:
     Py_XDECREF(z);
     Py_XDECREF(r_out);

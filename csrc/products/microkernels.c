@@ -1,138 +1,422 @@
 /* Register-blocked micro-kernels of the packed products (products/products.h), one set per
  * instruction set, chosen at run time (isa.c).
  *
- * A micro-kernel updates one MR x NR tile of C from a packed A panel (kc
- * steps of MR values) and a packed B panel (kc steps of NR values):
+ * A micro-kernel updates one MR x NR tile of C from A (kc steps of MR
+ * values) and a packed B panel (kc steps of NR values):
  *   sum: c[r][j] = c[r][j] + a[p][r] * b[p][j], p = 0 .. kc-1 in order
  *   max: c[r][j] = max(c[r][j], a[p][r] * b[p][j])
- * starting from the tile's current values (load) or from 0; `rows` and
- * `cols` are the sum with A read in place from a row-major or column-major
- * matrix. The SIMD kernels
+ * starting from the tile's current values (load) or from 0. The SIMD kernels
  * fuse the sum's multiply-add (one rounding); the portable one rounds twice.
  * Each is compiled for its instruction set by a target attribute, so the
  * shipped build needs no -march flag and runs on any x86-64 (or other) CPU.
+ *
+ * Every kernel is one always-inline tile function per instruction set and
+ * type, called with a constant layout and combination by the four named
+ * kernels of its table (sum, max, rows, cols), so each named kernel is
+ * compiled with its own layout folded in.
  */
 #include "products/microkernels.h"
 #include "runtime/isa_dispatch.h"
 
-/* Where a kernel finds A. PACKED: the panel of FN(pack_a), mr values per
- * step. IN_PLACE: a row-major matrix with row stride lda (a batch of
- * activations, which then needs no packing). */
-#define A_PARAMS_PACKED(T) const T *restrict a,
-#define A_PARAMS_IN_PLACE(T) const T *restrict a, ptrdiff_t lda,
-#define A_AT_PACKED(p, r, MR) a[(p) * (MR) + (r)]
-#define A_AT_IN_PLACE(p, r, MR) a[(r) * lda + (p)]
-/* COLUMNS: a column-major matrix with column stride lda (Winograd's V,
- * whose rows are tiles: the wide form reads it where the input step wrote
- * it). */
-#define A_PARAMS_COLUMNS(T) const T *restrict a, ptrdiff_t lda,
-#define A_AT_COLUMNS(p, r, MR) a[(p) * lda + (r)]
+/* Where a kernel finds A[p][r]. PACKED: the panel of FN(pack_a), mr values
+ * per step. ROWS: a row-major matrix with row stride lda (a batch of
+ * activations, which then needs no packing). COLUMNS: a column-major matrix
+ * with column stride lda (Winograd's V, whose rows are tiles: the wide form
+ * reads it where the input step wrote it). */
+typedef enum { A_PACKED, A_ROWS, A_COLUMNS } a_layout;
+
+static LRP_INLINE ptrdiff_t a_index(a_layout layout, ptrdiff_t p, int r, int mr, ptrdiff_t lda)
+{
+    switch (layout) {
+    case A_PACKED:
+        return p * mr + r;
+    case A_ROWS:
+        return r * lda + p;
+    default:
+        return p * lda + r;
+    }
+}
+
+/* How a product joins its accumulator. */
+typedef enum { COMBINE_SUM, COMBINE_MAX } combine_op;
 
 /* Portable C: small tiles the compiler vectorises with the baseline ISA. */
-#define PORTABLE_KERNEL(NAME, T, MR, NR, COMBINE, LAYOUT)                                  \
-    static void NAME(ptrdiff_t kc, A_PARAMS_##LAYOUT(T) const T *restrict b, T *restrict c, \
-                     ptrdiff_t ldc, int load)                                               \
-    {                                                                                       \
-        T acc[MR][NR];                                                                      \
-        for (int r = 0; r < MR; r++)                                                        \
-            for (int j = 0; j < NR; j++)                                                    \
-                acc[r][j] = load ? c[r * ldc + j] : (T)0;                                   \
-        for (ptrdiff_t p = 0; p < kc; p++) {                                                \
-            for (int r = 0; r < MR; r++) {                                                  \
-                const T ar = A_AT_##LAYOUT(p, r, MR);                                       \
-                for (int j = 0; j < NR; j++) {                                              \
-                    const T product = ar * b[p * NR + j];                                   \
-                    acc[r][j] = COMBINE(acc[r][j], product);                                \
-                }                                                                           \
-            }                                                                               \
-        }                                                                                   \
-        for (int r = 0; r < MR; r++)                                                        \
-            for (int j = 0; j < NR; j++)                                                    \
-                c[r * ldc + j] = acc[r][j];                                                 \
-    }
+enum { PORTABLE_MR = 4, PORTABLE_NR_F32 = 8, PORTABLE_NR_F64 = 4 };
 
-#define ADD(acc, x) ((acc) + (x))
-#define MAXIMUM(acc, x) ((x) > (acc) ? (x) : (acc))
+static LRP_INLINE void portable_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                         const float *restrict b, float *restrict c,
+                                         ptrdiff_t ldc, int load, a_layout layout,
+                                         combine_op combine)
+{
+    enum { MR = PORTABLE_MR, NR = PORTABLE_NR_F32 };
+    float acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            acc[r][j] = load ? c[r * ldc + j] : 0.0f;
+    for (ptrdiff_t p = 0; p < kc; p++)
+        for (int r = 0; r < MR; r++) {
+            const float ar = a[a_index(layout, p, r, MR, lda)];
+            for (int j = 0; j < NR; j++) {
+                const float product = ar * b[p * NR + j];
+                if (combine == COMBINE_SUM)
+                    acc[r][j] = acc[r][j] + product;
+                else
+                    acc[r][j] = product > acc[r][j] ? product : acc[r][j];
+            }
+        }
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            c[r * ldc + j] = acc[r][j];
+}
 
-PORTABLE_KERNEL(sum_f32_portable, float, 4, 8, ADD, PACKED)
-PORTABLE_KERNEL(max_f32_portable, float, 4, 8, MAXIMUM, PACKED)
-PORTABLE_KERNEL(rows_f32_portable, float, 4, 8, ADD, IN_PLACE)
-PORTABLE_KERNEL(cols_f32_portable, float, 4, 8, ADD, COLUMNS)
-PORTABLE_KERNEL(sum_f64_portable, double, 4, 4, ADD, PACKED)
-PORTABLE_KERNEL(max_f64_portable, double, 4, 4, MAXIMUM, PACKED)
-PORTABLE_KERNEL(rows_f64_portable, double, 4, 4, ADD, IN_PLACE)
-PORTABLE_KERNEL(cols_f64_portable, double, 4, 4, ADD, COLUMNS)
+static LRP_INLINE void portable_tile_f64(ptrdiff_t kc, const double *restrict a,
+                                         ptrdiff_t lda, const double *restrict b,
+                                         double *restrict c, ptrdiff_t ldc, int load,
+                                         a_layout layout, combine_op combine)
+{
+    enum { MR = PORTABLE_MR, NR = PORTABLE_NR_F64 };
+    double acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            acc[r][j] = load ? c[r * ldc + j] : 0.0;
+    for (ptrdiff_t p = 0; p < kc; p++)
+        for (int r = 0; r < MR; r++) {
+            const double ar = a[a_index(layout, p, r, MR, lda)];
+            for (int j = 0; j < NR; j++) {
+                const double product = ar * b[p * NR + j];
+                if (combine == COMBINE_SUM)
+                    acc[r][j] = acc[r][j] + product;
+                else
+                    acc[r][j] = product > acc[r][j] ? product : acc[r][j];
+            }
+        }
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            c[r * ldc + j] = acc[r][j];
+}
 
-static const lrp_micro_f32 portable_f32 = {4, 8, sum_f32_portable, max_f32_portable,
-                                           rows_f32_portable, cols_f32_portable};
-static const lrp_micro_f64 portable_f64 = {4, 4, sum_f64_portable, max_f64_portable,
-                                           rows_f64_portable, cols_f64_portable};
+static void sum_f32_portable(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                             float *restrict c, ptrdiff_t ldc, int load)
+{
+    portable_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
+}
+static void max_f32_portable(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                             float *restrict c, ptrdiff_t ldc, int load)
+{
+    portable_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
+}
+static void rows_f32_portable(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                              const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                              int load)
+{
+    portable_tile_f32(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
+}
+static void cols_f32_portable(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                              const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                              int load)
+{
+    portable_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
+}
+static void sum_f64_portable(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                             double *restrict c, ptrdiff_t ldc, int load)
+{
+    portable_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
+}
+static void max_f64_portable(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                             double *restrict c, ptrdiff_t ldc, int load)
+{
+    portable_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
+}
+static void rows_f64_portable(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                              const double *restrict b, double *restrict c, ptrdiff_t ldc,
+                              int load)
+{
+    portable_tile_f64(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
+}
+static void cols_f64_portable(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                              const double *restrict b, double *restrict c, ptrdiff_t ldc,
+                              int load)
+{
+    portable_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
+}
+
+static const lrp_micro_f32 portable_f32 = {PORTABLE_MR,      PORTABLE_NR_F32,  sum_f32_portable,
+                                           max_f32_portable, rows_f32_portable, cols_f32_portable};
+static const lrp_micro_f64 portable_f64 = {PORTABLE_MR,      PORTABLE_NR_F64,  sum_f64_portable,
+                                           max_f64_portable, rows_f64_portable, cols_f64_portable};
 
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
 
-/* Two vectors of B per step, one broadcast of A per row: 2 * MR accumulators.
- * A flavour is the intrinsics' width W (512, 256) and suffix S (ps, pd):
- * INTRIN(W, op, S) names _mm<W>_<op>_<S>; LANES values of T fill a vector. */
-#define INTRIN(W, op, S) _mm##W##_##op##_##S
-#define ROWS8(X, ...) X(0, __VA_ARGS__) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__) \
-                      X(4, __VA_ARGS__) X(5, __VA_ARGS__) X(6, __VA_ARGS__) X(7, __VA_ARGS__)
-#define ROWS6(X, ...) X(0, __VA_ARGS__) X(1, __VA_ARGS__) X(2, __VA_ARGS__) X(3, __VA_ARGS__) \
-                      X(4, __VA_ARGS__) X(5, __VA_ARGS__)
-
-#define SIMD_KERNEL(NAME, TARGET, ROWS, MR, T, VEC, W, S, LANES, STEP, LAYOUT)                   \
-    TARGET static void NAME(ptrdiff_t kc, A_PARAMS_##LAYOUT(T) const T *restrict b,             \
-                            T *restrict c, ptrdiff_t ldc, int load)                             \
-    {                                                                                           \
-        ROWS(DECLARE_ROW, VEC)                                                                  \
-        if (load) {                                                                             \
-            ROWS(LOAD_ROW, W, S, LANES)                                                         \
-        } else {                                                                                \
-            ROWS(ZERO_ROW, W, S)                                                                \
-        }                                                                                       \
-        for (ptrdiff_t p = 0; p < kc; p++) {                                                    \
-            const VEC b0 = INTRIN(W, load, S)(b), b1 = INTRIN(W, load, S)(b + LANES);           \
-            ROWS(STEP_ROW##STEP, VEC, W, S, LAYOUT, MR)                                         \
-            b += 2 * LANES;                                                                     \
-        }                                                                                       \
-        ROWS(STORE_ROW, W, S, LANES)                                                            \
+/* A tile is MR rows by two vectors of LANES values: one broadcast of A per
+ * row and step, 2 * MR accumulators held in registers. */
+LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                                         const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                                                         int load, a_layout layout, combine_op combine)
+{
+    enum { MR = 8, LANES = 16 };
+    __m512 left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
+    if (load) {
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++) {
+            left[r] = _mm512_loadu_ps(c + r * ldc);
+            right[r] = _mm512_loadu_ps(c + r * ldc + LANES);
+        }
+    } else {
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++)
+            left[r] = right[r] = _mm512_setzero_ps();
     }
-#define DECLARE_ROW(r, VEC) VEC c##r##0, c##r##1;
-#define LOAD_ROW(r, W, S, LANES) \
-    c##r##0 = INTRIN(W, loadu, S)(c + (r) * ldc), c##r##1 = INTRIN(W, loadu, S)(c + (r) * ldc + LANES);
-#define ZERO_ROW(r, W, S) c##r##0 = INTRIN(W, setzero, S)(), c##r##1 = INTRIN(W, setzero, S)();
-#define STEP_ROWSUM(r, VEC, W, S, LAYOUT, MR)               \
-    {                                                       \
-        const VEC ar = INTRIN(W, set1, S)(A_AT_##LAYOUT(p, r, MR)); \
-        c##r##0 = INTRIN(W, fmadd, S)(ar, b0, c##r##0);     \
-        c##r##1 = INTRIN(W, fmadd, S)(ar, b1, c##r##1);     \
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m512 b_left = _mm512_load_ps(b), b_right = _mm512_load_ps(b + LANES);
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++) {
+            const __m512 ar = _mm512_set1_ps(a[a_index(layout, p, r, MR, lda)]);
+            if (combine == COMBINE_SUM) {
+                left[r] = _mm512_fmadd_ps(ar, b_left, left[r]);
+                right[r] = _mm512_fmadd_ps(ar, b_right, right[r]);
+            } else {
+                left[r] = _mm512_max_ps(left[r], _mm512_mul_ps(ar, b_left));
+                right[r] = _mm512_max_ps(right[r], _mm512_mul_ps(ar, b_right));
+            }
+        }
+        b += 2 * LANES;
     }
-#define STEP_ROWMAX(r, VEC, W, S, LAYOUT, MR)                                  \
-    {                                                                         \
-        const VEC ar = INTRIN(W, set1, S)(A_AT_##LAYOUT(p, r, MR));           \
-        c##r##0 = INTRIN(W, max, S)(c##r##0, INTRIN(W, mul, S)(ar, b0));      \
-        c##r##1 = INTRIN(W, max, S)(c##r##1, INTRIN(W, mul, S)(ar, b1));      \
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_ps(c + r * ldc, left[r]);
+        _mm512_storeu_ps(c + r * ldc + LANES, right[r]);
     }
-#define STORE_ROW(r, W, S, LANES) \
-    INTRIN(W, storeu, S)(c + (r) * ldc, c##r##0), INTRIN(W, storeu, S)(c + (r) * ldc + LANES, c##r##1);
+}
 
-/* One instruction set's kernels for one type and their table ISA_TY
- * (avx512_f32, ...): packed sum and max, and the sums reading A in place
- * (row-major and column-major);
- * a tile is MR rows by two vectors of LANES values. */
-#define SIMD_KERNELS(ISA, TARGET, ROWS, MR, TY, T, VEC, W, S, LANES)                            \
-    SIMD_KERNEL(sum_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, SUM, PACKED)            \
-    SIMD_KERNEL(max_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, MAX, PACKED)            \
-    SIMD_KERNEL(rows_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, SUM, IN_PLACE)         \
-    SIMD_KERNEL(cols_##TY##_##ISA, TARGET, ROWS, MR, T, VEC, W, S, LANES, SUM, COLUMNS)          \
-    static const lrp_micro_##TY ISA##_##TY = {MR, 2 * (LANES), sum_##TY##_##ISA,                \
-                                              max_##TY##_##ISA, rows_##TY##_##ISA,               \
-                                              cols_##TY##_##ISA};
+LRP_TARGET_AVX512 static void sum_f32_avx512(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                             float *restrict c, ptrdiff_t ldc, int load)
+{
+    avx512_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
+}
 
-SIMD_KERNELS(avx512, LRP_TARGET_AVX512, ROWS8, 8, f32, float, __m512, 512, ps, 16)
-SIMD_KERNELS(avx512, LRP_TARGET_AVX512, ROWS8, 8, f64, double, __m512d, 512, pd, 8)
-SIMD_KERNELS(avx2, LRP_TARGET_AVX2, ROWS6, 6, f32, float, __m256, 256, ps, 8)
-SIMD_KERNELS(avx2, LRP_TARGET_AVX2, ROWS6, 6, f64, double, __m256d, 256, pd, 4)
+LRP_TARGET_AVX512 static void max_f32_avx512(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                             float *restrict c, ptrdiff_t ldc, int load)
+{
+    avx512_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
+}
+
+LRP_TARGET_AVX512 static void rows_f32_avx512(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                              const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                                              int load)
+{
+    avx512_tile_f32(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
+}
+
+LRP_TARGET_AVX512 static void cols_f32_avx512(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                              const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                                              int load)
+{
+    avx512_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
+}
+
+static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, rows_f32_avx512, cols_f32_avx512};
+
+LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                                                         const double *restrict b, double *restrict c, ptrdiff_t ldc,
+                                                         int load, a_layout layout, combine_op combine)
+{
+    enum { MR = 8, LANES = 8 };
+    __m512d left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
+    if (load) {
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++) {
+            left[r] = _mm512_loadu_pd(c + r * ldc);
+            right[r] = _mm512_loadu_pd(c + r * ldc + LANES);
+        }
+    } else {
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++)
+            left[r] = right[r] = _mm512_setzero_pd();
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m512d b_left = _mm512_load_pd(b), b_right = _mm512_load_pd(b + LANES);
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++) {
+            const __m512d ar = _mm512_set1_pd(a[a_index(layout, p, r, MR, lda)]);
+            if (combine == COMBINE_SUM) {
+                left[r] = _mm512_fmadd_pd(ar, b_left, left[r]);
+                right[r] = _mm512_fmadd_pd(ar, b_right, right[r]);
+            } else {
+                left[r] = _mm512_max_pd(left[r], _mm512_mul_pd(ar, b_left));
+                right[r] = _mm512_max_pd(right[r], _mm512_mul_pd(ar, b_right));
+            }
+        }
+        b += 2 * LANES;
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_pd(c + r * ldc, left[r]);
+        _mm512_storeu_pd(c + r * ldc + LANES, right[r]);
+    }
+}
+
+LRP_TARGET_AVX512 static void sum_f64_avx512(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                                             double *restrict c, ptrdiff_t ldc, int load)
+{
+    avx512_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
+}
+
+LRP_TARGET_AVX512 static void max_f64_avx512(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                                             double *restrict c, ptrdiff_t ldc, int load)
+{
+    avx512_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
+}
+
+LRP_TARGET_AVX512 static void rows_f64_avx512(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                                              const double *restrict b, double *restrict c, ptrdiff_t ldc,
+                                              int load)
+{
+    avx512_tile_f64(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
+}
+
+LRP_TARGET_AVX512 static void cols_f64_avx512(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                                              const double *restrict b, double *restrict c, ptrdiff_t ldc,
+                                              int load)
+{
+    avx512_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
+}
+
+static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, rows_f64_avx512, cols_f64_avx512};
+
+LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                                     const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                                                     int load, a_layout layout, combine_op combine)
+{
+    enum { MR = 6, LANES = 8 };
+    __m256 left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
+    if (load) {
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++) {
+            left[r] = _mm256_loadu_ps(c + r * ldc);
+            right[r] = _mm256_loadu_ps(c + r * ldc + LANES);
+        }
+    } else {
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++)
+            left[r] = right[r] = _mm256_setzero_ps();
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m256 b_left = _mm256_load_ps(b), b_right = _mm256_load_ps(b + LANES);
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++) {
+            const __m256 ar = _mm256_set1_ps(a[a_index(layout, p, r, MR, lda)]);
+            if (combine == COMBINE_SUM) {
+                left[r] = _mm256_fmadd_ps(ar, b_left, left[r]);
+                right[r] = _mm256_fmadd_ps(ar, b_right, right[r]);
+            } else {
+                left[r] = _mm256_max_ps(left[r], _mm256_mul_ps(ar, b_left));
+                right[r] = _mm256_max_ps(right[r], _mm256_mul_ps(ar, b_right));
+            }
+        }
+        b += 2 * LANES;
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < MR; r++) {
+        _mm256_storeu_ps(c + r * ldc, left[r]);
+        _mm256_storeu_ps(c + r * ldc + LANES, right[r]);
+    }
+}
+
+LRP_TARGET_AVX2 static void sum_f32_avx2(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                         float *restrict c, ptrdiff_t ldc, int load)
+{
+    avx2_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
+}
+
+LRP_TARGET_AVX2 static void max_f32_avx2(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                         float *restrict c, ptrdiff_t ldc, int load)
+{
+    avx2_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
+}
+
+LRP_TARGET_AVX2 static void rows_f32_avx2(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                          const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                                          int load)
+{
+    avx2_tile_f32(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
+}
+
+LRP_TARGET_AVX2 static void cols_f32_avx2(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                          const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                                          int load)
+{
+    avx2_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
+}
+
+static const lrp_micro_f32 avx2_f32 = {6, 16, sum_f32_avx2, max_f32_avx2, rows_f32_avx2, cols_f32_avx2};
+
+LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                                                     const double *restrict b, double *restrict c, ptrdiff_t ldc,
+                                                     int load, a_layout layout, combine_op combine)
+{
+    enum { MR = 6, LANES = 4 };
+    __m256d left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
+    if (load) {
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++) {
+            left[r] = _mm256_loadu_pd(c + r * ldc);
+            right[r] = _mm256_loadu_pd(c + r * ldc + LANES);
+        }
+    } else {
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++)
+            left[r] = right[r] = _mm256_setzero_pd();
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m256d b_left = _mm256_load_pd(b), b_right = _mm256_load_pd(b + LANES);
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < MR; r++) {
+            const __m256d ar = _mm256_set1_pd(a[a_index(layout, p, r, MR, lda)]);
+            if (combine == COMBINE_SUM) {
+                left[r] = _mm256_fmadd_pd(ar, b_left, left[r]);
+                right[r] = _mm256_fmadd_pd(ar, b_right, right[r]);
+            } else {
+                left[r] = _mm256_max_pd(left[r], _mm256_mul_pd(ar, b_left));
+                right[r] = _mm256_max_pd(right[r], _mm256_mul_pd(ar, b_right));
+            }
+        }
+        b += 2 * LANES;
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < MR; r++) {
+        _mm256_storeu_pd(c + r * ldc, left[r]);
+        _mm256_storeu_pd(c + r * ldc + LANES, right[r]);
+    }
+}
+
+LRP_TARGET_AVX2 static void sum_f64_avx2(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                                         double *restrict c, ptrdiff_t ldc, int load)
+{
+    avx2_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
+}
+
+LRP_TARGET_AVX2 static void max_f64_avx2(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                                         double *restrict c, ptrdiff_t ldc, int load)
+{
+    avx2_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
+}
+
+LRP_TARGET_AVX2 static void rows_f64_avx2(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
+                                          int load)
+{
+    avx2_tile_f64(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
+}
+
+LRP_TARGET_AVX2 static void cols_f64_avx2(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
+                                          int load)
+{
+    avx2_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
+}
+
+static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2, rows_f64_avx2, cols_f64_avx2};
 #endif
 
 const lrp_micro_f32 *lrp_micro_for_f32(void)

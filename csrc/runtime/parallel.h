@@ -40,10 +40,4 @@ static inline int lrp_interrupted(const lrp_interrupt *interrupt)
     return interrupt && interrupt->requested(interrupt->context);
 }
 
-#define LRP_RETURN_IF_INTERRUPTED(s)               \
-    do {                                           \
-        if (lrp_interrupted((s)->interrupt))       \
-            return LRP_ERR_INTERRUPTED;            \
-    } while (0)
-
 #endif
