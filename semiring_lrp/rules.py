@@ -10,6 +10,7 @@ and each layer's weights (`Rule.check_fits`).
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -39,6 +40,13 @@ def in_dtype(value, dtype):
 def survives_rounding(value, dtype):
     """Whether `value` keeps its meaning in `dtype`: a finite value stays
     finite, a non-zero one non-zero (infinities and 0 are exact anywhere)."""
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        # one number, the common case (checked once per layer and pass)
+        value = float(value)
+        with np.errstate(over="ignore", under="ignore"):
+            rounded = float(np.dtype(dtype).type(value))
+        return not ((math.isfinite(value) and not math.isfinite(rounded))
+                    or (value != 0 and rounded == 0))
     value = np.asarray(value, dtype=np.float64)
     rounded = in_dtype(value, dtype).astype(np.float64)
     overflows = np.isfinite(value) & ~np.isfinite(rounded)
