@@ -4,7 +4,8 @@
     net = sl.models.mnist_mlp()
     R = sl.relevance(net, x, semiring=sl.Boolean(threshold=1e-9))
 """
-from . import apps, composites, datasets, images, memory, models, rules, viz
+from . import annotations, apps, composites, datasets, images, memory, models, rules, viz
+from .composed import ComposedSemiring, FloatCounting, LogCounting, MaxPlus, MinMax
 from .calibration import CalibratedThresholds, CalibrationWarning, calibrate_thresholds
 from .diagnostics import InputRangeWarning, RelevanceWarning
 from .images import aggregate_channels
@@ -26,6 +27,7 @@ __all__ = [
     "datasets",
     # semirings, rules, propagation
     "Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi", "rules",
+    "ComposedSemiring", "annotations", "MaxPlus", "MinMax", "FloatCounting", "LogCounting",
     "composites", "relevance", "LayerRelevance", "LayerDensity",
     # thresholds and what a pass tells about itself
     "calibrate_thresholds", "CalibratedThresholds", "RelevanceWarning", "InputRangeWarning",

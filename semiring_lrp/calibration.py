@@ -27,6 +27,7 @@ from .datasets import as_dataset, shaped_for
 from .inputs import as_batch, as_targets
 from .memory import pooled_arrays
 from .propagation import _Walk, checked_arguments
+from .semiring_specs import BOOLEAN, COUNTING
 from .semirings import Boolean, Counting, Semiring, family_spec
 
 __all__ = ["calibrate_thresholds", "CalibratedThresholds", "CalibrationWarning"]
@@ -157,9 +158,10 @@ def _checked_semiring(net, semiring, rule, maxpool):
         raise TypeError(f"semiring is the class {semiring.__name__}; give an instance, e.g. "
                         f"{semiring.__name__}(absolute=True)")
     spec = family_spec(semiring)
-    if spec is None or not spec.thresholded:
+    if spec is not BOOLEAN and spec is not COUNTING:
         raise TypeError(f"calibrate_thresholds chooses Boolean and Counting thresholds; "
-                        f"{semiring!r} has none to choose")
+                        f"{semiring!r} is neither (a composed semiring's threshold step "
+                        "takes the thresholds Boolean's calibration gives)")
     resolved, rules, _, maxpool = checked_arguments(net, semiring, rule, "one", maxpool,
                                                     "input")
     return resolved, rules, maxpool

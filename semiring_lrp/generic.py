@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from .composed import CountOverflow, NaNProduced
 from .rules import ZBox, Zero
 from .semirings import Contributions, Semiring
 
@@ -130,6 +131,18 @@ def fold(semiring, annotate, groups, rule, a, z, bias, strongest, r_out, where, 
             cache.append(np.asarray(strongest()).reshape(n, -1))
         return cache[0]
 
+    try:
+        return _fold_groups(semiring, method, annotate, groups, rule, flat_a, flat_z,
+                            flat_low, flat_high, bias, strongest_flat, flat_r, acc, zero,
+                            where).reshape(a.shape)
+    except (NaNProduced, CountOverflow) as err:
+        # a composed semiring's operation knows its values, not its layer
+        raise type(err)(f"{err} {where}") from None
+
+
+def _fold_groups(semiring, method, annotate, groups, rule, flat_a, flat_z, flat_low,
+                 flat_high, bias, strongest_flat, flat_r, acc, zero, where):
+    """`fold`'s loop over the groups on flat (N, size) arrays; returns acc."""
     for j, k, w in groups:
         r_k = flat_r[:, k]
         if np.all(r_k == zero):
@@ -149,7 +162,7 @@ def fold(semiring, annotate, groups, rule, a, z, bias, strongest, r_out, where, 
         if wider != acc.dtype:
             acc = acc.astype(wider)  # a result is never cast to a narrower dtype
         acc[:, j] = total
-    return acc.reshape(a.shape)
+    return acc
 
 
 def weighted_step(semiring, index, layer, rule, a, z, r_out, where, low=None, high=None):

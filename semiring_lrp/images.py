@@ -25,6 +25,8 @@ _AGGREGATES = {
     "and": lambda r, axis: np.all(r, axis=axis),
     "sum": lambda r, axis: np.sum(r, axis=axis),
     "max": lambda r, axis: np.max(r, axis=axis),
+    "min": lambda r, axis: np.min(r, axis=axis),
+    "logaddexp": lambda r, axis: np.logaddexp.reduce(r, axis=axis),
 }
 
 
@@ -33,9 +35,10 @@ def aggregate_channels(relevance, how="sum"):
     (N, C, H, W) into (H, W) or (N, H, W).
 
     how: "or" or "and" (boolean), "sum" (counting, real), "max" (Viterbi),
-    or a semiring instance, which picks its own: Boolean "or", Counting and
-    Real "sum", Viterbi "max". Counts are summed exactly (OverflowError past
-    int64).
+    "min", "logaddexp" (log-counting), or a semiring instance, which picks
+    its own: Boolean "or", Counting and Real "sum", Viterbi "max", a
+    composed semiring its (+). Counts are summed exactly (OverflowError
+    past int64).
     """
     r = np.asarray(from_tensor(relevance, "relevance"))
     if isinstance(how, Semiring):

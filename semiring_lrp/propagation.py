@@ -17,6 +17,8 @@ from .inputs import as_batch, as_targets, is_tensor, tensor_like
 from .memory import pooled_arrays
 from .network import Network
 from .rules import Rule, ZBox, Zero
+from .semiring_specs import is_built_in
+from .composed import ComposedSemiring
 from .semirings import Real, Semiring, kernel_spec
 
 __all__ = ["relevance", "LayerRelevance", "LayerDensity"]
@@ -190,7 +192,8 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
 
     walk = _Walk(net, semiring, rules, maxpool)
     r, all_layers = walk(acts, r0, stop, keep=return_all)
-    if walk.spec is not None:
+    if walk.spec is not None and is_built_in(walk.spec):
+        # the checks read 0 as "no relevance": a built-in's zero
         _check_health(walk, acts, r0, r, all_layers, stop)
     if not return_all:
         if stop == 0:
@@ -246,7 +249,7 @@ class _Walk:
         preactivation its output in the forward pass, batch_shape the
         network input's shape. The same call for every such layer: a
         `KernelStep` carries what the layer's kernel needs."""
-        if self.spec is not None and not _core.any_nonzero(r_out):
+        if self.spec is not None and is_built_in(self.spec) and not _core.any_nonzero(r_out):
             # 0 absorbs (x) and is neutral for (+), so every input gets 0
             # (semantics.md, section 3): no denominators to form. Built-in
             # semirings only: their 0 is a plain 0 of the relevance array.
@@ -461,9 +464,11 @@ def _shown(rule, parameter):
 
 def _relevance_dtype(semiring, net_dtype):
     """The dtype of the output relevance: its spec's for a semiring on the
-    C kernels, else np.result_type(zero(), one()) (both checked), the
+    C kernels or a composed one, else np.result_type(zero(), one()) (both checked), the
     network's dtype for floats. A user semiring's layers may widen it (see generic.fold)."""
     spec = kernel_spec(semiring)
+    if spec is None and isinstance(semiring, ComposedSemiring):
+        spec = semiring.spec  # its element dtype, on either path
     if spec is not None:
         return spec.relevance_dtype(net_dtype)
     dtype = generic.identity_dtype(semiring)

@@ -14,7 +14,8 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["SemiringSpec", "REAL", "BOOLEAN", "COUNTING", "VITERBI", "SPECS", "spec_named"]
+__all__ = ["SemiringSpec", "REAL", "BOOLEAN", "COUNTING", "VITERBI", "SPECS", "spec_named",
+           "is_built_in"]
 
 
 @dataclass(frozen=True)
@@ -22,20 +23,22 @@ class SemiringSpec:
     """One built-in semiring as the library treats it.
 
     name        its word: the command line's --semiring value
-    core_id     the C core's id of its kernels (`_core.SEMIRING_*`)
+    core_id     the C core's id of its kernels (`_core.SEMIRING_*`), or a
+                composed semiring's `core_descriptor` tuple
     dtype       its relevance's dtype; None: the network's float dtype
     thresholded whether it takes a threshold per weighted layer and per
                 pooling layer (`theta(layer)`, `pool_theta(pool)`, `absolute`)
     strongest   whether its kernels divide by the strongest contribution m_k
                 (`absmax`) rather than by the stabilised z_k
-    reduction   its (+) as a reduction ("sum", "or", "max"): how pictures
+    reduction   its (+) as a reduction ("sum", "or", "max"; composed
+                semirings also "and", "min", "logaddexp"): how pictures
                 fold colour channels and reduce="semiring" folds samples
     kind        its picture style, a `viz.KINDS` entry
     label       what a picture calls its relevance, after the paper
     """
 
     name: str
-    core_id: int
+    core_id: int | tuple | None
     dtype: np.dtype | None
     thresholded: bool
     strongest: bool
@@ -61,6 +64,12 @@ VITERBI = SemiringSpec("viterbi", _core.SEMIRING_VITERBI, None, thresholded=Fals
 
 #: every built-in semiring's spec, in the order the library lists them
 SPECS = (REAL, BOOLEAN, COUNTING, VITERBI)
+
+
+def is_built_in(spec):
+    """Whether `spec` is one of the built-in semirings' (whose 0 is a plain
+    0 and whose (+) is a named reduction), not a composed semiring's."""
+    return any(spec is built_in for built_in in SPECS)
 
 
 def spec_named(name):

@@ -139,6 +139,30 @@ class Semiring:
         layers); by default `annotate_contributions(contributions, None)`."""
         return self.annotate_contributions(contributions, None)
 
+    @classmethod
+    def compose(cls, add, mul, zero=None, one=None, annotate=None, dtype=None):
+        """A semiring from named parts (GraphBLAS's way): a `ComposedSemiring`.
+
+        add       (+): "plus", "max", "min", "or", "and" or "logaddexp"
+        mul       (x): "times", "plus", "min", "max" or "and"
+        zero, one numbers or bools; default the identities of add and mul
+                  (plus/times: 0/1, max/plus: -inf/0, or/and: False/True)
+        annotate  an `sl.annotations` chain (default identity(): d)
+        dtype     None (the network's float dtype), "float32", "float64",
+                  "int64" or "bool" (int64 and bool need a chain ending in
+                  threshold)
+
+        zero must be neutral for add and absorbing for mul, one neutral for
+        mul, on the values the chain can produce; each failed check, an
+        unknown name or a dtype that does not fit the parts raises a
+        ValueError or TypeError naming it. Example: max-plus over log|d|,
+        ``sl.Semiring.compose(add="max", mul="plus", zero=-np.inf, one=0.0,
+        annotate=sl.annotations.log_abs())``.
+        """
+        from .composed import ComposedSemiring
+
+        return ComposedSemiring(add, mul, zero, one, annotate, dtype)
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -195,21 +219,12 @@ def _per_position(values, position, name):
     return values[position] if isinstance(values, list) else values
 
 
-class _ThresholdSemiring(Semiring):
-    """Theta(d) = [d >= theta] (or [|d| >= theta] when absolute), per layer.
-
-    threshold: one number; a list with one per weighted layer (Linear,
-    Conv2d) in forward order; or a dict from every weighted layer's name or
-    index (see `Network`) to its number. pool_threshold: the same over the
-    pooling layers (default 1e-9), signed or absolute as `absolute`.
-    """
-
-    def __init__(self, threshold=1e-9, absolute=False, pool_threshold=1e-9):
-        self.threshold = _thresholds(threshold, "threshold")
-        self.pool_threshold = _thresholds(pool_threshold, "pool_threshold")
-        if not isinstance(absolute, (bool, np.bool_)):
-            raise TypeError(f"absolute must be True or False, not {absolute!r}")
-        self.absolute = bool(absolute)
+class _LayerThresholds:
+    """Thresholds per layer, shared by every thresholded semiring (Boolean,
+    Counting, a composed semiring whose annotation ends in a threshold):
+    `threshold` per weighted layer, `pool_threshold` per pooling layer (a
+    number, a list or a dict by layer as `_thresholds` parses them) and
+    `absolute`, set by the semiring's __init__."""
 
     def theta(self, layer: int) -> float:
         """The threshold of weighted layer `layer` (its position among the
@@ -271,6 +286,23 @@ class _ThresholdSemiring(Semiring):
         """`pool_theta(pool)` as a float, checked as `checked_theta` checks."""
         return _check_threshold_value(self.pool_theta(pool),
                                       f"{type(self).__name__}.pool_theta({pool}) (pooling layer)")
+
+
+class _ThresholdSemiring(_LayerThresholds, Semiring):
+    """Theta(d) = [d >= theta] (or [|d| >= theta] when absolute), per layer.
+
+    threshold: one number; a list with one per weighted layer (Linear,
+    Conv2d) in forward order; or a dict from every weighted layer's name or
+    index (see `Network`) to its number. pool_threshold: the same over the
+    pooling layers (default 1e-9), signed or absolute as `absolute`.
+    """
+
+    def __init__(self, threshold=1e-9, absolute=False, pool_threshold=1e-9):
+        self.threshold = _thresholds(threshold, "threshold")
+        self.pool_threshold = _thresholds(pool_threshold, "pool_threshold")
+        if not isinstance(absolute, (bool, np.bool_)):
+            raise TypeError(f"absolute must be True or False, not {absolute!r}")
+        self.absolute = bool(absolute)
 
     def _passes(self, d, theta):
         theta = np.asarray(theta, dtype=d.dtype)
@@ -433,9 +465,14 @@ def _built_in_class(semiring):
 
 def family_spec(semiring):
     """The `SemiringSpec` of the built-in semiring `semiring` derives from
-    (whatever it overrides), or None: what pictures draw it as."""
+    (whatever it overrides), a composed semiring's own spec, or None: what
+    pictures draw it as."""
     cls = _built_in_class(semiring)
-    return None if cls is None else cls.spec
+    if cls is not None:
+        return cls.spec
+    from .composed import ComposedSemiring
+
+    return semiring.spec if isinstance(semiring, ComposedSemiring) else None
 
 
 def kernel_spec(semiring):
@@ -443,7 +480,9 @@ def kernel_spec(semiring):
     the generic NumPy path: a built-in semiring, or a subclass of one that
     overrides none of zero, one, add, mul, annotate, annotate_contributions
     and annotate_pooling (a changed __repr__ or theta keeps the kernels).
-    Decided once per class, when its first instance is asked about."""
+    Decided once per class, when its first instance is asked about. A
+    composed semiring (`Semiring.compose`) takes the generic path until the
+    C core takes its `core_descriptor`."""
     own = type(semiring)
     try:
         return _KERNEL_SPECS[own]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..generic import checked_identity, checked_result
+from ..semiring_specs import is_built_in
 from ..semirings import Semiring, kernel_spec
 
 __all__ = ["REDUCTIONS", "Reduction", "Several", "make_reduction"]
@@ -277,9 +278,9 @@ def make_reduction(reduce, semiring, relevance_dtype):
                          f"not {reduce!r}")
     relevance_dtype = np.dtype(relevance_dtype)
     if reduce == "semiring":
-        # a semiring on the C kernels has its (+) as a named reduction
+        # a built-in semiring on the C kernels has its (+) as a named reduction
         spec = kernel_spec(semiring)
-        if spec is None:
+        if spec is None or not is_built_in(spec):
             if not isinstance(semiring, Semiring):
                 raise TypeError(f"reduce='semiring' needs a semiring_lrp.Semiring, "
                                 f"not {semiring!r}")
