@@ -200,16 +200,17 @@ class ComposedSemiring(_LayerThresholds, Semiring):
         add, mul = _UFUNCS[self.add_name], _UFUNCS[self.mul_name]
         where = (f"on the values {self.annotation!r} can produce"
                  + ("" if self.thresholded else f", {self.domain!r},") + " with zero and one")
+        laws = ((f"zero={self.zero_value!r} must be neutral for add {self.add_name!r}",
+                 lambda x: add(self._zero, x), lambda x: x),
+                (f"zero={self.zero_value!r} must absorb mul {self.mul_name!r}",
+                 lambda x: mul(self._zero, x), lambda x: self._zero),
+                (f"one={self.one_value!r} must be neutral for mul {self.mul_name!r}",
+                 lambda x: mul(self._one, x), lambda x: x))
         with np.errstate(all="ignore"):
-            for x in points:
-                x = np.asarray(x, dtype=dtype)
-                for law, got, want in (
-                        (f"zero={self.zero_value!r} must be neutral for add {self.add_name!r}",
-                         add(self._zero, x), x),
-                        (f"zero={self.zero_value!r} must absorb mul {self.mul_name!r}",
-                         mul(self._zero, x), self._zero),
-                        (f"one={self.one_value!r} must be neutral for mul {self.mul_name!r}",
-                         mul(self._one, x), x)):
+            for law, apply, expected in laws:
+                for x in points:
+                    x = np.asarray(x, dtype=dtype)
+                    got, want = apply(x), expected(x)
                     if not got == want:
                         raise ValueError(f"{law} {where}: for x = {x.item()!r} it gives "
                                          f"{np.asarray(got).item()!r}, not "

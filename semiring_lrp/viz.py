@@ -49,6 +49,7 @@ from .generic import identity_dtype
 from .images import aggregate_channels
 from .inputs import from_tensor
 from .semiring_specs import BOOLEAN, COUNTING, REAL, SPECS, VITERBI
+from .composed import ComposedSemiring, FloatCounting, LogCounting
 from .semirings import Boolean, Real, Semiring, _ThresholdSemiring, family_spec
 
 __all__ = ["draw", "heatmap", "grid", "compare", "class_masks", "save", "file_format",
@@ -444,13 +445,20 @@ def _threshold_text(semiring):
     return f"{which}s {shown} ({len(values)} layers)"
 
 
+def _thresholded(semiring):
+    """Whether `semiring` has thresholds per layer: Boolean, Counting, or a
+    composed semiring whose annotation ends in threshold(...)."""
+    return isinstance(semiring, _ThresholdSemiring) or (
+        isinstance(semiring, ComposedSemiring) and semiring.thresholded)
+
+
 def describe(kind, target=None):
     """A title for a map: the semiring (its class name; for a kind name, the
     paper's name of the map, e.g. "B-relevance"), its thresholds (boolean
     and counting) and the target, e.g. "Boolean, threshold 0.01, target 3"."""
     if isinstance(kind, Semiring):
         words = [type(kind).__name__]
-        if isinstance(kind, _ThresholdSemiring):
+        if _thresholded(kind):
             words.append(_threshold_text(kind))
     else:
         words = [_LABELS[_check_kind(kind)]]
@@ -761,9 +769,9 @@ def _column_semirings(which, items, semiring, rule):
             s, r, auto = semiring or Real(), value, repr(value)
         else:
             base = semiring if semiring is not None else Boolean()
-            if not isinstance(base, _ThresholdSemiring):
-                raise TypeError(f"thresholds= needs a Boolean or Counting semiring=, not "
-                                f"{base!r}")
+            if not isinstance(base, (_ThresholdSemiring, FloatCounting, LogCounting)):
+                raise TypeError(f"thresholds= needs a Boolean, Counting, FloatCounting or "
+                                f"LogCounting semiring=, not {base!r}")
             s = type(base)(threshold=value, absolute=base.absolute,
                            pool_threshold=base.pool_threshold)
             r, auto = rule, _threshold_text(s)
@@ -793,7 +801,25 @@ def _fold(r, semiring):
         spec = family_spec(semiring)
         r = aggregate_channels(r, "sum" if spec is None else spec.reduction)
     maps = _network_maps(r, r.shape)
+    if isinstance(semiring, ComposedSemiring):
+        maps = _finite_maps(maps, semiring)
     return maps, (BOOLEAN.kind if maps.dtype == np.bool_ else kind_of(semiring))
+
+
+def _finite_maps(maps, semiring):
+    """A composed semiring's maps with its infinite zero (MaxPlus's and
+    LogCounting's -inf: no path) drawn as the lowest finite value of the
+    maps (0 when there is none); ValueError for any other infinity."""
+    if maps.dtype.kind != "f" or np.all(np.isfinite(maps)):
+        return maps
+    zero = float(semiring.zero())
+    empty = maps == zero
+    if math.isinf(zero) and np.all(np.isfinite(maps[~empty])):
+        finite = maps[~empty]
+        floor = (finite.min() if zero < 0 else finite.max()) if finite.size else 0.0
+        return np.where(empty, floor, maps)
+    raise ValueError(f"the relevance of {semiring!r} holds infinite values that are not its "
+                     "zero: pictures draw finite values")
 
 
 def _display_images(batch, shape):

@@ -88,6 +88,45 @@ def _linear_pairs(layer, in_shape):
                   layer.weight.reshape(-1))
 
 
+def literal_forward(net, sample, maxpool="winner"):
+    """(steps, output) of one sample: the forward pass over each layer's
+    pairs in the network's dtype; steps lists (layer, input activations,
+    pairs (j, k, w) of the relevance pass, bias per k) of the weighted and
+    pooling layers in forward order."""
+    T = np.dtype(net.dtype).type
+    shape = sample.shape
+    a = sample.reshape(-1).astype(T)
+    steps = []  # (layer, input activations, pairs, bias per k)
+    for layer in net.layers:
+        if isinstance(layer, sl.ReLU):
+            a = np.where(a > 0, a, T(0))
+            continue
+        if isinstance(layer, sl.Flatten):
+            shape = (len(a),)
+            continue
+        if isinstance(layer, sl.Linear):
+            out_shape, pairs = _linear_pairs(layer, shape)
+        elif isinstance(layer, sl.Conv2d):
+            out_shape, pairs = _conv_pairs(layer, shape)
+        else:
+            # the forward pass always takes the max; `maxpool` is the relevance's choice
+            out_shape, forward_pairs = _pool_pairs(layer, shape, a, "winner")
+            pairs = _pool_pairs(layer, shape, a, maxpool)[1]
+        if layer.weighted:
+            forward_pairs = pairs
+        K = int(np.prod(out_shape))
+        per_channel = K // len(layer.bias) if layer.weighted else 1
+        bias = (layer.bias.astype(T)[np.arange(K) // per_channel] if layer.weighted
+                else np.zeros(K, T))
+        steps.append((layer, a, pairs, bias))
+        j, k, w = forward_pairs
+        z = np.zeros(K, T)
+        np.add.at(z, k, a[j] * w.astype(T))
+        a = z + bias
+        shape = out_shape
+    return steps, a
+
+
 def literal_relevance(net, x, targets, kind, rule_list, thetas=None, absolute=False,
                       init="one", pool_thetas=None, maxpool="winner"):
     """kind in 'real', 'boolean', 'counting', 'viterbi'; x (N, *input).
@@ -102,36 +141,7 @@ def literal_relevance(net, x, targets, kind, rule_list, thetas=None, absolute=Fa
     out_dtype = {"boolean": np.bool_, "counting": np.int64}.get(kind, T)
     results = []
     for n in range(x.shape[0]):
-        shape = x.shape[1:]
-        a = x[n].reshape(-1).astype(T)
-        steps = []  # (layer, input activations, pairs, bias per k)
-        for layer in net.layers:
-            if isinstance(layer, sl.ReLU):
-                a = np.where(a > 0, a, T(0))
-                continue
-            if isinstance(layer, sl.Flatten):
-                shape = (len(a),)
-                continue
-            if isinstance(layer, sl.Linear):
-                out_shape, pairs = _linear_pairs(layer, shape)
-            elif isinstance(layer, sl.Conv2d):
-                out_shape, pairs = _conv_pairs(layer, shape)
-            else:
-                # the forward pass always takes the max; `maxpool` is the relevance's choice
-                out_shape, forward_pairs = _pool_pairs(layer, shape, a, "winner")
-                pairs = _pool_pairs(layer, shape, a, maxpool)[1]
-            if layer.weighted:
-                forward_pairs = pairs
-            K = int(np.prod(out_shape))
-            per_channel = K // len(layer.bias) if layer.weighted else 1
-            bias = (layer.bias.astype(T)[np.arange(K) // per_channel] if layer.weighted
-                    else np.zeros(K, T))
-            steps.append((layer, a, pairs, bias))
-            j, k, w = forward_pairs
-            z = np.zeros(K, T)
-            np.add.at(z, k, a[j] * w.astype(T))
-            a = z + bias
-            shape = out_shape
+        steps, a = literal_forward(net, x[n], maxpool)
         out = a
         R = np.zeros(len(out), out_dtype)
         R[targets[n]] = out[targets[n]] if init == "activation" else 1
@@ -153,6 +163,30 @@ def literal_relevance(net, x, targets, kind, rule_list, thetas=None, absolute=Fa
 
 def _pairs_relevance(kind, rule, T, theta, absolute, input_shape, a, j, k, w, bias, R):
     """One layer's K-LRP step over its pairs (j, k, w): the relevance of its inputs."""
+    numerator, z, m = pair_terms(rule, T, input_shape, a, j, k, w, bias)
+    zero = T(0)
+    new = np.zeros(len(a), R.dtype)
+    if kind == "viterbi":
+        np.fmax.at(new, j, np.abs(numerator) / (m[k] + T(1e-9)) * R[k])
+        return new
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(z[k] != 0, numerator / z[k], zero)
+    if kind == "real":
+        np.add.at(new, j, d * R[k])
+        return new
+    passes = (np.abs(d) if absolute else d) >= T(theta)
+    if kind == "boolean":
+        np.logical_or.at(new, j, passes & R[k])
+        return new
+    # counting in int64: the counts of one layer stay below 2**63
+    assert np.bincount(j, minlength=len(a)).max() * max(int(R.max()), 1) < 2**63
+    np.add.at(new, j, passes * R[k])
+    return new
+
+
+def pair_terms(rule, T, input_shape, a, j, k, w, bias):
+    """(n_jk per pair, the stabilised z_k, Viterbi's m_k) of one layer's
+    pairs (j, k, w) under `rule`, in arithmetic of dtype T."""
     gamma, eps, plus = _rule_parts(rule, T)
     zero = T(0)
 
@@ -176,23 +210,7 @@ def _pairs_relevance(kind, rule, T, theta, absolute, input_shape, a, j, k, w, bi
         z = z + eps if plus else np.where(z >= 0, z + eps, z + -eps)
     m = np.abs(beta)
     np.fmax.at(m, k, np.abs(numerator))  # max(m_k, |term|); a NaN term leaves m_k
-    new = np.zeros(len(a), R.dtype)
-    if kind == "viterbi":
-        np.fmax.at(new, j, np.abs(numerator) / (m[k] + T(1e-9)) * R[k])
-        return new
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.where(z[k] != 0, numerator / z[k], zero)
-    if kind == "real":
-        np.add.at(new, j, d * R[k])
-        return new
-    passes = (np.abs(d) if absolute else d) >= T(theta)
-    if kind == "boolean":
-        np.logical_or.at(new, j, passes & R[k])
-        return new
-    # counting in int64: the counts of one layer stay below 2**63
-    assert np.bincount(j, minlength=len(a)).max() * max(int(R.max()), 1) < 2**63
-    np.add.at(new, j, passes * R[k])
-    return new
+    return numerator, z, m
 
 
 def _rule_parts(rule, T):
@@ -307,3 +325,67 @@ def check_trained_file(path, expected_shapes, accuracy_bar):
         assert model["test_accuracy"].dtype == np.float64 and model["test_accuracy"].shape == ()
         assert model["test_accuracy"] > accuracy_bar
         assert model["seed"].dtype == np.int64 and model["seed"].shape == ()
+
+
+class LiteralSemiring:
+    """A composed semiring for `literal_composed`, spelled out: add and mul
+    on two scalars of the element type, zero and one as such scalars, the
+    source ("d" or "viterbi"), the transforms (functions on arrays of the
+    network's dtype, applied in order), `element` (a function from one value
+    of the network's dtype to one element: np.float32, float, ...), and for
+    a threshold step `threshold` (one theta per weighted layer; None: no
+    threshold), `absolute` and `pool_threshold`."""
+
+    def __init__(self, add, mul, zero, one, source="d", steps=(), element=None,
+                 threshold=None, absolute=False, pool_threshold=1e-9):
+        self.add, self.mul, self.zero, self.one = add, mul, zero, one
+        self.source, self.steps, self.element = source, tuple(steps), element
+        self.threshold, self.absolute, self.pool_threshold = threshold, absolute, pool_threshold
+
+
+def literal_composed(net, x, targets, semiring, rule_list, maxpool="winner"):
+    """K-LRP of a `LiteralSemiring` over every layer's pairs, one pair at a
+    time in the list's order (ascending k for each j), as docs/semantics.md
+    and issue 21's contract state it: the value of pair (j, k) is d (or
+    Viterbi's |n| / (m + 1e-9)) in the network's dtype, then each transform,
+    then the threshold (one or zero) or the conversion to an element; then
+    R_j = add(R_j, mul(value, R_k)) from zero. No pair is skipped. Returns
+    a list of per-sample lists of elements (Python objects)."""
+    T = np.dtype(net.dtype).type
+    s = semiring
+    results = []
+    for n in range(x.shape[0]):
+        steps, out = literal_forward(net, x[n], maxpool)
+        R = [s.zero] * len(out)
+        R[targets[n]] = s.one
+        windex = sum(1 for layer, *_ in steps if layer.weighted)
+        pindex = len(steps) - windex
+        for layer, a, (j, k, w), bias in reversed(steps):
+            if layer.weighted:
+                windex -= 1
+                rule = rule_list[windex]
+                theta = None if s.threshold is None else s.threshold[windex]
+            else:
+                pindex -= 1
+                rule = rules.Zero()
+                theta = None if s.threshold is None else s.pool_threshold
+            numerator, z, m = pair_terms(rule, T, x.shape[1:], a, j, k, w.astype(T), bias)
+            if s.source == "d":
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    v = np.where(z[k] != 0, numerator / z[k], T(0))
+            else:
+                v = np.abs(numerator) / (m[k] + T(1e-9))
+            with np.errstate(divide="ignore"):
+                for step in s.steps:
+                    v = step(v)
+            if theta is None:
+                values = [s.element(value) for value in v]
+            else:
+                passes = (np.abs(v) if s.absolute else v) >= T(theta)
+                values = [s.one if p else s.zero for p in passes]
+            new = [s.zero] * len(a)
+            for jj, kk, value in zip(j.tolist(), k.tolist(), values):
+                new[jj] = s.add(new[jj], s.mul(value, R[kk]))
+            R = new
+        results.append(R)
+    return results
