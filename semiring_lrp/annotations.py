@@ -59,7 +59,7 @@ class Interval:
         if math.isfinite(self.lo) and math.isfinite(self.hi):
             inner.append((self.lo + self.hi) / 2)
         points.extend(p for p in inner if self.contains(p))
-        return points
+        return list(dict.fromkeys(points))  # each point once, in this order
 
     def contains(self, value):
         above = value > self.lo or (self.lo_closed and value == self.lo)
