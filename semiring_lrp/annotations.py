@@ -115,9 +115,9 @@ def _bound(value, name):
 
 
 class Annotation:
-    """An immutable chain: a source ("identity" or "viterbi") and a tuple of
-    transforms, each ("abs",), ("log",), ("clip", lo, hi) or a `Threshold`
-    (the last one only). Build one with this module's functions."""
+    """An immutable chain: a source ("identity" or "viterbi") and steps, a
+    tuple of transforms, each ("abs",), ("log",), ("clip", lo, hi) or a
+    `Threshold` (the last one only). Build one with this module's functions."""
 
     __slots__ = ("source", "steps")
 

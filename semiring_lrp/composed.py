@@ -127,9 +127,13 @@ def _in_dtype(value, dtype, what):
 
 class ComposedSemiring(_LayerThresholds, Semiring):
     """A semiring from named parts; build it with `Semiring.compose` (see
-    there for the arguments and checks).
+    there for the checks): add and mul name (+) and (x), zero and one are
+    numbers or bools (None: the operations' identities), annotate is an
+    `sl.annotations` chain (None: identity()), dtype the element dtype.
 
-    add, mul     the names of (+) and (x)
+    Attributes:
+    add_name, mul_name
+                 the names of (+) and (x)
     annotation   the `sl.annotations` chain (Theta)
     dtype        the element dtype given (None: the network's float dtype,
                  fixed by `per_layer(net)` when a pass starts)

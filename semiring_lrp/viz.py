@@ -770,8 +770,8 @@ def _column_semirings(which, items, semiring, rule):
         else:
             base = semiring if semiring is not None else Boolean()
             if not isinstance(base, (_ThresholdSemiring, FloatCounting, LogCounting)):
-                raise TypeError(f"thresholds= needs a Boolean, Counting, FloatCounting or "
-                                f"LogCounting semiring=, not {base!r}")
+                raise TypeError(f"thresholds= needs a Boolean or Counting semiring= (or a "
+                                f"FloatCounting or LogCounting), not {base!r}")
             s = type(base)(threshold=value, absolute=base.absolute,
                            pool_threshold=base.pool_threshold)
             r, auto = rule, _threshold_text(s)
@@ -849,8 +849,9 @@ def compare(net, x, targets=None, *, semirings=None, rules=None, thresholds=None
     rules       or a list (titled by repr) or dict of rules (or per-layer
                 rule lists, composites); semiring= for all (default Real()).
     thresholds  or a list or dict of thresholds (a number or one per
-                weighted layer) for semiring= (a Boolean or Counting,
-                default Boolean(); its absolute and pool_threshold kept).
+                weighted layer) for semiring= (a Boolean, Counting,
+                FloatCounting or LogCounting, default Boolean(); its
+                absolute and pool_threshold kept).
     init, maxpool
                 as for `relevance`.
     images      the inputs to show (e.g. the crops of images.imagenet_input);

@@ -12,7 +12,7 @@ import semiring_lrp as sl
 
 MODULES = ["semiring_lrp", "semiring_lrp.viz", "semiring_lrp.torch", "semiring_lrp.apps",
            "semiring_lrp.datasets", "semiring_lrp.rules", "semiring_lrp.composites",
-           "semiring_lrp.models"]
+           "semiring_lrp.models", "semiring_lrp.annotations"]
 
 
 def public_members(cls):
