@@ -123,8 +123,10 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
               the predicted class. An index outside [0, classes) raises
               ValueError naming its value; bools and floats (even integral
               ones) raise TypeError.
-    semiring  Real() (default), Boolean(...), Counting(...), Viterbi(), or an
-              instance of your own `Semiring` subclass.
+    semiring  Real() (default), Boolean(...), Counting(...), Viterbi(), a
+              composed semiring (`Semiring.compose`, MaxPlus(), MinMax(),
+              FloatCounting(...), LogCounting(...)), or an instance of
+              your own `Semiring` subclass.
     rule      one rule for every weighted layer (Linear, Conv2d); a list with
               one rule per weighted layer in forward order; or a dict from
               each weighted layer's name or index (see `Network`) to its rule.

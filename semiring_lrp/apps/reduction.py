@@ -55,9 +55,9 @@ def reduce_relevance(net, data, semiring=None, rule=None, target=None, layer="in
                "mean_abs": the sum of relevance or of its absolute value over
                the number of images, float64; "max": element-wise, in the
                relevance's dtype; "semiring": the semiring's (+) (Real: sum,
-               Boolean: or, Counting: sum, Viterbi: max; your own Semiring:
-               its `add`, from its `zero()`, both checked, in the
-               relevance's dtype). A tuple of these names, e.g.
+               Boolean: or, Counting: sum, Viterbi: max; a composed semiring
+               or your own: its `add`, from its `zero()`, both checked, in
+               the relevance's dtype). A tuple of these names, e.g.
                ("or", "and"), reduces the same relevance each way in one pass
                (their accumulators must share a dtype) and returns a dict of
                the results by name.
