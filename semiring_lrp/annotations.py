@@ -94,6 +94,9 @@ class Threshold:
     def __setattr__(self, name, value):
         raise AttributeError("a threshold step is immutable")
 
+    def __reduce__(self):  # pickle and copy build it again through __init__
+        return (Threshold, (self.theta, self.absolute, self.pool_threshold))
+
     def __eq__(self, other):
         return isinstance(other, Threshold) and (self.theta, self.absolute, self.pool_threshold) \
             == (other.theta, other.absolute, other.pool_threshold)
@@ -134,6 +137,9 @@ class Annotation:
 
     def __setattr__(self, name, value):
         raise AttributeError("an Annotation is immutable: build another with .then(...)")
+
+    def __reduce__(self):  # pickle and copy build it again through __init__
+        return (Annotation, (self.source, self.steps))
 
     def then(self, other):
         """This chain followed by the transforms of `other` (whose source

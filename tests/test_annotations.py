@@ -147,3 +147,12 @@ def test_threshold_values_in_a_semiring():
     assert boolean.annotate_contributions(c, 0).dtype == np.bool_
     assert not boolean.annotate_contributions(c, 0).any()  # d < 5 everywhere
     np.testing.assert_array_equal(boolean.annotate_contributions(c, 1), d >= 0.2)
+
+
+@pytest.mark.parametrize("chain", CHAINS, ids=repr)
+def test_chains_survive_pickle_and_copy(chain):
+    import copy
+    import pickle
+
+    assert pickle.loads(pickle.dumps(chain)) == chain
+    assert copy.deepcopy(chain) == chain

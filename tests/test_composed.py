@@ -505,3 +505,17 @@ def test_ready_made_semirings_are_their_compositions():
                                       sl.relevance(net, x, target=2, semiring=spelled))
         assert ready.__doc__ and "Semiring.compose" in ready.__doc__
         assert repr(ready).startswith(type(ready).__name__ + "(")
+
+
+def test_a_pickled_semiring_gives_the_same_relevance():
+    # what a Dask worker gets: the semiring pickled, its chain and thresholds included
+    import pickle
+
+    net, x = _counting_case(7, np.float64)
+    for semiring in (sl.MaxPlus(), sl.LogCounting({"0": 0.01, "2": 0.2, "4": 1e-9, "6": 0.05}),
+                     sl.Semiring.compose(add="max", mul="times", zero=0.0,
+                                         annotate=an.viterbi().then(an.clip(0.1, 0.5)))):
+        again = pickle.loads(pickle.dumps(semiring))
+        assert repr(again) == repr(semiring)
+        np.testing.assert_array_equal(sl.relevance(net, x, target=0, semiring=again),
+                                      sl.relevance(net, x, target=0, semiring=semiring))
