@@ -519,3 +519,16 @@ def test_a_pickled_semiring_gives_the_same_relevance():
         assert repr(again) == repr(semiring)
         np.testing.assert_array_equal(sl.relevance(net, x, target=0, semiring=again),
                                       sl.relevance(net, x, target=0, semiring=semiring))
+
+
+def test_masks_read_relevant_as_not_the_semirings_zero():
+    # MaxPlus's and LogCounting's 0 is -inf: a pixel is relevant where it is not -inf
+    net, x = _counting_case(7, np.float64)
+    x[0, :4] = 0.0  # inputs of 0 have d = 0 everywhere: log 0 = -inf, no path
+    for semiring in (sl.MaxPlus(), sl.LogCounting(0.05)):
+        each = sl.relevance(net, x, target=0, semiring=semiring)
+        assert np.any(each == -np.inf) and np.any(each != -np.inf)
+        masks = sl.apps.reduce_relevance(net, x, semiring=semiring, target=0,
+                                         reduce=("or", "and"))
+        np.testing.assert_array_equal(masks["or"], np.any(each != -np.inf, axis=0))
+        np.testing.assert_array_equal(masks["and"], np.all(each != -np.inf, axis=0))

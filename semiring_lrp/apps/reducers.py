@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..generic import checked_identity, checked_result
+from ..composed import ComposedSemiring
 from ..semiring_specs import is_built_in
 from ..semirings import Semiring, kernel_spec
 
@@ -70,10 +71,12 @@ def _positive_zeros(a):
 
 
 class _Nonzero(Reduction):
-    """'or' / 'and' of `relevance != 0`: on booleans, the values themselves."""
+    """'or' / 'and' of `relevance != zero`: on booleans, the values
+    themselves. zero is 0, or a composed semiring's zero (MaxPlus's -inf:
+    no path), so that "relevant" means "not the semiring's 0"."""
 
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, name, zero=0):
+        self.name, self.zero = name, zero
         self._start = name == "and"
         self._op = np.logical_and if name == "and" else np.logical_or
 
@@ -84,7 +87,7 @@ class _Nonzero(Reduction):
         return np.full(shape, self._start, dtype=np.bool_)
 
     def prepare(self, r):
-        return r != 0
+        return r != self.zero
 
     def combine(self, a, b):
         return self._op(a, b)
@@ -288,7 +291,8 @@ def make_reduction(reduce, semiring, relevance_dtype):
         reduce = spec.reduction
     _check_real(reduce, relevance_dtype)
     if reduce in ("or", "and"):
-        return _Nonzero(reduce)
+        composed = isinstance(semiring, ComposedSemiring)
+        return _Nonzero(reduce, semiring.zero() if composed else 0)
     if reduce == "sum":
         return _Sum(reduce)
     if reduce in ("mean", "mean_abs"):

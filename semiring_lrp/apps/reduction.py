@@ -49,7 +49,8 @@ def reduce_relevance(net, data, semiring=None, rule=None, target=None, layer="in
                `relevance(layer=...)`.
     reduce     "or" / "and": whether an image's relevance is nonzero, any /
                every image (on bool relevance, the values themselves; on
-               other dtypes the nonzero test); "sum": bool relevance counts
+               other dtypes the nonzero test, for a composed semiring
+               `!= its zero`, as MaxPlus's -inf); "sum": bool relevance counts
                images (int64), integers add in int64 (OverflowError past its
                range, never wrapping), floats add in float64; "mean" and
                "mean_abs": the sum of relevance or of its absolute value over
