@@ -100,10 +100,13 @@ def saturated_rows(r):
     return full
 
 
-def nonzero_fraction(r, per_sample):
-    """The fraction of nonzero entries of r: over all of it, or per sample
-    (first axis) as a float64 array."""
+def nonzero_fraction(r, per_sample, zero=0):
+    """The fraction of entries of r that are not `zero` (the semiring's 0;
+    -0 equals 0): over all of it, or per sample (first axis) as a float64
+    array."""
     r = np.asarray(r)
+    if zero != 0:
+        r = r != zero
     if not per_sample:
         return float(np.count_nonzero(r)) / r.size if r.size else 0.0
     rows = _rows(r)

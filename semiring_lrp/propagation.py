@@ -54,7 +54,12 @@ class LayerRelevance(_ByLayer):
     layer's name, "input" (entry 0) and "output" (the last).
 
     `relevance` builds it: values are the entries, net the `Network`,
-    single whether the pass was given one sample (entries without N)."""
+    single whether the pass was given one sample (entries without N), zero
+    the semiring's 0 (a composed semiring's may be -inf)."""
+
+    def __init__(self, values, net, single=False, zero=0):
+        super().__init__(values, net, single)
+        self.zero = zero
 
     def density(self, per_sample=False):
         """The fraction of nonzero relevance in each entry: a `LayerDensity`,
@@ -63,12 +68,13 @@ class LayerRelevance(_ByLayer):
         Each value is (nonzero entries) / (entries) over the whole batch, a
         float; with per_sample=True one such fraction per sample, a float64
         array (N,) (a float when the pass was given one sample). -0 counts
-        as 0. For Boolean and Counting it is the share of the neurons from
+        as 0; a composed semiring's entries count where they are not its
+        zero (MaxPlus's -inf). For Boolean and Counting it is the share of the neurons from
         which a relevant path leads to the target; `calibrate_thresholds`
         picks thresholds that set it per weighted layer."""
         per_sample = bool(per_sample) and not self.single
-        return LayerDensity([diagnostics.nonzero_fraction(r, per_sample) for r in self],
-                            self.net, self.single)
+        return LayerDensity([diagnostics.nonzero_fraction(r, per_sample, self.zero)
+                             for r in self], self.net, self.single)
 
 
 class LayerDensity(_ByLayer):
@@ -101,7 +107,8 @@ def _tensors_for_tensors(numpy_relevance):
             return result
         if isinstance(result, tuple):
             r, layers = result
-            return tensor_like(x, r), LayerRelevance([tensor_like(x, a) for a in layers], net)
+            return tensor_like(x, r), LayerRelevance([tensor_like(x, a) for a in layers], net,
+                                                     zero=layers.zero)
         return tensor_like(x, result)
     return wrapper
 
@@ -209,7 +216,9 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     else:
         result = r.reshape(x_shape)
     all_layers[0] = result
-    return result, LayerRelevance(all_layers, net, single)
+    # density counts entries that are not the semiring's 0 (MaxPlus's -inf)
+    zero = semiring.zero() if isinstance(semiring, ComposedSemiring) else 0
+    return result, LayerRelevance(all_layers, net, single, zero)
 
 
 class _Walk:

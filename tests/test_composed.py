@@ -532,3 +532,15 @@ def test_masks_read_relevant_as_not_the_semirings_zero():
                                          reduce=("or", "and"))
         np.testing.assert_array_equal(masks["or"], np.any(each != -np.inf, axis=0))
         np.testing.assert_array_equal(masks["and"], np.all(each != -np.inf, axis=0))
+
+
+def test_density_counts_what_is_not_the_semirings_zero():
+    net, x = _counting_case(7, np.float64)
+    x[0, :4] = 0.0
+    for semiring in (sl.MaxPlus(), sl.MinMax(), sl.LogCounting(0.05)):
+        _, layers = sl.relevance(net, x, target=0, semiring=semiring, return_all=True)
+        density = layers.density()
+        for name, r in zip(layers.names(), layers):
+            assert density[name] == np.mean(r != semiring.zero())
+        per_sample = layers.density(per_sample=True)["input"]
+        np.testing.assert_array_equal(per_sample, np.mean(layers[0] != semiring.zero(), axis=1))
