@@ -264,7 +264,7 @@ def viterbi():
     return Annotation("viterbi")
 
 
-def abs():  # noqa: A001  (the chain's word, as in the contract)
+def abs():  # the chain's word, as in the contract; builtins.abs is not used here
     """|v|: identity().then(abs()) alone."""
     return Annotation("identity", (("abs",),))
 

@@ -231,8 +231,10 @@ def test_max_plus_is_the_log_of_max_times(rule_name, dtype):
         rule_list = _rule_list(rule_name, len(net.weighted_layers))
         targets = _targets(net, x)
         max_plus = sl.relevance(net, x, target=targets, semiring=sl.MaxPlus(), rule=rule_list)
-        max_times = sl.relevance(net, x, target=targets, rule=rule_list, semiring=sl.Semiring.compose(
-            add="max", mul="times", zero=0.0, one=1.0, annotate=an.abs()))
+        max_times_abs = sl.Semiring.compose(add="max", mul="times", zero=0.0, one=1.0,
+                                            annotate=an.abs())
+        max_times = sl.relevance(net, x, target=targets, rule=rule_list,
+                                 semiring=max_times_abs)
         assert max_plus.dtype == max_times.dtype == dtype
         # no path where the product is 0, and only there (no product underflows here)
         np.testing.assert_array_equal(max_plus == -np.inf, max_times == 0)
@@ -387,7 +389,7 @@ def test_the_core_descriptor_is_the_contracts_tuple():
                                    dtype="int64")
     assert counting.core_descriptor[2:5] == (np.dtype(np.int64).num, 0.0, 1.0)
     with pytest.raises(ValueError, match="per_layer"):
-        sl.MaxPlus().core_descriptor  # dtype=None: the network's, unknown yet
+        _ = sl.MaxPlus().core_descriptor  # dtype=None: the network's, unknown yet
 
 
 # ------------------------------------------------------------ the library's entry points
