@@ -113,9 +113,14 @@ def _value_colours(paths, mpl):
     return [cmap(norm(p.value)) for p in paths], mappable
 
 
+def _share(path, paths):
+    """The path's value as a share of the largest, in [0, 1]."""
+    top = max(p.value for p in paths)
+    return path.value / top if top > 0 else 0.0
+
+
 def _width(path, paths):
-    top = max(p.value for p in paths) or 1.0
-    return 1.0 + 2.5 * path.value / top
+    return 1.0 + 2.5 * _share(path, paths)
 
 
 # ---------------------------------------------------------------- MLPs
@@ -156,13 +161,23 @@ def _draw_columns(net, paths, x, ax, mpl):
     labelled = set()
     for p, colour in zip(paths, colours):
         points = [(0, p.input)] + [(column[s.index], s.neuron) for s in p.steps]
+        # the stronger path on top where paths share edges
         ax.plot([c for c, _ in points], [height(c, n) for c, n in points], color=colour,
-                lw=_width(p, paths), marker="o", ms=4, gid=PATH_GID, zorder=2)
-        for c, n in points:
-            if (c, n) not in labelled:
-                labelled.add((c, n))
-                ax.annotate(str(n), (c, height(c, n)), xytext=(4, 2),
-                            textcoords="offset points", fontsize=7, gid=LABEL_GID, zorder=3)
+                lw=_width(p, paths), marker="o", ms=4, gid=PATH_GID,
+                zorder=2 + _share(p, paths))
+        texts = [str(p.position if len(p.position) > 1 else p.input)] + \
+            [str(s.neuron) for s in p.steps]
+        for (c, n), text in zip(points, texts):
+            if (c, n) in labelled:
+                continue
+            # a label beside others close by in its column moves away from them
+            y = height(c, n)
+            close = [height(c2, n2) for c2, n2 in labelled
+                     if c2 == c and abs(y - height(c2, n2)) < 0.05]
+            away = 1 if not close or y >= np.mean(close) else -1
+            labelled.add((c, n))
+            ax.annotate(text, (c, y), xytext=(4, 2 + away * 8 * len(close)),
+                        textcoords="offset points", fontsize=7, gid=LABEL_GID, zorder=4)
     ax.set_xticks(range(len(sizes)), ["input"] + [net.names[i] for i in edge_layers])
     ax.set_yticks([])
     ax.set_xlim(-0.4, len(sizes) - 0.4)
@@ -252,7 +267,8 @@ def _draw_fields(net, paths, x, ax, mpl):
                                                edgecolor=depth_colour[s.index], gid=FIELD_GID))
             centres.append(((x0 + x1) / 2, (y0 + y1) / 2))
         ax.plot([c[0] for c in centres], [c[1] for c in centres], color=colour,
-                lw=_width(p, paths), marker="o", ms=3, markevery=[0], gid=PATH_GID)
+                lw=_width(p, paths), marker="o", ms=3, markevery=[0], gid=PATH_GID,
+                zorder=2 + _share(p, paths))
         if p.position not in labelled:
             labelled.add(p.position)
             ax.annotate(str(p.position), (px, py), xytext=(3, 3), textcoords="offset points",

@@ -95,12 +95,12 @@ class Path:
 
     def __repr__(self):
         head = (f"Path(input {self.position} -> target {self.target}, rank {self.rank}, "
-                f"value {self.value:.6g}, input relevance {self.relevance:.6g}")
+                f"value {self.value:.7g}, input relevance {self.relevance:.7g}")
         if not self.steps:
             return head + ", no steps: its relevance is 0)"
         width = max(len(s.layer) for s in self.steps)
-        rows = [f"  {s.layer:<{width}} ({s.index:>2})  {str(s.position):<16} edge {s.edge:.6g}"
-                f"  product {s.product:.6g}  relevance {s.relevance:.6g}" for s in self.steps]
+        rows = [f"  {s.layer:<{width}} ({s.index:>2})  {str(s.position):<16} edge {s.edge:.7g}"
+                f"  product {s.product:.7g}  relevance {s.relevance:.7g}" for s in self.steps]
         return head + "\n" + "\n".join(rows) + "\n)"
 
 
@@ -267,7 +267,8 @@ class _SampleSearch:
         self.rules = {i: rules[weighted.index(i)] for i in weighted}
         self.inputs = [acts[i][n:n + 1] for i in self.layers]  # each layer's input (1, ...)
         self.out_shapes = [acts[i + 1].shape[1:] for i in self.layers]
-        self.batch_shape = (1,) + acts[0].shape[1:]
+        self.input_shape = tuple(acts[0].shape[1:])
+        self.batch_shape = (1,) + self.input_shape
         self.input_relevance = kept[0][n].reshape(-1)
         # R of every edge layer's output, flat (what follows passes it on unchanged)
         self.relevance = [kept[i + 1][n].reshape(-1) for i in self.layers]
@@ -394,9 +395,9 @@ class _SampleSearch:
                               float(self.relevance[t][node.neuron])))
             node = node.parent
         steps.reverse()
-        shape = self.inputs[0].shape[1:]
+        shape = self.input_shape
         value = steps[-1].product if steps else 0.0
-        return Path(j, tuple(int(c) for c in np.unravel_index(j, shape)), tuple(shape),
+        return Path(j, tuple(int(c) for c in np.unravel_index(j, shape)), shape,
                     self.target, float(self.input_relevance[j]), value, rank, steps)
 
     def _continue(self, t, j):
