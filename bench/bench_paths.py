@@ -20,10 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import semiring_lrp as sl  # noqa: E402
-from timing import paired_ratios  # noqa: E402
+import semiring_lrp as sl
+from timing import paired_ratios
 
 PIXELS = 10
 CALLS = {

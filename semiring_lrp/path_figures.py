@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import viz
 from .inputs import from_tensor
 from .layers import Conv2d, Flatten, Linear, ReLU
 from .paths import Path
 from .pooling import PoolLayer
-from . import viz
 
 #: gid of the line drawn for each path
 PATH_GID = "semiring_lrp.path"
@@ -194,7 +194,7 @@ def _spatial_tables(net, height, width):
     tables = {}
     size = (height, width)
     for i, layer in enumerate(net.layers):
-        if isinstance(layer, Flatten) or isinstance(layer, Linear):
+        if isinstance(layer, (Flatten, Linear)):
             break
         if isinstance(layer, ReLU):
             tables[i] = (size, None)

@@ -19,6 +19,7 @@ import numpy as np
 from ._integers import is_int
 from .inputs import as_array, as_targets
 from .layers import Conv2d, Flatten, Linear, ReLU
+from .network import Network
 from .pooling import PoolLayer
 from .propagation import _bounds, checked_arguments, relevance_arrays
 from .semirings import Viterbi
@@ -142,7 +143,9 @@ def strongest_paths(net, x, target=None, inputs=None, top=10, k=1, rule=None, ma
     order of (product so far) * R of the path's last neuron, which is the
     exact value of its best completion, gives the paths in decreasing value;
     each popped partial path adds only its next-best sibling and its own
-    best continuation to the queue.
+    best continuation to the queue. R comes from the kernels in the
+    network's dtype, so paths whose values agree to that rounding may come
+    in either order.
 
     Memory: back-pointers are derived along the asked paths alone, from the
     kept per-layer relevance, instead of being stored for every neuron: the
@@ -151,9 +154,9 @@ def strongest_paths(net, x, target=None, inputs=None, top=10, k=1, rule=None, ma
     layers' denominators m (one value per neuron of one sample; with k = 1
     one layer's at a time), never a value per (input, output) pair.
 
-    Raises ValueError for k or top below 1, an input out of range or a
-    layer without Viterbi edges here; TypeError for inputs that are not
-    integers or tuples of them; and what `relevance` raises for a bad x,
+    Raises ValueError for k or top below 1 or an input out of range;
+    TypeError for inputs that are not integers or tuples of them and for a
+    layer other than Linear, Conv2d, a pool, ReLU or Flatten; and what `relevance` raises for a bad x,
     target, rule or maxpool.
     """
     k = _count(k, "k")
@@ -187,13 +190,12 @@ def _count(value, name):
 
 
 def _check_layers(net):
-    """ValueError unless every layer has Viterbi edges here or passes relevance on."""
-    from .network import Network
+    """TypeError unless every layer has Viterbi edges here or passes relevance on."""
     if not isinstance(net, Network):
         raise TypeError(f"net must be a semiring_lrp.Network, not {type(net).__name__}")
     for i, layer in enumerate(net.layers):
         if not isinstance(layer, (Linear, Conv2d, PoolLayer) + _PASS_THROUGH):
-            raise ValueError(f"strongest_paths follows Linear, Conv2d, pooling, ReLU and "
+            raise TypeError(f"strongest_paths follows Linear, Conv2d, pooling, ReLU and "
                              f"Flatten layers; layer {net.describe(i)} is none of them")
 
 
@@ -324,7 +326,7 @@ class _SampleSearch:
         (ci, iy, ix): iy = oy * stride - padding + ky * dilation, and co in
         ci's group."""
         in_shape = self.inputs[t].shape[1:]
-        out_c, out_h, out_w = self.out_shapes[t]
+        _, out_h, out_w = self.out_shapes[t]
         ci, iy, ix = np.unravel_index(j, in_shape)
         cin_g = layer.weight.shape[1]
         cout_g = layer.out_channels // layer.groups
@@ -347,7 +349,7 @@ class _SampleSearch:
         with w the window's 1/divisor, or for winner-take-all 1 on the
         window's first arg-max and 0 elsewhere; m the window's largest |n|."""
         a = self.inputs[t]
-        mode, (rs, re, cs, ce), weight = layer.relevance_table(a, self.maxpool)
+        _, (rs, re, cs, ce), weight = layer.relevance_table(a, self.maxpool)
         _, out_h, out_w = self.out_shapes[t]
         c, iy, ix = np.unravel_index(j, a.shape[1:])
         plane = a[0, c]

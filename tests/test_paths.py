@@ -309,7 +309,7 @@ def test_bad_arguments_are_named():
             return np.tanh(a)
 
     odd = sl.Network([net.layers[0], Tanh(), *net.layers[2:]])
-    with pytest.raises(ValueError, match=r"layer '1' \(1, Tanh\(\)\) is none of them"):
+    with pytest.raises(TypeError, match=r"layer '1' \(1, Tanh\(\)\) is none of them"):
         sl.strongest_paths(odd, x)
 
 
