@@ -11,6 +11,7 @@ from .diagnostics import InputRangeWarning, RelevanceWarning
 from .images import aggregate_channels
 from .io import load
 from .parallel import get_num_threads, instruction_set, set_num_threads
+from .paths import Path, Step, strongest_paths
 from .network import (AdaptiveAvgPool2d, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d,
                       Network, ReLU)
 from .propagation import LayerDensity, LayerRelevance, relevance
@@ -29,6 +30,8 @@ __all__ = [
     "Semiring", "Contributions", "Real", "Boolean", "Counting", "Viterbi", "rules",
     "ComposedSemiring", "annotations", "MaxPlus", "MinMax", "FloatCounting", "LogCounting",
     "composites", "relevance", "LayerRelevance", "LayerDensity",
+    # the chains of neurons behind a Viterbi relevance
+    "strongest_paths", "Path", "Step",
     # thresholds and what a pass tells about itself
     "calibrate_thresholds", "CalibratedThresholds", "RelevanceWarning", "InputRangeWarning",
     "CalibrationWarning",

@@ -10,7 +10,8 @@
 is the input beside its map with a colour bar; `grid` puts samples in rows
 and maps (semirings, rules, thresholds) in columns; `compare` computes those
 columns with `relevance` and draws the grid; `class_masks` draws the class
-masks of figures 3.1-3.3. Each draws into the matplotlib Axes given as
+masks of figures 3.1-3.3; `plot_paths` draws the paths `strongest_paths`
+finds. Each draws into the matplotlib Axes given as
 `ax=`, or else makes its own Figure on the Agg canvas (never a window, not
 registered with pyplot, freed with its last reference). Given `path=`, the
 figure is written in the format its file name ends in (`save`): .png, .pdf,
@@ -52,8 +53,8 @@ from .semiring_specs import BOOLEAN, COUNTING, REAL, SPECS, VITERBI
 from .composed import ComposedSemiring, FloatCounting, LogCounting
 from .semirings import Boolean, Real, Semiring, _ThresholdSemiring, family_spec
 
-__all__ = ["draw", "heatmap", "grid", "compare", "class_masks", "save", "file_format",
-           "describe", "kind_of", "FORMATS", "MODES"]
+__all__ = ["draw", "heatmap", "grid", "compare", "class_masks", "plot_paths", "save",
+           "file_format", "describe", "kind_of", "FORMATS", "MODES"]
 
 KINDS = tuple(spec.kind for spec in SPECS)
 MODES = ("alone", "beside", "overlay")
@@ -75,14 +76,15 @@ _BOOLEAN_COLOURS = ("black", "orange")
 def _matplotlib():
     try:
         import matplotlib
-        from matplotlib import colors, ticker
+        from matplotlib import cm, colors, lines, patches, ticker
         from matplotlib.axes import Axes
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as err:
         raise ImportError(f"semiring_lrp.viz needs matplotlib: {_INSTALL}") from err
     return SimpleNamespace(colors=colors, ticker=ticker, Axes=Axes, Figure=Figure,
-                           FigureCanvasAgg=FigureCanvasAgg, colormaps=matplotlib.colormaps)
+                           FigureCanvasAgg=FigureCanvasAgg, colormaps=matplotlib.colormaps,
+                           cm=cm, lines=lines, patches=patches)
 
 
 def _new_figure(mpl, size):
@@ -993,3 +995,7 @@ def class_masks(masks, path=None, classes=None, title=None, per_class=True, *, a
     if path is not None:
         save(fig if fig is not None else axes[0, 0], path, dpi)
     return fig if fig is not None else axes
+
+
+# strongest paths (path_figures.py); imported last, as it reads this module's helpers
+from .path_figures import plot_paths  # noqa: E402
