@@ -125,6 +125,31 @@ static inline int lrp_elem_is(lrp_elem elem, double value, const void *in, ptrdi
     }
 }
 
+/* Whether every one of in[0..count) is value (an exact value of elem). */
+static inline int lrp_elem_all(lrp_elem elem, double value, const void *in, ptrdiff_t count)
+{
+    int all = 1;
+    switch (elem) {
+    case LRP_ELEM_F32:
+        for (ptrdiff_t i = 0; i < count; i++)
+            all &= ((const float *)in)[i] == (float)value;
+        break;
+    case LRP_ELEM_F64:
+        for (ptrdiff_t i = 0; i < count; i++)
+            all &= ((const double *)in)[i] == value;
+        break;
+    case LRP_ELEM_I64:
+        for (ptrdiff_t i = 0; i < count; i++)
+            all &= ((const int64_t *)in)[i] == (int64_t)value;
+        break;
+    default:
+        for (ptrdiff_t i = 0; i < count; i++)
+            all &= (((const uint8_t *)in)[i] != 0) == (value != 0);
+        break;
+    }
+    return all;
+}
+
 /* The status a combination's flags stand for. */
 static inline lrp_status lrp_composed_status(int flags)
 {

@@ -35,7 +35,8 @@ typedef struct {
 
 /* The pairs of one output row of tap weight wv: inputs j0 + i * stride_w,
  * outputs k0 + i, for i < count (at most COMPOSED_BLOCK), under rule KIND
- * (a constant); their values combined into r_in. */
+ * (a constant); their values combined into r_in. A row whose R_k are all
+ * zero is skipped whole. */
 static LRP_INLINE int FN(composed_conv_run)(const FN(composed_conv_job) *job, T wv,
                                             ptrdiff_t j0, ptrdiff_t k0, ptrdiff_t count,
                                             FN(composed_block) *block, const int KIND)
@@ -43,6 +44,9 @@ static LRP_INLINE int FN(composed_conv_run)(const FN(composed_conv_job) *job, T 
     const lrp_semiring *sr = job->sr;
     const lrp_elem elem = sr->elem;
     const ptrdiff_t step = job->s->stride_w;
+    const void *r = lrp_elem_at_const(elem, job->r_out, k0);
+    if (lrp_elem_all(elem, sr->zero, r, count))
+        return 0; /* zero absorbs mul and is neutral for add */
     const T *restrict a = job->a + j0;
     const T *restrict lo = KIND == LRP_RULE_ZBOX ? job->low + j0 : NULL;
     const T *restrict hi = KIND == LRP_RULE_ZBOX ? job->high + j0 : NULL;
@@ -52,7 +56,6 @@ static LRP_INLINE int FN(composed_conv_run)(const FN(composed_conv_job) *job, T 
                                     LRP_BOUND(KIND, hi, i * step), wv);
     FN(composed_source)(sr->source, block->v, job->den + k0, 1, count);
     FN(composed_values)(sr, block->v, block->val, count);
-    const void *r = lrp_elem_at_const(elem, job->r_out, k0);
     void *acc = lrp_elem_at(elem, job->r_in, j0);
     if (step == 1)
         return job->combine(sr, acc, block->val, r, count);
