@@ -546,6 +546,7 @@ def _with(index, value):
     ((_core.ADD_PLUS, _core.MUL_TIMES, I64, 0.0, 1.0, 0, (ABS,)), ValueError, "threshold"),
     ((_core.ADD_PLUS, _core.MUL_TIMES, I64, 0.5, 1.0, 0, (threshold(),)), ValueError, "exact"),
     ((_core.ADD_OR, _core.MUL_AND, BOOL, 0.0, 2.0, 0, (threshold(),)), ValueError, "exact"),
+    ((_core.ADD_MAX, _core.MUL_PLUS, F32, 1e300, 0.0, 0, (ABS,)), ValueError, "exact"),
     ((_core.ADD_LOGADDEXP, _core.MUL_PLUS, I64, 0.0, 1.0, 0, (threshold(),)), ValueError,
      "logaddexp"),
 ])

@@ -1,5 +1,6 @@
 /* The combination of composed.h for every element type, compiled once per
  * instruction set, and the check of a semiring's descriptor. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -218,8 +219,8 @@ lrp_composed_combine_fn lrp_composed_combine_for(const lrp_semiring *sr)
 static int elem_exact(lrp_elem elem, double x)
 {
     switch (elem) {
-    case LRP_ELEM_F32:
-        return x != x ? 0 : (double)(float)x == x || isinf(x);
+    case LRP_ELEM_F32: /* in float's range before converting */
+        return isinf(x) || (fabs(x) <= FLT_MAX && (double)(float)x == x);
     case LRP_ELEM_F64:
         return x == x;
     case LRP_ELEM_I64: /* [-2^63, 2^63) */

@@ -129,7 +129,6 @@ static LRP_INLINE void FN(composed_values)(const lrp_semiring *sr, T *restrict v
  * element type (8 bytes). */
 typedef struct {
     T v[COMPOSED_BLOCK];
-    T den[COMPOSED_BLOCK];
     double val[COMPOSED_BLOCK];
     double r[COMPOSED_BLOCK];
     double acc[COMPOSED_BLOCK];

@@ -2,6 +2,7 @@
  * exceptions (convert.h). */
 #include "module/convert.h" /* first: Python.h precedes the standard headers */
 
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -203,8 +204,8 @@ static int elem_of_typenum(long typenum)
 static int elem_holds(int elem, double x)
 {
     switch (elem) {
-    case LRP_ELEM_F32:
-        return isinf(x) || (double)(float)x == x;
+    case LRP_ELEM_F32: /* in float's range before converting */
+        return isinf(x) || (fabs(x) <= FLT_MAX && (double)(float)x == x);
     case LRP_ELEM_F64:
         return 1;
     case LRP_ELEM_I64:
