@@ -17,6 +17,14 @@ enum { COMPOSED_BLOCK = 256 };
 /* What a combination reports besides its results. */
 enum { COMPOSED_OVERFLOW = 1, COMPOSED_NAN = 2 };
 
+/* COMPOSED_BLOCK values of any element type. */
+typedef union {
+    float f32[COMPOSED_BLOCK];
+    double f64[COMPOSED_BLOCK];
+    int64_t i64[COMPOSED_BLOCK];
+    uint8_t flags[COMPOSED_BLOCK];
+} lrp_elem_block;
+
 /* For i < count, where r[i] is not sr's zero:
  *   acc[i] = add(acc[i], mul(val[i], r[i]))
  * acc, val and r hold sr->elem values. Returns COMPOSED_OVERFLOW if an
@@ -71,33 +79,47 @@ static inline void lrp_elem_fill(lrp_elem elem, double value, void *out, ptrdiff
     }
 }
 
+/* out[i * out_step] = in[i * in_step] for i < count, values of SIZE bytes
+ * (a constant: the copy compiles to one move, of any element type). */
+static LRP_INLINE void lrp_elem_copy_sized(const size_t SIZE, const char *restrict in,
+                                           ptrdiff_t in_step, char *restrict out,
+                                           ptrdiff_t out_step, ptrdiff_t count)
+{
+    for (ptrdiff_t i = 0; i < count; i++)
+        memcpy(out + (size_t)(i * out_step) * SIZE, in + (size_t)(i * in_step) * SIZE, SIZE);
+}
+
+/* The same for values of `size` bytes (1, 4 or 8). */
+static LRP_INLINE void lrp_elem_copy(size_t size, const void *in, ptrdiff_t in_step, void *out,
+                                     ptrdiff_t out_step, ptrdiff_t count)
+{
+    if (size == 8)
+        lrp_elem_copy_sized(8, in, in_step, out, out_step, count);
+    else if (size == 4)
+        lrp_elem_copy_sized(4, in, in_step, out, out_step, count);
+    else
+        lrp_elem_copy_sized(1, in, in_step, out, out_step, count);
+}
+
 /* count copies of in[at] (one elem value) at out. */
 static inline void lrp_elem_broadcast(lrp_elem elem, const void *in, ptrdiff_t at, void *out,
                                       ptrdiff_t count)
 {
     const size_t size = lrp_elem_size(elem);
-    const char *value = (const char *)in + (size_t)at * size;
-    for (ptrdiff_t i = 0; i < count; i++)
-        memcpy((char *)out + (size_t)i * size, value, size);
+    lrp_elem_copy(size, (const char *)in + (size_t)at * size, 0, out, 1, count);
 }
 
 /* out[i] = in[i * step] for i < count (gather: step in elements), or
- * in[i] = out[i * step] (scatter), in elem's size. */
+ * out[i * step] = in[i] (scatter), in elem's size. */
 static inline void lrp_elem_gather(lrp_elem elem, const void *in, ptrdiff_t step, void *out,
                                    ptrdiff_t count)
 {
-    const size_t size = lrp_elem_size(elem);
-    for (ptrdiff_t i = 0; i < count; i++)
-        memcpy((char *)out + (size_t)i * size, (const char *)in + (size_t)(i * step) * size,
-               size);
+    lrp_elem_copy(lrp_elem_size(elem), in, step, out, 1, count);
 }
 static inline void lrp_elem_scatter(lrp_elem elem, const void *in, void *out, ptrdiff_t step,
                                     ptrdiff_t count)
 {
-    const size_t size = lrp_elem_size(elem);
-    for (ptrdiff_t i = 0; i < count; i++)
-        memcpy((char *)out + (size_t)(i * step) * size, (const char *)in + (size_t)i * size,
-               size);
+    lrp_elem_copy(lrp_elem_size(elem), in, 1, out, step, count);
 }
 
 /* p advanced by i elem values. */

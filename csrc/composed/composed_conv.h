@@ -55,13 +55,13 @@ static LRP_INLINE int FN(composed_conv_run)(const FN(composed_conv_job) *job, T 
                                     LRP_BOUND(KIND, lo, i * step),
                                     LRP_BOUND(KIND, hi, i * step), wv);
     FN(composed_source)(sr->source, block->v, job->den + k0, 1, count);
-    FN(composed_values)(sr, block->v, block->val, count);
+    FN(composed_values)(sr, block->v, &block->val, count);
     void *acc = lrp_elem_at(elem, job->r_in, j0);
     if (step == 1)
-        return job->combine(sr, acc, block->val, r, count);
-    lrp_elem_gather(elem, acc, step, block->acc, count);
-    const int flags = job->combine(sr, block->acc, block->val, r, count);
-    lrp_elem_scatter(elem, block->acc, acc, step, count);
+        return job->combine(sr, acc, &block->val, r, count);
+    lrp_elem_gather(elem, acc, step, &block->acc, count);
+    const int flags = job->combine(sr, &block->acc, &block->val, r, count);
+    lrp_elem_scatter(elem, &block->acc, acc, step, count);
     return flags;
 }
 

@@ -55,9 +55,9 @@ static LRP_INLINE lrp_status FN(composed_dense_item)(const FN(composed_dense_job
             block.v[i] = FN(numerator)(KIND, job->gamma, a[i], LRP_BOUND(KIND, lo, i),
                                        LRP_BOUND(KIND, hi, i), wk[i]);
         FN(composed_source)(sr->source, block.v, job->den + nk, 0, count);
-        FN(composed_values)(sr, block.v, block.val, count);
-        lrp_elem_broadcast(elem, job->r_out, nk, block.r, count);
-        const int flags = job->combine(sr, acc, block.val, block.r, count);
+        FN(composed_values)(sr, block.v, &block.val, count);
+        lrp_elem_broadcast(elem, job->r_out, nk, &block.r, count);
+        const int flags = job->combine(sr, acc, &block.val, &block.r, count);
         if (flags)
             return lrp_composed_status(flags);
     }

@@ -77,10 +77,10 @@ static LRP_INLINE int FN(composed_pool_window)(const FN(composed_pool_job) *job,
             for (ptrdiff_t i = 0; i < count; i++)
                 block->v[i] = FN(composed_pool_numerator)(max, a[first + i], wk, first + i, winner);
             FN(composed_source)(sr->source, block->v, &den, 0, count);
-            FN(composed_values)(sr, block->v, block->val, count);
-            lrp_elem_broadcast(elem, job->r_out, k, block->r, count);
-            const int flags = job->combine(sr, lrp_elem_at(elem, job->r_in, first), block->val,
-                                           block->r, count);
+            FN(composed_values)(sr, block->v, &block->val, count);
+            lrp_elem_broadcast(elem, job->r_out, k, &block->r, count);
+            const int flags = job->combine(sr, lrp_elem_at(elem, job->r_in, first), &block->val,
+                                           &block->r, count);
             if (flags)
                 return flags;
         }

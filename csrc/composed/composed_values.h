@@ -125,13 +125,10 @@ static LRP_INLINE void FN(composed_values)(const lrp_semiring *sr, T *restrict v
 
 /* A thread's buffers for one block: numerators and values in T, the
  * values in the element type, R_k per pair, and accumulators gathered from
- * strided inputs. The element buffers hold COMPOSED_BLOCK of the widest
- * element type (8 bytes). */
+ * strided inputs. */
 typedef struct {
     T v[COMPOSED_BLOCK];
-    double val[COMPOSED_BLOCK];
-    double r[COMPOSED_BLOCK];
-    double acc[COMPOSED_BLOCK];
+    lrp_elem_block val, r, acc;
 } FN(composed_block);
 
 #endif /* LRP_INSTANCE_COMPOSED_VALUES */
