@@ -1,6 +1,6 @@
 /* The combination acc = add(acc, mul(val, r)) of composed.h for a float
  * element type T (this template's instances: float32 and float64 elements),
- * with the operators constants in each loop (the switches outside). */
+ * with the operators made constants in each loop (the switches outside). */
 #include "kernel/template.h"
 #ifndef LRP_INSTANCE_COMPOSED_COMBINE /* once per instance */
 #define LRP_INSTANCE_COMPOSED_COMBINE
