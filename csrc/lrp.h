@@ -21,7 +21,8 @@ typedef enum {
     LRP_ERR_OVERFLOW = 1, /* a count does not fit in int64 */
     LRP_ERR_NOMEM = 2,
     LRP_ERR_ARG = 3,      /* an argument the caller should have rejected */
-    LRP_ERR_INTERRUPTED = 4 /* the caller's interrupt hook asked to stop */
+    LRP_ERR_INTERRUPTED = 4, /* the caller's interrupt hook asked to stop */
+    LRP_ERR_NAN = 5          /* a composed semiring's arithmetic produced a NaN */
 } lrp_status;
 
 /* Long passes ask requested(context) between tiles (a sample of a dense
@@ -245,6 +246,107 @@ lrp_status lrp_pool_relevance_counting_f64(const lrp_pool_shape *s, const double
                                            const int64_t *r_out, int64_t *r_in);
 lrp_status lrp_pool_relevance_viterbi_f64(const lrp_pool_shape *s, const double *weight,
                                           const double *a, const double *r_out, double *r_in);
+
+/* Composed semirings (csrc/composed/): a semiring given as data, an
+ * additive monoid and a multiplicative operator from a fixed menu, an
+ * element type, and an annotation chain that turns each pair's coefficient
+ * into a value. For every pair (j, k): the source value (the coefficient
+ * d = n_jk / z_k, 0 where z_k == 0; or Viterbi's |n_jk| / (m_k + 1e-9)) in
+ * the network's dtype, each step in order (in that dtype), then converted
+ * to the element type (a threshold step yields its one or zero), and
+ *   R_j = add over k, ascending for each j, of mul(value_jk, R_k)
+ * from zero; pairs whose R_k equals zero are skipped. */
+typedef enum {
+    LRP_ADD_PLUS = 0,
+    LRP_ADD_MAX = 1,
+    LRP_ADD_MIN = 2,
+    LRP_ADD_OR = 3,       /* logical: 1 where either is nonzero, else 0 */
+    LRP_ADD_AND = 4,      /* logical: 1 where both are nonzero, else 0 */
+    LRP_ADD_LOGADDEXP = 5 /* log(exp x + exp y); floats only */
+} lrp_add_op;
+
+typedef enum {
+    LRP_MUL_TIMES = 0,
+    LRP_MUL_PLUS = 1,
+    LRP_MUL_MIN = 2,
+    LRP_MUL_MAX = 3,
+    LRP_MUL_AND = 4 /* logical */
+} lrp_mul_op;
+
+/* The type of r_out and r_in. bool is one byte, 0 or 1 (a nonzero byte
+ * reads as 1); on bool, plus and max are or, times and min are and. */
+typedef enum { LRP_ELEM_F32 = 0, LRP_ELEM_F64 = 1, LRP_ELEM_I64 = 2, LRP_ELEM_BOOL = 3 } lrp_elem;
+
+typedef enum {
+    LRP_SOURCE_COEFFICIENT = 0, /* d = n / z: the pass takes z */
+    LRP_SOURCE_VITERBI = 1      /* |n| / (m + LRP_VITERBI_EPS): the pass takes m */
+} lrp_source;
+
+typedef enum {
+    LRP_STEP_ABS = 0,
+    LRP_STEP_LOG = 1,      /* natural log; log 0 = -inf */
+    LRP_STEP_CLIP = 2,     /* into [lo, hi] */
+    LRP_STEP_THRESHOLD = 3 /* one where v >= theta (|v| >= theta if absolute), else zero */
+} lrp_step_kind;
+
+typedef struct {
+    lrp_step_kind kind;
+    double lo, hi; /* clip */
+    double theta;  /* threshold */
+    int absolute;  /* threshold */
+} lrp_step;
+
+#define LRP_MAX_STEPS 8
+
+/* int64 and bool need a chain that ends in a threshold; logaddexp needs a
+ * float element type; zero and one are exact values of the element type;
+ * a threshold is the last step. Otherwise the passes return LRP_ERR_ARG.
+ * int64 plus and times past the int64 range: LRP_ERR_OVERFLOW; a NaN
+ * produced anywhere (inf - inf under plus, a NaN input): LRP_ERR_NAN. */
+typedef struct {
+    lrp_add_op add;
+    lrp_mul_op mul;
+    lrp_elem elem;
+    double zero, one;
+    lrp_source source;
+    int steps; /* at most LRP_MAX_STEPS */
+    lrp_step step[LRP_MAX_STEPS];
+} lrp_semiring;
+
+/* LRP_OK if sr describes a semiring the passes run (the rules above). */
+lrp_status lrp_semiring_check(const lrp_semiring *sr);
+
+/* One K-LRP step of a composed semiring: den is z (the stabilised
+ * denominator) for LRP_SOURCE_COEFFICIENT and m (absmax) for
+ * LRP_SOURCE_VITERBI; r_out and r_in hold sr->elem values. Pools form
+ * their windows' z and m themselves, as the built-in passes do. Results do
+ * not depend on threads, batch or instruction set. */
+lrp_status lrp_dense_relevance_composed_f32(const lrp_dense_shape *s, const lrp_rule *rule,
+                                            const lrp_semiring *sr, const float *a,
+                                            const float *w, const float *low, const float *high,
+                                            const float *den, const void *r_out, void *r_in);
+lrp_status lrp_conv_relevance_composed_f32(const lrp_conv_shape *s, const lrp_rule *rule,
+                                           const lrp_semiring *sr, const float *a,
+                                           const float *w, const float *low, const float *high,
+                                           const float *den, const void *r_out, void *r_in);
+lrp_status lrp_pool_relevance_composed_f32(const lrp_pool_shape *s, const lrp_semiring *sr,
+                                           const float *weight, const float *a,
+                                           const void *r_out, void *r_in);
+
+/* the same for double */
+lrp_status lrp_dense_relevance_composed_f64(const lrp_dense_shape *s, const lrp_rule *rule,
+                                            const lrp_semiring *sr, const double *a,
+                                            const double *w, const double *low,
+                                            const double *high, const double *den,
+                                            const void *r_out, void *r_in);
+lrp_status lrp_conv_relevance_composed_f64(const lrp_conv_shape *s, const lrp_rule *rule,
+                                           const lrp_semiring *sr, const double *a,
+                                           const double *w, const double *low,
+                                           const double *high, const double *den,
+                                           const void *r_out, void *r_in);
+lrp_status lrp_pool_relevance_composed_f64(const lrp_pool_shape *s, const lrp_semiring *sr,
+                                           const double *weight, const double *a,
+                                           const void *r_out, void *r_in);
 
 /* Element by element (elementwise.c): out = max(a, 0) as NumPy's maximum
  * forms it (a itself where a > 0 or NaN, else +0), over the threads;

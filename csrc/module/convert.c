@@ -2,6 +2,7 @@
  * exceptions (convert.h). */
 #include "module/convert.h" /* first: Python.h precedes the standard headers */
 
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -153,14 +154,205 @@ int parse_rule(PyObject *obj, lrp_rule *rule)
     return 0;
 }
 
-/* The semiring an id (_core.SEMIRING_*) names and the dtype of its relevance. */
-int parse_semiring(PyObject *id, semiring_kind *kind, int *relevance_type, int typenum)
+static const char *const add_names[] = {"plus", "max", "min", "or", "and", "logaddexp"};
+static const char *const mul_names[] = {"times", "plus", "min", "max", "and"};
+
+/* item `index` of a descriptor as a C long in [low, high], errors naming it */
+static int descriptor_long(PyObject *item, const char *field, long low, long high, long *out)
+{
+    char what[96];
+    snprintf(what, sizeof what, "the composed semiring's %s", field);
+    return bounded_long(item, what, low, high, out);
+}
+
+/* a number (int, float or bool, not NaN) as a double, errors naming field */
+static int descriptor_double(PyObject *item, const char *field, double *out)
+{
+    if (!PyFloat_Check(item) && !PyLong_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "the composed semiring's %s must be a float, not %.100s",
+                     field, Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    *out = PyFloat_AsDouble(item);
+    if (*out == -1.0 && PyErr_Occurred())
+        return -1;
+    if (*out != *out) {
+        PyErr_Format(PyExc_ValueError, "the composed semiring's %s must not be NaN", field);
+        return -1;
+    }
+    return 0;
+}
+
+/* The element type of a NumPy type number, or -1. */
+static int elem_of_typenum(long typenum)
+{
+    switch (typenum) {
+    case NPY_FLOAT32:
+        return LRP_ELEM_F32;
+    case NPY_FLOAT64:
+        return LRP_ELEM_F64;
+    case NPY_INT64:
+        return LRP_ELEM_I64;
+    case NPY_BOOL:
+        return LRP_ELEM_BOOL;
+    default:
+        return -1;
+    }
+}
+
+/* Whether x is a value elem holds exactly. */
+static int elem_holds(int elem, double x)
+{
+    switch (elem) {
+    case LRP_ELEM_F32: /* in float's range before converting */
+        return isinf(x) || (fabs(x) <= FLT_MAX && (double)(float)x == x);
+    case LRP_ELEM_F64:
+        return 1;
+    case LRP_ELEM_I64:
+        return x >= -9223372036854775808.0 && x < 9223372036854775808.0 && x == floor(x);
+    default:
+        return x == 0 || x == 1;
+    }
+}
+
+/* step i of a descriptor's steps: (kind, p1, p2) */
+static int parse_step(PyObject *item, int i, int last, lrp_step *step, double theta)
+{
+    char field[64];
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3) {
+        PyErr_Format(PyExc_TypeError, "the composed semiring's step %d must be a tuple "
+                     "(step, p1, p2), not %R", i, item);
+        return -1;
+    }
+    long kind;
+    double p1, p2;
+    snprintf(field, sizeof field, "step %d's kind", i);
+    if (descriptor_long(PyTuple_GET_ITEM(item, 0), field, LRP_STEP_ABS, LRP_STEP_THRESHOLD,
+                        &kind) < 0)
+        return -1;
+    snprintf(field, sizeof field, "step %d's p1", i);
+    if (descriptor_double(PyTuple_GET_ITEM(item, 1), field, &p1) < 0)
+        return -1;
+    snprintf(field, sizeof field, "step %d's p2", i);
+    if (descriptor_double(PyTuple_GET_ITEM(item, 2), field, &p2) < 0)
+        return -1;
+    memset(step, 0, sizeof *step);
+    step->kind = (lrp_step_kind)kind;
+    if (kind == LRP_STEP_CLIP) {
+        if (!(p1 <= p2)) {
+            PyErr_Format(PyExc_ValueError, "the composed semiring's step %d clips to [%R, %R]: "
+                         "lo must be <= hi", i, PyTuple_GET_ITEM(item, 1),
+                         PyTuple_GET_ITEM(item, 2));
+            return -1;
+        }
+        step->lo = p1, step->hi = p2;
+    } else if (kind == LRP_STEP_THRESHOLD) {
+        if (!last) {
+            PyErr_Format(PyExc_ValueError, "the composed semiring's threshold (step %d) must "
+                         "be its last step", i);
+            return -1;
+        }
+        if (p1 != 0 && p1 != 1) {
+            PyErr_Format(PyExc_ValueError, "the composed semiring's step %d's p1 (absolute) "
+                         "must be 0.0 or 1.0, not %R", i, PyTuple_GET_ITEM(item, 1));
+            return -1;
+        }
+        step->absolute = p1 != 0;
+        step->theta = theta;
+    }
+    return 0;
+}
+
+/* A descriptor tuple into sr, every field checked. */
+static int parse_descriptor(PyObject *obj, double theta, lrp_semiring *sr)
+{
+    if (PyTuple_GET_SIZE(obj) != 7) {
+        PyErr_Format(PyExc_TypeError, "a composed semiring's descriptor is a tuple (add, mul, "
+                     "elem, zero, one, source, steps) of 7 items, not %zd",
+                     PyTuple_GET_SIZE(obj));
+        return -1;
+    }
+    memset(sr, 0, sizeof *sr);
+    long add, mul, typenum, source;
+    if (descriptor_long(PyTuple_GET_ITEM(obj, 0), "add", LRP_ADD_PLUS, LRP_ADD_LOGADDEXP,
+                        &add) < 0 ||
+        descriptor_long(PyTuple_GET_ITEM(obj, 1), "mul", LRP_MUL_TIMES, LRP_MUL_AND, &mul) < 0 ||
+        descriptor_long(PyTuple_GET_ITEM(obj, 2), "elem", LONG_MIN, LONG_MAX, &typenum) < 0 ||
+        descriptor_double(PyTuple_GET_ITEM(obj, 3), "zero", &sr->zero) < 0 ||
+        descriptor_double(PyTuple_GET_ITEM(obj, 4), "one", &sr->one) < 0 ||
+        descriptor_long(PyTuple_GET_ITEM(obj, 5), "source", LRP_SOURCE_COEFFICIENT,
+                        LRP_SOURCE_VITERBI, &source) < 0)
+        return -1;
+    const int elem = elem_of_typenum(typenum);
+    if (elem < 0) {
+        PyErr_Format(PyExc_ValueError, "the composed semiring's elem must be the type number "
+                     "of float32 (%d), float64 (%d), int64 (%d) or bool (%d), not %ld",
+                     NPY_FLOAT32, NPY_FLOAT64, NPY_INT64, NPY_BOOL, typenum);
+        return -1;
+    }
+    sr->add = (lrp_add_op)add, sr->mul = (lrp_mul_op)mul, sr->elem = (lrp_elem)elem;
+    sr->source = (lrp_source)source;
+    if (!elem_holds(elem, sr->zero) || !elem_holds(elem, sr->one)) {
+        PyErr_Format(PyExc_ValueError, "the composed semiring's zero (%R) and one (%R) must be "
+                     "exact values of its element type", PyTuple_GET_ITEM(obj, 3),
+                     PyTuple_GET_ITEM(obj, 4));
+        return -1;
+    }
+    const int floats = elem == LRP_ELEM_F32 || elem == LRP_ELEM_F64;
+    if (!floats && add == LRP_ADD_LOGADDEXP) {
+        PyErr_SetString(PyExc_ValueError,
+                        "the composed semiring's add logaddexp needs a float element type");
+        return -1;
+    }
+    PyObject *steps = PyTuple_GET_ITEM(obj, 6);
+    if (!PyTuple_Check(steps)) {
+        PyErr_Format(PyExc_TypeError, "the composed semiring's steps must be a tuple, not "
+                     "%.100s", Py_TYPE(steps)->tp_name);
+        return -1;
+    }
+    const Py_ssize_t count = PyTuple_GET_SIZE(steps);
+    if (count > LRP_MAX_STEPS) {
+        PyErr_Format(PyExc_ValueError, "the composed semiring has %zd steps; the kernels take "
+                     "at most %d", count, LRP_MAX_STEPS);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (parse_step(PyTuple_GET_ITEM(steps, i), (int)i, i == count - 1, &sr->step[i],
+                       theta) < 0)
+            return -1;
+    sr->steps = (int)count;
+    const int thresholded = count > 0 && sr->step[count - 1].kind == LRP_STEP_THRESHOLD;
+    if (!floats && !thresholded) {
+        PyErr_SetString(PyExc_ValueError, "the composed semiring's int64 or bool elements "
+                        "need steps that end in a threshold");
+        return -1;
+    }
+    if (lrp_semiring_check(sr) != LRP_OK) { /* the checks above are the kernels' */
+        PyErr_SetString(PyExc_SystemError, "composed semiring descriptor not accepted");
+        return -1;
+    }
+    return 0;
+}
+
+/* The semiring an id (_core.SEMIRING_*) or a descriptor names, and the
+ * dtype of its relevance. */
+int parse_semiring(PyObject *obj, double theta, semiring_kind *kind, lrp_semiring *composed,
+                   int *relevance_type, int typenum)
 {
     /* the relevance's dtype by semiring; -1: the float dtype of the layer */
     static const int types[] = {[SR_REAL] = -1, [SR_BOOLEAN] = NPY_BOOL,
                                 [SR_COUNTING] = NPY_INT64, [SR_VITERBI] = -1};
+    static const int elem_types[] = {[LRP_ELEM_F32] = NPY_FLOAT32, [LRP_ELEM_F64] = NPY_FLOAT64,
+                                     [LRP_ELEM_I64] = NPY_INT64, [LRP_ELEM_BOOL] = NPY_BOOL};
+    if (PyTuple_Check(obj)) {
+        if (parse_descriptor(obj, theta, composed) < 0)
+            return -1;
+        *kind = SR_COMPOSED;
+        *relevance_type = elem_types[composed->elem];
+        return 0;
+    }
     long value;
-    if (bounded_long(id, "the semiring", LONG_MIN, LONG_MAX, &value) < 0) {
+    if (bounded_long(obj, "the semiring", LONG_MIN, LONG_MAX, &value) < 0) {
         if (!PyErr_ExceptionMatches(PyExc_OverflowError))
             return -1;
         PyErr_Clear(); /* past a C long: no semiring's id, reported below */
@@ -169,13 +361,26 @@ int parse_semiring(PyObject *id, semiring_kind *kind, int *relevance_type, int t
     if (value < SR_REAL || value > SR_VITERBI) {
         PyErr_Format(PyExc_ValueError,
                      "unknown semiring %R; the kernels know SEMIRING_REAL (%d), "
-                     "SEMIRING_BOOLEAN (%d), SEMIRING_COUNTING (%d) and SEMIRING_VITERBI (%d)",
-                     id, SR_REAL, SR_BOOLEAN, SR_COUNTING, SR_VITERBI);
+                     "SEMIRING_BOOLEAN (%d), SEMIRING_COUNTING (%d), SEMIRING_VITERBI (%d) "
+                     "and composed semirings' descriptor tuples",
+                     obj, SR_REAL, SR_BOOLEAN, SR_COUNTING, SR_VITERBI);
         return -1;
     }
     *kind = (semiring_kind)value;
     *relevance_type = types[value] < 0 ? typenum : types[value];
     return 0;
+}
+
+PyObject *composed_result(lrp_status status, PyObject *out, const lrp_semiring *sr)
+{
+    if (status != LRP_ERR_NAN)
+        return pass_result(status, out);
+    Py_DECREF(out);
+    PyErr_Format(PyExc_ValueError,
+                 "the composed semiring (add=%s, mul=%s) produced a NaN in this layer's "
+                 "relevance (e.g. inf - inf under plus, or a NaN input)",
+                 add_names[sr->add], mul_names[sr->mul]);
+    return NULL;
 }
 
 /* The kernels' interrupt hook: Ctrl-C (or any signal handler that raises)
@@ -205,6 +410,9 @@ PyObject *raise_status(lrp_status status)
         break;
     case LRP_ERR_NOMEM:
         PyErr_NoMemory();
+        break;
+    case LRP_ERR_NAN:
+        PyErr_SetString(PyExc_ValueError, "a composed semiring produced a NaN");
         break;
     case LRP_ERR_ARG:
         PyErr_SetString(PyExc_ValueError,

@@ -47,13 +47,23 @@ extern const char *const isa_names[LRP_ISA_AVX512 + 1];
 /* A rule tuple (kind, eps, eps_mode, gamma) as the kernels take it. */
 int parse_rule(PyObject *obj, lrp_rule *rule);
 
-/* The semirings the kernels compute, by the id Python passes: _core.SEMIRING_*. */
-typedef enum { SR_REAL, SR_BOOLEAN, SR_COUNTING, SR_VITERBI } semiring_kind;
+/* The semirings the kernels compute, by the id Python passes: _core.SEMIRING_*;
+ * SR_COMPOSED: a descriptor tuple (issue 21's contract). */
+typedef enum { SR_REAL, SR_BOOLEAN, SR_COUNTING, SR_VITERBI, SR_COMPOSED } semiring_kind;
 
-/* The semiring an id names and the dtype of its relevance for a layer of
- * float dtype typenum (bool, int64, or typenum itself); ValueError for an
- * unknown id, TypeError for a non-integer. */
-int parse_semiring(PyObject *id, semiring_kind *kind, int *relevance_type, int typenum);
+/* The semiring an id or a composed semiring's descriptor
+ * (add, mul, elem, zero, one, source, steps) names, and the dtype of its
+ * relevance for a layer of float dtype typenum (bool, int64, typenum itself,
+ * or the descriptor's elem). A descriptor fills *composed, its threshold
+ * step taking theta. ValueError for an unknown id or a value out of range,
+ * TypeError for a wrong type, each naming the field. */
+int parse_semiring(PyObject *obj, double theta, semiring_kind *kind, lrp_semiring *composed,
+                   int *relevance_type, int typenum);
+
+/* A composed pass's result: out itself if status is LRP_OK; otherwise out
+ * released and status raised (a NaN: ValueError naming sr's operators),
+ * NULL. */
+PyObject *composed_result(lrp_status status, PyObject *out, const lrp_semiring *sr);
 
 /* ---- kernels' hooks and results ---- */
 

@@ -44,7 +44,19 @@ static int add_constants(PyObject *module)
                      {"EPS_SIGN", LRP_EPS_SIGN},         {"EPS_PLUS", LRP_EPS_PLUS},
                      {"POOL_AVERAGE", LRP_POOL_AVERAGE}, {"POOL_MAX", LRP_POOL_MAX},
                      {"SEMIRING_REAL", SR_REAL},         {"SEMIRING_BOOLEAN", SR_BOOLEAN},
-                     {"SEMIRING_COUNTING", SR_COUNTING}, {"SEMIRING_VITERBI", SR_VITERBI}};
+                     {"SEMIRING_COUNTING", SR_COUNTING}, {"SEMIRING_VITERBI", SR_VITERBI},
+                     /* composed semirings' descriptors (issue 21's contract) */
+                     {"ADD_PLUS", LRP_ADD_PLUS},         {"ADD_MAX", LRP_ADD_MAX},
+                     {"ADD_MIN", LRP_ADD_MIN},           {"ADD_OR", LRP_ADD_OR},
+                     {"ADD_AND", LRP_ADD_AND},           {"ADD_LOGADDEXP", LRP_ADD_LOGADDEXP},
+                     {"MUL_TIMES", LRP_MUL_TIMES},       {"MUL_PLUS", LRP_MUL_PLUS},
+                     {"MUL_MIN", LRP_MUL_MIN},           {"MUL_MAX", LRP_MUL_MAX},
+                     {"MUL_AND", LRP_MUL_AND},
+                     {"SOURCE_COEFFICIENT", LRP_SOURCE_COEFFICIENT},
+                     {"SOURCE_VITERBI", LRP_SOURCE_VITERBI},
+                     {"STEP_ABS", LRP_STEP_ABS},         {"STEP_LOG", LRP_STEP_LOG},
+                     {"STEP_CLIP", LRP_STEP_CLIP},       {"STEP_THRESHOLD", LRP_STEP_THRESHOLD},
+                     {"MAX_STEPS", LRP_MAX_STEPS}};
     for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++)
         if (PyModule_AddIntConstant(module, constants[i].name, constants[i].value) < 0)
             return -1;

@@ -48,6 +48,9 @@ done:
     case SR_VITERBI:                                                                    \
         status = lrp_pool_relevance_viterbi_##S(&p.shape, wd, ad, ro, ri);              \
         break;                                                                          \
+    case SR_COMPOSED:                                                                   \
+        status = lrp_pool_relevance_composed_##S(&p.shape, &sr, wd, ad, ro, ri);        \
+        break;                                                                          \
     }
 
 static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwargs)
@@ -68,9 +71,10 @@ static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwa
     PyArrayObject *r_out = NULL;
     PyObject *r_in = NULL;
     semiring_kind kind;
+    lrp_semiring sr;
     int relevance_type;
     if (pool_args_take(&p, a, (int)mode, windows, weight) < 0 ||
-        parse_semiring(semiring, &kind, &relevance_type, p.typenum) < 0)
+        parse_semiring(semiring, theta, &kind, &sr, &relevance_type, p.typenum) < 0)
         goto done;
     npy_intp dims[4] = {p.shape.n, p.shape.channels, p.shape.out_h, p.shape.out_w};
     if (!(r_out = take_array(r_obj, relevance_type, 4, "r_out")))
@@ -92,7 +96,7 @@ static PyObject *py_pool_relevance(PyObject *self, PyObject *args, PyObject *kwa
         POOL_SWITCH(f64)
     }
     Py_END_ALLOW_THREADS
-    r_in = pass_result(status, r_in);
+    r_in = kind == SR_COMPOSED ? composed_result(status, r_in, &sr) : pass_result(status, r_in);
 done:
     Py_XDECREF(r_out);
     pool_args_clear(&p);
@@ -106,5 +110,7 @@ PyMethodDef pooling_methods[] = {
               "POOL_AVERAGE (weight (out_h, out_w) per output) or POOL_MAX."),
     KW_METHOD("pool_relevance", py_pool_relevance,
               "pool_relevance(semiring, a, r_out, mode, windows, weight=None, theta=0.0,\n"
-              "               absolute=False) -> r_in"),
+              "               absolute=False) -> r_in\n\n"
+              "semiring: a SEMIRING_* id or a composed semiring's descriptor (see\n"
+              "dense_relevance)."),
     {NULL, NULL, 0, NULL}};

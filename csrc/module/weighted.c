@@ -87,6 +87,9 @@ static PyObject *py_conv_absmax(PyObject *self, PyObject *args, PyObject *kwargs
     case SR_VITERBI:                                                                             \
         status = lrp_##LAYER##_relevance_viterbi_##S(SHAPE, r, ad, wd, lo, hi, zd, ro, ri);      \
         break;                                                                                   \
+    case SR_COMPOSED:                                                                            \
+        status = lrp_##LAYER##_relevance_composed_##S(SHAPE, r, &sr, ad, wd, lo, hi, zd, ro, ri);\
+        break;                                                                                   \
     }
 
 static PyObject *weighted_relevance(PyObject *self, PyObject *args, PyObject *kwargs, int is_conv)
@@ -115,9 +118,10 @@ static PyObject *weighted_relevance(PyObject *self, PyObject *args, PyObject *kw
     PyArrayObject *z = NULL, *r_out = NULL;
     PyObject *r_in = NULL;
     semiring_kind kind;
+    lrp_semiring sr;
     int relevance_type;
     if (layer_args_take(&d, a, w, NULL, rule, geometry, low, high, cache) < 0 ||
-        parse_semiring(semiring, &kind, &relevance_type, d.typenum) < 0)
+        parse_semiring(semiring, theta, &kind, &sr, &relevance_type, d.typenum) < 0)
         goto done;
     if (!(z = take_array(z_obj, d.typenum, d.out_ndim, "z")) ||
         !(r_out = take_array(r_obj, relevance_type, d.out_ndim, "r_out")))
@@ -147,7 +151,7 @@ static PyObject *weighted_relevance(PyObject *self, PyObject *args, PyObject *kw
         RELEVANCE_SWITCH(dense, f64, &d.dense)
     }
     Py_END_ALLOW_THREADS
-    r_in = pass_result(status, r_in);
+    r_in = kind == SR_COMPOSED ? composed_result(status, r_in, &sr) : pass_result(status, r_in);
 done:
     Py_XDECREF(z);
     Py_XDECREF(r_out);
@@ -177,7 +181,9 @@ PyMethodDef weighted_methods[] = {
               "                low=None, high=None, cache=None) -> r_in\n\n"
               "One K-LRP step through a dense layer for semiring SEMIRING_REAL,\n"
               "SEMIRING_BOOLEAN, SEMIRING_COUNTING or SEMIRING_VITERBI (for Viterbi, z is\n"
-              "dense_absmax's m)."),
+              "dense_absmax's m), or a composed semiring's descriptor (add, mul, elem,\n"
+              "zero, one, source, steps): z is m for SOURCE_VITERBI, r_out and r_in have\n"
+              "dtype elem, theta is the threshold step's and absolute is ignored."),
     KW_METHOD("conv_forward", py_conv_forward,
               "conv_forward(a, w, b, rule, geometry, low=None, high=None, cache=None) -> z\n\n"
               "Conv2d pre-activations, NCHW; geometry is (stride_h, stride_w, pad_h,\n"
