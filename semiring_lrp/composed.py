@@ -4,8 +4,9 @@ semiring is data).
 
 `Semiring.compose(add=..., mul=..., zero=..., one=..., annotate=...,
 dtype=...)` checks the parts once and returns a `ComposedSemiring`. It runs
-on the generic NumPy path (generic.py) with NumPy's ufuncs in its element
-dtype; `core_descriptor` is the same semiring as the tuple the C core takes.
+in the C core (csrc/composed/), which takes `core_descriptor`; a subclass
+that overrides a value method runs on the generic NumPy path (generic.py)
+with NumPy's ufuncs in its element dtype.
 Ready-made: `MaxPlus`, `MinMax`, `FloatCounting`, `LogCounting`.
 
 Every value follows docs/semantics.md, section 3: for each pair (j, k) the

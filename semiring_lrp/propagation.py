@@ -268,7 +268,13 @@ class _Walk:
         if self.spec is None:
             return self._generic_step(i, a, preactivation, r_out, batch_shape)
         step = self._kernel_step(i, a, preactivation, batch_shape)
-        return self.net.layers[i].kernel_relevance(step, a, r_out)
+        if is_built_in(self.spec):
+            return self.net.layers[i].kernel_relevance(step, a, r_out)
+        try:
+            return self.net.layers[i].kernel_relevance(step, a, r_out)
+        except (ValueError, OverflowError) as err:
+            # the C core knows the composed semiring's values, not the layer
+            raise type(err)(f"{self.semiring!r}: {err} at layer {self.net.describe(i)}") from None
 
     def _kernel_step(self, i, a, preactivation, batch_shape):
         """The `KernelStep` of weighted or pooling layer i."""

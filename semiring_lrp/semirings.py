@@ -481,20 +481,39 @@ def kernel_spec(semiring):
     overrides none of zero, one, add, mul, annotate, annotate_contributions
     and annotate_pooling (a changed __repr__ or theta keeps the kernels).
     Decided once per class, when its first instance is asked about. A
-    composed semiring (`Semiring.compose`) takes the generic path until the
-    C core takes its `core_descriptor`."""
+    composed semiring (`Semiring.compose`, the ready-mades, a subclass that
+    overrides none of those methods) runs its own `core_descriptor` in the
+    C core once its element dtype is fixed (`per_layer(net)`, which every
+    pass calls)."""
     own = type(semiring)
     try:
-        return _KERNEL_SPECS[own]
+        spec = _KERNEL_SPECS[own]
     except KeyError:
-        pass
-    cls = _built_in_class(semiring)
-    spec = None
-    if cls is not None and all(getattr(own, name) is getattr(cls, name)
-                               for name in _VALUE_METHODS):
-        spec = cls.spec
-    _KERNEL_SPECS[own] = spec
+        spec = _KERNEL_SPECS[own] = _class_kernel_spec(semiring)
+    if spec is _COMPOSED:
+        # its own descriptor, once its element dtype is fixed (per_layer)
+        return semiring.spec if semiring.element_dtype is not None else None
     return spec
+
+
+def _class_kernel_spec(semiring):
+    """kernel_spec's answer for every instance of type(semiring): a built-in
+    spec, _COMPOSED (each instance's own), or None."""
+    own = type(semiring)
+    cls = _built_in_class(semiring)
+    if cls is None:
+        from .composed import ComposedSemiring
+
+        if isinstance(semiring, ComposedSemiring):
+            cls = ComposedSemiring
+    if cls is None or not all(getattr(own, name) is getattr(cls, name)
+                              for name in _VALUE_METHODS):
+        return None
+    return _COMPOSED if cls.__name__ == "ComposedSemiring" else cls.spec
+
+
+# kernel_spec's mark for a class whose instances run their own descriptor
+_COMPOSED = object()
 
 
 # kernel_spec's answer per class; classes are few, and a pass asks twice

@@ -276,7 +276,8 @@ def on_generic_path(semiring):
     def add(self, a, b):
         return base.add(self, a, b)
 
-    user = type("User" + base.__name__, (base,), {"add": add})()
+    user_class = type("User" + base.__name__, (base,), {"add": add})
+    user = user_class.__new__(user_class)  # no __init__: a composed one needs its parts
     user.__dict__.update(semiring.__dict__)
     return user
 

@@ -14,6 +14,7 @@ import semiring_lrp as sl
 from semiring_lrp import _core, composed, rules
 from semiring_lrp import annotations as an
 from semiring_lrp.semirings import kernel_spec
+from reference import on_generic_path
 
 INF = math.inf
 # the built-ins compared with warn where relevance dies or saturates: facts of the nets
@@ -198,16 +199,18 @@ def test_every_composition_equals_the_literal_reference(net_name, rule_name, dty
     alive = 0
     for name, (semiring, literal, built_in) in _compositions(np.dtype(dtype).type,
                                                               thetas).items():
-        assert kernel_spec(semiring) is None  # the generic path, until the C core takes them
-        got = sl.relevance(net, x, target=targets, semiring=semiring, rule=rule_list,
-                           maxpool=maxpool)
         element = semiring.element_dtype or np.dtype(dtype)
         want = _as_array(literal_composed(net, x, targets, literal, rule_list, maxpool),
                          element, x.shape)
-        try:
-            _assert_close(got, want, dtype)
-        except AssertionError as err:
-            raise AssertionError(f"{name}: {err}") from None
+        # the C kernels (its own descriptor) and the generic NumPy path
+        for path, on_path in (("C", semiring), ("generic", on_generic_path(semiring))):
+            got = sl.relevance(net, x, target=targets, semiring=on_path, rule=rule_list,
+                               maxpool=maxpool)
+            assert (kernel_spec(on_path.per_layer(net)) is not None) == (path == "C")
+            try:
+                _assert_close(got, want, dtype)
+            except AssertionError as err:
+                raise AssertionError(f"{name} on the {path} path: {err}") from None
         alive += bool(np.any(got != semiring.zero()))
         if built_in is not None:
             own = sl.relevance(net, x, target=targets, semiring=built_in, rule=rule_list,
