@@ -549,3 +549,21 @@ def test_density_counts_what_is_not_the_semirings_zero():
             assert density[name] == np.mean(r != semiring.zero())
         per_sample = layers.density(per_sample=True)["input"]
         np.testing.assert_array_equal(per_sample, np.mean(layers[0] != semiring.zero(), axis=1))
+
+
+@pytest.mark.slow
+def test_log_counting_answers_on_vgg16_where_counting_overflows():
+    # the paper's VGG-16 threshold 1e-9 (absolute): the counts pass 2**63
+    torch = pytest.importorskip("torch")
+    from reference import vgg_with_narrow_classifier
+
+    torch.manual_seed(0)
+    net = sl.from_torch(vgg_with_narrow_classifier("vgg16").eval())
+    x = np.random.default_rng(0).normal(size=(3, 224, 224)).astype(np.float32)
+    with pytest.raises(OverflowError, match="int64"):
+        sl.relevance(net, x, target=3, semiring=sl.Counting(1e-9, absolute=True))
+    log_counts = sl.relevance(net, x, target=3, semiring=sl.LogCounting(1e-9, absolute=True))
+    assert log_counts.dtype == np.float64
+    assert np.all(np.isfinite(log_counts))
+    # some input has more relevant paths than int64 holds: why counting raised
+    assert log_counts.max() > math.log(INT64_MAX)
