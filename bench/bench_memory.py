@@ -24,14 +24,16 @@ CASES = {
 }
 
 
-def peak_memory(path, semiring):
+def peak_memory(path, call, size=224):
+    """VmHWM in bytes of a fresh process that loads the network saved at
+    `path` as `net`, draws a batch-1 input `x` of size x size pixels and
+    runs `call` (a line of Python)."""
     script = textwrap.dedent(f"""
         import numpy as np
         import semiring_lrp as sl
         net = sl.load({str(path)!r})
-        x = np.random.default_rng(0).normal(size=(1, 3, 224, 224)).astype(np.float32)
-        semiring = {semiring}
-        sl.relevance(net, x, semiring=semiring, rule=sl.composites.lrp_overview_vgg16(net))
+        x = np.random.default_rng(0).normal(size=(1, 3, {size}, {size})).astype(np.float32)
+        {call}
         # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
         status = open('/proc/self/status').read()
         print(int(status.split('VmHWM:')[1].split()[0]) * 1024)
@@ -57,7 +59,9 @@ def main():
         net.save(path)
         print("peak resident memory of one VGG-16 pass in a fresh process (weights included):")
         for name, source in CASES.items():
-            print(f"  {name:<32} {peak_memory(path, source) / 1e9:6.2f} GB")
+            call = (f"sl.relevance(net, x, semiring={source}, "
+                    "rule=sl.composites.lrp_overview_vgg16(net))")
+            print(f"  {name:<32} {peak_memory(path, call) / 1e9:6.2f} GB")
 
 
 if __name__ == "__main__":

@@ -12,15 +12,13 @@ memory. --size and --narrow (a 64-wide classifier) make a quick check
 that the script runs, not a measurement.
 """
 import argparse
-import subprocess
-import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import numpy as np
 
 import semiring_lrp as sl
+from bench_memory import peak_memory
 from timing import paired_ratios
 
 PIXELS = 10
@@ -43,23 +41,6 @@ def random_vgg16(narrow):
         model.classifier[3] = torch.nn.Linear(64, 64)
         model.classifier[6] = torch.nn.Linear(64, 10)
     return sl.from_torch(model.eval())
-
-
-def peak_memory(path, size, call):
-    """VmHWM in bytes of a fresh process that loads the network and runs `call`."""
-    script = textwrap.dedent(f"""
-        import numpy as np
-        import semiring_lrp as sl
-        net = sl.load({str(path)!r})
-        x = np.random.default_rng(0).normal(size=(1, 3, {size}, {size})).astype(np.float32)
-        {call}
-        # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
-        status = open('/proc/self/status').read()
-        print(int(status.split('VmHWM:')[1].split()[0]) * 1024)
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=True)
-    return int(done.stdout.split()[-1])
 
 
 def main():
@@ -87,7 +68,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "vgg16.npz"
         net.save(path)
-        peaks = {name: peak_memory(path, args.size, call) for name, call in CALLS.items()}
+        peaks = {name: peak_memory(path, call, args.size) for name, call in CALLS.items()}
     print("peak resident memory of a fresh process (weights included):")
     for name, peak in peaks.items():
         print(f"  {name:<32} {peak / 1e9:6.2f} GB")
