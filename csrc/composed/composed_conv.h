@@ -66,9 +66,10 @@ static LRP_INLINE int FN(composed_conv_run)(const FN(composed_conv_job) *job, T 
 }
 
 /* Plane (sample n, input channel ci) under rule KIND (a constant). */
-static LRP_INLINE lrp_status FN(composed_conv_plane)(const FN(composed_conv_job) *job,
+static LRP_INLINE lrp_status FN(composed_conv_plane)(const void *context,
                                                      ptrdiff_t item, const int KIND)
 {
+    const FN(composed_conv_job) *job = context;
     const lrp_conv_shape *s = job->s;
     const lrp_elem elem = job->sr->elem;
     const ptrdiff_t n = item / s->in_c, ci = item % s->in_c;
@@ -106,30 +107,12 @@ static LRP_INLINE lrp_status FN(composed_conv_plane)(const FN(composed_conv_job)
     return LRP_OK;
 }
 
-/* Planes [begin, end), the rule kind made a constant. */
+/* Planes [begin, end) of a task (composed_items). */
 static LRP_INLINE lrp_status FN(composed_conv_planes)(void *context, ptrdiff_t begin,
                                                       ptrdiff_t end, int worker, lrp_team *team)
 {
     const FN(composed_conv_job) *job = context;
-    for (ptrdiff_t item = begin; item < end; item++) {
-        if (lrp_team_stop(team, worker))
-            return LRP_ERR_INTERRUPTED;
-        lrp_status status;
-        switch (job->kind) {
-        case LRP_RULE_GAMMA:
-            status = FN(composed_conv_plane)(job, item, LRP_RULE_GAMMA);
-            break;
-        case LRP_RULE_ZBOX:
-            status = FN(composed_conv_plane)(job, item, LRP_RULE_ZBOX);
-            break;
-        default:
-            status = FN(composed_conv_plane)(job, item, LRP_RULE_ZERO);
-            break;
-        }
-        if (status != LRP_OK)
-            return status;
-    }
-    return LRP_OK;
+    return FN(composed_items)(job, job->kind, begin, end, worker, team, FN(composed_conv_plane));
 }
 
 LRP_ISA_PLAIN_TASKS(composed_conv_task, FN(composed_conv_planes))

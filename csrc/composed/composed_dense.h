@@ -32,9 +32,10 @@ typedef struct {
 
 /* Item (sample n, input block b) under rule KIND (a constant): r_in of the
  * block from zero, output by output. */
-static LRP_INLINE lrp_status FN(composed_dense_item)(const FN(composed_dense_job) *job,
-                                                     ptrdiff_t item, const int KIND)
+static LRP_INLINE lrp_status FN(composed_dense_item)(const void *context, ptrdiff_t item,
+                                                     const int KIND)
 {
+    const FN(composed_dense_job) *job = context;
     const lrp_dense_shape *s = job->s;
     const lrp_semiring *sr = job->sr;
     const lrp_elem elem = sr->elem;
@@ -64,31 +65,12 @@ static LRP_INLINE lrp_status FN(composed_dense_item)(const FN(composed_dense_job
     return LRP_OK;
 }
 
-/* Items [begin, end), the rule kind made a constant (LRP-0 and LRP-eps
- * share a numerator: they differ in the z the caller passes). */
+/* Items [begin, end) of a task (composed_items). */
 static LRP_INLINE lrp_status FN(composed_dense_items)(void *context, ptrdiff_t begin,
                                                       ptrdiff_t end, int worker, lrp_team *team)
 {
     const FN(composed_dense_job) *job = context;
-    for (ptrdiff_t item = begin; item < end; item++) {
-        if (lrp_team_stop(team, worker))
-            return LRP_ERR_INTERRUPTED;
-        lrp_status status;
-        switch (job->kind) {
-        case LRP_RULE_GAMMA:
-            status = FN(composed_dense_item)(job, item, LRP_RULE_GAMMA);
-            break;
-        case LRP_RULE_ZBOX:
-            status = FN(composed_dense_item)(job, item, LRP_RULE_ZBOX);
-            break;
-        default:
-            status = FN(composed_dense_item)(job, item, LRP_RULE_ZERO);
-            break;
-        }
-        if (status != LRP_OK)
-            return status;
-    }
-    return LRP_OK;
+    return FN(composed_items)(job, job->kind, begin, end, worker, team, FN(composed_dense_item));
 }
 
 LRP_ISA_PLAIN_TASKS(composed_dense_task, FN(composed_dense_items))

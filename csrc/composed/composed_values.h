@@ -13,6 +13,7 @@
 #include "composed/composed.h"
 #include "kernel/compiler.h"
 #include "kernel/tuning.h"
+#include "runtime/parallel.h"
 
 /* v[i] <- the source value of numerator v[i] over denominator
  * den[i * DEN_STEP] (DEN_STEP a constant: 0, one output's; 1, one per pair):
@@ -130,5 +131,38 @@ typedef struct {
     T v[COMPOSED_BLOCK];
     lrp_elem_block val, r, acc;
 } FN(composed_block);
+
+/* One work item of a composed pass (a block of inputs, a plane) under
+ * rule kind `kind`. */
+typedef lrp_status (*FN(composed_item_fn))(const void *job, ptrdiff_t item, int kind);
+
+/* Items [begin, end) of a job by item(job, i, kind), the job's rule kind
+ * made a constant so each rule's numerator compiles alone (LRP-0 and
+ * LRP-eps share one: they differ in the z the caller passes); stops
+ * between items when the team is stopped. */
+static LRP_INLINE lrp_status FN(composed_items)(const void *job, int kind, ptrdiff_t begin,
+                                                ptrdiff_t end, int worker, lrp_team *team,
+                                                FN(composed_item_fn) item)
+{
+    for (ptrdiff_t i = begin; i < end; i++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        lrp_status status;
+        switch (kind) {
+        case LRP_RULE_GAMMA:
+            status = item(job, i, LRP_RULE_GAMMA);
+            break;
+        case LRP_RULE_ZBOX:
+            status = item(job, i, LRP_RULE_ZBOX);
+            break;
+        default:
+            status = item(job, i, LRP_RULE_ZERO);
+            break;
+        }
+        if (status != LRP_OK)
+            return status;
+    }
+    return LRP_OK;
+}
 
 #endif /* LRP_INSTANCE_COMPOSED_VALUES */
