@@ -5,6 +5,7 @@
 #ifndef SEMIRING_LRP_COMPOSED_COMPOSED_H
 #define SEMIRING_LRP_COMPOSED_COMPOSED_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -170,6 +171,43 @@ static inline int lrp_elem_all(lrp_elem elem, double value, const void *in, ptrd
         break;
     }
     return all;
+}
+
+/* The semirings some passes run by a faster tier than the generic one: what
+ * sr declares, whatever it is called in Python. */
+typedef enum {
+    COMPOSED_GENERIC = 0,
+    COMPOSED_FLOAT_COUNTING, /* plus/times over float64 of a threshold: 0 and 1 */
+    COMPOSED_LOG_COUNTING,   /* logaddexp/plus over float64 of a threshold: -inf and 0 */
+    COMPOSED_MAX_PLUS,       /* max/plus of log|d|: zero -inf, one 0 */
+    COMPOSED_MIN_MAX         /* max/min of |d|: zero 0, one inf */
+} lrp_composed_form;
+
+/* sr's form; elem_float is the element type of the network's dtype
+ * (max-plus and min-max run in it). */
+static inline lrp_composed_form lrp_composed_form_of(const lrp_semiring *sr, lrp_elem elem_float)
+{
+    if (sr->source != LRP_SOURCE_COEFFICIENT)
+        return COMPOSED_GENERIC;
+    const int threshold_only = sr->steps == 1 && sr->step[0].kind == LRP_STEP_THRESHOLD;
+    if (threshold_only && sr->elem == LRP_ELEM_F64) {
+        if (sr->add == LRP_ADD_PLUS && sr->mul == LRP_MUL_TIMES && sr->zero == 0 &&
+            sr->one == 1)
+            return COMPOSED_FLOAT_COUNTING;
+        if (sr->add == LRP_ADD_LOGADDEXP && sr->mul == LRP_MUL_PLUS &&
+            sr->zero == -(double)INFINITY && sr->one == 0)
+            return COMPOSED_LOG_COUNTING;
+    }
+    if (sr->elem != elem_float || sr->add != LRP_ADD_MAX || sr->steps < 1 ||
+        sr->step[0].kind != LRP_STEP_ABS)
+        return COMPOSED_GENERIC;
+    if (sr->mul == LRP_MUL_PLUS && sr->steps == 2 && sr->step[1].kind == LRP_STEP_LOG &&
+        sr->zero == -(double)INFINITY && sr->one == 0)
+        return COMPOSED_MAX_PLUS;
+    if (sr->mul == LRP_MUL_MIN && sr->steps == 1 && sr->zero == 0 &&
+        sr->one == (double)INFINITY)
+        return COMPOSED_MIN_MAX;
+    return COMPOSED_GENERIC;
 }
 
 /* The status a combination's flags stand for. */
