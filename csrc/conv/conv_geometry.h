@@ -1,4 +1,5 @@
-/* Which input a convolution tap reads for each output, axis by axis. */
+/* Which input a convolution tap reads for each output, axis by axis; the
+ * flipped view of a layer and whether its passes run as products. */
 #ifndef SEMIRING_LRP_CONV_GEOMETRY_H
 #define SEMIRING_LRP_CONV_GEOMETRY_H
 
@@ -62,6 +63,29 @@ static LRP_INLINE void lrp_conv_tap(const lrp_conv_shape *s, ptrdiff_t ky, ptrdi
                 visit(context, jrow + ox * s->stride_w, krow + ox);
         }
     }
+}
+
+/* Whether a pass of this layer runs as a product: wide enough groups to fill
+ * the micro-kernel's rows, and (for the transposed passes) unit stride. */
+static inline int lrp_conv_uses_product(int kind, const lrp_conv_shape *s, int transposed)
+{
+    if (kind == LRP_RULE_ZBOX)
+        return 0;
+    if (!transposed)
+        return s->out_c / s->groups >= 4;
+    return s->stride_h == 1 && s->stride_w == 1 && s->in_c / s->groups >= 4;
+}
+
+/* The flipped convolution of a unit-stride layer s: from its output grid
+ * back to its input grid. */
+static inline lrp_conv_shape lrp_conv_transposed_view(const lrp_conv_shape *s)
+{
+    lrp_conv_shape v = *s;
+    v.in_c = s->out_c, v.in_h = s->out_h, v.in_w = s->out_w;
+    v.out_c = s->in_c, v.out_h = s->in_h, v.out_w = s->in_w;
+    v.pad_h = s->dil_h * (s->k_h - 1) - s->pad_h;
+    v.pad_w = s->dil_w * (s->k_w - 1) - s->pad_w;
+    return v;
 }
 
 #endif

@@ -1,8 +1,10 @@
 /* A convolution as a packed product (products/products.h), written once
  * against T and FN(): A = rho(W) packed per group (kept in the weight
- * cache), B = im2col of the input, packed one L1-sized panel at a time by
- * the callbacks, and an epilogue that adds the bias or multiplies by the
- * activations. conv/conv_products.h chooses between this and Winograd. */
+ * cache; |rho(W)| for max products, log|rho(W)| for max-plus), B = im2col
+ * of the input, packed one L1-sized panel at a time by the callbacks, and
+ * an epilogue that adds the bias or multiplies by the activations (adds
+ * log|a| for max-plus). conv/conv_products.h chooses between this and
+ * Winograd. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 #ifndef LRP_INSTANCE_CONV_IM2COL /* once per instance */
@@ -36,6 +38,7 @@ typedef struct {
     const T *bias; /* forward/absmax: beta per output channel; NULL otherwise */
     const T *scale; /* transposed passes: a, multiplied in (|a| if absolute_x) */
     const T *cap;   /* Viterbi: R_in's bound per sample (FN(viterbi_scale)) */
+    product_combine combine; /* set by FN(conv_product_run) */
 } FN(conv_product);
 
 static const T *FN(conv_a_of)(const FN(product) *p, ptrdiff_t q)
@@ -64,6 +67,8 @@ static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, pt
     const lrp_conv_shape *v = &cp->view;
     const ptrdiff_t n = q / v->groups, g = q % v->groups, cin_g = v->in_c / v->groups;
     const ptrdiff_t taps = v->k_h * v->k_w, plane = v->in_h * v->in_w;
+    /* a tap in the padding adds no term: 0 absorbs a product, -inf a sum */
+    const T pad = cp->combine == PRODUCT_MAX_PLUS ? -(T)INFINITY : (T)0;
     const T *x = cp->x + (n * v->in_c + g * cin_g) * plane;
     const ptrdiff_t oy0 = j0 / v->out_w, ox0 = j0 % v->out_w;
     ptrdiff_t cl = p0 / taps, ky = p0 % taps / v->k_w, kx = p0 % v->k_w;
@@ -83,7 +88,7 @@ static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, pt
         while (c < nr) {
             if (col >= p->n) {
                 for (; c < nr; c++)
-                    d[c] = 0;
+                    d[c] = pad;
                 break;
             }
             const ptrdiff_t run = nr - c < v->out_w - ox ? nr - c : v->out_w - ox;
@@ -116,7 +121,7 @@ static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, pt
                 break;
             }
             for (ptrdiff_t o = ox; o < lo; o++)
-                out[o] = 0;
+                out[o] = pad;
             if (v->stride_w == 1) {
                 for (ptrdiff_t o = lo; o < hi; o++)
                     out[o] = absolute ? FN(absolute)(src[o]) : src[o];
@@ -125,7 +130,7 @@ static LRP_INLINE void FN(conv_pack_strip)(const FN(product) *p, ptrdiff_t q, pt
                     out[o] = absolute ? FN(absolute)(src[o * v->stride_w]) : src[o * v->stride_w];
             }
             for (ptrdiff_t o = hi; o < ox + run; o++)
-                out[o] = 0;
+                out[o] = pad;
             c += run;
             col += run;
             ox += run;
@@ -159,7 +164,7 @@ static void FN(conv_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptr
         for (ptrdiff_t i = i0; i < i1; i++) {
             const T beta = cp->bias[first + i];
             T *row = c + i * p->ldc;
-            if (p->max) {
+            if (p->combine == PRODUCT_MAX) {
                 for (ptrdiff_t j = j0; j < j1; j++)
                     row[j] = beta > row[j] ? beta : row[j];
             } else {
@@ -173,7 +178,10 @@ static void FN(conv_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptr
     for (ptrdiff_t i = i0; i < i1; i++) {
         T *row = c + i * p->ldc;
         const T *a = scale + i * p->ldc;
-        if (cp->absolute_x) {
+        if (p->combine == PRODUCT_MAX_PLUS) {
+            for (ptrdiff_t j = j0; j < j1; j++)
+                row[j] = a[j] == 0 ? -(T)INFINITY : FN(log_abs)(a[j]) + row[j];
+        } else if (cp->absolute_x) {
             FN(viterbi_scale)(row, a, j0, j1, cp->cap[q / cp->view.groups]);
         } else {
             for (ptrdiff_t j = j0; j < j1; j++)
@@ -183,12 +191,13 @@ static void FN(conv_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, ptr
 }
 
 /* The weights packed as A (FN(pack_a)'s layout), one panel of mr rows per
- * item. flipped: see FN(conv_product_run). */
+ * item, as rho(w), |rho(w)| (absolute) or log|rho(w)| (logarithm). flipped:
+ * see FN(conv_product_run). */
 typedef struct {
     const lrp_conv_shape *v;
     const T *w;
     ptrdiff_t m, k;
-    int mr, kind, absolute, flipped;
+    int mr, kind, absolute, logarithm, flipped;
     T gamma;
     T *packed;
     size_t per_group;
@@ -236,30 +245,70 @@ static lrp_status FN(conv_weights_task)(void *context, ptrdiff_t begin, ptrdiff_
         if (job->kind == LRP_RULE_GAMMA)
             for (ptrdiff_t i = 0; i < count; i++)
                 dst[i] = FN(rho)(LRP_RULE_GAMMA, job->gamma, dst[i]);
-        if (job->absolute)
+        if (job->logarithm)
+            for (ptrdiff_t i = 0; i < count; i++)
+                dst[i] = FN(log_abs)(dst[i]);
+        else if (job->absolute)
             for (ptrdiff_t i = 0; i < count; i++)
                 dst[i] = FN(absolute)(dst[i]);
     }
     return LRP_OK;
 }
 
-/* A into data (the cache's build callback: context is the job). */
+/* A into data (the cache's build callback: context is the job); with
+ * logarithm, followed by the least and the largest finite log|rho(w)|
+ * (FN(finite_range)). */
 static lrp_status FN(conv_weights_build)(void *context, void *data)
 {
     FN(conv_weights) *job = context;
     const ptrdiff_t panels = (job->m + job->mr - 1) / job->mr;
     job->packed = data;
-    return lrp_parallel_for_upto(
+    lrp_status status = lrp_parallel_for_upto(
         job->v->groups * panels, (ptrdiff_t)((double)job->m * job->k * job->v->groups / LRP_MIN_PACK_PER_THREAD),
         FN(conv_weights_task), job, job->v->interrupt);
+    if (status == LRP_OK && job->logarithm) {
+        const size_t count = job->per_group * (size_t)job->v->groups;
+        FN(finite_range)(job->packed, (ptrdiff_t)count, &job->packed[count],
+                         &job->packed[count + 1]);
+    }
+    return status;
 }
 
-/* Packs the weights as A (or reads them in place) and runs the product for
- * `view`. flipped: A row ci of group g is W[g's outputs][ci] with the kernel
- * turned by 180 degrees, row order (output channel, ky, kx), as the
- * transposed passes need. */
-static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, T gamma,
-                                       const T *w, int flipped, const lrp_interrupt *interrupt)
+/* A of the product for `view` (FN(conv_weights), flipped as in
+ * FN(conv_product_run)), from v's cache or freshly built, then handed back
+ * in *own for the caller to free; NULL only when *status is not LRP_OK.
+ * *per_group: its values per group. */
+static const T *FN(conv_packed_weights)(const lrp_conv_shape *v, product_combine combine,
+                                        int kind, T gamma, const T *w, int flipped,
+                                        const FN(lrp_micro) *micro, size_t *per_group,
+                                        void **own, lrp_status *status)
+{
+    const ptrdiff_t m = v->out_c / v->groups, k = v->in_c / v->groups * v->k_h * v->k_w;
+    const int logarithm = combine == PRODUCT_MAX_PLUS, absolute = combine == PRODUCT_MAX;
+    *own = NULL;
+    *status = LRP_ERR_NOMEM;
+    if (FN(packed_a_count)(m, k, micro->mr, per_group) != LRP_OK ||
+        *per_group > (SIZE_MAX - 2) / (size_t)v->groups)
+        return NULL;
+    FN(conv_weights) job = {v, w, m, k, micro->mr, kind, absolute, logarithm, flipped, gamma,
+                            NULL, *per_group};
+    const lrp_cache_key key = {.form = logarithm ? LRP_FORM_PACKED_LOG_A : LRP_FORM_PACKED_A,
+                               .elem_size = (int)sizeof(T), .isa = (int)lrp_current_isa(),
+                               .kind = kind, .gamma = (double)gamma, .flipped = flipped,
+                               .absolute = absolute, .mr = micro->mr, .rows = m, .cols = k,
+                               .groups = v->groups, .taps = v->k_h * v->k_w,
+                               .count = *per_group * (size_t)v->groups + (logarithm ? 2 : 0)};
+    return lrp_weights_prepared(v->cache, w, &key, FN(conv_weights_build), &job, own, status);
+}
+
+/* Runs the product for `view`, with A packed (FN(conv_packed_weights)) or
+ * read in place, or as the caller set cp->packed and cp->packed_per_group.
+ * flipped: A row ci of group g is W[g's outputs][ci] with the kernel turned
+ * by 180 degrees, row order (output channel, ky, kx), as the transposed
+ * passes need. */
+static lrp_status FN(conv_product_run)(FN(conv_product) *cp, product_combine combine, int kind,
+                                       T gamma, const T *w, int flipped,
+                                       const lrp_interrupt *interrupt)
 {
     const lrp_conv_shape *v = &cp->view;
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
@@ -267,32 +316,19 @@ static lrp_status FN(conv_product_run)(FN(conv_product) *cp, int max, int kind, 
     /* W itself as A, row-major (out_c, in_c * k_h * k_w), where it needs no
      * rho, flip or |.|: packing it costs as much as the product of a 14x14
      * layer */
-    const int in_place = !flipped && !max && kind != LRP_RULE_GAMMA && v->groups == 1;
-    T *packed = NULL;
-    if (!in_place) {
-        size_t per_group;
-        if (FN(packed_a_count)(m, k, micro->mr, &per_group) != LRP_OK ||
-            per_group > SIZE_MAX / (size_t)v->groups)
-            return LRP_ERR_NOMEM;
-        FN(conv_weights) job = {v, w, m, k, micro->mr, kind, max, flipped, gamma, NULL,
-                                per_group};
-        const lrp_cache_key key = {.form = LRP_FORM_PACKED_A, .elem_size = (int)sizeof(T),
-                                   .isa = (int)lrp_current_isa(), .kind = kind,
-                                   .gamma = (double)gamma, .flipped = flipped,
-                                   .absolute = max, .mr = micro->mr, .rows = m, .cols = k,
-                                   .groups = v->groups, .taps = v->k_h * v->k_w,
-                                   .count = per_group * (size_t)v->groups};
+    const int in_place =
+        !flipped && combine == PRODUCT_SUM && kind != LRP_RULE_GAMMA && v->groups == 1;
+    void *packed = NULL;
+    cp->combine = combine;
+    if (!in_place && !cp->packed) {
         lrp_status status;
-        void *own;
-        cp->packed = lrp_weights_prepared(v->cache, w, &key, FN(conv_weights_build), &job, &own,
-                                          &status);
+        cp->packed = FN(conv_packed_weights)(v, combine, kind, gamma, w, flipped, micro,
+                                             &cp->packed_per_group, &packed, &status);
         if (status != LRP_OK)
             return status;
-        packed = own;
-        cp->packed_per_group = per_group;
     }
     FN(product) p = {.problems = v->n * v->groups, .m = m, .n = v->out_h * v->out_w, .k = k,
-                     .max = max, .a_of = FN(conv_a_of), .a_rows = in_place ? w : NULL,
+                     .combine = combine, .a_of = FN(conv_a_of), .a_rows = in_place ? w : NULL,
                      .lda = k, .pack_b = FN(conv_pack_b), .c_of = FN(conv_c_of),
                      .ldc = v->out_h * v->out_w, .finish = FN(conv_finish), .layer = cp,
                      .interrupt = interrupt, .micro = micro};

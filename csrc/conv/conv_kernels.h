@@ -736,7 +736,7 @@ static lrp_status FN(conv_arguments)(const lrp_conv_shape *s, const lrp_rule *ru
 
 /* Forward: z = sum_j n_jk + beta_k. The first tier whose condition holds:
  *   winograd_fused, winograd, packed_product
- *       not z^B, 4 output channels per group at least (FN(conv_uses_product)):
+ *       not z^B, 4 output channels per group at least (lrp_conv_uses_product):
  *       a sum product, Winograd's where it pays (FN(conv_sum_form_of))
  *   zbox_winograd_fused, zbox_winograd, zbox_packed_product
  *       z^B, one group, 4 output channels at least (FN(conv_zbox_stacks)):
@@ -751,7 +751,7 @@ lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, c
         return status;
     const int kind = rule->kind;
     const T gamma = (T)rule->gamma;
-    if (FN(conv_uses_product)(kind, s, 0)) {
+    if (lrp_conv_uses_product(kind, s, 0)) {
         const FN(conv_sum_form) form = FN(conv_sum_form_of)(s);
         lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.forward.packed_product",
                                          "conv.forward.winograd", "conv.forward.winograd_fused"));
@@ -774,7 +774,7 @@ lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, c
 /* Absmax: m = max(|beta_k|, max_j |n_jk|). The first tier whose condition
  * holds:
  *   packed_product  not z^B, 4 output channels per group at least
- *                   (FN(conv_uses_product)): a max product
+ *                   (lrp_conv_uses_product): a max product
  *   direct          the rest: rows of CONV_BLOCK output channels, tap by tap */
 lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
                                const T *w, const T *b, const T *low, const T *high, T *m)
@@ -784,7 +784,7 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
         return status;
     const int kind = rule->kind;
     const T gamma = (T)rule->gamma;
-    if (FN(conv_uses_product)(kind, s, 0)) {
+    if (lrp_conv_uses_product(kind, s, 0)) {
         const FN(conv_sum_form) im2col = {0, 0}; /* Winograd's products only sum */
         lrp_trace_tier("conv.absmax.packed_product");
         return FN(conv_sum_product)(&im2col, kind, 1, s, gamma, a, w, b, m);
@@ -800,7 +800,7 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
  * condition holds:
  *   winograd_fused, winograd, packed_product
  *       not z^B, unit stride, 4 input channels per group at least
- *       (FN(conv_uses_product)): the flipped convolution as a sum product,
+ *       (lrp_conv_uses_product): the flipped convolution as a sum product,
  *       Winograd's where it pays (FN(conv_sum_form_of))
  *   zbox_winograd_fused, zbox_winograd, zbox_packed_product
  *       z^B, one group, unit stride, 2 input channels at least
@@ -822,15 +822,15 @@ lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *
     if (!ratio)
         return LRP_ERR_NOMEM;
     FN(quotients_run)(r_out, z, out_total, 0, ratio);
-    if (FN(conv_uses_product)(kind, s, 1)) {
-        const lrp_conv_shape view = FN(conv_transposed_view)(s);
+    if (lrp_conv_uses_product(kind, s, 1)) {
+        const lrp_conv_shape view = lrp_conv_transposed_view(s);
         const FN(conv_sum_form) form = FN(conv_sum_form_of)(&view);
         lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.real.packed_product", "conv.real.winograd",
                                          "conv.real.winograd_fused"));
         status = FN(conv_transposed_product)(&form, kind, 0, s, gamma, a, w, ratio, NULL, r_in);
     } else if (kind == LRP_RULE_ZBOX && FN(conv_zbox_stacks)(s, 1)) {
         const lrp_conv_shape stacked = FN(conv_stacked_shape)(s);
-        const lrp_conv_shape view = FN(conv_transposed_view)(&stacked);
+        const lrp_conv_shape view = lrp_conv_transposed_view(&stacked);
         const FN(conv_sum_form) form = FN(conv_sum_form_of)(&view);
         lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.real.zbox_packed_product",
                                          "conv.real.zbox_winograd",
@@ -914,7 +914,7 @@ lrp_status FN(lrp_conv_relevance_counting)(const lrp_conv_shape *s, const lrp_ru
 /* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k. The first tier whose
  * condition holds:
  *   packed_product  not z^B, unit stride, 4 input channels per group at
- *                   least (FN(conv_uses_product)), and every R_j finite:
+ *                   least (lrp_conv_uses_product), and every R_j finite:
  *                   |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), a max
  *                   product, equal up to rounding
  *   direct          the rest (R_j recomputed where the product overflowed):
@@ -929,7 +929,7 @@ lrp_status FN(lrp_conv_relevance_viterbi)(const lrp_conv_shape *s, const lrp_rul
         return status;
     const int kind = rule->kind;
     const T gamma = (T)rule->gamma;
-    if (FN(conv_uses_product)(kind, s, 1)) {
+    if (lrp_conv_uses_product(kind, s, 1)) {
         status = FN(conv_viterbi_product)(kind, s, gamma, a, w, m, r_out, r_in);
         if (status != LRP_OK)
             return status;

@@ -26,17 +26,6 @@
 #include "products/products.h"
 #include "runtime/memory.h"
 
-/* Whether a pass of this layer runs as a product: wide enough groups to fill
- * the micro-kernel's rows, and (for the transposed passes) unit stride. */
-static int FN(conv_uses_product)(int kind, const lrp_conv_shape *s, int transposed)
-{
-    if (kind == LRP_RULE_ZBOX)
-        return 0;
-    if (!transposed)
-        return s->out_c / s->groups >= 4;
-    return s->stride_h == 1 && s->stride_w == 1 && s->in_c / s->groups >= 4;
-}
-
 /* How a sum product of the convolution v runs: by Winograd's F(2x2, 3x3)
  * where that pays (FN(conv_winograd_pays)), in its one-pass form with
  * `strips` strips of nr tiles per item (FN(winograd_one_pass_strips)) or,
@@ -75,37 +64,28 @@ static lrp_status FN(conv_sum_product)(const FN(conv_sum_form) *form, int kind, 
     T *beta = FN(bias_terms)(kind, gamma, max, b, s->out_c);
     if (!beta)
         return LRP_ERR_NOMEM;
-    FN(conv_product) cp = {*s, a, max, NULL, 0, z, beta, NULL, NULL};
+    FN(conv_product) cp = {*s, a, max, NULL, 0, z, beta, NULL, NULL, PRODUCT_SUM};
     lrp_status status =
         form->winograd ? FN(conv_winograd_run)(&cp, kind, gamma, w, 0, form->strips, s->interrupt)
-                       : FN(conv_product_run)(&cp, max, kind, gamma, w, 0, s->interrupt);
+                       : FN(conv_product_run)(&cp, max ? PRODUCT_MAX : PRODUCT_SUM, kind, gamma,
+                                              w, 0, s->interrupt);
     free(beta);
     return status;
 }
 
-/* The flipped convolution of a unit-stride layer s: from its output grid
- * back to its input grid. */
-static lrp_conv_shape FN(conv_transposed_view)(const lrp_conv_shape *s)
-{
-    lrp_conv_shape v = *s;
-    v.in_c = s->out_c, v.in_h = s->out_h, v.in_w = s->out_w;
-    v.out_c = s->in_c, v.out_h = s->in_h, v.out_w = s->in_w;
-    v.pad_h = s->dil_h * (s->k_h - 1) - s->pad_h;
-    v.pad_w = s->dil_w * (s->k_w - 1) - s->pad_w;
-    return v;
-}
-
 /* R_in = a * (rho(W)^T s) (max = 0, x = s) or |a| * max(|rho(W)|^T q)
  * capped per sample (max = 1, x = q, cap), for a unit-stride layer, by a
- * product of this form (of FN(conv_transposed_view)). */
+ * product of this form (of lrp_conv_transposed_view). */
 static lrp_status FN(conv_transposed_product)(const FN(conv_sum_form) *form, int kind, int max,
                                               const lrp_conv_shape *s, T gamma, const T *a,
                                               const T *w, const T *x, const T *cap, T *r_in)
 {
-    FN(conv_product) cp = {FN(conv_transposed_view)(s), x, max, NULL, 0, r_in, NULL, a, cap};
+    FN(conv_product) cp = {lrp_conv_transposed_view(s), x, max, NULL, 0, r_in, NULL, a, cap,
+                           PRODUCT_SUM};
     if (form->winograd)
         return FN(conv_winograd_run)(&cp, kind, gamma, w, 1, form->strips, s->interrupt);
-    return FN(conv_product_run)(&cp, max, kind, gamma, w, 1, s->interrupt);
+    return FN(conv_product_run)(&cp, max ? PRODUCT_MAX : PRODUCT_SUM, kind, gamma, w, 1,
+                                s->interrupt);
 }
 
 /* Viterbi's R_in = |a| * max(|rho(W)|^T q), q = R / (m + 1e-9), capped per
@@ -152,7 +132,7 @@ static int FN(conv_zbox_stacks)(const lrp_conv_shape *s, int transposed)
     if (s->groups != 1 || s->in_c > PTRDIFF_MAX / 3)
         return 0;
     const lrp_conv_shape stacked = FN(conv_stacked_shape)(s);
-    return FN(conv_uses_product)(LRP_RULE_ZERO, &stacked, transposed);
+    return lrp_conv_uses_product(LRP_RULE_ZERO, &stacked, transposed);
 }
 
 static lrp_status FN(conv_stack)(const lrp_conv_shape *s, const T *a, const T *w, const T *low,

@@ -678,7 +678,7 @@ static lrp_status FN(winograd_wide_run)(FN(winograd) *job, const FN(conv_product
             if (status != LRP_OK)
                 break;
             FN(product) p = {.problems = WINOGRAD_XI, .m = job->tiles, .n = v->out_c,
-                             .k = v->in_c, .max = 0, .a_cols_of = FN(wide_a_of),
+                             .k = v->in_c, .combine = PRODUCT_SUM, .a_cols_of = FN(wide_a_of),
                              .lda = job->tiles, .b_of = FN(wide_b_of), .c_of = FN(wide_c_of), .ldc = v->out_c,
                              .layer = job, .interrupt = interrupt, .micro = micro};
             status = FN(product_run)(&p);

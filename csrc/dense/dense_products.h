@@ -151,7 +151,7 @@ static void FN(dense_finish)(const FN(product) *p, ptrdiff_t q, ptrdiff_t i0, pt
     const FN(dense_product) *dp = p->layer;
     for (ptrdiff_t i = i0; i < i1; i++) {
         T *row = dp->out + i * p->ldc;
-        if (dp->bias && p->max) {
+        if (dp->bias && p->combine == PRODUCT_MAX) {
             for (ptrdiff_t j = j0; j < j1; j++)
                 row[j] = dp->bias[j] > row[j] ? dp->bias[j] : row[j];
         } else if (dp->bias) {
@@ -232,7 +232,8 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
                                            s->interrupt, &status)))
         return status;
     FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, out, bias, scale, cap};
-    FN(product) p = {.problems = 1, .m = s->n, .n = cols, .k = inner, .max = max,
+    FN(product) p = {.problems = 1, .m = s->n, .n = cols, .k = inner,
+                     .combine = max ? PRODUCT_MAX : PRODUCT_SUM,
                      .a_of = FN(dense_a_of), .a_rows = max ? NULL : x, .lda = inner,
                      .pack_b = transposed ? FN(dense_pack_b_backward) : FN(dense_pack_b_forward),
                      .c_of = FN(dense_c_of), .ldc = cols, .finish = FN(dense_finish),
@@ -307,7 +308,8 @@ static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T 
         return LRP_ERR_NOMEM;
     }
     FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, zt, NULL, a, NULL};
-    FN(product) p = {.problems = 1, .m = s->out, .n = s->n, .k = s->in, .max = max,
+    FN(product) p = {.problems = 1, .m = s->out, .n = s->n, .k = s->in,
+                     .combine = max ? PRODUCT_MAX : PRODUCT_SUM,
                      .a_of = FN(dense_a_of), .a_rows = in_place ? w : NULL, .lda = s->in,
                      .pack_b = FN(dense_pack_b_samples), .c_of = FN(dense_c_of), .ldc = s->n,
                      .layer = &dp, .interrupt = s->interrupt, .micro = micro};

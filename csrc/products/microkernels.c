@@ -5,16 +5,20 @@
  * values) and a packed B panel (kc steps of NR values):
  *   sum: c[r][j] = c[r][j] + a[p][r] * b[p][j], p = 0 .. kc-1 in order
  *   max: c[r][j] = max(c[r][j], a[p][r] * b[p][j])
- * starting from the tile's current values (load) or from 0. The SIMD kernels
- * fuse the sum's multiply-add (one rounding); the portable one rounds twice.
+ *   max_plus: c[r][j] = max(c[r][j], a[p][r] + b[p][j])
+ * starting from the tile's current values (load) or from the combination's
+ * identity (0; -inf for max_plus, 0 serving max over non-negative values).
+ * The SIMD kernels fuse the sum's multiply-add (one rounding); the portable
+ * one rounds twice.
  * Each is compiled for its instruction set by a target attribute, so the
  * shipped build needs no -march flag and runs on any x86-64 (or other) CPU.
  *
  * Every kernel is one always-inline tile function per instruction set and
- * type, called with a constant layout and combination by the four named
- * kernels of its table (sum, max, rows, cols), so each named kernel is
- * compiled with its own layout folded in.
+ * type, called with a constant layout and combination by the five named
+ * kernels of its table (sum, max, max_plus, rows, cols), so each named
+ * kernel is compiled with its own layout folded in.
  */
+#include <math.h>
 #include "products/microkernels.h"
 #include "runtime/isa_dispatch.h"
 
@@ -38,7 +42,7 @@ static LRP_INLINE ptrdiff_t a_index(a_layout layout, ptrdiff_t p, int r, int mr,
 }
 
 /* How a product joins its accumulator. */
-typedef enum { COMBINE_SUM, COMBINE_MAX } combine_op;
+typedef enum { COMBINE_SUM, COMBINE_MAX, COMBINE_MAX_PLUS } combine_op;
 
 /* Portable C: small tiles the compiler vectorises with the baseline ISA. */
 enum { PORTABLE_MR = 4, PORTABLE_NR_F32 = 8, PORTABLE_NR_F64 = 4 };
@@ -52,12 +56,13 @@ static LRP_INLINE void portable_tile_f32(ptrdiff_t kc, const float *restrict a, 
     float acc[MR][NR];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NR; j++)
-            acc[r][j] = load ? c[r * ldc + j] : 0.0f;
+            acc[r][j] = load ? c[r * ldc + j] : combine == COMBINE_MAX_PLUS ? -(float)INFINITY : 0.0f;
     for (ptrdiff_t p = 0; p < kc; p++)
         for (int r = 0; r < MR; r++) {
             const float ar = a[a_index(layout, p, r, MR, lda)];
             for (int j = 0; j < NR; j++) {
-                const float product = ar * b[p * NR + j];
+                const float product =
+                    combine == COMBINE_MAX_PLUS ? ar + b[p * NR + j] : ar * b[p * NR + j];
                 if (combine == COMBINE_SUM)
                     acc[r][j] = acc[r][j] + product;
                 else
@@ -78,12 +83,13 @@ static LRP_INLINE void portable_tile_f64(ptrdiff_t kc, const double *restrict a,
     double acc[MR][NR];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NR; j++)
-            acc[r][j] = load ? c[r * ldc + j] : 0.0;
+            acc[r][j] = load ? c[r * ldc + j] : combine == COMBINE_MAX_PLUS ? -(double)INFINITY : 0.0;
     for (ptrdiff_t p = 0; p < kc; p++)
         for (int r = 0; r < MR; r++) {
             const double ar = a[a_index(layout, p, r, MR, lda)];
             for (int j = 0; j < NR; j++) {
-                const double product = ar * b[p * NR + j];
+                const double product =
+                    combine == COMBINE_MAX_PLUS ? ar + b[p * NR + j] : ar * b[p * NR + j];
                 if (combine == COMBINE_SUM)
                     acc[r][j] = acc[r][j] + product;
                 else
@@ -104,6 +110,11 @@ static void max_f32_portable(ptrdiff_t kc, const float *restrict a, const float 
                              float *restrict c, ptrdiff_t ldc, int load)
 {
     portable_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
+}
+static void max_plus_f32_portable(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                  float *restrict c, ptrdiff_t ldc, int load)
+{
+    portable_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
 }
 static void rows_f32_portable(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                               const float *restrict b, float *restrict c, ptrdiff_t ldc,
@@ -127,6 +138,11 @@ static void max_f64_portable(ptrdiff_t kc, const double *restrict a, const doubl
 {
     portable_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
 }
+static void max_plus_f64_portable(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                                  double *restrict c, ptrdiff_t ldc, int load)
+{
+    portable_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
+}
 static void rows_f64_portable(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                               const double *restrict b, double *restrict c, ptrdiff_t ldc,
                               int load)
@@ -140,10 +156,14 @@ static void cols_f64_portable(ptrdiff_t kc, const double *restrict a, ptrdiff_t 
     portable_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-static const lrp_micro_f32 portable_f32 = {PORTABLE_MR,      PORTABLE_NR_F32,  sum_f32_portable,
-                                           max_f32_portable, rows_f32_portable, cols_f32_portable};
-static const lrp_micro_f64 portable_f64 = {PORTABLE_MR,      PORTABLE_NR_F64,  sum_f64_portable,
-                                           max_f64_portable, rows_f64_portable, cols_f64_portable};
+static const lrp_micro_f32 portable_f32 = {PORTABLE_MR,           PORTABLE_NR_F32,
+                                           sum_f32_portable,      max_f32_portable,
+                                           max_plus_f32_portable, rows_f32_portable,
+                                           cols_f32_portable};
+static const lrp_micro_f64 portable_f64 = {PORTABLE_MR,           PORTABLE_NR_F64,
+                                           sum_f64_portable,      max_f64_portable,
+                                           max_plus_f64_portable, rows_f64_portable,
+                                           cols_f64_portable};
 
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
@@ -165,7 +185,7 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const flo
     } else {
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++)
-            left[r] = right[r] = _mm512_setzero_ps();
+            left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm512_set1_ps(-(float)INFINITY) : _mm512_setzero_ps();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m512 b_left = _mm512_load_ps(b), b_right = _mm512_load_ps(b + LANES);
@@ -175,9 +195,12 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const flo
             if (combine == COMBINE_SUM) {
                 left[r] = _mm512_fmadd_ps(ar, b_left, left[r]);
                 right[r] = _mm512_fmadd_ps(ar, b_right, right[r]);
-            } else {
+            } else if (combine == COMBINE_MAX) {
                 left[r] = _mm512_max_ps(left[r], _mm512_mul_ps(ar, b_left));
                 right[r] = _mm512_max_ps(right[r], _mm512_mul_ps(ar, b_right));
+            } else {
+                left[r] = _mm512_max_ps(left[r], _mm512_add_ps(ar, b_left));
+                right[r] = _mm512_max_ps(right[r], _mm512_add_ps(ar, b_right));
             }
         }
         b += 2 * LANES;
@@ -200,6 +223,12 @@ LRP_TARGET_AVX512 static void max_f32_avx512(ptrdiff_t kc, const float *restrict
 {
     avx512_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
 }
+LRP_TARGET_AVX512 static void max_plus_f32_avx512(ptrdiff_t kc, const float *restrict a,
+                                                  const float *restrict b, float *restrict c,
+                                                  ptrdiff_t ldc, int load)
+{
+    avx512_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
+}
 
 LRP_TARGET_AVX512 static void rows_f32_avx512(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                               const float *restrict b, float *restrict c, ptrdiff_t ldc,
@@ -215,7 +244,7 @@ LRP_TARGET_AVX512 static void cols_f32_avx512(ptrdiff_t kc, const float *restric
     avx512_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, rows_f32_avx512, cols_f32_avx512};
+static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, max_plus_f32_avx512, rows_f32_avx512, cols_f32_avx512};
 
 LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
@@ -232,7 +261,7 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const dou
     } else {
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++)
-            left[r] = right[r] = _mm512_setzero_pd();
+            left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm512_set1_pd(-(double)INFINITY) : _mm512_setzero_pd();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m512d b_left = _mm512_load_pd(b), b_right = _mm512_load_pd(b + LANES);
@@ -242,9 +271,12 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const dou
             if (combine == COMBINE_SUM) {
                 left[r] = _mm512_fmadd_pd(ar, b_left, left[r]);
                 right[r] = _mm512_fmadd_pd(ar, b_right, right[r]);
-            } else {
+            } else if (combine == COMBINE_MAX) {
                 left[r] = _mm512_max_pd(left[r], _mm512_mul_pd(ar, b_left));
                 right[r] = _mm512_max_pd(right[r], _mm512_mul_pd(ar, b_right));
+            } else {
+                left[r] = _mm512_max_pd(left[r], _mm512_add_pd(ar, b_left));
+                right[r] = _mm512_max_pd(right[r], _mm512_add_pd(ar, b_right));
             }
         }
         b += 2 * LANES;
@@ -267,6 +299,12 @@ LRP_TARGET_AVX512 static void max_f64_avx512(ptrdiff_t kc, const double *restric
 {
     avx512_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
 }
+LRP_TARGET_AVX512 static void max_plus_f64_avx512(ptrdiff_t kc, const double *restrict a,
+                                                  const double *restrict b, double *restrict c,
+                                                  ptrdiff_t ldc, int load)
+{
+    avx512_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
+}
 
 LRP_TARGET_AVX512 static void rows_f64_avx512(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                               const double *restrict b, double *restrict c, ptrdiff_t ldc,
@@ -282,7 +320,7 @@ LRP_TARGET_AVX512 static void cols_f64_avx512(ptrdiff_t kc, const double *restri
     avx512_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, rows_f64_avx512, cols_f64_avx512};
+static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, max_plus_f64_avx512, rows_f64_avx512, cols_f64_avx512};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
@@ -299,7 +337,7 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *
     } else {
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++)
-            left[r] = right[r] = _mm256_setzero_ps();
+            left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm256_set1_ps(-(float)INFINITY) : _mm256_setzero_ps();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m256 b_left = _mm256_load_ps(b), b_right = _mm256_load_ps(b + LANES);
@@ -309,9 +347,12 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *
             if (combine == COMBINE_SUM) {
                 left[r] = _mm256_fmadd_ps(ar, b_left, left[r]);
                 right[r] = _mm256_fmadd_ps(ar, b_right, right[r]);
-            } else {
+            } else if (combine == COMBINE_MAX) {
                 left[r] = _mm256_max_ps(left[r], _mm256_mul_ps(ar, b_left));
                 right[r] = _mm256_max_ps(right[r], _mm256_mul_ps(ar, b_right));
+            } else {
+                left[r] = _mm256_max_ps(left[r], _mm256_add_ps(ar, b_left));
+                right[r] = _mm256_max_ps(right[r], _mm256_add_ps(ar, b_right));
             }
         }
         b += 2 * LANES;
@@ -334,6 +375,12 @@ LRP_TARGET_AVX2 static void max_f32_avx2(ptrdiff_t kc, const float *restrict a, 
 {
     avx2_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
 }
+LRP_TARGET_AVX2 static void max_plus_f32_avx2(ptrdiff_t kc, const float *restrict a,
+                                              const float *restrict b, float *restrict c,
+                                              ptrdiff_t ldc, int load)
+{
+    avx2_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
+}
 
 LRP_TARGET_AVX2 static void rows_f32_avx2(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                           const float *restrict b, float *restrict c, ptrdiff_t ldc,
@@ -349,7 +396,7 @@ LRP_TARGET_AVX2 static void cols_f32_avx2(ptrdiff_t kc, const float *restrict a,
     avx2_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-static const lrp_micro_f32 avx2_f32 = {6, 16, sum_f32_avx2, max_f32_avx2, rows_f32_avx2, cols_f32_avx2};
+static const lrp_micro_f32 avx2_f32 = {6, 16, sum_f32_avx2, max_f32_avx2, max_plus_f32_avx2, rows_f32_avx2, cols_f32_avx2};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                      const double *restrict b, double *restrict c, ptrdiff_t ldc,
@@ -366,7 +413,7 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double 
     } else {
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++)
-            left[r] = right[r] = _mm256_setzero_pd();
+            left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm256_set1_pd(-(double)INFINITY) : _mm256_setzero_pd();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m256d b_left = _mm256_load_pd(b), b_right = _mm256_load_pd(b + LANES);
@@ -376,9 +423,12 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double 
             if (combine == COMBINE_SUM) {
                 left[r] = _mm256_fmadd_pd(ar, b_left, left[r]);
                 right[r] = _mm256_fmadd_pd(ar, b_right, right[r]);
-            } else {
+            } else if (combine == COMBINE_MAX) {
                 left[r] = _mm256_max_pd(left[r], _mm256_mul_pd(ar, b_left));
                 right[r] = _mm256_max_pd(right[r], _mm256_mul_pd(ar, b_right));
+            } else {
+                left[r] = _mm256_max_pd(left[r], _mm256_add_pd(ar, b_left));
+                right[r] = _mm256_max_pd(right[r], _mm256_add_pd(ar, b_right));
             }
         }
         b += 2 * LANES;
@@ -401,6 +451,12 @@ LRP_TARGET_AVX2 static void max_f64_avx2(ptrdiff_t kc, const double *restrict a,
 {
     avx2_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
 }
+LRP_TARGET_AVX2 static void max_plus_f64_avx2(ptrdiff_t kc, const double *restrict a,
+                                              const double *restrict b, double *restrict c,
+                                              ptrdiff_t ldc, int load)
+{
+    avx2_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
+}
 
 LRP_TARGET_AVX2 static void rows_f64_avx2(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                           const double *restrict b, double *restrict c, ptrdiff_t ldc,
@@ -416,7 +472,7 @@ LRP_TARGET_AVX2 static void cols_f64_avx2(ptrdiff_t kc, const double *restrict a
     avx2_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2, rows_f64_avx2, cols_f64_avx2};
+static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2, max_plus_f64_avx2, rows_f64_avx2, cols_f64_avx2};
 #endif
 
 const lrp_micro_f32 *lrp_micro_for_f32(void)

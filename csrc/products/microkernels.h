@@ -26,13 +26,13 @@ typedef void (*lrp_micro_rows_fn_f64)(ptrdiff_t kc, const double *restrict a, pt
 /* One instruction set's kernels for one type. */
 typedef struct {
     int mr, nr; /* tile rows and columns */
-    lrp_micro_fn_f32 sum, max;
+    lrp_micro_fn_f32 sum, max, max_plus;
     lrp_micro_rows_fn_f32 rows; /* sum, A unpacked with row stride lda */
     lrp_micro_rows_fn_f32 cols; /* sum, A unpacked with column stride lda */
 } lrp_micro_f32;
 typedef struct { /* lrp_micro_f32's fields for double */
     int mr, nr;
-    lrp_micro_fn_f64 sum, max;
+    lrp_micro_fn_f64 sum, max, max_plus;
     lrp_micro_rows_fn_f64 rows, cols;
 } lrp_micro_f64;
 

@@ -1,6 +1,7 @@
 /* Packed products: a batch of independent products C_q = A_q B_q (m x n,
  * inner size k), with "sum" (c = sum_p a b, the real passes) or "max"
- * (c = max_p a b, Viterbi's passes over absolute values). A comes packed by
+ * (c = max_p a b, Viterbi's passes over absolute values) or "max-plus"
+ * (c = max_p (a + b), over logarithms). A comes packed by
  * the caller (pack_a); B is packed tile by tile through the caller's
  * pack_b, which is where a convolution's im2col happens, one L1-sized panel
  * at a time.
@@ -20,11 +21,14 @@
 #include "kernel/compiler.h"
 #include "products/microkernels.h"
 
+/* How a product's terms a b (a + b for max-plus) join into c. */
+typedef enum { PRODUCT_SUM = 0, PRODUCT_MAX = 1, PRODUCT_MAX_PLUS = 2 } product_combine;
+
 /* One batch of products and how its operands are reached. */
 typedef struct product_f32 product_f32;
 struct product_f32 {
     ptrdiff_t problems, m, n, k;
-    int max; /* 0: sum, 1: max */
+    product_combine combine;
     /* packed A of problem q: ceil(m / mr) panels of k steps of mr values */
     const float *(*a_of)(const product_f32 *p, ptrdiff_t q);
     /* or, for a sum, A unpacked and the same for every problem: row-major,
@@ -60,7 +64,7 @@ struct product_f32 {
 typedef struct product_f64 product_f64;
 struct product_f64 {
     ptrdiff_t problems, m, n, k;
-    int max;
+    product_combine combine;
     const double *(*a_of)(const product_f64 *p, ptrdiff_t q);
     const double *a_rows;
     ptrdiff_t lda;

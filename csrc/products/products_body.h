@@ -12,6 +12,7 @@
 #ifndef LRP_INSTANCE_PRODUCTS /* once per instance */
 #define LRP_INSTANCE_PRODUCTS
 
+#include <math.h>
 #include <stdlib.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
@@ -141,7 +142,10 @@ static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, cons
                                         ptrdiff_t cols, int load, T *restrict tile)
 {
     const int mr = p->micro->mr, nr = p->micro->nr;
-    FN(lrp_micro_fn) kernel = p->max ? p->micro->max : p->micro->sum;
+    FN(lrp_micro_fn) kernel = p->combine == PRODUCT_MAX        ? p->micro->max
+                              : p->combine == PRODUCT_MAX_PLUS ? p->micro->max_plus
+                                                               : p->micro->sum;
+    const T identity = p->combine == PRODUCT_MAX_PLUS ? -(T)INFINITY : (T)0;
     if (rows == mr && cols == nr) {
         if (p->a_cols_of)
             p->micro->cols(kc, a, p->lda, b, c, p->ldc, load);
@@ -153,7 +157,7 @@ static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, cons
     }
     for (ptrdiff_t r = 0; r < mr; r++)
         for (ptrdiff_t j = 0; j < nr; j++)
-            tile[r * nr + j] = load && r < rows && j < cols ? c[r * p->ldc + j] : (T)0;
+            tile[r * nr + j] = load && r < rows && j < cols ? c[r * p->ldc + j] : identity;
     if (p->a_cols_of)
         p->micro->cols(kc, a, p->lda, b, tile, nr, 1);
     else if (in_place) /* rows == mr: partial rows come packed */

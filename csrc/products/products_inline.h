@@ -1,12 +1,14 @@
 /* The packed products' helpers that callers run inside their loops,
  * written once against T and FN() and inlined into each instance that
  * includes products/products.h: the layout of a B packed whole (read per
- * element) and Viterbi's scaling of a finished row of C. */
+ * element), Viterbi's scaling of a finished row of C and max-plus's
+ * logarithms. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 #ifndef LRP_INSTANCE_PRODUCTS_INLINE /* once per instance */
 #define LRP_INSTANCE_PRODUCTS_INLINE
 
+#include <math.h>
 #include <stddef.h>
 #include "kernel/compiler.h"
 #include "kernel/tuning.h"
@@ -28,6 +30,25 @@ static LRP_INLINE size_t FN(whole_b_at)(ptrdiff_t n, ptrdiff_t k, int nr, ptrdif
     const ptrdiff_t kc = k - pc < PRODUCT_KC ? k - pc : PRODUCT_KC;
     const ptrdiff_t width = (n + nr - 1) / nr * nr;
     return (size_t)(pc * width + j / nr * kc * nr + (p - pc) * nr + j % nr);
+}
+
+/* log|x| in T (log 0 = -inf). */
+static LRP_INLINE T FN(log_abs)(T x)
+{
+    return sizeof(T) == sizeof(float) ? (T)logf(fabsf((float)x)) : (T)log(fabs((double)x));
+}
+
+/* The least (*lo) and the largest (*hi) finite value of x[0..count);
+ * +inf and -inf when none is finite. */
+static LRP_INLINE void FN(finite_range)(const T *x, ptrdiff_t count, T *lo, T *hi)
+{
+    T least = (T)INFINITY, most = -(T)INFINITY;
+    for (ptrdiff_t i = 0; i < count; i++)
+        if (x[i] - x[i] == 0) {
+            least = x[i] < least ? x[i] : least;
+            most = x[i] > most ? x[i] : most;
+        }
+    *lo = least, *hi = most;
 }
 
 /* Viterbi's R_in = |a| * c, c = max_k |rho(w_jk)| q_k, at most `cap` (the
