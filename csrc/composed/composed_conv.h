@@ -9,20 +9,16 @@
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 #include "composed/composed_values.h"
-#include "composed/composed_max_plus.h"
-#include "conv/conv_im2col.h"
+#include "composed/composed_conv_products.h"
 #ifndef LRP_INSTANCE_COMPOSED_CONV /* once per instance */
 #define LRP_INSTANCE_COMPOSED_CONV
 
 #include <stddef.h>
-#include <stdlib.h>
 #include "lrp.h"
 #include "composed/composed.h"
 #include "conv/conv_geometry.h"
 #include "kernel/compiler.h"
 #include "kernel/tuning.h"
-#include "products/products.h"
-#include "runtime/memory.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/parallel.h"
 #include "runtime/trace.h"
@@ -122,46 +118,6 @@ static LRP_INLINE lrp_status FN(composed_conv_planes)(void *context, ptrdiff_t b
 
 LRP_ISA_PLAIN_TASKS(composed_conv_task, FN(composed_conv_planes))
 
-/* Conv2d by the max-plus product of the layer's transposed view (as
- * Viterbi's, conv_products.h): unit stride, four input channels per group
- * at least, not z^B. *ran = 0 when this tier does not apply. */
-static lrp_status FN(conv_max_plus)(const lrp_conv_shape *s, int kind, T gamma, const T *a,
-                                    const T *w, const T *z, const T *r_out, T *r_in, int *ran)
-{
-    *ran = 0;
-    if (!lrp_conv_uses_product(kind, s, 1))
-        return LRP_OK;
-    const ptrdiff_t outputs = s->n * s->out_c * s->out_h * s->out_w;
-    T *t = lrp_alloc_array((size_t)outputs, sizeof(T));
-    if (!t)
-        return LRP_ERR_NOMEM;
-    T z_lo, z_hi, a_lo, a_hi;
-    const int good = FN(max_plus_outputs_run)(r_out, z, outputs, t, &z_lo, &z_hi);
-    if (good != 1) {
-        free(t);
-        return good < 0 ? LRP_ERR_NOMEM : LRP_OK;
-    }
-    FN(log_magnitude_range)(a, s->n * s->in_c * s->in_h * s->in_w, &a_lo, &a_hi);
-    const FN(lrp_micro) *micro = FN(lrp_micro_for)();
-    FN(conv_product) cp = {lrp_conv_transposed_view(s), t, 0, NULL, 0, r_in, NULL, a, NULL,
-                           PRODUCT_MAX_PLUS};
-    void *own;
-    lrp_status status;
-    cp.packed = FN(conv_packed_weights)(&cp.view, PRODUCT_MAX_PLUS, kind, gamma, w, 1, micro,
-                                        &cp.packed_per_group, &own, &status);
-    if (status == LRP_OK) {
-        const T *w_range = cp.packed + cp.packed_per_group * (size_t)s->groups;
-        if (FN(max_plus_in_range)(a_lo, a_hi, w_range[0], w_range[1], z_lo, z_hi)) {
-            status = FN(conv_product_run)(&cp, PRODUCT_MAX_PLUS, kind, gamma, w, 1,
-                                          s->interrupt);
-            *ran = status == LRP_OK;
-        }
-    }
-    free(own);
-    free(t);
-    return status;
-}
-
 /* lrp_conv_relevance_composed: R_j = add_k mul(value_jk, R_k) (lrp.h).
  * The first tier whose condition holds, noted "conv.composed.<tier>":
  *   max_plus_product  max-plus over log|d| (lrp_composed_form_of), unit
@@ -169,6 +125,9 @@ static lrp_status FN(conv_max_plus)(const lrp_conv_shape *s, int kind, T gamma, 
  *                     z^B, no R_k +inf or NaN, every numerator and quotient
  *                     a normal number: FN(conv_max_plus), equal up to
  *                     rounding
+ *   min_max_product   min-max over |d|, the same layers, no R_k NaN,
+ *                     |rho(w)| s |a| finite for every pair:
+ *                     FN(conv_min_max), equal up to rounding
  *   planes            the rest: (sample, input channel) planes over the
  *                     threads, tap by tap, a block of an output row at a
  *                     time */
@@ -181,12 +140,16 @@ lrp_status FN(lrp_conv_relevance_composed)(const lrp_conv_shape *s, const lrp_ru
         (rule->kind == LRP_RULE_ZBOX && (!low || !high)))
         return LRP_ERR_ARG;
     const lrp_elem elem_float = sizeof(T) == sizeof(float) ? LRP_ELEM_F32 : LRP_ELEM_F64;
-    if (lrp_composed_form_of(sr, elem_float) == COMPOSED_MAX_PLUS) {
+    const lrp_composed_form form = lrp_composed_form_of(sr, elem_float);
+    if (form == COMPOSED_MAX_PLUS || form == COMPOSED_MIN_MAX) {
         int ran;
         const lrp_status status =
-            FN(conv_max_plus)(s, rule->kind, (T)rule->gamma, a, w, den, r_out, r_in, &ran);
+            form == COMPOSED_MAX_PLUS
+                ? FN(conv_max_plus)(s, rule->kind, (T)rule->gamma, a, w, den, r_out, r_in, &ran)
+                : FN(conv_min_max)(s, rule->kind, (T)rule->gamma, a, w, den, r_out, r_in, &ran);
         if (ran)
-            lrp_trace_tier("conv.composed.max_plus_product");
+            lrp_trace_tier(form == COMPOSED_MAX_PLUS ? "conv.composed.max_plus_product"
+                                                     : "conv.composed.min_max_product");
         if (ran || status != LRP_OK)
             return status;
     }

@@ -156,14 +156,75 @@ static void cols_f64_portable(ptrdiff_t kc, const double *restrict a, ptrdiff_t 
     portable_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
+/* Min-max's kernel (microkernels.h): MR rows of NR values, side read where
+ * c is. */
+static LRP_INLINE void portable_max_min_f32(ptrdiff_t kc, const float *restrict a,
+                                            const float *restrict b, const float *restrict bound,
+                                            const float *restrict side, float *restrict c,
+                                            ptrdiff_t ldc, int load)
+{
+    enum { MR = PORTABLE_MR, NR = PORTABLE_NR_F32 };
+    float acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            acc[r][j] = load ? c[r * ldc + j] : 0.0f;
+    for (ptrdiff_t p = 0; p < kc; p++)
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++) {
+                float v = a[p * MR + r] * b[p * NR + j] * side[r * ldc + j];
+                v = bound[p * NR + j] < v ? bound[p * NR + j] : v;
+                acc[r][j] = v > acc[r][j] ? v : acc[r][j];
+            }
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            c[r * ldc + j] = acc[r][j];
+}
+
+static LRP_INLINE void portable_max_min_f64(ptrdiff_t kc, const double *restrict a,
+                                            const double *restrict b,
+                                            const double *restrict bound,
+                                            const double *restrict side, double *restrict c,
+                                            ptrdiff_t ldc, int load)
+{
+    enum { MR = PORTABLE_MR, NR = PORTABLE_NR_F64 };
+    double acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            acc[r][j] = load ? c[r * ldc + j] : 0.0;
+    for (ptrdiff_t p = 0; p < kc; p++)
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++) {
+                double v = a[p * MR + r] * b[p * NR + j] * side[r * ldc + j];
+                v = bound[p * NR + j] < v ? bound[p * NR + j] : v;
+                acc[r][j] = v > acc[r][j] ? v : acc[r][j];
+            }
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++)
+            c[r * ldc + j] = acc[r][j];
+}
+
+static void max_min_f32_portable(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                 const float *restrict bound, const float *restrict side,
+                                 float *restrict c, ptrdiff_t ldc, int load)
+{
+    portable_max_min_f32(kc, a, b, bound, side, c, ldc, load);
+}
+static void max_min_f64_portable(ptrdiff_t kc, const double *restrict a,
+                                 const double *restrict b, const double *restrict bound,
+                                 const double *restrict side, double *restrict c, ptrdiff_t ldc,
+                                 int load)
+{
+    portable_max_min_f64(kc, a, b, bound, side, c, ldc, load);
+}
+
 static const lrp_micro_f32 portable_f32 = {PORTABLE_MR,           PORTABLE_NR_F32,
                                            sum_f32_portable,      max_f32_portable,
                                            max_plus_f32_portable, rows_f32_portable,
-                                           cols_f32_portable};
+                                           cols_f32_portable,     max_min_f32_portable};
 static const lrp_micro_f64 portable_f64 = {PORTABLE_MR,           PORTABLE_NR_F64,
                                            sum_f64_portable,      max_f64_portable,
                                            max_plus_f64_portable, rows_f64_portable,
-                                           cols_f64_portable};
+                                           cols_f64_portable,     max_min_f64_portable};
 
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
@@ -244,7 +305,51 @@ LRP_TARGET_AVX512 static void cols_f32_avx512(ptrdiff_t kc, const float *restric
     avx512_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, max_plus_f32_avx512, rows_f32_avx512, cols_f32_avx512};
+/* Min-max's kernel: 8 rows of two vectors at a time (with side
+ * read from memory each step, every accumulator stays in a register). */
+LRP_TARGET_AVX512 static LRP_INLINE void avx512_max_min_rows_f32(ptrdiff_t kc, const float *restrict a,
+                                                   const float *restrict b, const float *restrict bound,
+                                                   const float *restrict side, float *restrict c,
+                                                   ptrdiff_t ldc, int load, int r0)
+{
+    enum { MR = 8, ROWS = 8, LANES = 16 };
+    __m512 left[ROWS], right[ROWS];
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        left[r] = load ? _mm512_loadu_ps(c + (r0 + r) * ldc) : _mm512_setzero_ps();
+        right[r] = load ? _mm512_loadu_ps(c + (r0 + r) * ldc + LANES) : _mm512_setzero_ps();
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m512 b_left = _mm512_load_ps(b + p * 2 * LANES);
+        const __m512 b_right = _mm512_load_ps(b + p * 2 * LANES + LANES);
+        const __m512 u_left = _mm512_load_ps(bound + p * 2 * LANES);
+        const __m512 u_right = _mm512_load_ps(bound + p * 2 * LANES + LANES);
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < ROWS; r++) {
+            const __m512 ar = _mm512_set1_ps(a[p * MR + r0 + r]);
+            const float *s = side + (r0 + r) * ldc;
+            const __m512 v_left = _mm512_mul_ps(_mm512_mul_ps(ar, b_left), _mm512_loadu_ps(s));
+            const __m512 v_right = _mm512_mul_ps(_mm512_mul_ps(ar, b_right), _mm512_loadu_ps(s + LANES));
+            left[r] = _mm512_max_ps(left[r], _mm512_min_ps(v_left, u_left));
+            right[r] = _mm512_max_ps(right[r], _mm512_min_ps(v_right, u_right));
+        }
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        _mm512_storeu_ps(c + (r0 + r) * ldc, left[r]);
+        _mm512_storeu_ps(c + (r0 + r) * ldc + LANES, right[r]);
+    }
+}
+
+LRP_TARGET_AVX512 static void max_min_f32_avx512(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                     const float *restrict bound, const float *restrict side,
+                                     float *restrict c, ptrdiff_t ldc, int load)
+{
+    for (int r0 = 0; r0 < 8; r0 += 8)
+        avx512_max_min_rows_f32(kc, a, b, bound, side, c, ldc, load, r0);
+}
+
+static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, max_plus_f32_avx512, rows_f32_avx512, cols_f32_avx512, max_min_f32_avx512};
 
 LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
@@ -320,7 +425,51 @@ LRP_TARGET_AVX512 static void cols_f64_avx512(ptrdiff_t kc, const double *restri
     avx512_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, max_plus_f64_avx512, rows_f64_avx512, cols_f64_avx512};
+/* Min-max's kernel: 8 rows of two vectors at a time (with side
+ * read from memory each step, every accumulator stays in a register). */
+LRP_TARGET_AVX512 static LRP_INLINE void avx512_max_min_rows_f64(ptrdiff_t kc, const double *restrict a,
+                                                   const double *restrict b, const double *restrict bound,
+                                                   const double *restrict side, double *restrict c,
+                                                   ptrdiff_t ldc, int load, int r0)
+{
+    enum { MR = 8, ROWS = 8, LANES = 8 };
+    __m512d left[ROWS], right[ROWS];
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        left[r] = load ? _mm512_loadu_pd(c + (r0 + r) * ldc) : _mm512_setzero_pd();
+        right[r] = load ? _mm512_loadu_pd(c + (r0 + r) * ldc + LANES) : _mm512_setzero_pd();
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m512d b_left = _mm512_load_pd(b + p * 2 * LANES);
+        const __m512d b_right = _mm512_load_pd(b + p * 2 * LANES + LANES);
+        const __m512d u_left = _mm512_load_pd(bound + p * 2 * LANES);
+        const __m512d u_right = _mm512_load_pd(bound + p * 2 * LANES + LANES);
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < ROWS; r++) {
+            const __m512d ar = _mm512_set1_pd(a[p * MR + r0 + r]);
+            const double *s = side + (r0 + r) * ldc;
+            const __m512d v_left = _mm512_mul_pd(_mm512_mul_pd(ar, b_left), _mm512_loadu_pd(s));
+            const __m512d v_right = _mm512_mul_pd(_mm512_mul_pd(ar, b_right), _mm512_loadu_pd(s + LANES));
+            left[r] = _mm512_max_pd(left[r], _mm512_min_pd(v_left, u_left));
+            right[r] = _mm512_max_pd(right[r], _mm512_min_pd(v_right, u_right));
+        }
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        _mm512_storeu_pd(c + (r0 + r) * ldc, left[r]);
+        _mm512_storeu_pd(c + (r0 + r) * ldc + LANES, right[r]);
+    }
+}
+
+LRP_TARGET_AVX512 static void max_min_f64_avx512(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                                     const double *restrict bound, const double *restrict side,
+                                     double *restrict c, ptrdiff_t ldc, int load)
+{
+    for (int r0 = 0; r0 < 8; r0 += 8)
+        avx512_max_min_rows_f64(kc, a, b, bound, side, c, ldc, load, r0);
+}
+
+static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, max_plus_f64_avx512, rows_f64_avx512, cols_f64_avx512, max_min_f64_avx512};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
@@ -396,7 +545,51 @@ LRP_TARGET_AVX2 static void cols_f32_avx2(ptrdiff_t kc, const float *restrict a,
     avx2_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-static const lrp_micro_f32 avx2_f32 = {6, 16, sum_f32_avx2, max_f32_avx2, max_plus_f32_avx2, rows_f32_avx2, cols_f32_avx2};
+/* Min-max's kernel: 3 rows of two vectors at a time (with side
+ * read from memory each step, so that the accumulators fit the registers). */
+LRP_TARGET_AVX2 static LRP_INLINE void avx2_max_min_rows_f32(ptrdiff_t kc, const float *restrict a,
+                                                   const float *restrict b, const float *restrict bound,
+                                                   const float *restrict side, float *restrict c,
+                                                   ptrdiff_t ldc, int load, int r0)
+{
+    enum { MR = 6, ROWS = 3, LANES = 8 };
+    __m256 left[ROWS], right[ROWS];
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        left[r] = load ? _mm256_loadu_ps(c + (r0 + r) * ldc) : _mm256_setzero_ps();
+        right[r] = load ? _mm256_loadu_ps(c + (r0 + r) * ldc + LANES) : _mm256_setzero_ps();
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m256 b_left = _mm256_load_ps(b + p * 2 * LANES);
+        const __m256 b_right = _mm256_load_ps(b + p * 2 * LANES + LANES);
+        const __m256 u_left = _mm256_load_ps(bound + p * 2 * LANES);
+        const __m256 u_right = _mm256_load_ps(bound + p * 2 * LANES + LANES);
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < ROWS; r++) {
+            const __m256 ar = _mm256_set1_ps(a[p * MR + r0 + r]);
+            const float *s = side + (r0 + r) * ldc;
+            const __m256 v_left = _mm256_mul_ps(_mm256_mul_ps(ar, b_left), _mm256_loadu_ps(s));
+            const __m256 v_right = _mm256_mul_ps(_mm256_mul_ps(ar, b_right), _mm256_loadu_ps(s + LANES));
+            left[r] = _mm256_max_ps(left[r], _mm256_min_ps(v_left, u_left));
+            right[r] = _mm256_max_ps(right[r], _mm256_min_ps(v_right, u_right));
+        }
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        _mm256_storeu_ps(c + (r0 + r) * ldc, left[r]);
+        _mm256_storeu_ps(c + (r0 + r) * ldc + LANES, right[r]);
+    }
+}
+
+LRP_TARGET_AVX2 static void max_min_f32_avx2(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                                     const float *restrict bound, const float *restrict side,
+                                     float *restrict c, ptrdiff_t ldc, int load)
+{
+    for (int r0 = 0; r0 < 6; r0 += 3)
+        avx2_max_min_rows_f32(kc, a, b, bound, side, c, ldc, load, r0);
+}
+
+static const lrp_micro_f32 avx2_f32 = {6, 16, sum_f32_avx2, max_f32_avx2, max_plus_f32_avx2, rows_f32_avx2, cols_f32_avx2, max_min_f32_avx2};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                      const double *restrict b, double *restrict c, ptrdiff_t ldc,
@@ -472,7 +665,51 @@ LRP_TARGET_AVX2 static void cols_f64_avx2(ptrdiff_t kc, const double *restrict a
     avx2_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2, max_plus_f64_avx2, rows_f64_avx2, cols_f64_avx2};
+/* Min-max's kernel: 3 rows of two vectors at a time (with side
+ * read from memory each step, so that the accumulators fit the registers). */
+LRP_TARGET_AVX2 static LRP_INLINE void avx2_max_min_rows_f64(ptrdiff_t kc, const double *restrict a,
+                                                   const double *restrict b, const double *restrict bound,
+                                                   const double *restrict side, double *restrict c,
+                                                   ptrdiff_t ldc, int load, int r0)
+{
+    enum { MR = 6, ROWS = 3, LANES = 4 };
+    __m256d left[ROWS], right[ROWS];
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        left[r] = load ? _mm256_loadu_pd(c + (r0 + r) * ldc) : _mm256_setzero_pd();
+        right[r] = load ? _mm256_loadu_pd(c + (r0 + r) * ldc + LANES) : _mm256_setzero_pd();
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m256d b_left = _mm256_load_pd(b + p * 2 * LANES);
+        const __m256d b_right = _mm256_load_pd(b + p * 2 * LANES + LANES);
+        const __m256d u_left = _mm256_load_pd(bound + p * 2 * LANES);
+        const __m256d u_right = _mm256_load_pd(bound + p * 2 * LANES + LANES);
+        LRP_UNROLL_ROWS
+        for (int r = 0; r < ROWS; r++) {
+            const __m256d ar = _mm256_set1_pd(a[p * MR + r0 + r]);
+            const double *s = side + (r0 + r) * ldc;
+            const __m256d v_left = _mm256_mul_pd(_mm256_mul_pd(ar, b_left), _mm256_loadu_pd(s));
+            const __m256d v_right = _mm256_mul_pd(_mm256_mul_pd(ar, b_right), _mm256_loadu_pd(s + LANES));
+            left[r] = _mm256_max_pd(left[r], _mm256_min_pd(v_left, u_left));
+            right[r] = _mm256_max_pd(right[r], _mm256_min_pd(v_right, u_right));
+        }
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        _mm256_storeu_pd(c + (r0 + r) * ldc, left[r]);
+        _mm256_storeu_pd(c + (r0 + r) * ldc + LANES, right[r]);
+    }
+}
+
+LRP_TARGET_AVX2 static void max_min_f64_avx2(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                                     const double *restrict bound, const double *restrict side,
+                                     double *restrict c, ptrdiff_t ldc, int load)
+{
+    for (int r0 = 0; r0 < 6; r0 += 3)
+        avx2_max_min_rows_f64(kc, a, b, bound, side, c, ldc, load, r0);
+}
+
+static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2, max_plus_f64_avx2, rows_f64_avx2, cols_f64_avx2, max_min_f64_avx2};
 #endif
 
 const lrp_micro_f32 *lrp_micro_for_f32(void)

@@ -23,17 +23,32 @@ typedef void (*lrp_micro_rows_fn_f64)(ptrdiff_t kc, const double *restrict a, pt
                                       const double *restrict b, double *restrict c,
                                       ptrdiff_t ldc, int load);
 
+/* Min-max's kernel: c[r][j] = max(c[r][j], min(a[p][r] b[p][j] side[r][j],
+ * bound[p][j])) over kc steps, from 0 unless load; A packed, b and bound
+ * packed as B, side a tile of C's shape (row stride ldc). For non-negative
+ * operands, where 0 is max's identity. */
+typedef void (*lrp_micro_max_min_fn_f32)(ptrdiff_t kc, const float *restrict a,
+                                         const float *restrict b, const float *restrict bound,
+                                         const float *restrict side, float *restrict c,
+                                         ptrdiff_t ldc, int load);
+typedef void (*lrp_micro_max_min_fn_f64)(ptrdiff_t kc, const double *restrict a,
+                                         const double *restrict b, const double *restrict bound,
+                                         const double *restrict side, double *restrict c,
+                                         ptrdiff_t ldc, int load);
+
 /* One instruction set's kernels for one type. */
 typedef struct {
     int mr, nr; /* tile rows and columns */
     lrp_micro_fn_f32 sum, max, max_plus;
     lrp_micro_rows_fn_f32 rows; /* sum, A unpacked with row stride lda */
     lrp_micro_rows_fn_f32 cols; /* sum, A unpacked with column stride lda */
+    lrp_micro_max_min_fn_f32 max_min;
 } lrp_micro_f32;
 typedef struct { /* lrp_micro_f32's fields for double */
     int mr, nr;
     lrp_micro_fn_f64 sum, max, max_plus;
     lrp_micro_rows_fn_f64 rows, cols;
+    lrp_micro_max_min_fn_f64 max_min;
 } lrp_micro_f64;
 
 /* The table of the instruction set in use (lrp_current_isa). */

@@ -1,6 +1,7 @@
-/* What the max-plus tiers of composed_dense.h and composed_conv.h share,
- * written once against T and FN(). They run max-plus over log|d|
- * (COMPOSED_MAX_PLUS) as max-plus products:
+/* What the product tiers of composed semirings (composed_conv_products.h,
+ * composed_dense_products.h) share, written once against T and FN().
+ *
+ * Max-plus over log|d| (COMPOSED_MAX_PLUS) runs as a max-plus product:
  *   R_j = max_k (log|a_j rho(w_jk) / z_k| + R_k)
  *       = log|a_j| + max_k (log|rho(w_jk)| + t_k),   t_k = R_k - log|z_k|,
  * with t_k = -inf where z_k = 0 (d = 0 there) or R_k = -inf. The second
@@ -8,11 +9,19 @@
  * takes a multiplication and a maximum. The two agree to rounding while
  * every numerator a_j rho(w_jk) and quotient d_jk is a normal number of T
  * (FN(max_plus_in_range)); where that is not certain, or an R_k is +inf or
- * NaN, the caller takes the generic tier. */
+ * NaN, the caller takes the generic tier.
+ *
+ * Min-max over |d| (COMPOSED_MIN_MAX) runs as a max-min product:
+ *   R_j = max_k min(|rho(w_jk)| s_k |a_j|, R_k),   s_k = 1 / |z_k|,
+ * with s_k = 0 where z_k = 0 (d = 0 there), four operations per pair; its
+ * d_jk differs from the contract's |a_j rho(w_jk) / z_k| by rounding. Where
+ * the product of the largest |rho(w)|, s and |a| could overflow (0 times
+ * inf would make a NaN that min drops), or an R_k is NaN, the caller takes
+ * the generic tier. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
-#ifndef LRP_INSTANCE_COMPOSED_MAX_PLUS /* once per instance */
-#define LRP_INSTANCE_COMPOSED_MAX_PLUS
+#ifndef LRP_INSTANCE_COMPOSED_PRODUCTS /* once per instance */
+#define LRP_INSTANCE_COMPOSED_PRODUCTS
 
 #include <float.h>
 #include <math.h>
@@ -26,12 +35,12 @@
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
 
-#ifndef SEMIRING_LRP_COMPOSED_MAX_PLUS_SIZES /* once per unit: the same for every T */
-#define SEMIRING_LRP_COMPOSED_MAX_PLUS_SIZES
+#ifndef SEMIRING_LRP_COMPOSED_PRODUCTS_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_COMPOSED_PRODUCTS_SIZES
 enum {
-    MAX_PLUS_CHUNK = 16384,     /* outputs per item of FN(max_plus_outputs_run) */
-    MAX_PLUS_DENSE_BLOCK = 512, /* inputs per dense item */
-    MAX_PLUS_DENSE_GROUP = 8    /* samples per dense item */
+    PRODUCTS_CHUNK = 16384,     /* outputs per item of the per-output steps */
+    PRODUCTS_DENSE_BLOCK = 512, /* inputs per dense item */
+    PRODUCTS_DENSE_GROUP = 8    /* samples per dense item */
 };
 #endif
 
@@ -56,8 +65,8 @@ static LRP_INLINE lrp_status FN(max_plus_output_chunks)(void *context, ptrdiff_t
     const FN(max_plus_outputs) *job = context;
     (void)worker, (void)team;
     for (ptrdiff_t c = begin; c < end; c++) {
-        const ptrdiff_t first = c * MAX_PLUS_CHUNK;
-        const ptrdiff_t last = job->count - first < MAX_PLUS_CHUNK ? job->count : first + MAX_PLUS_CHUNK;
+        const ptrdiff_t first = c * PRODUCTS_CHUNK;
+        const ptrdiff_t last = job->count - first < PRODUCTS_CHUNK ? job->count : first + PRODUCTS_CHUNK;
         FN(max_plus_range) range = {(T)INFINITY, -(T)INFINITY, 0};
         for (ptrdiff_t k = first; k < last; k++) {
             const T r = job->r[k], z = job->z[k];
@@ -83,13 +92,13 @@ LRP_ISA_PLAIN_TASKS(max_plus_outputs_task, FN(max_plus_output_chunks))
  * or NaN, else 1 (-1: out of memory). */
 static int FN(max_plus_outputs_run)(const T *r, const T *z, ptrdiff_t count, T *t, T *lo, T *hi)
 {
-    const ptrdiff_t chunks = (count + MAX_PLUS_CHUNK - 1) / MAX_PLUS_CHUNK;
+    const ptrdiff_t chunks = (count + PRODUCTS_CHUNK - 1) / PRODUCTS_CHUNK;
     FN(max_plus_range) *ranges = lrp_alloc_array((size_t)(chunks > 0 ? chunks : 1),
                                                  sizeof(FN(max_plus_range)));
     if (!ranges)
         return -1;
     FN(max_plus_outputs) job = {r, z, count, t, ranges};
-    lrp_parallel_chunks(count, MAX_PLUS_CHUNK, LRP_ISA_TASK(max_plus_outputs_task), &job);
+    lrp_parallel_chunks(count, PRODUCTS_CHUNK, LRP_ISA_TASK(max_plus_outputs_task), &job);
     int good = 1;
     *lo = (T)INFINITY, *hi = -(T)INFINITY;
     for (ptrdiff_t c = 0; c < chunks; c++) {
@@ -131,4 +140,77 @@ static int FN(max_plus_in_range)(T a_lo, T a_hi, T w_lo, T w_hi, T z_lo, T z_hi)
     return n_lo >= least && n_hi <= most && d_lo >= least && d_hi <= most;
 }
 
-#endif /* LRP_INSTANCE_COMPOSED_MAX_PLUS */
+typedef struct {
+    const T *r, *z;
+    ptrdiff_t count;
+    T *scale;
+    int *bad;     /* one per chunk */
+    T *largest;   /* one per chunk */
+} FN(min_max_outputs);
+
+static LRP_INLINE lrp_status FN(min_max_output_chunks)(void *context, ptrdiff_t begin,
+                                                       ptrdiff_t end, int worker, lrp_team *team)
+{
+    const FN(min_max_outputs) *job = context;
+    (void)worker, (void)team;
+    for (ptrdiff_t c = begin; c < end; c++) {
+        const ptrdiff_t first = c * PRODUCTS_CHUNK;
+        const ptrdiff_t last = job->count - first < PRODUCTS_CHUNK ? job->count : first + PRODUCTS_CHUNK;
+        int bad = 0;
+        T largest = 0;
+        for (ptrdiff_t k = first; k < last; k++) {
+            bad |= job->r[k] != job->r[k];
+            const T s = job->z[k] == 0 ? (T)0 : (T)1 / FN(absolute)(job->z[k]);
+            largest = s > largest ? s : largest;
+            job->scale[k] = s;
+        }
+        job->bad[c] = bad;
+        job->largest[c] = largest;
+    }
+    return LRP_OK;
+}
+
+LRP_ISA_PLAIN_TASKS(min_max_outputs_task, FN(min_max_output_chunks))
+
+/* s_k = 1 / |z_k| (0 where z_k = 0) of `count` outputs over the threads,
+ * and the largest (*largest); 0 if an R_k is NaN, else 1 (-1: out of
+ * memory). */
+static int FN(min_max_outputs_run)(const T *r, const T *z, ptrdiff_t count, T *scale,
+                                   T *largest)
+{
+    const size_t chunks = (size_t)((count + PRODUCTS_CHUNK - 1) / PRODUCTS_CHUNK);
+    int *bad = lrp_alloc_array(chunks + 1, sizeof(int));
+    T *most = lrp_alloc_array(chunks + 1, sizeof(T));
+    if (!bad || !most) {
+        free(bad), free(most);
+        return -1;
+    }
+    FN(min_max_outputs) job = {r, z, count, scale, bad, most};
+    lrp_parallel_chunks(count, PRODUCTS_CHUNK, LRP_ISA_TASK(min_max_outputs_task), &job);
+    int good = 1;
+    *largest = 0;
+    for (size_t c = 0; c < chunks; c++) {
+        good &= !bad[c];
+        *largest = most[c] > *largest ? most[c] : *largest;
+    }
+    free(bad), free(most);
+    return good;
+}
+
+/* Whether |rho(w)| s |a| stays finite for every pair: a bound on |rho(w)|
+ * (of `weights` values; the gamma rule's at most (1 + |gamma|) |w|) times
+ * the largest s times the largest |a| (side: |a| of `inputs` values). */
+static int FN(min_max_finite)(int kind, T gamma, const T *w, ptrdiff_t weights, T scale,
+                              const T *side, ptrdiff_t inputs)
+{
+    T w_most = 0, a_most = 0;
+    for (ptrdiff_t i = 0; i < weights; i++)
+        w_most = FN(absolute)(w[i]) > w_most ? FN(absolute)(w[i]) : w_most;
+    for (ptrdiff_t j = 0; j < inputs; j++)
+        a_most = side[j] > a_most ? side[j] : a_most;
+    const double growth = kind == LRP_RULE_GAMMA ? 1 + fabs((double)gamma) : 1;
+    const double most = sizeof(T) == sizeof(float) ? FLT_MAX : DBL_MAX;
+    return (double)w_most * growth * (double)scale * (double)a_most < most / 4;
+}
+
+#endif /* LRP_INSTANCE_COMPOSED_PRODUCTS */
