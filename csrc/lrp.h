@@ -384,6 +384,12 @@ lrp_status lrp_set_isa(lrp_isa isa); /* LRP_ERR_ARG if this CPU lacks it */
 void lrp_set_sparse_passes(int on);
 int lrp_sparse_passes(void);
 
+/* Composed semirings that a faster tier than the generic one can run
+ * (max-plus, min-max, float and log-counting) take it, unless switched off
+ * (for tests and comparisons): the same values up to rounding either way. */
+void lrp_set_composed_fast_tiers(int on);
+int lrp_composed_fast_tiers(void);
+
 /* Winograd's 3x3 products take their one-pass form (one thread per block
  * of tiles through all three steps; the tier "conv.<pass>.winograd_fused")
  * where its buffers fit a core's L2 (AUTO), or always, or never: the same

@@ -79,15 +79,17 @@ def mnist_dir():
 
 @pytest.fixture
 def restore_kernels():
-    """Puts back the thread count, instruction set, sparse-input switch and
-    Winograd fusion mode a test changes."""
+    """Puts back the thread count, instruction set, sparse-input switch,
+    Winograd fusion mode and composed fast-tier switch a test changes."""
     threads, isa, sparse = sl.get_num_threads(), _core.isa(), _core._testing.sparse_passes()
     fusion = _core._testing.winograd_fusion()
+    fast = _core._testing.composed_fast_tiers()
     yield
     sl.set_num_threads(threads)
     _core.set_isa(isa)
     _core._testing.set_sparse_passes(sparse)
     _core._testing.set_winograd_fusion(fusion)
+    _core._testing.set_composed_fast_tiers(fast)
 
 
 # the shipped models and digits most test files use; a module's own fixture of

@@ -222,3 +222,27 @@ def test_products_do_not_depend_on_threads_or_batch(name, restore_kernels):
     for one, two, single in zip(*results, alone):
         assert one.tobytes() == two.tobytes()
         assert single.tobytes() == one[2:3].tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(TIERS))
+def test_the_switch_sends_every_call_to_the_generic_tier_with_the_same_values(name,
+                                                                             restore_kernels):
+    dtype, rule = np.float64, RULES["gamma"]
+    geometry = UNIT_STRIDE["padded_dilated_groups"]
+    desc = descriptor(name, dtype)
+    dense = dense_layer(dtype, rule, n=5, in_=300, out=70, seed=17)
+    dense_r = relevance_above(desc, dense["out_shape"], dense["rng"])
+    conv = conv_layer(dtype, rule, geometry, n=2, c=8, h=12, wd=10, out_c=8, seed=18)
+    conv_r = relevance_above(desc, conv["out_shape"], conv["rng"])
+
+    def both():
+        return (_core.dense_relevance(desc, dense["a"], dense["w"], dense["z"], dense_r, rule),
+                _core.conv_relevance(desc, conv["a"], conv["w"], conv["z"], conv_r, rule,
+                                     geometry))
+    fast, fast_notes = traced(both)
+    _core._testing.set_composed_fast_tiers(False)
+    generic, generic_notes = traced(both)
+    assert fast_notes == list(TIERS[name])
+    assert generic_notes == ["dense.composed.blocks", "conv.composed.planes"]
+    for got, want in zip(fast, generic):
+        assert_matches(name, got, want)

@@ -184,10 +184,11 @@ typedef enum {
 } lrp_composed_form;
 
 /* sr's form; elem_float is the element type of the network's dtype
- * (max-plus and min-max run in it). */
+ * (max-plus and min-max run in it). Generic while lrp_composed_fast_tiers
+ * is off. */
 static inline lrp_composed_form lrp_composed_form_of(const lrp_semiring *sr, lrp_elem elem_float)
 {
-    if (sr->source != LRP_SOURCE_COEFFICIENT)
+    if (!lrp_composed_fast_tiers() || sr->source != LRP_SOURCE_COEFFICIENT)
         return COMPOSED_GENERIC;
     const int threshold_only = sr->steps == 1 && sr->step[0].kind == LRP_STEP_THRESHOLD;
     if (threshold_only && sr->elem == LRP_ELEM_F64) {

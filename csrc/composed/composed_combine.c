@@ -1,7 +1,9 @@
 /* The combination of composed.h for every element type, compiled once per
- * instruction set, and the check of a semiring's descriptor. */
+ * instruction set, the check of a semiring's descriptor and the switch of
+ * the faster tiers. */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "lrp.h"
@@ -11,6 +13,18 @@
 
 #define LRP_KERNEL_TEMPLATE "composed/composed_combine.h"
 #include "kernel/instantiate.h"
+
+static atomic_int fast_tiers = 1;
+
+void lrp_set_composed_fast_tiers(int on)
+{
+    atomic_store(&fast_tiers, on != 0);
+}
+
+int lrp_composed_fast_tiers(void)
+{
+    return atomic_load(&fast_tiers);
+}
 
 /* int64: plus and times checked (an overflow ends the block), the rest as
  * for floats. */

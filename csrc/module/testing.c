@@ -36,6 +36,22 @@ static PyObject *py_sparse_passes(PyObject *module, PyObject *unused)
     return PyBool_FromLong(lrp_sparse_passes());
 }
 
+static PyObject *py_set_composed_fast_tiers(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    const int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    lrp_set_composed_fast_tiers(on);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_composed_fast_tiers(PyObject *module, PyObject *unused)
+{
+    (void)module, (void)unused;
+    return PyBool_FromLong(lrp_composed_fast_tiers());
+}
+
 static const char *const fusion_names[] = {"never", "auto", "always"};
 
 static PyObject *py_set_winograd_fusion(PyObject *module, PyObject *arg)
@@ -73,6 +89,12 @@ static PyMethodDef testing_methods[] = {
      "(the products' results either way)."},
     {"sparse_passes", py_sparse_passes, METH_NOARGS,
      "sparse_passes() -> whether dense layers may take their sparse-input passes."},
+    {"set_composed_fast_tiers", py_set_composed_fast_tiers, METH_O,
+     "set_composed_fast_tiers(on): whether composed semirings may take their faster\n"
+     "tiers (products, counting) rather than the generic one (the same values up to\n"
+     "rounding either way)."},
+    {"composed_fast_tiers", py_composed_fast_tiers, METH_NOARGS,
+     "composed_fast_tiers() -> whether composed semirings may take their faster tiers."},
     {"set_winograd_fusion", py_set_winograd_fusion, METH_O,
      "set_winograd_fusion(mode): 'auto' (the fused form of Winograd's 3x3 products where\n"
      "its buffers fit a core's L2), 'always' or 'never' (the same values either way)."},
