@@ -567,3 +567,49 @@ def test_log_counting_answers_on_vgg16_where_counting_overflows():
     assert np.all(np.isfinite(log_counts))
     # some input has more relevant paths than int64 holds: why counting raised
     assert log_counts.max() > math.log(INT64_MAX)
+
+
+class _ReadmeMaxPlus(sl.Semiring):
+    """The README's "Your own semiring" example, word for word."""
+    def zero(self): return -np.inf
+    def one(self): return 0.0
+    def add(self, a, b): return np.maximum(a, b)
+    def mul(self, a, b): return a + b
+    def annotate(self, d, layer):
+        with np.errstate(divide="ignore"):
+            return np.log(np.abs(d))
+
+
+class _OwnMinMax(sl.Semiring):
+    def zero(self): return 0.0
+    def one(self): return np.inf
+    def add(self, a, b): return np.maximum(a, b)
+    def mul(self, a, b): return np.minimum(a, b)
+    def annotate(self, d, layer): return np.abs(d)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("rule_name", ["zero", "epsilon", "gamma"])
+def test_own_semirings_on_numpy_equal_the_ready_made_product_tiers(rule_name, dtype):
+    # six and five channels: the second conv and the linear layers take the
+    # product tiers, the first conv (3 input channels) the generic one
+    rng = np.random.default_rng(21)
+    layers = [sl.Conv2d(rng.normal(size=(6, 3, 3, 3)) / 3, rng.normal(size=6) * 0.1, padding=1),
+              sl.ReLU(),
+              sl.Conv2d(rng.normal(size=(5, 6, 3, 3)) / 4, rng.normal(size=5) * 0.1, padding=1),
+              sl.ReLU(), sl.MaxPool2d(2), sl.Flatten(),
+              sl.Linear(rng.normal(size=(4, 45)) / 5, rng.normal(size=4) * 0.1)]
+    net = sl.Network(layers, input_shape=(3, 6, 6)).astype(dtype)
+    x = rng.uniform(size=(3, 3, 6, 6)).astype(dtype)
+    rule = _rule_list(rule_name, 3)
+    for ready, own, tier in ((sl.MaxPlus(), _ReadmeMaxPlus(), "max_plus"),
+                             (sl.MinMax(), _OwnMinMax(), "min_max")):
+        with sl.trace_tiers() as fast:
+            got = sl.relevance(net, x, target=_targets(net, x), rule=rule, semiring=ready)
+        with sl.trace_tiers() as numpy_path:
+            want = sl.relevance(net, x, target=_targets(net, x), rule=rule, semiring=own)
+        assert {"conv.composed." + tier + "_product", "dense.composed." + tier} <= {
+            record[2] for record in fast.records}
+        assert {record[2] for record in numpy_path.records if "forward" not in record[2]} == {
+            "numpy"}
+        _assert_close(got, want, dtype)
