@@ -175,9 +175,11 @@ static lrp_status FN(conv_min_max)(const lrp_conv_shape *s, int kind, T gamma, c
     for (ptrdiff_t j = 0; good == 1 && j < inputs; j++)
         side[j] = FN(absolute)(a[j]);
     const ptrdiff_t weights = s->out_c * (s->in_c / s->groups) * s->k_h * s->k_w;
-    if (good != 1 || !FN(min_max_finite)(kind, gamma, w, weights, scale_most, side, inputs)) {
+    lrp_status status = good < 0 ? LRP_ERR_NOMEM : LRP_OK;
+    if (good != 1 || !FN(min_max_finite)(s->cache, kind, gamma, w, weights, scale_most, side,
+                                          inputs, &status)) {
         free(scale);
-        return good < 0 ? LRP_ERR_NOMEM : LRP_OK;
+        return status;
     }
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     FN(conv_min_max_job) job = {.view = lrp_conv_transposed_view(s), .micro = micro,
@@ -186,7 +188,6 @@ static lrp_status FN(conv_min_max)(const lrp_conv_shape *s, int kind, T gamma, c
     job.m = v->out_c / v->groups, job.n = v->out_h * v->out_w;
     job.k = v->in_c / v->groups * v->k_h * v->k_w;
     void *own;
-    lrp_status status;
     job.packed = FN(conv_packed_weights)(v, PRODUCT_MAX, kind, gamma, w, 1, micro,
                                          &job.per_group, &own, &status);
     if (status != LRP_OK) {

@@ -34,6 +34,7 @@
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
+#include "runtime/weight_cache.h"
 
 #ifndef SEMIRING_LRP_COMPOSED_PRODUCTS_SIZES /* once per unit: the same for every T */
 #define SEMIRING_LRP_COMPOSED_PRODUCTS_SIZES
@@ -197,20 +198,50 @@ static int FN(min_max_outputs_run)(const T *r, const T *z, ptrdiff_t count, T *s
     return good;
 }
 
-/* Whether |rho(w)| s |a| stays finite for every pair: a bound on |rho(w)|
- * (of `weights` values; the gamma rule's at most (1 + |gamma|) |w|) times
- * the largest s times the largest |a| (side: |a| of `inputs` values). */
-static int FN(min_max_finite)(int kind, T gamma, const T *w, ptrdiff_t weights, T scale,
-                              const T *side, ptrdiff_t inputs)
+/* The largest |rho(w)| of a layer's `count` weights: the cache's build
+ * callback, which keeps it as a one-value entry. */
+typedef struct {
+    const T *w;
+    ptrdiff_t count;
+    int kind;
+    T gamma;
+} FN(largest_weight);
+
+static lrp_status FN(largest_weight_build)(void *context, void *data)
 {
-    T w_most = 0, a_most = 0;
-    for (ptrdiff_t i = 0; i < weights; i++)
-        w_most = FN(absolute)(w[i]) > w_most ? FN(absolute)(w[i]) : w_most;
+    const FN(largest_weight) *job = context;
+    T most = 0;
+    for (ptrdiff_t i = 0; i < job->count; i++) {
+        const T v = FN(absolute)(FN(rho)(job->kind, job->gamma, job->w[i]));
+        most = v > most ? v : most;
+    }
+    *(T *)data = most;
+    return LRP_OK;
+}
+
+/* Whether |rho(w)| s |a| stays finite for every pair of a layer: the
+ * largest |rho(w)| (kept in `cache`) times the largest s times the largest
+ * |a| (side: |a| of `inputs` values), with room for the roundings. */
+static int FN(min_max_finite)(lrp_weight_cache *cache, int kind, T gamma, const T *w,
+                              ptrdiff_t weights, T scale, const T *side, ptrdiff_t inputs,
+                              lrp_status *status)
+{
+    FN(largest_weight) job = {w, weights, kind, gamma};
+    const lrp_cache_key key = {.form = LRP_FORM_LARGEST_MAGNITUDE, .elem_size = (int)sizeof(T),
+                               .kind = kind, .gamma = (double)gamma, .rows = weights,
+                               .count = 1};
+    void *own;
+    const T *w_most = lrp_weights_prepared(cache, w, &key, FN(largest_weight_build), &job, &own,
+                                           status);
+    if (*status != LRP_OK)
+        return 0;
+    T a_most = 0;
     for (ptrdiff_t j = 0; j < inputs; j++)
         a_most = side[j] > a_most ? side[j] : a_most;
-    const double growth = kind == LRP_RULE_GAMMA ? 1 + fabs((double)gamma) : 1;
     const double most = sizeof(T) == sizeof(float) ? FLT_MAX : DBL_MAX;
-    return (double)w_most * growth * (double)scale * (double)a_most < most / 4;
+    const int finite = (double)*w_most * (double)scale * (double)a_most < most / 4;
+    free(own);
+    return finite;
 }
 
 #endif /* LRP_INSTANCE_COMPOSED_PRODUCTS */

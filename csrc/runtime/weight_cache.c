@@ -25,11 +25,12 @@ struct lrp_weight_cache {
  * handler may start a pass on this very cache in this very thread. */
 static lrp_fork_safe_lock cache_lock = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 
-/* Entries per cache at most: a pass of every semiring with one rule per
- * layer needs up to 6 in each layer's cache; a sweep over many gammas would otherwise
- * keep 16/9 of the weights per value. Past it the passes prepare per call:
- * entries are never evicted, so none is freed while a pass reads it. */
-#define CACHE_ENTRIES 8
+/* Entries per cache at most: a pass of every built-in and ready-made
+ * semiring with one rule per layer needs up to 8 in each layer's cache; a
+ * sweep over many gammas would otherwise keep 16/9 of the weights per value.
+ * Past it the passes prepare per call: entries are never evicted, so none
+ * is freed while a pass reads it. */
+#define CACHE_ENTRIES 10
 
 lrp_weight_cache *lrp_weight_cache_new(const void *weights)
 {

@@ -20,8 +20,9 @@ typedef struct {
 #define LRP_FORM_PACKED_A 1 /* conv_products.h: rho(W) as the products' A */
 #define LRP_FORM_WINOGRAD 2 /* conv_winograd.h: the 16 U_xi */
 #define LRP_FORM_WINOGRAD_WIDE 3 /* conv_winograd.h: the 16 U_xi^T of the wide form */
-#define LRP_FORM_PACKED_LOG_A 4 /* conv_im2col.h: log|rho(W)| as the max-plus products' A */
-#define LRP_FORM_LOG_ABS 5 /* composed_max_plus.h: log|rho(W)| of a dense layer */
+#define LRP_FORM_PACKED_LOG_A 4 /* conv_im2col.h: log|rho(W)| as max-plus products' A */
+#define LRP_FORM_LOG_ABS 5 /* composed_dense_products.h: log|rho(W)| of a dense layer */
+#define LRP_FORM_LARGEST_MAGNITUDE 6 /* composed_products.h: the largest |rho(w)| */
 typedef lrp_status (*lrp_cache_build)(void *context, void *data);
 /* The prepared weights for key: the cache's entry, else built by
  * build(context, data) into fresh memory, which the cache keeps when it has
