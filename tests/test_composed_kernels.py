@@ -446,7 +446,8 @@ def big_dense(dtype=np.float64):
     return layer, rule
 
 
-@pytest.mark.parametrize("name", ["max_plus_log_abs", "real", "counting", "log_counting"])
+@pytest.mark.parametrize("name", ["max_plus_log_abs", "real", "counting", "log_counting",
+                                  "float_counting"])
 def test_one_and_two_threads_give_the_same_bits(name, restore_kernels):
     desc = descriptor(name, np.float64)
     layer, rule = big_dense()
@@ -612,6 +613,9 @@ def test_ctrl_c_stops_a_long_composed_call():
     geometry = (1, 1, 1, 1, 1, 1, 1)
     z = np.ones((4, 64, 48, 48))
     r_out = np.zeros((4, 64, 48, 48))
+    # log-counts spread past LOG_COUNTING_SPREAD: the generic tier (the
+    # intervals tier would finish this within the timer's 0.2 s)
+    r_out[0, 0, 0, 0] = -700.0
     timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     start = time.perf_counter()
@@ -619,3 +623,228 @@ def test_ctrl_c_stops_a_long_composed_call():
         _core.conv_relevance(desc, a, w, z, r_out, rule, geometry, theta=-INF)
     timer.join()
     assert time.perf_counter() - start < 0.2 + 1.5  # it stops between planes
+
+
+# ---- float counting and log-counting by the intervals tier ----
+# composed_counting.h: plus/times (float counting) and logaddexp/plus
+# (log-counting) over float64 of a lone threshold run by the built-in
+# Counting's intervals tier, dense (rules but z^B) and unit-stride conv.
+
+COUNTING_FORMS = ("float_counting", "log_counting")
+# a spread of log-counts past which log-counting takes the generic tier
+# (LOG_COUNTING_SPREAD in composed_counting.h)
+LOG_COUNTING_SPREAD = 600.0
+# unit stride with padding 1 x 2, dilation 2 x 1 and two groups
+UNIT_STRIDE_GEOMETRY = (1, 1, 1, 2, 2, 1, 2)
+
+
+def counting_descriptor(name, absolute):
+    add, mul, elem, zero, one, source, _ = SEMIRINGS[name]
+    return (add, mul, elem, zero, one, source, (threshold(absolute),))
+
+
+def traced(call):
+    """call()'s result and the tiers it noted."""
+    _core.trace_start()
+    try:
+        result = call()
+        notes = _core.trace_take()
+    finally:
+        _core.trace_stop()
+    return result, notes
+
+
+def counting_r_out(desc, shape, rng):
+    """relevance_above's values (some the zero), the last sample's all the
+    zero (log-counting: every R_k -inf)."""
+    r = relevance_above(desc, shape, rng)
+    r[-1] = desc[3]
+    return r
+
+
+def assert_counting_matches(name, got, want):
+    """Float counting adds the same R_k in the same order as the reference:
+    the same bits. Log-counting sums exp(R_k - M) instead of chaining
+    logaddexp: the same to rounding (atol: an R_j that cancels to near 0)."""
+    assert got.dtype == want.dtype == np.float64 and got.shape == want.shape
+    if name == "float_counting":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def dense_counting(name, desc, rule, layer, r_out, theta):
+    return traced(lambda: each_isa(lambda: _core.dense_relevance(
+        desc, layer["a"], layer["w"], layer["z"], r_out, rule, theta=theta, low=layer["low"],
+        high=layer["high"])))
+
+
+def conv_counting(name, desc, rule, layer, r_out, theta, geometry=UNIT_STRIDE_GEOMETRY):
+    return traced(lambda: each_isa(lambda: _core.conv_relevance(
+        desc, layer["a"], layer["w"], layer["z"], r_out, rule, geometry, theta=theta,
+        low=layer["low"], high=layer["high"])))
+
+
+def dense_reference(desc, rule, layer, r_out, theta):
+    pairs = dense_pairs(*layer["a"].shape, layer["w"].shape[0])
+    return reference_weighted(desc, rule, layer["a"], layer["w"], layer["low"], layer["high"],
+                              layer["z"], r_out, pairs, theta)
+
+
+def conv_reference(desc, rule, layer, r_out, theta, geometry=UNIT_STRIDE_GEOMETRY):
+    pairs, _ = conv_pairs(layer["a"].shape, layer["w"].shape, geometry)
+    return reference_weighted(desc, rule, layer["a"], layer["w"], layer["low"], layer["high"],
+                              layer["z"], r_out, pairs, theta)
+
+
+# theta 0: every pair of a positive d passes; 0.05 and 0.7: some fail; -0.3:
+# all but the most negative d pass (without absolute)
+COUNTING_THETAS = (0.0, 0.05, 0.7, -0.3)
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+@pytest.mark.parametrize("name", COUNTING_FORMS)
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_counting_forms_take_the_intervals_tier_and_equal_the_reference(
+        name, rule, dtype, absolute, restore_kernels):
+    desc, rule_name, rule = counting_descriptor(name, absolute), rule, RULES[rule]
+    # dense: 9 samples (past a group of 8), 531 inputs (past a block of 512)
+    dense = dense_layer(dtype, rule, n=9, in_=531, out=13, seed=11)
+    # conv: rows of 19 inputs (past 16 lanes)
+    conv = conv_layer(dtype, rule, UNIT_STRIDE_GEOMETRY, n=2, c=4, h=6, wd=19, out_c=6, kh=3,
+                      kw=3, seed=12)
+    dense_r = counting_r_out(desc, dense["out_shape"], dense["rng"])
+    conv_r = counting_r_out(desc, conv["out_shape"], conv["rng"])
+    passed = failed = 0
+    for theta in COUNTING_THETAS:
+        want = dense_reference(desc, rule, dense, dense_r, theta)
+        got, notes = dense_counting(name, desc, rule, dense, dense_r, theta)
+        assert_counting_matches(name, got, want)
+        tier = "dense.composed.blocks" if rule_name == "zbox" else f"dense.composed.{name}"
+        assert notes == [tier] * len(ISAS)
+        want = conv_reference(desc, rule, conv, conv_r, theta)
+        got, notes = conv_counting(name, desc, rule, conv, conv_r, theta)
+        assert_counting_matches(name, got, want)
+        assert notes == [f"conv.composed.{name}"] * len(ISAS)
+        # the verdicts behind the sums: some R_j summed nothing, some something
+        zero = desc[3]
+        passed += np.count_nonzero(want != zero)
+        failed += np.count_nonzero(want[:-1] == zero)
+    assert passed > 0 and failed > 0
+
+
+def test_a_strided_conv_takes_the_generic_tier_with_the_same_bits(restore_kernels):
+    desc = counting_descriptor("float_counting", True)
+    rule = RULES["zero"]
+    geometry = GEOMETRIES["stride_pad_dil_groups"]
+    conv = conv_layer(np.float64, rule, geometry, seed=13)
+    r_out = counting_r_out(desc, conv["out_shape"], conv["rng"])
+    got, notes = conv_counting("float_counting", desc, rule, conv, r_out, THETA, geometry)
+    assert notes == ["conv.composed.planes"] * len(ISAS)
+    assert_counting_matches("float_counting", got,
+                            conv_reference(desc, rule, conv, r_out, THETA, geometry))
+
+
+@pytest.mark.parametrize("spread, tier", [(LOG_COUNTING_SPREAD - 1, "log_counting"),
+                                          (LOG_COUNTING_SPREAD + 1, None)])
+def test_log_counting_spread_past_600_takes_the_generic_tier(spread, tier, restore_kernels):
+    desc = counting_descriptor("log_counting", True)
+    rule = RULES["epsilon"]
+    dense = dense_layer(np.float64, rule, seed=14)
+    conv = conv_layer(np.float64, rule, UNIT_STRIDE_GEOMETRY, seed=15)
+    for family, layer, run, reference, generic in (
+            ("dense", dense, dense_counting, dense_reference, "blocks"),
+            ("conv", conv, conv_counting, conv_reference, "planes")):
+        r_out = layer["rng"].normal(size=layer["out_shape"]) + 3.0
+        r_out[0].flat[::3] = -np.inf
+        # one sample's finite log-counts spread `spread`: the call's tier
+        r_out[-1].flat[1] = r_out[-1].max() - spread
+        got, notes = run("log_counting", desc, rule, layer, r_out, -INF)
+        assert notes == [f"{family}.composed.{tier or generic}"] * len(ISAS)
+        want = reference(desc, rule, layer, r_out, -INF)
+        assert_counting_matches("log_counting", got, want)
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_log_counting_with_an_r_k_of_inf_or_nan_raises_value_error(bad):
+    # the generic tier: -inf (a failing pair) + inf, or a NaN R_k
+    desc = counting_descriptor("log_counting", False)
+    rule = RULES["zero"]
+    layer = dense_layer(np.float64, rule)
+    r_out = np.zeros(layer["out_shape"])
+    r_out[0, 1] = bad
+    with pytest.raises(ValueError, match="NaN"):
+        _core.dense_relevance(desc, layer["a"], layer["w"], layer["z"], r_out, rule,
+                              theta=THETA)
+
+
+def test_float_counting_with_inf_on_a_failing_pair_raises_value_error():
+    desc = counting_descriptor("float_counting", False)
+    rule = RULES["zero"]
+    layer = dense_layer(np.float64, rule)
+    a, z = layer["a"], layer["z"]
+    assert np.all(a[:, 0] == 0)  # input 0 fails at every output (d = 0 < THETA)
+    r_out = np.ones(layer["out_shape"])
+    r_out[0, 1] = np.inf  # 0 * inf
+    with pytest.raises(ValueError, match=r"add=plus, mul=times.*NaN"):
+        _core.dense_relevance(desc, a, layer["w"], z, r_out, rule, theta=THETA)
+    conv = conv_layer(np.float64, rule, UNIT_STRIDE_GEOMETRY)
+    r_out = np.ones(conv["out_shape"])
+    r_out[1, 2, 3, 4] = np.inf
+    with pytest.raises(ValueError, match="NaN"):
+        _core.conv_relevance(desc, conv["a"], conv["w"], conv["z"], r_out, rule,
+                             UNIT_STRIDE_GEOMETRY, theta=10.0)
+    r_out[1, 2, 3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        _core.conv_relevance(desc, conv["a"], conv["w"], conv["z"], r_out, rule,
+                             UNIT_STRIDE_GEOMETRY, theta=-INF)
+
+
+def test_float_counting_with_inf_where_the_intervals_tier_skips_pairs(restore_kernels):
+    desc = counting_descriptor("float_counting", False)
+    rule = RULES["zero"]
+    layer = dense_layer(np.float64, rule)
+    # z_k = 0 gives every pair of output 0 d = 0, which THETA fails: no pair
+    # of it passes, the intervals tier skips it, the generic tier forms 0 * inf
+    assert layer["z"][0, 0] == 0
+    r_out = np.ones(layer["out_shape"])
+    r_out[0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN"):
+        _core.dense_relevance(desc, layer["a"], layer["w"], layer["z"], r_out, rule,
+                              theta=THETA)
+    # theta -inf: every pair passes, R_j is inf without a NaN
+    got, notes = dense_counting("float_counting", desc, rule, layer, r_out, -INF)
+    assert notes == ["dense.composed.blocks"] * len(ISAS)
+    assert np.all(got[0] == np.inf) and np.all(np.isfinite(got[1:]))
+    assert_counting_matches("float_counting", got,
+                            dense_reference(desc, rule, layer, r_out, -INF))
+
+
+@pytest.mark.parametrize("name", COUNTING_FORMS)
+def test_counting_forms_depend_on_neither_threads_nor_batch(name, restore_kernels):
+    desc = counting_descriptor(name, True)
+    rule = RULES["gamma"]
+    dense = dense_layer(np.float64, rule, n=10, in_=1100, out=70, seed=16)
+    conv = conv_layer(np.float64, rule, UNIT_STRIDE_GEOMETRY, n=3, c=6, h=20, wd=37, out_c=8,
+                      seed=17)
+    dense_r = counting_r_out(desc, dense["out_shape"], dense["rng"])
+    conv_r = counting_r_out(desc, conv["out_shape"], conv["rng"])
+
+    def both(rows):
+        return (_core.dense_relevance(desc, dense["a"][rows], dense["w"], dense["z"][rows],
+                                      dense_r[rows], rule, theta=THETA),
+                _core.conv_relevance(desc, conv["a"][rows], conv["w"], conv["z"][rows],
+                                     conv_r[rows], rule, UNIT_STRIDE_GEOMETRY, theta=THETA))
+
+    results = []
+    for threads in (1, 2):
+        sl.set_num_threads(threads)
+        result, notes = traced(lambda: both(slice(None)))
+        assert notes == [f"dense.composed.{name}", f"conv.composed.{name}"]
+        results.append(result)
+    for one, two in zip(*results):
+        assert one.tobytes() == two.tobytes()
+    for one, alone in zip(results[0], both(slice(1, 2))):
+        assert one[1:2].tobytes() == alone.tobytes()

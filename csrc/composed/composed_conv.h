@@ -10,6 +10,7 @@
 #include "kernel/rule_math.h"
 #include "composed/composed_values.h"
 #include "composed/composed_conv_products.h"
+#include "composed/composed_counting_conv.h"
 #ifndef LRP_INSTANCE_COMPOSED_CONV /* once per instance */
 #define LRP_INSTANCE_COMPOSED_CONV
 
@@ -119,18 +120,27 @@ static LRP_INLINE lrp_status FN(composed_conv_planes)(void *context, ptrdiff_t b
 LRP_ISA_PLAIN_TASKS(composed_conv_task, FN(composed_conv_planes))
 
 /* lrp_conv_relevance_composed: R_j = add_k mul(value_jk, R_k) (lrp.h).
- * The first tier whose condition holds, noted "conv.composed.<tier>":
- *   max_plus_product  max-plus over log|d| (lrp_composed_form_of), unit
- *                     stride, four input channels per group at least, not
- *                     z^B, no R_k +inf or NaN, every numerator and quotient
- *                     a normal number: FN(conv_max_plus), equal up to
- *                     rounding
- *   min_max_product   min-max over |d|, the same layers, no R_k NaN,
- *                     |rho(w)| s |a| finite for every pair:
- *                     FN(conv_min_max), equal up to rounding
- *   planes            the rest: (sample, input channel) planes over the
- *                     threads, tap by tap, a block of an output row at a
- *                     time */
+ * The first tier whose condition holds does the work and notes
+ * "conv.composed.<tier>":
+ *   float_counting, log_counting
+ *           sr is float counting or log-counting (lrp_composed_form_of), the
+ *           layer has unit stride (FN(conv_uses_thresholds)), and
+ *           composed_counting.h gives the generic tier's result (float
+ *           counting: R_out holds no NaN, and no infinity unless the sums
+ *           hold a NaN; log-counting: no R_k is +inf or NaN and each
+ *           sample's finite R_k spread at most LOG_COUNTING_SPREAD): the
+ *           intervals tier of the built-in Counting (conv_thresholds.h)
+ *           summing R_k, or exp(R_k - M)
+ *   max_plus_product
+ *           max-plus over log|d|, unit stride, four input channels per
+ *           group at least, not z^B (lrp_conv_uses_product), no R_k +inf or
+ *           NaN, every numerator and quotient a normal number:
+ *           FN(conv_max_plus), equal up to rounding
+ *   min_max_product
+ *           min-max over |d|, the same layers, no R_k NaN, |rho(w)| s |a|
+ *           finite for every pair: FN(conv_min_max), equal up to rounding
+ *   planes  the rest: (sample, input channel) planes over the threads, tap
+ *           by tap, a block of an output row at a time */
 lrp_status FN(lrp_conv_relevance_composed)(const lrp_conv_shape *s, const lrp_rule *rule,
                                            const lrp_semiring *sr, const T *a, const T *w,
                                            const T *low, const T *high, const T *den,
@@ -139,6 +149,9 @@ lrp_status FN(lrp_conv_relevance_composed)(const lrp_conv_shape *s, const lrp_ru
     if (lrp_conv_check(s) != LRP_OK || lrp_semiring_check(sr) != LRP_OK ||
         (rule->kind == LRP_RULE_ZBOX && (!low || !high)))
         return LRP_ERR_ARG;
+    lrp_status counted;
+    if (FN(conv_composed_counting)(s, rule, sr, a, w, low, high, den, r_out, r_in, &counted))
+        return counted;
     const lrp_elem elem_float = sizeof(T) == sizeof(float) ? LRP_ELEM_F32 : LRP_ELEM_F64;
     const lrp_composed_form form = lrp_composed_form_of(sr, elem_float);
     if (form == COMPOSED_MAX_PLUS || form == COMPOSED_MIN_MAX) {

@@ -7,6 +7,7 @@
 #include "kernel/rule_math.h"
 #include "composed/composed_values.h"
 #include "composed/composed_dense_products.h"
+#include "composed/composed_counting_dense.h"
 #ifndef LRP_INSTANCE_COMPOSED_DENSE /* once per instance */
 #define LRP_INSTANCE_COMPOSED_DENSE
 
@@ -77,16 +78,25 @@ static LRP_INLINE lrp_status FN(composed_dense_items)(void *context, ptrdiff_t b
 LRP_ISA_PLAIN_TASKS(composed_dense_task, FN(composed_dense_items))
 
 /* lrp_dense_relevance_composed: R_j = add_k mul(value_jk, R_k) (lrp.h).
- * The first tier whose condition holds, noted "dense.composed.<tier>":
- *   max_plus  max-plus over log|d| (lrp_composed_form_of), not z^B, no R_k
- *             +inf or NaN, every numerator and quotient a normal number:
- *             FN(dense_max_plus) over log|rho(W)| kept in the weight cache,
- *             equal up to rounding
- *   min_max   min-max over |d|, not z^B, no R_k NaN, |rho(w)| s |a|
- *             finite for every pair: FN(dense_min_max), equal up to rounding
- *   blocks    the rest: items (sample, block of inputs) over the threads,
- *             each block's values computed per output k and combined with
- *             R_k (composed_combine.c), outputs with R_k == zero skipped */
+ * The first tier whose condition holds does the work and notes
+ * "dense.composed.<tier>":
+ *   float_counting, log_counting
+ *           sr is float counting or log-counting (lrp_composed_form_of), the
+ *           rule is not z^B, and composed_counting.h gives the generic
+ *           tier's result (float counting: R_out holds no NaN, and no
+ *           infinity unless the sums hold a NaN; log-counting: no R_k is
+ *           +inf or NaN and each sample's finite R_k spread at most
+ *           LOG_COUNTING_SPREAD): the intervals tier of the built-in
+ *           Counting (dense_thresholds.h) summing R_k, or exp(R_k - M)
+ *   max_plus
+ *           max-plus over log|d|, not z^B, no R_k +inf or NaN, every
+ *           numerator and quotient a normal number: FN(dense_max_plus) over
+ *           log|rho(W)| kept in the weight cache, equal up to rounding
+ *   min_max min-max over |d|, not z^B, no R_k NaN, |rho(w)| s |a| finite
+ *           for every pair: FN(dense_min_max), equal up to rounding
+ *   blocks  the rest: items (sample, block of inputs) over the threads,
+ *           each block's values computed per output k and combined with
+ *           R_k (composed_combine.c), outputs with R_k == zero skipped */
 lrp_status FN(lrp_dense_relevance_composed)(const lrp_dense_shape *s, const lrp_rule *rule,
                                             const lrp_semiring *sr, const T *a, const T *w,
                                             const T *low, const T *high, const T *den,
@@ -95,6 +105,9 @@ lrp_status FN(lrp_dense_relevance_composed)(const lrp_dense_shape *s, const lrp_
     if (lrp_semiring_check(sr) != LRP_OK || s->n < 0 || s->in < 0 || s->out < 0 ||
         (rule->kind == LRP_RULE_ZBOX && (!low || !high)))
         return LRP_ERR_ARG;
+    lrp_status counted;
+    if (FN(dense_composed_counting)(s, rule, sr, a, w, den, r_out, r_in, &counted))
+        return counted;
     const lrp_elem elem_float = sizeof(T) == sizeof(float) ? LRP_ELEM_F32 : LRP_ELEM_F64;
     const lrp_composed_form form = lrp_composed_form_of(sr, elem_float);
     if (form == COMPOSED_MAX_PLUS || form == COMPOSED_MIN_MAX) {

@@ -9,6 +9,9 @@
  * row has no edge cases and compiles to plain vector code for each
  * instruction set. Input pixel j gathers over k, so each R_j is the work of
  * one (sample, input channel) item: no two threads write the same pixel.
+ * Its outputs come in ascending k (output channels ascending, taps from the
+ * last to the first), the generic composed tier's order, so that a counting
+ * sum of any doubles has the bits of that tier's.
  * Boolean blocks stop at the first output channel after which every lane
  * is true; rows of outputs that hold no relevant k are skipped. */
 #include "kernel/template.h"
@@ -80,13 +83,13 @@ static LRP_INLINE int FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrd
             }
             for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g && !all_settled; co++) {
                 const T *wc = t->rho_w + (co * cin_g + cl) * taps;
-                for (ptrdiff_t ky = 0; ky < s->k_h; ky++) {
+                for (ptrdiff_t ky = s->k_h - 1; ky >= 0; ky--) {
                     const ptrdiff_t oy = iy + s->pad_h - ky * s->dil_h;
                     if (oy < 0 || oy >= s->out_h || !t->live_rows[co * s->out_h + oy])
                         continue;
                     const ptrdiff_t row = n * s->out_c * out_rows + co * out_rows + oy * t->stride +
                                           t->margin + ix0 + s->pad_w;
-                    for (ptrdiff_t kx = 0; kx < s->k_w; kx++) {
+                    for (ptrdiff_t kx = s->k_w - 1; kx >= 0; kx--) {
                         const T wv = wc[ky * s->k_w + kx];
                         const T wpos = FN(positive)(wv), wneg = FN(negative)(wv);
                         const ptrdiff_t k = row - kx * s->dil_w;
@@ -182,6 +185,7 @@ typedef struct {
     const T *w, *z;
     const uint8_t *r_out_bool;
     const int64_t *r_out_count;
+    const double *r_out_real; /* counting: R_k given in double (else r_out_count) */
     ptrdiff_t stride, margin; /* as in FN(conv_threshold) */
     T *lo, *hi, *rho_w;
     double *counts;           /* zero in the margins (allocated so) */
@@ -209,12 +213,14 @@ static LRP_INLINE lrp_status FN(threshold_setup_items)(void *context, ptrdiff_t 
                 int relevant_row = 0;
                 for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
                     const ptrdiff_t k = r * s->out_w + ox, cell = job->margin + ox;
-                    const int relevant = job->counting ? job->r_out_count[k] != 0
-                                                       : job->r_out_bool[k] != 0;
+                    const double count = !job->counting ? 0
+                                         : job->r_out_real ? job->r_out_real[k]
+                                                           : (double)job->r_out_count[k];
+                    const int relevant = job->counting ? count != 0 : job->r_out_bool[k] != 0;
                     FN(passing_interval)(job->z[k], job->theta, job->absolute, relevant, &lo[cell],
                                          &hi[cell]);
                     if (job->counting)
-                        job->counts[r * job->stride + cell] = (double)job->r_out_count[k];
+                        job->counts[r * job->stride + cell] = count;
                     relevant_row |= relevant;
                 }
                 /* one flag per (channel, row) over the batch: a sample index
@@ -231,15 +237,17 @@ static int FN(conv_uses_thresholds)(const lrp_conv_shape *s)
     return s->stride_h == 1 && s->stride_w == 1;
 }
 
-/* Boolean (r_bool) or counting (r_count, exact while every sample's total
- * is at most 2^53; the caller checks) relevance of a unit-stride layer. */
+/* Boolean (r_out_bool -> r_bool) or counting (r_out_count or, given,
+ * r_out_real -> r_count: R_j = the sum of the passing pairs' R_k in double,
+ * in ascending k) relevance of a unit-stride layer. Counts from int64 are
+ * exact while every sample's total is at most 2^53 (the caller checks). */
 static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T gamma, T theta,
                                          int absolute, const T *a, const T *w, const T *low,
                                          const T *high, const T *z, const uint8_t *r_out_bool,
-                                         const int64_t *r_out_count, uint8_t *r_bool,
-                                         double *r_count)
+                                         const int64_t *r_out_count, const double *r_out_real,
+                                         uint8_t *r_bool, double *r_count)
 {
-    const int counting = r_out_count != NULL;
+    const int counting = r_out_count != NULL || r_out_real != NULL;
     const ptrdiff_t taps = s->k_h * s->k_w;
     const ptrdiff_t last_ix = (s->in_w + THRESHOLD_LANES - 1) / THRESHOLD_LANES * THRESHOLD_LANES - 1;
     const ptrdiff_t left = s->dil_w * (s->k_w - 1) - s->pad_w;
@@ -259,7 +267,8 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
     }
     T *hi = lo + cells, *rho_w = hi + cells;
     FN(threshold_setup) setup = {s, kind, absolute, counting, gamma, theta, w, z, r_out_bool,
-                                 r_out_count, stride, margin, lo, hi, rho_w, counts, live};
+                                 r_out_count, r_out_real, stride, margin, lo, hi, rho_w, counts,
+                                 live};
     lrp_status status = lrp_parallel_for(s->out_c, LRP_ISA_TASK(threshold_setup_task), &setup,
                                          s->interrupt);
     FN(conv_threshold) t = {s, kind, absolute, counting, gamma, theta, a, low, high, rho_w, lo, hi,
@@ -274,17 +283,18 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
 /* Counting by FN(conv_threshold_run), for counts whose every sample's
  * total is at most 2^53 (the caller checks): the sums are then exact in
  * double. */
-static lrp_status FN(conv_counting_intervals)(int kind, const lrp_conv_shape *s, T gamma, T theta,
-                                              int absolute, const T *a, const T *w, const T *low,
-                                              const T *high, const T *z, const int64_t *r_out,
-                                              int64_t *r_in)
+static inline lrp_status FN(conv_counting_intervals)(int kind, const lrp_conv_shape *s, T gamma,
+                                                     T theta, int absolute, const T *a,
+                                                     const T *w, const T *low, const T *high,
+                                                     const T *z, const int64_t *r_out,
+                                                     int64_t *r_in)
 {
     const ptrdiff_t in_total = s->n * s->in_c * s->in_h * s->in_w;
     double *sums = lrp_alloc_array((size_t)in_total, sizeof(double));
     if (!sums)
         return LRP_ERR_NOMEM;
     lrp_status status = FN(conv_threshold_run)(kind, s, gamma, theta, absolute, a, w, low, high, z,
-                                               NULL, r_out, NULL, sums);
+                                               NULL, r_out, NULL, NULL, sums);
     for (ptrdiff_t j = 0; j < in_total && status == LRP_OK; j++)
         r_in[j] = (int64_t)sums[j];
     free(sums);

@@ -139,15 +139,18 @@ static LRP_INLINE lrp_status FN(dense_threshold_items)(const FN(dense_threshold)
 
 LRP_ISA_TASKS_UNFUSED(dense_threshold_task, FN(dense_threshold_items))
 
-/* Boolean (r_out_bool -> r_bool) or counting (r_out_count -> r_count, exact
- * while every sample's total is at most 2^53; the caller checks) relevance
- * of a Linear layer under a rule other than z^B. */
+/* Boolean (r_out_bool -> r_bool) or counting (r_out_count or, given,
+ * r_out_real -> r_count: R_j = the sum of the passing pairs' R_k in double,
+ * in ascending k) relevance of a Linear layer under a rule other than z^B.
+ * Counts from int64 are exact while every sample's total is at most 2^53
+ * (the caller checks). */
 static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T gamma, T theta,
                                           int absolute, const T *a, const T *w, const T *z,
                                           const uint8_t *r_out_bool, const int64_t *r_out_count,
-                                          uint8_t *r_bool, double *r_count)
+                                          const double *r_out_real, uint8_t *r_bool,
+                                          double *r_count)
 {
-    const int counting = r_out_count != NULL;
+    const int counting = r_out_count != NULL || r_out_real != NULL;
     size_t cells;
     if (lrp_checked_count(0, s->n, (size_t)s->out, &cells) != LRP_OK || cells > PTRDIFF_MAX / 2)
         return LRP_ERR_NOMEM;
@@ -159,10 +162,11 @@ static lrp_status FN(dense_threshold_run)(int kind, const lrp_dense_shape *s, T 
     }
     T *hi = lo + cells;
     for (size_t k = 0; k < cells; k++) {
-        const int relevant = counting ? r_out_count[k] != 0 : r_out_bool[k] != 0;
+        const double count = !counting ? 0 : r_out_real ? r_out_real[k] : (double)r_out_count[k];
+        const int relevant = counting ? count != 0 : r_out_bool[k] != 0;
         FN(passing_interval)(z[k], theta, absolute, relevant, &lo[k], &hi[k]);
         if (counting)
-            counts[k] = (double)r_out_count[k];
+            counts[k] = count;
     }
     const ptrdiff_t blocks = (s->in + DENSE_THRESHOLD_BLOCK - 1) / DENSE_THRESHOLD_BLOCK;
     const ptrdiff_t groups = (s->n + DENSE_THRESHOLD_GROUP - 1) / DENSE_THRESHOLD_GROUP;
@@ -182,16 +186,17 @@ static LRP_INLINE lrp_status FN(dense_boolean_intervals)(int kind, const lrp_den
                                                          const T *a, const T *w, const T *z,
                                                          const uint8_t *r_out, uint8_t *r_in)
 {
-    return FN(dense_threshold_run)(kind, s, gamma, theta, absolute, a, w, z, r_out, NULL, r_in,
-                                   NULL);
+    return FN(dense_threshold_run)(kind, s, gamma, theta, absolute, a, w, z, r_out, NULL, NULL,
+                                   r_in, NULL);
 }
 
 /* Counting relevance r_in (n, in) of a rule other than z^B, summed in
  * double: exact while every sample's sum of R_k is at most 2^53 (the
  * caller checks). */
-static lrp_status FN(dense_counting_intervals)(int kind, const lrp_dense_shape *s, T gamma,
-                                               T theta, int absolute, const T *a, const T *w,
-                                               const T *z, const int64_t *r_out, int64_t *r_in)
+static inline lrp_status FN(dense_counting_intervals)(int kind, const lrp_dense_shape *s,
+                                                      T gamma, T theta, int absolute, const T *a,
+                                                      const T *w, const T *z,
+                                                      const int64_t *r_out, int64_t *r_in)
 {
     size_t count;
     double *sums = lrp_checked_count(0, s->n, (size_t)s->in, &count) == LRP_OK
@@ -199,7 +204,7 @@ static lrp_status FN(dense_counting_intervals)(int kind, const lrp_dense_shape *
     if (!sums)
         return LRP_ERR_NOMEM;
     lrp_status status = FN(dense_threshold_run)(kind, s, gamma, theta, absolute, a, w, z, NULL,
-                                                r_out, NULL, sums);
+                                                r_out, NULL, NULL, sums);
     for (size_t j = 0; j < count && status == LRP_OK; j++)
         r_in[j] = (int64_t)sums[j];
     free(sums);
