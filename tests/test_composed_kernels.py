@@ -735,6 +735,35 @@ def test_counting_forms_take_the_intervals_tier_and_equal_the_reference(
     assert passed > 0 and failed > 0
 
 
+@pytest.mark.parametrize("rule", ["zero", "gamma"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_counting_sums_whole_fields_where_every_pair_passes(rule, dtype, restore_kernels):
+    # absolute threshold: an input j with |a_j| times its channel's least
+    # |rho(w)| at or above every output's least passing |n| passes with its
+    # whole field, summed channel by channel (conv_thresholds.h); beside it
+    # in the same 16 lanes, inputs small enough to fail some pairs, a
+    # channel with a zero weight (never whole) and an output at z = 0 (no
+    # pair passes)
+    desc, rule = counting_descriptor("log_counting", True), RULES[rule]
+    layer = conv_layer(dtype, rule, UNIT_STRIDE_GEOMETRY, n=2, c=8, h=7, wd=21, out_c=6, kh=3,
+                       kw=3, seed=19)
+    a, rng = layer["a"], layer["rng"]
+    a[...] = np.where(rng.random(a.shape) < 0.3, a * dtype(1e-4), a)
+    a[:, :, :, ::5] = 0
+    layer["w"][1, 2, 0, 0] = 0  # input channel 2 (group 0) has a zero weight
+    layer["z"][0, 3, 2, 4] = 0
+    r_out = counting_r_out(desc, layer["out_shape"], rng)
+    r_out[0, 3, 2, 4] = 1.5
+    theta = 2e-3
+    want = conv_reference(desc, rule, layer, r_out, theta)
+    got, notes = conv_counting("log_counting", desc, rule, layer, r_out, theta)
+    assert notes == ["conv.composed.log_counting"] * len(ISAS)
+    assert_counting_matches("log_counting", got, want)
+    # both kinds of inputs are there: small ones that lose pairs, large ones
+    every = np.isfinite(want[0]) & (np.abs(a[0]) > 1e-2)
+    assert every.sum() > 50 and (np.isfinite(want[0]) & (np.abs(a[0]) < 1e-3)).sum() > 10
+
+
 def test_a_strided_conv_takes_the_generic_tier_with_the_same_bits(restore_kernels):
     desc = counting_descriptor("float_counting", True)
     rule = RULES["zero"]

@@ -9,7 +9,10 @@
  *   log-counting    R_j = M + log(the sum of e_k = exp(R_k - M)), M the
  *                   sample's largest R_k: the generic tier's chain of
  *                   logaddexp to rounding, while every e_k is a normal
- *                   double (the spread below)
+ *                   double (the spread below); under an absolute
+ *                   threshold, a conv input every pair of which passes
+ *                   sums its whole field in another order (conv's
+ *                   FN(conv_whole)), the same to rounding
  * Each family (composed_counting_dense.h, composed_counting_conv.h) gives
  * its intervals tier as a callback; this file holds what happens around it. */
 #ifndef SEMIRING_LRP_COMPOSED_COMPOSED_COUNTING_H

@@ -17,6 +17,7 @@ typedef struct {
     int kind, absolute;
     T gamma, theta;
     const T *a, *w, *low, *high, *z;
+    int whole_sums; /* log-counting: FN(conv_whole)'s sums for the inputs that pass whole */
 } FN(conv_counting_layer);
 
 /* lrp_counting_sums_fn of a conv layer. */
@@ -24,7 +25,8 @@ static lrp_status FN(conv_counting_sums)(const void *context, const double *r, d
 {
     const FN(conv_counting_layer) *l = context;
     return FN(conv_threshold_run)(l->kind, l->s, l->gamma, l->theta, l->absolute, l->a, l->w,
-                                  l->low, l->high, l->z, NULL, NULL, r, NULL, sums);
+                                  l->low, l->high, l->z, NULL, NULL, r, l->whole_sums, NULL,
+                                  sums);
 }
 
 /* Runs lrp_conv_relevance_composed's call by the intervals tier when sr is
@@ -45,7 +47,7 @@ static int FN(conv_composed_counting)(const lrp_conv_shape *s, const lrp_rule *r
         return 0;
     const FN(conv_counting_layer) layer = {s, rule->kind, sr->step[0].absolute,
                                            (T)rule->gamma, (T)sr->step[0].theta,
-                                           a, w, low, high, den};
+                                           a, w, low, high, den, form == COMPOSED_LOG_COUNTING};
     const lrp_counting_call call = {s->n, s->out_c * s->out_h * s->out_w,
                                     s->in_c * s->in_h * s->in_w, r_out, r_in,
                                     FN(conv_counting_sums), &layer};

@@ -866,7 +866,7 @@ lrp_status FN(lrp_conv_relevance_boolean)(const lrp_conv_shape *s, const lrp_rul
     if (FN(conv_uses_thresholds)(s)) {
         lrp_trace_tier("conv.boolean.intervals");
         return FN(conv_threshold_run)(kind, s, gamma, theta, t->absolute, a, w, low, high, z,
-                                      r_out, NULL, NULL, r_in, NULL);
+                                      r_out, NULL, NULL, 0, r_in, NULL);
     }
     lrp_trace_tier("conv.boolean.direct");
     const FN(conv_pass) pass = {.s = s, .kind = kind, .gamma = gamma, .theta = theta,

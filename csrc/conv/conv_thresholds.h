@@ -32,6 +32,20 @@
 
 #define THRESHOLD_LANES 16
 
+/* Counting's inputs whose every pair passes (an absolute threshold, rules
+ * other than z^B): input j of sample n and channel ci passes with every
+ * output of its receptive field when fl(|a_j| least_w[ci]) >= bound[n],
+ * least_w the least |rho(w)| of the channel's weights and bound the largest
+ * least passing |n_jk| of the sample's outputs (rounding is monotone). Its
+ * count is then sums[(n, group)][pixel], the sum of the counts over the
+ * field, added channel by channel and tap by tap rather than in ascending
+ * k: the same to rounding (FN(conv_whole_sums)). */
+typedef struct {
+    T *least_w;   /* per input channel */
+    T *bound;     /* per sample */
+    double *sums; /* per (sample, group), an input plane */
+} FN(conv_whole);
+
 typedef struct {
     const lrp_conv_shape *s;
     int kind, absolute, counting;
@@ -44,6 +58,7 @@ typedef struct {
     ptrdiff_t stride, margin; /* padded row length; columns before ox = 0 */
     uint8_t *r_bool;
     double *r_count;
+    const FN(conv_whole) *whole; /* counting: inputs every pair of which passes, or NULL */
 } FN(conv_threshold);
 
 /* Returns nonzero when the team was told to stop: a plane of a wide layer
@@ -65,7 +80,7 @@ static LRP_INLINE int FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrd
             const ptrdiff_t lanes =
                 s->in_w - ix0 < THRESHOLD_LANES ? s->in_w - ix0 : THRESHOLD_LANES;
             T av[THRESHOLD_LANES], lv[THRESHOLD_LANES], hv[THRESHOLD_LANES];
-            LANE_INT any[THRESHOLD_LANES], settled[THRESHOLD_LANES];
+            LANE_INT any[THRESHOLD_LANES], settled[THRESHOLD_LANES], whole[THRESHOLD_LANES];
             double count[THRESHOLD_LANES];
             LANE_INT all_settled = 1;
             for (ptrdiff_t l = 0; l < THRESHOLD_LANES; l++) {
@@ -79,6 +94,9 @@ static LRP_INLINE int FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrd
                  * threshold above 0 passes: its lane is settled from the start,
                  * as are the lanes past the row's end */
                 settled[l] = l >= lanes || (kind != LRP_RULE_ZBOX && t->theta > 0 && av[l] == 0);
+                whole[l] = t->whole && l < lanes &&
+                           FN(absolute)(av[l]) * t->whole->least_w[ci] >= t->whole->bound[n];
+                settled[l] |= whole[l];
                 all_settled &= settled[l];
             }
             for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g && !all_settled; co++) {
@@ -122,9 +140,12 @@ static LRP_INLINE int FN(conv_threshold_plane)(const FN(conv_threshold) *t, ptrd
                 }
             }
             const ptrdiff_t j = j0 + iy * s->in_w + ix0;
+            const double *whole_sums =
+                t->whole ? t->whole->sums + (n * s->groups + g) * in_plane + iy * s->in_w + ix0
+                         : NULL;
             for (ptrdiff_t l = 0; l < lanes; l++) {
                 if (counting)
-                    t->r_count[j + l] = count[l];
+                    t->r_count[j + l] = whole[l] ? whole_sums[l] : count[l];
                 else
                     t->r_bool[j + l] = any[l] != 0;
             }
@@ -232,6 +253,105 @@ static LRP_INLINE lrp_status FN(threshold_setup_items)(void *context, ptrdiff_t 
 }
 LRP_ISA_PLAIN_TASKS(threshold_setup_task, FN(threshold_setup_items))
 
+/* FN(conv_whole)'s sums from the setup's intervals and counts, one
+ * (sample, group) per item: the counts of the outputs that can pass (an
+ * interval, not NaN) summed over the group's channels, then over each
+ * input pixel's taps. */
+typedef struct {
+    const lrp_conv_shape *s;
+    const T *lo;
+    const double *counts;
+    ptrdiff_t stride, margin; /* as in FN(conv_threshold) */
+    double *fields;           /* per (sample, group): an output plane */
+    double *sums;
+} FN(whole_sums_job);
+
+static lrp_status FN(whole_sums_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                       int worker, lrp_team *team)
+{
+    const FN(whole_sums_job) *job = context;
+    const lrp_conv_shape *s = job->s;
+    const ptrdiff_t cout_g = s->out_c / s->groups;
+    const ptrdiff_t out_plane = s->out_h * s->out_w, in_plane = s->in_h * s->in_w;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_team_stop(team, worker))
+            return LRP_ERR_INTERRUPTED;
+        const ptrdiff_t n = item / s->groups, g = item % s->groups;
+        double *field = job->fields + item * out_plane;
+        for (ptrdiff_t i = 0; i < out_plane; i++)
+            field[i] = 0;
+        for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g; co++)
+            for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+                const ptrdiff_t cell =
+                    ((n * s->out_c + co) * s->out_h + oy) * job->stride + job->margin;
+                const T *restrict lo = job->lo + cell;
+                const double *restrict counts = job->counts + cell;
+                double *restrict row = field + oy * s->out_w;
+                for (ptrdiff_t ox = 0; ox < s->out_w; ox++)
+                    row[ox] += lo[ox] == lo[ox] ? counts[ox] : 0;
+            }
+        double *sums = job->sums + item * in_plane;
+        for (ptrdiff_t iy = 0; iy < s->in_h; iy++)
+            for (ptrdiff_t ix = 0; ix < s->in_w; ix++) {
+                double sum = 0;
+                for (ptrdiff_t ky = 0; ky < s->k_h; ky++) {
+                    const ptrdiff_t oy = iy + s->pad_h - ky * s->dil_h;
+                    for (ptrdiff_t kx = 0; oy >= 0 && oy < s->out_h && kx < s->k_w; kx++) {
+                        const ptrdiff_t ox = ix + s->pad_w - kx * s->dil_w;
+                        sum += ox >= 0 && ox < s->out_w ? field[oy * s->out_w + ox] : 0;
+                    }
+                }
+                sums[iy * s->in_w + ix] = sum;
+            }
+    }
+    return LRP_OK;
+}
+
+/* FN(conv_whole) of a counting pass with an absolute threshold, rules
+ * other than z^B, from the setup's rho(w), intervals and counts: least_w
+ * (with bound) and sums (with scratch fields) are two allocations, freed
+ * by the caller whatever the status. */
+static lrp_status FN(conv_whole_sums)(const lrp_conv_shape *s, const T *rho_w, const T *lo,
+                                      const double *counts, ptrdiff_t stride, ptrdiff_t margin,
+                                      FN(conv_whole) *whole)
+{
+    const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
+    const ptrdiff_t taps = s->k_h * s->k_w, planes = s->n * s->groups;
+    size_t fields, sums;
+    if (lrp_checked_count(0, planes, (size_t)(s->out_h * s->out_w), &fields) != LRP_OK ||
+        lrp_checked_count(0, planes, (size_t)(s->in_h * s->in_w), &sums) != LRP_OK ||
+        fields > SIZE_MAX / sizeof(double) - sums)
+        return LRP_ERR_NOMEM;
+    double *buffer = lrp_alloc_array(fields + sums, sizeof(double));
+    whole->least_w = lrp_alloc_array((size_t)s->in_c + (size_t)s->n, sizeof(T));
+    if (!buffer || !whole->least_w) {
+        free(buffer), free(whole->least_w);
+        whole->least_w = NULL;
+        return LRP_ERR_NOMEM;
+    }
+    whole->sums = buffer;
+    whole->bound = whole->least_w + s->in_c;
+    for (ptrdiff_t ci = 0; ci < s->in_c; ci++) {
+        const ptrdiff_t g = ci / cin_g, cl = ci - g * cin_g;
+        T least = (T)INFINITY;
+        for (ptrdiff_t co = g * cout_g; co < (g + 1) * cout_g; co++)
+            for (ptrdiff_t t = 0; t < taps; t++) {
+                const T v = FN(absolute)(rho_w[(co * cin_g + cl) * taps + t]);
+                least = v < least ? v : least;
+            }
+        whole->least_w[ci] = least;
+    }
+    const ptrdiff_t per_sample = s->out_c * s->out_h * stride;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        T bound = -(T)INFINITY;
+        for (ptrdiff_t c = n * per_sample; c < (n + 1) * per_sample; c++)
+            bound = lo[c] > bound ? lo[c] : bound; /* NaN never wins */
+        whole->bound[n] = bound;
+    }
+    FN(whole_sums_job) job = {s, lo, counts, stride, margin, buffer + sums, buffer};
+    return lrp_parallel_for(planes, FN(whole_sums_items), &job, s->interrupt);
+}
+
 static int FN(conv_uses_thresholds)(const lrp_conv_shape *s)
 {
     return s->stride_h == 1 && s->stride_w == 1;
@@ -240,12 +360,15 @@ static int FN(conv_uses_thresholds)(const lrp_conv_shape *s)
 /* Boolean (r_out_bool -> r_bool) or counting (r_out_count or, given,
  * r_out_real -> r_count: R_j = the sum of the passing pairs' R_k in double,
  * in ascending k) relevance of a unit-stride layer. Counts from int64 are
- * exact while every sample's total is at most 2^53 (the caller checks). */
+ * exact while every sample's total is at most 2^53 (the caller checks).
+ * whole_sums (counting, absolute, rules other than z^B): the inputs every
+ * pair of which passes get the sum over their receptive field in another
+ * order (FN(conv_whole)), the same to rounding. */
 static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T gamma, T theta,
                                          int absolute, const T *a, const T *w, const T *low,
                                          const T *high, const T *z, const uint8_t *r_out_bool,
                                          const int64_t *r_out_count, const double *r_out_real,
-                                         uint8_t *r_bool, double *r_count)
+                                         int whole_sums, uint8_t *r_bool, double *r_count)
 {
     const int counting = r_out_count != NULL || r_out_real != NULL;
     const ptrdiff_t taps = s->k_h * s->k_w;
@@ -271,11 +394,17 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
                                  live};
     lrp_status status = lrp_parallel_for(s->out_c, LRP_ISA_TASK(threshold_setup_task), &setup,
                                          s->interrupt);
+    FN(conv_whole) whole = {NULL, NULL, NULL};
+    const int use_whole = whole_sums && counting && absolute && kind != LRP_RULE_ZBOX;
+    if (status == LRP_OK && use_whole)
+        status = FN(conv_whole_sums)(s, rho_w, lo, counts, stride, margin, &whole);
     FN(conv_threshold) t = {s, kind, absolute, counting, gamma, theta, a, low, high, rho_w, lo, hi,
-                            counts, live, stride, margin, r_bool, r_count};
+                            counts, live, stride, margin, r_bool, r_count,
+                            use_whole ? &whole : NULL};
     if (status == LRP_OK)
         status = lrp_parallel_for(s->n * s->in_c, LRP_ISA_TASK(conv_threshold_task), &t,
                                   s->interrupt);
+    free(whole.least_w), free(whole.sums);
     free(lo), free(counts), free(live);
     return status;
 }
@@ -294,7 +423,7 @@ static inline lrp_status FN(conv_counting_intervals)(int kind, const lrp_conv_sh
     if (!sums)
         return LRP_ERR_NOMEM;
     lrp_status status = FN(conv_threshold_run)(kind, s, gamma, theta, absolute, a, w, low, high, z,
-                                               NULL, r_out, NULL, NULL, sums);
+                                               NULL, r_out, NULL, 0, NULL, sums);
     for (ptrdiff_t j = 0; j < in_total && status == LRP_OK; j++)
         r_in[j] = (int64_t)sums[j];
     free(sums);
