@@ -305,12 +305,16 @@ LRP_TARGET_AVX512 static void cols_f32_avx512(ptrdiff_t kc, const float *restric
     avx512_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-/* Min-max's kernel: 8 rows of two vectors at a time (with side
- * read from memory each step, every accumulator stays in a register). */
-LRP_TARGET_AVX512 static LRP_INLINE void avx512_max_min_rows_f32(ptrdiff_t kc, const float *restrict a,
-                                                   const float *restrict b, const float *restrict bound,
-                                                   const float *restrict side, float *restrict c,
-                                                   ptrdiff_t ldc, int load, int r0)
+/* Min-max's kernel over rows [r0, r0 + 8) (all of them): two vectors per
+ * row; side is read from L1 at each step, so that the 16 accumulators and
+ * the step's four B vectors stay in the 32 registers. */
+LRP_TARGET_AVX512 static LRP_INLINE void avx512_max_min_rows_f32(ptrdiff_t kc,
+                                                                 const float *restrict a,
+                                                                 const float *restrict b,
+                                                                 const float *restrict bound,
+                                                                 const float *restrict side,
+                                                                 float *restrict c, ptrdiff_t ldc,
+                                                                 int load, int r0)
 {
     enum { MR = 8, ROWS = 8, LANES = 16 };
     __m512 left[ROWS], right[ROWS];
@@ -425,12 +429,16 @@ LRP_TARGET_AVX512 static void cols_f64_avx512(ptrdiff_t kc, const double *restri
     avx512_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-/* Min-max's kernel: 8 rows of two vectors at a time (with side
- * read from memory each step, every accumulator stays in a register). */
-LRP_TARGET_AVX512 static LRP_INLINE void avx512_max_min_rows_f64(ptrdiff_t kc, const double *restrict a,
-                                                   const double *restrict b, const double *restrict bound,
-                                                   const double *restrict side, double *restrict c,
-                                                   ptrdiff_t ldc, int load, int r0)
+/* Min-max's kernel over rows [r0, r0 + 8) (all of them): two vectors per
+ * row; side is read from L1 at each step, so that the 16 accumulators and
+ * the step's four B vectors stay in the 32 registers. */
+LRP_TARGET_AVX512 static LRP_INLINE void avx512_max_min_rows_f64(ptrdiff_t kc,
+                                                                 const double *restrict a,
+                                                                 const double *restrict b,
+                                                                 const double *restrict bound,
+                                                                 const double *restrict side,
+                                                                 double *restrict c, ptrdiff_t ldc,
+                                                                 int load, int r0)
 {
     enum { MR = 8, ROWS = 8, LANES = 8 };
     __m512d left[ROWS], right[ROWS];
@@ -545,12 +553,15 @@ LRP_TARGET_AVX2 static void cols_f32_avx2(ptrdiff_t kc, const float *restrict a,
     avx2_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-/* Min-max's kernel: 3 rows of two vectors at a time (with side
- * read from memory each step, so that the accumulators fit the registers). */
+/* Min-max's kernel over rows [r0, r0 + 3): the tile's 6 rows in two
+ * passes, so that 6 accumulators and the step's four B vectors stay in the
+ * 16 registers; side is read from L1 at each step. */
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_max_min_rows_f32(ptrdiff_t kc, const float *restrict a,
-                                                   const float *restrict b, const float *restrict bound,
-                                                   const float *restrict side, float *restrict c,
-                                                   ptrdiff_t ldc, int load, int r0)
+                                                             const float *restrict b,
+                                                             const float *restrict bound,
+                                                             const float *restrict side,
+                                                             float *restrict c, ptrdiff_t ldc,
+                                                             int load, int r0)
 {
     enum { MR = 6, ROWS = 3, LANES = 8 };
     __m256 left[ROWS], right[ROWS];
@@ -665,12 +676,15 @@ LRP_TARGET_AVX2 static void cols_f64_avx2(ptrdiff_t kc, const double *restrict a
     avx2_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
 }
 
-/* Min-max's kernel: 3 rows of two vectors at a time (with side
- * read from memory each step, so that the accumulators fit the registers). */
+/* Min-max's kernel over rows [r0, r0 + 3): the tile's 6 rows in two
+ * passes, so that 6 accumulators and the step's four B vectors stay in the
+ * 16 registers; side is read from L1 at each step. */
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_max_min_rows_f64(ptrdiff_t kc, const double *restrict a,
-                                                   const double *restrict b, const double *restrict bound,
-                                                   const double *restrict side, double *restrict c,
-                                                   ptrdiff_t ldc, int load, int r0)
+                                                             const double *restrict b,
+                                                             const double *restrict bound,
+                                                             const double *restrict side,
+                                                             double *restrict c, ptrdiff_t ldc,
+                                                             int load, int r0)
 {
     enum { MR = 6, ROWS = 3, LANES = 4 };
     __m256d left[ROWS], right[ROWS];
