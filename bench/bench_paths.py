@@ -58,6 +58,7 @@ def main():
         f"strongest_paths top={PIXELS}, k=3": lambda: sl.strongest_paths(net, x, top=PIXELS,
                                                                          k=3),
     }
+    sl.show_config()
     print(f"VGG-16{' (narrow classifier)' if args.narrow else ''}, random weights, float32, "
           f"batch 1, {args.size}x{args.size}, {sl.get_num_threads()} threads, "
           f"{args.repeat} rounds:")

@@ -69,6 +69,7 @@ def main():
     calls = {"viterbi": viterbi}
     for name, semiring in semirings().items():
         calls[name] = lambda semiring=semiring: sl.relevance(net, x, semiring=semiring)
+    sl.show_config()
     print(f"VGG-16{' (narrow classifier)' if args.narrow else ''}, random weights, float32, "
           f"batch 1, {args.size}x{args.size}, {sl.get_num_threads()} threads, "
           f"{args.repeat} rounds, each pass beside a Viterbi pass:")

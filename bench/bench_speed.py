@@ -292,6 +292,9 @@ def main():
     vgg_block(args, rows, profile)
     peak = fma_peak(args.threads)
 
+    machine = sl.config()
+    print("the machine (sl.show_config()):")
+    sl.show_config()
     print(f"float32; {args.threads} threads for torch {torch.__version__} and semiring_lrp "
           f"({sl.instruction_set()} kernels); each pass timed after the baseline {args.repeat} times "
           f"(MLP: {MLP_ROUNDS * args.repeat}); medians")
@@ -313,6 +316,7 @@ def main():
     if args.json:
         Path(args.json).write_text(json.dumps({
             "threads": args.threads, "torch": torch.__version__, "isa": sl.instruction_set(),
+            "machine": machine,
             "rows": [{"block": b, "pass": n, "seconds": s, "ratio": r, "ratio_low": lo,
                       "ratio_high": hi} for b, n, s, r, lo, hi in rows],
             "slowest_layer": {k: v for k, v in profile.items() if isinstance(v, dict)},

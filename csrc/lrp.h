@@ -403,6 +403,19 @@ typedef enum {
 lrp_status lrp_set_winograd_fusion(int mode);
 int lrp_winograd_fusion(void);
 
+/* The CPU's data caches (runtime/caches.c), read once: the bytes of one
+ * core's L1 data and L2 caches and of the L3 (0 where none is known), and
+ * where they came from: "sysfs" (Linux), "sysconf" (glibc), "cpuid" (x86),
+ * "default" (nothing said: 32 KiB, 512 KiB and 8 MiB) or "set". */
+typedef struct {
+    size_t l1d, l2, l3;
+    const char *source;
+} lrp_caches;
+lrp_caches lrp_cache_sizes(void);
+/* These sizes from now on, source "set" (for tests and comparisons); l1d or
+ * l2 at 0: the CPU's again. */
+void lrp_set_cache_sizes(size_t l1d, size_t l2, size_t l3);
+
 /* Tier tracing (runtime/trace.c): between lrp_trace_start and
  * lrp_trace_stop, every pass the calling thread makes notes the name of the
  * tier it took (a string with static storage, "family.pass.tier", e.g.

@@ -6,6 +6,7 @@
 """
 from . import annotations, apps, composites, datasets, images, memory, models, rules, viz
 from .composed import ComposedSemiring, FloatCounting, LogCounting, MaxPlus, MinMax
+from .config import config, show_config
 from .calibration import CalibratedThresholds, CalibrationWarning, calibrate_thresholds
 from .diagnostics import InputRangeWarning, RelevanceWarning
 from .images import aggregate_channels
@@ -40,6 +41,7 @@ __all__ = [
     # applications over datasets
     "apps",
     # threads and kernels
-    "set_num_threads", "get_num_threads", "instruction_set", "trace_tiers",
+    "set_num_threads", "get_num_threads", "instruction_set", "trace_tiers", "config",
+    "show_config",
 ]
 __version__ = "0.1.0"

@@ -331,10 +331,6 @@ static LRP_INLINE void FN(winograd_tiles_out)(const T *m, size_t xi_stride, ptrd
  * go to L3 and back). Each sum runs over the input channels in order, chunk
  * after chunk, one fused multiply-add per term, as in the wide form: both
  * give the same bits. */
-/* V and M of one item at most: a core's L2 (1 MB); more would take the
- * 512-channel layers too, whose U (16 MB) would then stream from L3 once
- * per item. */
-#define WINOGRAD_ONE_PASS_BYTES 1048576.0
 #define WINOGRAD_ONE_PASS_LEAST 32 /* tiles per item */
 #define WINOGRAD_ONE_PASS_MOST 128
 #define WINOGRAD_PREFETCH 2 /* input channels ahead */

@@ -29,4 +29,9 @@
  * that, the copy costs more memory than repacking costs time */
 #define PRODUCT_SHARED_B 67108864.0
 
+/* Winograd's one-pass form (conv/conv_winograd.h): V and M of one item at
+ * most: a core's L2 (1 MB); more would take the 512-channel layers too,
+ * whose U (16 MB) would then stream from L3 once per item. */
+#define WINOGRAD_ONE_PASS_BYTES 1048576.0
+
 #endif

@@ -3,6 +3,7 @@
 #include "module/convert.h" /* first: Python.h precedes the standard headers */
 #include "module/module.h"
 #include "lrp.h"
+#include "kernel/tuning.h"
 
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
 {
@@ -38,6 +39,22 @@ static PyObject *py_isa(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
     return PyUnicode_FromString(isa_names[lrp_current_isa()]);
+}
+
+static PyObject *py_cache_sizes(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    const lrp_caches c = lrp_cache_sizes();
+    return Py_BuildValue("{s:n,s:n,s:n,s:s}", "l1d", (Py_ssize_t)c.l1d, "l2", (Py_ssize_t)c.l2,
+                         "l3", (Py_ssize_t)c.l3, "source", c.source);
+}
+
+static PyObject *py_block_sizes(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return Py_BuildValue("{s:i,s:i,s:d,s:d}", "product_kc", PRODUCT_KC, "product_nb", PRODUCT_NB,
+                         "product_shared_b", PRODUCT_SHARED_B, "winograd_one_pass_bytes",
+                         WINOGRAD_ONE_PASS_BYTES);
 }
 
 static void weight_cache_destroy(PyObject *capsule)
@@ -153,6 +170,11 @@ PyMethodDef runtime_methods[] = {
     {"set_isa", py_set_isa, METH_O,
      "set_isa(name): force 'portable', 'avx2' or 'avx512' kernels (at most what the CPU runs)."},
     {"isa", py_isa, METH_NOARGS, "isa() -> the instruction set the kernels use."},
+    {"cache_sizes", py_cache_sizes, METH_NOARGS,
+     "cache_sizes() -> {'l1d', 'l2', 'l3': bytes (0: unknown), 'source': where they came\n"
+     "from ('sysfs', 'sysconf', 'cpuid', 'default' or 'set')}."},
+    {"block_sizes", py_block_sizes, METH_NOARGS,
+     "block_sizes() -> the block sizes of the packed products and Winograd's one-pass form."},
     {"weight_cache", py_weight_cache, METH_O,
      "weight_cache(w) -> a cache of what the passes prepare from w (rho(W) packed,\n"
      "Winograd's U), for their cache= argument; w must be read-only and own its data."},

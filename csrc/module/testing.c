@@ -52,6 +52,20 @@ static PyObject *py_composed_fast_tiers(PyObject *module, PyObject *unused)
     return PyBool_FromLong(lrp_composed_fast_tiers());
 }
 
+static PyObject *py_set_cache_sizes(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_ssize_t l1d, l2, l3;
+    if (!PyArg_ParseTuple(args, "nnn", &l1d, &l2, &l3))
+        return NULL;
+    if (l1d < 0 || l2 < 0 || l3 < 0) {
+        PyErr_SetString(PyExc_ValueError, "cache sizes must be at least 0");
+        return NULL;
+    }
+    lrp_set_cache_sizes((size_t)l1d, (size_t)l2, (size_t)l3);
+    Py_RETURN_NONE;
+}
+
 static const char *const fusion_names[] = {"never", "auto", "always"};
 
 static PyObject *py_set_winograd_fusion(PyObject *module, PyObject *arg)
@@ -95,6 +109,9 @@ static PyMethodDef testing_methods[] = {
      "rounding either way)."},
     {"composed_fast_tiers", py_composed_fast_tiers, METH_NOARGS,
      "composed_fast_tiers() -> whether composed semirings may take their faster tiers."},
+    {"set_cache_sizes", py_set_cache_sizes, METH_VARARGS,
+     "set_cache_sizes(l1d, l2, l3): report these cache sizes (bytes) from now on; l1d or l2\n"
+     "at 0: the CPU's again."},
     {"set_winograd_fusion", py_set_winograd_fusion, METH_O,
      "set_winograd_fusion(mode): 'auto' (the fused form of Winograd's 3x3 products where\n"
      "its buffers fit a core's L2), 'always' or 'never' (the same values either way)."},
