@@ -751,7 +751,6 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
 #undef WINOGRAD_XI
 #undef WINOGRAD_BLOCK
 #undef WINOGRAD_LANES
-#undef WINOGRAD_ONE_PASS_BYTES
 #undef WINOGRAD_ONE_PASS_LEAST
 #undef WINOGRAD_ONE_PASS_MOST
 #undef WINOGRAD_PREFETCH
