@@ -416,6 +416,18 @@ lrp_caches lrp_cache_sizes(void);
  * l2 at 0: the CPU's again. */
 void lrp_set_cache_sizes(size_t l1d, size_t l2, size_t l3);
 
+/* The block sizes the kernels take from lrp_cache_sizes() at each call
+ * (runtime/caches.c): the packed products' inner chunk (a B panel of chunk
+ * steps of an AVX-512 float tile's 32 columns fills L1d) and columns per
+ * work item (a float panel of chunk x columns fills a quarter of L2), and
+ * the bytes of Winograd's V and M that one item of its one-pass form holds
+ * (L2). Results do not depend on them. */
+typedef struct {
+    ptrdiff_t product_kc, product_nb;
+    double winograd_one_pass_bytes;
+} lrp_blocks;
+lrp_blocks lrp_block_sizes(void);
+
 /* Tier tracing (runtime/trace.c): between lrp_trace_start and
  * lrp_trace_stop, every pass the calling thread makes notes the name of the
  * tier it took (a string with static storage, "family.pass.tier", e.g.

@@ -80,7 +80,8 @@ def mnist_dir():
 @pytest.fixture
 def restore_kernels():
     """Puts back the thread count, instruction set, sparse-input switch,
-    Winograd fusion mode and composed fast-tier switch a test changes."""
+    Winograd fusion mode, composed fast-tier switch and cache sizes a test
+    changes."""
     threads, isa, sparse = sl.get_num_threads(), _core.isa(), _core._testing.sparse_passes()
     fusion = _core._testing.winograd_fusion()
     fast = _core._testing.composed_fast_tiers()
@@ -90,6 +91,7 @@ def restore_kernels():
     _core._testing.set_sparse_passes(sparse)
     _core._testing.set_winograd_fusion(fusion)
     _core._testing.set_composed_fast_tiers(fast)
+    _core._testing.set_cache_sizes(0, 0, 0)
 
 
 # the shipped models and digits most test files use; a module's own fixture of

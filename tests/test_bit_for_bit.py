@@ -7,7 +7,7 @@ import warnings
 import pytest
 
 import bit_for_bit
-from semiring_lrp import RelevanceWarning
+from semiring_lrp import RelevanceWarning, _core
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +22,25 @@ def test_every_output_matches_the_stored_build(stored):
         got = bit_for_bit.digests()
     missing = sorted(set(got) - set(stored))
     assert not missing, f"cases with no stored digest: {missing[:5]}"
+    differ = sorted(k for k in got if got[k] != stored[k])
+    assert not differ, f"{len(differ)} of {len(got)} outputs changed, e.g. {differ[:8]}"
+
+
+# (L1d, L2): the sizes the products and Winograd's one-pass form take from
+# them (lrp_block_sizes) change no output: an EPYC-like core's, a small
+# one's, a large one's (inner chunk 256, 128, 512; columns 256, 128, 1024)
+@pytest.mark.parametrize("l1d, l2", [(32768, 1 << 20), (16384, 256 << 10), (65536, 8 << 20)])
+def test_no_output_depends_on_the_cache_sizes(stored, l1d, l2):
+    _core._testing.set_cache_sizes(l1d, l2, 0)
+    try:
+        blocks = _core.block_sizes()
+        assert blocks["product_kc"] == l1d // 128
+        assert blocks["winograd_one_pass_bytes"] == l2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RelevanceWarning)
+            got = bit_for_bit.digests(isas=[_core.isa()], threads=(2,))
+    finally:
+        _core._testing.set_cache_sizes(0, 0, 0)
     differ = sorted(k for k in got if got[k] != stored[k])
     assert not differ, f"{len(differ)} of {len(got)} outputs changed, e.g. {differ[:8]}"
 

@@ -76,7 +76,7 @@ typedef struct {
     FN(product) scale_panels, bound_panels; /* FN(conv_pack_strip)'s view of s and R */
     const T *side;
     T *out;
-    ptrdiff_t m, n, k, col_block, row_block, col_blocks, row_blocks;
+    ptrdiff_t m, n, k, chunk, col_block, row_block, col_blocks, row_blocks;
 } FN(conv_min_max_job);
 
 /* One tile of C at c (rows x cols of at most mr x nr), through full-size
@@ -106,14 +106,14 @@ static LRP_INLINE void FN(min_max_tile)(const FN(conv_min_max_job) *job, ptrdiff
 }
 
 /* Items [begin, end): each one (sample, group)'s block of rows by block of
- * columns over the whole inner dimension, in chunks of PRODUCT_KC steps. */
+ * columns over the whole inner dimension, in chunks of job->chunk steps. */
 static lrp_status FN(conv_min_max_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
                                         int worker, lrp_team *team)
 {
     const FN(conv_min_max_job) *job = context;
     const lrp_conv_shape *v = &job->view;
     const int mr = job->micro->mr, nr = job->micro->nr;
-    const ptrdiff_t kc_max = job->k < PRODUCT_KC ? job->k : PRODUCT_KC;
+    const ptrdiff_t kc_max = job->k < job->chunk ? job->k : job->chunk;
     const size_t panel_size = (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)job->col_block;
     T *panels = lrp_alloc_aligned(2 * panel_size + 2 * (size_t)mr * (size_t)nr, sizeof(T));
     if (!panels)
@@ -132,12 +132,12 @@ static lrp_status FN(conv_min_max_task)(void *context, ptrdiff_t begin, ptrdiff_
         const ptrdiff_t first = (q / v->groups * v->out_c + q % v->groups * rows_per_group) * plane;
         T *c = job->out + first;
         const T *side = job->side + first;
-        for (ptrdiff_t pc = 0; pc < job->k; pc += PRODUCT_KC) {
+        for (ptrdiff_t pc = 0; pc < job->k; pc += job->chunk) {
             if (lrp_team_stop(team, worker)) {
                 status = LRP_ERR_INTERRUPTED;
                 break;
             }
-            const ptrdiff_t kc = job->k - pc < PRODUCT_KC ? job->k - pc : PRODUCT_KC;
+            const ptrdiff_t kc = job->k - pc < job->chunk ? job->k - pc : job->chunk;
             for (ptrdiff_t js = j0; js < j1; js += nr) {
                 const ptrdiff_t at = (js - j0) / nr * kc * nr;
                 FN(conv_pack_strip)(&job->scale_panels, q, pc, kc, js, nr, panels + at, 0);
@@ -199,11 +199,13 @@ static lrp_status FN(conv_min_max)(const lrp_conv_shape *s, int kind, T gamma, c
     FN(conv_product) bounds = {*v, r_out, 0, NULL, 0, NULL, NULL, NULL, NULL, PRODUCT_SUM};
     job.scale_panels = (FN(product)){.n = job.n, .layer = &scales};
     job.bound_panels = (FN(product)){.n = job.n, .layer = &bounds};
-    /* blocks as FN(product_run)'s: columns of at most PRODUCT_NB, rows split
+    /* blocks as FN(product_run)'s: columns of at most product_nb, rows split
      * while there are fewer than four items per thread */
+    const lrp_blocks blocks = lrp_block_sizes();
     const ptrdiff_t problems = s->n * s->groups;
     const ptrdiff_t strips = (job.n + micro->nr - 1) / micro->nr;
-    job.col_blocks = (job.n + PRODUCT_NB - 1) / PRODUCT_NB;
+    job.chunk = blocks.product_kc;
+    job.col_blocks = (job.n + blocks.product_nb - 1) / blocks.product_nb;
     job.col_block = (strips + job.col_blocks - 1) / job.col_blocks * micro->nr;
     job.col_blocks = (job.n + job.col_block - 1) / job.col_block;
     const ptrdiff_t panels = (job.m + micro->mr - 1) / micro->mr;

@@ -85,6 +85,7 @@ typedef struct {
     const T *scale;   /* transposed pass: a of this sample, shaped as out */
     int mr;           /* output channels per panel of U (b_nr: per group written) */
     int b_nr;         /* the wide form: U as B panels of b_nr output channels; else 0 */
+    ptrdiff_t chunk;  /* the products' inner chunk (FN(product_chunk)), for the whole run */
 } FN(winograd);
 
 /* The distance between V_xi and V_xi+1 (or M's) for `count` values each:
@@ -149,7 +150,8 @@ static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t
                     u[y][3][r] = gt[y][2][r];
                 }
             /* the wide form's B (row ci, columns from panel * mr) or A panels */
-            T *dst = job->b_nr ? job->u + FN(whole_b_at)(cout, cin, job->b_nr, ci, panel * mr)
+            T *dst = job->b_nr ? job->u + FN(whole_b_at)(cout, cin, job->b_nr, job->chunk, ci,
+                                                          panel * mr)
                                : job->u + panel * cin * mr + ci * mr;
             for (int xi = 0; xi < WINOGRAD_XI; xi++)
                 memcpy(dst + (size_t)xi * job->u_stride, u[xi / 4][xi % 4], (size_t)mr * sizeof(T));
@@ -336,7 +338,9 @@ static LRP_INLINE void FN(winograd_tiles_out)(const T *m, size_t xi_stride, ptrd
 #define WINOGRAD_PREFETCH 2 /* input channels ahead */
 
 /* Strips of nr tiles per one-pass item: as many as V and M fit in
- * WINOGRAD_ONE_PASS_BYTES, up to WINOGRAD_ONE_PASS_MOST tiles; 0 (the wide
+ * the one-pass bytes of lrp_block_sizes (a core's L2: more would take the
+ * 512-channel layers too, whose U would then stream from L3 once per item),
+ * up to WINOGRAD_ONE_PASS_MOST tiles; 0 (the wide
  * form) where fewer than WINOGRAD_ONE_PASS_LEAST tiles fit, since each item
  * reads all of U once, or where lrp_set_winograd_fusion turned the one-pass
  * form off (LRP_WINOGRAD_FUSION_NEVER); 1 at least under
@@ -348,7 +352,7 @@ static ptrdiff_t FN(winograd_one_pass_strips)(const lrp_conv_shape *v, int mr, i
         return 0;
     const double k_rows = (double)((v->out_c + mr - 1) / mr * mr);
     const double tile_bytes = (double)WINOGRAD_XI * ((double)v->in_c + k_rows) * sizeof(T);
-    const double fit = WINOGRAD_ONE_PASS_BYTES / tile_bytes;
+    const double fit = lrp_block_sizes().winograd_one_pass_bytes / tile_bytes;
     ptrdiff_t strips = 0;
     if (fit >= WINOGRAD_ONE_PASS_LEAST)
         strips = (ptrdiff_t)((fit < WINOGRAD_ONE_PASS_MOST ? fit : WINOGRAD_ONE_PASS_MOST) / nr);
@@ -447,7 +451,7 @@ static LRP_INLINE lrp_status FN(winograd_one_pass_items)(void *context, ptrdiff_
     const lrp_conv_shape *v = job->base.v;
     const FN(lrp_micro) *micro = FN(lrp_micro_for)();
     const int mr = micro->mr, nr = micro->nr;
-    const ptrdiff_t cin = v->in_c, span = job->span, chunk = FN(product_chunk)();
+    const ptrdiff_t cin = v->in_c, span = job->span, chunk = job->base.chunk;
     const size_t v_count = (size_t)WINOGRAD_XI * job->base.v_xi;
     const size_t m_count = (size_t)WINOGRAD_XI * job->base.m_xi;
     /* u: 4 (2 span + 2) values; at: 8 span; a row of padding */
@@ -676,7 +680,8 @@ static lrp_status FN(winograd_wide_run)(FN(winograd) *job, const FN(conv_product
             FN(product) p = {.problems = WINOGRAD_XI, .m = job->tiles, .n = v->out_c,
                              .k = v->in_c, .combine = PRODUCT_SUM, .a_cols_of = FN(wide_a_of),
                              .lda = job->tiles, .b_of = FN(wide_b_of), .c_of = FN(wide_c_of), .ldc = v->out_c,
-                             .layer = job, .interrupt = interrupt, .micro = micro};
+                             .layer = job, .interrupt = interrupt, .micro = micro,
+                             .chunk = job->chunk};
             status = FN(product_run)(&p);
             if (status == LRP_OK)
                 status = lrp_parallel_for((v->out_c + WIDE_GROUP - 1) / WIDE_GROUP,
@@ -729,12 +734,13 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
     FN(winograd) job = {.v = v, .w = w, .kind = kind, .flipped = flipped, .gamma = gamma,
                         .tiles_w = (v->out_w + 1) / 2, .u_stride = u_stride, .bias = cp->bias,
                         .mr = wide ? (b_nr < WINOGRAD_LANES ? b_nr : WINOGRAD_LANES) : micro->mr,
-                        .b_nr = b_nr};
+                        .b_nr = b_nr, .chunk = FN(product_chunk)()};
     const lrp_cache_key key = {.form = wide ? LRP_FORM_WINOGRAD_WIDE : LRP_FORM_WINOGRAD,
                                .elem_size = (int)sizeof(T), .isa = (int)lrp_current_isa(),
                                .kind = kind, .gamma = (double)gamma, .flipped = flipped,
                                .mr = wide ? b_nr : micro->mr, .rows = v->out_c,
-                               .cols = v->in_c, .groups = 1, .taps = 9, .count = u_count};
+                               .cols = v->in_c, .groups = 1, .taps = 9,
+                               .chunk = wide ? job.chunk : 0, .count = u_count};
     lrp_status status;
     void *own_u;
     const T *kept = lrp_weights_prepared(v->cache, w, &key, FN(winograd_weights_build), &job,

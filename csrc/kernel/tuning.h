@@ -18,20 +18,10 @@
  * d = |n| / m finite where every |n_jk| of an output is 0. */
 #define LRP_VITERBI_EPS 1e-9
 
-/* Packed products (products/products.h): the inner dimension in chunks of
- * PRODUCT_KC steps, so that a B panel of KC x nr values stays in L1 while
- * the A panels stream past it. */
-#define PRODUCT_KC 256
-/* columns of C per work item, rounded to nr: items small enough to share
- * out, large enough to reuse each packed A panel over many columns */
-#define PRODUCT_NB 256
-/* bytes of B packed once and shared by the row blocks of one product; past
- * that, the copy costs more memory than repacking costs time */
+/* Packed products (products/products.h), whose inner chunk and columns
+ * per item come from the caches (lrp_block_sizes): bytes of B packed once
+ * and shared by the row blocks of one product at most; past that, the copy
+ * costs more memory than repacking costs time. */
 #define PRODUCT_SHARED_B 67108864.0
-
-/* Winograd's one-pass form (conv/conv_winograd.h): V and M of one item at
- * most: a core's L2 (1 MB); more would take the 512-channel layers too,
- * whose U (16 MB) would then stream from L3 once per item. */
-#define WINOGRAD_ONE_PASS_BYTES 1048576.0
 
 #endif

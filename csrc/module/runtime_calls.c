@@ -52,9 +52,11 @@ static PyObject *py_cache_sizes(PyObject *self, PyObject *unused)
 static PyObject *py_block_sizes(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
-    return Py_BuildValue("{s:i,s:i,s:d,s:d}", "product_kc", PRODUCT_KC, "product_nb", PRODUCT_NB,
-                         "product_shared_b", PRODUCT_SHARED_B, "winograd_one_pass_bytes",
-                         WINOGRAD_ONE_PASS_BYTES);
+    const lrp_blocks b = lrp_block_sizes();
+    return Py_BuildValue("{s:n,s:n,s:d,s:d}", "product_kc", (Py_ssize_t)b.product_kc,
+                         "product_nb", (Py_ssize_t)b.product_nb, "product_shared_b",
+                         PRODUCT_SHARED_B, "winograd_one_pass_bytes",
+                         b.winograd_one_pass_bytes);
 }
 
 static void weight_cache_destroy(PyObject *capsule)
@@ -174,7 +176,8 @@ PyMethodDef runtime_methods[] = {
      "cache_sizes() -> {'l1d', 'l2', 'l3': bytes (0: unknown), 'source': where they came\n"
      "from ('sysfs', 'sysconf', 'cpuid', 'default' or 'set')}."},
     {"block_sizes", py_block_sizes, METH_NOARGS,
-     "block_sizes() -> the block sizes of the packed products and Winograd's one-pass form."},
+     "block_sizes() -> the block sizes of the packed products and Winograd's one-pass form,\n"
+     "derived from cache_sizes() at each call."},
     {"weight_cache", py_weight_cache, METH_O,
      "weight_cache(w) -> a cache of what the passes prepare from w (rho(W) packed,\n"
      "Winograd's U), for their cache= argument; w must be read-only and own its data."},

@@ -52,8 +52,11 @@ struct product_f32 {
                    ptrdiff_t j1);
     const void *layer; /* what the callbacks read */
     const lrp_interrupt *interrupt;
-    /* set by product_run */
     const lrp_micro_f32 *micro;
+    /* the inner dimension's chunk (lrp_block_sizes' product_kc), or 0: set
+     * by product_run */
+    ptrdiff_t chunk;
+    /* set by product_run */
     ptrdiff_t col_block, row_block, col_blocks, row_blocks;
     /* B of problem 0 packed whole (whole_b_at), when several row blocks
      * would each pack it; NULL: every item packs its own panels */
@@ -79,6 +82,7 @@ struct product_f64 {
     const void *layer;
     const lrp_interrupt *interrupt;
     const lrp_micro_f64 *micro;
+    ptrdiff_t chunk;
     ptrdiff_t col_block, row_block, col_blocks, row_blocks;
     double *shared_b;
 };

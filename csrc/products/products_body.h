@@ -2,7 +2,7 @@
  * FN() and compiled per dtype by products_f32.c and products_f64.c.
  *
  * Blocking, after Goto and van de Geijn (BLIS): the inner dimension in
- * chunks of PRODUCT_KC, B panels of KC x nr kept in L1 while every A panel
+ * chunks of p->chunk, B panels of chunk x nr kept in L1 while every A panel
  * of the item streams from L2 through the micro-kernel (microkernels.c).
  * Each C element's sum runs over p = 0 .. k-1 in order, chunk after chunk,
  * whoever computes it: results do not depend on the thread count.
@@ -176,7 +176,7 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
 {
     const FN(product) *p = context;
     const int mr = p->micro->mr, nr = p->micro->nr;
-    const ptrdiff_t kc_max = p->k < PRODUCT_KC ? p->k : PRODUCT_KC;
+    const ptrdiff_t kc_max = p->k < p->chunk ? p->k : p->chunk;
     const int packed = p->shared_b || p->b_of; /* B needs no packing here */
     const size_t panel_size = packed ? 0 : (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block;
     const size_t tail_size = p->a_rows ? (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)mr : 0;
@@ -204,7 +204,7 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
                 status = LRP_ERR_INTERRUPTED;
                 goto done;
             }
-            const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
+            const ptrdiff_t kc = p->k - pc < p->chunk ? p->k - pc : p->chunk;
             if (!whole_b)
                 for (ptrdiff_t js = j0; js < j1; js += nr)
                     p->pack_b(p, q, pc, kc, js, nr, panel + (js - j0) / nr * kc * nr);
@@ -214,7 +214,7 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
                 FN(pack_a)(p->a_rows + full_end * p->lda + pc, p->lda, i1 - full_end, kc, mr,
                            LRP_RULE_ZERO, 0, 0, tail);
             for (ptrdiff_t js = j0; js < j1; js += nr) {
-                const T *b = whole_b ? whole_b + FN(whole_b_at)(p->n, p->k, nr, pc, js)
+                const T *b = whole_b ? whole_b + FN(whole_b_at)(p->n, p->k, nr, p->chunk, pc, js)
                                      : panel + (js - j0) / nr * kc * nr;
                 const ptrdiff_t cols = j1 - js < nr ? j1 - js : nr;
                 for (ptrdiff_t ir = i0; ir < i1; ir += mr) {
@@ -246,10 +246,10 @@ static lrp_status FN(shared_b_task)(void *context, ptrdiff_t begin, ptrdiff_t en
     for (ptrdiff_t strip = begin; strip < end; strip++) {
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
-        for (ptrdiff_t pc = 0; pc < p->k; pc += PRODUCT_KC) {
-            const ptrdiff_t kc = p->k - pc < PRODUCT_KC ? p->k - pc : PRODUCT_KC;
+        for (ptrdiff_t pc = 0; pc < p->k; pc += p->chunk) {
+            const ptrdiff_t kc = p->k - pc < p->chunk ? p->k - pc : p->chunk;
             p->pack_b(p, 0, pc, kc, strip * nr, nr,
-                      p->shared_b + FN(whole_b_at)(p->n, p->k, nr, pc, strip * nr));
+                      p->shared_b + FN(whole_b_at)(p->n, p->k, nr, p->chunk, pc, strip * nr));
         }
     }
     return LRP_OK;
@@ -260,8 +260,11 @@ lrp_status FN(product_run)(FN(product) *p)
     const int mr = p->micro->mr, nr = p->micro->nr;
     if (p->problems < 1 || p->m < 1 || p->n < 1)
         return LRP_OK;
-    /* blocks of at most PRODUCT_NB columns, as even as whole nr strips allow */
-    p->col_blocks = (p->n + PRODUCT_NB - 1) / PRODUCT_NB;
+    const lrp_blocks blocks = lrp_block_sizes();
+    if (p->chunk < 1)
+        p->chunk = blocks.product_kc;
+    /* blocks of at most product_nb columns, as even as whole nr strips allow */
+    p->col_blocks = (p->n + blocks.product_nb - 1) / blocks.product_nb;
     const ptrdiff_t strips = (p->n + nr - 1) / nr;
     p->col_block = (strips + p->col_blocks - 1) / p->col_blocks * nr;
     p->col_blocks = (p->n + p->col_block - 1) / p->col_block;

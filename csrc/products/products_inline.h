@@ -13,21 +13,21 @@
 #include "kernel/compiler.h"
 #include "kernel/tuning.h"
 
-/* The inner dimension's chunk, for callers that drive the micro-kernels
- * themselves and must sum in the products' order (Winograd's fused form). */
+/* The inner dimension's chunk (lrp_block_sizes), for callers that drive
+ * the micro-kernels themselves (Winograd's fused form). */
 static LRP_INLINE ptrdiff_t FN(product_chunk)(void)
 {
-    return PRODUCT_KC;
+    return lrp_block_sizes().product_kc;
 }
 
 /* Where element (row p, column j) of a k x n B packed whole lies
- * (FN(product).shared_b, b_of): chunk after chunk of PRODUCT_KC rows, each
- * as strips of nr columns (kc steps of nr values), zero past column n. */
-static LRP_INLINE size_t FN(whole_b_at)(ptrdiff_t n, ptrdiff_t k, int nr, ptrdiff_t p,
-                                        ptrdiff_t j)
+ * (FN(product).shared_b, b_of): chunk after chunk of `chunk` rows, each as
+ * strips of nr columns (kc steps of nr values), zero past column n. */
+static LRP_INLINE size_t FN(whole_b_at)(ptrdiff_t n, ptrdiff_t k, int nr, ptrdiff_t chunk,
+                                        ptrdiff_t p, ptrdiff_t j)
 {
-    const ptrdiff_t pc = p / PRODUCT_KC * PRODUCT_KC;
-    const ptrdiff_t kc = k - pc < PRODUCT_KC ? k - pc : PRODUCT_KC;
+    const ptrdiff_t pc = p / chunk * chunk;
+    const ptrdiff_t kc = k - pc < chunk ? k - pc : chunk;
     const ptrdiff_t width = (n + nr - 1) / nr * nr;
     return (size_t)(pc * width + j / nr * kc * nr + (p - pc) * nr + j % nr);
 }

@@ -1,5 +1,6 @@
 /* The data caches of the CPU this process runs on (lrp.h), read once: from
- * Linux's sysfs, else glibc's sysconf, else CPUID (x86), else a default. */
+ * Linux's sysfs, else glibc's sysconf, else CPUID (x86), else a default;
+ * and the block sizes derived from them. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,6 +153,24 @@ lrp_caches lrp_cache_sizes(void)
     const lrp_caches c = known;
     lrp_fork_safe_lock_release(&caches_lock);
     return c;
+}
+
+/* x rounded down to a multiple of step, within [least, most]. */
+static ptrdiff_t block_within(size_t x, ptrdiff_t step, ptrdiff_t least, ptrdiff_t most)
+{
+    const ptrdiff_t v = x > (size_t)most ? most : (ptrdiff_t)x / step * step;
+    return v < least ? least : v;
+}
+
+lrp_blocks lrp_block_sizes(void)
+{
+    const lrp_caches c = lrp_cache_sizes();
+    lrp_blocks b;
+    b.product_kc = block_within(c.l1d / 128, 16, 64, 1024);
+    b.product_nb = block_within(c.l2 / (16 * (size_t)b.product_kc), 32, 64, 4096);
+    b.winograd_one_pass_bytes =
+        (double)(c.l2 < 262144 ? 262144 : c.l2 > 8388608 ? 8388608 : c.l2);
+    return b;
 }
 
 void lrp_set_cache_sizes(size_t l1d, size_t l2, size_t l3)

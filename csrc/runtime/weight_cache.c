@@ -77,7 +77,7 @@ static int same_key(const lrp_cache_key *a, const lrp_cache_key *b)
            a->kind == b->kind && a->gamma == b->gamma && a->flipped == b->flipped &&
            a->absolute == b->absolute && a->mr == b->mr && a->rows == b->rows &&
            a->cols == b->cols && a->groups == b->groups && a->taps == b->taps &&
-           a->count == b->count;
+           a->chunk == b->chunk && a->count == b->count;
 }
 
 /* The kept entry for key, or NULL; the caller holds cache_lock. */

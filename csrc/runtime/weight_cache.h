@@ -15,6 +15,7 @@ typedef struct {
     double gamma;
     int flipped, absolute, mr;
     ptrdiff_t rows, cols, groups, taps;
+    ptrdiff_t chunk;     /* the products' inner chunk its layout follows, or 0 */
     size_t count;        /* elements */
 } lrp_cache_key;
 #define LRP_FORM_PACKED_A 1 /* conv_products.h: rho(W) as the products' A */
