@@ -421,7 +421,8 @@ void lrp_set_cache_sizes(size_t l1d, size_t l2, size_t l3);
  * steps of an AVX-512 float tile's 32 columns fills L1d) and columns per
  * work item (a float panel of chunk x columns fills a quarter of L2), and
  * the bytes of Winograd's V and M that one item of its one-pass form holds
- * (L2). Results do not depend on them. */
+ * (L2); L1d counted up to 32 KiB and L2 up to 1 MiB. Results do not
+ * depend on them. */
 typedef struct {
     ptrdiff_t product_kc, product_nb;
     double winograd_one_pass_bytes;

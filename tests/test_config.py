@@ -63,24 +63,25 @@ def test_config_and_show_config_say_the_same(restore_caches):
     assert f"semiring_lrp {sl.__version__}" in text
     assert "caches           L1d 48 KiB, L2 2 MiB per core, L3 480 MiB (from set)" in text
     assert f"instruction set  {c['isa']} (best: {c['best_isa']})" in text
-    assert ("block sizes      product_kc 384, product_nb 320, product_shared_b 64 MiB, "
-            "winograd_one_pass_bytes 2 MiB") in text
+    assert ("block sizes      product_kc 256, product_nb 256, product_shared_b 64 MiB, "
+            "winograd_one_pass_bytes 1 MiB") in text
     _core._testing.set_cache_sizes(32768, 1 << 20, 0)
     out = io.StringIO()
     sl.show_config(file=out)
     assert "L1d 32 KiB, L2 1 MiB per core, L3 unknown (from set)" in out.getvalue()
 
 
-# (L1d, L2) -> (inner chunk, columns per item, Winograd one-pass bytes):
-# chunk = L1d / 128 (a B panel of an AVX-512 float tile's 32 columns fills
-# L1d) in steps of 16 within [64, 1024]; columns = L2 / (16 chunk) (a float
-# panel fills a quarter of L2) in steps of 32 within [64, 4096]; one-pass
-# bytes = L2 within [256 KiB, 8 MiB]
+# (L1d, L2) -> (inner chunk, columns per item, Winograd one-pass bytes),
+# with L1d counted up to 32 KiB and L2 up to 1 MiB: chunk = L1d / 128 (a B panel of an AVX-512
+# float tile's 32 columns fills L1d) in steps of 16 within [64, 1024];
+# columns = L2 / (16 chunk) (a float panel fills a quarter of L2) in steps
+# of 32 within [64, 4096]; one-pass bytes = L2, at least 256 KiB
 @pytest.mark.parametrize("l1d, l2, want", [
-    (32768, 1 << 20, (256, 256, 1 << 20)),       # the sizes tuned on an AMD EPYC
-    (49152, 2 << 20, (384, 320, 2 << 20)),       # this project's Intel Xeon
-    (4096, 64 << 10, (64, 64, 256 << 10)),       # below every floor
-    (1 << 20, 64 << 20, (1024, 4096, 8 << 20)),  # above every ceiling
+    (32768, 1 << 20, (256, 256, 1 << 20)),     # the sizes tuned on an AMD EPYC
+    (49152, 2 << 20, (256, 256, 1 << 20)),     # this project's Intel Xeon
+    (32768, 512 << 10, (256, 128, 512 << 10)),
+    (16384, 256 << 10, (128, 128, 256 << 10)),
+    (4096, 64 << 10, (64, 64, 256 << 10)),     # below every floor
 ])
 def test_block_sizes_follow_the_caches(l1d, l2, want, restore_caches):
     _core._testing.set_cache_sizes(l1d, l2, 0)

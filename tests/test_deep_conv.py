@@ -162,15 +162,18 @@ def _fused(trace):
 
 
 def test_fused_form_is_chosen_where_its_buffers_fit(restore_kernels):
-    """auto fuses where V and M of 32 tiles at least fit in a core's L2: with
-    1 MiB, 64 + 70 channels (16 x 134 x 4 bytes per tile in float32: 274 KB
-    for 32) and 260 + 66 in float32 (680 KB), not in float64 (1.36 MB),
-    whatever the instruction set's micro-tile; with 2 MiB, that one too."""
+    """auto fuses where V and M of 32 tiles at least fit in a core's L2 (up to
+    1 MiB): with 1 MiB, 64 + 70 channels (16 x 134 x 4 bytes per tile in
+    float32: 274 KB for 32) and 260 + 66 in float32 (680 KB), not in float64
+    (1.36 MB), whatever the instruction set's micro-tile; with 512 KiB, only
+    the first; with 2 MiB, as with 1 MiB (L2 counts up to 1 MiB)."""
     _core._testing.set_winograd_fusion("auto")
     for l2, shape, dtype, fused in [(1 << 20, "narrow", np.float32, True),
                                     (1 << 20, "deep", np.float32, True),
                                     (1 << 20, "deep", np.float64, False),
-                                    (2 << 20, "deep", np.float64, True)]:
+                                    (512 << 10, "narrow", np.float32, True),
+                                    (512 << 10, "deep", np.float32, False),
+                                    (2 << 20, "deep", np.float64, False)]:
         _core._testing.set_cache_sizes(32768, l2, 0)
         layer, a, _ = _deep_layer(dtype, shape)
         with sl.trace_tiers() as trace:

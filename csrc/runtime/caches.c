@@ -162,14 +162,23 @@ static ptrdiff_t block_within(size_t x, ptrdiff_t step, ptrdiff_t least, ptrdiff
     return v < least ? least : v;
 }
 
+/* The caches the blocks fill at most: the sizes tuned on a 32 KiB L1d and
+ * a 1 MiB L2. Larger blocks gained nothing on a 48 KiB L1d and a 2 MiB L2,
+ * and past 1 MiB Winograd's one-pass form takes the 512-channel layers,
+ * whose U (16 MiB in float32) then streams from L3 once per item
+ * (docs/performance.md); smaller caches get smaller blocks. */
+#define BLOCKED_L1D_MOST 32768
+#define BLOCKED_L2_MOST 1048576
+
 lrp_blocks lrp_block_sizes(void)
 {
     const lrp_caches c = lrp_cache_sizes();
+    const size_t l1d = c.l1d < BLOCKED_L1D_MOST ? c.l1d : BLOCKED_L1D_MOST;
+    const size_t l2 = c.l2 < BLOCKED_L2_MOST ? c.l2 : BLOCKED_L2_MOST;
     lrp_blocks b;
-    b.product_kc = block_within(c.l1d / 128, 16, 64, 1024);
-    b.product_nb = block_within(c.l2 / (16 * (size_t)b.product_kc), 32, 64, 4096);
-    b.winograd_one_pass_bytes =
-        (double)(c.l2 < 262144 ? 262144 : c.l2 > 8388608 ? 8388608 : c.l2);
+    b.product_kc = block_within(l1d / 128, 16, 64, 1024);
+    b.product_nb = block_within(l2 / (16 * (size_t)b.product_kc), 32, 64, 4096);
+    b.winograd_one_pass_bytes = (double)(l2 < 262144 ? 262144 : l2);
     return b;
 }
 
