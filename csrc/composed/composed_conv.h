@@ -149,11 +149,12 @@ lrp_status FN(lrp_conv_relevance_composed)(const lrp_conv_shape *s, const lrp_ru
     if (lrp_conv_check(s) != LRP_OK || lrp_semiring_check(sr) != LRP_OK ||
         (rule->kind == LRP_RULE_ZBOX && (!low || !high)))
         return LRP_ERR_ARG;
-    lrp_status counted;
-    if (FN(conv_composed_counting)(s, rule, sr, a, w, low, high, den, r_out, r_in, &counted))
-        return counted;
     const lrp_elem elem_float = sizeof(T) == sizeof(float) ? LRP_ELEM_F32 : LRP_ELEM_F64;
     const lrp_composed_form form = lrp_composed_form_of(sr, elem_float);
+    lrp_status counted;
+    if (FN(conv_composed_counting)(form, s, rule, sr, a, w, low, high, den, r_out, r_in,
+                                   &counted))
+        return counted;
     if (form == COMPOSED_MAX_PLUS || form == COMPOSED_MIN_MAX) {
         int ran;
         const lrp_status status =

@@ -170,14 +170,16 @@ static lrp_status FN(conv_min_max)(const lrp_conv_shape *s, int kind, T gamma, c
     T *scale = lrp_alloc_array((size_t)outputs + (size_t)inputs, sizeof(T));
     if (!scale)
         return LRP_ERR_NOMEM;
-    T *side = scale + outputs, scale_most;
+    T *side = scale + outputs, scale_most, a_most = 0;
     const int good = FN(min_max_outputs_run)(r_out, z, outputs, scale, &scale_most);
-    for (ptrdiff_t j = 0; good == 1 && j < inputs; j++)
+    for (ptrdiff_t j = 0; good == 1 && j < inputs; j++) {
         side[j] = FN(absolute)(a[j]);
+        a_most = side[j] > a_most ? side[j] : a_most;
+    }
     const ptrdiff_t weights = s->out_c * (s->in_c / s->groups) * s->k_h * s->k_w;
     lrp_status status = good < 0 ? LRP_ERR_NOMEM : LRP_OK;
-    if (good != 1 || !FN(min_max_finite)(s->cache, kind, gamma, w, weights, scale_most, side,
-                                          inputs, &status)) {
+    if (good != 1 ||
+        !FN(min_max_finite)(s->cache, kind, gamma, w, weights, scale_most, a_most, &status)) {
         free(scale);
         return status;
     }
@@ -199,24 +201,14 @@ static lrp_status FN(conv_min_max)(const lrp_conv_shape *s, int kind, T gamma, c
     FN(conv_product) bounds = {*v, r_out, 0, NULL, 0, NULL, NULL, NULL, NULL, PRODUCT_SUM};
     job.scale_panels = (FN(product)){.n = job.n, .layer = &scales};
     job.bound_panels = (FN(product)){.n = job.n, .layer = &bounds};
-    /* blocks as FN(product_run)'s: columns of at most product_nb, rows split
-     * while there are fewer than four items per thread */
+    /* work items cut as FN(product_run) cuts them */
     const lrp_blocks blocks = lrp_block_sizes();
     const ptrdiff_t problems = s->n * s->groups;
-    const ptrdiff_t strips = (job.n + micro->nr - 1) / micro->nr;
+    const lrp_product_split split =
+        lrp_product_split_of(problems, job.m, job.n, micro->mr, micro->nr, blocks.product_nb);
     job.chunk = blocks.product_kc;
-    job.col_blocks = (job.n + blocks.product_nb - 1) / blocks.product_nb;
-    job.col_block = (strips + job.col_blocks - 1) / job.col_blocks * micro->nr;
-    job.col_blocks = (job.n + job.col_block - 1) / job.col_block;
-    const ptrdiff_t panels = (job.m + micro->mr - 1) / micro->mr;
-    const ptrdiff_t want = 4 * (ptrdiff_t)lrp_num_threads();
-    ptrdiff_t split = 1;
-    if (problems * job.col_blocks < want) {
-        split = (want + problems * job.col_blocks - 1) / (problems * job.col_blocks);
-        split = split < panels ? split : panels;
-    }
-    job.row_block = (panels + split - 1) / split * micro->mr;
-    job.row_blocks = (job.m + job.row_block - 1) / job.row_block;
+    job.col_block = split.col_block, job.row_block = split.row_block;
+    job.col_blocks = split.col_blocks, job.row_blocks = split.row_blocks;
     ptrdiff_t items;
     if (__builtin_mul_overflow(problems, job.col_blocks * job.row_blocks, &items)) {
         status = LRP_ERR_NOMEM;

@@ -29,19 +29,18 @@ static lrp_status FN(conv_counting_sums)(const void *context, const double *r, d
                                   sums);
 }
 
-/* Runs lrp_conv_relevance_composed's call by the intervals tier when sr is
- * float counting or log-counting, the layer has unit stride
+/* Runs lrp_conv_relevance_composed's call by the intervals tier when sr's
+ * form (lrp_composed_form_of) is float counting or log-counting, the layer has unit stride
  * (FN(conv_uses_thresholds)) and composed_counting.h gives the generic
  * tier's result: returns 1, *status the call's, and notes the tier
  * ("conv.composed.float_counting", "conv.composed.log_counting") if it
  * succeeded. Otherwise returns 0: the generic tier's call. */
-static int FN(conv_composed_counting)(const lrp_conv_shape *s, const lrp_rule *rule,
-                                      const lrp_semiring *sr, const T *a, const T *w,
-                                      const T *low, const T *high, const T *den,
-                                      const void *r_out, void *r_in, lrp_status *status)
+static int FN(conv_composed_counting)(lrp_composed_form form, const lrp_conv_shape *s,
+                                      const lrp_rule *rule, const lrp_semiring *sr,
+                                      const T *a, const T *w, const T *low, const T *high,
+                                      const T *den, const void *r_out, void *r_in,
+                                      lrp_status *status)
 {
-    const lrp_elem elem_float = sizeof(T) == sizeof(float) ? LRP_ELEM_F32 : LRP_ELEM_F64;
-    const lrp_composed_form form = lrp_composed_form_of(sr, elem_float);
     if ((form != COMPOSED_FLOAT_COUNTING && form != COMPOSED_LOG_COUNTING) ||
         !FN(conv_uses_thresholds)(s))
         return 0;

@@ -27,19 +27,18 @@ static lrp_status FN(dense_counting_sums)(const void *context, const double *r, 
                                    l->z, NULL, NULL, r, NULL, sums);
 }
 
-/* Runs lrp_dense_relevance_composed's call by the intervals tier when sr is
- * float counting or log-counting, the rule is not z^B and
+/* Runs lrp_dense_relevance_composed's call by the intervals tier when sr's
+ * form (lrp_composed_form_of) is float counting or log-counting, the rule
+ * is not z^B and
  * composed_counting.h gives the generic tier's result: returns 1, *status
  * the call's, and notes the tier ("dense.composed.float_counting",
  * "dense.composed.log_counting") if it succeeded. Otherwise returns 0: the
  * generic tier's call. */
-static int FN(dense_composed_counting)(const lrp_dense_shape *s, const lrp_rule *rule,
-                                       const lrp_semiring *sr, const T *a, const T *w,
-                                       const T *den, const void *r_out, void *r_in,
-                                       lrp_status *status)
+static int FN(dense_composed_counting)(lrp_composed_form form, const lrp_dense_shape *s,
+                                       const lrp_rule *rule, const lrp_semiring *sr,
+                                       const T *a, const T *w, const T *den,
+                                       const void *r_out, void *r_in, lrp_status *status)
 {
-    const lrp_elem elem_float = sizeof(T) == sizeof(float) ? LRP_ELEM_F32 : LRP_ELEM_F64;
-    const lrp_composed_form form = lrp_composed_form_of(sr, elem_float);
     if ((form != COMPOSED_FLOAT_COUNTING && form != COMPOSED_LOG_COUNTING) ||
         rule->kind == LRP_RULE_ZBOX)
         return 0;

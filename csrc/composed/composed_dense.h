@@ -105,11 +105,11 @@ lrp_status FN(lrp_dense_relevance_composed)(const lrp_dense_shape *s, const lrp_
     if (lrp_semiring_check(sr) != LRP_OK || s->n < 0 || s->in < 0 || s->out < 0 ||
         (rule->kind == LRP_RULE_ZBOX && (!low || !high)))
         return LRP_ERR_ARG;
-    lrp_status counted;
-    if (FN(dense_composed_counting)(s, rule, sr, a, w, den, r_out, r_in, &counted))
-        return counted;
     const lrp_elem elem_float = sizeof(T) == sizeof(float) ? LRP_ELEM_F32 : LRP_ELEM_F64;
     const lrp_composed_form form = lrp_composed_form_of(sr, elem_float);
+    lrp_status counted;
+    if (FN(dense_composed_counting)(form, s, rule, sr, a, w, den, r_out, r_in, &counted))
+        return counted;
     if (form == COMPOSED_MAX_PLUS || form == COMPOSED_MIN_MAX) {
         int ran;
         const lrp_status status =

@@ -238,13 +238,15 @@ static lrp_status FN(dense_min_max)(const lrp_dense_shape *s, int kind, T gamma,
     T *scale = lrp_alloc_array(outputs + inputs, sizeof(T));
     if (!scale)
         return LRP_ERR_NOMEM;
-    T *side = scale + outputs, scale_most;
+    T *side = scale + outputs, scale_most, a_most = 0;
     const int good = FN(min_max_outputs_run)(r_out, z, (ptrdiff_t)outputs, scale, &scale_most);
-    for (size_t j = 0; good == 1 && j < inputs; j++)
+    for (size_t j = 0; good == 1 && j < inputs; j++) {
         side[j] = FN(absolute)(a[j]);
+        a_most = side[j] > a_most ? side[j] : a_most;
+    }
     lrp_status status = good < 0 ? LRP_ERR_NOMEM : LRP_OK;
     if (good == 1 && FN(min_max_finite)(s->cache, kind, gamma, w, (ptrdiff_t)weights,
-                                        scale_most, side, (ptrdiff_t)inputs, &status)) {
+                                        scale_most, a_most, &status)) {
         const ptrdiff_t blocks = (s->in + PRODUCTS_DENSE_BLOCK - 1) / PRODUCTS_DENSE_BLOCK;
         const ptrdiff_t groups = (s->n + PRODUCTS_DENSE_GROUP - 1) / PRODUCTS_DENSE_GROUP;
         FN(dense_min_max_job) job = {s, kind, gamma, side, w, scale, r_out, blocks, r_in};

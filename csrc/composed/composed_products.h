@@ -221,10 +221,9 @@ static lrp_status FN(largest_weight_build)(void *context, void *data)
 
 /* Whether |rho(w)| s |a| stays finite for every pair of a layer: the
  * largest |rho(w)| (kept in `cache`) times the largest s times the largest
- * |a| (side: |a| of `inputs` values), with room for the roundings. */
+ * |a|, with room for the roundings. */
 static int FN(min_max_finite)(lrp_weight_cache *cache, int kind, T gamma, const T *w,
-                              ptrdiff_t weights, T scale, const T *side, ptrdiff_t inputs,
-                              lrp_status *status)
+                              ptrdiff_t weights, T scale, T a_most, lrp_status *status)
 {
     FN(largest_weight) job = {w, weights, kind, gamma};
     const lrp_cache_key key = {.form = LRP_FORM_LARGEST_MAGNITUDE, .elem_size = (int)sizeof(T),
@@ -235,9 +234,6 @@ static int FN(min_max_finite)(lrp_weight_cache *cache, int kind, T gamma, const 
                                            status);
     if (*status != LRP_OK)
         return 0;
-    T a_most = 0;
-    for (ptrdiff_t j = 0; j < inputs; j++)
-        a_most = side[j] > a_most ? side[j] : a_most;
     const double most = sizeof(T) == sizeof(float) ? FLT_MAX : DBL_MAX;
     const int finite = (double)*w_most * (double)scale * (double)a_most < most / 4;
     free(own);

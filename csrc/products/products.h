@@ -87,6 +87,35 @@ struct product_f64 {
     double *shared_b;
 };
 
+/* How a product of `problems` problems, each m x n, is cut into work
+ * items: blocks of at most product_nb columns, as even as whole nr strips
+ * allow, and, where the columns alone give fewer than four items per
+ * thread, blocks of rows in whole mr panels too. */
+typedef struct {
+    ptrdiff_t col_block, row_block, col_blocks, row_blocks;
+} lrp_product_split;
+
+static inline lrp_product_split lrp_product_split_of(ptrdiff_t problems, ptrdiff_t m,
+                                                     ptrdiff_t n, int mr, int nr,
+                                                     ptrdiff_t product_nb)
+{
+    lrp_product_split s;
+    s.col_blocks = (n + product_nb - 1) / product_nb;
+    const ptrdiff_t strips = (n + nr - 1) / nr;
+    s.col_block = (strips + s.col_blocks - 1) / s.col_blocks * nr;
+    s.col_blocks = (n + s.col_block - 1) / s.col_block;
+    const ptrdiff_t panels = (m + mr - 1) / mr;
+    const ptrdiff_t want = 4 * (ptrdiff_t)lrp_num_threads();
+    ptrdiff_t split = 1;
+    if (problems * s.col_blocks < want) {
+        split = (want + problems * s.col_blocks - 1) / (problems * s.col_blocks);
+        split = split < panels ? split : panels;
+    }
+    s.row_block = (panels + split - 1) / split * mr;
+    s.row_blocks = (m + s.row_block - 1) / s.row_block;
+    return s;
+}
+
 /* Runs the product over lrp_num_threads() threads; p->micro must be set.
  * Each C element's sum runs over p = 0 .. k-1 in order, whoever computes
  * it: results do not depend on the thread count. */

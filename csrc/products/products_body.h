@@ -263,22 +263,11 @@ lrp_status FN(product_run)(FN(product) *p)
     const lrp_blocks blocks = lrp_block_sizes();
     if (p->chunk < 1)
         p->chunk = blocks.product_kc;
-    /* blocks of at most product_nb columns, as even as whole nr strips allow */
-    p->col_blocks = (p->n + blocks.product_nb - 1) / blocks.product_nb;
+    const lrp_product_split split =
+        lrp_product_split_of(p->problems, p->m, p->n, mr, nr, blocks.product_nb);
+    p->col_block = split.col_block, p->row_block = split.row_block;
+    p->col_blocks = split.col_blocks, p->row_blocks = split.row_blocks;
     const ptrdiff_t strips = (p->n + nr - 1) / nr;
-    p->col_block = (strips + p->col_blocks - 1) / p->col_blocks * nr;
-    p->col_blocks = (p->n + p->col_block - 1) / p->col_block;
-    /* enough items to keep every thread busy: split the rows too when the
-     * columns alone give fewer than four per thread */
-    const ptrdiff_t panels = (p->m + mr - 1) / mr;
-    const ptrdiff_t want = 4 * (ptrdiff_t)lrp_num_threads();
-    ptrdiff_t split = 1;
-    if (p->problems * p->col_blocks < want) {
-        split = (want + p->problems * p->col_blocks - 1) / (p->problems * p->col_blocks);
-        split = split < panels ? split : panels;
-    }
-    p->row_block = (panels + split - 1) / split * mr;
-    p->row_blocks = (p->m + p->row_block - 1) / p->row_block;
     ptrdiff_t items;
     if (__builtin_mul_overflow(p->problems, p->col_blocks * p->row_blocks, &items))
         return LRP_ERR_NOMEM;
