@@ -8,6 +8,7 @@
  *   dense_sparse.h      sparse_inputs: batches whose inputs are mostly zero
  *   dense_products.h    weights_first, packed_product: the packed products
  *   dense_thresholds.h  intervals: boolean and counting without a division
+ *   dense_sparse_semirings.h  sparse_inputs: those of mostly-zero inputs
  *   this file           zbox, pairs: loops over every pair (j, k)
  * z^B's numerator has three weight parts, so z^B always takes the pair
  * loops; so do counting past 2^53 and Viterbi where its product form
@@ -53,6 +54,7 @@ static inline lrp_status dense_traced(lrp_status status, const char *tier)
 #include "dense/dense_products.h"
 #include "dense/dense_sparse.h"
 #include "dense/dense_thresholds.h"
+#include "dense/dense_sparse_semirings.h"
 #include "kernel/tuning.h"
 
 /* n_jk of z^B: a_j w_jk - l_j w_jk^+ - h_j w_jk^- (rule_math.h). */
@@ -181,6 +183,8 @@ lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
  * does the work and notes "dense.absmax.<tier>":
  *   zbox            the rule is z^B: FN(zbox_absmax)
  *   few_samples     n <= DENSE_FEW_SAMPLES: FN(few_absmax_run)
+ *   sparse_inputs   inputs mostly zero (FN(sparse_maxima_pay)):
+ *                   FN(sparse_absmax_run)
  *   weights_first   n <= DENSE_WEIGHTS_FIRST_SAMPLES: FN(dense_weights_first)
  *   packed_product  otherwise: FN(packed_forward_run)
  * Each |a_j| |rho(w_kj)| is one rounded product and a maximum is exact in
@@ -199,10 +203,16 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
     if (!beta)
         return LRP_ERR_NOMEM;
     lrp_status status;
+    T *wt;
+    ptrdiff_t ld;
     if (s->n <= DENSE_FEW_SAMPLES)
         status = dense_traced(FN(few_absmax_run)(s, kind, gamma, a, w, beta, m),
                               "dense.absmax.few_samples");
-    else if (s->n <= DENSE_WEIGHTS_FIRST_SAMPLES)
+    else if (FN(sparse_maxima_pay)(s, kind, gamma, a, w, &wt, &ld)) {
+        status = dense_traced(FN(sparse_absmax_run)(s, a, wt, ld, beta, m),
+                              "dense.absmax.sparse_inputs");
+        free(wt);
+    } else if (s->n <= DENSE_WEIGHTS_FIRST_SAMPLES)
         status = dense_traced(FN(dense_weights_first)(s, kind, gamma, 1, a, w, beta, m),
                               "dense.absmax.weights_first");
     else
@@ -388,9 +398,12 @@ static LRP_INLINE lrp_status FN(zbox_boolean)(const lrp_dense_shape *s, T theta,
 /* lrp_dense_relevance_boolean: R_j = OR_k [Theta(n_jk / z_k)] AND R_k.
  * Tiers in order; the first whose condition holds does the work and notes
  * "dense.boolean.<tier>":
- *   zbox       the rule is z^B: FN(zbox_boolean), a division per pair
- *   intervals  otherwise: FN(dense_boolean_intervals), n_jk compared with
- *              output k's passing interval (the same verdict) */
+ *   zbox           the rule is z^B: FN(zbox_boolean), a division per pair
+ *   sparse_inputs  n >= SPARSE_VERDICT_SAMPLES, inputs mostly zero
+ *                  (FN(sparse_verdicts_pay)): FN(sparse_verdicts_run)
+ *   intervals      otherwise: FN(dense_boolean_intervals), n_jk compared
+ *                  with output k's passing interval (the same verdict)
+ * Both tiers past zbox give the same R. */
 lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_rule *rule,
                                            const lrp_threshold *t,
                                            const T *a, const T *w, const T *low, const T *high,
@@ -404,6 +417,14 @@ lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_r
         return dense_traced(
             FN(zbox_boolean)(s, theta, t->absolute, a, w, low, high, z, r_out, r_in),
             "dense.boolean.zbox");
+    T *wt;
+    ptrdiff_t ld;
+    if (FN(sparse_verdicts_pay)(s, kind, gamma, a, w, &wt, &ld)) {
+        lrp_status status = FN(sparse_verdicts_run)(s, theta, t->absolute, a, z, wt, ld, r_out,
+                                                    NULL, r_in, NULL);
+        free(wt);
+        return dense_traced(status, "dense.boolean.sparse_inputs");
+    }
     return dense_traced(
         FN(dense_boolean_intervals)(kind, s, gamma, theta, t->absolute, a, w, z, r_out, r_in),
         "dense.boolean.intervals");
@@ -473,11 +494,15 @@ static LRP_INLINE lrp_status FN(counting_pairs)(int kind, const lrp_dense_shape 
  * int64 (a negative count: LRP_ERR_ARG; past INT64_MAX: LRP_ERR_OVERFLOW).
  * Tiers in order; the first whose condition holds does the work and notes
  * "dense.counting.<tier>":
- *   zbox       the rule is z^B: FN(counting_pairs)
- *   intervals  every sample's sum of R_k at most 2^53, so that double sums
- *              are exact: FN(dense_counting_intervals)
- *   pairs      otherwise: FN(counting_pairs), whose additions are checked
- *              where a sample's sum passes INT64_MAX */
+ *   zbox           the rule is z^B: FN(counting_pairs)
+ *   sparse_inputs  every sample's sum of R_k at most 2^53, so that double
+ *                  sums are exact, n >= SPARSE_VERDICT_SAMPLES and inputs
+ *                  mostly zero (FN(sparse_verdicts_pay)):
+ *                  FN(sparse_verdicts_run)
+ *   intervals      sums at most 2^53 otherwise: FN(dense_counting_intervals)
+ *   pairs          otherwise: FN(counting_pairs), whose additions are
+ *                  checked where a sample's sum passes INT64_MAX
+ * sparse_inputs and intervals give the same R. */
 lrp_status FN(lrp_dense_relevance_counting)(const lrp_dense_shape *s, const lrp_rule *rule,
                                             const lrp_threshold *t,
                                             const T *a, const T *w, const T *low, const T *high,
@@ -495,6 +520,14 @@ lrp_status FN(lrp_dense_relevance_counting)(const lrp_dense_shape *s, const lrp_
         return dense_traced(FN(counting_pairs)(LRP_RULE_ZBOX, s, gamma, theta, t->absolute, a, w,
                                                low, high, z, r_out, r_in),
                             "dense.counting.zbox");
+    T *wt;
+    ptrdiff_t ld;
+    if (exact_in_double && FN(sparse_verdicts_pay)(s, kind, gamma, a, w, &wt, &ld)) {
+        status = FN(sparse_verdicts_run)(s, theta, t->absolute, a, z, wt, ld, NULL, r_out, NULL,
+                                         r_in);
+        free(wt);
+        return dense_traced(status, "dense.counting.sparse_inputs");
+    }
     if (exact_in_double)
         return dense_traced(FN(dense_counting_intervals)(kind, s, gamma, theta, t->absolute, a,
                                                          w, z, r_out, r_in),
@@ -548,9 +581,11 @@ static LRP_INLINE lrp_status FN(viterbi_pairs)(int kind, const lrp_dense_shape *
  *   zbox            the rule is z^B: FN(viterbi_pairs)
  *   few_samples     n <= DENSE_FEW_SAMPLES and every R_j it gives finite:
  *                   FN(few_transposed_run)
+ *   sparse_inputs   inputs mostly zero (FN(sparse_maxima_pay)) and every
+ *                   R_j it gives finite: FN(sparse_viterbi_run)
  *   packed_product  every R_j it gives finite: FN(packed_transposed_run)
  *   pairs           otherwise: FN(viterbi_pairs)
- * few_samples and packed_product compute the product form
+ * few_samples, sparse_inputs and packed_product compute the product form
  * |a_j| max_k |rho(w_kj)| (R_k / (m_k + 1e-9)), equal to the definition up
  * to rounding; where its quotients overflow, the pairs compute the
  * definition as written. */
@@ -572,9 +607,15 @@ lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_r
     const T *cap = q + s->n * s->out;
     lrp_status status;
     const char *tier;
+    T *wt;
+    ptrdiff_t ld;
     if (s->n <= DENSE_FEW_SAMPLES) {
         status = FN(few_transposed_run)(s, kind, gamma, 1, q, w, a, cap, r_in);
         tier = "dense.viterbi.few_samples";
+    } else if (FN(sparse_maxima_pay)(s, kind, gamma, a, w, &wt, &ld)) {
+        status = FN(sparse_viterbi_run)(s, a, wt, ld, q, cap, r_in);
+        tier = "dense.viterbi.sparse_inputs";
+        free(wt);
     } else {
         status = FN(packed_transposed_run)(s, kind, gamma, 1, q, w, a, cap, r_in);
         tier = "dense.viterbi.packed_product";

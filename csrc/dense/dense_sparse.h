@@ -54,10 +54,10 @@ enum { SPARSE_MIN_FORWARD = 64, SPARSE_MIN_REAL = 256, SPARSE_MAX_WEIGHTS = 4194
 #define SPARSE_COLS (5 * (ptrdiff_t)(64 / sizeof(T))) /* forward: chains per block */
 
 /* Whether the batch a (n, in) of at least min_samples takes the sparse
- * passes: at most a quarter of the inputs of up to SPARSE_PROBES samples
- * spread over it are nonzero (a band's union of nonzero inputs is several
- * times a sample's share, so a denser batch gains too little). */
-static int FN(dense_sparse_pays)(const lrp_dense_shape *s, const T *a, ptrdiff_t min_samples)
+ * passes: at most a share 1 / sparseness of the inputs of up to
+ * SPARSE_PROBES samples spread over it are nonzero. */
+static int FN(dense_sparse_within)(const lrp_dense_shape *s, const T *a, ptrdiff_t min_samples,
+                                   int sparseness)
 {
     if (s->n < min_samples || (double)s->in * (double)s->out > SPARSE_MAX_WEIGHTS ||
         s->in > INT32_MAX / 2) /* inputs counted in 32 bits */
@@ -71,7 +71,15 @@ static int FN(dense_sparse_pays)(const lrp_dense_shape *s, const T *a, ptrdiff_t
             count += row[j] != 0;
         nonzero += (double)count;
     }
-    return 4 * nonzero <= (double)probes * (double)s->in;
+    return sparseness * nonzero <= (double)probes * (double)s->in;
+}
+
+/* The forward and real passes: at most a quarter nonzero (a band's union of
+ * nonzero inputs is several times a sample's share, so a denser batch gains
+ * too little). */
+static int FN(dense_sparse_pays)(const lrp_dense_shape *s, const T *a, ptrdiff_t min_samples)
+{
+    return FN(dense_sparse_within)(s, a, min_samples, 4);
 }
 
 typedef struct {

@@ -1,0 +1,350 @@
+/* Boolean, counting and Viterbi passes of Linear layers whose inputs are
+ * mostly zero (rules other than z^B), written once against T and FN(),
+ * included by dense_kernels.h after dense_sparse.h (rho(W)^T, the decision)
+ * and dense_thresholds.h (the verdicts they must match). Each sample runs
+ * its nonzero inputs j along row j of rho(W)^T (every output k, contiguous),
+ * and its zero inputs are settled once for all of them.
+ *
+ * As in the intervals tier, pair (j, k) passes when n_jk = a_j rho(w_kj)
+ * lies in output k's interval (FN(passing_interval)). Here each sample runs
+ * its nonzero inputs j along row j of rho(W)^T (every output k, contiguous),
+ * and every zero input takes the verdict of n = 0: with finite weights,
+ * 0 rho(w_kj) is +-0, which compares as 0, so that verdict is the same for
+ * all of a sample's zero inputs and is found once.
+ *   boolean   R_j = OR_k: the run along row j stops at the first vector of
+ *             outputs with a passing pair;
+ *   counting  R_j = sum_k R_k over passing pairs in int64, which the
+ *             compiler may add in any order: the sample's total is at most
+ *             2^53 (the caller checks), so the intervals tier's double sums
+ *             are exact too, and both are R_j.
+ * Both give the intervals tier's values bit for bit.
+ *
+ * Viterbi's absmax m_k = max(|beta_k|, max_j |a_j| |rho(w_kj)|) leaves out
+ * the zero inputs, whose terms are 0; its relevance
+ * R_j = |a_j| max_k |rho(w_kj)| q_k (q = R / (m + 1e-9)) is 0 at a zero
+ * input where that maximum is finite, which holds for every j when
+ * fl(max_k q_k max |rho(W)|) is finite (rounding is monotonic); a sample
+ * where it is not runs every input. A maximum is exact in any order, so
+ * both give the packed products' values bit for bit. */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_DENSE_SPARSE_SEMIRINGS_SIZES /* once per unit */
+#define SEMIRING_LRP_DENSE_SPARSE_SEMIRINGS_SIZES
+enum { SPARSE_ITEM_SAMPLES = 4 }; /* samples per work item */
+#endif
+
+#ifndef LRP_INSTANCE_DENSE_SPARSE_SEMIRINGS /* once per instance */
+#define LRP_INSTANCE_DENSE_SPARSE_SEMIRINGS
+
+#include <stdint.h>
+#include <stdlib.h>
+#include "lrp.h"
+#include "kernel/compiler.h"
+#include "runtime/isa_dispatch.h"
+#include "runtime/memory.h"
+#include "runtime/parallel.h"
+#include "kernel/tuning.h"
+#include "products/products.h"
+#include "dense/dense_sparse.h"
+
+typedef struct {
+    const lrp_dense_shape *s;
+    int absolute;
+    T theta;
+    const T *a, *z;          /* (n, in), (n, out) */
+    const T *wt;             /* rho(W)^T, (in, ld), columns past out 0 */
+    ptrdiff_t ld;            /* a multiple of SPARSE_LANES */
+    const uint8_t *r_bool;   /* boolean: R_k, (n, out) */
+    const int64_t *r_count;  /* counting: R_k, (n, out) */
+    uint8_t *out_bool;       /* (n, in) */
+    int64_t *out_count;      /* (n, in) */
+} FN(sparse_verdicts);
+
+/* Output k's interval [lo_k, hi_k] and R_k (counting) of sample i, NaN and 0
+ * past out so that no padded output passes. */
+static LRP_INLINE void FN(sparse_verdict_intervals)(const FN(sparse_verdicts) *v, ptrdiff_t i,
+                                                    T *restrict lo, T *restrict hi,
+                                                    int64_t *restrict count)
+{
+    const ptrdiff_t out = v->s->out;
+    for (ptrdiff_t k = 0; k < v->ld; k++) {
+        const ptrdiff_t cell = i * out + k;
+        const int live = k < out;
+        const int64_t r = !live || !v->r_count ? 0 : v->r_count[cell];
+        const int relevant = live && (v->r_count ? r != 0 : v->r_bool[cell] != 0);
+        FN(passing_interval)(live ? v->z[cell] : 0, v->theta, v->absolute, relevant, &lo[k],
+                             &hi[k]);
+        count[k] = r;
+    }
+}
+
+/* Whether n = aj row[k] passes at some output k of [0, ld), looked for a
+ * vector of outputs at a time. */
+static LRP_INLINE int FN(sparse_any_passes)(T aj, const T *restrict row, const T *restrict lo,
+                                            const T *restrict hi, ptrdiff_t ld, int absolute)
+{
+    for (ptrdiff_t k0 = 0; k0 < ld; k0 += SPARSE_LANES) {
+        LANE_INT any = 0;
+        for (ptrdiff_t k = k0; k < k0 + SPARSE_LANES; k++) {
+            T x = aj * row[k];
+            x = absolute ? FN(absolute)(x) : x;
+            any |= (x >= lo[k]) & (x <= hi[k]);
+        }
+        if (any)
+            return 1;
+    }
+    return 0;
+}
+
+/* The sum of R_k over the outputs k of [0, ld) where n = aj row[k] passes. */
+static LRP_INLINE int64_t FN(sparse_passing_sum)(T aj, const T *restrict row,
+                                                 const T *restrict lo, const T *restrict hi,
+                                                 const int64_t *restrict count, ptrdiff_t ld,
+                                                 int absolute)
+{
+    int64_t sum = 0;
+    for (ptrdiff_t k = 0; k < ld; k++) {
+        T x = aj * row[k];
+        x = absolute ? FN(absolute)(x) : x;
+        const int64_t pass = (x >= lo[k]) & (x <= hi[k]);
+        sum += count[k] & -pass;
+    }
+    return sum;
+}
+
+static LRP_INLINE void FN(sparse_verdict_sample)(const FN(sparse_verdicts) *v, ptrdiff_t i,
+                                                 T *restrict lo, T *restrict hi,
+                                                 int64_t *restrict count, int absolute,
+                                                 int counting)
+{
+    const ptrdiff_t in = v->s->in, ld = v->ld;
+    const T *restrict a = v->a + i * in;
+    FN(sparse_verdict_intervals)(v, i, lo, hi, count);
+    const T zero = 0;
+    if (counting) {
+        const int64_t at_zero = FN(sparse_passing_sum)(zero, v->wt, lo, hi, count, ld, absolute);
+        int64_t *restrict r = v->out_count + i * in;
+        for (ptrdiff_t j = 0; j < in; j++)
+            r[j] = a[j] == 0 ? at_zero
+                             : FN(sparse_passing_sum)(a[j], v->wt + j * ld, lo, hi, count, ld,
+                                                      absolute);
+    } else {
+        const uint8_t at_zero = (uint8_t)FN(sparse_any_passes)(zero, v->wt, lo, hi, ld, absolute);
+        uint8_t *restrict r = v->out_bool + i * in;
+        for (ptrdiff_t j = 0; j < in; j++)
+            r[j] = a[j] == 0 ? at_zero
+                             : (uint8_t)FN(sparse_any_passes)(a[j], v->wt + j * ld, lo, hi, ld,
+                                                              absolute);
+    }
+}
+
+/* One instance per (absolute, counting), so that each pair loop is compiled
+ * with its arithmetic fixed. */
+static LRP_INLINE lrp_status FN(sparse_verdict_items)(void *context, ptrdiff_t begin,
+                                                      ptrdiff_t end, int worker, lrp_team *team)
+{
+    const FN(sparse_verdicts) *v = context;
+    T *lo = lrp_alloc_aligned((size_t)(2 * v->ld), sizeof(T));
+    int64_t *count = lrp_alloc_aligned((size_t)v->ld, sizeof(int64_t));
+    lrp_status status = lo && count ? LRP_OK : LRP_ERR_NOMEM;
+    for (ptrdiff_t item = begin; item < end && status == LRP_OK; item++) {
+        if (lrp_team_stop(team, worker)) {
+            status = LRP_ERR_INTERRUPTED;
+            break;
+        }
+        const ptrdiff_t first = item * SPARSE_ITEM_SAMPLES;
+        const ptrdiff_t last = first + SPARSE_ITEM_SAMPLES < v->s->n
+                                   ? first + SPARSE_ITEM_SAMPLES : v->s->n;
+        for (ptrdiff_t i = first; i < last; i++) {
+            if (v->r_count)
+                v->absolute ? FN(sparse_verdict_sample)(v, i, lo, lo + v->ld, count, 1, 1)
+                            : FN(sparse_verdict_sample)(v, i, lo, lo + v->ld, count, 0, 1);
+            else
+                v->absolute ? FN(sparse_verdict_sample)(v, i, lo, lo + v->ld, count, 1, 0)
+                            : FN(sparse_verdict_sample)(v, i, lo, lo + v->ld, count, 0, 0);
+        }
+    }
+    free(lo);
+    free(count);
+    return status;
+}
+
+LRP_ISA_PLAIN_TASKS(sparse_verdict_task, FN(sparse_verdict_items))
+
+/* Whether the boolean or counting pass of a (n, in) takes this tier: at
+ * most half its inputs nonzero (each sample runs its own nonzero inputs, no
+ * union, so a zero input saves its pairs' work), and rho(W)^T finite (else
+ * 0 rho(w) is NaN, whose verdict differs from 0's); *wt is then rho(W)^T
+ * with row stride *ld, which the caller frees. */
+static int FN(sparse_verdicts_pay)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
+                                   const T *w, T **wt, ptrdiff_t *ld)
+{
+    *wt = NULL;
+    if (!lrp_sparse_passes() || !FN(dense_sparse_within)(s, a, SPARSE_ITEM_SAMPLES, 2))
+        return 0;
+    *wt = FN(sparse_pack)(s, kind, gamma, w, ld);
+    if (*wt && FN(all_finite)(*wt, s->in * *ld))
+        return 1;
+    free(*wt);
+    *wt = NULL;
+    return 0;
+}
+
+/* Boolean (r_bool -> out_bool) or counting (r_count -> out_count) relevance
+ * of a Linear layer through rho(W)^T (FN(sparse_verdicts_pay)). */
+static lrp_status FN(sparse_verdicts_run)(const lrp_dense_shape *s, T theta, int absolute,
+                                          const T *a, const T *z, const T *wt, ptrdiff_t ld,
+                                          const uint8_t *r_bool, const int64_t *r_count,
+                                          uint8_t *out_bool, int64_t *out_count)
+{
+    FN(sparse_verdicts) v = {s, absolute, theta, a, z, wt, ld, r_bool, r_count, out_bool,
+                             out_count};
+    /* about a quarter of the pairs: the nonzero inputs' (FN(dense_sparse_pays)) */
+    const double pairs = (double)s->n * (double)s->in * (double)ld / 4;
+    return lrp_parallel_for_upto((s->n + SPARSE_ITEM_SAMPLES - 1) / SPARSE_ITEM_SAMPLES,
+                                 (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
+                                 LRP_ISA_TASK(sparse_verdict_task), &v, s->interrupt);
+}
+
+typedef struct {
+    const lrp_dense_shape *s;
+    const T *a;         /* (n, in) */
+    const T *wt;        /* rho(W)^T, (in, ld), columns past out 0 */
+    ptrdiff_t ld;       /* a multiple of SPARSE_LANES */
+    T largest_weight;   /* relevance: max |rho(w)| */
+    const T *beta;      /* absmax: |beta_k|, (out) */
+    const T *q, *cap;   /* relevance: R / (m + 1e-9), (n, out), and R_j's bound per sample */
+    T *out;             /* absmax: m (n, out); relevance: R_in (n, in) */
+} FN(sparse_maxima);
+
+/* m of sample i, through its nonzero inputs; most (ld) is scratch. */
+static LRP_INLINE void FN(sparse_absmax_sample)(const FN(sparse_maxima) *v, ptrdiff_t i,
+                                                T *restrict most)
+{
+    const ptrdiff_t in = v->s->in, out = v->s->out, ld = v->ld;
+    const T *restrict a = v->a + i * in;
+    for (ptrdiff_t k = 0; k < ld; k++)
+        most[k] = 0;
+    for (ptrdiff_t j = 0; j < in; j++) {
+        if (a[j] == 0)
+            continue;
+        const T aj = FN(absolute)(a[j]);
+        const T *restrict row = v->wt + j * ld;
+        for (ptrdiff_t k = 0; k < ld; k++) {
+            const T x = aj * FN(absolute)(row[k]);
+            most[k] = x > most[k] ? x : most[k];
+        }
+    }
+    T *restrict m = v->out + i * out;
+    for (ptrdiff_t k = 0; k < out; k++)
+        m[k] = v->beta[k] > most[k] ? v->beta[k] : most[k];
+}
+
+/* max_k |row[k]| q[k] over [0, ld), the values non-negative: SPARSE_LANES
+ * maxima side by side, then theirs. */
+static LRP_INLINE T FN(sparse_row_max)(const T *restrict row, const T *restrict q, ptrdiff_t ld)
+{
+    T best[SPARSE_LANES] = {0};
+    for (ptrdiff_t k0 = 0; k0 < ld; k0 += SPARSE_LANES)
+        LRP_LANE_LOOP
+        for (int l = 0; l < SPARSE_LANES; l++) {
+            const T x = FN(absolute)(row[k0 + l]) * q[k0 + l];
+            best[l] = x > best[l] ? x : best[l];
+        }
+    T most = 0;
+    for (int l = 0; l < SPARSE_LANES; l++)
+        most = best[l] > most ? best[l] : most;
+    return most;
+}
+
+/* R_in of sample i as the products' epilogue writes it (FN(viterbi_scale));
+ * q (ld) is scratch. */
+static LRP_INLINE void FN(sparse_viterbi_sample)(const FN(sparse_maxima) *v, ptrdiff_t i,
+                                                 T *restrict q)
+{
+    const ptrdiff_t in = v->s->in, out = v->s->out, ld = v->ld;
+    T q_most = 0;
+    for (ptrdiff_t k = 0; k < ld; k++) {
+        q[k] = k < out ? v->q[i * out + k] : 0;
+        q_most = q[k] > q_most ? q[k] : q_most;
+    }
+    const T bound = q_most * v->largest_weight;
+    const int every_input = !(bound - bound == 0);
+    const T *restrict a = v->a + i * in;
+    T *restrict r = v->out + i * in;
+    for (ptrdiff_t j = 0; j < in; j++) {
+        const T row = a[j] != 0 || every_input ? FN(sparse_row_max)(v->wt + j * ld, q, ld) : 0;
+        r[j] = row;
+    }
+    FN(viterbi_scale)(r, a, 0, in, v->cap[i]);
+}
+
+static LRP_INLINE lrp_status FN(sparse_maxima_items)(void *context, ptrdiff_t begin,
+                                                     ptrdiff_t end, int worker, lrp_team *team)
+{
+    const FN(sparse_maxima) *v = context;
+    T *scratch = lrp_alloc_aligned((size_t)v->ld, sizeof(T));
+    lrp_status status = scratch ? LRP_OK : LRP_ERR_NOMEM;
+    for (ptrdiff_t item = begin; item < end && status == LRP_OK; item++) {
+        if (lrp_team_stop(team, worker)) {
+            status = LRP_ERR_INTERRUPTED;
+            break;
+        }
+        const ptrdiff_t first = item * SPARSE_ITEM_SAMPLES;
+        const ptrdiff_t last = first + SPARSE_ITEM_SAMPLES < v->s->n
+                                   ? first + SPARSE_ITEM_SAMPLES : v->s->n;
+        for (ptrdiff_t i = first; i < last; i++) {
+            if (v->q)
+                FN(sparse_viterbi_sample)(v, i, scratch);
+            else
+                FN(sparse_absmax_sample)(v, i, scratch);
+        }
+    }
+    free(scratch);
+    return status;
+}
+
+LRP_ISA_PLAIN_TASKS(sparse_maxima_task, FN(sparse_maxima_items))
+
+/* Whether Viterbi's absmax or relevance of a (n, in) takes this tier: as
+ * FN(sparse_verdicts_pay), which makes *wt. */
+static int FN(sparse_maxima_pay)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
+                                 const T *w, T **wt, ptrdiff_t *ld)
+{
+    return FN(sparse_verdicts_pay)(s, kind, gamma, a, w, wt, ld);
+}
+
+static lrp_status FN(sparse_maxima_run)(FN(sparse_maxima) *v)
+{
+    const lrp_dense_shape *s = v->s;
+    if (v->q) {
+        T largest = 0;
+        for (ptrdiff_t c = 0; c < s->in * v->ld; c++)
+            largest = FN(absolute)(v->wt[c]) > largest ? FN(absolute)(v->wt[c]) : largest;
+        v->largest_weight = largest;
+    }
+    const double pairs = (double)s->n * (double)s->in * (double)v->ld / 4;
+    return lrp_parallel_for_upto((s->n + SPARSE_ITEM_SAMPLES - 1) / SPARSE_ITEM_SAMPLES,
+                                 (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
+                                 LRP_ISA_TASK(sparse_maxima_task), v, s->interrupt);
+}
+
+/* m (n, out) = max(beta_abs, max_j |a_j| |rho(w_kj)|) through rho(W)^T. */
+static lrp_status FN(sparse_absmax_run)(const lrp_dense_shape *s, const T *a, const T *wt,
+                                        ptrdiff_t ld, const T *beta_abs, T *m)
+{
+    FN(sparse_maxima) v = {.s = s, .a = a, .wt = wt, .ld = ld, .beta = beta_abs, .out = m};
+    return FN(sparse_maxima_run)(&v);
+}
+
+/* R_in (n, in) = |a_j| max_k |rho(w_kj)| q_k, capped as the products cap
+ * it, through rho(W)^T. */
+static lrp_status FN(sparse_viterbi_run)(const lrp_dense_shape *s, const T *a, const T *wt,
+                                         ptrdiff_t ld, const T *q, const T *cap, T *r_in)
+{
+    FN(sparse_maxima) v = {.s = s, .a = a, .wt = wt, .ld = ld, .q = q, .cap = cap, .out = r_in};
+    return FN(sparse_maxima_run)(&v);
+}
+
+#endif /* LRP_INSTANCE_DENSE_SPARSE_SEMIRINGS */
