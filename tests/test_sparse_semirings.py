@@ -107,6 +107,23 @@ def test_sparse_counting_equals_the_definition(theta, absolute, restore_kernels)
     np.testing.assert_array_equal(boolean, got != 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_counting_past_32_bits(dtype, restore_kernels):
+    """Sums run in integers as wide as the dtype only where a sample's total
+    fits them: totals past 2^31 take int64 (and give the same counts)."""
+    rng = np.random.default_rng(10)
+    layer, a = _layer(rng, 200, 300, dtype), _sparse_batch(rng, 6, 200, 0.3, dtype)
+    r = rng.integers(2 ** 36, 2 ** 37, size=(6, 300)) * (rng.random((6, 300)) < 0.8)
+    r[2] = rng.integers(0, 1000, size=300)  # one sample small enough for 32 bits
+    results = {}
+    for on in (True, False):
+        _core._testing.set_sparse_passes(on)
+        results[on], tiers = _step(layer, a, COUNTING, rules.Zero(), 1e-3, True, r)
+        assert tiers == ["dense.counting." + ("sparse_inputs" if on else "intervals")]
+    np.testing.assert_array_equal(results[True], results[False])
+    assert results[True].max() > 2 ** 40 and 0 < results[True][2].max() < 2 ** 20
+
+
 def test_dense_or_small_batches_keep_the_intervals():
     rng = np.random.default_rng(8)
     layer = _layer(rng, 40, 30, np.float32)

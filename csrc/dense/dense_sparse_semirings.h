@@ -13,10 +13,11 @@
  * all of a sample's zero inputs and is found once.
  *   boolean   R_j = OR_k: the run along row j stops at the first vector of
  *             outputs with a passing pair;
- *   counting  R_j = sum_k R_k over passing pairs in int64, which the
- *             compiler may add in any order: the sample's total is at most
- *             2^53 (the caller checks), so the intervals tier's double sums
- *             are exact too, and both are R_j.
+ *   counting  R_j = sum_k R_k over passing pairs in integers as wide as T
+ *             where the sample's total fits them, else in int64, which the
+ *             compiler may add in any order: the total is at most 2^53 (the
+ *             caller checks), so the intervals tier's double sums are exact
+ *             too, and both are R_j.
  * Both give the intervals tier's values bit for bit.
  *
  * Viterbi's absmax m_k = max(|beta_k|, max_j |a_j| |rho(w_kj)|) leaves out
@@ -62,12 +63,13 @@ typedef struct {
 } FN(sparse_verdicts);
 
 /* Output k's interval [lo_k, hi_k] and R_k (counting) of sample i, NaN and 0
- * past out so that no padded output passes. */
-static LRP_INLINE void FN(sparse_verdict_intervals)(const FN(sparse_verdicts) *v, ptrdiff_t i,
-                                                    T *restrict lo, T *restrict hi,
-                                                    int64_t *restrict count)
+ * past out so that no padded output passes; the sum of the R_k. */
+static LRP_INLINE int64_t FN(sparse_verdict_intervals)(const FN(sparse_verdicts) *v,
+                                                       ptrdiff_t i, T *restrict lo,
+                                                       T *restrict hi, int64_t *restrict count)
 {
     const ptrdiff_t out = v->s->out;
+    int64_t total = 0;
     for (ptrdiff_t k = 0; k < v->ld; k++) {
         const ptrdiff_t cell = i * out + k;
         const int live = k < out;
@@ -76,7 +78,17 @@ static LRP_INLINE void FN(sparse_verdict_intervals)(const FN(sparse_verdicts) *v
         FN(passing_interval)(live ? v->z[cell] : 0, v->theta, v->absolute, relevant, &lo[k],
                              &hi[k]);
         count[k] = r;
+        total += r;
     }
+    return total;
+}
+
+/* Whether n' = x (|n| when absolute) lies in [lo, hi]: under an absolute
+ * threshold hi is +inf, or NaN with lo (FN(passing_interval)), so lo alone
+ * decides. */
+static LRP_INLINE LANE_INT FN(sparse_in_interval)(T x, T lo, T hi, int absolute)
+{
+    return absolute ? (LANE_INT)(x >= lo) : (LANE_INT)((x >= lo) & (x <= hi));
 }
 
 /* Whether n = aj row[k] passes at some output k of [0, ld), looked for a
@@ -89,7 +101,7 @@ static LRP_INLINE int FN(sparse_any_passes)(T aj, const T *restrict row, const T
         for (ptrdiff_t k = k0; k < k0 + SPARSE_LANES; k++) {
             T x = aj * row[k];
             x = absolute ? FN(absolute)(x) : x;
-            any |= (x >= lo[k]) & (x <= hi[k]);
+            any |= FN(sparse_in_interval)(x, lo[k], hi[k], absolute);
         }
         if (any)
             return 1;
@@ -97,7 +109,8 @@ static LRP_INLINE int FN(sparse_any_passes)(T aj, const T *restrict row, const T
     return 0;
 }
 
-/* The sum of R_k over the outputs k of [0, ld) where n = aj row[k] passes. */
+/* The sum of R_k over the outputs k of [0, ld) where n = aj row[k] passes,
+ * in int64 or (narrow, where the total fits) in LANE_INT. */
 static LRP_INLINE int64_t FN(sparse_passing_sum)(T aj, const T *restrict row,
                                                  const T *restrict lo, const T *restrict hi,
                                                  const int64_t *restrict count, ptrdiff_t ld,
@@ -107,22 +120,48 @@ static LRP_INLINE int64_t FN(sparse_passing_sum)(T aj, const T *restrict row,
     for (ptrdiff_t k = 0; k < ld; k++) {
         T x = aj * row[k];
         x = absolute ? FN(absolute)(x) : x;
-        const int64_t pass = (x >= lo[k]) & (x <= hi[k]);
-        sum += count[k] & -pass;
+        sum += count[k] & -(int64_t)FN(sparse_in_interval)(x, lo[k], hi[k], absolute);
+    }
+    return sum;
+}
+static LRP_INLINE int64_t FN(sparse_passing_sum_narrow)(T aj, const T *restrict row,
+                                                        const T *restrict lo,
+                                                        const T *restrict hi,
+                                                        const LANE_INT *restrict count,
+                                                        ptrdiff_t ld, int absolute)
+{
+    LANE_INT sum = 0;
+    for (ptrdiff_t k = 0; k < ld; k++) {
+        T x = aj * row[k];
+        x = absolute ? FN(absolute)(x) : x;
+        sum += count[k] & -FN(sparse_in_interval)(x, lo[k], hi[k], absolute);
     }
     return sum;
 }
 
 static LRP_INLINE void FN(sparse_verdict_sample)(const FN(sparse_verdicts) *v, ptrdiff_t i,
                                                  T *restrict lo, T *restrict hi,
-                                                 int64_t *restrict count, int absolute,
+                                                 int64_t *restrict count,
+                                                 LANE_INT *restrict narrow, int absolute,
                                                  int counting)
 {
     const ptrdiff_t in = v->s->in, ld = v->ld;
     const T *restrict a = v->a + i * in;
-    FN(sparse_verdict_intervals)(v, i, lo, hi, count);
+    const int64_t total = FN(sparse_verdict_intervals)(v, i, lo, hi, count);
     const T zero = 0;
-    if (counting) {
+    /* LANE_INT's largest value: all ones but the sign bit */
+    const int64_t narrow_most = (int64_t)(((uint64_t)1 << (8 * sizeof(LANE_INT) - 1)) - 1);
+    if (counting && total <= narrow_most) {
+        for (ptrdiff_t k = 0; k < ld; k++)
+            narrow[k] = (LANE_INT)count[k];
+        const int64_t at_zero =
+            FN(sparse_passing_sum_narrow)(zero, v->wt, lo, hi, narrow, ld, absolute);
+        int64_t *restrict r = v->out_count + i * in;
+        for (ptrdiff_t j = 0; j < in; j++)
+            r[j] = a[j] == 0 ? at_zero
+                             : FN(sparse_passing_sum_narrow)(a[j], v->wt + j * ld, lo, hi,
+                                                             narrow, ld, absolute);
+    } else if (counting) {
         const int64_t at_zero = FN(sparse_passing_sum)(zero, v->wt, lo, hi, count, ld, absolute);
         int64_t *restrict r = v->out_count + i * in;
         for (ptrdiff_t j = 0; j < in; j++)
@@ -147,7 +186,8 @@ static LRP_INLINE lrp_status FN(sparse_verdict_items)(void *context, ptrdiff_t b
     const FN(sparse_verdicts) *v = context;
     T *lo = lrp_alloc_aligned((size_t)(2 * v->ld), sizeof(T));
     int64_t *count = lrp_alloc_aligned((size_t)v->ld, sizeof(int64_t));
-    lrp_status status = lo && count ? LRP_OK : LRP_ERR_NOMEM;
+    LANE_INT *narrow = lrp_alloc_aligned((size_t)v->ld, sizeof(LANE_INT));
+    lrp_status status = lo && count && narrow ? LRP_OK : LRP_ERR_NOMEM;
     for (ptrdiff_t item = begin; item < end && status == LRP_OK; item++) {
         if (lrp_team_stop(team, worker)) {
             status = LRP_ERR_INTERRUPTED;
@@ -156,17 +196,21 @@ static LRP_INLINE lrp_status FN(sparse_verdict_items)(void *context, ptrdiff_t b
         const ptrdiff_t first = item * SPARSE_ITEM_SAMPLES;
         const ptrdiff_t last = first + SPARSE_ITEM_SAMPLES < v->s->n
                                    ? first + SPARSE_ITEM_SAMPLES : v->s->n;
+        T *hi = lo + v->ld;
         for (ptrdiff_t i = first; i < last; i++) {
-            if (v->r_count)
-                v->absolute ? FN(sparse_verdict_sample)(v, i, lo, lo + v->ld, count, 1, 1)
-                            : FN(sparse_verdict_sample)(v, i, lo, lo + v->ld, count, 0, 1);
+            if (v->r_count && v->absolute)
+                FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 1, 1);
+            else if (v->r_count)
+                FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 0, 1);
+            else if (v->absolute)
+                FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 1, 0);
             else
-                v->absolute ? FN(sparse_verdict_sample)(v, i, lo, lo + v->ld, count, 1, 0)
-                            : FN(sparse_verdict_sample)(v, i, lo, lo + v->ld, count, 0, 0);
+                FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 0, 0);
         }
     }
     free(lo);
     free(count);
+    free(narrow);
     return status;
 }
 
