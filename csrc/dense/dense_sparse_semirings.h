@@ -270,13 +270,26 @@ static LRP_INLINE void FN(sparse_absmax_sample)(const FN(sparse_maxima) *v, ptrd
     const T *restrict a = v->a + i * in;
     for (ptrdiff_t k = 0; k < ld; k++)
         most[k] = 0;
-    for (ptrdiff_t j = 0; j < in; j++) {
-        if (a[j] == 0)
-            continue;
-        const T aj = FN(absolute)(a[j]);
-        const T *restrict row = v->wt + j * ld;
+    /* four nonzero inputs at a time: most[] is read and written once for them */
+    ptrdiff_t j = 0;
+    while (j < in) {
+        const T *restrict rows[4] = {NULL, NULL, NULL, NULL};
+        T aj[4] = {0, 0, 0, 0};
+        int found = 0;
+        for (; j < in && found < 4; j++)
+            if (a[j] != 0) {
+                rows[found] = v->wt + j * ld;
+                aj[found++] = FN(absolute)(a[j]);
+            }
+        if (found == 0)
+            break;
+        for (int f = found; f < 4; f++) /* repeats of the first: the same maxima */
+            rows[f] = rows[0], aj[f] = aj[0];
         for (ptrdiff_t k = 0; k < ld; k++) {
-            const T x = aj * FN(absolute)(row[k]);
+            const T x0 = aj[0] * FN(absolute)(rows[0][k]), x1 = aj[1] * FN(absolute)(rows[1][k]);
+            const T x2 = aj[2] * FN(absolute)(rows[2][k]), x3 = aj[3] * FN(absolute)(rows[3][k]);
+            const T x01 = x1 > x0 ? x1 : x0, x23 = x3 > x2 ? x3 : x2;
+            const T x = x23 > x01 ? x23 : x01;
             most[k] = x > most[k] ? x : most[k];
         }
     }
@@ -286,7 +299,8 @@ static LRP_INLINE void FN(sparse_absmax_sample)(const FN(sparse_maxima) *v, ptrd
 }
 
 /* max_k |row[k]| q[k] over [0, ld), the values non-negative: SPARSE_LANES
- * maxima side by side, then theirs. */
+ * maxima side by side, then theirs, halving the lanes (a maximum is exact
+ * in any order). */
 static LRP_INLINE T FN(sparse_row_max)(const T *restrict row, const T *restrict q, ptrdiff_t ld)
 {
     T best[SPARSE_LANES] = {0};
@@ -296,10 +310,10 @@ static LRP_INLINE T FN(sparse_row_max)(const T *restrict row, const T *restrict 
             const T x = FN(absolute)(row[k0 + l]) * q[k0 + l];
             best[l] = x > best[l] ? x : best[l];
         }
-    T most = 0;
-    for (int l = 0; l < SPARSE_LANES; l++)
-        most = best[l] > most ? best[l] : most;
-    return most;
+    for (int width = SPARSE_LANES / 2; width > 0; width /= 2)
+        for (int l = 0; l < width; l++)
+            best[l] = best[l + width] > best[l] ? best[l + width] : best[l];
+    return best[0];
 }
 
 /* R_in of sample i as the products' epilogue writes it (FN(viterbi_scale));
