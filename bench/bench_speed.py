@@ -1,6 +1,7 @@
 """semiring_lrp against PyTorch gradient LRP, in one run, on one machine:
 VGG-16 (224x224, float32, random weights) at batch 1 and 8 and the MNIST MLP
-(784-300-100-10) at batch 1000, every semiring, same thread count for all.
+(784-300-100-10) at batch 1000, every semiring, and the same MLP on dense
+random inputs (real eps), same thread count for all.
 
     python bench/bench_speed.py [--threads 2] [--repeat 3] [--json out.json]
 
@@ -8,7 +9,8 @@ Baselines (built before timing; parameters frozen so autograd forms no
 weight gradients): VGG-16, the LRP overview's recipe as gradient LRP, one
 layer at a time (z, s = R / z, c = grad(z * s), R = a * c) with every
 modified layer (gamma, z^B's clamped copies) made once; and zennit's
-EpsilonGammaBox when zennit is installed. MLP: autograd LRP-0. Every ratio
+EpsilonGammaBox when zennit is installed. MLP: autograd LRP-0 (eps on the
+random inputs). Every ratio
 is against the first baseline of its block, measured in the same process:
 each pass timed right after a run of the baseline, the ratio taken per
 pair (bench/timing.py), so that a drift of the machine's speed falls on
@@ -272,6 +274,24 @@ def mlp_block(args, rows):
         rows.append((block, name) + timing)
 
 
+def random_mlp_block(args, rows):
+    """The MLP's shape with dense random inputs (no zero pixel for the
+    sparse passes to skip), real eps against autograd eps."""
+    rng = np.random.default_rng(0)
+    net = sl.models.mnist_mlp()
+    x = rng.random((1000, 28, 28)).astype(np.float32)  # in [0, 1), as pixels
+    targets = net.forward(x).argmax(axis=1)
+    block = "MLP random batch 1000"
+    baseline_name = "PyTorch autograd LRP eps (baseline)"
+    rule = rules.Epsilon(0.01)
+    calls = {baseline_name: lambda: torch_lrp(net, x.reshape(len(x), -1), targets, [rule] * 3),
+             "semiring_lrp real, eps 0.01":
+             lambda: sl.relevance(net, x, target=targets, semiring=sl.Real(), rule=rule)}
+    timings = paired_ratios(calls, baseline_name, args.repeat * MLP_ROUNDS)
+    for name, timing in timings.items():
+        rows.append((block, name) + timing)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=sl.get_num_threads())
@@ -289,6 +309,7 @@ def main():
     sl.set_num_threads(args.threads)
     rows, profile = [], {}
     mlp_block(args, rows)
+    random_mlp_block(args, rows)
     vgg_block(args, rows, profile)
     peak = fma_peak(args.threads)
 
