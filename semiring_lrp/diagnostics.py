@@ -118,17 +118,19 @@ def warn_relevance(kind, message, layer, index, samples, batch, semiring, thresh
     _warn(RelevanceWarning(message, kind, layer, index, samples, batch, semiring, threshold))
 
 
-def check_input_range(net, given, batch):
+def check_input_range(net, given, batch, extremes=None):
     """Warns (InputRangeWarning) when x cannot be what the network takes:
     an integer array with values above 1 (raw pixels: every network here
     takes floats), or, for a network that states its input range (the
     shipped MNIST models: [0, 1]), values outside it by more than its
     width. Booleans and integer arrays of 0 and 1 pass. `given` is x's own
-    dtype, `batch` x converted to the network's (contiguous, finite)."""
+    dtype, `batch` x converted to the network's (contiguous, finite),
+    `extremes` its (min, max) where the caller has them."""
     if batch.size == 0:
         return
+    smallest, largest = extremes if extremes is not None else (batch.min(), batch.max())
     if given.kind in "iu":
-        top = batch.max()
+        top = largest
         if top > 1:
             _warn(InputRangeWarning(
                 f"x is {given} with values up to {top:g}: the network computes on floats "
@@ -141,7 +143,6 @@ def check_input_range(net, given, batch):
         return
     low, high = low_high
     width = high - low
-    smallest, largest = batch.min(), batch.max()
     if smallest < low - width or largest > high + width:
         _warn(InputRangeWarning(
             f"x holds values from {smallest:g} to {largest:g}, but this network takes "

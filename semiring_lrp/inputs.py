@@ -115,11 +115,14 @@ def as_batch(net, x):
         raise ValueError("x is an empty batch")
     with np.errstate(over="ignore", invalid="ignore"):  # reported just below
         batch = np.ascontiguousarray(batch, dtype=net.dtype)
-    if not np.all(np.isfinite(batch)):
+    # min and max carry any NaN and meet any infinity: two passes over x,
+    # which the range check below reuses, and no temporary array
+    extremes = (batch.min(), batch.max()) if batch.size else (0.0, 0.0)
+    if not (np.isfinite(extremes[0]) and np.isfinite(extremes[1])):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(batch))[0])
         raise ValueError(f"x contains NaN or infinity (first at batch index {bad}, "
                          f"after conversion to {net.dtype})")
-    check_input_range(net, arr.dtype, batch)
+    check_input_range(net, arr.dtype, batch, extremes)
     return batch, single, shape
 
 
