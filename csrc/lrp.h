@@ -370,12 +370,20 @@ int lrp_any_nonzero_bytes(size_t count, const void *data);
 void lrp_set_num_threads(int n);
 int lrp_num_threads(void);
 
-/* Instruction sets of the packed products and threshold kernels. */
-typedef enum { LRP_ISA_PORTABLE = 0, LRP_ISA_AVX2 = 1, LRP_ISA_AVX512 = 2 } lrp_isa;
+/* Instruction sets of the packed products and threshold kernels: x86-64
+ * runs portable and those of AVX2 and AVX-512 its CPU has; aarch64 runs
+ * portable and NEON (Advanced SIMD, part of every ARMv8-A CPU). */
+typedef enum {
+    LRP_ISA_PORTABLE = 0,
+    LRP_ISA_AVX2 = 1,
+    LRP_ISA_AVX512 = 2,
+    LRP_ISA_NEON = 3
+} lrp_isa;
 
 lrp_isa lrp_best_isa(void);         /* the best this CPU and OS support */
 lrp_isa lrp_current_isa(void);      /* the one in use */
 lrp_status lrp_set_isa(lrp_isa isa); /* LRP_ERR_ARG if this CPU lacks it */
+int lrp_isa_runs(lrp_isa isa);      /* whether lrp_set_isa accepts it here */
 
 /* Dense layers send a batch whose inputs are mostly zero (MNIST pixels)
  * through passes that read only the weights of nonzero inputs, with the

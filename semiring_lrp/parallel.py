@@ -14,8 +14,9 @@ read it), then the CPUs this process may run on. A variable that holds no
 count from 1 to 1024 (0, "-2", "many") gives a RuntimeWarning naming it and
 the default is used, as NumPy and PyTorch import with such values.
 
-SEMIRING_LRP_ISA=portable|avx2|avx512 forces the kernels' instruction set
-(default: the best the CPU supports); `instruction_set()` tells which runs.
+SEMIRING_LRP_ISA forces the kernels' instruction set: portable, avx2 or
+avx512 on x86-64, portable or neon on aarch64 (default: the best the CPU
+supports); `instruction_set()` tells which runs.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def get_num_threads():
 
 
 def instruction_set():
-    """'avx512', 'avx2' or 'portable': the kernels in use."""
+    """'avx512', 'avx2', 'neon' or 'portable': the kernels in use."""
     return _core.isa()
 
 

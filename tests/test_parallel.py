@@ -228,6 +228,20 @@ def test_instruction_set_choice(restore_kernels):
     assert sl.instruction_set() == "portable" and sl.get_num_threads() == 2
 
 
+def test_only_the_instruction_sets_this_cpu_runs_are_accepted(restore_kernels):
+    """x86-64 runs portable and the AVX sets its CPU has, aarch64 portable
+    and NEON: set_isa takes exactly those, whatever the names' order."""
+    assert ISAS[0] == "portable"
+    assert not ("neon" in ISAS and "avx2" in ISAS)
+    for name in ("portable", "avx2", "avx512", "neon"):
+        if name in ISAS:
+            _core.set_isa(name)
+            assert sl.instruction_set() == name
+        else:
+            with pytest.raises(ValueError, match=f"cannot run the {name} kernels"):
+                _core.set_isa(name)
+
+
 @pytest.mark.parametrize("kind", SEMIRINGS)
 def test_a_sample_gets_the_same_bits_in_any_batch(kind):
     """Streaming a dataset in batches of any size changes no result: every

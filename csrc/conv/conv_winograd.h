@@ -722,9 +722,12 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
         return LRP_ERR_ARG;
     const int wide = strips == 0;
     /* U: the one-pass form's A panels of mr output channels, or the wide form's
-     * B strips of nr, written in groups of min(nr, WINOGRAD_LANES) (nr is a
-     * power of two) */
+     * B strips of nr, written in groups of gcd(nr, WINOGRAD_LANES) columns,
+     * which never cross a strip's end */
     const int b_nr = wide ? micro->nr : 0;
+    int group = WINOGRAD_LANES;
+    while (b_nr % group)
+        group /= 2;
     size_t u_stride, u_count;
     if ((wide ? lrp_checked_count(0, (v->out_c + b_nr - 1) / b_nr,
                                   (size_t)b_nr * (size_t)v->in_c, &u_stride)
@@ -733,7 +736,7 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
         return LRP_ERR_NOMEM;
     FN(winograd) job = {.v = v, .w = w, .kind = kind, .flipped = flipped, .gamma = gamma,
                         .tiles_w = (v->out_w + 1) / 2, .u_stride = u_stride, .bias = cp->bias,
-                        .mr = wide ? (b_nr < WINOGRAD_LANES ? b_nr : WINOGRAD_LANES) : micro->mr,
+                        .mr = wide ? group : micro->mr,
                         .b_nr = b_nr, .chunk = FN(product_chunk)()};
     const lrp_cache_key key = {.form = wide ? LRP_FORM_WINOGRAD_WIDE : LRP_FORM_WINOGRAD,
                                .elem_size = (int)sizeof(T), .isa = (int)lrp_current_isa(),

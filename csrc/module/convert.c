@@ -121,7 +121,7 @@ int choice_index(PyObject *arg, const char *const *names, int count, const char 
     return -1;
 }
 
-const char *const isa_names[LRP_ISA_AVX512 + 1] = {"portable", "avx2", "avx512"};
+const char *const isa_names[LRP_ISA_NEON + 1] = {"portable", "avx2", "avx512", "neon"};
 
 int parse_rule(PyObject *obj, lrp_rule *rule)
 {

@@ -40,7 +40,7 @@ int choice_index(PyObject *arg, const char *const *names, int count, const char 
     choice_index(arg, names, (int)(sizeof(names) / sizeof(*(names))), what)
 
 /* The instruction sets as Python names them, indexed by lrp_isa. */
-extern const char *const isa_names[LRP_ISA_AVX512 + 1];
+extern const char *const isa_names[LRP_ISA_NEON + 1];
 
 /* ---- rules and semirings ---- */
 

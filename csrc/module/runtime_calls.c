@@ -170,7 +170,8 @@ PyMethodDef runtime_methods[] = {
      "set_num_threads(n): threads of every later pass (1 to 1024)."},
     {"num_threads", py_num_threads, METH_NOARGS, "num_threads() -> the thread count in use."},
     {"set_isa", py_set_isa, METH_O,
-     "set_isa(name): force 'portable', 'avx2' or 'avx512' kernels (at most what the CPU runs)."},
+     "set_isa(name): force 'portable', 'avx2' or 'avx512' kernels on x86-64, 'portable' or\n"
+     "'neon' on aarch64 (those this CPU runs)."},
     {"isa", py_isa, METH_NOARGS, "isa() -> the instruction set the kernels use."},
     {"cache_sizes", py_cache_sizes, METH_NOARGS,
      "cache_sizes() -> {'l1d', 'l2', 'l3': bytes (0: unknown), 'source': where they came\n"

@@ -90,6 +90,21 @@ static PyObject *py_best_isa(PyObject *module, PyObject *unused)
     return PyUnicode_FromString(isa_names[lrp_best_isa()]);
 }
 
+static PyObject *py_isas(PyObject *module, PyObject *unused)
+{
+    (void)module, (void)unused;
+    PyObject *names = PyList_New(0);
+    for (int isa = LRP_ISA_PORTABLE; names && isa <= LRP_ISA_NEON; isa++) {
+        if (!lrp_isa_runs((lrp_isa)isa))
+            continue;
+        PyObject *name = PyUnicode_FromString(isa_names[isa]);
+        if (!name || PyList_Append(names, name) < 0)
+            Py_CLEAR(names);
+        Py_XDECREF(name);
+    }
+    return names;
+}
+
 /* Each function's self is the _core module object (testing_namespace
  * binds it), whose state holds the poison switch. */
 static PyMethodDef testing_methods[] = {
@@ -119,6 +134,8 @@ static PyMethodDef testing_methods[] = {
      "winograd_fusion() -> 'never', 'auto' or 'always'."},
     {"best_isa", py_best_isa, METH_NOARGS,
      "best_isa() -> the best instruction set this CPU supports."},
+    {"isas", py_isas, METH_NOARGS,
+     "isas() -> the instruction sets set_isa accepts here, portable first."},
     {NULL, NULL, 0, NULL}};
 
 #define TESTING_NAME "semiring_lrp._core._testing"

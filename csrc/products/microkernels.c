@@ -9,14 +9,17 @@
  * starting from the tile's current values (load) or from the combination's
  * identity (0; -inf for max_plus, 0 serving max over non-negative values).
  * The SIMD kernels fuse the sum's multiply-add (one rounding); the portable
- * one rounds twice.
- * Each is compiled for its instruction set by a target attribute, so the
- * shipped build needs no -march flag and runs on any x86-64 (or other) CPU.
+ * one rounds twice. NEON's (aarch64) do AVX2's arithmetic in the same
+ * order, max included, so they give AVX2's bits.
+ * The x86 ones are compiled for their instruction set by a target
+ * attribute, so the shipped build needs no -march flag and runs on any
+ * x86-64 (or other) CPU; NEON is part of every aarch64 CPU.
  *
  * Every kernel is one always-inline tile function per instruction set and
  * type, called with a constant layout and combination by the five named
  * kernels of its table (sum, max, max_plus, rows, cols), so each named
- * kernel is compiled with its own layout folded in.
+ * kernel is compiled with its own layout folded in. No code outside this
+ * file assumes a tile size (mr at most 8: conv_winograd.h checks it).
  */
 #include <math.h>
 #include "products/microkernels.h"
@@ -726,6 +729,333 @@ LRP_TARGET_AVX2 static void max_min_f64_avx2(ptrdiff_t kc, const double *restric
 static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2, max_plus_f64_avx2, rows_f64_avx2, cols_f64_avx2, max_min_f64_avx2};
 #endif
 
+#if LRP_ARM_DISPATCH
+#include <arm_neon.h>
+
+/* A NEON tile is 8 rows (the most Winograd's panels take) by 3 vectors
+ * (f32 8 x 12, f64 8 x 6): its 24 accumulators, the step's 3 B vectors and
+ * its 2 (f32) or 4 (f64) A vectors take 29 or 31 of the 32 registers. Each
+ * row's A value is a lane of an A vector (by-element fmla and fmul). */
+enum { NEON_MR = 8, NEON_VECS = 3 };
+
+/* Row r's vectors combined with lane LANE of av: the sum fused (one
+ * rounding), max and max-plus as AVX2's max, acc > x ? acc : x (the same
+ * bits, zeros' signs and NaNs included). LANE is a literal, as the
+ * by-element intrinsics take immediates. */
+#define NEON_ROW(T4, SUF, r, av, LANE)                                                         \
+    LRP_UNROLL_ROWS                                                                            \
+    for (int v = 0; v < NEON_VECS; v++) {                                                      \
+        if (combine == COMBINE_SUM) {                                                          \
+            acc[r][v] = vfmaq_laneq_##SUF(acc[r][v], bv[v], av, LANE);                         \
+        } else {                                                                               \
+            const T4 x = combine == COMBINE_MAX ? vmulq_laneq_##SUF(bv[v], av, LANE)           \
+                                                : vaddq_##SUF(bv[v], vdupq_laneq_##SUF(av, LANE)); \
+            acc[r][v] = vbslq_##SUF(vcgtq_##SUF(acc[r][v], x), acc[r][v], x);                  \
+        }                                                                                      \
+    }
+
+/* Min-max's row r: acc = max(acc, min(av[LANE] b side, bound)) with AVX2's
+ * max (above) and min, x < u ? x : u; BY: lane (a 2-lane av) or laneq. */
+#define NEON_MAX_MIN_ROW(T4, SUF, r, av, BY, LANE)                                               \
+    LRP_UNROLL_ROWS                                                                            \
+    for (int v = 0; v < NEON_VECS; v++) {                                                      \
+        const T4 s = vld1q_##SUF(side + (r0 + r) * ldc + v * LANES);                           \
+        const T4 x = vmulq_##SUF(vmulq_##BY##_##SUF(bv[v], av, LANE), s);                       \
+        const T4 m = vbslq_##SUF(vcltq_##SUF(x, uv[v]), x, uv[v]);                             \
+        acc[r][v] = vbslq_##SUF(vcgtq_##SUF(acc[r][v], m), acc[r][v], m);                      \
+    }
+
+/* A[p][r0 .. r0 + LANES) as one vector: contiguous when packed or columns,
+ * gathered from LANES rows otherwise. */
+static LRP_INLINE float32x4_t neon_a_f32(const float *restrict a, a_layout layout, ptrdiff_t p,
+                                         int r0, ptrdiff_t lda)
+{
+    if (layout != A_ROWS)
+        return vld1q_f32(a + a_index(layout, p, r0, NEON_MR, lda));
+    const float v[4] = {a[r0 * lda + p], a[(r0 + 1) * lda + p], a[(r0 + 2) * lda + p],
+                        a[(r0 + 3) * lda + p]};
+    return vld1q_f32(v);
+}
+static LRP_INLINE float64x2_t neon_a_f64(const double *restrict a, a_layout layout, ptrdiff_t p,
+                                         int r0, ptrdiff_t lda)
+{
+    if (layout != A_ROWS)
+        return vld1q_f64(a + a_index(layout, p, r0, NEON_MR, lda));
+    const double v[2] = {a[r0 * lda + p], a[(r0 + 1) * lda + p]};
+    return vld1q_f64(v);
+}
+
+/* Rows [r0, r0 + ROWS) of a tile, ROWS 8 or 4 (a literal after inlining). */
+static LRP_INLINE void neon_rows_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                     const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                                     int load, a_layout layout, combine_op combine, int r0,
+                                     int ROWS)
+{
+    enum { LANES = 4, NR = NEON_VECS * LANES };
+    float32x4_t acc[NEON_MR][NEON_VECS];
+    const float32x4_t start = vdupq_n_f32(combine == COMBINE_MAX_PLUS ? -(float)INFINITY : 0.0f);
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            acc[r][v] = load ? vld1q_f32(c + (r0 + r) * ldc + v * LANES) : start;
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        float32x4_t bv[NEON_VECS];
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            bv[v] = vld1q_f32(b + p * NR + v * LANES);
+        const float32x4_t a0 = neon_a_f32(a, layout, p, r0, lda);
+        NEON_ROW(float32x4_t, f32, 0, a0, 0)
+        NEON_ROW(float32x4_t, f32, 1, a0, 1)
+        NEON_ROW(float32x4_t, f32, 2, a0, 2)
+        NEON_ROW(float32x4_t, f32, 3, a0, 3)
+        if (ROWS == 8) {
+            const float32x4_t a1 = neon_a_f32(a, layout, p, r0 + 4, lda);
+            NEON_ROW(float32x4_t, f32, 4, a1, 0)
+            NEON_ROW(float32x4_t, f32, 5, a1, 1)
+            NEON_ROW(float32x4_t, f32, 6, a1, 2)
+            NEON_ROW(float32x4_t, f32, 7, a1, 3)
+        }
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            vst1q_f32(c + (r0 + r) * ldc + v * LANES, acc[r][v]);
+    }
+}
+
+static LRP_INLINE void neon_rows_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                                     const double *restrict b, double *restrict c,
+                                     ptrdiff_t ldc, int load, a_layout layout,
+                                     combine_op combine, int r0, int ROWS)
+{
+    enum { LANES = 2, NR = NEON_VECS * LANES };
+    float64x2_t acc[NEON_MR][NEON_VECS];
+    const float64x2_t start = vdupq_n_f64(combine == COMBINE_MAX_PLUS ? -(double)INFINITY : 0.0);
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            acc[r][v] = load ? vld1q_f64(c + (r0 + r) * ldc + v * LANES) : start;
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        float64x2_t bv[NEON_VECS];
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            bv[v] = vld1q_f64(b + p * NR + v * LANES);
+        const float64x2_t a0 = neon_a_f64(a, layout, p, r0, lda);
+        const float64x2_t a1 = neon_a_f64(a, layout, p, r0 + 2, lda);
+        NEON_ROW(float64x2_t, f64, 0, a0, 0)
+        NEON_ROW(float64x2_t, f64, 1, a0, 1)
+        NEON_ROW(float64x2_t, f64, 2, a1, 0)
+        NEON_ROW(float64x2_t, f64, 3, a1, 1)
+        if (ROWS == 8) {
+            const float64x2_t a2 = neon_a_f64(a, layout, p, r0 + 4, lda);
+            const float64x2_t a3 = neon_a_f64(a, layout, p, r0 + 6, lda);
+            NEON_ROW(float64x2_t, f64, 4, a2, 0)
+            NEON_ROW(float64x2_t, f64, 5, a2, 1)
+            NEON_ROW(float64x2_t, f64, 6, a3, 0)
+            NEON_ROW(float64x2_t, f64, 7, a3, 1)
+        }
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            vst1q_f64(c + (r0 + r) * ldc + v * LANES, acc[r][v]);
+    }
+}
+
+/* A whole tile: the sum's 8 rows at once; max and max-plus, whose product
+ * and mask need two more registers per vector, in two passes of 4 rows, so
+ * that nothing spills to the stack. */
+static LRP_INLINE void neon_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                                     const float *restrict b, float *restrict c, ptrdiff_t ldc,
+                                     int load, a_layout layout, combine_op combine)
+{
+    if (combine == COMBINE_SUM) {
+        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 0, 8);
+    } else {
+        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 0, 4);
+        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 4, 4);
+    }
+}
+
+static LRP_INLINE void neon_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                                     const double *restrict b, double *restrict c,
+                                     ptrdiff_t ldc, int load, a_layout layout,
+                                     combine_op combine)
+{
+    if (combine == COMBINE_SUM) {
+        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 0, 8);
+    } else {
+        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 0, 4);
+        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 4, 4);
+    }
+}
+
+/* Min-max's kernel over rows [r0, r0 + 2): the tile's 8 rows in four
+ * passes, so that 6 accumulators, the step's six B and bound vectors and
+ * each vector's side, product, minimum and masks stay in the 32 registers
+ * (four rows spill); side is read from L1 at each step. */
+static LRP_INLINE void neon_max_min_rows_f32(ptrdiff_t kc, const float *restrict a,
+                                             const float *restrict b,
+                                             const float *restrict bound,
+                                             const float *restrict side, float *restrict c,
+                                             ptrdiff_t ldc, int load, int r0)
+{
+    enum { MR = NEON_MR, ROWS = 2, LANES = 4, NR = NEON_VECS * LANES };
+    float32x4_t acc[ROWS][NEON_VECS];
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            acc[r][v] = load ? vld1q_f32(c + (r0 + r) * ldc + v * LANES) : vdupq_n_f32(0.0f);
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        float32x4_t bv[NEON_VECS], uv[NEON_VECS];
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++) {
+            bv[v] = vld1q_f32(b + p * NR + v * LANES);
+            uv[v] = vld1q_f32(bound + p * NR + v * LANES);
+        }
+        const float32x2_t av = vld1_f32(a + p * MR + r0);
+        NEON_MAX_MIN_ROW(float32x4_t, f32, 0, av, lane, 0)
+        NEON_MAX_MIN_ROW(float32x4_t, f32, 1, av, lane, 1)
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            vst1q_f32(c + (r0 + r) * ldc + v * LANES, acc[r][v]);
+    }
+}
+
+static LRP_INLINE void neon_max_min_rows_f64(ptrdiff_t kc, const double *restrict a,
+                                             const double *restrict b,
+                                             const double *restrict bound,
+                                             const double *restrict side, double *restrict c,
+                                             ptrdiff_t ldc, int load, int r0)
+{
+    enum { MR = NEON_MR, ROWS = 2, LANES = 2, NR = NEON_VECS * LANES };
+    float64x2_t acc[ROWS][NEON_VECS];
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            acc[r][v] = load ? vld1q_f64(c + (r0 + r) * ldc + v * LANES) : vdupq_n_f64(0.0);
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        float64x2_t bv[NEON_VECS], uv[NEON_VECS];
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++) {
+            bv[v] = vld1q_f64(b + p * NR + v * LANES);
+            uv[v] = vld1q_f64(bound + p * NR + v * LANES);
+        }
+        const float64x2_t av = vld1q_f64(a + p * MR + r0);
+        NEON_MAX_MIN_ROW(float64x2_t, f64, 0, av, laneq, 0)
+        NEON_MAX_MIN_ROW(float64x2_t, f64, 1, av, laneq, 1)
+    }
+    LRP_UNROLL_ROWS
+    for (int r = 0; r < ROWS; r++) {
+        LRP_UNROLL_ROWS
+        for (int v = 0; v < NEON_VECS; v++)
+            vst1q_f64(c + (r0 + r) * ldc + v * LANES, acc[r][v]);
+    }
+}
+
+static void sum_f32_neon(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                         float *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
+}
+
+static void max_f32_neon(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                         float *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
+}
+
+static void max_plus_f32_neon(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                              float *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
+}
+
+static void rows_f32_neon(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                          const float *restrict b, float *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f32(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
+}
+
+static void cols_f32_neon(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
+                          const float *restrict b, float *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
+}
+
+static void max_min_f32_neon(ptrdiff_t kc, const float *restrict a, const float *restrict b,
+                             const float *restrict bound, const float *restrict side,
+                             float *restrict c, ptrdiff_t ldc, int load)
+{
+    for (int r0 = 0; r0 < NEON_MR; r0 += 2)
+        neon_max_min_rows_f32(kc, a, b, bound, side, c, ldc, load, r0);
+}
+
+static const lrp_micro_f32 neon_f32 = {NEON_MR,           NEON_VECS * 4,
+                                       sum_f32_neon,      max_f32_neon,
+                                       max_plus_f32_neon, rows_f32_neon,
+                                       cols_f32_neon,     max_min_f32_neon};
+
+static void sum_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                         double *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
+}
+
+static void max_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                         double *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
+}
+
+static void max_plus_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                              double *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
+}
+
+static void rows_f64_neon(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                          const double *restrict b, double *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f64(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
+}
+
+static void cols_f64_neon(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
+                          const double *restrict b, double *restrict c, ptrdiff_t ldc, int load)
+{
+    neon_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
+}
+
+static void max_min_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
+                             const double *restrict bound, const double *restrict side,
+                             double *restrict c, ptrdiff_t ldc, int load)
+{
+    for (int r0 = 0; r0 < NEON_MR; r0 += 2)
+        neon_max_min_rows_f64(kc, a, b, bound, side, c, ldc, load, r0);
+}
+
+static const lrp_micro_f64 neon_f64 = {NEON_MR,           NEON_VECS * 2,
+                                       sum_f64_neon,      max_f64_neon,
+                                       max_plus_f64_neon, rows_f64_neon,
+                                       cols_f64_neon,     max_min_f64_neon};
+
+#undef NEON_ROW
+#undef NEON_MAX_MIN_ROW
+#endif
+
 const lrp_micro_f32 *lrp_micro_for_f32(void)
 {
 #if LRP_X86_DISPATCH
@@ -737,6 +1067,9 @@ const lrp_micro_f32 *lrp_micro_for_f32(void)
     default:
         break;
     }
+#elif LRP_ARM_DISPATCH
+    if (lrp_current_isa() == LRP_ISA_NEON)
+        return &neon_f32;
 #endif
     return &portable_f32;
 }
@@ -752,6 +1085,9 @@ const lrp_micro_f64 *lrp_micro_for_f64(void)
     default:
         break;
     }
+#elif LRP_ARM_DISPATCH
+    if (lrp_current_isa() == LRP_ISA_NEON)
+        return &neon_f64;
 #endif
     return &portable_f64;
 }

@@ -16,15 +16,33 @@ lrp_isa lrp_best_isa(void)
         return LRP_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return LRP_ISA_AVX2;
+#elif LRP_ARM_DISPATCH
+    return LRP_ISA_NEON;
 #endif
     return LRP_ISA_PORTABLE;
+}
+
+int lrp_isa_runs(lrp_isa isa)
+{
+    switch (isa) {
+    case LRP_ISA_PORTABLE:
+        return 1;
+    case LRP_ISA_AVX2: /* every CPU with AVX-512 has AVX2 */
+        return LRP_X86_DISPATCH && lrp_best_isa() != LRP_ISA_PORTABLE;
+    case LRP_ISA_AVX512:
+        return LRP_X86_DISPATCH && lrp_best_isa() == LRP_ISA_AVX512;
+    case LRP_ISA_NEON:
+        return LRP_ARM_DISPATCH;
+    default:
+        return 0;
+    }
 }
 
 static atomic_int chosen = -1; /* -1: not chosen yet, use the best */
 
 lrp_status lrp_set_isa(lrp_isa isa)
 {
-    if (isa < LRP_ISA_PORTABLE || isa > lrp_best_isa())
+    if (!lrp_isa_runs(isa))
         return LRP_ERR_ARG;
     atomic_store(&chosen, (int)isa);
     return LRP_OK;
