@@ -351,13 +351,15 @@ lrp_status lrp_pool_relevance_composed_f64(const lrp_pool_shape *s, const lrp_se
 /* Element by element (elementwise.c): out = max(a, 0) as NumPy's maximum
  * forms it (a itself where a > 0 or NaN, else +0), over the threads;
  * whether any of count values is nonzero (NaN is; -0 is not), stopping at
- * the first. */
+ * the first; whether every one is finite, over the threads. */
 void lrp_relu_f32(ptrdiff_t count, const float *a, float *out);
 int lrp_any_nonzero_f32(ptrdiff_t count, const float *x);
+int lrp_all_finite_f32(ptrdiff_t count, const float *x);
 
 /* the same for double */
 void lrp_relu_f64(ptrdiff_t count, const double *a, double *out);
 int lrp_any_nonzero_f64(ptrdiff_t count, const double *x);
+int lrp_all_finite_f64(ptrdiff_t count, const double *x);
 /* the same for count bytes: bool and integer arrays, nonzero where a byte is */
 int lrp_any_nonzero_bytes(size_t count, const void *data);
 

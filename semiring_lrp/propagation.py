@@ -453,9 +453,13 @@ def _check_values_fit(net, semiring, rules):
 def _check_finite(values, rule, name, parameter):
     """Raises ValueError when a layer's denominators (z, or Viterbi's m)
     hold infinity or NaN: the rule's `parameter` (None: the forward pass
-    itself) made them overflow on this input. min and max carry any NaN,
-    and need no temporary array."""
-    if values.size == 0 or (np.isfinite(values.min()) and np.isfinite(values.max())):
+    itself) made them overflow on this input. One pass over the threads, no
+    temporary array (a rule's own stabilise may return another dtype: min
+    and max carry any NaN)."""
+    if values.dtype in (np.float32, np.float64):
+        if _core.all_finite(values):
+            return
+    elif values.size == 0 or (np.isfinite(values.min()) and np.isfinite(values.max())):
         return
     dtype = values.dtype
     if parameter is None:

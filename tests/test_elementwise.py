@@ -78,3 +78,33 @@ def test_any_nonzero_refuses_other_types():
         _core.any_nonzero(np.zeros(3, dtype=np.complex64))
     with pytest.raises(TypeError, match="NumPy array"):
         _core.any_nonzero([0.0])
+
+
+# one value, a vector's block and one past it, work items of 65,536 values
+# split over the threads with a partial last one
+FINITE_SIZES = [1, 64, 65, 65536 * 5 + 3]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", FINITE_SIZES)
+def test_all_finite_is_numpy_isfinite_all(size, dtype, threads, restore_kernels):
+    sl.set_num_threads(threads)
+    rng = np.random.default_rng(size)
+    x = (rng.uniform(-1, 1, size + 1) * np.finfo(dtype).max).astype(dtype)
+    view = x[1:]  # off a word's alignment
+    assert _core.all_finite(view)
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in {0, size // 2, size - 1}:
+            kept = view[where]
+            view[where] = bad
+            assert not _core.all_finite(view) and not np.isfinite(view).all()
+            view[where] = kept
+    assert _core.all_finite(view[::-1]) and _core.all_finite(np.zeros(0, dtype=dtype))
+
+
+def test_all_finite_refuses_other_types():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _core.all_finite(np.zeros(3, dtype=np.int64))
+    with pytest.raises(TypeError, match="NumPy array"):
+        _core.all_finite([0.0])

@@ -11,6 +11,7 @@ enum { RELU_CHUNK = 65536 };
 #ifndef LRP_INSTANCE_ELEMENTWISE_KERNELS /* once per instance */
 #define LRP_INSTANCE_ELEMENTWISE_KERNELS
 
+#include <stdatomic.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -45,6 +46,43 @@ void FN(lrp_relu)(ptrdiff_t count, const T *a, T *out)
         return;
     FN(relu_job) job = {a, out, count};
     lrp_parallel_chunks(count, RELU_CHUNK, LRP_ISA_TASK(relu_task), &job);
+}
+
+typedef struct {
+    const T *x;
+    ptrdiff_t count;
+    atomic_int found; /* a value that is not finite; items after it stop */
+} FN(finite_job);
+
+static lrp_status FN(finite_items)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                                   lrp_team *team)
+{
+    FN(finite_job) *job = context;
+    (void)worker, (void)team;
+    ptrdiff_t first, last;
+    lrp_chunk_span(begin, end, RELU_CHUNK, job->count, &first, &last);
+    const T *restrict x = job->x;
+    /* blocks of 64, so the compiler can vectorise the test; x - x is NaN
+     * exactly where x is infinite or NaN */
+    for (ptrdiff_t i = first; i < last && !atomic_load_explicit(&job->found, memory_order_relaxed);
+         i += 64) {
+        const ptrdiff_t stop = i + 64 < last ? i + 64 : last;
+        int bad = 0;
+        for (ptrdiff_t l = i; l < stop; l++)
+            bad |= !(x[l] - x[l] == 0);
+        if (bad)
+            atomic_store_explicit(&job->found, 1, memory_order_relaxed);
+    }
+    return LRP_OK;
+}
+
+int FN(lrp_all_finite)(ptrdiff_t count, const T *x)
+{
+    if (count <= 0)
+        return 1;
+    FN(finite_job) job = {x, count, 0};
+    lrp_parallel_chunks(count, RELU_CHUNK, FN(finite_items), &job);
+    return !atomic_load(&job.found);
 }
 
 int FN(lrp_any_nonzero)(ptrdiff_t count, const T *x)

@@ -104,6 +104,35 @@ static PyObject *py_any_nonzero(PyObject *self, PyObject *arg)
     return PyBool_FromLong(any);
 }
 
+static PyObject *py_all_finite(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyArray_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "all_finite needs a NumPy array, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    const int typenum = PyArray_TYPE((PyArrayObject *)arg);
+    if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64) {
+        PyErr_Format(PyExc_TypeError, "all_finite takes float32 or float64 arrays, not %R",
+                     PyArray_DESCR((PyArrayObject *)arg));
+        return NULL;
+    }
+    PyArrayObject *x = native_c_array(arg);
+    if (!x)
+        return NULL;
+    const npy_intp count = PyArray_SIZE(x);
+    int finite;
+    Py_BEGIN_ALLOW_THREADS
+    if (typenum == NPY_FLOAT32)
+        finite = lrp_all_finite_f32(count, PyArray_DATA(x));
+    else
+        finite = lrp_all_finite_f64(count, PyArray_DATA(x));
+    Py_END_ALLOW_THREADS
+    Py_DECREF(x);
+    return PyBool_FromLong(finite);
+}
+
 PyMethodDef elementwise_methods[] = {
     {"stabilise", py_stabilise, METH_VARARGS,
      "stabilise(z, rule, in_place=False) -> z stabilised: a copy, or z itself."},
@@ -113,4 +142,7 @@ PyMethodDef elementwise_methods[] = {
     {"any_nonzero", py_any_nonzero, METH_O,
      "any_nonzero(x) -> whether x (float32, float64, bool or integer) holds a nonzero\n"
      "value (NaN is one, -0 is not), stopping at the first."},
+    {"all_finite", py_all_finite, METH_O,
+     "all_finite(x) -> whether every value of x (float32 or float64) is finite, over\n"
+     "the threads."},
     {NULL, NULL, 0, NULL}};
