@@ -200,10 +200,11 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     r0 = _initial_relevance(semiring, init, acts[-1], targets, net.dtype)
 
     walk = _Walk(net, semiring, rules, maxpool)
-    r, all_layers = walk(acts, r0, stop, keep=return_all)
-    if walk.spec is not None and is_built_in(walk.spec):
+    checked = walk.spec is not None and is_built_in(walk.spec)
+    r, all_layers = walk(acts, r0, stop, keep=return_all, alive=checked and not return_all)
+    if checked:
         # the checks read 0 as "no relevance": a built-in's zero
-        _check_health(walk, acts, r0, r, all_layers, stop)
+        _check_health(walk, r, all_layers, stop)
     if not return_all:
         if stop == 0:
             return r.reshape(x_shape)
@@ -234,10 +235,14 @@ class _Walk:
         self.position = {i: k for layers in (net.weighted_layers, net.pooling_layers)
                          for k, i in enumerate(layers)}
 
-    def __call__(self, acts, r, stop, keep):
+    def __call__(self, acts, r, stop, keep, alive=False):
         """(relevance entering layers[stop], with keep every layer's relevance
-        from the output down, else None); acts are the forward's activations."""
+        from the output down, else None); acts are the forward's activations.
+        With alive, self.alive lists which samples hold relevance, for the
+        output and then each layer's input from the output down (the health
+        check reads it where the relevance died, instead of a second walk)."""
         kept = [r] if keep else None
+        self.alive = [diagnostics.alive_rows(r)] if alive else None
         net = self.net
         traces = tracing.open_traces()
         if traces:
@@ -252,6 +257,8 @@ class _Walk:
                                numpy=self.spec is None and i in self.position)
             if keep:
                 kept.append(r)
+            if alive:
+                self.alive.append(diagnostics.alive_rows(r))
         return r, kept
 
     def step(self, i, a, preactivation, r_out, batch_shape):
@@ -320,25 +327,18 @@ class _Walk:
                 else self.semiring.theta(k))
 
 
-def _check_health(walk, acts, r0, r, kept, stop):
+def _check_health(walk, r, kept, stop):
     """Warns (RelevanceWarning) when, for some samples, the relevance died
     in a layer (naming each such layer) or, for Boolean and Counting, is
-    nonzero everywhere in the returned relevance."""
+    nonzero everywhere in the returned relevance r; kept is every layer's
+    relevance where the walk kept it, else the walk tracked which samples
+    stay alive."""
     net, semiring = walk.net, walk.semiring
     n = len(r)
-    started = diagnostics.alive_rows(r0)
-    dead = np.flatnonzero(started & ~diagnostics.alive_rows(r))
+    alive = walk.alive if kept is None else [diagnostics.alive_rows(k) for k in kept]
+    dead = np.flatnonzero(alive[0] & ~alive[-1])
     if dead.size:
-        if kept is None and dead.size == n:
-            _, kept = walk(acts, r0, stop, keep=True)
-            rows = dead
-        elif kept is None:
-            # only the samples whose relevance died are walked again
-            _, kept = walk([a[dead] for a in acts], r0[dead], stop, keep=True)
-            rows = np.arange(dead.size)
-        else:
-            rows = dead
-        _warn_deaths(walk, kept, rows, dead, stop, n)
+        _warn_deaths(walk, alive, dead, stop, n)
     if walk.spec.thresholded:
         full = np.flatnonzero(diagnostics.saturated_rows(r))
         if full.size:
@@ -353,15 +353,15 @@ def _check_health(walk, acts, r0, r, kept, stop):
                 walk.threshold(stop) if stop < len(net.layers) else None)
 
 
-def _warn_deaths(walk, kept, rows, samples, stop, n):
-    """One warning per layer where some of `samples` (rows `rows` of the
-    kept relevance, listed from the output down) died."""
+def _warn_deaths(walk, alive, samples, stop, n):
+    """One warning per layer where some of `samples` died; alive[t] says
+    which samples hold relevance, from the output (t = 0) down."""
     net, semiring = walk.net, walk.semiring
-    died_at = np.full(len(rows), -1)
-    # kept[0] is the output relevance, kept[t] the relevance entering layer L - t
-    for t in range(1, len(kept)):
+    died_at = np.full(len(samples), -1)
+    # alive[0] is of the output relevance, alive[t] of the relevance entering layer L - t
+    for t in range(1, len(alive)):
         i = len(net.layers) - t
-        newly = (died_at < 0) & ~diagnostics.alive_rows(kept[t][rows])
+        newly = (died_at < 0) & ~alive[t][samples]
         died_at[newly] = i
     for i in sorted(set(died_at.tolist()), reverse=True):
         which = samples[died_at == i]
