@@ -7,6 +7,7 @@ definition's; the tier trace tells which passes took them."""
 import numpy as np
 import pytest
 from reference import ISAS
+from test_sparse_inputs import _layer
 
 import semiring_lrp as sl
 from semiring_lrp import _core, rules
@@ -25,12 +26,6 @@ def _sparse_batch(rng, n, inputs, share, dtype):
     a = rng.uniform(-0.5, 1.5, size=(n, inputs)) * (rng.random((n, inputs)) < share)
     a[n // 2] = 0
     return a.astype(dtype)
-
-
-def _layer(rng, inputs, outputs, dtype):
-    w = rng.normal(size=(outputs, inputs)) * 0.3
-    b = rng.normal(size=outputs) * 0.1
-    return sl.Linear(w.astype(dtype), b.astype(dtype))
 
 
 def _r_out(rng, spec, n, outputs):

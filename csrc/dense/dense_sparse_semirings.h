@@ -188,25 +188,20 @@ static LRP_INLINE lrp_status FN(sparse_verdict_items)(void *context, ptrdiff_t b
     int64_t *count = lrp_alloc_aligned((size_t)v->ld, sizeof(int64_t));
     LANE_INT *narrow = lrp_alloc_aligned((size_t)v->ld, sizeof(LANE_INT));
     lrp_status status = lo && count && narrow ? LRP_OK : LRP_ERR_NOMEM;
-    for (ptrdiff_t item = begin; item < end && status == LRP_OK; item++) {
-        if (lrp_team_stop(team, worker)) {
+    T *hi = lo + v->ld;
+    ptrdiff_t first, last;
+    lrp_chunk_span(begin, end, SPARSE_ITEM_SAMPLES, v->s->n, &first, &last);
+    for (ptrdiff_t i = first; i < last && status == LRP_OK; i++) {
+        if (lrp_team_stop(team, worker))
             status = LRP_ERR_INTERRUPTED;
-            break;
-        }
-        const ptrdiff_t first = item * SPARSE_ITEM_SAMPLES;
-        const ptrdiff_t last = first + SPARSE_ITEM_SAMPLES < v->s->n
-                                   ? first + SPARSE_ITEM_SAMPLES : v->s->n;
-        T *hi = lo + v->ld;
-        for (ptrdiff_t i = first; i < last; i++) {
-            if (v->r_count && v->absolute)
-                FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 1, 1);
-            else if (v->r_count)
-                FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 0, 1);
-            else if (v->absolute)
-                FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 1, 0);
-            else
-                FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 0, 0);
-        }
+        else if (v->r_count && v->absolute)
+            FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 1, 1);
+        else if (v->r_count)
+            FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 0, 1);
+        else if (v->absolute)
+            FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 1, 0);
+        else
+            FN(sparse_verdict_sample)(v, i, lo, hi, count, narrow, 0, 0);
     }
     free(lo);
     free(count);
@@ -344,20 +339,15 @@ static LRP_INLINE lrp_status FN(sparse_maxima_items)(void *context, ptrdiff_t be
     const FN(sparse_maxima) *v = context;
     T *scratch = lrp_alloc_aligned((size_t)v->ld, sizeof(T));
     lrp_status status = scratch ? LRP_OK : LRP_ERR_NOMEM;
-    for (ptrdiff_t item = begin; item < end && status == LRP_OK; item++) {
-        if (lrp_team_stop(team, worker)) {
+    ptrdiff_t first, last;
+    lrp_chunk_span(begin, end, SPARSE_ITEM_SAMPLES, v->s->n, &first, &last);
+    for (ptrdiff_t i = first; i < last && status == LRP_OK; i++) {
+        if (lrp_team_stop(team, worker))
             status = LRP_ERR_INTERRUPTED;
-            break;
-        }
-        const ptrdiff_t first = item * SPARSE_ITEM_SAMPLES;
-        const ptrdiff_t last = first + SPARSE_ITEM_SAMPLES < v->s->n
-                                   ? first + SPARSE_ITEM_SAMPLES : v->s->n;
-        for (ptrdiff_t i = first; i < last; i++) {
-            if (v->q)
-                FN(sparse_viterbi_sample)(v, i, scratch);
-            else
-                FN(sparse_absmax_sample)(v, i, scratch);
-        }
+        else if (v->q)
+            FN(sparse_viterbi_sample)(v, i, scratch);
+        else
+            FN(sparse_absmax_sample)(v, i, scratch);
     }
     free(scratch);
     return status;
