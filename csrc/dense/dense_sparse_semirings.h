@@ -258,28 +258,38 @@ typedef struct {
 } FN(sparse_maxima);
 
 /* m of sample i, through its nonzero inputs; most (ld) is scratch. */
+/* The inputs j of a (in values) with a_j != 0, or all of them with every:
+ * their count, the indices in used. */
+static LRP_INLINE ptrdiff_t FN(sparse_used_inputs)(const T *restrict a, ptrdiff_t in, int every,
+                                                   ptrdiff_t *restrict used)
+{
+    ptrdiff_t count = 0;
+    for (ptrdiff_t j = 0; j < in; j++) { /* no branch: zeros fall where they may */
+        used[count] = j;
+        count += a[j] != 0 || every;
+    }
+    return count;
+}
+
+/* m of sample i, through its nonzero inputs; most (ld) and used (in) are
+ * scratch. */
 static LRP_INLINE void FN(sparse_absmax_sample)(const FN(sparse_maxima) *v, ptrdiff_t i,
-                                                T *restrict most)
+                                                T *restrict most, ptrdiff_t *restrict used)
 {
     const ptrdiff_t in = v->s->in, out = v->s->out, ld = v->ld;
     const T *restrict a = v->a + i * in;
     for (ptrdiff_t k = 0; k < ld; k++)
         most[k] = 0;
-    /* four nonzero inputs at a time: most[] is read and written once for them */
-    ptrdiff_t j = 0;
-    while (j < in) {
-        const T *restrict rows[4] = {NULL, NULL, NULL, NULL};
-        T aj[4] = {0, 0, 0, 0};
-        int found = 0;
-        for (; j < in && found < 4; j++)
-            if (a[j] != 0) {
-                rows[found] = v->wt + j * ld;
-                aj[found++] = FN(absolute)(a[j]);
-            }
-        if (found == 0)
-            break;
-        for (int f = found; f < 4; f++) /* repeats of the first: the same maxima */
-            rows[f] = rows[0], aj[f] = aj[0];
+    const ptrdiff_t count = FN(sparse_used_inputs)(a, in, 0, used);
+    /* four inputs at a time, most[] read and written once for them; a short
+     * group repeats its first input: the same maxima */
+    for (ptrdiff_t t = 0; t < count; t += 4) {
+        const T *rows[4];
+        T aj[4];
+        for (int u = 0; u < 4; u++) {
+            const ptrdiff_t j = used[t + u < count ? t + u : t];
+            rows[u] = v->wt + j * ld, aj[u] = FN(absolute)(a[j]);
+        }
         for (ptrdiff_t k = 0; k < ld; k++) {
             const T x0 = aj[0] * FN(absolute)(rows[0][k]), x1 = aj[1] * FN(absolute)(rows[1][k]);
             const T x2 = aj[2] * FN(absolute)(rows[2][k]), x3 = aj[3] * FN(absolute)(rows[3][k]);
@@ -293,42 +303,70 @@ static LRP_INLINE void FN(sparse_absmax_sample)(const FN(sparse_maxima) *v, ptrd
         m[k] = v->beta[k] > most[k] ? v->beta[k] : most[k];
 }
 
-/* max_k |row[k]| q[k] over [0, ld), the values non-negative: SPARSE_LANES
- * maxima side by side, then theirs, halving the lanes (a maximum is exact
+/* The SPARSE_LANES maxima of best, halving the lanes (a maximum is exact
  * in any order). */
-static LRP_INLINE T FN(sparse_row_max)(const T *restrict row, const T *restrict q, ptrdiff_t ld)
+static LRP_INLINE T FN(lanes_max)(T *restrict best)
 {
-    T best[SPARSE_LANES] = {0};
-    for (ptrdiff_t k0 = 0; k0 < ld; k0 += SPARSE_LANES)
-        LRP_LANE_LOOP
-        for (int l = 0; l < SPARSE_LANES; l++) {
-            const T x = FN(absolute)(row[k0 + l]) * q[k0 + l];
-            best[l] = x > best[l] ? x : best[l];
-        }
     for (int width = SPARSE_LANES / 2; width > 0; width /= 2)
         for (int l = 0; l < width; l++)
             best[l] = best[l + width] > best[l] ? best[l + width] : best[l];
     return best[0];
 }
 
+/* most[u] = max_k |rows[u][k]| q[k] over [0, ld) for four rows, the values
+ * non-negative: SPARSE_LANES maxima side by side per row (four independent
+ * chains of maxima, q read once for them), then theirs. */
+static LRP_INLINE void FN(sparse_rows_max)(const T *restrict const *rows, const T *restrict q,
+                                           ptrdiff_t ld, T *restrict most)
+{
+    T best0[SPARSE_LANES] = {0}, best1[SPARSE_LANES] = {0};
+    T best2[SPARSE_LANES] = {0}, best3[SPARSE_LANES] = {0};
+    const T *restrict row0 = rows[0], *restrict row1 = rows[1];
+    const T *restrict row2 = rows[2], *restrict row3 = rows[3];
+    for (ptrdiff_t k0 = 0; k0 < ld; k0 += SPARSE_LANES)
+        LRP_LANE_LOOP
+        for (int l = 0; l < SPARSE_LANES; l++) {
+            const T qk = q[k0 + l];
+            const T x0 = FN(absolute)(row0[k0 + l]) * qk, x1 = FN(absolute)(row1[k0 + l]) * qk;
+            const T x2 = FN(absolute)(row2[k0 + l]) * qk, x3 = FN(absolute)(row3[k0 + l]) * qk;
+            best0[l] = x0 > best0[l] ? x0 : best0[l];
+            best1[l] = x1 > best1[l] ? x1 : best1[l];
+            best2[l] = x2 > best2[l] ? x2 : best2[l];
+            best3[l] = x3 > best3[l] ? x3 : best3[l];
+        }
+    most[0] = FN(lanes_max)(best0), most[1] = FN(lanes_max)(best1);
+    most[2] = FN(lanes_max)(best2), most[3] = FN(lanes_max)(best3);
+}
+
 /* R_in of sample i as the products' epilogue writes it (FN(viterbi_scale));
- * q (ld) is scratch. */
+ * q (ld) and used (in) are scratch. */
 static LRP_INLINE void FN(sparse_viterbi_sample)(const FN(sparse_maxima) *v, ptrdiff_t i,
-                                                 T *restrict q)
+                                                 T *restrict q, ptrdiff_t *restrict used)
 {
     const ptrdiff_t in = v->s->in, out = v->s->out, ld = v->ld;
-    T q_most = 0;
-    for (ptrdiff_t k = 0; k < ld; k++) {
+    T best[SPARSE_LANES] = {0};
+    for (ptrdiff_t k = 0; k < ld; k++)
         q[k] = k < out ? v->q[i * out + k] : 0;
-        q_most = q[k] > q_most ? q[k] : q_most;
-    }
-    const T bound = q_most * v->largest_weight;
+    for (ptrdiff_t k0 = 0; k0 < ld; k0 += SPARSE_LANES)
+        LRP_LANE_LOOP
+        for (int l = 0; l < SPARSE_LANES; l++)
+            best[l] = q[k0 + l] > best[l] ? q[k0 + l] : best[l];
+    const T bound = FN(lanes_max)(best) * v->largest_weight;
     const int every_input = !(bound - bound == 0);
     const T *restrict a = v->a + i * in;
     T *restrict r = v->out + i * in;
-    for (ptrdiff_t j = 0; j < in; j++) {
-        const T row = a[j] != 0 || every_input ? FN(sparse_row_max)(v->wt + j * ld, q, ld) : 0;
-        r[j] = row;
+    for (ptrdiff_t j = 0; j < in; j++)
+        r[j] = 0;
+    const ptrdiff_t count = FN(sparse_used_inputs)(a, in, every_input, used);
+    /* four rows at a time; a short group repeats its first row */
+    for (ptrdiff_t t = 0; t < count; t += 4) {
+        const T *rows[4];
+        T most[4];
+        for (int u = 0; u < 4; u++)
+            rows[u] = v->wt + used[t + u < count ? t + u : t] * ld;
+        FN(sparse_rows_max)(rows, q, ld, most);
+        for (int u = 0; u < 4 && t + u < count; u++)
+            r[used[t + u]] = most[u];
     }
     FN(viterbi_scale)(r, a, 0, in, v->cap[i]);
 }
@@ -338,18 +376,20 @@ static LRP_INLINE lrp_status FN(sparse_maxima_items)(void *context, ptrdiff_t be
 {
     const FN(sparse_maxima) *v = context;
     T *scratch = lrp_alloc_aligned((size_t)v->ld, sizeof(T));
-    lrp_status status = scratch ? LRP_OK : LRP_ERR_NOMEM;
+    ptrdiff_t *used = lrp_alloc_array((size_t)v->s->in, sizeof(ptrdiff_t));
+    lrp_status status = scratch && used ? LRP_OK : LRP_ERR_NOMEM;
     ptrdiff_t first, last;
     lrp_chunk_span(begin, end, SPARSE_ITEM_SAMPLES, v->s->n, &first, &last);
     for (ptrdiff_t i = first; i < last && status == LRP_OK; i++) {
         if (lrp_team_stop(team, worker))
             status = LRP_ERR_INTERRUPTED;
         else if (v->q)
-            FN(sparse_viterbi_sample)(v, i, scratch);
+            FN(sparse_viterbi_sample)(v, i, scratch, used);
         else
-            FN(sparse_absmax_sample)(v, i, scratch);
+            FN(sparse_absmax_sample)(v, i, scratch, used);
     }
     free(scratch);
+    free(used);
     return status;
 }
 
