@@ -138,7 +138,7 @@ def test_dense_batches_and_small_ones_keep_the_products():
     assert _sparse_tiers(trace) == ["dense.forward.sparse_inputs"]
     with sl.trace_tiers() as trace:
         layer.kernel_relevance(KernelStep(REAL, rule=rules.Zero(), z=z), small, z)  # the real pass 256
-        # past 4,194,304 weights the per-call copy of the weights is not made
+        # past 4,194,304 weights the transposed copy of the weights is not made
         big = sl.Linear(np.zeros((2049, 2048), np.float32), np.zeros(2049, np.float32))
         big.weighted_sum(_sparse_batch(rng, 64, 2048, 0.1, np.float32), rules.Zero())
     assert _sparse_tiers(trace) == []

@@ -203,15 +203,16 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
     if (!beta)
         return LRP_ERR_NOMEM;
     lrp_status status;
-    T *wt;
+    const T *wt;
     ptrdiff_t ld;
+    void *own;
     if (s->n <= DENSE_FEW_SAMPLES)
         status = dense_traced(FN(few_absmax_run)(s, kind, gamma, a, w, beta, m),
                               "dense.absmax.few_samples");
-    else if (FN(sparse_maxima_pay)(s, kind, gamma, a, w, &wt, &ld)) {
+    else if (FN(sparse_maxima_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
         status = dense_traced(FN(sparse_absmax_run)(s, a, wt, ld, beta, m),
                               "dense.absmax.sparse_inputs");
-        free(wt);
+        free(own);
     } else if (s->n <= DENSE_WEIGHTS_FIRST_SAMPLES)
         status = dense_traced(FN(dense_weights_first)(s, kind, gamma, 1, a, w, beta, m),
                               "dense.absmax.weights_first");
@@ -417,12 +418,13 @@ lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_r
         return dense_traced(
             FN(zbox_boolean)(s, theta, t->absolute, a, w, low, high, z, r_out, r_in),
             "dense.boolean.zbox");
-    T *wt;
+    const T *wt;
     ptrdiff_t ld;
-    if (FN(sparse_verdicts_pay)(s, kind, gamma, a, w, &wt, &ld)) {
+    void *own;
+    if (FN(sparse_verdicts_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
         lrp_status status = FN(sparse_verdicts_run)(s, theta, t->absolute, a, z, wt, ld, r_out,
                                                     NULL, r_in, NULL);
-        free(wt);
+        free(own);
         return dense_traced(status, "dense.boolean.sparse_inputs");
     }
     return dense_traced(
@@ -520,12 +522,13 @@ lrp_status FN(lrp_dense_relevance_counting)(const lrp_dense_shape *s, const lrp_
         return dense_traced(FN(counting_pairs)(LRP_RULE_ZBOX, s, gamma, theta, t->absolute, a, w,
                                                low, high, z, r_out, r_in),
                             "dense.counting.zbox");
-    T *wt;
+    const T *wt;
     ptrdiff_t ld;
-    if (exact_in_double && FN(sparse_verdicts_pay)(s, kind, gamma, a, w, &wt, &ld)) {
+    void *own;
+    if (exact_in_double && FN(sparse_verdicts_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
         status = FN(sparse_verdicts_run)(s, theta, t->absolute, a, z, wt, ld, NULL, r_out, NULL,
                                          r_in);
-        free(wt);
+        free(own);
         return dense_traced(status, "dense.counting.sparse_inputs");
     }
     if (exact_in_double)
@@ -607,15 +610,16 @@ lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_r
     const T *cap = q + s->n * s->out;
     lrp_status status;
     const char *tier;
-    T *wt;
+    const T *wt;
     ptrdiff_t ld;
+    void *own;
     if (s->n <= DENSE_FEW_SAMPLES) {
         status = FN(few_transposed_run)(s, kind, gamma, 1, q, w, a, cap, r_in);
         tier = "dense.viterbi.few_samples";
-    } else if (FN(sparse_maxima_pay)(s, kind, gamma, a, w, &wt, &ld)) {
+    } else if (FN(sparse_maxima_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
         status = FN(sparse_viterbi_run)(s, a, wt, ld, q, cap, r_in);
         tier = "dense.viterbi.sparse_inputs";
-        free(wt);
+        free(own);
     } else {
         status = FN(packed_transposed_run)(s, kind, gamma, 1, q, w, a, cap, r_in);
         tier = "dense.viterbi.packed_product";

@@ -27,10 +27,11 @@ enum {
     SPARSE_PACK_ROWS = 64, /* inputs per packing item */
     SPARSE_PROBES = 64     /* samples the decision reads */
 };
-/* rho(W)^T is packed on every call, a cost that only a large batch repays:
- * the forward from SPARSE_MIN_FORWARD samples on, the real pass from
- * SPARSE_MIN_REAL (each where the sparse pass overtook the products); and
- * up to SPARSE_MAX_WEIGHTS weights the copy costs milliseconds and little
+/* rho(W)^T is packed once per layer where the weight cache keeps it, else
+ * on every call, a cost that only a large batch repays: the forward from
+ * SPARSE_MIN_FORWARD samples on, the real pass from SPARSE_MIN_REAL (each
+ * where the sparse pass overtook the products); and up to
+ * SPARSE_MAX_WEIGHTS weights the copy costs milliseconds and little
  * memory. */
 enum { SPARSE_MIN_FORWARD = 64, SPARSE_MIN_REAL = 256, SPARSE_MAX_WEIGHTS = 4194304 };
 #endif
@@ -46,7 +47,9 @@ enum { SPARSE_MIN_FORWARD = 64, SPARSE_MIN_REAL = 256, SPARSE_MAX_WEIGHTS = 4194
 #include "runtime/isa_dispatch.h"
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
+#include "runtime/weight_cache.h"
 #include "kernel/tuning.h"
+#include "products/products.h"
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
 #endif
@@ -118,23 +121,55 @@ static lrp_status FN(sparse_pack_task)(void *context, ptrdiff_t begin, ptrdiff_t
     return LRP_OK;
 }
 
-/* rho(w)^T, (in, *ld), freshly allocated, and SPARSE_COLS zeros after it
- * (the forward reads whole blocks of a row); NULL if out of memory. */
-static T *FN(sparse_pack)(const lrp_dense_shape *s, int kind, T gamma, const T *w, ptrdiff_t *ld)
+static lrp_status FN(sparse_weights_build)(void *context, void *data)
 {
+    FN(sparse_pack_job) *job = context;
+    T *wt = job->wt = data;
+    const ptrdiff_t values = job->in * job->ld;
+    memset(wt + values, 0, SPARSE_COLS * sizeof(T));
+    /* no interrupt: a copy of the weights, milliseconds at most */
+    (void)lrp_parallel_for_upto((job->in + SPARSE_PACK_ROWS - 1) / SPARSE_PACK_ROWS,
+                                (ptrdiff_t)((double)values / LRP_MIN_PACK_PER_THREAD),
+                                FN(sparse_pack_task), job, NULL);
+    T largest = 0;
+    for (ptrdiff_t c = 0; c < values; c++) /* NaN never wins; inf does */
+        largest = FN(absolute)(wt[c]) > largest ? FN(absolute)(wt[c]) : largest;
+    wt[values + SPARSE_COLS] = (T)FN(all_finite)(wt, values);
+    wt[values + SPARSE_COLS + 1] = largest;
+    return LRP_OK;
+}
+
+/* rho(w)^T, (in, *ld) (columns past out 0), then SPARSE_COLS zeros (the
+ * forward reads whole blocks of a row), then 1 if every rho(w) is finite
+ * (else 0) and the largest |rho(w)|: s->cache's entry where it has one,
+ * else packed into memory handed back in *own for the caller to free. NULL
+ * if out of memory. */
+static const T *FN(sparse_weights)(const lrp_dense_shape *s, int kind, T gamma, const T *w,
+                                   ptrdiff_t *ld, void **own)
+{
+    *own = NULL;
     *ld = (s->out + SPARSE_LANES - 1) / SPARSE_LANES * SPARSE_LANES;
     size_t count;
-    T *wt = lrp_checked_count(SPARSE_COLS, s->in, (size_t)*ld, &count) == LRP_OK
-                ? lrp_alloc_aligned(count, sizeof(T)) : NULL;
-    if (!wt)
+    if (lrp_checked_count(SPARSE_COLS + 2, s->in, (size_t)*ld, &count) != LRP_OK)
         return NULL;
-    memset(wt + s->in * *ld, 0, SPARSE_COLS * sizeof(T));
-    FN(sparse_pack_job) job = {w, s->in, s->out, *ld, kind, gamma, wt};
-    /* no interrupt: a copy of the weights, milliseconds at most */
-    (void)lrp_parallel_for_upto((s->in + SPARSE_PACK_ROWS - 1) / SPARSE_PACK_ROWS,
-                                (ptrdiff_t)((double)s->in * (double)s->out / LRP_MIN_PACK_PER_THREAD),
-                                FN(sparse_pack_task), &job, NULL);
-    return wt;
+    FN(sparse_pack_job) job = {w, s->in, s->out, *ld, kind, gamma, NULL};
+    /* rho has no multiply-add to fuse: the same bits on every instruction set */
+    const lrp_cache_key key = {.form = LRP_FORM_SPARSE_TRANSPOSED, .elem_size = (int)sizeof(T),
+                               .kind = kind, .gamma = (double)gamma, .rows = s->out,
+                               .cols = s->in, .groups = 1, .taps = 1, .count = count};
+    lrp_status status;
+    return lrp_weights_prepared(s->cache, w, &key, FN(sparse_weights_build), &job, own, &status);
+}
+
+/* Of FN(sparse_weights)'s wt for in inputs: whether every rho(w) is finite,
+ * and the largest |rho(w)|. */
+static LRP_INLINE int FN(sparse_weights_finite)(const T *wt, ptrdiff_t in, ptrdiff_t ld)
+{
+    return wt[in * ld + SPARSE_COLS] != 0;
+}
+static LRP_INLINE T FN(sparse_weights_largest)(const T *wt, ptrdiff_t in, ptrdiff_t ld)
+{
+    return wt[in * ld + SPARSE_COLS + 1];
 }
 
 typedef struct {
@@ -527,12 +562,13 @@ static lrp_status FN(sparse_inputs_run)(const lrp_dense_shape *s, int kind, T ga
                                         T *out)
 {
     ptrdiff_t ld;
-    T *wt = FN(sparse_pack)(s, kind, gamma, w, &ld);
+    void *own;
+    const T *wt = FN(sparse_weights)(s, kind, gamma, w, &ld, &own);
     if (!wt)
         return LRP_ERR_NOMEM;
     FN(sparse_pass) p = {.s = s, .wt = wt, .ld = ld, .a = a, .beta = beta, .x = x, .out = out};
     lrp_status status = FN(sparse_run)(&p);
-    free(wt);
+    free(own);
     return status;
 }
 

@@ -214,19 +214,19 @@ LRP_ISA_PLAIN_TASKS(sparse_verdict_task, FN(sparse_verdict_items))
 /* Whether the boolean or counting pass of a (n, in) takes this tier: at
  * most half its inputs nonzero (each sample runs its own nonzero inputs, no
  * union, so a zero input saves its pairs' work), and rho(W)^T finite (else
- * 0 rho(w) is NaN, whose verdict differs from 0's); *wt is then rho(W)^T
- * with row stride *ld, which the caller frees. */
+ * 0 rho(w) is NaN, whose verdict differs from 0's); *wt is then
+ * FN(sparse_weights), with row stride *ld, and the caller frees *own. */
 static int FN(sparse_verdicts_pay)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
-                                   const T *w, T **wt, ptrdiff_t *ld)
+                                   const T *w, const T **wt, ptrdiff_t *ld, void **own)
 {
-    *wt = NULL;
+    *wt = NULL, *own = NULL;
     if (!lrp_sparse_passes() || !FN(dense_sparse_within)(s, a, SPARSE_ITEM_SAMPLES, 2))
         return 0;
-    *wt = FN(sparse_pack)(s, kind, gamma, w, ld);
-    if (*wt && FN(all_finite)(*wt, s->in * *ld))
+    *wt = FN(sparse_weights)(s, kind, gamma, w, ld, own);
+    if (*wt && FN(sparse_weights_finite)(*wt, s->in, *ld))
         return 1;
-    free(*wt);
-    *wt = NULL;
+    free(*own);
+    *wt = NULL, *own = NULL;
     return 0;
 }
 
@@ -396,22 +396,17 @@ static LRP_INLINE lrp_status FN(sparse_maxima_items)(void *context, ptrdiff_t be
 LRP_ISA_PLAIN_TASKS(sparse_maxima_task, FN(sparse_maxima_items))
 
 /* Whether Viterbi's absmax or relevance of a (n, in) takes this tier: as
- * FN(sparse_verdicts_pay), which makes *wt. */
+ * FN(sparse_verdicts_pay). */
 static int FN(sparse_maxima_pay)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
-                                 const T *w, T **wt, ptrdiff_t *ld)
+                                 const T *w, const T **wt, ptrdiff_t *ld, void **own)
 {
-    return FN(sparse_verdicts_pay)(s, kind, gamma, a, w, wt, ld);
+    return FN(sparse_verdicts_pay)(s, kind, gamma, a, w, wt, ld, own);
 }
 
 static lrp_status FN(sparse_maxima_run)(FN(sparse_maxima) *v)
 {
     const lrp_dense_shape *s = v->s;
-    if (v->q) {
-        T largest = 0;
-        for (ptrdiff_t c = 0; c < s->in * v->ld; c++)
-            largest = FN(absolute)(v->wt[c]) > largest ? FN(absolute)(v->wt[c]) : largest;
-        v->largest_weight = largest;
-    }
+    v->largest_weight = FN(sparse_weights_largest)(v->wt, s->in, v->ld);
     const double pairs = (double)s->n * (double)s->in * (double)v->ld / 4;
     return lrp_parallel_for_upto((s->n + SPARSE_ITEM_SAMPLES - 1) / SPARSE_ITEM_SAMPLES,
                                  (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),

@@ -24,6 +24,7 @@ typedef struct {
 #define LRP_FORM_PACKED_LOG_A 4 /* conv_im2col.h: log|rho(W)| as max-plus products' A */
 #define LRP_FORM_LOG_ABS 5 /* composed_dense_products.h: log|rho(W)| of a dense layer */
 #define LRP_FORM_LARGEST_MAGNITUDE 6 /* composed_products.h: the largest |rho(w)| */
+#define LRP_FORM_SPARSE_TRANSPOSED 7 /* dense_sparse.h: rho(W)^T of the sparse passes */
 typedef lrp_status (*lrp_cache_build)(void *context, void *data);
 /* The prepared weights for key: the cache's entry, else built by
  * build(context, data) into fresh memory, which the cache keeps when it has
