@@ -183,7 +183,7 @@ lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
  * does the work and notes "dense.absmax.<tier>":
  *   zbox            the rule is z^B: FN(zbox_absmax)
  *   few_samples     n <= DENSE_FEW_SAMPLES: FN(few_absmax_run)
- *   sparse_inputs   inputs mostly zero (FN(sparse_maxima_pay)):
+ *   sparse_inputs   inputs mostly zero (FN(sparse_semirings_pay)):
  *                   FN(sparse_absmax_run)
  *   weights_first   n <= DENSE_WEIGHTS_FIRST_SAMPLES: FN(dense_weights_first)
  *   packed_product  otherwise: FN(packed_forward_run)
@@ -209,7 +209,7 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
     if (s->n <= DENSE_FEW_SAMPLES)
         status = dense_traced(FN(few_absmax_run)(s, kind, gamma, a, w, beta, m),
                               "dense.absmax.few_samples");
-    else if (FN(sparse_maxima_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
+    else if (FN(sparse_semirings_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
         status = dense_traced(FN(sparse_absmax_run)(s, a, wt, ld, beta, m),
                               "dense.absmax.sparse_inputs");
         free(own);
@@ -400,8 +400,8 @@ static LRP_INLINE lrp_status FN(zbox_boolean)(const lrp_dense_shape *s, T theta,
  * Tiers in order; the first whose condition holds does the work and notes
  * "dense.boolean.<tier>":
  *   zbox           the rule is z^B: FN(zbox_boolean), a division per pair
- *   sparse_inputs  n >= SPARSE_VERDICT_SAMPLES, inputs mostly zero
- *                  (FN(sparse_verdicts_pay)): FN(sparse_verdicts_run)
+ *   sparse_inputs  n >= SPARSE_ITEM_SAMPLES, inputs mostly zero
+ *                  (FN(sparse_semirings_pay)): FN(sparse_verdicts_run)
  *   intervals      otherwise: FN(dense_boolean_intervals), n_jk compared
  *                  with output k's passing interval (the same verdict)
  * Both tiers past zbox give the same R. */
@@ -421,7 +421,7 @@ lrp_status FN(lrp_dense_relevance_boolean)(const lrp_dense_shape *s, const lrp_r
     const T *wt;
     ptrdiff_t ld;
     void *own;
-    if (FN(sparse_verdicts_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
+    if (FN(sparse_semirings_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
         lrp_status status = FN(sparse_verdicts_run)(s, theta, t->absolute, a, z, wt, ld, r_out,
                                                     NULL, r_in, NULL);
         free(own);
@@ -498,8 +498,8 @@ static LRP_INLINE lrp_status FN(counting_pairs)(int kind, const lrp_dense_shape 
  * "dense.counting.<tier>":
  *   zbox           the rule is z^B: FN(counting_pairs)
  *   sparse_inputs  every sample's sum of R_k at most 2^53, so that double
- *                  sums are exact, n >= SPARSE_VERDICT_SAMPLES and inputs
- *                  mostly zero (FN(sparse_verdicts_pay)):
+ *                  sums are exact, n >= SPARSE_ITEM_SAMPLES and inputs
+ *                  mostly zero (FN(sparse_semirings_pay)):
  *                  FN(sparse_verdicts_run)
  *   intervals      sums at most 2^53 otherwise: FN(dense_counting_intervals)
  *   pairs          otherwise: FN(counting_pairs), whose additions are
@@ -525,7 +525,7 @@ lrp_status FN(lrp_dense_relevance_counting)(const lrp_dense_shape *s, const lrp_
     const T *wt;
     ptrdiff_t ld;
     void *own;
-    if (exact_in_double && FN(sparse_verdicts_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
+    if (exact_in_double && FN(sparse_semirings_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
         status = FN(sparse_verdicts_run)(s, theta, t->absolute, a, z, wt, ld, NULL, r_out, NULL,
                                          r_in);
         free(own);
@@ -584,7 +584,7 @@ static LRP_INLINE lrp_status FN(viterbi_pairs)(int kind, const lrp_dense_shape *
  *   zbox            the rule is z^B: FN(viterbi_pairs)
  *   few_samples     n <= DENSE_FEW_SAMPLES and every R_j it gives finite:
  *                   FN(few_transposed_run)
- *   sparse_inputs   inputs mostly zero (FN(sparse_maxima_pay)) and every
+ *   sparse_inputs   inputs mostly zero (FN(sparse_semirings_pay)) and every
  *                   R_j it gives finite: FN(sparse_viterbi_run)
  *   packed_product  every R_j it gives finite: FN(packed_transposed_run)
  *   pairs           otherwise: FN(viterbi_pairs)
@@ -616,7 +616,7 @@ lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_r
     if (s->n <= DENSE_FEW_SAMPLES) {
         status = FN(few_transposed_run)(s, kind, gamma, 1, q, w, a, cap, r_in);
         tier = "dense.viterbi.few_samples";
-    } else if (FN(sparse_maxima_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
+    } else if (FN(sparse_semirings_pay)(s, kind, gamma, a, w, &wt, &ld, &own)) {
         status = FN(sparse_viterbi_run)(s, a, wt, ld, q, cap, r_in);
         tier = "dense.viterbi.sparse_inputs";
         free(own);

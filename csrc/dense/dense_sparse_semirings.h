@@ -6,9 +6,8 @@
  * and its zero inputs are settled once for all of them.
  *
  * As in the intervals tier, pair (j, k) passes when n_jk = a_j rho(w_kj)
- * lies in output k's interval (FN(passing_interval)). Here each sample runs
- * its nonzero inputs j along row j of rho(W)^T (every output k, contiguous),
- * and every zero input takes the verdict of n = 0: with finite weights,
+ * lies in output k's interval (FN(passing_interval)). Every zero input
+ * takes the verdict of n = 0: with finite weights,
  * 0 rho(w_kj) is +-0, which compares as 0, so that verdict is the same for
  * all of a sample's zero inputs and is found once.
  *   boolean   R_j = OR_k: the run along row j stops at the first vector of
@@ -83,12 +82,13 @@ static LRP_INLINE int64_t FN(sparse_verdict_intervals)(const FN(sparse_verdicts)
     return total;
 }
 
-/* Whether n' = x (|n| when absolute) lies in [lo, hi]: under an absolute
+/* Whether n = aj w (|n| when absolute) lies in [lo, hi]: under an absolute
  * threshold hi is +inf, or NaN with lo (FN(passing_interval)), so lo alone
  * decides. */
-static LRP_INLINE LANE_INT FN(sparse_in_interval)(T x, T lo, T hi, int absolute)
+static LRP_INLINE LANE_INT FN(sparse_passes)(T aj, T w, T lo, T hi, int absolute)
 {
-    return absolute ? (LANE_INT)(x >= lo) : (LANE_INT)((x >= lo) & (x <= hi));
+    const T x = aj * w;
+    return absolute ? (LANE_INT)(FN(absolute)(x) >= lo) : (LANE_INT)((x >= lo) & (x <= hi));
 }
 
 /* Whether n = aj row[k] passes at some output k of [0, ld), looked for a
@@ -98,11 +98,8 @@ static LRP_INLINE int FN(sparse_any_passes)(T aj, const T *restrict row, const T
 {
     for (ptrdiff_t k0 = 0; k0 < ld; k0 += SPARSE_LANES) {
         LANE_INT any = 0;
-        for (ptrdiff_t k = k0; k < k0 + SPARSE_LANES; k++) {
-            T x = aj * row[k];
-            x = absolute ? FN(absolute)(x) : x;
-            any |= FN(sparse_in_interval)(x, lo[k], hi[k], absolute);
-        }
+        for (ptrdiff_t k = k0; k < k0 + SPARSE_LANES; k++)
+            any |= FN(sparse_passes)(aj, row[k], lo[k], hi[k], absolute);
         if (any)
             return 1;
     }
@@ -117,11 +114,8 @@ static LRP_INLINE int64_t FN(sparse_passing_sum)(T aj, const T *restrict row,
                                                  int absolute)
 {
     int64_t sum = 0;
-    for (ptrdiff_t k = 0; k < ld; k++) {
-        T x = aj * row[k];
-        x = absolute ? FN(absolute)(x) : x;
-        sum += count[k] & -(int64_t)FN(sparse_in_interval)(x, lo[k], hi[k], absolute);
-    }
+    for (ptrdiff_t k = 0; k < ld; k++)
+        sum += count[k] & -(int64_t)FN(sparse_passes)(aj, row[k], lo[k], hi[k], absolute);
     return sum;
 }
 static LRP_INLINE int64_t FN(sparse_passing_sum_narrow)(T aj, const T *restrict row,
@@ -131,11 +125,8 @@ static LRP_INLINE int64_t FN(sparse_passing_sum_narrow)(T aj, const T *restrict 
                                                         ptrdiff_t ld, int absolute)
 {
     LANE_INT sum = 0;
-    for (ptrdiff_t k = 0; k < ld; k++) {
-        T x = aj * row[k];
-        x = absolute ? FN(absolute)(x) : x;
-        sum += count[k] & -FN(sparse_in_interval)(x, lo[k], hi[k], absolute);
-    }
+    for (ptrdiff_t k = 0; k < ld; k++)
+        sum += count[k] & -FN(sparse_passes)(aj, row[k], lo[k], hi[k], absolute);
     return sum;
 }
 
@@ -211,12 +202,13 @@ static LRP_INLINE lrp_status FN(sparse_verdict_items)(void *context, ptrdiff_t b
 
 LRP_ISA_PLAIN_TASKS(sparse_verdict_task, FN(sparse_verdict_items))
 
-/* Whether the boolean or counting pass of a (n, in) takes this tier: at
- * most half its inputs nonzero (each sample runs its own nonzero inputs, no
- * union, so a zero input saves its pairs' work), and rho(W)^T finite (else
- * 0 rho(w) is NaN, whose verdict differs from 0's); *wt is then
- * FN(sparse_weights), with row stride *ld, and the caller frees *own. */
-static int FN(sparse_verdicts_pay)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
+/* Whether a boolean, counting or Viterbi pass of a (n, in) takes this
+ * tier: at most half its inputs nonzero (each sample runs its own nonzero
+ * inputs, no union, so a zero input saves its pairs' work), and rho(W)^T
+ * finite (else 0 rho(w) is NaN, whose verdict differs from 0's and whose
+ * Viterbi term is not 0); *wt is then FN(sparse_weights), with row stride
+ * *ld, and the caller frees *own. */
+static int FN(sparse_semirings_pay)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
                                    const T *w, const T **wt, ptrdiff_t *ld, void **own)
 {
     *wt = NULL, *own = NULL;
@@ -231,7 +223,7 @@ static int FN(sparse_verdicts_pay)(const lrp_dense_shape *s, int kind, T gamma, 
 }
 
 /* Boolean (r_bool -> out_bool) or counting (r_count -> out_count) relevance
- * of a Linear layer through rho(W)^T (FN(sparse_verdicts_pay)). */
+ * of a Linear layer through rho(W)^T (FN(sparse_semirings_pay)). */
 static lrp_status FN(sparse_verdicts_run)(const lrp_dense_shape *s, T theta, int absolute,
                                           const T *a, const T *z, const T *wt, ptrdiff_t ld,
                                           const uint8_t *r_bool, const int64_t *r_count,
@@ -239,8 +231,8 @@ static lrp_status FN(sparse_verdicts_run)(const lrp_dense_shape *s, T theta, int
 {
     FN(sparse_verdicts) v = {s, absolute, theta, a, z, wt, ld, r_bool, r_count, out_bool,
                              out_count};
-    /* about a quarter of the pairs: the nonzero inputs' (FN(dense_sparse_pays)) */
-    const double pairs = (double)s->n * (double)s->in * (double)ld / 4;
+    /* at most half the pairs: the nonzero inputs' (FN(sparse_semirings_pay)) */
+    const double pairs = (double)s->n * (double)s->in * (double)ld / 2;
     return lrp_parallel_for_upto((s->n + SPARSE_ITEM_SAMPLES - 1) / SPARSE_ITEM_SAMPLES,
                                  (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
                                  LRP_ISA_TASK(sparse_verdict_task), &v, s->interrupt);
@@ -257,7 +249,6 @@ typedef struct {
     T *out;             /* absmax: m (n, out); relevance: R_in (n, in) */
 } FN(sparse_maxima);
 
-/* m of sample i, through its nonzero inputs; most (ld) is scratch. */
 /* The inputs j of a (in values) with a_j != 0, or all of them with every:
  * their count, the indices in used. */
 static LRP_INLINE ptrdiff_t FN(sparse_used_inputs)(const T *restrict a, ptrdiff_t in, int every,
@@ -395,19 +386,12 @@ static LRP_INLINE lrp_status FN(sparse_maxima_items)(void *context, ptrdiff_t be
 
 LRP_ISA_PLAIN_TASKS(sparse_maxima_task, FN(sparse_maxima_items))
 
-/* Whether Viterbi's absmax or relevance of a (n, in) takes this tier: as
- * FN(sparse_verdicts_pay). */
-static int FN(sparse_maxima_pay)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
-                                 const T *w, const T **wt, ptrdiff_t *ld, void **own)
-{
-    return FN(sparse_verdicts_pay)(s, kind, gamma, a, w, wt, ld, own);
-}
-
 static lrp_status FN(sparse_maxima_run)(FN(sparse_maxima) *v)
 {
     const lrp_dense_shape *s = v->s;
     v->largest_weight = FN(sparse_weights_largest)(v->wt, s->in, v->ld);
-    const double pairs = (double)s->n * (double)s->in * (double)v->ld / 4;
+    /* at most half the pairs: the nonzero inputs' (FN(sparse_semirings_pay)) */
+    const double pairs = (double)s->n * (double)s->in * (double)v->ld / 2;
     return lrp_parallel_for_upto((s->n + SPARSE_ITEM_SAMPLES - 1) / SPARSE_ITEM_SAMPLES,
                                  (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
                                  LRP_ISA_TASK(sparse_maxima_task), v, s->interrupt);

@@ -16,6 +16,7 @@ enum { RELU_CHUNK = 65536 };
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/parallel.h"
+#include "products/products.h"
 
 typedef struct {
     const T *a;
@@ -59,18 +60,11 @@ static lrp_status FN(finite_items)(void *context, ptrdiff_t begin, ptrdiff_t end
 {
     FN(finite_job) *job = context;
     (void)worker, (void)team;
-    ptrdiff_t first, last;
-    lrp_chunk_span(begin, end, RELU_CHUNK, job->count, &first, &last);
-    const T *restrict x = job->x;
-    /* blocks of 64, so the compiler can vectorise the test; x - x is NaN
-     * exactly where x is infinite or NaN */
-    for (ptrdiff_t i = first; i < last && !atomic_load_explicit(&job->found, memory_order_relaxed);
-         i += 64) {
-        const ptrdiff_t stop = i + 64 < last ? i + 64 : last;
-        int bad = 0;
-        for (ptrdiff_t l = i; l < stop; l++)
-            bad |= !(x[l] - x[l] == 0);
-        if (bad)
+    for (ptrdiff_t item = begin;
+         item < end && !atomic_load_explicit(&job->found, memory_order_relaxed); item++) {
+        ptrdiff_t first, last;
+        lrp_chunk_span(item, item + 1, RELU_CHUNK, job->count, &first, &last);
+        if (!FN(all_finite)(job->x + first, last - first))
             atomic_store_explicit(&job->found, 1, memory_order_relaxed);
     }
     return LRP_OK;
