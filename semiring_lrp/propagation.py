@@ -335,9 +335,11 @@ def _check_health(walk, r, kept, stop):
     stay alive."""
     net, semiring = walk.net, walk.semiring
     n = len(r)
-    alive = walk.alive if kept is None else [diagnostics.alive_rows(k) for k in kept]
-    dead = np.flatnonzero(alive[0] & ~alive[-1])
+    ends = (walk.alive[0], walk.alive[-1]) if kept is None else \
+        (diagnostics.alive_rows(kept[0]), diagnostics.alive_rows(r))
+    dead = np.flatnonzero(ends[0] & ~ends[1])
     if dead.size:
+        alive = walk.alive if kept is None else [diagnostics.alive_rows(k) for k in kept]
         _warn_deaths(walk, alive, dead, stop, n)
     if walk.spec.thresholded:
         full = np.flatnonzero(diagnostics.saturated_rows(r))
