@@ -11,6 +11,7 @@ import json
 import lzma
 import os
 import pickle
+import pickletools
 import tokenize
 import warnings
 import zipfile
@@ -274,6 +275,56 @@ _STORAGE_ITEM_BYTES = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2,
 _LEGACY_PICKLES = 4
 
 
+class _BoundedReader:
+    """A stream's reads cut at the `left` bytes it still holds: a read of n
+    bytes allocates n before reading, and a pickle's declared lengths are
+    not to be believed."""
+
+    def __init__(self, stream, left):
+        self._stream = stream
+        self.left = max(left, 0)
+
+    def read(self, n=-1):
+        data = self._stream.read(self.left if n < 0 else min(n, self.left))
+        self.left -= len(data)
+        return data
+
+    def readline(self):
+        line = self._stream.readline(self.left)
+        self.left -= len(line)
+        return line
+
+
+# opcodes that store the stack's top in the memo under an index they name
+_MEMO_PUTS = frozenset(("PUT", "BINPUT", "LONG_BINPUT"))
+
+
+def _check_pickle_ops(path, stream, left):
+    """Walks one pickle's opcodes from `stream` (pickletools.genops, which
+    runs nothing) with reads cut at `left` bytes. Python's C unpickler
+    sizes its memo by the largest index a pickle names and reads a frame
+    or a string at its declared length before looking: a string must fit
+    in the stream (genops reads it), a frame in what is left of it, and a
+    memo index must be below the number of opcodes before it, as pickle
+    and torch.save number them."""
+    reader = _BoundedReader(stream, left)
+    for count, (op, arg, _) in enumerate(pickletools.genops(reader)):
+        if op.name in _MEMO_PUTS and arg > count:
+            _fail(path, f"its pickle stores memo entry {arg} after {count} opcodes")
+        if op.name == "FRAME" and arg > reader.left:
+            _fail(path, f"its pickle declares a frame of {arg} bytes where "
+                        f"{reader.left} are left")
+
+
+def _checked_load(path, stream, end, unpickler):
+    """unpickler(stream).load() for the pickle at the stream's position,
+    after `_check_pickle_ops` walked it; `end` is the stream's size."""
+    start = stream.tell()
+    _check_pickle_ops(path, stream, end - start)
+    stream.seek(start)
+    return unpickler.load()
+
+
 class _Stub:
     """Stands for every global a scanned pickle names: nothing is imported
     or run, the pickle's structure is only walked."""
@@ -323,9 +374,11 @@ def _check_legacy_storages(path, size):
         with open(path, "rb") as f:
             for _ in range(_LEGACY_PICKLES):
                 scan = _StorageScan(f)
-                scan.load()
+                _checked_load(path, f, size, scan)
                 storages.update(scan.storages)
     except (pickle.UnpicklingError, MemoryError, *_BROKEN_FILE) as err:
+        if str(err).startswith(os.fspath(path)):
+            raise
         _fail(path, f"cannot be read as a PyTorch state_dict ({type(err).__name__}: {err})")
     declared = sum(numel * _STORAGE_ITEM_BYTES.get(kind, 1) for kind, numel in storages.values())
     if declared > size:
@@ -376,8 +429,8 @@ class _ShapeScan(pickle.Unpickler):
         return _Stub()
 
 
-def _scan_shapes(path, stream):
-    state = _ShapeScan(stream).load()
+def _scan_shapes(path, stream, end):
+    state = _checked_load(path, stream, end, _ShapeScan(stream))
     if not isinstance(state, dict):
         _fail(path, f"holds a {type(state).__name__}, not a state_dict")
     return {key: tuple(value) for key, value in state.items()
@@ -401,11 +454,12 @@ def state_dict_shapes(path):
                 if len(pickles) != 1:
                     _fail(path, "is a zip archive but not a PyTorch file (no data.pkl)")
                 with archive.open(pickles[0]) as stream:
-                    return _scan_shapes(path, stream)
+                    return _scan_shapes(path, stream, archive.getinfo(pickles[0]).file_size)
+        size = os.path.getsize(path)
         with open(path, "rb") as f:
             for _ in range(_LEGACY_PICKLES - 1):  # magic number, protocol, system info
-                _StorageScan(f).load()
-            return _scan_shapes(path, f)
+                _checked_load(path, f, size, _StorageScan(f))
+            return _scan_shapes(path, f, size)
     except (pickle.UnpicklingError, MemoryError, *_BROKEN_FILE) as err:
         if str(err).startswith(path):
             raise

@@ -167,6 +167,68 @@ def test_legacy_storage_with_a_negative_count_is_a_malformed_file(tmp_path, torc
     assert torch_load_spy == []
 
 
+def _with_memo_index(raw, index):
+    """The pickle bytes with their first BINPUT (memo entry 0) renamed to
+    memo entry `index` (LONG_BINPUT)."""
+    at = raw.index(b"q\x00")
+    return raw[:at] + b"r" + struct.pack("<I", index) + raw[at + 2:]
+
+
+def test_legacy_pickle_naming_a_huge_memo_index_is_refused_before_it_is_sized(
+        tmp_path, torch_load_spy):
+    """Python's C unpickler sizes its memo by the largest index a pickle
+    names (2**25 entries: 512 MiB) before storing anything in it."""
+    import tracemalloc
+
+    path = tmp_path / "memo.pt"
+    torch.save({"fc.weight": torch.ones(1)}, path, _use_new_zipfile_serialization=False)
+    path.write_bytes(_with_memo_index(path.read_bytes(), 2**25))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"memo\.pt: its pickle stores memo entry "
+                                             r"33554432 after \d+ opcodes"):
+            sl.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    assert torch_load_spy == []
+
+
+def test_weights_names_of_a_zip_whose_pickle_names_a_huge_memo_index_are_refused(tmp_path):
+    """sl.models reads a weights file's names and shapes from its data.pkl
+    alone (state_dict_shapes), through the same check."""
+    import zipfile
+
+    from semiring_lrp.io import state_dict_shapes
+
+    saved, path = tmp_path / "saved.pt", tmp_path / "memo.pt"
+    torch.save({"fc.weight": torch.ones(1)}, saved)
+    assert state_dict_shapes(saved) == {"fc.weight": (1,)}
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("/data.pkl"):
+                data = _with_memo_index(data, 2**25)
+            target.writestr(info.filename, data)
+    with pytest.raises(ValueError, match=r"memo\.pt: its pickle stores memo entry 33554432"):
+        state_dict_shapes(path)
+
+
+def test_legacy_pickle_declaring_a_frame_beyond_the_file_is_refused(tmp_path, torch_load_spy):
+    """A protocol-4 frame is read at its declared size before it is used:
+    here 2**40 bytes, in a file of a few hundred."""
+    path = tmp_path / "frame.pt"
+    torch.save({"fc.weight": torch.ones(1)}, path, _use_new_zipfile_serialization=False)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\x80\x02")
+    path.write_bytes(b"\x80\x04\x95" + struct.pack("<Q", 2**40) + raw[2:])
+    with pytest.raises(ValueError, match=r"frame\.pt: its pickle declares a frame of "
+                                         r"1099511627776 bytes where \d+ are left"):
+        sl.load(path)
+    assert torch_load_spy == []
+
+
 def test_legacy_and_zip_state_dicts_of_an_mlp_still_load(tmp_path, torch_load_spy):
     model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
     x = np.random.default_rng(0).uniform(size=(2, 6)).astype(np.float32)
