@@ -1,6 +1,10 @@
 """Threads and instruction sets: every kernel path (AVX-512, AVX2, portable)
 against the literal reference and against each other, and results that do
 not depend on the thread count."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -216,6 +220,46 @@ def test_thread_count_from_environment():
         # NumPy and torch import with such a value: a warning and the default
         with pytest.warns(RuntimeWarning, match=f"SEMIRING_LRP_NUM_THREADS='{bad}'"):
             assert read({"SEMIRING_LRP_NUM_THREADS": bad, "OMP_NUM_THREADS": "5"}) == default
+
+
+_WORKER_CPUS_SCRIPT = """
+import os, sys, time
+import numpy as np
+import semiring_lrp as sl
+cpus = {int(c) for c in sys.argv[1].split(",")}
+before = set(os.listdir("/proc/self/task"))  # NumPy's BLAS threads, say
+os.sched_setaffinity(0, cpus)  # this thread's, inherited by the workers it starts
+rng = np.random.default_rng(0)
+net = sl.models.mnist_mlp()
+x = rng.random((300, 28, 28)).astype(np.float32)
+sl.set_num_threads(1)
+alone = [sl.relevance(net, x, semiring=s) for s in (sl.Real(), sl.Viterbi())]
+sl.set_num_threads(4)
+for _ in range(5):
+    time.sleep(0.05)  # long enough for an idle CPU to go to sleep
+    shared = [sl.relevance(net, x, semiring=s) for s in (sl.Real(), sl.Viterbi())]
+    assert all(np.array_equal(a, b) for a, b in zip(alone, shared))
+threads = set(os.listdir("/proc/self/task")) - before
+assert len(threads) == 3, threads  # the kept workers
+for tid in threads:
+    held = os.sched_getaffinity(int(tid))
+    assert held and held <= cpus, (tid, held, cpus)
+print("ok", len(threads))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux CPU affinity calls")
+@pytest.mark.parametrize("which", ["one", "all"])
+def test_worker_threads_stay_on_the_cpus_the_process_may_use(which):
+    """Kept workers found on their caller's CPU move to another CPU of the
+    ones the caller may use: on one CPU they stay, on all they never leave
+    that set; results are those of one thread."""
+    allowed = sorted(os.sched_getaffinity(0))
+    cpus = allowed[:1] if which == "one" else allowed
+    done = subprocess.run([sys.executable, "-c", _WORKER_CPUS_SCRIPT, ",".join(map(str, cpus))],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("ok")
 
 
 def test_instruction_set_choice(restore_kernels):

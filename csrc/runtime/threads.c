@@ -1,15 +1,25 @@
 /* Work split over threads. Kept worker threads, started on first use and
  * asleep between passes, run the ranges of one caller at a time: waking a
  * sleeping worker costs a few microseconds where starting a thread costs
- * tens, and a batch of small layers makes many passes. A second caller
+ * tens, and a batch of small layers makes many passes. A worker that ends
+ * its range, and a caller waiting for its workers, watch for the next
+ * round (or the last worker) for SPIN_NS before they sleep: the products
+ * of one pass follow each other within microseconds, and a thread whose
+ * CPU went idle can take a millisecond to run again. A worker woken on its
+ * caller's CPU moves to another (leave_callers_cpu). A second caller
  * meanwhile (another Python thread) gets threads of its own, created for
  * its pass and joined before it returns. A forked child starts with no kept
- * workers. Needs nothing but POSIX threads.
+ * workers. Needs POSIX threads; on Linux, also its CPU affinity calls.
  *
  * Items are cut into contiguous ranges, one per thread. Every kernel makes
  * each output the work of exactly one item, computed the same way whoever
  * runs it, so results never depend on the thread count. */
+#if defined(__linux__)
+#define _GNU_SOURCE /* sched_getcpu, sched_setaffinity */
+#include <sched.h>
+#else
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -88,6 +98,89 @@ static void *own_thread_main(void *arg)
  * caller's stack. */
 #define MAX_THREADS 256
 
+/* How long a thread watches for the next round before it sleeps. */
+#define SPIN_NS 1000000
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Whether, within SPIN_NS, *value (read without the lock) becomes `target`
+ * (reach 1) or leaves it (reach 0). */
+static int spin_until(const atomic_ulong *value, unsigned long target, int reach)
+{
+    const int64_t give_up = monotonic_ns() + SPIN_NS;
+    for (unsigned spins = 1;; spins++) {
+        if ((atomic_load_explicit(value, memory_order_acquire) == target) == reach)
+            return 1;
+        cpu_relax();
+        if (spins % 64 == 0 && monotonic_ns() >= give_up)
+            return 0;
+    }
+}
+
+/* The CPU the calling thread runs on, or -1 where the system does not say. */
+static int current_cpu(void)
+{
+#if defined(__linux__)
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
+
+/* The CPUs a kept worker may run on: those of the thread that started it. */
+typedef struct {
+#if defined(__linux__)
+    cpu_set_t cpus;
+#endif
+    int known;
+} worker_cpus;
+
+static worker_cpus cpus_of_this_thread(void)
+{
+    worker_cpus mine = {.known = 0};
+#if defined(__linux__)
+    mine.known = sched_getaffinity(0, sizeof mine.cpus, &mine.cpus) == 0;
+#endif
+    return mine;
+}
+
+/* Binds worker `index`, found on its caller's CPU, to another of its CPUs
+ * (the index-th other one, so that workers spread) and leaves it there.
+ * Linux wakes a thread on the waker's CPU when the other CPUs look busy,
+ * which a virtual CPU idle in its host does: the two would share one CPU
+ * until the load balancer acts, and for a pass whose worker sleeps between
+ * products that is every time it wakes. */
+static void leave_callers_cpu(const worker_cpus *allowed, int caller_cpu, int index)
+{
+#if defined(__linux__)
+    if (!allowed->known || caller_cpu < 0 || current_cpu() != caller_cpu)
+        return;
+    const int others = CPU_COUNT(&allowed->cpus) - (CPU_ISSET(caller_cpu, &allowed->cpus) != 0);
+    if (others < 1)
+        return;
+    int pick = (index - 1) % others;
+    cpu_set_t target;
+    CPU_ZERO(&target);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (cpu != caller_cpu && CPU_ISSET(cpu, &allowed->cpus) && pick-- == 0) {
+            CPU_SET(cpu, &target);
+            break;
+        }
+    sched_setaffinity(0, sizeof target, &target); /* a refusal leaves it where it is */
+#else
+    (void)allowed;
+    (void)caller_cpu;
+    (void)index;
+#endif
+}
+
 /* The kept workers, shared by every caller but serving one pass at a time. */
 static struct {
     pthread_mutex_t owner; /* held by the caller whose pass the workers run */
@@ -96,27 +189,37 @@ static struct {
     int started;           /* workers with indices 1 .. started exist */
     unsigned long round;   /* one per pass the workers run */
     int active, pending;   /* workers with a range this round; still running */
+    atomic_ulong round_seen, pending_seen; /* round and pending, for threads that spin */
+    int caller_cpu;        /* where this round's caller runs, or -1 */
     worker_job *jobs;      /* this round's ranges, jobs[i] for worker i */
     unsigned long first_round[MAX_THREADS]; /* the round current when i started */
 } workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, {0}};
+             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, -1, NULL, {0}};
 
 static void *kept_worker_main(void *arg)
 {
     const int index = (int)(intptr_t)arg;
+    const worker_cpus allowed = cpus_of_this_thread();
     pthread_mutex_lock(&workers.lock);
     unsigned long seen = workers.first_round[index];
     for (;;) {
+        pthread_mutex_unlock(&workers.lock);
+        spin_until(&workers.round_seen, seen, 0);
+        pthread_mutex_lock(&workers.lock);
         while (workers.round == seen)
             pthread_cond_wait(&workers.wake, &workers.lock);
         seen = workers.round;
         if (index > workers.active)
             continue;
         worker_job *job = &workers.jobs[index];
+        const int caller_cpu = workers.caller_cpu;
         pthread_mutex_unlock(&workers.lock);
+        leave_callers_cpu(&allowed, caller_cpu, index);
         run_job(job);
         pthread_mutex_lock(&workers.lock);
-        if (--workers.pending == 0)
+        atomic_store_explicit(&workers.pending_seen, (unsigned long)--workers.pending,
+                              memory_order_release);
+        if (workers.pending == 0)
             pthread_cond_signal(&workers.done);
     }
     return NULL;
@@ -131,6 +234,7 @@ static void workers_after_fork(void)
     pthread_cond_init(&workers.wake, NULL);
     pthread_cond_init(&workers.done, NULL);
     workers.started = workers.active = workers.pending = 0;
+    atomic_store(&workers.pending_seen, 0);
 }
 
 static void workers_register_fork(void) { pthread_atfork(NULL, NULL, workers_after_fork); }
@@ -162,13 +266,17 @@ static int run_on_kept_workers(worker_job *jobs, ptrdiff_t threads)
     const int helpers = workers.started < threads - 1 ? workers.started : (int)threads - 1;
     workers.jobs = jobs;
     workers.active = workers.pending = helpers;
+    workers.caller_cpu = current_cpu();
     workers.round++;
+    atomic_store_explicit(&workers.pending_seen, (unsigned long)helpers, memory_order_release);
+    atomic_store_explicit(&workers.round_seen, workers.round, memory_order_release);
     pthread_cond_broadcast(&workers.wake);
     pthread_mutex_unlock(&workers.lock);
     run_job(&jobs[0]);
     /* ranges no worker could be started for */
     for (ptrdiff_t t = helpers + 1; t < threads; t++)
         run_job(&jobs[t]);
+    spin_until(&workers.pending_seen, 0, 1);
     pthread_mutex_lock(&workers.lock);
     while (workers.pending > 0)
         pthread_cond_wait(&workers.done, &workers.lock);
