@@ -20,9 +20,10 @@ from . import _core
 __all__ = ["RelevanceWarning", "InputRangeWarning", "alive_rows", "saturated_rows",
            "nonzero_fraction"]
 
-# rows at least this long are tested one by one with a scan that stops at
-# the first nonzero value; shorter rows in one vectorised pass
-_LONG_ROW = 1024
+# the dtypes whose rows the C core scans, each stopping at its first nonzero
+_SCANNED = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.bool_, np.int8, np.int16,
+                                           np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                                           np.uint64))
 # the prefix of each row tested first for a zero: a row that is not
 # saturated almost always shows one there (MNIST's first pixels are blank)
 _PREFIX = 64
@@ -85,9 +86,8 @@ def alive_rows(r):
     """Whether each sample (first axis) of relevance r holds a nonzero value
     (-0 is zero, NaN is not)."""
     rows = _rows(r)
-    if rows.shape[1] >= _LONG_ROW and rows.dtype != np.bool_ and rows.flags.c_contiguous:
-        return np.fromiter((_core.any_nonzero(row) for row in rows), dtype=bool,
-                           count=len(rows))
+    if rows.dtype in _SCANNED:
+        return _core.rows_any_nonzero(rows)
     return rows.any(axis=1)
 
 

@@ -73,6 +73,36 @@ def test_any_nonzero_on_signed_zeros_and_nan(dtype):
     assert _core.any_nonzero(np.array([[0.0], [tiny]], dtype=dtype)[::-1])
 
 
+@pytest.mark.parametrize("columns", [1, 7, 64, 1025])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.bool_, np.int64, np.int8, ">f4"])
+def test_rows_any_nonzero_is_numpy_any_per_row(dtype, columns):
+    rng = np.random.default_rng(columns)
+    rows = np.zeros((9, columns), dtype=dtype)
+    for i, where in enumerate(rng.integers(0, columns, size=6)):
+        rows[i, where] = 1  # rows 6, 7, 8 stay zero
+    for view in (rows, rows[::-1], rows[:, ::-1], np.asfortranarray(rows), rows[2:2]):
+        got = _core.rows_any_nonzero(view)
+        assert got.dtype == np.bool_
+        np.testing.assert_array_equal(got, view.any(axis=1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_any_nonzero_on_signed_zeros_and_nan(dtype):
+    rows = np.full((3, 100), -0.0, dtype=dtype)
+    rows[1, 50] = np.nan
+    rows[2, 99] = np.finfo(dtype).smallest_subnormal
+    np.testing.assert_array_equal(_core.rows_any_nonzero(rows), [False, True, True])
+
+
+def test_rows_any_nonzero_refuses_other_shapes_and_types():
+    with pytest.raises(ValueError, match="2-D array, not 1-D"):
+        _core.rows_any_nonzero(np.zeros(3))
+    with pytest.raises(TypeError, match="float32, float64, bool or integer"):
+        _core.rows_any_nonzero(np.zeros((2, 3), dtype=np.complex64))
+    with pytest.raises(TypeError, match="NumPy array"):
+        _core.rows_any_nonzero([[0.0]])
+
+
 def test_any_nonzero_refuses_other_types():
     with pytest.raises(TypeError, match="float32, float64, bool or integer"):
         _core.any_nonzero(np.zeros(3, dtype=np.complex64))

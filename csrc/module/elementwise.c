@@ -72,36 +72,78 @@ static PyObject *py_relu(PyObject *self, PyObject *arg)
     return (PyObject *)out;
 }
 
-static PyObject *py_any_nonzero(PyObject *self, PyObject *arg)
+/* arg as a native, C-ordered array of a type any_nonzero reads, or NULL
+ * with TypeError naming `name`. */
+static PyArrayObject *nonzero_operand(PyObject *arg, const char *name)
 {
-    (void)self;
     if (!PyArray_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "any_nonzero needs a NumPy array, not %.100s",
+        PyErr_Format(PyExc_TypeError, "%s needs a NumPy array, not %.100s", name,
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
     const int typenum = PyArray_TYPE((PyArrayObject *)arg);
     if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64 && typenum != NPY_BOOL &&
         !PyTypeNum_ISINTEGER(typenum)) {
-        PyErr_Format(PyExc_TypeError, "any_nonzero takes float32, float64, bool or integer "
-                     "arrays, not %R", PyArray_DESCR((PyArrayObject *)arg));
+        PyErr_Format(PyExc_TypeError, "%s takes float32, float64, bool or integer "
+                     "arrays, not %R", name, PyArray_DESCR((PyArrayObject *)arg));
         return NULL;
     }
-    PyArrayObject *x = native_c_array(arg);
+    return native_c_array(arg);
+}
+
+/* Whether the count values of x (x's type: typenum, item size `item`)
+ * hold a nonzero value, -0 not being one. */
+static int any_nonzero_of(int typenum, npy_intp count, npy_intp item, const void *x)
+{
+    if (typenum == NPY_FLOAT32)
+        return lrp_any_nonzero_f32(count, x);
+    if (typenum == NPY_FLOAT64)
+        return lrp_any_nonzero_f64(count, x);
+    return lrp_any_nonzero_bytes((size_t)(count * item), x);
+}
+
+static PyObject *py_any_nonzero(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    PyArrayObject *x = nonzero_operand(arg, "any_nonzero");
     if (!x)
         return NULL;
-    const npy_intp count = PyArray_SIZE(x);
     int any;
     Py_BEGIN_ALLOW_THREADS
-    if (typenum == NPY_FLOAT32)
-        any = lrp_any_nonzero_f32(count, PyArray_DATA(x));
-    else if (typenum == NPY_FLOAT64)
-        any = lrp_any_nonzero_f64(count, PyArray_DATA(x));
-    else
-        any = lrp_any_nonzero_bytes((size_t)PyArray_NBYTES(x), PyArray_DATA(x));
+    any = any_nonzero_of(PyArray_TYPE(x), PyArray_SIZE(x), PyArray_ITEMSIZE(x), PyArray_DATA(x));
     Py_END_ALLOW_THREADS
     Py_DECREF(x);
     return PyBool_FromLong(any);
+}
+
+static PyObject *py_rows_any_nonzero(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    PyArrayObject *x = nonzero_operand(arg, "rows_any_nonzero");
+    if (!x)
+        return NULL;
+    if (PyArray_NDIM(x) != 2) {
+        PyErr_Format(PyExc_ValueError, "rows_any_nonzero needs a 2-D array, not %d-D",
+                     PyArray_NDIM(x));
+        Py_DECREF(x);
+        return NULL;
+    }
+    const npy_intp rows = PyArray_DIM(x, 0), columns = PyArray_DIM(x, 1);
+    PyArrayObject *any = (PyArrayObject *)PyArray_SimpleNew(1, &rows, NPY_BOOL);
+    if (!any) {
+        Py_DECREF(x);
+        return NULL;
+    }
+    const int typenum = PyArray_TYPE(x);
+    const npy_intp item = PyArray_ITEMSIZE(x);
+    const char *data = PyArray_DATA(x);
+    npy_bool *out = PyArray_DATA(any);
+    Py_BEGIN_ALLOW_THREADS
+    for (npy_intp i = 0; i < rows; i++)
+        out[i] = (npy_bool)any_nonzero_of(typenum, columns, item, data + i * columns * item);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(x);
+    return (PyObject *)any;
 }
 
 static PyObject *py_all_finite(PyObject *self, PyObject *arg)
@@ -142,6 +184,9 @@ PyMethodDef elementwise_methods[] = {
     {"any_nonzero", py_any_nonzero, METH_O,
      "any_nonzero(x) -> whether x (float32, float64, bool or integer) holds a nonzero\n"
      "value (NaN is one, -0 is not), stopping at the first."},
+    {"rows_any_nonzero", py_rows_any_nonzero, METH_O,
+     "rows_any_nonzero(x) -> for each row of the 2-D array x (as any_nonzero takes),\n"
+     "whether it holds a nonzero value: a bool array, each row stopping at its first."},
     {"all_finite", py_all_finite, METH_O,
      "all_finite(x) -> whether every value of x (float32 or float64) is finite, over\n"
      "the threads."},
