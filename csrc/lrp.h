@@ -371,6 +371,10 @@ int lrp_any_nonzero_bytes(size_t count, const void *data);
  * Results do not depend on the count. */
 void lrp_set_num_threads(int n);
 int lrp_num_threads(void);
+/* Wakes the kept worker threads to watch for the next pass (for a short
+ * while) before the caller gets to it, so that waking them overlaps the
+ * caller's own work: a worker asleep for long can take a millisecond. */
+void lrp_wake_workers(void);
 
 /* Instruction sets of the packed products and threshold kernels: x86-64
  * runs portable and those of AVX2 and AVX-512 its CPU has; aarch64 runs

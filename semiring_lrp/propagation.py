@@ -186,6 +186,7 @@ def relevance(net, x, target=None, semiring=None, rule=None, init="one", return_
     gives an `InputRangeWarning`. Silence them with
     `warnings.simplefilter("ignore", sl.RelevanceWarning)`.
     """
+    _core.wake_workers()  # they wake while the arguments are checked
     semiring, rules, stop, maxpool = checked_arguments(net, semiring, rule, init, maxpool, layer)
     if return_all and stop != 0:
         raise ValueError(f"return_all gives every layer's relevance; layer={layer!r} asks "

@@ -262,6 +262,32 @@ def test_worker_threads_stay_on_the_cpus_the_process_may_use(which):
     assert done.stdout.startswith("ok")
 
 
+def test_waking_the_workers_from_another_thread_changes_nothing(restore_kernels):
+    """lrp_wake_workers only nudges the kept workers: called at any moment,
+    from any thread, while passes run, it neither blocks nor alters them."""
+    import threading
+
+    sl.set_num_threads(2)
+    net = sl.models.mnist_mlp()
+    x = np.random.default_rng(1).random((200, 28, 28)).astype(np.float32)
+    expected = sl.relevance(net, x, semiring=sl.Viterbi())
+    stop = threading.Event()
+
+    def nudge():
+        while not stop.is_set():
+            _core.wake_workers()
+
+    nudger = threading.Thread(target=nudge)
+    nudger.start()
+    try:
+        for _ in range(20):
+            assert np.array_equal(sl.relevance(net, x, semiring=sl.Viterbi()), expected)
+    finally:
+        stop.set()
+        nudger.join(timeout=60)
+    assert not nudger.is_alive()
+
+
 def test_instruction_set_choice(restore_kernels):
     assert sl.instruction_set() in ISAS
     with pytest.raises(ValueError, match="unknown instruction set"):

@@ -21,6 +21,13 @@ static PyObject *py_num_threads(PyObject *self, PyObject *unused)
     return PyLong_FromLong(lrp_num_threads());
 }
 
+static PyObject *py_wake_workers(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    lrp_wake_workers();
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_set_isa(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -166,6 +173,8 @@ static PyObject *py_trace_stop(PyObject *self, PyObject *unused)
 }
 
 PyMethodDef runtime_methods[] = {
+    {"wake_workers", py_wake_workers, METH_NOARGS,
+     "wake_workers(): wakes the worker threads to watch for the pass about to come."},
     {"set_num_threads", py_set_num_threads, METH_O,
      "set_num_threads(n): threads of every later pass (1 to 1024)."},
     {"num_threads", py_num_threads, METH_NOARGS, "num_threads() -> the thread count in use."},

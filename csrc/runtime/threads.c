@@ -2,11 +2,13 @@
  * asleep between passes, run the ranges of one caller at a time: waking a
  * sleeping worker costs a few microseconds where starting a thread costs
  * tens, and a batch of small layers makes many passes. A worker that ends
- * its range, and a caller waiting for its workers, watch for the next
- * round (or the last worker) for SPIN_NS before they sleep: the products
- * of one pass follow each other within microseconds, and a thread whose
- * CPU went idle can take a millisecond to run again. A worker woken on its
- * caller's CPU moves to another (leave_callers_cpu). A second caller
+ * its range watches for the next round, and a caller for its workers to
+ * finish, a while before they sleep (SPIN_NS, CALLER_SPIN_NS): the
+ * products of one pass follow each other within microseconds, and a
+ * thread whose CPU went idle can take a millisecond to run again. For the
+ * same reason a caller about to start a pass wakes the workers first
+ * (lrp_wake_workers). A worker woken on its caller's CPU moves to another
+ * (leave_callers_cpu). A second caller
  * meanwhile (another Python thread) gets threads of its own, created for
  * its pass and joined before it returns. A forked child starts with no kept
  * workers. Needs POSIX threads; on Linux, also its CPU affinity calls.
@@ -24,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lrp.h"
 #include "runtime/parallel.h"
@@ -98,8 +101,13 @@ static void *own_thread_main(void *arg)
  * caller's stack. */
 #define MAX_THREADS 256
 
-/* How long a thread watches for the next round before it sleeps. */
+/* How long a worker watches for the next round before it sleeps, and a
+ * caller for its workers to finish (longer: a caller woken from sleep is
+ * put on its worker's CPU as readily as the other way round). Neither
+ * watches when there are more threads than CPUs, where it would take a
+ * CPU from a thread with work. */
 #define SPIN_NS 1000000
+#define CALLER_SPIN_NS 10000000
 
 static void cpu_relax(void)
 {
@@ -110,11 +118,13 @@ static void cpu_relax(void)
 #endif
 }
 
-/* Whether, within SPIN_NS, *value (read without the lock) becomes `target`
- * (reach 1) or leaves it (reach 0). */
-static int spin_until(const atomic_ulong *value, unsigned long target, int reach)
+/* Whether, within ns nanoseconds, *value (read without the lock) becomes
+ * `target` (reach 1) or leaves it (reach 0). */
+static int spin_until(const atomic_ulong *value, unsigned long target, int reach, int64_t ns)
 {
-    const int64_t give_up = monotonic_ns() + SPIN_NS;
+    if (ns <= 0)
+        return 0;
+    const int64_t give_up = monotonic_ns() + ns;
     for (unsigned spins = 1;; spins++) {
         if ((atomic_load_explicit(value, memory_order_acquire) == target) == reach)
             return 1;
@@ -132,6 +142,19 @@ static int current_cpu(void)
 #else
     return -1;
 #endif
+}
+
+/* Whether a round of `threads` threads has a CPU for each (the CPUs
+ * online, counted once). */
+static int threads_fit(ptrdiff_t threads)
+{
+    static atomic_long online;
+    long cpus = atomic_load(&online);
+    if (cpus == 0) {
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        atomic_store(&online, cpus > 0 ? cpus : 1);
+    }
+    return threads <= cpus;
 }
 
 /* The CPUs a kept worker may run on: those of the thread that started it. */
@@ -191,10 +214,14 @@ static struct {
     int active, pending;   /* workers with a range this round; still running */
     atomic_ulong round_seen, pending_seen; /* round and pending, for threads that spin */
     int caller_cpu;        /* where this round's caller runs, or -1 */
+    int64_t spin_ns;       /* how long this round's workers watch for the next */
     worker_job *jobs;      /* this round's ranges, jobs[i] for worker i */
     unsigned long first_round[MAX_THREADS]; /* the round current when i started */
 } workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, -1, NULL, {0}};
+             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, -1, 0, NULL, {0}};
+
+/* 1 + the CPU worker i runs its range on, 0 while it has none. */
+static atomic_int worker_cpu[MAX_THREADS];
 
 static void *kept_worker_main(void *arg)
 {
@@ -202,12 +229,16 @@ static void *kept_worker_main(void *arg)
     const worker_cpus allowed = cpus_of_this_thread();
     pthread_mutex_lock(&workers.lock);
     unsigned long seen = workers.first_round[index];
+    int64_t spin_ns = workers.spin_ns;
     for (;;) {
         pthread_mutex_unlock(&workers.lock);
-        spin_until(&workers.round_seen, seen, 0);
+        spin_until(&workers.round_seen, seen, 0, spin_ns);
         pthread_mutex_lock(&workers.lock);
-        while (workers.round == seen)
+        if (workers.round == seen) {
             pthread_cond_wait(&workers.wake, &workers.lock);
+            if (workers.round == seen)
+                continue; /* woken ahead of a round (lrp_wake_workers): watch for it */
+        }
         seen = workers.round;
         if (index > workers.active)
             continue;
@@ -215,8 +246,11 @@ static void *kept_worker_main(void *arg)
         const int caller_cpu = workers.caller_cpu;
         pthread_mutex_unlock(&workers.lock);
         leave_callers_cpu(&allowed, caller_cpu, index);
+        atomic_store(&worker_cpu[index], 1 + current_cpu());
         run_job(job);
+        atomic_store(&worker_cpu[index], 0);
         pthread_mutex_lock(&workers.lock);
+        spin_ns = workers.spin_ns;
         atomic_store_explicit(&workers.pending_seen, (unsigned long)--workers.pending,
                               memory_order_release);
         if (workers.pending == 0)
@@ -238,6 +272,37 @@ static void workers_after_fork(void)
 }
 
 static void workers_register_fork(void) { pthread_atfork(NULL, NULL, workers_after_fork); }
+
+void lrp_wake_workers(void)
+{
+    pthread_mutex_lock(&workers.lock);
+    if (workers.started > 0)
+        pthread_cond_broadcast(&workers.wake);
+    pthread_mutex_unlock(&workers.lock);
+}
+
+/* The caller's wait for its `helpers` workers: it watches for the last to
+ * finish for up to `ns`, unless one runs on its own CPU, whose time the
+ * watching would take. */
+static void caller_watches(int helpers, int64_t ns)
+{
+    if (ns <= 0)
+        return;
+    const int here = 1 + current_cpu();
+    const int64_t give_up = monotonic_ns() + ns;
+    for (unsigned spins = 1;; spins++) {
+        if (atomic_load_explicit(&workers.pending_seen, memory_order_acquire) == 0)
+            return;
+        cpu_relax();
+        if (spins % 64 != 0)
+            continue;
+        if (monotonic_ns() >= give_up)
+            return;
+        for (int i = 1; i <= helpers; i++)
+            if (here > 0 && atomic_load(&worker_cpu[i]) == here)
+                return;
+    }
+}
 
 /* Runs jobs[1 .. threads) on the kept workers (starting more if needed) and
  * jobs[0] here; 0 if they are busy with another caller's pass. */
@@ -267,6 +332,8 @@ static int run_on_kept_workers(worker_job *jobs, ptrdiff_t threads)
     workers.jobs = jobs;
     workers.active = workers.pending = helpers;
     workers.caller_cpu = current_cpu();
+    const int fit = threads_fit(threads);
+    workers.spin_ns = fit ? SPIN_NS : 0;
     workers.round++;
     atomic_store_explicit(&workers.pending_seen, (unsigned long)helpers, memory_order_release);
     atomic_store_explicit(&workers.round_seen, workers.round, memory_order_release);
@@ -276,7 +343,7 @@ static int run_on_kept_workers(worker_job *jobs, ptrdiff_t threads)
     /* ranges no worker could be started for */
     for (ptrdiff_t t = helpers + 1; t < threads; t++)
         run_job(&jobs[t]);
-    spin_until(&workers.pending_seen, 0, 1);
+    caller_watches(helpers, fit ? CALLER_SPIN_NS : 0);
     pthread_mutex_lock(&workers.lock);
     while (workers.pending > 0)
         pthread_cond_wait(&workers.done, &workers.lock);
