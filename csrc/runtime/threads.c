@@ -144,15 +144,21 @@ static int current_cpu(void)
 #endif
 }
 
-/* Whether a round of `threads` threads has a CPU for each (the CPUs
- * online, counted once). */
+/* Whether a round of `threads` threads has a CPU for each: the CPUs the
+ * first caller may run on (as the default thread count counts them), else
+ * those online; counted once. */
 static int threads_fit(ptrdiff_t threads)
 {
-    static atomic_long online;
-    long cpus = atomic_load(&online);
+    static atomic_long counted;
+    long cpus = atomic_load(&counted);
     if (cpus == 0) {
-        cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        atomic_store(&online, cpus > 0 ? cpus : 1);
+#if defined(__linux__)
+        cpu_set_t mine;
+        cpus = sched_getaffinity(0, sizeof mine, &mine) == 0 ? CPU_COUNT(&mine) : 0;
+#endif
+        if (cpus <= 0)
+            cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        atomic_store(&counted, cpus > 0 ? cpus : 1);
     }
     return threads <= cpus;
 }
@@ -269,6 +275,8 @@ static void workers_after_fork(void)
     pthread_cond_init(&workers.done, NULL);
     workers.started = workers.active = workers.pending = 0;
     atomic_store(&workers.pending_seen, 0);
+    for (int i = 0; i < MAX_THREADS; i++)
+        atomic_store(&worker_cpu[i], 0);
 }
 
 static void workers_register_fork(void) { pthread_atfork(NULL, NULL, workers_after_fork); }
