@@ -392,9 +392,11 @@ lrp_status lrp_set_isa(lrp_isa isa); /* LRP_ERR_ARG if this CPU lacks it */
 int lrp_isa_runs(lrp_isa isa);      /* whether lrp_set_isa accepts it here */
 
 /* Dense layers send a batch whose inputs are mostly zero (MNIST pixels)
- * through passes that read only the weights of nonzero inputs, with the
- * products' results, unless switched off (for tests and comparisons); a
- * pass that takes them notes the tier "dense.<pass>.sparse_inputs". */
+ * through passes that read only the weights of nonzero inputs, and Conv2d
+ * layers their max products (Viterbi's absmax and transposed pass), with
+ * the products' results, unless switched off (for tests and comparisons);
+ * a pass that takes them notes the tier "dense.<pass>.sparse_inputs" or
+ * "conv.<pass>.sparse_inputs". */
 void lrp_set_sparse_passes(int on);
 int lrp_sparse_passes(void);
 

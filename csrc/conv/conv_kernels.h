@@ -773,6 +773,9 @@ lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, c
 
 /* Absmax: m = max(|beta_k|, max_j |n_jk|). The first tier whose condition
  * holds:
+ *   sparse_inputs   as packed_product, float32 on AVX-512, unit stride, one
+ *                   group, 32 output channels at least (FN(sparse_max_applies)):
+ *                   the max product over the nonzero inputs only
  *   packed_product  not z^B, 4 output channels per group at least
  *                   (lrp_conv_uses_product): a max product
  *   direct          the rest: rows of CONV_BLOCK output channels, tap by tap */
@@ -786,7 +789,8 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
     const T gamma = (T)rule->gamma;
     if (lrp_conv_uses_product(kind, s, 0)) {
         const FN(conv_sum_form) im2col = {0, 0}; /* Winograd's products only sum */
-        lrp_trace_tier("conv.absmax.packed_product");
+        lrp_trace_tier(FN(sparse_max_applies)(s) ? "conv.absmax.sparse_inputs"
+                                                 : "conv.absmax.packed_product");
         return FN(conv_sum_product)(&im2col, kind, 1, s, gamma, a, w, b, m);
     }
     lrp_trace_tier("conv.absmax.direct");
@@ -913,6 +917,9 @@ lrp_status FN(lrp_conv_relevance_counting)(const lrp_conv_shape *s, const lrp_ru
 
 /* Viterbi: R_j = max_k |n_jk| / (m_k + 1e-9) * R_k. The first tier whose
  * condition holds:
+ *   sparse_inputs   as packed_product, float32 on AVX-512, one group, 32
+ *                   input channels at least (FN(sparse_max_applies)): the
+ *                   max product over the nonzero ratios only
  *   packed_product  not z^B, unit stride, 4 input channels per group at
  *                   least (lrp_conv_uses_product), and every R_j finite:
  *                   |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), a max
@@ -934,7 +941,9 @@ lrp_status FN(lrp_conv_relevance_viterbi)(const lrp_conv_shape *s, const lrp_rul
         if (status != LRP_OK)
             return status;
         if (FN(all_finite)(r_in, s->n * s->in_c * s->in_h * s->in_w)) {
-            lrp_trace_tier("conv.viterbi.packed_product");
+            const lrp_conv_shape view = lrp_conv_transposed_view(s);
+            lrp_trace_tier(FN(sparse_max_applies)(&view) ? "conv.viterbi.sparse_inputs"
+                                                         : "conv.viterbi.packed_product");
             return LRP_OK;
         }
     }

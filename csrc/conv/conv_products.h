@@ -21,6 +21,7 @@
 
 #include "lrp.h"
 #include "conv/conv_im2col.h"
+#include "conv/conv_sparse_max.h"
 #include "conv/conv_winograd.h"
 #include "products/microkernels.h"
 #include "products/products.h"
@@ -30,7 +31,8 @@
  * where that pays (FN(conv_winograd_pays)), in its one-pass form with
  * `strips` strips of nr tiles per item (FN(winograd_one_pass_strips)) or,
  * with strips 0, in its wide form; else as W times the im2col of the input
- * (conv_im2col.h). Max products are always the latter. */
+ * (conv_im2col.h). Max products are the latter, or go over the nonzero
+ * inputs only (conv_sparse_max.h). */
 typedef struct {
     int winograd;
     ptrdiff_t strips;
@@ -65,10 +67,14 @@ static lrp_status FN(conv_sum_product)(const FN(conv_sum_form) *form, int kind, 
     if (!beta)
         return LRP_ERR_NOMEM;
     FN(conv_product) cp = {*s, a, max, NULL, 0, z, beta, NULL, NULL, PRODUCT_SUM};
-    lrp_status status =
-        form->winograd ? FN(conv_winograd_run)(&cp, kind, gamma, w, 0, form->strips, s->interrupt)
-                       : FN(conv_product_run)(&cp, max ? PRODUCT_MAX : PRODUCT_SUM, kind, gamma,
-                                              w, 0, s->interrupt);
+    lrp_status status;
+    if (form->winograd)
+        status = FN(conv_winograd_run)(&cp, kind, gamma, w, 0, form->strips, s->interrupt);
+    else if (max && FN(sparse_max_applies)(s))
+        status = FN(sparse_max_run)(s, kind, gamma, w, 0, a, beta, NULL, NULL, z);
+    else
+        status = FN(conv_product_run)(&cp, max ? PRODUCT_MAX : PRODUCT_SUM, kind, gamma, w, 0,
+                                      s->interrupt);
     free(beta);
     return status;
 }
@@ -102,8 +108,12 @@ static lrp_status FN(conv_viterbi_product)(int kind, const lrp_conv_shape *s, T 
     FN(quotients_run)(r_out, m, out_total, 1, q);
     T *cap = q + out_total;
     FN(row_maxima)(r_out, s->n, out_sample, cap);
+    const lrp_conv_shape view = lrp_conv_transposed_view(s);
     const FN(conv_sum_form) im2col = {0, 0};
-    lrp_status status = FN(conv_transposed_product)(&im2col, kind, 1, s, gamma, a, w, q, cap, r_in);
+    lrp_status status =
+        FN(sparse_max_applies)(&view)
+            ? FN(sparse_max_run)(&view, kind, gamma, w, 1, q, NULL, a, cap, r_in)
+            : FN(conv_transposed_product)(&im2col, kind, 1, s, gamma, a, w, q, cap, r_in);
     free(q);
     return status;
 }

@@ -114,10 +114,12 @@ static PyMethodDef testing_methods[] = {
      "variable SEMIRING_LRP_POISON=1 sets it at import)."},
     {"poison", py_poison, METH_NOARGS, "poison() -> whether new outputs start as 0xFF bytes."},
     {"set_sparse_passes", py_set_sparse_passes, METH_O,
-     "set_sparse_passes(on): whether dense layers may take their sparse-input passes\n"
+     "set_sparse_passes(on): whether dense layers and conv max products may take their\n"
+     "sparse-input passes\n"
      "(the products' results either way)."},
     {"sparse_passes", py_sparse_passes, METH_NOARGS,
-     "sparse_passes() -> whether dense layers may take their sparse-input passes."},
+     "sparse_passes() -> whether dense layers and conv max products may take their\n"
+     "sparse-input passes."},
     {"set_composed_fast_tiers", py_set_composed_fast_tiers, METH_O,
      "set_composed_fast_tiers(on): whether composed semirings may take their faster\n"
      "tiers (products, counting) rather than the generic one (the same values up to\n"

@@ -25,6 +25,7 @@ typedef struct {
 #define LRP_FORM_LOG_ABS 5 /* composed_dense_products.h: log|rho(W)| of a dense layer */
 #define LRP_FORM_LARGEST_MAGNITUDE 6 /* composed_products.h: the largest |rho(w)| */
 #define LRP_FORM_SPARSE_TRANSPOSED 7 /* dense_sparse.h: rho(W)^T of the sparse passes */
+#define LRP_FORM_SPARSE_MAX 8 /* conv_sparse_max.h: |rho(W)| by blocks of lanes and chunks */
 typedef lrp_status (*lrp_cache_build)(void *context, void *data);
 /* The prepared weights for key: the cache's entry, else built by
  * build(context, data) into fresh memory, which the cache keeps when it has

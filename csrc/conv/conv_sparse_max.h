@@ -1,0 +1,377 @@
+/* Conv2d max products of inputs that are mostly zero (Viterbi's absmax
+ * and transposed pass, whose inputs are ReLU outputs or relevance ratios),
+ * written once against T and FN(), included by conv_products.h; the tier
+ * runs for 3x3 float32 layers on AVX-512 (FN(sparse_max_applies)):
+ *   out[o, p] = max(max over (i, tap) of |rho(W)|[o, i, tap] * |x|[i, p + tap], 0)
+ * then the packed product's epilogue (max with |beta|, or Viterbi's scale).
+ * Per sample, each input pixel lists its nonzero values, chunk by chunk of
+ * SPARSE_MAX_CHUNK input channels. An item (a block of SPARSE_MAX_LANES
+ * output channels, a band of output rows) walks the input pixels that reach
+ * its band: each listed value goes into the nine output pixels it reaches
+ * at once (nine taps times two vectors of maxima in registers), which then
+ * join the band's maxima in memory; a chunk's weights (32 x 9 x 32 values,
+ * 36 KiB) stay in L1 meanwhile. A zero input costs nothing, a pixel with
+ * none in a chunk a load.
+ * Every term is one rounded product and max is exact, so this gives the
+ * packed product's bits (a zero input adds 0, which max ignores: every term
+ * is at least 0). */
+#include "kernel/template.h"
+#include "kernel/rule_math.h"
+
+#ifndef SEMIRING_LRP_CONV_SPARSE_MAX_SIZES /* once per unit: the same for every T */
+#define SEMIRING_LRP_CONV_SPARSE_MAX_SIZES
+enum {
+    SPARSE_MAX_LANES = 32,       /* output channels per block: two float vectors */
+    SPARSE_MAX_CHUNK = 32,       /* input channels per list */
+    SPARSE_MAX_TAPS = 9,         /* 3 x 3 */
+    SPARSE_MAX_ITEMS = 16,       /* items per sample at least, so that threads share evenly */
+    SPARSE_MAX_LIST_PIXELS = 512 /* input pixels per listing item */
+};
+#endif
+
+#ifndef LRP_INSTANCE_CONV_SPARSE_MAX /* once per instance */
+#define LRP_INSTANCE_CONV_SPARSE_MAX
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lrp.h"
+#include "kernel/compiler.h"
+#include "kernel/tuning.h"
+#include "products/products_inline.h"
+#include "runtime/isa_dispatch.h"
+#include "runtime/memory.h"
+#include "runtime/parallel.h"
+#include "runtime/weight_cache.h"
+#if LRP_X86_DISPATCH
+#include <immintrin.h>
+#endif
+
+/* Whether the max product of the unit-stride convolution view (of the
+ * layer or its transposed view) takes this tier: float32 on AVX-512, one
+ * group, a 3x3 kernel, a whole block of output channels at least, and the sparse
+ * passes switched on (lrp_set_sparse_passes). */
+static int FN(sparse_max_applies)(const lrp_conv_shape *v)
+{
+#if LRP_X86_DISPATCH
+    return sizeof(T) == 4 && lrp_current_isa() == LRP_ISA_AVX512 && lrp_sparse_passes() &&
+           v->groups == 1 && v->stride_h == 1 && v->stride_w == 1 && v->k_h == 3 &&
+           v->k_w == 3 && v->out_c >= SPARSE_MAX_LANES;
+#else
+    (void)v;
+    return 0;
+#endif
+}
+
+/* The weights as the tier reads them: block b of output channels, chunk c
+ * of input channels, input channel i of the chunk, tap t, lane l:
+ * |rho(w)| of view output b * LANES + l, view input c * CHUNK + i, tap t
+ * (flipped: the layer's weight of output channel = view input, input
+ * channel = view output, the kernel turned by 180 degrees); 0 past the
+ * channels. */
+typedef struct {
+    const lrp_conv_shape *v;
+    const T *w;
+    int kind, flipped;
+    T gamma;
+    T *prepared;
+    ptrdiff_t blocks, chunks, taps;
+} FN(sparse_max_weights);
+
+static lrp_status FN(sparse_max_weights_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                              int worker, lrp_team *team)
+{
+    const FN(sparse_max_weights) *job = context;
+    (void)worker, (void)team;
+    const lrp_conv_shape *v = job->v;
+    const ptrdiff_t taps = job->taps, block_size = job->chunks * taps * SPARSE_MAX_CHUNK *
+                                                   SPARSE_MAX_LANES;
+    for (ptrdiff_t b = begin; b < end; b++) {
+        T *dst = job->prepared + b * block_size;
+        memset(dst, 0, (size_t)block_size * sizeof(T));
+        const ptrdiff_t o0 = b * SPARSE_MAX_LANES;
+        const ptrdiff_t lanes = v->out_c - o0 < SPARSE_MAX_LANES ? v->out_c - o0 : SPARSE_MAX_LANES;
+        /* inputs outermost: each of the block's 32 rows of w (flipped: one
+         * run of w) is read in order */
+        for (ptrdiff_t i = 0; i < v->in_c; i++)
+            for (ptrdiff_t l = 0; l < lanes; l++)
+                for (ptrdiff_t t = 0; t < taps; t++) {
+                    const ptrdiff_t o = o0 + l;
+                    /* the layer's w is (out_c, in_c, k_h, k_w); flipped, its
+                     * out_c is the view's in_c */
+                    const T value = job->flipped ? job->w[(i * v->out_c + o) * taps + taps - 1 - t]
+                                                 : job->w[(o * v->in_c + i) * taps + t];
+                    const ptrdiff_t c = i / SPARSE_MAX_CHUNK, ci = i % SPARSE_MAX_CHUNK;
+                    dst[((c * SPARSE_MAX_CHUNK + ci) * taps + t) * SPARSE_MAX_LANES + l] =
+                        FN(absolute)(FN(rho)(job->kind, job->gamma, value));
+                }
+    }
+    return LRP_OK;
+}
+
+static lrp_status FN(sparse_max_weights_build)(void *context, void *data)
+{
+    FN(sparse_max_weights) *job = context;
+    job->prepared = data;
+    const double values = (double)job->v->out_c * (double)job->v->in_c * (double)job->taps;
+    return lrp_parallel_for_upto(job->blocks, (ptrdiff_t)(values / LRP_MIN_PACK_PER_THREAD),
+                                 FN(sparse_max_weights_task), job, job->v->interrupt);
+}
+
+/* One call: the view, its input x, prepared weights, the per-sample lists
+ * and the epilogue's operands (as FN(conv_product)'s). */
+typedef struct {
+    const lrp_conv_shape *v;
+    const T *x;
+    const T *weights;
+    ptrdiff_t blocks, chunks, taps, in_plane, out_plane;
+    uint16_t *counts;  /* [chunk][input pixel] */
+    T *values;         /* [chunk][input pixel][CHUNK]: the nonzero |x| first */
+    uint16_t *offsets; /* the same: where its channel's weights start in the chunk's */
+    ptrdiff_t n;       /* the sample being run */
+    ptrdiff_t bands, band_rows, buffer_values; /* items per block; each one's maxima */
+    T *out;
+    const T *bias, *scale, *cap;
+} FN(sparse_max);
+
+/* Lists the nonzero |x| of sample n, input pixels of one item. */
+static lrp_status FN(sparse_max_list_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                           int worker, lrp_team *team)
+{
+    const FN(sparse_max) *sm = context;
+    (void)worker, (void)team;
+    const ptrdiff_t per_chunk = (sm->in_plane + SPARSE_MAX_LIST_PIXELS - 1) / SPARSE_MAX_LIST_PIXELS;
+    const T *x = sm->x + sm->n * sm->v->in_c * sm->in_plane;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        const ptrdiff_t c = item / per_chunk, q0 = item % per_chunk * SPARSE_MAX_LIST_PIXELS;
+        const ptrdiff_t q1 = sm->in_plane - q0 < SPARSE_MAX_LIST_PIXELS ? sm->in_plane
+                                                                        : q0 + SPARSE_MAX_LIST_PIXELS;
+        const ptrdiff_t i0 = c * SPARSE_MAX_CHUNK;
+        const ptrdiff_t channels = sm->v->in_c - i0 < SPARSE_MAX_CHUNK ? sm->v->in_c - i0
+                                                                       : SPARSE_MAX_CHUNK;
+        for (ptrdiff_t q = q0; q < q1; q++) {
+            T *values = sm->values + (c * sm->in_plane + q) * SPARSE_MAX_CHUNK;
+            uint16_t *offsets = sm->offsets + (c * sm->in_plane + q) * SPARSE_MAX_CHUNK;
+            int count = 0;
+            /* every value is written, the next one over it unless nonzero:
+             * no branch on the data */
+            for (ptrdiff_t i = 0; i < channels; i++) {
+                const T value = FN(absolute)(x[(i0 + i) * sm->in_plane + q]);
+                values[count] = value;
+                offsets[count] = (uint16_t)(i * SPARSE_MAX_TAPS * SPARSE_MAX_LANES);
+                count += value != 0;
+            }
+            sm->counts[c * sm->in_plane + q] = (uint16_t)count;
+        }
+    }
+    return LRP_OK;
+}
+
+/* The band's maxima start at 0 in `max`, whose pixels are anchors: the
+ * input pixel at tap (0, 0) of an output pixel, from (first - 2 dil_h, -2
+ * dil_w), (rows + 2 dil_h) x (in_w + 2 dil_w) of them, LANES values each;
+ * input pixel (iy, ix) reaches anchor (iy - ky dil_h, ix - kx dil_w) at tap
+ * (ky, kx). Rows [first, first + rows) of input pixels reach the band. */
+#if LRP_X86_DISPATCH
+LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_max_band_avx512)(
+    const FN(sparse_max) *sm, ptrdiff_t b, ptrdiff_t first, ptrdiff_t rows, float *max)
+{
+    const lrp_conv_shape *v = sm->v;
+    const ptrdiff_t columns = v->in_w + 2 * v->dil_w;
+    ptrdiff_t reach[SPARSE_MAX_TAPS]; /* from an input pixel's anchor (0, 0) to tap t's */
+    for (int t = 0; t < SPARSE_MAX_TAPS; t++)
+        reach[t] = -((t / 3) * v->dil_h * columns + (t % 3) * v->dil_w) * SPARSE_MAX_LANES;
+    const ptrdiff_t chunk_size = SPARSE_MAX_CHUNK * SPARSE_MAX_TAPS * SPARSE_MAX_LANES;
+    for (ptrdiff_t c = 0; c < sm->chunks; c++) {
+        const float *chunk_w = (const float *)sm->weights + (b * sm->chunks + c) * chunk_size;
+        const uint16_t *counts = sm->counts + c * sm->in_plane;
+        const float *values = (const float *)sm->values + c * sm->in_plane * SPARSE_MAX_CHUNK;
+        const uint16_t *offsets = sm->offsets + c * sm->in_plane * SPARSE_MAX_CHUNK;
+        for (ptrdiff_t iy = first; iy < first + rows; iy++)
+            for (ptrdiff_t ix = 0; ix < v->in_w; ix++) {
+                const ptrdiff_t q = iy * v->in_w + ix;
+                const int count = counts[q];
+                if (count == 0)
+                    continue;
+                __m512 lo[SPARSE_MAX_TAPS], hi[SPARSE_MAX_TAPS];
+                LRP_UNROLL_ROWS
+                for (int t = 0; t < SPARSE_MAX_TAPS; t++)
+                    lo[t] = hi[t] = _mm512_setzero_ps();
+                const float *value = values + q * SPARSE_MAX_CHUNK;
+                const uint16_t *offset = offsets + q * SPARSE_MAX_CHUNK;
+                for (int e = 0; e < count; e++) {
+                    const __m512 x = _mm512_set1_ps(value[e]);
+                    const float *w = chunk_w + offset[e];
+                    LRP_UNROLL_ROWS
+                    for (int t = 0; t < SPARSE_MAX_TAPS; t++) {
+                        lo[t] = _mm512_max_ps(lo[t], _mm512_mul_ps(x, _mm512_load_ps(w + t * SPARSE_MAX_LANES)));
+                        hi[t] = _mm512_max_ps(hi[t], _mm512_mul_ps(x, _mm512_load_ps(w + t * SPARSE_MAX_LANES + 16)));
+                    }
+                }
+                /* anchor (iy, ix) sits at buffer pixel (iy - first + 2 dil_h, ix + 2 dil_w) */
+                float *anchor = max + ((iy - first + 2 * v->dil_h) * columns + ix + 2 * v->dil_w) *
+                                          SPARSE_MAX_LANES;
+                LRP_UNROLL_ROWS
+                for (int t = 0; t < SPARSE_MAX_TAPS; t++) {
+                    float *m = anchor + reach[t];
+                    _mm512_store_ps(m, _mm512_max_ps(_mm512_load_ps(m), lo[t]));
+                    _mm512_store_ps(m + 16, _mm512_max_ps(_mm512_load_ps(m + 16), hi[t]));
+                }
+            }
+    }
+}
+#endif
+
+/* The items of sample sm->n: (block of output channels, band of output
+ * rows), each written to out with the epilogue of FN(conv_finish). */
+static lrp_status FN(sparse_max_bands_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                            int worker, lrp_team *team)
+{
+    const FN(sparse_max) *sm = context;
+    (void)worker, (void)team;
+    const lrp_conv_shape *v = sm->v;
+    float *max = lrp_alloc_aligned((size_t)sm->buffer_values, sizeof(float));
+    if (!max)
+        return LRP_ERR_NOMEM;
+    const ptrdiff_t columns = v->in_w + 2 * v->dil_w;
+    lrp_status status = LRP_OK;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        if (lrp_interrupted(v->interrupt)) {
+            status = LRP_ERR_INTERRUPTED;
+            break;
+        }
+        const ptrdiff_t b = item / sm->bands, oy0 = item % sm->bands * sm->band_rows;
+        const ptrdiff_t oy1 = v->out_h - oy0 < sm->band_rows ? v->out_h : oy0 + sm->band_rows;
+        /* the input rows that reach output rows [oy0, oy1) */
+        const ptrdiff_t first = oy0 - v->pad_h > 0 ? oy0 - v->pad_h : 0;
+        const ptrdiff_t last = oy1 - v->pad_h + 2 * v->dil_h < v->in_h
+                                   ? oy1 - v->pad_h + 2 * v->dil_h : v->in_h;
+        const ptrdiff_t rows = last > first ? last - first : 0;
+        const ptrdiff_t anchors = (rows + 2 * v->dil_h) * columns;
+        memset(max, 0, (size_t)(anchors * SPARSE_MAX_LANES) * sizeof(float));
+#if LRP_X86_DISPATCH
+        FN(sparse_max_band_avx512)(sm, b, first, rows, max);
+#endif
+        const ptrdiff_t o0 = b * SPARSE_MAX_LANES;
+        const ptrdiff_t lanes = v->out_c - o0 < SPARSE_MAX_LANES ? v->out_c - o0 : SPARSE_MAX_LANES;
+        for (ptrdiff_t oy = oy0; oy < oy1; oy++) {
+            const ptrdiff_t at = ((sm->n * v->out_c + o0) * v->out_h + oy) * v->out_w;
+            const ptrdiff_t lane_step = v->out_h * v->out_w; /* from a lane's row to the next's */
+            /* output (oy, ox) is anchor (oy - pad_h, ox - pad_w); one no
+             * input reaches (past a padding wider than the taps' reach) is
+             * outside the buffer and 0. */
+            const ptrdiff_t by = oy - v->pad_h - first + 2 * v->dil_h;
+            const int row_inside = by >= 0 && by < rows + 2 * v->dil_h;
+            for (ptrdiff_t ox0 = 0; ox0 < v->out_w; ox0 += 16) {
+                const ptrdiff_t ox1 = v->out_w - ox0 < 16 ? v->out_w : ox0 + 16;
+                const ptrdiff_t bx0 = ox0 - v->pad_w + 2 * v->dil_w;
+                const ptrdiff_t bx1 = ox1 - v->pad_w + 2 * v->dil_w;
+                if (row_inside && bx0 >= 0 && bx1 <= columns) {
+                    /* 16 pixels' lanes (2 KiB, in L1) to 16 values of each lane's row */
+                    const float *m = max + (by * columns + bx0) * SPARSE_MAX_LANES;
+                    for (ptrdiff_t l = 0; l < lanes; l++) {
+                        T *out = sm->out + at + l * lane_step;
+                        for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                            out[ox] = (T)m[(ox - ox0) * SPARSE_MAX_LANES + l];
+                    }
+                    continue;
+                }
+                for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
+                    const ptrdiff_t bx = ox - v->pad_w + 2 * v->dil_w;
+                    const int inside = row_inside && bx >= 0 && bx < columns;
+                    for (ptrdiff_t l = 0; l < lanes; l++)
+                        sm->out[at + l * lane_step + ox] =
+                            inside ? (T)max[(by * columns + bx) * SPARSE_MAX_LANES + l] : 0;
+                }
+            }
+            for (ptrdiff_t l = 0; l < lanes; l++) {
+                T *row = sm->out + at + l * lane_step;
+                if (sm->bias) {
+                    const T beta = sm->bias[o0 + l];
+                    for (ptrdiff_t ox = 0; ox < v->out_w; ox++)
+                        row[ox] = beta > row[ox] ? beta : row[ox];
+                } else {
+                    FN(viterbi_scale)(row, sm->scale + at + l * lane_step, 0, v->out_w,
+                                      sm->cap[sm->n]);
+                }
+            }
+        }
+    }
+    free(max);
+    return status;
+}
+
+/* out = the max product of view v (FN(sparse_max_applies)) over its input
+ * x, with kind's |rho(w)| (flipped: of the transposed view), then max with
+ * bias (absmax) or Viterbi's scale by |scale| capped at cap per sample. */
+static lrp_status FN(sparse_max_run)(const lrp_conv_shape *v, int kind, T gamma, const T *w,
+                                     int flipped, const T *x, const T *bias, const T *scale,
+                                     const T *cap, T *out)
+{
+    const ptrdiff_t taps = v->k_h * v->k_w;
+    FN(sparse_max) sm = {.v = v, .x = x, .taps = taps, .in_plane = v->in_h * v->in_w,
+                         .out_plane = v->out_h * v->out_w, .out = out, .bias = bias,
+                         .scale = scale, .cap = cap};
+    sm.blocks = (v->out_c + SPARSE_MAX_LANES - 1) / SPARSE_MAX_LANES;
+    sm.chunks = (v->in_c + SPARSE_MAX_CHUNK - 1) / SPARSE_MAX_CHUNK;
+    sm.bands = (SPARSE_MAX_ITEMS + sm.blocks - 1) / sm.blocks;
+    sm.bands = sm.bands < v->out_h ? sm.bands : v->out_h;
+    sm.band_rows = (v->out_h + sm.bands - 1) / sm.bands;
+    sm.bands = (v->out_h + sm.band_rows - 1) / sm.band_rows;
+    /* a band's input rows: its own, and 2 dil_h more */
+    size_t anchors;
+    if (lrp_checked_count(0, sm.band_rows + 4 * v->dil_h, (size_t)(v->in_w + 2 * v->dil_w),
+                          &anchors) != LRP_OK ||
+        lrp_checked_count(0, (ptrdiff_t)anchors, SPARSE_MAX_LANES, &anchors) != LRP_OK ||
+        anchors > PTRDIFF_MAX)
+        return LRP_ERR_NOMEM;
+    sm.buffer_values = (ptrdiff_t)anchors;
+    size_t weights, listed;
+    if (lrp_checked_count(0, sm.blocks * sm.chunks * taps,
+                          (size_t)(SPARSE_MAX_CHUNK * SPARSE_MAX_LANES), &weights) != LRP_OK ||
+        lrp_checked_count(0, sm.chunks * SPARSE_MAX_CHUNK, (size_t)sm.in_plane, &listed) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    FN(sparse_max_weights) job = {v, w, kind, flipped, gamma, NULL, sm.blocks, sm.chunks, taps};
+    const lrp_cache_key key = {.form = LRP_FORM_SPARSE_MAX, .elem_size = (int)sizeof(T),
+                               .isa = (int)lrp_current_isa(), .kind = kind,
+                               .gamma = (double)gamma, .flipped = flipped, .absolute = 1,
+                               .mr = SPARSE_MAX_LANES, .rows = v->out_c,
+                               .cols = v->in_c * taps, .groups = 1, .taps = taps,
+                               .chunk = SPARSE_MAX_CHUNK, .count = weights};
+    void *own = NULL;
+    lrp_status status = LRP_OK;
+    sm.weights = lrp_weights_prepared(v->cache, w, &key, FN(sparse_max_weights_build), &job,
+                                      &own, &status);
+    if (!sm.weights)
+        return status;
+    /* values (T, aligned) then offsets and counts (16 bits each) */
+    unsigned char *lists = lrp_alloc_array(listed * sizeof(T) + listed * 2 +
+                                               (size_t)(sm.chunks * sm.in_plane) * 2, 1);
+    if (!lists) {
+        free(own);
+        return LRP_ERR_NOMEM;
+    }
+    sm.values = (T *)lists;
+    sm.offsets = (uint16_t *)(lists + listed * sizeof(T));
+    sm.counts = sm.offsets + listed;
+    const ptrdiff_t list_items =
+        sm.chunks * ((sm.in_plane + SPARSE_MAX_LIST_PIXELS - 1) / SPARSE_MAX_LIST_PIXELS);
+    /* a pixel's share of work: its taps' nonzero inputs times its lanes */
+    const double pairs = (double)sm.out_plane * (double)v->in_c * (double)taps *
+                         (double)(sm.blocks * SPARSE_MAX_LANES) / 2;
+    for (sm.n = 0; sm.n < v->n && status == LRP_OK; sm.n++) {
+        status = lrp_parallel_for_upto(list_items, list_items, FN(sparse_max_list_task), &sm,
+                                       v->interrupt);
+        if (status == LRP_OK)
+            status = lrp_parallel_for_upto(sm.blocks * sm.bands,
+                                           (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
+                                           FN(sparse_max_bands_task), &sm, v->interrupt);
+    }
+    free(lists);
+    free(own);
+    return status;
+}
+
+#endif /* LRP_INSTANCE_CONV_SPARSE_MAX */
