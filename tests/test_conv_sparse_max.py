@@ -188,3 +188,79 @@ def test_other_layers_take_the_packed_products(what, restore_kernels):
     with sl.trace_tiers() as trace:
         layer.absmax(a, RULES["eps"])
     assert _tiers(trace) == ["conv.absmax.packed_product"]
+
+
+def _zbox_layer(in_c, out_c, seed=6):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(out_c, in_c, 3, 3)).astype(np.float32)
+    layer = sl.Conv2d(w, rng.normal(size=out_c).astype(np.float32), padding=1)
+    a = rng.normal(size=(2, in_c, 10, 9)).astype(np.float32)
+    low = (a - rng.uniform(0, 2, size=a.shape)).astype(np.float32)
+    high = (a + rng.uniform(0, 2, size=a.shape)).astype(np.float32)
+    low[0, 0, 0, :3] = a[0, 0, 0, :3]  # on the box's edge: one of the terms is 0
+    high[1, -1, -1, -2:] = a[1, -1, -1, -2:]
+    rule = rules.ZBox(-5.0, 5.0)
+    return layer, a, low, high, rule
+
+
+def _zbox_terms(layer, a, low, high):
+    """Each tap's |a w - l w+ - h w-| in float64, as (n, out_c, in_c, oy, ox)
+    arrays with the input and output windows of _taps."""
+    w = layer.weight.astype(np.float64)
+    wp, wn = np.maximum(w, 0), np.minimum(w, 0)
+    a64, l64, h64 = (v.astype(np.float64) for v in (a, low, high))
+    for ky, kx, iy, ix, oy, ox in _taps(layer, a.shape[2:]):
+        n = (a64[:, None, :, iy, ix] * w[None, :, :, ky, kx, None, None]
+             - l64[:, None, :, iy, ix] * wp[None, :, :, ky, kx, None, None]
+             - h64[:, None, :, iy, ix] * wn[None, :, :, ky, kx, None, None])
+        yield iy, ix, oy, ox, np.abs(n)
+
+
+def _zbox_by_definition(layer, a, low, high, r):
+    """(m, R) of z^B's Viterbi pass in float64: m_k = max_j |n_jk| (no bias
+    term), R_j = max_k |n_jk| / (m_k + 1e-9) R_k."""
+    n_out = layer.weight.shape[0]
+    m = np.zeros((a.shape[0], n_out) + a.shape[2:])
+    for _, _, oy, ox, n in _zbox_terms(layer, a, low, high):
+        m[:, :, oy, ox] = np.maximum(m[:, :, oy, ox], n.max(axis=2))
+    q = r.astype(np.float64) / (m + _core.VITERBI_EPS)
+    out = np.zeros(a.shape)
+    for iy, ix, oy, ox, n in _zbox_terms(layer, a, low, high):
+        terms = (n * q[:, :, None, oy, ox]).max(axis=1)
+        out[:, :, iy, ix] = np.maximum(out[:, :, iy, ix], terms)
+    return m, out
+
+
+@pytest.mark.parametrize("in_c, out_c", [(3, 40), (5, 8), (33, 36)])
+def test_zbox_max_products_equal_the_definition(in_c, out_c, restore_kernels):
+    """z^B's |n_jk| as w+ (a - l) + |w-| (h - a): the stacked layer's max
+    products, inputs inside the box (some on its edge)."""
+    _core.set_isa(BEST)
+    layer, a, low, high, rule = _zbox_layer(in_c, out_c)
+    with sl.trace_tiers() as trace:
+        m = layer.absmax(a, rule, low, high)
+        r = np.random.default_rng(7).uniform(size=m.shape).astype(np.float32)
+        r[np.random.default_rng(8).uniform(size=m.shape) < 0.5] = 0
+        got = layer.kernel_relevance(KernelStep(VITERBI, rule=rule, z=m, low=low, high=high),
+                                     a, r)
+    absmax_form = "sparse_inputs" if SPARSE and out_c >= 32 else "packed_product"
+    viterbi_form = "sparse_inputs" if SPARSE and 2 * in_c >= 32 else "packed_product"
+    assert _tiers(trace) == [f"conv.absmax.zbox_{absmax_form}", f"conv.viterbi.zbox_{viterbi_form}"]
+    want_m, want = _zbox_by_definition(layer, a, low, high, r)
+    np.testing.assert_allclose(m, want_m, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7 * r.max())
+    assert got.max() <= r.max()
+
+
+def test_zbox_inputs_outside_the_box_go_pair_by_pair(restore_kernels):
+    layer, a, low, high, rule = _zbox_layer(3, 40)
+    high[1, 2, 5, 4] = a[1, 2, 5, 4] - 0.5  # one input above its box
+    with sl.trace_tiers() as trace:
+        m = layer.absmax(a, rule, low, high)
+        r = np.ones_like(m)
+        got = layer.kernel_relevance(KernelStep(VITERBI, rule=rule, z=m, low=low, high=high),
+                                     a, r)
+    assert _tiers(trace) == ["conv.absmax.direct", "conv.viterbi.direct"]
+    want_m, want = _zbox_by_definition(layer, a, low, high, r)
+    np.testing.assert_allclose(m, want_m, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

@@ -778,6 +778,10 @@ lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, c
  *                   the max product over the nonzero inputs only
  *   packed_product  not z^B, 4 output channels per group at least
  *                   (lrp_conv_uses_product): a max product
+ *   zbox_sparse_inputs, zbox_packed_product
+ *                   z^B, one group, every input inside its box: a max product
+ *                   of the layer stacked twice (FN(conv_zbox_max_stacks)),
+ *                   over the nonzero inputs where that tier applies
  *   direct          the rest: rows of CONV_BLOCK output channels, tap by tap */
 lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, const T *a,
                                const T *w, const T *b, const T *low, const T *high, T *m)
@@ -792,6 +796,13 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
         lrp_trace_tier(FN(sparse_max_applies)(s) ? "conv.absmax.sparse_inputs"
                                                  : "conv.absmax.packed_product");
         return FN(conv_sum_product)(&im2col, kind, 1, s, gamma, a, w, b, m);
+    }
+    if (kind == LRP_RULE_ZBOX && FN(conv_zbox_max_stacks)(s, 0, a, low, high)) {
+        lrp_conv_shape stacked = *s;
+        stacked.in_c = 2 * s->in_c;
+        lrp_trace_tier(FN(sparse_max_applies)(&stacked) ? "conv.absmax.zbox_sparse_inputs"
+                                                        : "conv.absmax.zbox_packed_product");
+        return FN(conv_zbox_absmax)(s, a, w, low, high, m);
     }
     lrp_trace_tier("conv.absmax.direct");
     FN(conv_pass) pass = {.s = s, .kind = kind, .max = 1, .gamma = gamma, .a = a, .w = w,
@@ -924,6 +935,10 @@ lrp_status FN(lrp_conv_relevance_counting)(const lrp_conv_shape *s, const lrp_ru
  *                   least (lrp_conv_uses_product), and every R_j finite:
  *                   |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), a max
  *                   product, equal up to rounding
+ *   zbox_sparse_inputs, zbox_packed_product
+ *                   z^B, unit stride, one group, every input inside its box,
+ *                   and every R_j finite: max products of the layer stacked
+ *                   twice (FN(conv_zbox_viterbi)), equal up to rounding
  *   direct          the rest (R_j recomputed where the product overflowed):
  *                   (sample, input channel) planes over the threads, pair by
  *                   pair */
@@ -944,6 +959,18 @@ lrp_status FN(lrp_conv_relevance_viterbi)(const lrp_conv_shape *s, const lrp_rul
             const lrp_conv_shape view = lrp_conv_transposed_view(s);
             lrp_trace_tier(FN(sparse_max_applies)(&view) ? "conv.viterbi.sparse_inputs"
                                                          : "conv.viterbi.packed_product");
+            return LRP_OK;
+        }
+    } else if (kind == LRP_RULE_ZBOX && FN(conv_zbox_max_stacks)(s, 1, a, low, high)) {
+        status = FN(conv_zbox_viterbi)(s, a, w, low, high, m, r_out, r_in);
+        if (status != LRP_OK)
+            return status;
+        if (FN(all_finite)(r_in, s->n * s->in_c * s->in_h * s->in_w)) {
+            lrp_conv_shape stacked = *s;
+            stacked.in_c = 2 * s->in_c;
+            const lrp_conv_shape view = lrp_conv_transposed_view(&stacked);
+            lrp_trace_tier(FN(sparse_max_applies)(&view) ? "conv.viterbi.zbox_sparse_inputs"
+                                                         : "conv.viterbi.zbox_packed_product");
             return LRP_OK;
         }
     }

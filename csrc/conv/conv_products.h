@@ -94,26 +94,44 @@ static lrp_status FN(conv_transposed_product)(const FN(conv_sum_form) *form, int
                                 s->interrupt);
 }
 
+/* Viterbi's R_in = |a| * max(|rho(W)|^T q), capped per sample at cap, for
+ * a unit-stride layer: over the nonzero q only where that tier applies. */
+static lrp_status FN(conv_viterbi_transposed)(int kind, const lrp_conv_shape *s, T gamma,
+                                              const T *a, const T *w, const T *q, const T *cap,
+                                              T *r_in)
+{
+    const lrp_conv_shape view = lrp_conv_transposed_view(s);
+    const FN(conv_sum_form) im2col = {0, 0};
+    return FN(sparse_max_applies)(&view)
+               ? FN(sparse_max_run)(&view, kind, gamma, w, 1, q, NULL, a, cap, r_in)
+               : FN(conv_transposed_product)(&im2col, kind, 1, s, gamma, a, w, q, cap, r_in);
+}
+
+/* q = R / (m + 1e-9), then each sample's largest R (the cap of
+ * FN(viterbi_scale)) after q's n * out_c * out_h * out_w values; free() it. */
+static T *FN(conv_viterbi_quotients)(const lrp_conv_shape *s, const T *m, const T *r_out)
+{
+    const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
+    const ptrdiff_t out_total = s->n * out_sample;
+    T *q = lrp_alloc_array((size_t)out_total + (size_t)s->n, sizeof(T));
+    if (!q)
+        return NULL;
+    FN(quotients_run)(r_out, m, out_total, 1, q);
+    FN(row_maxima)(r_out, s->n, out_sample, q + out_total);
+    return q;
+}
+
 /* Viterbi's R_in = |a| * max(|rho(W)|^T q), q = R / (m + 1e-9), capped per
  * sample at its largest R (FN(viterbi_scale)), for a unit-stride layer. */
 static lrp_status FN(conv_viterbi_product)(int kind, const lrp_conv_shape *s, T gamma,
                                            const T *a, const T *w, const T *m, const T *r_out,
                                            T *r_in)
 {
-    const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
-    const ptrdiff_t out_total = s->n * out_sample;
-    T *q = lrp_alloc_array((size_t)out_total + (size_t)s->n, sizeof(T));
+    T *q = FN(conv_viterbi_quotients)(s, m, r_out);
     if (!q)
         return LRP_ERR_NOMEM;
-    FN(quotients_run)(r_out, m, out_total, 1, q);
-    T *cap = q + out_total;
-    FN(row_maxima)(r_out, s->n, out_sample, cap);
-    const lrp_conv_shape view = lrp_conv_transposed_view(s);
-    const FN(conv_sum_form) im2col = {0, 0};
-    lrp_status status =
-        FN(sparse_max_applies)(&view)
-            ? FN(sparse_max_run)(&view, kind, gamma, w, 1, q, NULL, a, cap, r_in)
-            : FN(conv_transposed_product)(&im2col, kind, 1, s, gamma, a, w, q, cap, r_in);
+    const T *cap = q + s->n * s->out_c * s->out_h * s->out_w;
+    lrp_status status = FN(conv_viterbi_transposed)(kind, s, gamma, a, w, q, cap, r_in);
     free(q);
     return status;
 }
@@ -217,6 +235,112 @@ static lrp_status FN(conv_zbox_transposed)(const FN(conv_sum_form) *form,
             r_in[n * block + j] = ac[j] + lc[j] + hc[j];
     }
     free(parts);
+    free(st.x);
+    return status;
+}
+
+/* z^B's |n_jk| = |a w - l w+ - h w-| is w+ (a - l) + |w-| (h - a), one of
+ * the two terms 0 and the other at least 0, where l <= a <= h: its absmax
+ * and Viterbi pass are max products of the layer stacked twice, inputs
+ * (a - l, h - a) and weights (w+, |w-|), equal up to rounding. Whether
+ * they run so (transposed: the Viterbi pass): one group, the stacked layer
+ * fills the products, and every input inside its box (else the pairs go one
+ * by one, as the formula gives them). */
+static int FN(conv_zbox_max_stacks)(const lrp_conv_shape *s, int transposed, const T *a,
+                                    const T *low, const T *high)
+{
+    if (s->groups != 1 || s->in_c > PTRDIFF_MAX / 2)
+        return 0;
+    lrp_conv_shape stacked = *s;
+    stacked.in_c = 2 * s->in_c;
+    if (!lrp_conv_uses_product(LRP_RULE_ZERO, &stacked, transposed))
+        return 0;
+    const ptrdiff_t count = s->n * s->in_c * s->in_h * s->in_w;
+    int inside = 1;
+    for (ptrdiff_t i = 0; i < count; i++)
+        inside &= low[i] <= a[i] && a[i] <= high[i];
+    return inside;
+}
+
+/* The stacked layer of FN(conv_zbox_max_stacks). */
+static lrp_status FN(conv_zbox_max_stack)(const lrp_conv_shape *s, const T *a, const T *w,
+                                          const T *low, const T *high, FN(conv_stacked) *st)
+{
+    const ptrdiff_t plane = s->in_h * s->in_w, taps = s->k_h * s->k_w, c = s->in_c;
+    size_t inputs, weights;
+    if (lrp_checked_count(0, s->n * 2 * c, (size_t)plane, &inputs) != LRP_OK ||
+        lrp_checked_count(0, s->out_c * 2 * c, (size_t)taps, &weights) != LRP_OK ||
+        inputs > SIZE_MAX - weights)
+        return LRP_ERR_NOMEM;
+    st->shape = *s;
+    st->shape.in_c = 2 * c;
+    st->x = lrp_alloc_array(inputs + weights, sizeof(T));
+    if (!st->x)
+        return LRP_ERR_NOMEM;
+    st->w = st->x + inputs;
+    for (ptrdiff_t n = 0; n < s->n; n++) {
+        const ptrdiff_t at = n * c * plane;
+        T *above = st->x + 2 * at, *below = above + c * plane;
+        for (ptrdiff_t j = 0; j < c * plane; j++) {
+            above[j] = a[at + j] - low[at + j];
+            below[j] = high[at + j] - a[at + j];
+        }
+    }
+    for (ptrdiff_t co = 0; co < s->out_c; co++)
+        for (ptrdiff_t i = 0; i < c * taps; i++) {
+            const T v = w[co * c * taps + i];
+            st->w[(co * 2 + 0) * c * taps + i] = FN(positive)(v);
+            st->w[(co * 2 + 1) * c * taps + i] = -FN(negative)(v);
+        }
+    return LRP_OK;
+}
+
+/* z^B's m = max_j |n_jk| (its bias term is 0) by a max product of the
+ * stacked layer. */
+static lrp_status FN(conv_zbox_absmax)(const lrp_conv_shape *s, const T *a, const T *w,
+                                       const T *low, const T *high, T *m)
+{
+    FN(conv_stacked) st;
+    lrp_status status = FN(conv_zbox_max_stack)(s, a, w, low, high, &st);
+    if (status != LRP_OK)
+        return status;
+    T *zero_bias = lrp_alloc_array((size_t)s->out_c, sizeof(T));
+    const FN(conv_sum_form) im2col = {0, 0};
+    status = zero_bias ? FN(conv_sum_product)(&im2col, LRP_RULE_ZERO, 1, &st.shape, 0, st.x,
+                                              st.w, zero_bias, m)
+                       : LRP_ERR_NOMEM;
+    free(zero_bias);
+    free(st.x);
+    return status;
+}
+
+/* z^B's Viterbi pass: R_j = max((a - l)_j c+_j, (h - a)_j c-_j), c+- =
+ * max_k |w+-_jk| q_k, each capped as FN(viterbi_scale) caps, by a max
+ * product of the stacked layer's transposed view. */
+static lrp_status FN(conv_zbox_viterbi)(const lrp_conv_shape *s, const T *a, const T *w,
+                                        const T *low, const T *high, const T *m,
+                                        const T *r_out, T *r_in)
+{
+    FN(conv_stacked) st;
+    lrp_status status = FN(conv_zbox_max_stack)(s, a, w, low, high, &st);
+    if (status != LRP_OK)
+        return status;
+    const ptrdiff_t block = s->in_c * s->in_h * s->in_w;
+    size_t count;
+    T *q = FN(conv_viterbi_quotients)(s, m, r_out);
+    T *parts = q && lrp_checked_count(0, s->n * 2, (size_t)block, &count) == LRP_OK
+                   ? lrp_alloc_array(count, sizeof(T)) : NULL;
+    status = parts ? FN(conv_viterbi_transposed)(LRP_RULE_ZERO, &st.shape, 0, st.x, st.w, q,
+                                                 q + s->n * s->out_c * s->out_h * s->out_w,
+                                                 parts)
+                   : LRP_ERR_NOMEM;
+    for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++) {
+        const T *above = parts + n * 2 * block, *below = above + block;
+        for (ptrdiff_t j = 0; j < block; j++)
+            r_in[n * block + j] = below[j] > above[j] ? below[j] : above[j];
+    }
+    free(parts);
+    free(q);
     free(st.x);
     return status;
 }
