@@ -64,7 +64,7 @@ def test_config_and_show_config_say_the_same(restore_caches):
     assert "caches           L1d 48 KiB, L2 2 MiB per core, L3 480 MiB (from set)" in text
     assert f"instruction set  {c['isa']} (best: {c['best_isa']})" in text
     assert ("block sizes      product_kc 256, product_nb 256, product_shared_b 64 MiB, "
-            "winograd_one_pass_bytes 1 MiB") in text
+            "winograd_one_pass_bytes 1 MiB, sparse_max_chunk 32") in text
     _core._testing.set_cache_sizes(32768, 1 << 20, 0)
     out = io.StringIO()
     sl.show_config(file=out)
@@ -77,14 +77,14 @@ def test_config_and_show_config_say_the_same(restore_caches):
 # columns = L2 / (16 chunk) (a float panel fills a quarter of L2) in steps
 # of 32 within [64, 4096]; one-pass bytes = L2, at least 256 KiB
 @pytest.mark.parametrize("l1d, l2, want", [
-    (32768, 1 << 20, (256, 256, 1 << 20)),     # the sizes tuned on an AMD EPYC
-    (49152, 2 << 20, (256, 256, 1 << 20)),     # this project's Intel Xeon
-    (32768, 512 << 10, (256, 128, 512 << 10)),
-    (16384, 256 << 10, (128, 128, 256 << 10)),
-    (4096, 64 << 10, (64, 64, 256 << 10)),     # below every floor
+    (32768, 1 << 20, (256, 256, 1 << 20, 16)),     # the sizes tuned on an AMD EPYC
+    (49152, 2 << 20, (256, 256, 1 << 20, 32)),     # this project's Intel Xeon
+    (32768, 512 << 10, (256, 128, 512 << 10, 16)),
+    (16384, 256 << 10, (128, 128, 256 << 10, 16)),
+    (4096, 64 << 10, (64, 64, 256 << 10, 16)),     # below every floor
 ])
 def test_block_sizes_follow_the_caches(l1d, l2, want, restore_caches):
     _core._testing.set_cache_sizes(l1d, l2, 0)
     blocks = _core.block_sizes()
     assert (blocks["product_kc"], blocks["product_nb"],
-            blocks["winograd_one_pass_bytes"]) == want
+            blocks["winograd_one_pass_bytes"], blocks["sparse_max_chunk"]) == want

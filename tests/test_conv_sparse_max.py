@@ -134,6 +134,24 @@ def test_sparse_max_products_give_the_packed_products_bits(shape, restore_kernel
             np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("shape", ["odd", "unpadded", "tall"])
+def test_sparse_max_products_do_not_depend_on_the_chunk(shape, restore_kernels):
+    """Lists of 16 input channels (an L1d under 48 KiB) give the bits of
+    lists of 32."""
+    layer, a, _ = _layer(shape, seed=9)
+    rule = RULES["gamma"]
+    _core._testing.set_cache_sizes(49152, 2 << 20, 0)
+    assert _core.block_sizes()["sparse_max_chunk"] == 32
+    wide = _passes(layer, a, rule)
+    _core._testing.set_cache_sizes(32768, 1 << 20, 0)
+    assert _core.block_sizes()["sparse_max_chunk"] == 16
+    with sl.trace_tiers() as trace:
+        narrow = _passes(layer, a, rule)
+    assert _tiers(trace) == _forms(layer, SPARSE)
+    for got, want in zip(narrow, wide):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_sparse_max_products_do_not_depend_on_threads_or_batch(restore_kernels):
     layer, a, _ = _layer("tall", batch=4)
     rule = RULES["eps"]

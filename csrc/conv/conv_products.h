@@ -113,7 +113,8 @@ static T *FN(conv_viterbi_quotients)(const lrp_conv_shape *s, const T *m, const 
 {
     const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
     const ptrdiff_t out_total = s->n * out_sample;
-    T *q = lrp_alloc_array((size_t)out_total + (size_t)s->n, sizeof(T));
+    /* every value is written below */
+    T *q = lrp_alloc_aligned((size_t)out_total + (size_t)s->n, sizeof(T));
     if (!q)
         return NULL;
     FN(quotients_run)(r_out, m, out_total, 1, q);

@@ -5,7 +5,7 @@
  *   out[o, p] = max(max over (i, tap) of |rho(W)|[o, i, tap] * |x|[i, p + tap], 0)
  * then the packed product's epilogue (max with |beta|, or Viterbi's scale).
  * Per sample, each input pixel lists its nonzero values, chunk by chunk of
- * SPARSE_MAX_CHUNK input channels. An item (a block of SPARSE_MAX_LANES
+ * 32 input channels (16 where L1d is under 48 KiB: lrp_block_sizes). An item (a block of SPARSE_MAX_LANES
  * output channels, a band of output rows) walks the input pixels that reach
  * its band: each listed value goes into the nine output pixels it reaches
  * at once (nine taps times two vectors of maxima in registers), which then
@@ -22,7 +22,7 @@
 #define SEMIRING_LRP_CONV_SPARSE_MAX_SIZES
 enum {
     SPARSE_MAX_LANES = 32,       /* output channels per block: two float vectors */
-    SPARSE_MAX_CHUNK = 32,       /* input channels per list */
+    SPARSE_MAX_CHUNK = 32,       /* input channels per list, at most */
     SPARSE_MAX_TAPS = 9,         /* 3 x 3 */
     SPARSE_MAX_ITEMS = 16,       /* items per sample at least, so that threads share evenly */
     SPARSE_MAX_LIST_PIXELS = 512 /* input pixels per listing item */
@@ -77,7 +77,7 @@ typedef struct {
     int kind, flipped;
     T gamma;
     T *prepared;
-    ptrdiff_t blocks, chunks, taps;
+    ptrdiff_t blocks, chunks, chunk, taps;
 } FN(sparse_max_weights);
 
 static lrp_status FN(sparse_max_weights_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
@@ -86,7 +86,7 @@ static lrp_status FN(sparse_max_weights_task)(void *context, ptrdiff_t begin, pt
     const FN(sparse_max_weights) *job = context;
     (void)worker, (void)team;
     const lrp_conv_shape *v = job->v;
-    const ptrdiff_t taps = job->taps, block_size = job->chunks * taps * SPARSE_MAX_CHUNK *
+    const ptrdiff_t taps = job->taps, block_size = job->chunks * taps * job->chunk *
                                                    SPARSE_MAX_LANES;
     for (ptrdiff_t b = begin; b < end; b++) {
         T *dst = job->prepared + b * block_size;
@@ -103,8 +103,8 @@ static lrp_status FN(sparse_max_weights_task)(void *context, ptrdiff_t begin, pt
                      * out_c is the view's in_c */
                     const T value = job->flipped ? job->w[(i * v->out_c + o) * taps + taps - 1 - t]
                                                  : job->w[(o * v->in_c + i) * taps + t];
-                    const ptrdiff_t c = i / SPARSE_MAX_CHUNK, ci = i % SPARSE_MAX_CHUNK;
-                    dst[((c * SPARSE_MAX_CHUNK + ci) * taps + t) * SPARSE_MAX_LANES + l] =
+                    const ptrdiff_t c = i / job->chunk, ci = i % job->chunk;
+                    dst[((c * job->chunk + ci) * taps + t) * SPARSE_MAX_LANES + l] =
                         FN(absolute)(FN(rho)(job->kind, job->gamma, value));
                 }
     }
@@ -126,7 +126,7 @@ typedef struct {
     const lrp_conv_shape *v;
     const T *x;
     const T *weights;
-    ptrdiff_t blocks, chunks, taps, in_plane, out_plane;
+    ptrdiff_t blocks, chunk, chunks, taps, in_plane, out_plane;
     uint16_t *counts;  /* [chunk][input pixel] */
     T *values;         /* [chunk][input pixel][CHUNK]: the nonzero |x| first */
     uint16_t *offsets; /* the same: where its channel's weights start in the chunk's */
@@ -135,6 +135,87 @@ typedef struct {
     T *out;
     const T *bias, *scale, *cap;
 } FN(sparse_max);
+
+#if LRP_X86_DISPATCH
+/* The 16 x 16 block r (row l: 16 values of one channel) turned so that
+ * column c comes out as row c: pairs of rows interleaved, then pairs of
+ * pairs, then 128-bit lanes twice. */
+LRP_TARGET_AVX512 static LRP_INLINE void sparse_max_turn16(__m512 r[16], __m512 out[16])
+{
+    __m512 t[16];
+    for (int l = 0; l < 16; l += 2) {
+        t[l] = _mm512_unpacklo_ps(r[l], r[l + 1]);
+        t[l + 1] = _mm512_unpackhi_ps(r[l], r[l + 1]);
+    }
+    for (int q = 0; q < 16; q += 4)
+        for (int h = 0; h < 2; h++) {
+            const __m512d a = _mm512_castps_pd(t[q + h]), b = _mm512_castps_pd(t[q + h + 2]);
+            r[q + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            r[q + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        }
+    for (int g = 0; g < 4; g += 2)
+        for (int c = 0; c < 4; c++) {
+            t[4 * g + c] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * g + 4 + c], 0x88);
+            t[4 * g + 4 + c] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * g + 4 + c], 0xDD);
+        }
+    for (int c = 0; c < 8; c++) {
+        out[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+        out[c + 8] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+    }
+}
+
+/* The nonzero |x| of pixels [q0, q1) of chunk c, 16 pixels at a time: their
+ * channels read along the rows, turned, and each pixel's nonzero values
+ * (and their offsets) compressed to the front of its chunk slots, 16
+ * channels at a time. A compressed half is stored whole: its 16 values end
+ * within the pixel's slots. */
+LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_max_list_avx512)(
+    const FN(sparse_max) *sm, const T *x, ptrdiff_t c, ptrdiff_t q0, ptrdiff_t q1,
+    ptrdiff_t channels)
+{
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i step = _mm512_set1_epi32(SPARSE_MAX_TAPS * SPARSE_MAX_LANES);
+    const __m512i offsets_low = _mm512_mullo_epi32(lanes, step);
+    const __m512i offsets_high = _mm512_mullo_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(16)), step);
+    const float *rows = (const float *)x + c * sm->chunk * sm->in_plane;
+    for (ptrdiff_t q = q0; q < q1; q += 16) {
+        const ptrdiff_t pixels = q1 - q < 16 ? q1 - q : 16;
+        const __mmask16 live = (__mmask16)(pixels == 16 ? 0xFFFF : (1u << pixels) - 1);
+        const int halves = sm->chunk > 16 ? 2 : 1;
+        __m512 turned[2][16];
+        for (int half = 0; half < halves; half++) {
+            __m512 r[16];
+            for (int l = 0; l < 16; l++) {
+                const ptrdiff_t i = half * 16 + l;
+                r[l] = i < channels ? _mm512_maskz_loadu_ps(live, rows + i * sm->in_plane + q)
+                                    : _mm512_setzero_ps();
+            }
+            sparse_max_turn16(r, turned[half]);
+        }
+        for (ptrdiff_t p = 0; p < pixels; p++) {
+            float *values = (float *)sm->values + (c * sm->in_plane + q + p) * sm->chunk;
+            uint16_t *offsets = sm->offsets + (c * sm->in_plane + q + p) * sm->chunk;
+            const __m512 low = _mm512_abs_ps(turned[0][p]);
+            const __mmask16 nonzero_low = _mm512_cmp_ps_mask(low, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            const int first = __builtin_popcount(nonzero_low);
+            _mm512_storeu_ps(values, _mm512_maskz_compress_ps(nonzero_low, low));
+            _mm256_storeu_si256((__m256i *)offsets, _mm512_cvtepi32_epi16(
+                                    _mm512_maskz_compress_epi32(nonzero_low, offsets_low)));
+            int count = first;
+            if (halves == 2) {
+                const __m512 high = _mm512_abs_ps(turned[1][p]);
+                const __mmask16 nonzero_high =
+                    _mm512_cmp_ps_mask(high, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+                _mm512_storeu_ps(values + first, _mm512_maskz_compress_ps(nonzero_high, high));
+                _mm256_storeu_si256((__m256i *)(offsets + first), _mm512_cvtepi32_epi16(
+                                        _mm512_maskz_compress_epi32(nonzero_high, offsets_high)));
+                count += __builtin_popcount(nonzero_high);
+            }
+            sm->counts[c * sm->in_plane + q + p] = (uint16_t)count;
+        }
+    }
+}
+#endif
 
 /* Lists the nonzero |x| of sample n, input pixels of one item. */
 static lrp_status FN(sparse_max_list_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
@@ -148,23 +229,14 @@ static lrp_status FN(sparse_max_list_task)(void *context, ptrdiff_t begin, ptrdi
         const ptrdiff_t c = item / per_chunk, q0 = item % per_chunk * SPARSE_MAX_LIST_PIXELS;
         const ptrdiff_t q1 = sm->in_plane - q0 < SPARSE_MAX_LIST_PIXELS ? sm->in_plane
                                                                         : q0 + SPARSE_MAX_LIST_PIXELS;
-        const ptrdiff_t i0 = c * SPARSE_MAX_CHUNK;
-        const ptrdiff_t channels = sm->v->in_c - i0 < SPARSE_MAX_CHUNK ? sm->v->in_c - i0
-                                                                       : SPARSE_MAX_CHUNK;
-        for (ptrdiff_t q = q0; q < q1; q++) {
-            T *values = sm->values + (c * sm->in_plane + q) * SPARSE_MAX_CHUNK;
-            uint16_t *offsets = sm->offsets + (c * sm->in_plane + q) * SPARSE_MAX_CHUNK;
-            int count = 0;
-            /* every value is written, the next one over it unless nonzero:
-             * no branch on the data */
-            for (ptrdiff_t i = 0; i < channels; i++) {
-                const T value = FN(absolute)(x[(i0 + i) * sm->in_plane + q]);
-                values[count] = value;
-                offsets[count] = (uint16_t)(i * SPARSE_MAX_TAPS * SPARSE_MAX_LANES);
-                count += value != 0;
-            }
-            sm->counts[c * sm->in_plane + q] = (uint16_t)count;
-        }
+        const ptrdiff_t i0 = c * sm->chunk;
+        const ptrdiff_t channels = sm->v->in_c - i0 < sm->chunk ? sm->v->in_c - i0 : sm->chunk;
+        /* only float32 on AVX-512 takes the tier (FN(sparse_max_applies)) */
+#if LRP_X86_DISPATCH
+        FN(sparse_max_list_avx512)(sm, x, c, q0, q1, channels);
+#else
+        (void)x, (void)c, (void)q0, (void)q1, (void)channels;
+#endif
     }
     return LRP_OK;
 }
@@ -183,12 +255,12 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_max_band_avx51
     ptrdiff_t reach[SPARSE_MAX_TAPS]; /* from an input pixel's anchor (0, 0) to tap t's */
     for (int t = 0; t < SPARSE_MAX_TAPS; t++)
         reach[t] = -((t / 3) * v->dil_h * columns + (t % 3) * v->dil_w) * SPARSE_MAX_LANES;
-    const ptrdiff_t chunk_size = SPARSE_MAX_CHUNK * SPARSE_MAX_TAPS * SPARSE_MAX_LANES;
+    const ptrdiff_t chunk_size = sm->chunk * SPARSE_MAX_TAPS * SPARSE_MAX_LANES;
     for (ptrdiff_t c = 0; c < sm->chunks; c++) {
         const float *chunk_w = (const float *)sm->weights + (b * sm->chunks + c) * chunk_size;
         const uint16_t *counts = sm->counts + c * sm->in_plane;
-        const float *values = (const float *)sm->values + c * sm->in_plane * SPARSE_MAX_CHUNK;
-        const uint16_t *offsets = sm->offsets + c * sm->in_plane * SPARSE_MAX_CHUNK;
+        const float *values = (const float *)sm->values + c * sm->in_plane * sm->chunk;
+        const uint16_t *offsets = sm->offsets + c * sm->in_plane * sm->chunk;
         for (ptrdiff_t iy = first; iy < first + rows; iy++)
             for (ptrdiff_t ix = 0; ix < v->in_w; ix++) {
                 const ptrdiff_t q = iy * v->in_w + ix;
@@ -199,8 +271,8 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_max_band_avx51
                 LRP_UNROLL_ROWS
                 for (int t = 0; t < SPARSE_MAX_TAPS; t++)
                     lo[t] = hi[t] = _mm512_setzero_ps();
-                const float *value = values + q * SPARSE_MAX_CHUNK;
-                const uint16_t *offset = offsets + q * SPARSE_MAX_CHUNK;
+                const float *value = values + q * sm->chunk;
+                const uint16_t *offset = offsets + q * sm->chunk;
                 for (int e = 0; e < count; e++) {
                     const __m512 x = _mm512_set1_ps(value[e]);
                     const float *w = chunk_w + offset[e];
@@ -315,7 +387,8 @@ static lrp_status FN(sparse_max_run)(const lrp_conv_shape *v, int kind, T gamma,
                          .out_plane = v->out_h * v->out_w, .out = out, .bias = bias,
                          .scale = scale, .cap = cap};
     sm.blocks = (v->out_c + SPARSE_MAX_LANES - 1) / SPARSE_MAX_LANES;
-    sm.chunks = (v->in_c + SPARSE_MAX_CHUNK - 1) / SPARSE_MAX_CHUNK;
+    sm.chunk = lrp_block_sizes().sparse_max_chunk;
+    sm.chunks = (v->in_c + sm.chunk - 1) / sm.chunk;
     sm.bands = (SPARSE_MAX_ITEMS + sm.blocks - 1) / sm.blocks;
     sm.bands = sm.bands < v->out_h ? sm.bands : v->out_h;
     sm.band_rows = (v->out_h + sm.bands - 1) / sm.bands;
@@ -330,25 +403,30 @@ static lrp_status FN(sparse_max_run)(const lrp_conv_shape *v, int kind, T gamma,
     sm.buffer_values = (ptrdiff_t)anchors;
     size_t weights, listed;
     if (lrp_checked_count(0, sm.blocks * sm.chunks * taps,
-                          (size_t)(SPARSE_MAX_CHUNK * SPARSE_MAX_LANES), &weights) != LRP_OK ||
-        lrp_checked_count(0, sm.chunks * SPARSE_MAX_CHUNK, (size_t)sm.in_plane, &listed) != LRP_OK)
+                          (size_t)(sm.chunk * SPARSE_MAX_LANES), &weights) != LRP_OK ||
+        lrp_checked_count(0, sm.chunks * sm.chunk, (size_t)sm.in_plane, &listed) != LRP_OK)
         return LRP_ERR_NOMEM;
-    FN(sparse_max_weights) job = {v, w, kind, flipped, gamma, NULL, sm.blocks, sm.chunks, taps};
+    FN(sparse_max_weights) job = {v,         w,         kind,     flipped, gamma,
+                                  NULL,      sm.blocks, sm.chunks, sm.chunk, taps};
     const lrp_cache_key key = {.form = LRP_FORM_SPARSE_MAX, .elem_size = (int)sizeof(T),
                                .isa = (int)lrp_current_isa(), .kind = kind,
                                .gamma = (double)gamma, .flipped = flipped, .absolute = 1,
                                .mr = SPARSE_MAX_LANES, .rows = v->out_c,
                                .cols = v->in_c * taps, .groups = 1, .taps = taps,
-                               .chunk = SPARSE_MAX_CHUNK, .count = weights};
+                               .chunk = sm.chunk, .count = weights};
     void *own = NULL;
     lrp_status status = LRP_OK;
     sm.weights = lrp_weights_prepared(v->cache, w, &key, FN(sparse_max_weights_build), &job,
                                       &own, &status);
     if (!sm.weights)
         return status;
-    /* values (T, aligned) then offsets and counts (16 bits each) */
-    unsigned char *lists = lrp_alloc_array(listed * sizeof(T) + listed * 2 +
-                                               (size_t)(sm.chunks * sm.in_plane) * 2, 1);
+    /* values (T, aligned) then offsets and counts (16 bits each), listed
+     * (each pixel's first count values) before they are read, so left
+     * unset meanwhile: zeroing them cost as much as listing */
+    unsigned char *lists =
+        listed <= SIZE_MAX / 16 ? lrp_alloc_aligned(listed * sizeof(T) + listed * 2 +
+                                                        (size_t)(sm.chunks * sm.in_plane) * 2, 1)
+                                : NULL;
     if (!lists) {
         free(own);
         return LRP_ERR_NOMEM;
