@@ -420,9 +420,9 @@ static lrp_status FN(sparse_max_run)(const lrp_conv_shape *v, int kind, T gamma,
                                       &own, &status);
     if (!sm.weights)
         return status;
-    /* values (T, aligned) then offsets and counts (16 bits each), listed
-     * (each pixel's first count values) before they are read, so left
-     * unset meanwhile: zeroing them cost as much as listing */
+    /* values (T, aligned) then offsets and counts (16 bits each), not
+     * zeroed: a pixel's first count values, all that is read, are listed
+     * before any band reads them */
     unsigned char *lists =
         listed <= SIZE_MAX / 16 ? lrp_alloc_aligned(listed * sizeof(T) + listed * 2 +
                                                         (size_t)(sm.chunks * sm.in_plane) * 2, 1)

@@ -180,7 +180,7 @@ lrp_blocks lrp_block_sizes(void)
     b.product_nb = block_within(l2 / (16 * (size_t)b.product_kc), 32, 64, 4096);
     b.winograd_one_pass_bytes = (double)(l2 < 262144 ? 262144 : l2);
     /* a chunk's 3x3 weights (chunk x 9 x 32 floats) within 3/4 of the whole
-     * L1d (not capped: this block is newer than the EPYC's tuning) */
+     * L1d, where a band reads them for every pixel */
     b.sparse_max_chunk = c.l1d / 4 * 3 >= 32 * 9 * 32 * 4 ? 32 : 16;
     return b;
 }
