@@ -758,7 +758,7 @@ lrp_status FN(lrp_conv_forward)(const lrp_conv_shape *s, const lrp_rule *rule, c
         return FN(conv_sum_product)(&form, kind, 0, s, gamma, a, w, b, z);
     }
     if (kind == LRP_RULE_ZBOX && FN(conv_zbox_stacks)(s, 0)) {
-        const lrp_conv_shape stacked = FN(conv_stacked_shape)(s);
+        const lrp_conv_shape stacked = FN(conv_stacked_shape)(s, 3);
         const FN(conv_sum_form) form = FN(conv_sum_form_of)(&stacked);
         lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.forward.zbox_packed_product",
                                          "conv.forward.zbox_winograd",
@@ -798,8 +798,7 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
         return FN(conv_sum_product)(&im2col, kind, 1, s, gamma, a, w, b, m);
     }
     if (kind == LRP_RULE_ZBOX && FN(conv_zbox_max_stacks)(s, 0, a, low, high)) {
-        lrp_conv_shape stacked = *s;
-        stacked.in_c = 2 * s->in_c;
+        const lrp_conv_shape stacked = FN(conv_stacked_shape)(s, 2);
         lrp_trace_tier(FN(sparse_max_applies)(&stacked) ? "conv.absmax.zbox_sparse_inputs"
                                                         : "conv.absmax.zbox_packed_product");
         return FN(conv_zbox_absmax)(s, a, w, low, high, m);
@@ -844,7 +843,7 @@ lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *
                                          "conv.real.winograd_fused"));
         status = FN(conv_transposed_product)(&form, kind, 0, s, gamma, a, w, ratio, NULL, r_in);
     } else if (kind == LRP_RULE_ZBOX && FN(conv_zbox_stacks)(s, 1)) {
-        const lrp_conv_shape stacked = FN(conv_stacked_shape)(s);
+        const lrp_conv_shape stacked = FN(conv_stacked_shape)(s, 3);
         const lrp_conv_shape view = lrp_conv_transposed_view(&stacked);
         const FN(conv_sum_form) form = FN(conv_sum_form_of)(&view);
         lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.real.zbox_packed_product",
@@ -966,8 +965,7 @@ lrp_status FN(lrp_conv_relevance_viterbi)(const lrp_conv_shape *s, const lrp_rul
         if (status != LRP_OK)
             return status;
         if (FN(all_finite)(r_in, s->n * s->in_c * s->in_h * s->in_w)) {
-            lrp_conv_shape stacked = *s;
-            stacked.in_c = 2 * s->in_c;
+            const lrp_conv_shape stacked = FN(conv_stacked_shape)(s, 2);
             const lrp_conv_shape view = lrp_conv_transposed_view(&stacked);
             lrp_trace_tier(FN(sparse_max_applies)(&view) ? "conv.viterbi.zbox_sparse_inputs"
                                                          : "conv.viterbi.zbox_packed_product");

@@ -107,9 +107,10 @@ static lrp_status FN(conv_viterbi_transposed)(int kind, const lrp_conv_shape *s,
                : FN(conv_transposed_product)(&im2col, kind, 1, s, gamma, a, w, q, cap, r_in);
 }
 
-/* q = R / (m + 1e-9), then each sample's largest R (the cap of
- * FN(viterbi_scale)) after q's n * out_c * out_h * out_w values; free() it. */
-static T *FN(conv_viterbi_quotients)(const lrp_conv_shape *s, const T *m, const T *r_out)
+/* q = R / (m + 1e-9), then (*cap) each sample's largest R (the cap of
+ * FN(viterbi_scale)) after q's n * out_c * out_h * out_w values; free() q. */
+static T *FN(conv_viterbi_quotients)(const lrp_conv_shape *s, const T *m, const T *r_out,
+                                     const T **cap)
 {
     const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
     const ptrdiff_t out_total = s->n * out_sample;
@@ -119,6 +120,7 @@ static T *FN(conv_viterbi_quotients)(const lrp_conv_shape *s, const T *m, const 
         return NULL;
     FN(quotients_run)(r_out, m, out_total, 1, q);
     FN(row_maxima)(r_out, s->n, out_sample, q + out_total);
+    *cap = q + out_total;
     return q;
 }
 
@@ -128,10 +130,10 @@ static lrp_status FN(conv_viterbi_product)(int kind, const lrp_conv_shape *s, T 
                                            const T *a, const T *w, const T *m, const T *r_out,
                                            T *r_in)
 {
-    T *q = FN(conv_viterbi_quotients)(s, m, r_out);
+    const T *cap;
+    T *q = FN(conv_viterbi_quotients)(s, m, r_out, &cap);
     if (!q)
         return LRP_ERR_NOMEM;
-    const T *cap = q + s->n * s->out_c * s->out_h * s->out_w;
     lrp_status status = FN(conv_viterbi_transposed)(kind, s, gamma, a, w, q, cap, r_in);
     free(q);
     return status;
@@ -140,17 +142,18 @@ static lrp_status FN(conv_viterbi_product)(int kind, const lrp_conv_shape *s, T 
 /* z^B as a plain product: with inputs (a, low, high) stacked as 3 in_c
  * channels and weights (w, -w+, -w-) to match, sum_j a w - l w+ - h w-
  * is one convolution of the stacked layer, and its transposed pass gives
- * a c, -l c+ and -h c- as three channel blocks. One group only. */
+ * a c, -l c+ and -h c- as three channel blocks. One group only. Its max
+ * products stack the layer twice instead (FN(conv_zbox_max_stack)). */
 typedef struct {
     lrp_conv_shape shape;
     T *x, *w; /* the stacked inputs and weights */
 } FN(conv_stacked);
 
-/* The layer s with its inputs stacked three times over. */
-static lrp_conv_shape FN(conv_stacked_shape)(const lrp_conv_shape *s)
+/* The layer s with its inputs stacked `copies` times over. */
+static lrp_conv_shape FN(conv_stacked_shape)(const lrp_conv_shape *s, ptrdiff_t copies)
 {
     lrp_conv_shape stacked = *s;
-    stacked.in_c = 3 * s->in_c;
+    stacked.in_c = copies * s->in_c;
     return stacked;
 }
 
@@ -160,24 +163,36 @@ static int FN(conv_zbox_stacks)(const lrp_conv_shape *s, int transposed)
 {
     if (s->groups != 1 || s->in_c > PTRDIFF_MAX / 3)
         return 0;
-    const lrp_conv_shape stacked = FN(conv_stacked_shape)(s);
+    const lrp_conv_shape stacked = FN(conv_stacked_shape)(s, 3);
     return lrp_conv_uses_product(LRP_RULE_ZERO, &stacked, transposed);
+}
+
+/* st's shape (s stacked `copies` times) and its inputs and weights,
+ * allocated in one block (st->x; free() it), for the caller to fill. */
+static lrp_status FN(conv_stack_alloc)(const lrp_conv_shape *s, ptrdiff_t copies,
+                                       FN(conv_stacked) *st)
+{
+    const ptrdiff_t plane = s->in_h * s->in_w, taps = s->k_h * s->k_w, c = s->in_c;
+    size_t inputs, weights;
+    if (lrp_checked_count(0, s->n * copies * c, (size_t)plane, &inputs) != LRP_OK ||
+        lrp_checked_count(0, s->out_c * copies * c, (size_t)taps, &weights) != LRP_OK ||
+        inputs > SIZE_MAX - weights)
+        return LRP_ERR_NOMEM;
+    st->shape = FN(conv_stacked_shape)(s, copies);
+    st->x = lrp_alloc_array(inputs + weights, sizeof(T));
+    if (!st->x)
+        return LRP_ERR_NOMEM;
+    st->w = st->x + inputs;
+    return LRP_OK;
 }
 
 static lrp_status FN(conv_stack)(const lrp_conv_shape *s, const T *a, const T *w, const T *low,
                                  const T *high, FN(conv_stacked) *st)
 {
     const ptrdiff_t plane = s->in_h * s->in_w, taps = s->k_h * s->k_w, c = s->in_c;
-    size_t inputs, weights;
-    if (lrp_checked_count(0, s->n * 3 * c, (size_t)plane, &inputs) != LRP_OK ||
-        lrp_checked_count(0, s->out_c * 3 * c, (size_t)taps, &weights) != LRP_OK ||
-        inputs > SIZE_MAX - weights)
-        return LRP_ERR_NOMEM;
-    st->shape = FN(conv_stacked_shape)(s);
-    st->x = lrp_alloc_array(inputs + weights, sizeof(T));
-    if (!st->x)
-        return LRP_ERR_NOMEM;
-    st->w = st->x + inputs;
+    const lrp_status status = FN(conv_stack_alloc)(s, 3, st);
+    if (status != LRP_OK)
+        return status;
     for (ptrdiff_t n = 0; n < s->n; n++) {
         const size_t bytes = (size_t)(c * plane) * sizeof(T);
         memcpy(st->x + (n * 3 + 0) * c * plane, a + n * c * plane, bytes);
@@ -252,8 +267,7 @@ static int FN(conv_zbox_max_stacks)(const lrp_conv_shape *s, int transposed, con
 {
     if (s->groups != 1 || s->in_c > PTRDIFF_MAX / 2)
         return 0;
-    lrp_conv_shape stacked = *s;
-    stacked.in_c = 2 * s->in_c;
+    const lrp_conv_shape stacked = FN(conv_stacked_shape)(s, 2);
     if (!lrp_conv_uses_product(LRP_RULE_ZERO, &stacked, transposed))
         return 0;
     const ptrdiff_t count = s->n * s->in_c * s->in_h * s->in_w;
@@ -268,17 +282,9 @@ static lrp_status FN(conv_zbox_max_stack)(const lrp_conv_shape *s, const T *a, c
                                           const T *low, const T *high, FN(conv_stacked) *st)
 {
     const ptrdiff_t plane = s->in_h * s->in_w, taps = s->k_h * s->k_w, c = s->in_c;
-    size_t inputs, weights;
-    if (lrp_checked_count(0, s->n * 2 * c, (size_t)plane, &inputs) != LRP_OK ||
-        lrp_checked_count(0, s->out_c * 2 * c, (size_t)taps, &weights) != LRP_OK ||
-        inputs > SIZE_MAX - weights)
-        return LRP_ERR_NOMEM;
-    st->shape = *s;
-    st->shape.in_c = 2 * c;
-    st->x = lrp_alloc_array(inputs + weights, sizeof(T));
-    if (!st->x)
-        return LRP_ERR_NOMEM;
-    st->w = st->x + inputs;
+    const lrp_status status = FN(conv_stack_alloc)(s, 2, st);
+    if (status != LRP_OK)
+        return status;
     for (ptrdiff_t n = 0; n < s->n; n++) {
         const ptrdiff_t at = n * c * plane;
         T *above = st->x + 2 * at, *below = above + c * plane;
@@ -328,12 +334,12 @@ static lrp_status FN(conv_zbox_viterbi)(const lrp_conv_shape *s, const T *a, con
         return status;
     const ptrdiff_t block = s->in_c * s->in_h * s->in_w;
     size_t count;
-    T *q = FN(conv_viterbi_quotients)(s, m, r_out);
+    const T *cap;
+    T *q = FN(conv_viterbi_quotients)(s, m, r_out, &cap);
     T *parts = q && lrp_checked_count(0, s->n * 2, (size_t)block, &count) == LRP_OK
                    ? lrp_alloc_array(count, sizeof(T)) : NULL;
     status = parts ? FN(conv_viterbi_transposed)(LRP_RULE_ZERO, &st.shape, 0, st.x, st.w, q,
-                                                 q + s->n * s->out_c * s->out_h * s->out_w,
-                                                 parts)
+                                                 cap, parts)
                    : LRP_ERR_NOMEM;
     for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++) {
         const T *above = parts + n * 2 * block, *below = above + block;

@@ -39,6 +39,7 @@ enum {
 
 #include "lrp.h"
 #include "kernel/compiler.h"
+#include "kernel/transpose16.h"
 #include "kernel/tuning.h"
 #include "products/products_inline.h"
 #include "runtime/isa_dispatch.h"
@@ -137,33 +138,6 @@ typedef struct {
 } FN(sparse_max);
 
 #if LRP_X86_DISPATCH
-/* The 16 x 16 block r (row l: 16 values of one channel) turned so that
- * column c comes out as row c: pairs of rows interleaved, then pairs of
- * pairs, then 128-bit lanes twice. */
-LRP_TARGET_AVX512 static LRP_INLINE void sparse_max_turn16(__m512 r[16], __m512 out[16])
-{
-    __m512 t[16];
-    for (int l = 0; l < 16; l += 2) {
-        t[l] = _mm512_unpacklo_ps(r[l], r[l + 1]);
-        t[l + 1] = _mm512_unpackhi_ps(r[l], r[l + 1]);
-    }
-    for (int q = 0; q < 16; q += 4)
-        for (int h = 0; h < 2; h++) {
-            const __m512d a = _mm512_castps_pd(t[q + h]), b = _mm512_castps_pd(t[q + h + 2]);
-            r[q + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-            r[q + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        }
-    for (int g = 0; g < 4; g += 2)
-        for (int c = 0; c < 4; c++) {
-            t[4 * g + c] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * g + 4 + c], 0x88);
-            t[4 * g + 4 + c] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * g + 4 + c], 0xDD);
-        }
-    for (int c = 0; c < 8; c++) {
-        out[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
-        out[c + 8] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
-    }
-}
-
 /* The nonzero |x| of pixels [q0, q1) of chunk c, 16 pixels at a time: their
  * channels read along the rows, turned, and each pixel's nonzero values
  * (and their offsets) compressed to the front of its chunk slots, 16
@@ -190,7 +164,7 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_max_list_avx51
                 r[l] = i < channels ? _mm512_maskz_loadu_ps(live, rows + i * sm->in_plane + q)
                                     : _mm512_setzero_ps();
             }
-            sparse_max_turn16(r, turned[half]);
+            lrp_transpose16_f32(r, turned[half]);
         }
         for (ptrdiff_t p = 0; p < pixels; p++) {
             float *values = (float *)sm->values + (c * sm->in_plane + q + p) * sm->chunk;

@@ -32,6 +32,7 @@ enum { FEW_TRANSPOSED, FEW_FORWARD, FEW_ABSMAX }; /* FN(dense_few).pass */
 
 #include "lrp.h"
 #include "kernel/compiler.h"
+#include "kernel/transpose16.h"
 #include "products/products.h"
 #include "runtime/isa_dispatch.h"
 #include "runtime/parallel.h"
@@ -138,38 +139,12 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(few_transpose_tile)(
         for (ptrdiff_t j = 0; j < width; j += 16) {
             const ptrdiff_t cols = width - j < 16 ? width - j : 16;
             const __mmask16 live = (__mmask16)(cols == 16 ? 0xFFFF : (1u << cols) - 1);
-            __m512 r[16], t[16];
+            __m512 r[16], column[16];
             for (int l = 0; l < 16; l++)
                 r[l] = _mm512_maskz_loadu_ps(live, (const float *)(w + l * ld + j));
-            /* pairs of rows interleaved, then pairs of pairs, then 128-bit
-             * lanes twice: t[c] ends as column c of the block */
-            for (int l = 0; l < 16; l += 2) {
-                t[l] = _mm512_unpacklo_ps(r[l], r[l + 1]);
-                t[l + 1] = _mm512_unpackhi_ps(r[l], r[l + 1]);
-            }
-            for (int q = 0; q < 16; q += 4)
-                for (int h = 0; h < 2; h++) {
-                    const __m512d a = _mm512_castps_pd(t[q + h]), b = _mm512_castps_pd(t[q + h + 2]);
-                    r[q + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-                    r[q + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-                }
-            /* r[4g + c] (rows 4g..4g+3) holds column c in lane 0, c + 4 in
-             * lane 1, c + 8 in lane 2, c + 12 in lane 3 */
-            for (int g = 0; g < 4; g += 2)
-                for (int c = 0; c < 4; c++) {
-                    t[4 * g + c] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * g + 4 + c], 0x88);
-                    t[4 * g + 4 + c] = _mm512_shuffle_f32x4(r[4 * g + c], r[4 * g + 4 + c], 0xDD);
-                }
-            /* t[c] (c < 8): rows 0-7, columns c and c + 8 (lanes 0-1, 2-3);
-             * t[8 + c]: rows 8-15 likewise */
-            for (int c = 0; c < 8; c++) {
-                const __m512 low = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
-                const __m512 high = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
-                if (c < cols)
-                    _mm512_storeu_ps((float *)tile[j + c], low);
-                if (c + 8 < cols)
-                    _mm512_storeu_ps((float *)tile[j + c + 8], high);
-            }
+            lrp_transpose16_f32(r, column);
+            for (int c = 0; c < cols; c++)
+                _mm512_storeu_ps((float *)tile[j + c], column[c]);
         }
     } else {
         for (ptrdiff_t j = 0; j < width; j += 8) {
