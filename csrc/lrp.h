@@ -85,7 +85,6 @@ lrp_status lrp_dense_forward_f32(const lrp_dense_shape *s, const lrp_rule *rule,
                                  const float *a, const float *w, const float *b,
                                  const float *low, const float *high, float *z);
 /* in place: z <- stab(z) */
-void lrp_stabilise_f32(const lrp_rule *rule, ptrdiff_t count, float *z);
 /* m (n, out) = max(|beta_k|, max_j |n_jk|) */
 lrp_status lrp_dense_absmax_f32(const lrp_dense_shape *s, const lrp_rule *rule,
                                 const float *a, const float *w, const float *b,
@@ -114,7 +113,6 @@ lrp_status lrp_dense_relevance_viterbi_f32(const lrp_dense_shape *s, const lrp_r
 lrp_status lrp_dense_forward_f64(const lrp_dense_shape *s, const lrp_rule *rule,
                                  const double *a, const double *w, const double *b,
                                  const double *low, const double *high, double *z);
-void lrp_stabilise_f64(const lrp_rule *rule, ptrdiff_t count, double *z);
 lrp_status lrp_dense_absmax_f64(const lrp_dense_shape *s, const lrp_rule *rule,
                                 const double *a, const double *w, const double *b,
                                 const double *low, const double *high, double *m);
@@ -353,11 +351,22 @@ lrp_status lrp_pool_relevance_composed_f64(const lrp_pool_shape *s, const lrp_se
  * whether any of count values is nonzero (NaN is; -0 is not), stopping at
  * the first; whether every one is finite, over the threads. */
 void lrp_relu_f32(ptrdiff_t count, const float *a, float *out);
+/* out = z + eps sign(z) (sign(0) = +1), or z + eps (rule->eps_mode), for
+ * samples of per_sample values; eps is rule->eps, or with relative, rule->eps
+ * times the root mean square of the sample's z (summed in double). out may
+ * be z. Where rule->eps is 0 and not relative, out = z. *not_finite: the
+ * LRP_Z_NOT_FINITE and LRP_STABILISED_NOT_FINITE bits of what was seen. */
+lrp_status lrp_stabilise_f32(const lrp_rule *rule, int relative, ptrdiff_t samples,
+                             ptrdiff_t per_sample, const float *z, float *out, int *not_finite);
 int lrp_any_nonzero_f32(ptrdiff_t count, const float *x);
 int lrp_all_finite_f32(ptrdiff_t count, const float *x);
+enum { LRP_Z_NOT_FINITE = 1, LRP_STABILISED_NOT_FINITE = 2 };
 
 /* the same for double */
 void lrp_relu_f64(ptrdiff_t count, const double *a, double *out);
+lrp_status lrp_stabilise_f64(const lrp_rule *rule, int relative, ptrdiff_t samples,
+                             ptrdiff_t per_sample, const double *z, double *out,
+                             int *not_finite);
 int lrp_any_nonzero_f64(ptrdiff_t count, const double *x);
 int lrp_all_finite_f64(ptrdiff_t count, const double *x);
 /* the same for count bytes: bool and integer arrays, nonzero where a byte is */

@@ -464,7 +464,11 @@ def _check_finite(values, rule, name, parameter):
             return
     elif values.size == 0 or (np.isfinite(values.min()) and np.isfinite(values.max())):
         return
-    dtype = values.dtype
+    _raise_not_finite(values.dtype, rule, name, parameter)
+
+
+def _raise_not_finite(dtype, rule, name, parameter):
+    """The ValueError of `_check_finite` for denominators of `dtype`."""
     if parameter is None:
         raise ValueError(f"the forward pass overflows {dtype} at layer {name!r} on this input "
                          f"(largest {np.finfo(dtype).max:.4g})")
@@ -546,12 +550,23 @@ def _denominators(spec, rule, layer, a, preactivation, low, high, name):
         _check_finite(m, rule, name, parameter)
         return m
     z = layer.weighted_sum(a, rule, low, high) if fresh else preactivation
-    _check_finite(z, rule, name, parameter)
     # the forward's preactivation is kept for the layers below; a fresh z is
     # this step's alone and is stabilised where it lies. The built-in
     # stabiliser with eps = 0 is the identity and the C kernels only read z;
     # a Python semiring gets a copy it may change.
-    if not (spec is not None and type(rule).stabilise is Rule.stabilise and rule.eps == 0):
-        z = rule.stabilise(z, in_place=fresh)
-        _check_finite(z, rule, name, "eps")
+    built_in = type(rule).stabilise is Rule.stabilise
+    if spec is not None and built_in and rule.eps == 0 and not getattr(rule, "relative", False):
+        _check_finite(z, rule, name, parameter)
+        return z
+    if built_in and z.dtype in (np.float32, np.float64):
+        # stabilised and both checks in one pass over z
+        z, z_finite, finite = rule.stabilise_checked(z, in_place=fresh)
+        if not z_finite:
+            _raise_not_finite(z.dtype, rule, name, parameter)
+        if not finite:
+            _raise_not_finite(z.dtype, rule, name, "eps")
+        return z
+    _check_finite(z, rule, name, parameter)
+    z = rule.stabilise(z, in_place=fresh)
+    _check_finite(z, rule, name, "eps")
     return z

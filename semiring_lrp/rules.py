@@ -83,7 +83,14 @@ class Rule:
         """stab(z) for a batch of denominators z (N, ...): a new array, or,
         when in_place and z is a writeable, C-ordered array of native byte
         order, z itself, changed (for a z that nothing else reads)."""
-        return _core.stabilise(z, self.kernel_rule, in_place and _changeable(z))
+        return self.stabilise_checked(z, in_place)[0]
+
+    def stabilise_checked(self, z, in_place=False):
+        """(stab(z), whether every value of z is finite, whether every value
+        of stab(z) is) for a float32 or float64 z, in one pass over the
+        threads; stab(z) as `stabilise` gives it."""
+        return _core.stabilise(z, self.kernel_rule, in_place and _changeable(z),
+                               getattr(self, "relative", False))
 
     def check_fits(self, dtype, largest, where):
         """Raises ValueError naming the rule, the parameter, its value, the
@@ -133,7 +140,8 @@ class Epsilon(Rule):
 
     variant="plus" adds eps without the sign (the paper's tutorial: z + eps).
     relative=True scales eps by each sample's sqrt(mean(z^2)) over the
-    layer's outputs (the LRP overview's VGG-16 recipe: 0.25 * std).
+    layer's outputs (the LRP overview's VGG-16 recipe: 0.25 * std), the
+    squares summed in float64.
     """
 
     kind = _core.RULE_EPSILON
@@ -145,19 +153,6 @@ class Epsilon(Rule):
         self.variant = variant
         self.eps_mode = _core.EPS_SIGN if variant == "sign" else _core.EPS_PLUS
         self.relative = bool(relative)
-
-    def stabilise(self, z, in_place=False):
-        if not self.relative:
-            return super().stabilise(z, in_place)
-        n = z.shape[0]
-        scale = np.sqrt(np.mean(np.square(z.reshape(n, -1), dtype=np.float64), axis=1))
-        with np.errstate(over="ignore"):  # an infinite z is the caller's error to report
-            eps = (self.eps * scale).astype(z.dtype).reshape((n,) + (1,) * (z.ndim - 1))
-        shift = eps if self.variant == "plus" else np.where(z >= 0, eps, -eps)
-        if in_place and _changeable(z):
-            z += shift
-            return z
-        return z + shift
 
     def __repr__(self):
         return (f"Epsilon(eps={self.eps!r}, variant={self.variant!r}"

@@ -1,6 +1,9 @@
 """The core's element-by-element passes against NumPy: ReLU (np.maximum(a, 0)
-bit for bit: NaN stays, -0 becomes 0) and the all-zero test of a relevance array
-(np.any: -0 is zero, NaN is not)."""
+bit for bit: NaN stays, -0 becomes 0), the all-zero test of a relevance array
+(np.any: -0 is zero, NaN is not), the finiteness test, and the stabiliser of
+the denominators with its two finiteness checks against a literal loop."""
+import math
+
 import numpy as np
 import pytest
 
@@ -138,3 +141,119 @@ def test_all_finite_refuses_other_types():
         _core.all_finite(np.zeros(3, dtype=np.int64))
     with pytest.raises(TypeError, match="NumPy array"):
         _core.all_finite([0.0])
+
+
+def literal_stabilise(z, eps, plus, relative):
+    """stab(z) value by value as semantics.md writes it: eps (times the
+    sample's root mean square of z, summed exactly) added, with the sign of
+    z (sign(0) = +1) unless plus; one sample per row of z.reshape(n, -1)."""
+    flat = z.reshape(len(z), -1)
+    out = np.empty_like(flat)
+    for n, row in enumerate(flat):
+        scale = math.sqrt(math.fsum(float(v) ** 2 for v in row) / row.size) if relative else 1.0
+        e = z.dtype.type(eps * scale)
+        for i, v in enumerate(row):
+            out[n, i] = v + e if plus or v >= 0 else v - e
+    return out.reshape(z.shape)
+
+
+# samples of one value, of a vector's block and one past it, and of more
+# than one sum-of-squares block (65,536 values) split over the threads
+STABILISE_SHAPES = [(1, 1), (3, 16), (2, 17, 3), (2, 65536 * 2 + 5)]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("relative", [False, True])
+@pytest.mark.parametrize("mode", [_core.EPS_SIGN, _core.EPS_PLUS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", STABILISE_SHAPES)
+def test_stabilise_is_the_literal_loop(shape, dtype, mode, relative, threads, restore_kernels):
+    sl.set_num_threads(threads)
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    z = rng.normal(size=shape).astype(dtype)
+    z.flat[:3] = np.array([0.0, -0.0, 1e-30])[:z.size]
+    rule = (_core.RULE_EPSILON, 0.25, mode, 0.0)
+    before = z.copy()
+    out, z_finite, finite = _core.stabilise(z, rule, False, relative)
+    assert z_finite and finite and out is not z and out.dtype == dtype and out.shape == shape
+    np.testing.assert_array_equal(z, before)
+    want = literal_stabilise(z, 0.25, mode == _core.EPS_PLUS, relative)
+    if relative and dtype == np.float64:
+        # the core's sums of squares are rounded (the literal's are exact):
+        # eps to 1e-14 of itself
+        np.testing.assert_allclose(out, want, rtol=5e-16, atol=1e-14 * np.abs(want - z).max())
+    else:
+        np.testing.assert_array_equal(_bits(out), _bits(want))
+    again, _, _ = _core.stabilise(z, rule, True, relative)
+    assert again is z
+    np.testing.assert_array_equal(_bits(again), _bits(out))
+
+
+def test_stabilise_relative_eps_is_numpys_mean_of_squares():
+    """The recipe's eps in float32 as NumPy computed it before the core did
+    (its pairwise sums): the same bits on these layers' shapes."""
+    dtype = np.float32
+    rng = np.random.default_rng(3)
+    for shape in ((4, 512, 14, 14), (2, 64, 56, 56), (3, 4096)):
+        z = (rng.normal(size=shape) * rng.uniform(0.1, 10)).astype(dtype)
+        flat = z.reshape(shape[0], -1)
+        eps = (0.25 * np.sqrt(np.mean(np.square(flat, dtype=np.float64), axis=1))).astype(dtype)
+        want = z + eps.reshape((-1,) + (1,) * (z.ndim - 1))
+        got, _, _ = _core.stabilise(z, (_core.RULE_EPSILON, 0.25, _core.EPS_PLUS, 0.0), False, True)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stabilise_with_eps_zero_leaves_every_bit(dtype):
+    z = np.array([[-0.0, 0.0, -1.5, 2.0, np.inf]], dtype=dtype)
+    for mode in (_core.EPS_SIGN, _core.EPS_PLUS):
+        out, z_finite, finite = _core.stabilise(z, (_core.RULE_EPSILON, 0.0, mode, 0.0))
+        np.testing.assert_array_equal(_bits(out), _bits(z))
+        assert not z_finite and not finite
+    # a relative eps of 0 still adds it, as the rule defines: -0 + 0 = +0
+    out, _, _ = _core.stabilise(z[:, :4], (_core.RULE_EPSILON, 0.0, _core.EPS_PLUS, 0.0), False,
+                                True)
+    np.testing.assert_array_equal(_bits(out), _bits(z[:, :4] + dtype(0)))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", FINITE_SIZES)
+def test_stabilise_reports_what_is_not_finite(size, dtype, threads, restore_kernels):
+    """z's own infinity or NaN, wherever it lies, sets the first flag (and
+    the second: it stays); a finite z that eps pushes past the largest value
+    sets the second alone."""
+    sl.set_num_threads(threads)
+    rng = np.random.default_rng(size)
+    big = np.finfo(dtype).max
+    z = rng.uniform(-1, 1, (1, size)).astype(dtype)
+    rule = (_core.RULE_EPSILON, 1.0, _core.EPS_SIGN, 0.0)
+    assert _core.stabilise(z, rule)[1:] == (True, True)
+    for where in {0, size // 2, size - 1}:
+        for bad, flags in ((np.nan, (False, False)), (-np.inf, (False, False)),
+                           (big, (True, False)), (-big, (True, False))):
+            kept = z[0, where]
+            z[0, where] = bad
+            huge_eps = (_core.RULE_EPSILON, float(big) / 2, _core.EPS_SIGN, 0.0)
+            got = _core.stabilise(z, huge_eps if np.isfinite(bad) else rule)
+            assert got[1:] == flags, (where, bad)
+            z[0, where] = kept
+
+
+def test_stabilise_relative_overflow_is_reported_on_the_output():
+    """float64 squares past the largest double make the scale infinite: z
+    was finite, the stabilised z is not."""
+    z = np.array([[1e200, -1e200, 3.0]])
+    out, z_finite, finite = _core.stabilise(z, (_core.RULE_EPSILON, 0.25, _core.EPS_PLUS, 0.0),
+                                            False, True)
+    assert z_finite and not finite and np.isinf(out).all()
+
+
+def test_rule_stabilise_checked_is_stabilise_and_both_checks():
+    z = np.array([[1.0, -2.0], [0.0, 3.0]], dtype=np.float32)
+    rule = sl.rules.Epsilon(0.5, relative=True)
+    out, z_finite, finite = rule.stabilise_checked(z)
+    np.testing.assert_array_equal(out, rule.stabilise(z))
+    assert z_finite and finite
+    want = literal_stabilise(z, 0.5, False, True)
+    np.testing.assert_array_equal(out, want)

@@ -170,8 +170,10 @@ def test_core_dense_forward_big_endian_inputs():
 
 def test_core_stabilise_big_endian_input():
     z = np.array([1.0, -2.0])
-    got = _core.stabilise(z.astype(">f8"), (_core.RULE_EPSILON, 0.5, _core.EPS_SIGN, 0.0))
+    got, z_finite, finite = _core.stabilise(z.astype(">f8"),
+                                            (_core.RULE_EPSILON, 0.5, _core.EPS_SIGN, 0.0))
     np.testing.assert_array_equal(got, [1.5, -2.5])
+    assert z_finite and finite
 
 
 def test_core_pool_big_endian_windows():

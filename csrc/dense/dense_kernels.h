@@ -27,8 +27,6 @@
 #include "runtime/trace.h"
 
 enum { ROW_LANES = 8 }; /* partial sums or maxima of a weight row */
-/* Stabilised in chunks over the threads: z can be a whole layer's output. */
-enum { STABILISE_CHUNK = 65536 };
 
 /* status, after noting tier for the calling thread if the pass succeeded:
  * each public pass notes exactly one tier per successful call. */
@@ -221,42 +219,6 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
                               "dense.absmax.packed_product");
     free(beta);
     return status;
-}
-
-/* lrp_stabilise: z <- z + eps sign(z) (sign(0) = +1), or z + eps, in chunks
- * over the threads; no tier to note. */
-typedef struct {
-    T eps;
-    int plus;
-    ptrdiff_t count;
-    T *z;
-} FN(stabilise_job);
-
-static lrp_status FN(stabilise_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
-                                     lrp_team *team)
-{
-    const FN(stabilise_job) *job = context;
-    (void)worker, (void)team;
-    ptrdiff_t first, last;
-    lrp_chunk_span(begin, end, STABILISE_CHUNK, job->count, &first, &last);
-    T *restrict z = job->z;
-    const T eps = job->eps;
-    if (job->plus) {
-        for (ptrdiff_t i = first; i < last; i++)
-            z[i] = z[i] + eps;
-    } else {
-        for (ptrdiff_t i = first; i < last; i++)
-            z[i] = z[i] + (z[i] >= 0 ? eps : -eps);
-    }
-    return LRP_OK;
-}
-
-void FN(lrp_stabilise)(const lrp_rule *rule, ptrdiff_t count, T *z)
-{
-    if (rule->eps == 0 || count <= 0)
-        return;
-    FN(stabilise_job) job = {(T)rule->eps, rule->eps_mode == LRP_EPS_PLUS, count, z};
-    lrp_parallel_chunks(count, STABILISE_CHUNK, FN(stabilise_task), &job);
 }
 
 /* Real semiring. Theta is the identity, so sum_k d_jk R_k factors as

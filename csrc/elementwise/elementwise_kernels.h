@@ -6,12 +6,17 @@
 /* Values per work item of the ReLU; lrp_parallel_chunks gives each thread
  * 4 items at least, so that its share outweighs waking it. */
 enum { RELU_CHUNK = 65536 };
+/* Values per sum of squares: a relative eps's sums have one fixed order
+ * whatever the threads. */
+enum { SQUARES_BLOCK = 65536 };
 #endif
 
 #ifndef LRP_INSTANCE_ELEMENTWISE_KERNELS /* once per instance */
 #define LRP_INSTANCE_ELEMENTWISE_KERNELS
 
+#include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "runtime/isa_dispatch.h"
@@ -47,6 +52,164 @@ void FN(lrp_relu)(ptrdiff_t count, const T *a, T *out)
         return;
     FN(relu_job) job = {a, out, count};
     lrp_parallel_chunks(count, RELU_CHUNK, LRP_ISA_TASK(relu_task), &job);
+}
+
+/* lrp_stabilise: out = z + eps sign(z) (sign(0) = +1) or z + eps, eps per
+ * sample, or out = z where nothing is added (-0 stays -0), in chunks over
+ * the threads, noting which of z and out hold a value that is not finite. */
+typedef struct {
+    const T *z;
+    T *out;           /* may be z */
+    const T *eps;     /* one per sample */
+    ptrdiff_t count, per_sample;
+    int plus, shift;
+    atomic_int not_finite; /* LRP_Z_NOT_FINITE | LRP_STABILISED_NOT_FINITE */
+} FN(stabilise_job);
+
+/* z[0, count) of one sample into out; x - x is 0 for finite x and NaN
+ * otherwise. Each block is read whole before it is written, so out may be z. */
+static LRP_INLINE int FN(stabilise_span)(const T *z, T *out, ptrdiff_t count, T eps, int plus,
+                                         int shift)
+{
+    T z_check[16] = {0}, out_check[16] = {0};
+    ptrdiff_t i = 0;
+    for (; i + 16 <= count; i += 16) {
+        T v[16], s[16];
+        for (int l = 0; l < 16; l++)
+            v[l] = z[i + l];
+        for (int l = 0; l < 16; l++) {
+            s[l] = shift ? v[l] + (plus || v[l] >= 0 ? eps : -eps) : v[l];
+            z_check[l] += v[l] - v[l];
+            out_check[l] += s[l] - s[l];
+        }
+        for (int l = 0; l < 16; l++)
+            out[i + l] = s[l];
+    }
+    for (; i < count; i++) {
+        const T v = z[i], s = shift ? v + (plus || v >= 0 ? eps : -eps) : v;
+        z_check[0] += v - v;
+        out_check[0] += s - s;
+        out[i] = s;
+    }
+    int not_finite = 0;
+    for (int l = 0; l < 16; l++) {
+        if (z_check[l] != 0)
+            not_finite |= LRP_Z_NOT_FINITE;
+        if (out_check[l] != 0)
+            not_finite |= LRP_STABILISED_NOT_FINITE;
+    }
+    return not_finite;
+}
+
+static LRP_INLINE lrp_status FN(stabilise_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
+                                                 int worker, lrp_team *team)
+{
+    FN(stabilise_job) *job = context;
+    (void)worker, (void)team;
+    ptrdiff_t first, last;
+    lrp_chunk_span(begin, end, RELU_CHUNK, job->count, &first, &last);
+    int not_finite = 0;
+    for (ptrdiff_t i = first; i < last;) {
+        const ptrdiff_t sample = i / job->per_sample;
+        const ptrdiff_t stop = (sample + 1) * job->per_sample < last
+                                   ? (sample + 1) * job->per_sample : last;
+        not_finite |= FN(stabilise_span)(job->z + i, job->out + i, stop - i, job->eps[sample],
+                                         job->plus, job->shift);
+        i = stop;
+    }
+    if (not_finite)
+        atomic_fetch_or_explicit(&job->not_finite, not_finite, memory_order_relaxed);
+    return LRP_OK;
+}
+LRP_ISA_TASKS_UNFUSED(stabilise_task, FN(stabilise_items))
+
+typedef struct {
+    const T *z;
+    ptrdiff_t per_sample, blocks; /* blocks of SQUARES_BLOCK per sample */
+    double *sums;                 /* one per block */
+} FN(squares_job);
+
+static lrp_status FN(squares_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                                   lrp_team *team)
+{
+    const FN(squares_job) *job = context;
+    (void)worker, (void)team;
+    for (ptrdiff_t item = begin; item < end; item++) {
+        const ptrdiff_t sample = item / job->blocks, block = item % job->blocks;
+        const ptrdiff_t first = block * SQUARES_BLOCK;
+        const ptrdiff_t count = job->per_sample - first < SQUARES_BLOCK
+                                    ? job->per_sample - first : SQUARES_BLOCK;
+        const T *x = job->z + sample * job->per_sample + first;
+        /* 8 lanes over runs of 128 values, the runs' sums added in turn:
+         * no chain of rounded additions longer than 16 + 512 */
+        double sum = 0;
+        for (ptrdiff_t run = 0; run < count; run += 128) {
+            const ptrdiff_t stop = count - run < 128 ? count : run + 128;
+            double lanes[8] = {0};
+            ptrdiff_t i = run;
+            for (; i + 8 <= stop; i += 8)
+                for (int l = 0; l < 8; l++)
+                    lanes[l] += (double)x[i + l] * (double)x[i + l];
+            for (; i < stop; i++)
+                lanes[0] += (double)x[i] * (double)x[i];
+            sum += ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+                   + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        }
+        job->sums[item] = sum;
+    }
+    return LRP_OK;
+}
+
+/* eps[n] = rule->eps * sqrt(mean of sample n's z^2), the sums in double in
+ * blocks whose order no thread count changes */
+static lrp_status FN(relative_eps)(const lrp_rule *rule, ptrdiff_t samples,
+                                   ptrdiff_t per_sample, const T *z, T *eps)
+{
+    const ptrdiff_t blocks = (per_sample + SQUARES_BLOCK - 1) / SQUARES_BLOCK;
+    double *sums = malloc((size_t)(samples * blocks) * sizeof *sums);
+    if (!sums)
+        return LRP_ERR_NOMEM;
+    FN(squares_job) job = {z, per_sample, blocks, sums};
+    lrp_status status = lrp_parallel_for_upto(samples * blocks, samples * per_sample
+                                              / (4 * SQUARES_BLOCK), FN(squares_task), &job,
+                                              NULL);
+    for (ptrdiff_t n = 0; n < samples; n++) {
+        double sum = 0;
+        for (ptrdiff_t b = 0; b < blocks; b++)
+            sum += sums[n * blocks + b];
+        eps[n] = (T)(rule->eps * sqrt(sum / (double)per_sample));
+    }
+    free(sums);
+    return status;
+}
+
+lrp_status FN(lrp_stabilise)(const lrp_rule *rule, int relative, ptrdiff_t samples,
+                             ptrdiff_t per_sample, const T *z, T *out, int *not_finite)
+{
+    *not_finite = 0;
+    if (samples < 0 || per_sample < 0 || (per_sample && samples > PTRDIFF_MAX / per_sample))
+        return LRP_ERR_ARG;
+    const ptrdiff_t count = samples * per_sample;
+    if (count == 0)
+        return LRP_OK;
+    T *eps = malloc((size_t)samples * sizeof *eps);
+    if (!eps)
+        return LRP_ERR_NOMEM;
+    lrp_status status = LRP_OK;
+    if (relative && rule->eps != 0)
+        status = FN(relative_eps)(rule, samples, per_sample, z, eps);
+    else
+        for (ptrdiff_t n = 0; n < samples; n++)
+            eps[n] = (T)rule->eps;
+    if (status == LRP_OK) {
+        /* a relative eps adds even where it is 0, as the rule defines it */
+        FN(stabilise_job) job = {z, out, eps, count, per_sample, rule->eps_mode == LRP_EPS_PLUS,
+                                 relative || rule->eps != 0, 0};
+        lrp_parallel_chunks(count, RELU_CHUNK, LRP_ISA_TASK(stabilise_task), &job);
+        *not_finite = atomic_load(&job.not_finite);
+    }
+    free(eps);
+    return status;
 }
 
 typedef struct {

@@ -1,4 +1,5 @@
-/* Element by element: the stabiliser of a rule's denominators, ReLU, and
+/* Element by element: the stabiliser of a rule's denominators (with its
+ * finiteness checks), ReLU, and
  * whether an array holds a nonzero value, with the GIL released while a
  * kernel runs. */
 #include "module/convert.h" /* first: Python.h precedes the standard headers */
@@ -9,13 +10,13 @@ static PyObject *py_stabilise(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *z_obj, *rule_obj;
-    int in_place = 0;
+    int in_place = 0, relative = 0;
     lrp_rule rule;
     int typenum;
-    if (!PyArg_ParseTuple(args, "OO|p", &z_obj, &rule_obj, &in_place) ||
+    if (!PyArg_ParseTuple(args, "OO|pp", &z_obj, &rule_obj, &in_place, &relative) ||
         parse_rule(rule_obj, &rule) < 0 || take_float_dtype(z_obj, &typenum) < 0)
         return NULL;
-    PyArrayObject *z;
+    PyArrayObject *z, *out;
     if (in_place) {
         /* a z the caller owns and no one else reads (a fresh forward's):
          * no copy of tens of megabytes */
@@ -28,23 +29,40 @@ static PyObject *py_stabilise(PyObject *self, PyObject *args)
         }
         z = (PyArrayObject *)z_obj;
         Py_INCREF(z);
+        out = z;
+        Py_INCREF(out);
     } else {
-        /* a fresh, native, C-ordered copy: the caller's z stays as it was */
-        z = (PyArrayObject *)PyArray_CheckFromAny(z_obj, NULL, 0, 0,
-                                                  NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED |
-                                                      NPY_ARRAY_ENSURECOPY | NPY_ARRAY_NOTSWAPPED,
-                                                  NULL);
+        /* a fresh array written in the same pass: the caller's z stays as it was */
+        z = native_c_array(z_obj);
         if (!z)
             return NULL;
+        out = (PyArrayObject *)PyArray_NewLikeArray(z, NPY_CORDER, NULL, 0);
+        if (!out) {
+            Py_DECREF(z);
+            return NULL;
+        }
     }
-    npy_intp count = PyArray_SIZE(z);
+    const npy_intp count = PyArray_SIZE(z);
+    const npy_intp samples = PyArray_NDIM(z) ? PyArray_DIM(z, 0) : 1;
+    const npy_intp per_sample = samples ? count / samples : 0;
+    int not_finite = 0;
+    lrp_status status;
     Py_BEGIN_ALLOW_THREADS
     if (typenum == NPY_FLOAT32)
-        lrp_stabilise_f32(&rule, count, PyArray_DATA(z));
+        status = lrp_stabilise_f32(&rule, relative, samples, per_sample, PyArray_DATA(z),
+                                   PyArray_DATA(out), &not_finite);
     else
-        lrp_stabilise_f64(&rule, count, PyArray_DATA(z));
+        status = lrp_stabilise_f64(&rule, relative, samples, per_sample, PyArray_DATA(z),
+                                   PyArray_DATA(out), &not_finite);
     Py_END_ALLOW_THREADS
-    return (PyObject *)z;
+    Py_DECREF(z);
+    if (status != LRP_OK) {
+        Py_DECREF(out);
+        return raise_status(status);
+    }
+    return Py_BuildValue("NOO", (PyObject *)out,
+                         (not_finite & LRP_Z_NOT_FINITE) ? Py_False : Py_True,
+                         (not_finite & LRP_STABILISED_NOT_FINITE) ? Py_False : Py_True);
 }
 
 static PyObject *py_relu(PyObject *self, PyObject *arg)
@@ -177,7 +195,10 @@ static PyObject *py_all_finite(PyObject *self, PyObject *arg)
 
 PyMethodDef elementwise_methods[] = {
     {"stabilise", py_stabilise, METH_VARARGS,
-     "stabilise(z, rule, in_place=False) -> z stabilised: a copy, or z itself."},
+     "stabilise(z, rule, in_place=False, relative=False) -> (out, z finite, out finite):\n"
+     "out = z stabilised under rule (a new array, or z itself in place), eps scaled by\n"
+     "each sample's root mean square of z with relative; whether every value of z\n"
+     "and of out is finite, seen in the same pass over the threads."},
     {"relu", py_relu, METH_O,
      "relu(a) -> a new C-ordered array max(a, 0) as NumPy's maximum forms it (NaN\n"
      "stays, -0 becomes 0); float32 or float64, over the threads."},
