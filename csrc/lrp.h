@@ -409,6 +409,15 @@ int lrp_isa_runs(lrp_isa isa);      /* whether lrp_set_isa accepts it here */
 void lrp_set_sparse_passes(int on);
 int lrp_sparse_passes(void);
 
+/* The Conv2d sparse max products run in two passes: first the largest
+ * nonzero inputs (about `percent` of them, by a histogram of a sample of
+ * their values), then of the rest only those whose product with their
+ * channel's largest weight exceeds every maximum they reach so far. Any
+ * percent in [0, 100] gives the same bits (max is exact); 100 is one pass
+ * over every nonzero input. LRP_ERR_ARG outside [0, 100]. */
+lrp_status lrp_set_sparse_max_lead(int percent);
+int lrp_sparse_max_lead(void);
+
 /* Composed semirings that a faster tier than the generic one can run
  * (max-plus, min-max, float and log-counting) take it, unless switched off
  * (for tests and comparisons): the same values up to rounding either way. */
@@ -469,7 +478,8 @@ size_t lrp_trace_take(const char **out, size_t max);
 void lrp_trace_stop(void);
 
 /* array_pool.c: memory for the arrays of a pass (the Python module routes
- * NumPy's allocations here while a pass runs), with blocks of 1 MiB and more
+ * NumPy's allocations here while a pass runs) and the kernels' largest
+ * scratch (lrp_scratch_alloc), with blocks of 1 MiB and more
  * kept when freed, up to the limit in all, for the next allocation of about
  * their size. Blocks hold their capacity in a header: free and realloc take
  * only the pointer, which must come from these functions. */

@@ -134,6 +134,38 @@ def test_sparse_max_products_give_the_packed_products_bits(shape, restore_kernel
             np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("spread", [0.0, 3.0])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sparse_max_products_do_not_depend_on_the_first_pass(shape, spread, restore_kernels):
+    """Whatever share of the largest inputs the first pass takes (0: none,
+    the second pass takes every input its bound of 0 lets through; 100: all,
+    no second pass), the bits are the packed product's: the second pass
+    skips only inputs that cannot raise a maximum. Inputs of one scale, and
+    spread over e^(+-9) (most products far below the largest)."""
+    layer, a, rng = _layer(shape, seed=11)
+    a *= np.exp(spread * rng.normal(size=a.shape)).astype(np.float32)
+    rule = RULES["eps"]
+    _core._testing.set_sparse_passes(False)
+    packed = _passes(layer, a, rule)
+    _core._testing.set_sparse_passes(True)
+    _core.set_isa(BEST)
+    for lead in (0, 1, 15, 50, 100):
+        _core._testing.set_sparse_max_lead(lead)
+        assert _core._testing.sparse_max_lead() == lead
+        with sl.trace_tiers() as trace:
+            got = _passes(layer, a, rule)
+        assert _tiers(trace) == _forms(layer, SPARSE)
+        for g, want in zip(got, packed):
+            np.testing.assert_array_equal(g, want, err_msg=f"first pass {lead}%")
+
+
+def test_sparse_max_lead_takes_a_percent(restore_kernels):
+    for wrong in (-1, 101):
+        with pytest.raises(ValueError, match=r"\[0, 100\]"):
+            _core._testing.set_sparse_max_lead(wrong)
+    assert _core._testing.sparse_max_lead() == 15
+
+
 @pytest.mark.parametrize("shape", ["odd", "unpadded", "tall"])
 def test_sparse_max_products_do_not_depend_on_the_chunk(shape, restore_kernels):
     """Lists of 16 input channels (an L1d under 48 KiB) give the bits of

@@ -33,6 +33,23 @@ int lrp_winograd_fusion(void)
     return atomic_load(&winograd_fusion);
 }
 
+/* the share of nonzero inputs in the sparse max products' first pass
+ * (conv_sparse_max.h) */
+static atomic_int sparse_max_lead = 15;
+
+lrp_status lrp_set_sparse_max_lead(int percent)
+{
+    if (percent < 0 || percent > 100)
+        return LRP_ERR_ARG;
+    atomic_store(&sparse_max_lead, percent);
+    return LRP_OK;
+}
+
+int lrp_sparse_max_lead(void)
+{
+    return atomic_load(&sparse_max_lead);
+}
+
 lrp_status lrp_conv_check(const lrp_conv_shape *s)
 {
     if (s->n < 0 || s->in_c < 1 || s->out_c < 1 || s->groups < 1 ||

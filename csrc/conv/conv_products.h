@@ -108,14 +108,15 @@ static lrp_status FN(conv_viterbi_transposed)(int kind, const lrp_conv_shape *s,
 }
 
 /* q = R / (m + 1e-9), then (*cap) each sample's largest R (the cap of
- * FN(viterbi_scale)) after q's n * out_c * out_h * out_w values; free() q. */
+ * FN(viterbi_scale)) after q's n * out_c * out_h * out_w values;
+ * lrp_scratch_free(q) releases it. */
 static T *FN(conv_viterbi_quotients)(const lrp_conv_shape *s, const T *m, const T *r_out,
                                      const T **cap)
 {
     const ptrdiff_t out_sample = s->out_c * s->out_h * s->out_w;
     const ptrdiff_t out_total = s->n * out_sample;
     /* every value is written below */
-    T *q = lrp_alloc_aligned((size_t)out_total + (size_t)s->n, sizeof(T));
+    T *q = lrp_scratch_alloc((size_t)out_total + (size_t)s->n, sizeof(T));
     if (!q)
         return NULL;
     FN(quotients_run)(r_out, m, out_total, 1, q);
@@ -135,7 +136,7 @@ static lrp_status FN(conv_viterbi_product)(int kind, const lrp_conv_shape *s, T 
     if (!q)
         return LRP_ERR_NOMEM;
     lrp_status status = FN(conv_viterbi_transposed)(kind, s, gamma, a, w, q, cap, r_in);
-    free(q);
+    lrp_scratch_free(q);
     return status;
 }
 
@@ -347,7 +348,7 @@ static lrp_status FN(conv_zbox_viterbi)(const lrp_conv_shape *s, const T *a, con
             r_in[n * block + j] = below[j] > above[j] ? below[j] : above[j];
     }
     free(parts);
-    free(q);
+    lrp_scratch_free(q);
     free(st.x);
     return status;
 }

@@ -455,7 +455,7 @@ static LRP_INLINE lrp_status FN(winograd_one_pass_items)(void *context, ptrdiff_
     const size_t v_count = (size_t)WINOGRAD_XI * job->base.v_xi;
     const size_t m_count = (size_t)WINOGRAD_XI * job->base.m_xi;
     /* u: 4 (2 span + 2) values; at: 8 span; a row of padding */
-    T *buffer = lrp_alloc_aligned(v_count + m_count + 16 * (size_t)span + 8 + (size_t)v->in_w,
+    T *buffer = lrp_scratch_alloc(v_count + m_count + 16 * (size_t)span + 8 + (size_t)v->in_w,
                                   sizeof(T));
     if (!buffer)
         return LRP_ERR_NOMEM;
@@ -495,7 +495,7 @@ static LRP_INLINE lrp_status FN(winograd_one_pass_items)(void *context, ptrdiff_
                                   job->base.scale ? job->base.scale + n * job->out_plane : NULL,
                                   at);
     }
-    free(buffer);
+    lrp_scratch_free(buffer);
     return status;
 }
 LRP_ISA_PLAIN_TASKS(winograd_one_pass_task, FN(winograd_one_pass_items))
@@ -656,7 +656,7 @@ static lrp_status FN(winograd_wide_run)(FN(winograd) *job, const FN(conv_product
         lrp_checked_count(0, WINOGRAD_XI, FN(winograd_xi_stride)(m_xi), &m_count) != LRP_OK ||
         v_count > SIZE_MAX - m_count)
         return LRP_ERR_NOMEM;
-    T *scratch = lrp_alloc_aligned(v_count + m_count, sizeof(T));
+    T *scratch = lrp_scratch_alloc(v_count + m_count, sizeof(T));
     if (!scratch)
         return LRP_ERR_NOMEM;
     job->vx = scratch;
@@ -688,7 +688,7 @@ static lrp_status FN(winograd_wide_run)(FN(winograd) *job, const FN(conv_product
                                           LRP_ISA_TASK(winograd_wide_output_task), job, interrupt);
         }
     }
-    free(scratch);
+    lrp_scratch_free(scratch);
     return status;
 }
 

@@ -36,6 +36,26 @@ static PyObject *py_sparse_passes(PyObject *module, PyObject *unused)
     return PyBool_FromLong(lrp_sparse_passes());
 }
 
+static PyObject *py_set_sparse_max_lead(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    const long percent = PyLong_AsLong(arg);
+    if (percent == -1 && PyErr_Occurred())
+        return NULL;
+    if (percent < 0 || percent > 100 || lrp_set_sparse_max_lead((int)percent) != LRP_OK) {
+        PyErr_Format(PyExc_ValueError, "sparse_max_lead takes a percent in [0, 100], not %ld",
+                     percent);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_sparse_max_lead(PyObject *module, PyObject *unused)
+{
+    (void)module, (void)unused;
+    return PyLong_FromLong(lrp_sparse_max_lead());
+}
+
 static PyObject *py_set_composed_fast_tiers(PyObject *module, PyObject *arg)
 {
     (void)module;
@@ -120,6 +140,13 @@ static PyMethodDef testing_methods[] = {
     {"sparse_passes", py_sparse_passes, METH_NOARGS,
      "sparse_passes() -> whether dense layers and conv max products may take their\n"
      "sparse-input passes."},
+    {"set_sparse_max_lead", py_set_sparse_max_lead, METH_O,
+     "set_sparse_max_lead(percent): about how many of the nonzero inputs (percent) the\n"
+     "conv sparse max products take in their first pass, whose maxima let the second\n"
+     "skip inputs that cannot raise them (the same results for any percent; 100: one\n"
+     "pass over every nonzero input)."},
+    {"sparse_max_lead", py_sparse_max_lead, METH_NOARGS,
+     "sparse_max_lead() -> the percent set_sparse_max_lead last set (15 at import)."},
     {"set_composed_fast_tiers", py_set_composed_fast_tiers, METH_O,
      "set_composed_fast_tiers(on): whether composed semirings may take their faster\n"
      "tiers (products, counting) rather than the generic one (the same values up to\n"

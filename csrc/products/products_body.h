@@ -180,7 +180,7 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
     const int packed = p->shared_b || p->b_of; /* B needs no packing here */
     const size_t panel_size = packed ? 0 : (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)p->col_block;
     const size_t tail_size = p->a_rows ? (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)mr : 0;
-    T *panel = lrp_alloc_aligned(panel_size + tail_size + (size_t)mr * (size_t)nr, sizeof(T));
+    T *panel = lrp_scratch_alloc(panel_size + tail_size + (size_t)mr * (size_t)nr, sizeof(T));
     if (!panel)
         return LRP_ERR_NOMEM;
     T *tail = panel + panel_size, *tile = tail + tail_size;
@@ -233,7 +233,7 @@ static lrp_status FN(product_task)(void *context, ptrdiff_t begin, ptrdiff_t end
             p->finish(p, q, i0, i1, j0, j1);
     }
 done:
-    free(panel);
+    lrp_scratch_free(panel);
     return status;
 }
 
@@ -282,18 +282,18 @@ lrp_status FN(product_run)(FN(product) *p)
     p->shared_b = NULL;
     if (p->problems == 1 && p->row_blocks > 1 && !p->b_of &&
         (double)strips * nr * (double)p->k * sizeof(T) <= PRODUCT_SHARED_B) {
-        p->shared_b = lrp_alloc_aligned((size_t)strips * (size_t)nr * (size_t)p->k, sizeof(T));
+        p->shared_b = lrp_scratch_alloc((size_t)strips * (size_t)nr * (size_t)p->k, sizeof(T));
         if (!p->shared_b)
             return LRP_ERR_NOMEM;
         lrp_status status = lrp_parallel_for_upto(strips, team, FN(shared_b_task), p,
                                                   p->interrupt);
         if (status != LRP_OK) {
-            free(p->shared_b);
+            lrp_scratch_free(p->shared_b);
             return status;
         }
     }
     lrp_status status = lrp_parallel_for_upto(items, team, FN(product_task), p, p->interrupt);
-    free(p->shared_b);
+    lrp_scratch_free(p->shared_b);
     p->shared_b = NULL;
     return status;
 }

@@ -37,4 +37,27 @@ static inline void *lrp_alloc_aligned(size_t count, size_t size)
     return aligned_alloc(64, (bytes + 64) / 64 * 64);
 }
 
+/* The same from the array pool (lrp_array_pool_alloc), whose blocks of 1
+ * MiB and more are kept when freed: a pass's scratch of tens of megabytes
+ * then costs no page faults the next time. lrp_scratch_free releases it. */
+static inline void *lrp_scratch_alloc(size_t count, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(count, size, &bytes) || bytes > SIZE_MAX - 256)
+        return NULL;
+    /* 64 bytes to align the start, the pool's pointer just before it */
+    char *block = lrp_array_pool_alloc(bytes + 64 + sizeof(void *));
+    if (!block)
+        return NULL;
+    char *data = (char *)(((uintptr_t)block + sizeof(void *) + 63) / 64 * 64);
+    ((void **)data)[-1] = block;
+    return data;
+}
+
+static inline void lrp_scratch_free(void *data)
+{
+    if (data)
+        lrp_array_pool_free(((void **)data)[-1]);
+}
+
 #endif
