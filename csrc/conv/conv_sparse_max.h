@@ -408,6 +408,24 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_max_bound_avx5
 }
 #endif
 
+#if LRP_X86_DISPATCH
+/* 16 anchors' lanes (m: 16 pixels of LANES values) to 16 values of each of
+ * the first `lanes` lanes' rows (out, rows lane_step apart), 16 x 16 at a
+ * time turned in registers. */
+LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_max_write_avx512)(
+    const float *m, float *out, ptrdiff_t lane_step, ptrdiff_t lanes)
+{
+    for (ptrdiff_t half = 0; half * 16 < lanes; half++) {
+        __m512 r[16], turned[16];
+        for (int p = 0; p < 16; p++)
+            r[p] = _mm512_load_ps(m + p * SPARSE_MAX_LANES + half * 16);
+        lrp_transpose16_f32(r, turned);
+        for (ptrdiff_t l = 0; l < 16 && half * 16 + l < lanes; l++)
+            _mm512_storeu_ps(out + (half * 16 + l) * lane_step, turned[l]);
+    }
+}
+#endif
+
 /* The items of sample sm->n: (block of output channels, band of output
  * rows), each written to out with the epilogue of FN(conv_finish). */
 static lrp_status FN(sparse_max_bands_task)(void *context, ptrdiff_t begin, ptrdiff_t end,
@@ -461,6 +479,13 @@ static lrp_status FN(sparse_max_bands_task)(void *context, ptrdiff_t begin, ptrd
                 if (row_inside && bx0 >= 0 && bx1 <= columns) {
                     /* 16 pixels' lanes (2 KiB, in L1) to 16 values of each lane's row */
                     const float *m = max + (by * columns + bx0) * SPARSE_MAX_LANES;
+#if LRP_X86_DISPATCH
+                    if (sizeof(T) == sizeof(float) && ox1 - ox0 == 16) {
+                        FN(sparse_max_write_avx512)(m, (float *)(sm->out + at + ox0), lane_step,
+                                                    lanes);
+                        continue;
+                    }
+#endif
                     for (ptrdiff_t l = 0; l < lanes; l++) {
                         T *out = sm->out + at + l * lane_step;
                         for (ptrdiff_t ox = ox0; ox < ox1; ox++)
