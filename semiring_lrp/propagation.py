@@ -555,7 +555,7 @@ def _denominators(spec, rule, layer, a, preactivation, low, high, name):
     # stabiliser with eps = 0 is the identity and the C kernels only read z;
     # a Python semiring gets a copy it may change.
     built_in = type(rule).stabilise is Rule.stabilise
-    if spec is not None and built_in and rule.eps == 0 and not getattr(rule, "relative", False):
+    if spec is not None and built_in and rule.eps == 0 and not rule.relative:
         _check_finite(z, rule, name, parameter)
         return z
     if built_in and z.dtype in (np.float32, np.float64):

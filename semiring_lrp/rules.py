@@ -69,6 +69,7 @@ class Rule:
     eps = 0.0
     eps_mode = _core.EPS_SIGN
     gamma = 0.0
+    relative = False  # eps scaled by each sample's root mean square of z (Epsilon)
 
     @property
     def kernel_rule(self):
@@ -89,8 +90,7 @@ class Rule:
         """(stab(z), whether every value of z is finite, whether every value
         of stab(z) is) for a float32 or float64 z, in one pass over the
         threads; stab(z) as `stabilise` gives it."""
-        return _core.stabilise(z, self.kernel_rule, in_place and _changeable(z),
-                               getattr(self, "relative", False))
+        return _core.stabilise(z, self.kernel_rule, in_place and _changeable(z), self.relative)
 
     def check_fits(self, dtype, largest, where):
         """Raises ValueError naming the rule, the parameter, its value, the
@@ -98,7 +98,7 @@ class Rule:
         `dtype`: it rounds to infinity or (non-zero) to 0, or rho turns the
         layer's weights into infinities. largest: (largest positive,
         largest negative magnitude) of the layer's weights and bias."""
-        if not getattr(self, "relative", False):  # relative eps is scaled first: checked on z
+        if not self.relative:  # relative eps is scaled first: checked on z
             self._check_rounding("eps", self.eps, dtype, where)
 
     def _check_rounding(self, name, value, dtype, where):

@@ -366,17 +366,15 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_max_band_avx51
 #undef SPARSE_MAX_TAKE
 
 /* bound[(iy - first) * in_w + ix]: the least of the band's maxima over the
- * lanes of block b and the nine anchors input pixel (iy, ix) reaches, where
+ * block's first `lanes` lanes and the nine anchors input pixel (iy, ix) reaches, where
  * only anchors of the item's outputs (rows [oy0, oy1)) count; +inf where it
  * reaches none. least: one value per anchor, scratch. */
 LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_max_bound_avx512)(
-    const FN(sparse_max) *sm, ptrdiff_t b, ptrdiff_t oy0, ptrdiff_t oy1, ptrdiff_t first,
+    const FN(sparse_max) *sm, ptrdiff_t lanes, ptrdiff_t oy0, ptrdiff_t oy1, ptrdiff_t first,
     ptrdiff_t rows, const float *max, float *least, float *bound)
 {
     const lrp_conv_shape *v = sm->v;
     const ptrdiff_t columns = v->in_w + 2 * v->dil_w;
-    const ptrdiff_t lanes = v->out_c - b * SPARSE_MAX_LANES < SPARSE_MAX_LANES
-                                ? v->out_c - b * SPARSE_MAX_LANES : SPARSE_MAX_LANES;
     const __mmask16 low = (__mmask16)(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1);
     const __mmask16 high = (__mmask16)(lanes <= 16 ? 0 : (1u << (lanes - 16)) - 1);
     const __m512 none = _mm512_set1_ps(INFINITY);
@@ -454,16 +452,16 @@ static lrp_status FN(sparse_max_bands_task)(void *context, ptrdiff_t begin, ptrd
         const ptrdiff_t rows = last > first ? last - first : 0;
         const ptrdiff_t anchors = (rows + 2 * v->dil_h) * columns;
         memset(max, 0, (size_t)(anchors * SPARSE_MAX_LANES) * sizeof(float));
+        const ptrdiff_t o0 = b * SPARSE_MAX_LANES;
+        const ptrdiff_t lanes = v->out_c - o0 < SPARSE_MAX_LANES ? v->out_c - o0 : SPARSE_MAX_LANES;
 #if LRP_X86_DISPATCH
         FN(sparse_max_band_avx512)(sm, b, first, rows, max, NULL);
         if (sm->threshold > 0) {
             float *least = max + sm->buffer_values, *bound = least + sm->anchors;
-            FN(sparse_max_bound_avx512)(sm, b, oy0, oy1, first, rows, max, least, bound);
+            FN(sparse_max_bound_avx512)(sm, lanes, oy0, oy1, first, rows, max, least, bound);
             FN(sparse_max_band_avx512)(sm, b, first, rows, max, bound);
         }
 #endif
-        const ptrdiff_t o0 = b * SPARSE_MAX_LANES;
-        const ptrdiff_t lanes = v->out_c - o0 < SPARSE_MAX_LANES ? v->out_c - o0 : SPARSE_MAX_LANES;
         for (ptrdiff_t oy = oy0; oy < oy1; oy++) {
             const ptrdiff_t at = ((sm->n * v->out_c + o0) * v->out_h + oy) * v->out_w;
             const ptrdiff_t lane_step = v->out_h * v->out_w; /* from a lane's row to the next's */
