@@ -602,7 +602,17 @@ def same_bits(x, y):
         return (type(y) is tuple and len(x) == len(y) and same_bits(x[0], y[0])
                 and x[1:] == y[1:])
     return (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.shape == y.shape
-            and x.dtype.num == y.dtype.num and normalise(x).tobytes() == normalise(y).tobytes())
+            and x.dtype.num == y.dtype.num
+            and one_nan(normalise(x)).tobytes() == one_nan(normalise(y)).tobytes())
+
+
+def one_nan(arr):
+    """arr with every NaN made the same NaN: IEEE 754 leaves open which NaN
+    an operation returns when it meets several (x86 returns its first
+    operand's), so a NaN's sign and payload are not part of a result."""
+    if arr.dtype.kind != "f" or not np.isnan(arr).any():
+        return arr
+    return np.where(np.isnan(arr), np.array(np.nan, dtype=arr.dtype), arr)
 
 
 def normalise(arr):

@@ -130,6 +130,18 @@ def test_core_seeds_reach_every_entry_point():
     assert seen == set(fuzz_core.ENTRY_POINTS)
 
 
+def test_repeat_check_counts_every_nan_as_one_value_and_nothing_else():
+    plus_nan = np.array([np.nan, 1.0])
+    minus_nan = np.array([-np.nan, 1.0])
+    assert plus_nan.view(np.uint64)[0] != minus_nan.view(np.uint64)[0]
+    assert fuzz_core.same_bits(plus_nan, minus_nan)
+    assert fuzz_core.same_bits(plus_nan.astype(">f8"), minus_nan)
+    assert not fuzz_core.same_bits(np.array([0.0, 1.0]), np.array([-0.0, 1.0]))
+    assert not fuzz_core.same_bits(plus_nan, np.array([np.inf, 1.0]))
+    assert not fuzz_core.same_bits(plus_nan, np.array([np.nan, np.nextafter(1.0, 2.0)]))
+    assert not fuzz_core.same_bits(plus_nan, plus_nan.astype(np.float32))
+
+
 # ---------------------------------------------------------------------------
 # _core: bugs
 
