@@ -337,10 +337,11 @@ def test_a_sample_gets_the_same_bits_in_any_batch(kind):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dense_passes_give_a_sample_the_same_bits_on_every_path(isa, dtype, restore_kernels):
     """A Linear layer's forward and absmax take one path for up to 8 samples
-    (weights streamed), another up to 64 (weights first) and the batch-first
-    product past that; 45 outputs leave partial tiles on each, and 130 and 75
-    inputs partial blocks of the few-sample forward's 16 x 16 (float) and
-    8 x 8 (double) turns: 2 and 11 columns."""
+    (weights streamed; absmax up to 32 in groups of 8), another up to 64
+    (weights first) and the batch-first product past that; 45 outputs leave
+    partial tiles on each, and 130 and 75 inputs partial blocks of the
+    few-sample forward's 16 x 16 (float) and 8 x 8 (double) turns: 2 and 11
+    columns."""
     _core.set_isa(isa)
     rng = np.random.default_rng(11)
     for inputs in (130, 75):
@@ -350,8 +351,26 @@ def test_dense_passes_give_a_sample_the_same_bits_on_every_path(isa, dtype, rest
         for rule in ((_core.RULE_ZERO, 0.0, 0, 0.0), (_core.RULE_GAMMA, 0.0, 0, 0.25)):
             for name in ("dense_forward", "dense_absmax"):
                 whole = getattr(_core, name)(a, w, b, rule)
-                for start, stop in ((0, 1), (5, 13), (20, 28), (0, 9), (30, 64)):
+                for start, stop in ((0, 1), (5, 13), (20, 28), (0, 9), (3, 20), (0, 32),
+                                    (2, 35), (30, 64)):
                     part = getattr(_core, name)(a[start:stop], w, b, rule)
                     np.testing.assert_array_equal(part, whole[start:stop],
                                                   err_msg=f"{name} {rule} {inputs} inputs "
                                                           f"{start}:{stop}")
+
+
+@pytest.mark.parametrize("batch, tier", [(8, "few_samples"), (9, "sample_groups"),
+                                         (32, "sample_groups"), (33, "weights_first")])
+def test_dense_absmax_takes_its_weights_in_sample_groups_up_to_32(batch, tier):
+    rng = np.random.default_rng(12)
+    a = rng.normal(size=(batch, 40))
+    w = rng.normal(size=(20, 40))
+    _core.trace_start()
+    try:
+        m = _core.dense_absmax(a, w, np.zeros(20), (_core.RULE_ZERO, 0.0, 0, 0.0))
+        notes = _core.trace_take()
+    finally:
+        _core.trace_stop()
+    assert notes == [f"dense.absmax.{tier}"]
+    want = np.abs(a)[:, None, :] * np.abs(w)[None, :, :]
+    np.testing.assert_array_equal(m, want.max(axis=2))

@@ -9,17 +9,22 @@
  *               (the real pass: x = R / z; Viterbi's: x = R / (m + 1e-9),
  *               with absolute weights), then the products' epilogue;
  *   forward     z_k = sum_j rho(w_kj) a_j + beta_k, in order of j, FEW_ROWS
- *               outputs' chains side by side in the lanes of a vector;
- *   absmax      m_k = max_j |a_j| |rho(w_kj)| (exact in any order).
- * Work items are blocks of inputs (transposed), of FEW_ROWS outputs
- * (forward) or single outputs (absmax). */
+ *               outputs' chains side by side in the lanes of a vector and
+ *               the samples' vectors side by side in the registers;
+ *   absmax      m_k = max_j |a_j| |rho(w_kj)| (exact in any order), also
+ *               for batches up to DENSE_ABSMAX_GROUPS_SAMPLES, in groups.
+ * Work items are blocks of inputs (transposed) or of FEW_ROWS outputs
+ * (forward, absmax). */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 
 #ifndef SEMIRING_LRP_DENSE_FEW_SIZES /* once per unit: the same for every T */
 #define SEMIRING_LRP_DENSE_FEW_SIZES
 enum {
-    DENSE_FEW_SAMPLES = 8, /* the largest batch these loops take */
+    DENSE_FEW_SAMPLES = 8, /* the largest batch these loops take at once */
+    /* the largest batch whose maxima go through them in groups: past it the
+     * weights, read once per group, cost more than packing them once */
+    DENSE_ABSMAX_GROUPS_SAMPLES = 32,
     FEW_BLOCK = 1024,      /* inputs per transposed item */
     FEW_ROWS = 16,         /* outputs per forward item */
     FEW_COLS = 64          /* inputs per forward tile: whole cache lines of each row */
@@ -30,11 +35,14 @@ enum { FEW_TRANSPOSED, FEW_FORWARD, FEW_ABSMAX }; /* FN(dense_few).pass */
 #ifndef LRP_INSTANCE_DENSE_FEW /* once per instance */
 #define LRP_INSTANCE_DENSE_FEW
 
+#include <stdlib.h>
+
 #include "lrp.h"
 #include "kernel/compiler.h"
 #include "kernel/transpose16.h"
 #include "products/products.h"
 #include "runtime/isa_dispatch.h"
+#include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "kernel/tuning.h"
 #if LRP_X86_DISPATCH
@@ -98,29 +106,65 @@ static LRP_INLINE void FN(few_transposed)(const FN(dense_few) *f, ptrdiff_t item
     }
 }
 
-static LRP_INLINE void FN(few_absmax)(const FN(dense_few) *f, ptrdiff_t k, int kind)
+/* m_k of every sample for FEW_ROWS outputs from k0 on, row by row (one
+ * stream of weights at a time): each 16 weights' |rho(w_kj)| is made once
+ * and taken to every sample's maxima, `samples` (a constant at each call)
+ * of them side by side. x holds |a|. Lane l of an output sees the inputs
+ * j = l mod 16 in order, as alone; max is exact in any order anyway. */
+static LRP_INLINE void FN(few_absmax_samples)(const FN(dense_few) *f, ptrdiff_t k0, int kind,
+                                              const int samples)
 {
     const lrp_dense_shape *s = f->s;
-    const T *restrict wk = f->w + k * s->in;
-    for (ptrdiff_t n = 0; n < s->n; n++) {
-        const T *restrict an = f->x + n * s->in;
-        T best[16] = {0};
+    const ptrdiff_t rows = s->out - k0 < FEW_ROWS ? s->out - k0 : FEW_ROWS;
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const T *restrict wk = f->w + (k0 + r) * s->in;
+        T best[DENSE_FEW_SAMPLES][16];
+        for (int n = 0; n < samples; n++)
+            for (int l = 0; l < 16; l++)
+                best[n][l] = 0;
         ptrdiff_t j = 0;
         for (; j + 16 <= s->in; j += 16) {
+            T weight[16];
             LRP_LANE_LOOP
-            for (int l = 0; l < 16; l++) {
-                const T v = FN(absolute)(an[j + l]) * FN(absolute)(FN(rho)(kind, f->gamma, wk[j + l]));
-                best[l] = v > best[l] ? v : best[l];
+            for (int l = 0; l < 16; l++)
+                weight[l] = FN(absolute)(FN(rho)(kind, f->gamma, wk[j + l]));
+            for (int n = 0; n < samples; n++) {
+                const T *restrict an = f->x + n * s->in + j;
+                LRP_LANE_LOOP
+                for (int l = 0; l < 16; l++) {
+                    const T v = an[l] * weight[l];
+                    best[n][l] = v > best[n][l] ? v : best[n][l];
+                }
             }
         }
         for (; j < s->in; j++) {
-            const T v = FN(absolute)(an[j]) * FN(absolute)(FN(rho)(kind, f->gamma, wk[j]));
-            best[0] = v > best[0] ? v : best[0];
+            const T weight = FN(absolute)(FN(rho)(kind, f->gamma, wk[j]));
+            for (int n = 0; n < samples; n++) {
+                const T v = f->x[n * s->in + j] * weight;
+                best[n][0] = v > best[n][0] ? v : best[n][0];
+            }
         }
-        T m = f->beta[k];
-        for (int l = 0; l < 16; l++)
-            m = best[l] > m ? best[l] : m;
-        f->out[n * s->out + k] = m;
+        for (int n = 0; n < samples; n++) {
+            T m = f->beta[k0 + r];
+            for (int l = 0; l < 16; l++)
+                m = best[n][l] > m ? best[n][l] : m;
+            f->out[n * s->out + k0 + r] = m;
+        }
+    }
+}
+
+static LRP_INLINE void FN(few_absmax)(const FN(dense_few) *f, ptrdiff_t item, int kind)
+{
+    const ptrdiff_t k0 = item * FEW_ROWS;
+    switch (f->s->n) {
+    case 1: FN(few_absmax_samples)(f, k0, kind, 1); break;
+    case 2: FN(few_absmax_samples)(f, k0, kind, 2); break;
+    case 3: FN(few_absmax_samples)(f, k0, kind, 3); break;
+    case 4: FN(few_absmax_samples)(f, k0, kind, 4); break;
+    case 5: FN(few_absmax_samples)(f, k0, kind, 5); break;
+    case 6: FN(few_absmax_samples)(f, k0, kind, 6); break;
+    case 7: FN(few_absmax_samples)(f, k0, kind, 7); break;
+    default: FN(few_absmax_samples)(f, k0, kind, DENSE_FEW_SAMPLES);
     }
 }
 
@@ -181,6 +225,38 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(few_transpose_tile)(
 }
 #endif
 
+/* One tile's terms added to every sample's chains: input by input, the
+ * samples' chains side by side, so that `samples` (a constant at each call)
+ * independent multiply-adds are in flight rather than one chain's. Each
+ * chain still takes its terms in order of j. */
+static LRP_INLINE void FN(few_forward_chains)(const T *a, ptrdiff_t ld, ptrdiff_t width,
+                                              const T (*tile)[FEW_ROWS], const int samples,
+                                              int fused, T (*acc)[FEW_ROWS])
+{
+    T chain[DENSE_FEW_SAMPLES][FEW_ROWS];
+    for (int n = 0; n < samples; n++)
+        for (int l = 0; l < FEW_ROWS; l++)
+            chain[n][l] = acc[n][l];
+    for (ptrdiff_t jj = 0; jj < width; jj++) {
+        const T *restrict wj = tile[jj];
+        for (int n = 0; n < samples; n++) {
+            const T x = a[n * ld + jj];
+            if (fused) {
+                LRP_LANE_LOOP
+                for (int l = 0; l < FEW_ROWS; l++)
+                    chain[n][l] = FMA(wj[l], x, chain[n][l]);
+            } else {
+                LRP_LANE_LOOP
+                for (int l = 0; l < FEW_ROWS; l++)
+                    chain[n][l] = chain[n][l] + wj[l] * x;
+            }
+        }
+    }
+    for (int n = 0; n < samples; n++)
+        for (int l = 0; l < FEW_ROWS; l++)
+            acc[n][l] = chain[n][l];
+}
+
 /* FEW_ROWS outputs from k0 on: the weights are read FEW_ROWS x FEW_COLS at
  * a time and turned in a small tile, so that each input j adds one term to
  * every chain of the block (one vector multiply-add per sample). */
@@ -212,22 +288,17 @@ static LRP_INLINE void FN(few_forward)(const FN(dense_few) *f, ptrdiff_t item, i
             for (ptrdiff_t jj = 0; jj < width; jj++)
                 tile[jj][l] = l < rows ? FN(rho)(kind, f->gamma, wk[jj]) : (T)0;
         }
-        for (ptrdiff_t n = 0; n < s->n; n++) {
-            const T *restrict an = f->x + n * s->in + j0;
-            T *restrict chain = acc[n];
-            for (ptrdiff_t jj = 0; jj < width; jj++) {
-                const T x = an[jj];
-                const T *restrict wj = tile[jj];
-                if (fused) {
-                    LRP_LANE_LOOP
-                    for (int l = 0; l < FEW_ROWS; l++)
-                        chain[l] = FMA(wj[l], x, chain[l]);
-                } else {
-                    LRP_LANE_LOOP
-                    for (int l = 0; l < FEW_ROWS; l++)
-                        chain[l] = chain[l] + wj[l] * x;
-                }
-            }
+        const T *an = f->x + j0;
+        const T(*wt)[FEW_ROWS] = (const T(*)[FEW_ROWS])tile;
+        switch (s->n) {
+        case 1: FN(few_forward_chains)(an, s->in, width, wt, 1, fused, acc); break;
+        case 2: FN(few_forward_chains)(an, s->in, width, wt, 2, fused, acc); break;
+        case 3: FN(few_forward_chains)(an, s->in, width, wt, 3, fused, acc); break;
+        case 4: FN(few_forward_chains)(an, s->in, width, wt, 4, fused, acc); break;
+        case 5: FN(few_forward_chains)(an, s->in, width, wt, 5, fused, acc); break;
+        case 6: FN(few_forward_chains)(an, s->in, width, wt, 6, fused, acc); break;
+        case 7: FN(few_forward_chains)(an, s->in, width, wt, 7, fused, acc); break;
+        default: FN(few_forward_chains)(an, s->in, width, wt, DENSE_FEW_SAMPLES, fused, acc);
         }
     }
     for (ptrdiff_t n = 0; n < s->n; n++)
@@ -239,8 +310,7 @@ static LRP_INLINE lrp_status FN(few_items)(const FN(dense_few) *f, ptrdiff_t beg
                                            int worker, lrp_team *team, int fused)
 {
     for (ptrdiff_t item = begin; item < end; item++) {
-        /* absmax items are single outputs: poll every 64 of them */
-        if ((f->pass != FEW_ABSMAX || (item - begin) % 64 == 0) && lrp_team_stop(team, worker))
+        if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
         const int gamma = f->kind == LRP_RULE_GAMMA;
         if (f->pass == FEW_ABSMAX)
@@ -287,12 +357,29 @@ static lrp_status FN(few_forward_run)(const lrp_dense_shape *s, int kind, T gamm
     return FN(few_run)(&f, (s->out + FEW_ROWS - 1) / FEW_ROWS);
 }
 
-/* m (n, out) of a few samples; beta holds |beta_k|. */
+/* m (n, out), DENSE_FEW_SAMPLES samples at a time; beta holds |beta_k|.
+ * The items read |a|, made once here rather than once per output. */
 static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
                                      const T *w, const T *beta, T *m)
 {
-    FN(dense_few) f = {s, FEW_ABSMAX, kind, 1, gamma, w, a, NULL, NULL, beta, m, 0};
-    return FN(few_run)(&f, s->out);
+    size_t count;
+    if (lrp_checked_count(0, s->n, (size_t)s->in, &count) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    T *magnitude = lrp_alloc_array(count, sizeof(T));
+    if (!magnitude)
+        return LRP_ERR_NOMEM;
+    for (size_t i = 0; i < count; i++)
+        magnitude[i] = FN(absolute)(a[i]);
+    lrp_status status = LRP_OK;
+    for (ptrdiff_t n0 = 0; n0 < s->n && status == LRP_OK; n0 += DENSE_FEW_SAMPLES) {
+        lrp_dense_shape group = *s;
+        group.n = s->n - n0 < DENSE_FEW_SAMPLES ? s->n - n0 : DENSE_FEW_SAMPLES;
+        FN(dense_few) f = {&group, FEW_ABSMAX, kind, 1, gamma, w, magnitude + n0 * s->in,
+                           NULL, NULL, beta, m + n0 * s->out, 0};
+        status = FN(few_run)(&f, (s->out + FEW_ROWS - 1) / FEW_ROWS);
+    }
+    free(magnitude);
+    return status;
 }
 
 #endif /* LRP_INSTANCE_DENSE_FEW */

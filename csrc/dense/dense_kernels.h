@@ -183,6 +183,8 @@ lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
  *   few_samples     n <= DENSE_FEW_SAMPLES: FN(few_absmax_run)
  *   sparse_inputs   inputs mostly zero (FN(sparse_semirings_pay)):
  *                   FN(sparse_absmax_run)
+ *   sample_groups   n <= DENSE_ABSMAX_GROUPS_SAMPLES: FN(few_absmax_run),
+ *                   DENSE_FEW_SAMPLES samples at a time
  *   weights_first   n <= DENSE_WEIGHTS_FIRST_SAMPLES: FN(dense_weights_first)
  *   packed_product  otherwise: FN(packed_forward_run)
  * Each |a_j| |rho(w_kj)| is one rounded product and a maximum is exact in
@@ -211,7 +213,10 @@ lrp_status FN(lrp_dense_absmax)(const lrp_dense_shape *s, const lrp_rule *rule,
         status = dense_traced(FN(sparse_absmax_run)(s, a, wt, ld, beta, m),
                               "dense.absmax.sparse_inputs");
         free(own);
-    } else if (s->n <= DENSE_WEIGHTS_FIRST_SAMPLES)
+    } else if (s->n <= DENSE_ABSMAX_GROUPS_SAMPLES)
+        status = dense_traced(FN(few_absmax_run)(s, kind, gamma, a, w, beta, m),
+                              "dense.absmax.sample_groups");
+    else if (s->n <= DENSE_WEIGHTS_FIRST_SAMPLES)
         status = dense_traced(FN(dense_weights_first)(s, kind, gamma, 1, a, w, beta, m),
                               "dense.absmax.weights_first");
     else
