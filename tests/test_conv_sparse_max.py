@@ -294,7 +294,8 @@ def test_zbox_max_products_equal_the_definition(in_c, out_c, restore_kernels):
         got = layer.kernel_relevance(KernelStep(VITERBI, rule=rule, z=m, low=low, high=high),
                                      a, r)
     absmax_form = "sparse_inputs" if SPARSE and out_c >= 32 else "packed_product"
-    viterbi_form = "sparse_inputs" if SPARSE and 2 * in_c >= 32 else "packed_product"
+    viterbi_form = ("sparse_inputs" if SPARSE and 2 * in_c >= 32
+                    else "few_channels" if 2 * in_c <= 8 else "packed_product")
     assert _tiers(trace) == [f"conv.absmax.zbox_{absmax_form}", f"conv.viterbi.zbox_{viterbi_form}"]
     want_m, want = _zbox_by_definition(layer, a, low, high, r)
     np.testing.assert_allclose(m, want_m, rtol=1e-6, atol=0)

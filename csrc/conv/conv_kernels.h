@@ -930,11 +930,14 @@ lrp_status FN(lrp_conv_relevance_counting)(const lrp_conv_shape *s, const lrp_ru
  *   sparse_inputs   as packed_product, float32 on AVX-512, one group, 32
  *                   input channels at least (FN(sparse_max_applies)): the
  *                   max product over the nonzero ratios only
+ *   few_channels    as packed_product, one group, unit dilation, at most
+ *                   8 input channels (FN(max_few_channels_applies)): the
+ *                   same maxima tap by tap, q read in place
  *   packed_product  not z^B, unit stride, 4 input channels per group at
  *                   least (lrp_conv_uses_product), and every R_j finite:
  *                   |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), a max
  *                   product, equal up to rounding
- *   zbox_sparse_inputs, zbox_packed_product
+ *   zbox_sparse_inputs, zbox_few_channels, zbox_packed_product
  *                   z^B, unit stride, one group, every input inside its box,
  *                   and every R_j finite: max products of the layer stacked
  *                   twice (FN(conv_zbox_viterbi)), equal up to rounding
@@ -956,8 +959,9 @@ lrp_status FN(lrp_conv_relevance_viterbi)(const lrp_conv_shape *s, const lrp_rul
             return status;
         if (FN(all_finite)(r_in, s->n * s->in_c * s->in_h * s->in_w)) {
             const lrp_conv_shape view = lrp_conv_transposed_view(s);
-            lrp_trace_tier(FN(sparse_max_applies)(&view) ? "conv.viterbi.sparse_inputs"
-                                                         : "conv.viterbi.packed_product");
+            lrp_trace_tier(FN(sparse_max_applies)(&view)        ? "conv.viterbi.sparse_inputs"
+                           : FN(max_few_channels_applies)(s) ? "conv.viterbi.few_channels"
+                                                             : "conv.viterbi.packed_product");
             return LRP_OK;
         }
     } else if (kind == LRP_RULE_ZBOX && FN(conv_zbox_max_stacks)(s, 1, a, low, high)) {
@@ -968,7 +972,9 @@ lrp_status FN(lrp_conv_relevance_viterbi)(const lrp_conv_shape *s, const lrp_rul
             const lrp_conv_shape stacked = FN(conv_stacked_shape)(s, 2);
             const lrp_conv_shape view = lrp_conv_transposed_view(&stacked);
             lrp_trace_tier(FN(sparse_max_applies)(&view) ? "conv.viterbi.zbox_sparse_inputs"
-                                                         : "conv.viterbi.zbox_packed_product");
+                           : FN(max_few_channels_applies)(&stacked)
+                               ? "conv.viterbi.zbox_few_channels"
+                               : "conv.viterbi.zbox_packed_product");
             return LRP_OK;
         }
     }

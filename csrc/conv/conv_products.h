@@ -21,6 +21,7 @@
 
 #include "lrp.h"
 #include "conv/conv_im2col.h"
+#include "conv/conv_max_few_channels.h"
 #include "conv/conv_sparse_max.h"
 #include "conv/conv_winograd.h"
 #include "products/microkernels.h"
@@ -102,9 +103,11 @@ static lrp_status FN(conv_viterbi_transposed)(int kind, const lrp_conv_shape *s,
 {
     const lrp_conv_shape view = lrp_conv_transposed_view(s);
     const FN(conv_sum_form) im2col = {0, 0};
-    return FN(sparse_max_applies)(&view)
-               ? FN(sparse_max_run)(&view, kind, gamma, w, 1, q, NULL, a, cap, r_in)
-               : FN(conv_transposed_product)(&im2col, kind, 1, s, gamma, a, w, q, cap, r_in);
+    if (FN(sparse_max_applies)(&view))
+        return FN(sparse_max_run)(&view, kind, gamma, w, 1, q, NULL, a, cap, r_in);
+    if (FN(max_few_channels_applies)(s))
+        return FN(max_few_channels_run)(s, kind, gamma, w, q, a, cap, r_in);
+    return FN(conv_transposed_product)(&im2col, kind, 1, s, gamma, a, w, q, cap, r_in);
 }
 
 /* q = R / (m + 1e-9), then (*cap) each sample's largest R (the cap of
@@ -169,7 +172,8 @@ static int FN(conv_zbox_stacks)(const lrp_conv_shape *s, int transposed)
 }
 
 /* st's shape (s stacked `copies` times) and its inputs and weights,
- * allocated in one block (st->x; free() it), for the caller to fill. */
+ * allocated in one block (st->x; lrp_scratch_free() it), for the caller to
+ * fill. */
 static lrp_status FN(conv_stack_alloc)(const lrp_conv_shape *s, ptrdiff_t copies,
                                        FN(conv_stacked) *st)
 {
@@ -180,7 +184,7 @@ static lrp_status FN(conv_stack_alloc)(const lrp_conv_shape *s, ptrdiff_t copies
         inputs > SIZE_MAX - weights)
         return LRP_ERR_NOMEM;
     st->shape = FN(conv_stacked_shape)(s, copies);
-    st->x = lrp_alloc_array(inputs + weights, sizeof(T));
+    st->x = lrp_scratch_alloc(inputs + weights, sizeof(T));
     if (!st->x)
         return LRP_ERR_NOMEM;
     st->w = st->x + inputs;
@@ -225,7 +229,7 @@ static lrp_status FN(conv_zbox_forward)(const FN(conv_sum_form) *form, const lrp
                                               zero_bias, z)
                        : LRP_ERR_NOMEM;
     free(zero_bias);
-    free(st.x);
+    lrp_scratch_free(st.x);
     return status;
 }
 
@@ -241,8 +245,9 @@ static lrp_status FN(conv_zbox_transposed)(const FN(conv_sum_form) *form,
         return status;
     const ptrdiff_t block = s->in_c * s->in_h * s->in_w;
     size_t count;
+    /* every value is written by the product */
     T *parts = lrp_checked_count(0, s->n * 3, (size_t)block, &count) == LRP_OK
-                   ? lrp_alloc_array(count, sizeof(T)) : NULL;
+                   ? lrp_scratch_alloc(count, sizeof(T)) : NULL;
     status = parts ? FN(conv_transposed_product)(form, LRP_RULE_ZERO, 0, &st.shape, 0, st.x,
                                                  st.w, ratio, NULL, parts)
                    : LRP_ERR_NOMEM;
@@ -251,8 +256,8 @@ static lrp_status FN(conv_zbox_transposed)(const FN(conv_sum_form) *form,
         for (ptrdiff_t j = 0; j < block; j++)
             r_in[n * block + j] = ac[j] + lc[j] + hc[j];
     }
-    free(parts);
-    free(st.x);
+    lrp_scratch_free(parts);
+    lrp_scratch_free(st.x);
     return status;
 }
 
@@ -318,7 +323,7 @@ static lrp_status FN(conv_zbox_absmax)(const lrp_conv_shape *s, const T *a, cons
                                               st.w, zero_bias, m)
                        : LRP_ERR_NOMEM;
     free(zero_bias);
-    free(st.x);
+    lrp_scratch_free(st.x);
     return status;
 }
 
@@ -337,8 +342,9 @@ static lrp_status FN(conv_zbox_viterbi)(const lrp_conv_shape *s, const T *a, con
     size_t count;
     const T *cap;
     T *q = FN(conv_viterbi_quotients)(s, m, r_out, &cap);
+    /* every value is written by the product */
     T *parts = q && lrp_checked_count(0, s->n * 2, (size_t)block, &count) == LRP_OK
-                   ? lrp_alloc_array(count, sizeof(T)) : NULL;
+                   ? lrp_scratch_alloc(count, sizeof(T)) : NULL;
     status = parts ? FN(conv_viterbi_transposed)(LRP_RULE_ZERO, &st.shape, 0, st.x, st.w, q,
                                                  cap, parts)
                    : LRP_ERR_NOMEM;
@@ -347,9 +353,9 @@ static lrp_status FN(conv_zbox_viterbi)(const lrp_conv_shape *s, const T *a, con
         for (ptrdiff_t j = 0; j < block; j++)
             r_in[n * block + j] = below[j] > above[j] ? below[j] : above[j];
     }
-    free(parts);
+    lrp_scratch_free(parts);
     lrp_scratch_free(q);
-    free(st.x);
+    lrp_scratch_free(st.x);
     return status;
 }
 
