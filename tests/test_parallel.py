@@ -365,12 +365,8 @@ def test_dense_absmax_takes_its_weights_in_sample_groups_up_to_32(batch, tier):
     rng = np.random.default_rng(12)
     a = rng.normal(size=(batch, 40))
     w = rng.normal(size=(20, 40))
-    _core.trace_start()
-    try:
+    with sl.trace_tiers() as trace:
         m = _core.dense_absmax(a, w, np.zeros(20), (_core.RULE_ZERO, 0.0, 0, 0.0))
-        notes = _core.trace_take()
-    finally:
-        _core.trace_stop()
-    assert notes == [f"dense.absmax.{tier}"]
+    assert trace.records == [(None, None, f"dense.absmax.{tier}")]
     want = np.abs(a)[:, None, :] * np.abs(w)[None, :, :]
     np.testing.assert_array_equal(m, want.max(axis=2))
