@@ -482,8 +482,15 @@ void lrp_trace_stop(void);
  * scratch (lrp_scratch_alloc), with blocks of 1 MiB and more
  * kept when freed, up to the limit in all, for the next allocation of about
  * their size. Blocks hold their capacity in a header: free and realloc take
- * only the pointer, which must come from these functions. */
-#define LRP_ARRAY_POOL_DEFAULT_LIMIT ((size_t)512 << 20)
+ * only the pointer, which must come from these functions. The limit, until
+ * set, is lrp_array_pool_default_limit(): the usable memory over
+ * LRP_ARRAY_POOL_DEFAULT_SHARE, LRP_ARRAY_POOL_DEFAULT_FLOOR at least (a
+ * pass over a large batch frees gigabytes that the next pass needs again). lrp_usable_memory: the physical memory, or the process's cgroup
+ * limit where that is less; 0 where neither is known. */
+#define LRP_ARRAY_POOL_DEFAULT_SHARE 8
+#define LRP_ARRAY_POOL_DEFAULT_FLOOR ((size_t)512 << 20)
+size_t lrp_usable_memory(void);
+size_t lrp_array_pool_default_limit(void);
 void *lrp_array_pool_alloc(size_t bytes);
 void *lrp_array_pool_calloc(size_t count, size_t size);
 void *lrp_array_pool_realloc(void *data, size_t bytes);

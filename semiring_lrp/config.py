@@ -9,6 +9,7 @@ text.
     threads          2
     caches           L1d 48 KiB, L2 2 MiB per core, L3 480 MiB (from sysfs)
     block sizes      product_kc 256, product_nb 256, product_shared_b 64 MiB, ...
+    array pool       up to 2.94 GiB of 23.5 GiB usable memory
 
 The cache sizes come from Linux's sysfs, else glibc's sysconf, else
 CPUID (x86), else a default of 32 KiB, 512 KiB and 8 MiB ("default").
@@ -43,20 +44,22 @@ def config():
     """{'version', 'numpy', 'python', 'machine' (as `platform.machine()`),
     'cpu' (the model name, '' if the OS gives none), 'isa' (in use),
     'best_isa', 'threads', 'caches' ({'l1d', 'l2', 'l3': bytes, 0 where
-    unknown; 'source'}), 'block_sizes' (the C core's)}."""
+    unknown; 'source'}), 'block_sizes' (the C core's), 'usable_memory' and
+    'array_pool_limit' (bytes; `semiring_lrp.memory`)}."""
     from . import __version__
 
     return {"version": __version__, "numpy": np.__version__,
             "python": platform.python_version(), "machine": platform.machine(),
             "cpu": _cpu_model(), "isa": instruction_set(), "best_isa": _core._testing.best_isa(),
             "threads": get_num_threads(), "caches": _core.cache_sizes(),
-            "block_sizes": _core.block_sizes()}
+            "block_sizes": _core.block_sizes(), "usable_memory": _core.usable_memory(),
+            "array_pool_limit": _core.array_pool_limit()}
 
 
 def _bytes(n):
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
-            return f"{n / size:g} {unit}"
+            return f"{n / size:.3g} {unit}"
     return f"{n:g} B"
 
 
@@ -73,5 +76,7 @@ def show_config(file=None):
              f"threads          {c['threads']}",
              f"caches           L1d {_bytes(caches['l1d'])}, L2 {_bytes(caches['l2'])} per core, "
              f"L3 {l3} (from {caches['source']})",
-             f"block sizes      {blocks}"]
+             f"block sizes      {blocks}",
+             f"array pool       up to {_bytes(c['array_pool_limit'])} of "
+             f"{_bytes(c['usable_memory']) if c['usable_memory'] else 'unknown'} usable memory"]
     print("\n".join(lines), file=file if file is not None else sys.stdout)

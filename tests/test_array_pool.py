@@ -3,6 +3,8 @@ runs; freed blocks of 1 MiB or more are kept up to a limit and handed out
 again, zeroed where NumPy asks for zeros."""
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -93,9 +95,38 @@ def test_the_limit_bounds_what_is_kept(pool):
                                         ("1", TypeError), (True, TypeError), (None, TypeError)])
 def test_bad_limits_are_refused(bad, error, pool):
     # the package's rule: a value of the wrong type is a TypeError, out of range a ValueError
+    before = memory.array_pool_limit()
     with pytest.raises(error, match="the array pool's limit"):
         memory.set_array_pool_limit(bad)
-    assert memory.array_pool_limit() == 512 * MIB
+    assert memory.array_pool_limit() == before
+
+
+def usable_memory_here():
+    """The physical memory, or the cgroup's limit where that is less (v2's
+    memory.max, v1's memory.limit_in_bytes), read here independently."""
+    usable = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = open(path).read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < usable:
+            usable = int(text)
+    return usable
+
+
+@pytest.mark.skipif(not hasattr(os, "sysconf") or "SC_PHYS_PAGES" not in os.sysconf_names,
+                    reason="the OS gives no physical memory size (sysconf SC_PHYS_PAGES)")
+def test_the_default_limit_is_an_eighth_of_the_usable_memory_and_512_mib_at_least():
+    usable = usable_memory_here()
+    assert memory.usable_memory() == usable
+    assert memory.default_array_pool_limit() == max(512 * MIB, usable // 8)
+    # a process that never set a limit has the default
+    script = ("from semiring_lrp import memory; "
+              "print(memory.array_pool_limit(), memory.default_array_pool_limit())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [str(max(512 * MIB, usable // 8))] * 2
 
 
 def test_a_grown_array_keeps_its_values(pool):

@@ -65,6 +65,16 @@ def test_config_and_show_config_say_the_same(restore_caches):
     assert f"instruction set  {c['isa']} (best: {c['best_isa']})" in text
     assert ("block sizes      product_kc 256, product_nb 256, product_shared_b 64 MiB, "
             "winograd_one_pass_bytes 1 MiB, sparse_max_chunk 32") in text
+    assert c["usable_memory"] == sl.memory.usable_memory()
+    assert c["array_pool_limit"] == sl.memory.array_pool_limit()
+    limit = sl.memory.array_pool_limit()
+    try:
+        sl.memory.set_array_pool_limit(3 << 29)
+        out = io.StringIO()
+        sl.show_config(file=out)
+    finally:
+        sl.memory.set_array_pool_limit(limit)
+    assert "\narray pool       up to 1.5 GiB of " in out.getvalue()
     _core._testing.set_cache_sizes(32768, 1 << 20, 0)
     out = io.StringIO()
     sl.show_config(file=out)

@@ -832,7 +832,9 @@ lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *
     const int kind = rule->kind;
     const T gamma = (T)rule->gamma;
     const ptrdiff_t out_total = s->n * s->out_c * s->out_h * s->out_w;
-    T *ratio = lrp_alloc_array((size_t)out_total, sizeof(T));
+    /* from the pool: a batch's ratios are tens of megabytes, fresh pages
+     * each call; every value is written below */
+    T *ratio = lrp_scratch_alloc((size_t)out_total, sizeof(T));
     if (!ratio)
         return LRP_ERR_NOMEM;
     FN(quotients_run)(r_out, z, out_total, 0, ratio);
@@ -857,7 +859,7 @@ lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *
                                     .r_in.values = r_in};
         status = FN(conv_for_rule)(kind, FN(conv_real_direct), &pass);
     }
-    free(ratio);
+    lrp_scratch_free(ratio);
     return status;
 }
 

@@ -320,7 +320,7 @@ lrp_status FN(lrp_dense_relevance_real)(const lrp_dense_shape *s, const lrp_rule
     else
         status = dense_traced(FN(packed_transposed_run)(s, kind, gamma, 0, x, w, a, NULL, r_in),
                               "dense.real.packed_product");
-    free(x);
+    lrp_scratch_free(x);
     return status;
 }
 
@@ -591,7 +591,7 @@ lrp_status FN(lrp_dense_relevance_viterbi)(const lrp_dense_shape *s, const lrp_r
         status = FN(packed_transposed_run)(s, kind, gamma, 1, q, w, a, cap, r_in);
         tier = "dense.viterbi.packed_product";
     }
-    free(q);
+    lrp_scratch_free(q);
     if (status != LRP_OK)
         return status;
     if (FN(all_finite)(r_in, s->n * s->in))

@@ -326,14 +326,16 @@ static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T 
 
 /* The transposed passes' x, (n, out): R / z (the real pass) or
  * R / (m + 1e-9) (viterbi, then each sample's largest R, (n), which bounds
- * its R_in); freshly allocated, NULL if out of memory. */
+ * its R_in); from the array pool (lrp_scratch_free releases it), NULL if
+ * out of memory. */
 static T *FN(dense_quotients)(const lrp_dense_shape *s, const T *r_out, const T *denominator,
                               int viterbi)
 {
     size_t total;
     if (lrp_checked_count(0, s->n, (size_t)s->out, &total) != LRP_OK)
         return NULL;
-    T *x = lrp_alloc_array(total + (viterbi ? (size_t)s->n : 0), sizeof(T));
+    /* every value is written below */
+    T *x = lrp_scratch_alloc(total + (viterbi ? (size_t)s->n : 0), sizeof(T));
     if (!x)
         return NULL;
     FN(quotients_run)(r_out, denominator, (ptrdiff_t)total, viterbi, x);

@@ -86,6 +86,18 @@ static PyObject *py_set_array_pool_limit(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_array_pool_default_limit(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromSize_t(lrp_array_pool_default_limit());
+}
+
+static PyObject *py_usable_memory(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromSize_t(lrp_usable_memory());
+}
+
 static PyObject *py_clear_array_pool(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
@@ -106,6 +118,12 @@ PyMethodDef numpy_allocator_methods[] = {
     {"set_array_pool_limit", py_set_array_pool_limit, METH_O,
      "set_array_pool_limit(bytes): the most bytes the array pool keeps (0: none);\n"
      "frees kept blocks past it."},
+    {"array_pool_default_limit", py_array_pool_default_limit, METH_NOARGS,
+     "array_pool_default_limit() -> the limit until one is set: an eighth of\n"
+     "usable_memory(), 512 MiB at least."},
+    {"usable_memory", py_usable_memory, METH_NOARGS,
+     "usable_memory() -> bytes of memory this process may use: the physical memory,\n"
+     "or its cgroup's limit where that is less; 0 where neither is known."},
     {"clear_array_pool", py_clear_array_pool, METH_NOARGS,
      "clear_array_pool(): frees every block the array pool keeps."},
     {NULL, NULL, 0, NULL}};

@@ -6,9 +6,15 @@
  * Every block carries a header with its capacity, so that free and realloc
  * need no size from the caller. Blocks of at least POOL_LEAST bytes go to a
  * free list when freed, up to the limit held in all; an allocation takes
- * the smallest kept block that holds it without wasting more than a quarter. */
+ * the smallest kept block that holds it without wasting more than a quarter.
+ * The limit, unless a caller sets one, is an eighth of the memory the
+ * process may use (lrp_array_pool_default_limit). */
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lrp.h"
 #include "runtime/fork_safe_lock.h"
@@ -29,7 +35,70 @@ typedef struct pool_block {
 static lrp_fork_safe_lock pool_lock = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 static pool_block *pool_free_list;
 static size_t pool_held;
-static size_t pool_limit = LRP_ARRAY_POOL_DEFAULT_LIMIT;
+static size_t pool_limit;
+/* 1 once pool_limit holds the default or a caller's limit */
+static atomic_int pool_limit_chosen;
+
+/* The number a cgroup's memory limit file holds, 0 where there is none
+ * ("max", no file) or it is past what size_t counts. open and read, since
+ * the pool's own callers may be inside an allocator. */
+static size_t cgroup_limit(const char *path)
+{
+    const int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    char text[32];
+    const ssize_t got = read(fd, text, sizeof text - 1);
+    close(fd);
+    size_t value = 0;
+    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; i++) {
+        const size_t digit = (size_t)(text[i] - '0');
+        if (value > (SIZE_MAX - digit) / 10)
+            return 0;
+        value = value * 10 + digit;
+    }
+    return value;
+}
+
+size_t lrp_usable_memory(void)
+{
+    size_t usable = 0;
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && (size_t)pages <= SIZE_MAX / (size_t)page)
+        usable = (size_t)pages * (size_t)page;
+#endif
+    /* cgroup v2, then v1 (whose "no limit" is a number past any memory) */
+    static const char *const limit_files[] = {"/sys/fs/cgroup/memory.max",
+                                              "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < sizeof limit_files / sizeof limit_files[0]; i++) {
+        const size_t limit = cgroup_limit(limit_files[i]);
+        if (limit > 0 && (usable == 0 || limit < usable))
+            usable = limit;
+    }
+    return usable;
+}
+
+size_t lrp_array_pool_default_limit(void)
+{
+    const size_t share = lrp_usable_memory() / LRP_ARRAY_POOL_DEFAULT_SHARE;
+    return share > LRP_ARRAY_POOL_DEFAULT_FLOOR ? share : LRP_ARRAY_POOL_DEFAULT_FLOOR;
+}
+
+/* pool_limit the default, the first time the pool needs a limit (unless a
+ * caller set one); the files are read outside the lock. */
+static void pool_limit_choose(void)
+{
+    if (atomic_load_explicit(&pool_limit_chosen, memory_order_acquire))
+        return;
+    const size_t fallback = lrp_array_pool_default_limit();
+    lrp_fork_safe_lock_take(&pool_lock);
+    if (!atomic_load_explicit(&pool_limit_chosen, memory_order_relaxed)) {
+        pool_limit = fallback;
+        atomic_store_explicit(&pool_limit_chosen, 1, memory_order_release);
+    }
+    lrp_fork_safe_lock_release(&pool_lock);
+}
 
 static void *pool_data(pool_block *b)
 {
@@ -100,6 +169,7 @@ void lrp_array_pool_free(void *data)
     if (b->magic != POOL_MAGIC) /* not ours: a caller's bug, better leaked than freed */
         return;
     if (b->capacity >= POOL_LEAST) {
+        pool_limit_choose();
         lrp_fork_safe_lock_take(&pool_lock);
         const int keep = b->capacity <= pool_limit && pool_held <= pool_limit - b->capacity;
         if (keep) {
@@ -157,12 +227,14 @@ void lrp_array_pool_set_limit(size_t bytes)
 {
     lrp_fork_safe_lock_take(&pool_lock);
     pool_limit = bytes;
+    atomic_store_explicit(&pool_limit_chosen, 1, memory_order_release);
     lrp_fork_safe_lock_release(&pool_lock);
     pool_trim(bytes);
 }
 
 size_t lrp_array_pool_limit(void)
 {
+    pool_limit_choose();
     lrp_fork_safe_lock_take(&pool_lock);
     const size_t limit = pool_limit;
     lrp_fork_safe_lock_release(&pool_lock);
