@@ -322,10 +322,10 @@ static lrp_status FN(conv_whole_sums)(const lrp_conv_shape *s, const T *rho_w, c
         lrp_checked_count(0, planes, (size_t)(s->in_h * s->in_w), &sums) != LRP_OK ||
         fields > SIZE_MAX / sizeof(double) - sums)
         return LRP_ERR_NOMEM;
-    double *buffer = lrp_alloc_array(fields + sums, sizeof(double));
+    double *buffer = lrp_scratch_calloc(fields + sums, sizeof(double));
     whole->least_w = lrp_alloc_array((size_t)s->in_c + (size_t)s->n, sizeof(T));
     if (!buffer || !whole->least_w) {
-        free(buffer), free(whole->least_w);
+        lrp_scratch_free(buffer), free(whole->least_w);
         whole->least_w = NULL;
         return LRP_ERR_NOMEM;
     }
@@ -381,11 +381,12 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
     size_t cells, weights = (size_t)s->out_c * (size_t)(s->in_c / s->groups) * (size_t)taps;
     if (lrp_checked_count(0, rows, (size_t)stride, &cells) != LRP_OK || cells > PTRDIFF_MAX / 2)
         return LRP_ERR_NOMEM;
-    T *lo = lrp_alloc_array(2 * cells + weights, sizeof(T));
-    double *counts = counting ? lrp_alloc_array(cells, sizeof(double)) : NULL;
+    /* from the pool, zeroed: a batch's intervals are hundreds of megabytes */
+    T *lo = lrp_scratch_calloc(2 * cells + weights, sizeof(T));
+    double *counts = counting ? lrp_scratch_calloc(cells, sizeof(double)) : NULL;
     uint8_t *live = lrp_alloc_array((size_t)s->out_c * (size_t)s->out_h, 1);
     if (!lo || !live || (counting && !counts)) {
-        free(lo), free(counts), free(live);
+        lrp_scratch_free(lo), lrp_scratch_free(counts), free(live);
         return LRP_ERR_NOMEM;
     }
     T *hi = lo + cells, *rho_w = hi + cells;
@@ -404,8 +405,8 @@ static lrp_status FN(conv_threshold_run)(int kind, const lrp_conv_shape *s, T ga
     if (status == LRP_OK)
         status = lrp_parallel_for(s->n * s->in_c, LRP_ISA_TASK(conv_threshold_task), &t,
                                   s->interrupt);
-    free(whole.least_w), free(whole.sums);
-    free(lo), free(counts), free(live);
+    free(whole.least_w), lrp_scratch_free(whole.sums);
+    lrp_scratch_free(lo), lrp_scratch_free(counts), free(live);
     return status;
 }
 
@@ -419,14 +420,14 @@ static inline lrp_status FN(conv_counting_intervals)(int kind, const lrp_conv_sh
                                                      int64_t *r_in)
 {
     const ptrdiff_t in_total = s->n * s->in_c * s->in_h * s->in_w;
-    double *sums = lrp_alloc_array((size_t)in_total, sizeof(double));
+    double *sums = lrp_scratch_calloc((size_t)in_total, sizeof(double));
     if (!sums)
         return LRP_ERR_NOMEM;
     lrp_status status = FN(conv_threshold_run)(kind, s, gamma, theta, absolute, a, w, low, high, z,
                                                NULL, r_out, NULL, 0, NULL, sums);
     for (ptrdiff_t j = 0; j < in_total && status == LRP_OK; j++)
         r_in[j] = (int64_t)sums[j];
-    free(sums);
+    lrp_scratch_free(sums);
     return status;
 }
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include "lrp.h"
 
 /* count = a + factor * b, refusing anything a size_t cannot index. */
@@ -51,6 +52,15 @@ static inline void *lrp_scratch_alloc(size_t count, size_t size)
         return NULL;
     char *data = (char *)(((uintptr_t)block + sizeof(void *) + 63) / 64 * 64);
     ((void **)data)[-1] = block;
+    return data;
+}
+
+/* lrp_scratch_alloc's memory, zeroed. */
+static inline void *lrp_scratch_calloc(size_t count, size_t size)
+{
+    void *data = lrp_scratch_alloc(count, size);
+    if (data)
+        memset(data, 0, count * size); /* lrp_scratch_alloc checked the product */
     return data;
 }
 
