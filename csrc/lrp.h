@@ -499,5 +499,13 @@ void lrp_array_pool_set_limit(size_t bytes); /* frees kept blocks past it */
 size_t lrp_array_pool_limit(void);
 size_t lrp_array_pool_held(void);            /* bytes kept for reuse */
 void lrp_array_pool_clear(void);
+/* Memory for a large array, 64-byte aligned; from LRP_HUGE_PAGES_LEAST
+ * bytes on, where the OS has them (Linux), starting at a 2 MiB boundary
+ * with huge pages asked for, as NumPy's own allocator does: the kernels
+ * walk such arrays plane by plane, and 4 KiB pages cost a TLB miss per
+ * plane row. The pool's blocks of that size come from here; free()
+ * releases it. */
+#define LRP_HUGE_PAGES_LEAST ((size_t)4 << 20)
+void *lrp_alloc_large(size_t bytes);
 
 #endif

@@ -9,7 +9,8 @@ keeps freed blocks of 1 MiB or more, up to a limit in all, and hands them out
 again. Unless set, the limit is an eighth of the memory the process may use
 (the physical memory, or its cgroup's limit where that is less), 512 MiB at
 least: a VGG-16 pass at batch 8 frees about 1.7 GiB that the next pass
-needs again. Arrays made in a pass and kept by you
+needs again. Blocks of 4 MiB and more ask Linux for huge pages, as NumPy's
+own allocator does. Arrays made in a pass and kept by you
 (relevance, hidden-layer relevance) return their memory to the pool when
 freed. Memory held by the pool is not available to the rest of the
 process: lower the limit or clear the pool to give it back.

@@ -69,6 +69,31 @@ def test_freed_blocks_are_kept_and_handed_out_again(pool):
     assert memory.array_pool_bytes() == 5 * MIB
 
 
+def mapping_flags(address):
+    """The VmFlags of the mapping of this process holding `address`
+    (/proc/self/smaps), as a set of two-letter flags."""
+    inside = False
+    for line in open("/proc/self/smaps"):
+        first = line.split()[0]
+        if "-" in first and not first.endswith(":"):
+            low, high = (int(part, 16) for part in first.split("-"))
+            inside = low <= address < high
+        elif inside and first == "VmFlags:":
+            return set(line.split()[1:])
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="no /proc/self/smaps (not Linux)")
+def test_blocks_of_4_mib_and_more_start_at_a_huge_page_and_ask_for_huge_pages(pool):
+    with memory.pooled_arrays():
+        big = np.ones(4 * MIB // 8)
+        small = np.ones(3 * MIB // 8)
+    # the pool's 64-byte header, then the data
+    assert big.ctypes.data % (2 * MIB) == 64
+    assert "hg" in mapping_flags(big.ctypes.data)  # MADV_HUGEPAGE
+    assert "hg" not in mapping_flags(small.ctypes.data)
+
+
 def test_the_limit_bounds_what_is_kept(pool):
     memory.set_array_pool_limit(4 * MIB)
     with memory.pooled_arrays():

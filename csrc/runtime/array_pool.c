@@ -9,11 +9,15 @@
  * the smallest kept block that holds it without wasting more than a quarter.
  * The limit, unless a caller sets one, is an eighth of the memory the
  * process may use (lrp_array_pool_default_limit). */
+#if defined(__linux__)
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
+#endif
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lrp.h"
@@ -24,6 +28,7 @@
 #define POOL_LEAST ((size_t)1 << 20)
 #define POOL_HEADER 64 /* keeps the data as aligned as malloc's (16) and more */
 #define POOL_MAGIC 0x6c72705f706f6f6cULL /* "lrp_pool": marks the blocks made here */
+#define HUGE_PAGE ((size_t)2 << 20)
 
 typedef struct pool_block {
     unsigned long long magic;
@@ -130,11 +135,38 @@ static pool_block *pool_take(size_t bytes)
     return b;
 }
 
+void *lrp_alloc_large(size_t bytes)
+{
+    void *p = NULL;
+#if defined(MADV_HUGEPAGE)
+    if (bytes >= LRP_HUGE_PAGES_LEAST) {
+        if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+            return NULL;
+        /* whole pages of the block only; a hint, so its failure is no error */
+        const long page = sysconf(_SC_PAGESIZE);
+        if (page > 0)
+            (void)madvise(p, bytes / (size_t)page * (size_t)page, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
+    return posix_memalign(&p, 64, bytes > 0 ? bytes : 1) == 0 ? p : NULL;
+}
+
+static pool_block *pool_block_alloc(size_t total, int zero)
+{
+    if (total < LRP_HUGE_PAGES_LEAST)
+        return zero ? calloc(1, total) : malloc(total);
+    pool_block *b = lrp_alloc_large(total);
+    if (b && zero)
+        memset(b, 0, total);
+    return b;
+}
+
 static void *pool_fresh(size_t bytes, int zero)
 {
     if (bytes > SIZE_MAX - POOL_HEADER)
         return NULL;
-    pool_block *b = zero ? calloc(1, POOL_HEADER + bytes) : malloc(POOL_HEADER + bytes);
+    pool_block *b = pool_block_alloc(POOL_HEADER + bytes, zero);
     if (!b)
         return NULL;
     b->magic = POOL_MAGIC;
