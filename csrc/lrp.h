@@ -485,8 +485,9 @@ void lrp_trace_stop(void);
  * only the pointer, which must come from these functions. The limit, until
  * set, is lrp_array_pool_default_limit(): the usable memory over
  * LRP_ARRAY_POOL_DEFAULT_SHARE, LRP_ARRAY_POOL_DEFAULT_FLOOR at least (a
- * pass over a large batch frees gigabytes that the next pass needs again). lrp_usable_memory: the physical memory, or the process's cgroup
- * limit where that is less; 0 where neither is known. */
+ * pass over a large batch frees gigabytes that the next pass needs again).
+ * lrp_usable_memory: the physical memory, or the process's cgroup limit
+ * where that is less; 0 where neither is known. */
 #define LRP_ARRAY_POOL_DEFAULT_SHARE 8
 #define LRP_ARRAY_POOL_DEFAULT_FLOOR ((size_t)512 << 20)
 size_t lrp_usable_memory(void);
@@ -503,8 +504,8 @@ void lrp_array_pool_clear(void);
  * bytes on, where the OS has them (Linux), starting at a 2 MiB boundary
  * with huge pages asked for, as NumPy's own allocator does: the kernels
  * walk such arrays plane by plane, and 4 KiB pages cost a TLB miss per
- * plane row. The pool's blocks of that size come from here; free()
- * releases it. */
+ * plane row. The pool's blocks of that size and lrp_alloc_aligned's come
+ * from here; free() releases it. */
 #define LRP_HUGE_PAGES_LEAST ((size_t)4 << 20)
 void *lrp_alloc_large(size_t bytes);
 

@@ -29,13 +29,15 @@ static inline void *lrp_alloc_array(size_t count, size_t size)
     return calloc(count + 1, size);
 }
 
-/* 64-byte aligned (SIMD loads of packed panels); free() releases it. */
+/* 64-byte aligned (SIMD loads of packed panels), whole 64-byte lines, and
+ * from LRP_HUGE_PAGES_LEAST on in huge pages (lrp_alloc_large); free()
+ * releases it. */
 static inline void *lrp_alloc_aligned(size_t count, size_t size)
 {
     size_t bytes;
     if (__builtin_mul_overflow(count, size, &bytes) || bytes > SIZE_MAX - 128)
         return NULL;
-    return aligned_alloc(64, (bytes + 64) / 64 * 64);
+    return lrp_alloc_large((bytes + 64) / 64 * 64);
 }
 
 /* The same from the array pool (lrp_array_pool_alloc), whose blocks of 1

@@ -127,12 +127,7 @@ const void *lrp_weights_prepared(lrp_weight_cache *cache, const void *weights,
         if (full)
             return lrp_weights_prepared(NULL, weights, key, build, context, own, status);
     }
-    /* whole 64-byte lines, as lrp_alloc_aligned gives */
-    size_t bytes;
-    void *data = __builtin_mul_overflow(key->count, (size_t)key->elem_size, &bytes) ||
-                         bytes > SIZE_MAX - 128
-                     ? NULL
-                     : lrp_alloc_large((bytes + 64) / 64 * 64);
+    void *data = lrp_alloc_aligned(key->count, (size_t)key->elem_size);
     if (!data) {
         *status = LRP_ERR_NOMEM;
         return NULL;
