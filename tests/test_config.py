@@ -64,7 +64,7 @@ def test_config_and_show_config_say_the_same(restore_caches):
     assert "caches           L1d 48 KiB, L2 2 MiB per core, L3 480 MiB (from set)" in text
     assert f"instruction set  {c['isa']} (best: {c['best_isa']})" in text
     assert ("block sizes      product_kc 256, product_nb 256, product_shared_b 64 MiB, "
-            "winograd_one_pass_bytes 1 MiB, sparse_max_chunk 32") in text
+            "winograd_one_pass_bytes 2 MiB, sparse_max_chunk 32") in text
     assert c["usable_memory"] == sl.memory.usable_memory()
     assert c["array_pool_limit"] == sl.memory.array_pool_limit()
     limit = sl.memory.array_pool_limit()
@@ -82,13 +82,14 @@ def test_config_and_show_config_say_the_same(restore_caches):
 
 
 # (L1d, L2) -> (inner chunk, columns per item, Winograd one-pass bytes),
-# with L1d counted up to 32 KiB and L2 up to 1 MiB: chunk = L1d / 128 (a B panel of an AVX-512
-# float tile's 32 columns fills L1d) in steps of 16 within [64, 1024];
-# columns = L2 / (16 chunk) (a float panel fills a quarter of L2) in steps
-# of 32 within [64, 4096]; one-pass bytes = L2, at least 256 KiB
+# with L1d counted up to 32 KiB and L2 up to 1 MiB for the products: chunk =
+# L1d / 128 (a B panel of an AVX-512 float tile's 32 columns fills L1d) in
+# steps of 16 within [64, 1024]; columns = L2 / (16 chunk) (a float panel
+# fills a quarter of L2) in steps of 32 within [64, 4096]; one-pass bytes =
+# the whole L2, at least 256 KiB
 @pytest.mark.parametrize("l1d, l2, want", [
     (32768, 1 << 20, (256, 256, 1 << 20, 16)),     # the sizes tuned on an AMD EPYC
-    (49152, 2 << 20, (256, 256, 1 << 20, 32)),     # this project's Intel Xeon
+    (49152, 2 << 20, (256, 256, 2 << 20, 32)),     # this project's Intel Xeon
     (32768, 512 << 10, (256, 128, 512 << 10, 16)),
     (16384, 256 << 10, (128, 128, 256 << 10, 16)),
     (4096, 64 << 10, (64, 64, 256 << 10, 16)),     # below every floor

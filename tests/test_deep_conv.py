@@ -1,8 +1,8 @@
 """3x3 layers whose forward or real transposed passes go by Winograd's
-F(2x2, 3x3) (at least 32 channels in, 4 out and 49 tiles of 2x2 outputs per
-sample): against the convolution's definition, on every
-instruction set, independent of threads and batch, and the same bits in the
-wide and the fused form."""
+F(4x4, 3x3) in float32 and F(2x2, 3x3) in float64 (at least 32 channels in,
+4 out and tiles of 196 outputs per sample): against the convolution's
+definition, on every instruction set, independent of threads and batch, and
+the same bits in the wide and the fused form."""
 import functools
 
 import numpy as np
@@ -17,19 +17,22 @@ from semiring_lrp.semiring_specs import REAL
 RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(0.25)}
 
 
-# (in, out, height, width); all odd sizes, so the last tiles hang over the
-# edge, and channel counts that fill no micro-tile. "tall": 71 rows of 16
-# tiles, more than one block of 1024 tiles (64 rows) and a partial one.
+# (in, out, height, width); odd sizes but the last, so the last tiles hang
+# over the edge, and channel counts that fill no micro-tile. "tall": 71 rows
+# of 16 tiles of 2x2 (36 of 8 of 4x4), more than one block of 4096 outputs
+# (64 or 32 tile rows) and a partial one.
 # "deep": 260 input channels, past one chunk of 256 rows of the products' B.
 # "narrow" and "column": one tile per row, so that the fused form's items of
 # 32 to 128 tiles span many tile rows, with no tile (2 columns) or only the
 # padding's column (1) inside the input row.
-# "small": 7 x 8 tiles, near the fewest (49) that take Winograd. "few": 32
+# "small": 7 x 8 tiles of 2x2 (4 x 4 of 4x4), near the fewest that take
+# Winograd. "even": rows and columns that fill whole 4x4 tiles or half of
+# the last one (the others leave 1 or 3 of its 4). "few": 32
 # inputs and 5 outputs, Winograd forward, direct transposed pass; "widening":
 # 4 inputs and 40 outputs, the other way round (as VGG-16's z^B layer).
 SHAPES = {"wide": (130, 129, 27, 29), "tall": (65, 64, 141, 31), "deep": (260, 66, 27, 29),
           "narrow": (64, 70, 395, 2), "column": (64, 64, 393, 1), "small": (70, 64, 13, 15),
-          "few": (32, 5, 19, 17), "widening": (4, 40, 19, 17)}
+          "few": (32, 5, 19, 17), "widening": (4, 40, 19, 17), "even": (48, 40, 22, 20)}
 
 
 def _deep_layer(dtype, shape="wide"):
@@ -162,18 +165,19 @@ def _fused(trace):
 
 
 def test_fused_form_is_chosen_where_its_buffers_fit(restore_kernels):
-    """auto fuses where V and M of 32 tiles at least fit in a core's L2 (up to
-    1 MiB): with 1 MiB, 64 + 70 channels (16 x 134 x 4 bytes per tile in
-    float32: 274 KB for 32) and 260 + 66 in float32 (680 KB), not in float64
-    (1.36 MB), whatever the instruction set's micro-tile; with 512 KiB, only
-    the first; with 2 MiB, as with 1 MiB (L2 counts up to 1 MiB)."""
+    """auto fuses where V and M of 32 tiles at least fit in a core's L2: with
+    1 MiB, 64 + 70 channels in float32 (F(4x4, 3x3): 36 x 136 x 4 bytes per
+    tile, 627 KB for 32), not 260 + 66 (36 x 332 x 4: 1.53 MB), nor in
+    float64 (F(2x2, 3x3): 16 x 332 x 8, 1.36 MB), whatever the instruction
+    set's micro-tile (its rows round 66 up to 72 at most); with 2 MiB, those
+    two as well; with 512 KiB, none."""
     _core._testing.set_winograd_fusion("auto")
     for l2, shape, dtype, fused in [(1 << 20, "narrow", np.float32, True),
-                                    (1 << 20, "deep", np.float32, True),
+                                    (1 << 20, "deep", np.float32, False),
                                     (1 << 20, "deep", np.float64, False),
-                                    (512 << 10, "narrow", np.float32, True),
-                                    (512 << 10, "deep", np.float32, False),
-                                    (2 << 20, "deep", np.float64, False)]:
+                                    (512 << 10, "narrow", np.float32, False),
+                                    (2 << 20, "deep", np.float32, True),
+                                    (2 << 20, "deep", np.float64, True)]:
         _core._testing.set_cache_sizes(32768, l2, 0)
         layer, a, _ = _deep_layer(dtype, shape)
         with sl.trace_tiers() as trace:

@@ -3,8 +3,9 @@
  * dispatch function: it checks its arguments, takes the first of its tiers
  * whose condition holds, and notes the tier's name ("conv.<pass>.<tier>",
  * lrp_trace_tier) before running it. The tiers:
- *   winograd_fused, winograd  Winograd's F(2x2, 3x3) for 3x3 layers, in its
- *                             one-pass or its wide form (conv_winograd.h)
+ *   winograd_fused, winograd  Winograd's F(4x4, 3x3) (float32) or F(2x2, 3x3)
+ *                             (float64) for 3x3 layers, in its one-pass or
+ *                             its wide form (conv_winograd.h)
  *   packed_product            rho(W) times the im2col of the input
  *                             (conv_im2col.h)
  *   zbox_winograd_fused, zbox_winograd, zbox_packed_product

@@ -28,7 +28,7 @@
 #include "products/products.h"
 #include "runtime/memory.h"
 
-/* How a sum product of the convolution v runs: by Winograd's F(2x2, 3x3)
+/* How a sum product of the convolution v runs: by Winograd's F(m x m, 3x3)
  * where that pays (FN(conv_winograd_pays)), in its one-pass form with
  * `strips` strips of nr tiles per item (FN(winograd_one_pass_strips)) or,
  * with strips 0, in its wide form; else as W times the im2col of the input

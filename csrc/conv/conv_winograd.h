@@ -1,22 +1,26 @@
-/* 3x3 sum products by Winograd's F(2x2, 3x3), written once against T and
- * FN(), included by conv_products.h, whose sum products call it.
+/* 3x3 sum products by Winograd's F(m x m, 3x3), written once against T and
+ * FN(), included by conv_products.h, whose sum products call it: F(4x4, 3x3)
+ * in float32, F(2x2, 3x3) in float64.
  *
- * Each 2x2 block of outputs (a tile) of a 3x3 convolution with unit stride
- * and padding 1 is A^T [(G g G^T) . (B^T d B)] A for the tile's 4x4 input
- * patch d and kernel g: per tile and channel pair, 16 multiplies where the
- * direct product takes 36. In three steps:
- *   V_xi = B^T d B of every (input channel, tile)         16 x (C x P)
- *   M_xi = U_xi V_xi, U_xi = G g G^T of every (out, in)   16 products
+ * Each m x m block of outputs (a tile) of a 3x3 convolution with unit
+ * stride and padding 1 is A^T [(G g G^T) . (B^T d B)] A for the tile's
+ * p x p input patch d (p = m + 2) and kernel g: per tile and channel pair,
+ * p^2 multiplies where the direct product takes 9 m^2 (36 against 144 for
+ * m = 4, 16 against 36 for m = 2). In three steps:
+ *   V_xi = B^T d B of every (input channel, tile)         p^2 x (C x P)
+ *   M_xi = U_xi V_xi, U_xi = G g G^T of every (out, in)   p^2 products
  *   out  = A^T M A of every (output channel, tile), then + beta (forward)
  *          or times a (the transposed pass)
  * in one of two forms: the one-pass form (a thread takes a few dozen tiles
  * through all three in its L2) where V and M of that many tiles fit there,
  * else the wide form (each step over the threads for a block of tile rows;
- * layers of 512 channels). Both compute every sum alike and give the same
- * bits.
- * The transforms' coefficients are 0, +-1 and 1/2, so each output differs
- * from the direct sum by a few roundings of its terms' magnitudes; the
- * order of every sum is fixed, whatever the thread count or batch.
+ * the wider layers). Both compute every sum alike and give the same bits.
+ * F(2x2, 3x3)'s coefficients are 0, +-1 and 1/2, so each output differs from
+ * the direct sum by a few roundings of its terms' magnitudes; F(4x4, 3x3)'s
+ * (WINOGRAD_INPUT_1D, WINOGRAD_OUTPUT_1D) reach 8, and its outputs differ by
+ * a few times more: float32 takes 36 multiplies where F(2x2, 3x3) takes 64
+ * for that, float64 keeps its accuracy. The order of every sum is fixed,
+ * whatever the thread count or batch.
  *
  * Layers of 32 input channels, 4 outputs and 14x14 pixels and more
  * (conv_winograd_pays). */
@@ -41,14 +45,85 @@
 #include "runtime/parallel.h"
 #include "runtime/weight_cache.h"
 
-#define WINOGRAD_XI 16
-/* Tiles per block of the wide form: V and M of a block, 16 values per tile
- * and channel, stay within a few megabytes (the cache) on layers of 512
- * channels (V and M of a whole 224x224 layer would be 4x its input and
- * output). */
-#define WINOGRAD_BLOCK 1024
+#if T_BYTES == 4
+#define WINOGRAD_M 4
+#else
+#define WINOGRAD_M 2
+#endif
+#define WINOGRAD_P (WINOGRAD_M + 2)           /* the input patch's side */
+#define WINOGRAD_XI (WINOGRAD_P * WINOGRAD_P) /* values per tile: 36 or 16 */
+/* Output pixels per block of the wide form: V and M of a block, p^2 / m^2
+ * values per pixel and channel, stay within tens of megabytes on layers of
+ * 512 channels (V and M of a whole 224x224 layer would be 2.25 or 4x its
+ * input and output). */
+#define WINOGRAD_BLOCK_PIXELS 4096
 
-/* The geometry F(2x2, 3x3) computes here: a 3x3 kernel, unit stride and
+/* Tiles along a side of `pixels` outputs. */
+static ptrdiff_t FN(winograd_tiles_along)(ptrdiff_t pixels)
+{
+    return (pixels + WINOGRAD_M - 1) / WINOGRAD_M;
+}
+
+#if WINOGRAD_M == 4
+/* F(4x4, 3x3) at the points 0, 1, -1, 1/2, -2 and infinity: of the usual
+ * sets, the one with the smallest float32 error (4.7e-6 of the largest
+ * output on 512 channels in, against 1.1e-5 for 0, +-1, +-2). Every
+ * coefficient of B and A is 1, 3 or 5 times a power of 2: exact in binary.
+ * G g of a kernel row or column G(0), G(1), G(2) into U(0) .. U(5) (in
+ * double: U is made once per layer). */
+#define WINOGRAD_KERNEL_1D(G, U)                                             \
+    do {                                                                     \
+        U(0) = G(0);                                                         \
+        U(1) = (G(0) + G(1) + G(2)) / 3;                                     \
+        U(2) = -(G(0) - G(1) + G(2)) / 3;                                    \
+        U(3) = -(16 * G(0) + 8 * G(1) + 4 * G(2)) / 15;                      \
+        U(4) = (G(0) - 2 * G(1) + 4 * G(2)) / 15;                            \
+        U(5) = G(2);                                                         \
+    } while (0)
+/* B^T d of six values D(0) .. D(5) into v0 .. v5. */
+#define WINOGRAD_INPUT_1D(D, v0, v1, v2, v3, v4, v5)                         \
+    do {                                                                     \
+        const T d31_ = D(3) - D(1), d42_ = D(4) - D(2);                      \
+        v0 = D(0) - 2 * D(2) + D(4) + (T)1.5 * d31_;                         \
+        v1 = D(4) - D(1) + (T)0.5 * D(2) + (T)2.5 * D(3);                    \
+        v2 = D(4) + D(1) - (T)2.5 * D(2) + (T)0.5 * D(3);                    \
+        v3 = D(4) - D(2) + 2 * d31_;                                         \
+        v4 = D(4) - D(2) - (T)0.5 * d31_;                                    \
+        v5 = D(5) + D(1) - 2 * D(3) + (T)1.5 * d42_;                         \
+    } while (0)
+/* A^T m of six values S(0) .. S(5): Y(i, y_i) for the four outputs. */
+#define WINOGRAD_OUTPUT_1D(S, Y)                                             \
+    do {                                                                     \
+        const T s_ = S(1) + S(2), t_ = S(1) - S(2);                          \
+        Y(0, (S(0) + s_) + (S(3) + S(4)));                                   \
+        Y(1, t_ + (T)0.5 * S(3) - 2 * S(4));                                 \
+        Y(2, s_ + (T)0.25 * S(3) + 4 * S(4));                                \
+        Y(3, t_ + (T)0.125 * S(3) - 8 * S(4) + S(5));                        \
+    } while (0)
+#else
+/* F(2x2, 3x3) at the points 0, 1, -1 and infinity. */
+#define WINOGRAD_KERNEL_1D(G, U)                                             \
+    do {                                                                     \
+        U(0) = G(0);                                                         \
+        U(1) = (G(0) + G(1) + G(2)) * 0.5;                                   \
+        U(2) = (G(0) - G(1) + G(2)) * 0.5;                                   \
+        U(3) = G(2);                                                         \
+    } while (0)
+#define WINOGRAD_INPUT_1D(D, v0, v1, v2, v3)                                 \
+    do {                                                                     \
+        v0 = D(0) - D(2);                                                    \
+        v1 = D(1) + D(2);                                                    \
+        v2 = D(2) - D(1);                                                    \
+        v3 = D(1) - D(3);                                                    \
+    } while (0)
+#define WINOGRAD_OUTPUT_1D(S, Y)                                             \
+    do {                                                                     \
+        Y(0, S(0) + S(1) + S(2));                                            \
+        Y(1, S(1) - S(2) - S(3));                                            \
+    } while (0)
+#endif
+
+/* The geometry Winograd's products compute here: a 3x3 kernel, unit stride and
  * dilation, padding 1, one group; the output grid is the input grid. */
 static int FN(conv_winograd_fits)(const lrp_conv_shape *v)
 {
@@ -59,13 +134,14 @@ static int FN(conv_winograd_fits)(const lrp_conv_shape *v)
 
 /* Faster than the packed product: with 32 input channels at least (the
  * transforms are then small beside the products), 4 outputs at least, and
- * 49 tiles (14x14 pixels) per sample at least, where the 16 products read
- * U (16/9 the weights) for few columns, which pays since U is kept in the
- * weight cache. */
+ * tiles of 196 pixels (14x14) per sample at least, where the p^2 products
+ * read U (p^2 / 9 the weights) for few columns, which pays since U is kept
+ * in the weight cache. */
 static int FN(conv_winograd_pays)(const lrp_conv_shape *v)
 {
-    const ptrdiff_t tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2);
-    return FN(conv_winograd_fits)(v) && v->in_c >= 32 && v->out_c >= 4 && tiles >= 49;
+    const ptrdiff_t tiles = FN(winograd_tiles_along)(v->out_h) * FN(winograd_tiles_along)(v->out_w);
+    return FN(conv_winograd_fits)(v) && v->in_c >= 32 && v->out_c >= 4 &&
+           tiles * WINOGRAD_M * WINOGRAD_M >= 196;
 }
 
 typedef struct {
@@ -90,7 +166,7 @@ typedef struct {
 
 /* The distance between V_xi and V_xi+1 (or M's) for `count` values each:
  * count rounded up to whole cache lines, plus one more line where that is
- * a multiple of 16 lines, so that the 16 xi spread over 8 sets of the L1
+ * a multiple of 16 lines, so that the p^2 xi spread over 8 sets of the L1
  * cache at least: the transforms read or write the xi side by side, and
  * 4 KiB apart (a 64-channel layer's V) they would all fall in one set. */
 static size_t FN(winograd_xi_stride)(size_t count)
@@ -106,7 +182,7 @@ static size_t FN(winograd_xi_stride)(size_t count)
  * form's B: U_xi^T), for the rows of one panel. flipped: the transposed
  * pass's kernel, W[ci][co] turned by 180 degrees. The panel's rows are the
  * lanes of every step (the compiler makes vectors of them) and each
- * (panel, ci) writes its mr contiguous values of all 16 U_xi at once, so
+ * (panel, ci) writes its mr contiguous values of all p^2 U_xi at once, so
  * that each cache line of U is visited once, not once per row. */
 #define WINOGRAD_LANES 8
 static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t begin,
@@ -120,7 +196,8 @@ static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
         for (ptrdiff_t ci = 0; ci < cin; ci++) {
-            T g[3][3][WINOGRAD_LANES], gt[4][3][WINOGRAD_LANES], u[4][4][WINOGRAD_LANES];
+            double g[3][3][WINOGRAD_LANES], gt[WINOGRAD_P][3][WINOGRAD_LANES];
+            T u[WINOGRAD_P][WINOGRAD_P][WINOGRAD_LANES];
             for (ptrdiff_t r = 0; r < WINOGRAD_LANES; r++) {
                 const ptrdiff_t co = panel * mr + r;
                 const T *kernel = NULL;
@@ -135,89 +212,116 @@ static LRP_INLINE lrp_status FN(winograd_weights_items)(void *context, ptrdiff_t
                         g[y][x][r] = FN(rho)(job->kind, job->gamma, value);
                     }
             }
+            /* along y, then along x */
+#define ALONG_Y(k) g[k][x][r]
+#define INTO_GT(i) gt[i][x][r]
             for (int x = 0; x < 3; x++)
-                for (int r = 0; r < WINOGRAD_LANES; r++) {
-                    gt[0][x][r] = g[0][x][r];
-                    gt[1][x][r] = (g[0][x][r] + g[1][x][r] + g[2][x][r]) * (T)0.5;
-                    gt[2][x][r] = (g[0][x][r] - g[1][x][r] + g[2][x][r]) * (T)0.5;
-                    gt[3][x][r] = g[2][x][r];
-                }
-            for (int y = 0; y < 4; y++)
-                for (int r = 0; r < WINOGRAD_LANES; r++) {
-                    u[y][0][r] = gt[y][0][r];
-                    u[y][1][r] = (gt[y][0][r] + gt[y][1][r] + gt[y][2][r]) * (T)0.5;
-                    u[y][2][r] = (gt[y][0][r] - gt[y][1][r] + gt[y][2][r]) * (T)0.5;
-                    u[y][3][r] = gt[y][2][r];
-                }
+                for (int r = 0; r < WINOGRAD_LANES; r++)
+                    WINOGRAD_KERNEL_1D(ALONG_Y, INTO_GT);
+#define ALONG_X(k) gt[y][k][r]
+#define INTO_U(i) u[y][i][r]
+            for (int y = 0; y < WINOGRAD_P; y++)
+                for (int r = 0; r < WINOGRAD_LANES; r++)
+                    WINOGRAD_KERNEL_1D(ALONG_X, INTO_U);
+#undef ALONG_Y
+#undef INTO_GT
+#undef ALONG_X
+#undef INTO_U
             /* the wide form's B (row ci, columns from panel * mr) or A panels */
             T *dst = job->b_nr ? job->u + FN(whole_b_at)(cout, cin, job->b_nr, job->chunk, ci,
                                                           panel * mr)
                                : job->u + panel * cin * mr + ci * mr;
             for (int xi = 0; xi < WINOGRAD_XI; xi++)
-                memcpy(dst + (size_t)xi * job->u_stride, u[xi / 4][xi % 4], (size_t)mr * sizeof(T));
+                memcpy(dst + (size_t)xi * job->u_stride, u[xi / WINOGRAD_P][xi % WINOGRAD_P],
+                       (size_t)mr * sizeof(T));
         }
     }
     return LRP_OK;
 }
 LRP_ISA_PLAIN_TASKS(winograd_weights_task, FN(winograd_weights_items))
 
-/* V = B^T d B goes along y first: u_i = (B^T d)_i, four rows of the input
+/* V = B^T d B goes along y first: u_i = (B^T d)_i, p rows of the input
  * combined column by column (contiguous, no shuffles), then each u_i along
- * x into V_{4i + j}, j = 0 .. 3. Both forms use these two steps, so they
- * give the same bits.
+ * x into V_{p i + j}, j = 0 .. p - 1. Both forms use these two steps, so
+ * they give the same bits.
  *
- * u_i[c] for columns 2 tx0 - 1 + c, c = 0 .. 2 len + 1, of the four input
- * rows r[0..3] (a row of padding is `zeros`, wd values), zero outside the
- * row; u holds 4 x (2 len + 2) values. */
-static LRP_INLINE void FN(winograd_rows_y)(const T *const r[4], ptrdiff_t wd, ptrdiff_t tx0,
-                                           ptrdiff_t len, T *u)
+ * u_i[c] for columns m tx0 - 1 + c, c = 0 .. m len + 1, of the p input
+ * rows r[0..p-1] (a row of padding is `zeros`, wd values), zero outside
+ * the row; u holds p x (m len + 2) values. */
+static LRP_INLINE void FN(winograd_rows_y)(const T *const r[WINOGRAD_P], ptrdiff_t wd,
+                                           ptrdiff_t tx0, ptrdiff_t len, T *u)
 {
-    const ptrdiff_t width = 2 * len + 2, first = 2 * tx0 - 1;
-    T *restrict u0 = u, *restrict u1 = u + width, *restrict u2 = u + 2 * width;
-    T *restrict u3 = u + 3 * width;
+    const ptrdiff_t width = WINOGRAD_M * len + 2, first = WINOGRAD_M * tx0 - 1;
     /* columns inside the row: c with 0 <= first + c < wd */
     const ptrdiff_t lo = first < 0 ? -first : 0;
     const ptrdiff_t hi = wd - first < width ? wd - first : width;
-    /* the padding: one column at the left edge (lo is 0 or 1), at most two
-     * at the right (2 (tx0 + len) <= 2 tiles_w <= wd + 1); single stores,
-     * since loops here compile to calls to memset */
-    if (lo > 0)
-        u0[0] = u1[0] = u2[0] = u3[0] = 0;
-    if (hi > lo) {
-        const T *restrict d0 = r[0] + first + lo, *restrict d1 = r[1] + first + lo;
-        const T *restrict d2 = r[2] + first + lo, *restrict d3 = r[3] + first + lo;
-        T *restrict w0 = u0 + lo, *restrict w1 = u1 + lo, *restrict w2 = u2 + lo;
-        T *restrict w3 = u3 + lo;
-        LRP_NO_ALIAS
-        for (ptrdiff_t c = 0; c < hi - lo; c++) {
-            w0[c] = d0[c] - d2[c];
-            w1[c] = d1[c] + d2[c];
-            w2[c] = d2[c] - d1[c];
-            w3[c] = d1[c] - d3[c];
-        }
-    }
     const ptrdiff_t right = hi > lo ? hi : lo;
-    if (right < width)
-        u0[right] = u1[right] = u2[right] = u3[right] = 0;
-    if (right + 1 < width)
-        u0[right + 1] = u1[right + 1] = u2[right + 1] = u3[right + 1] = 0;
+    /* the padding: one column at the left edge (lo is 0 or 1), at most m at
+     * the right (m (tx0 + len) <= m tiles_w <= wd + m - 1) */
+    for (int i = 0; i < WINOGRAD_P; i++) {
+        T *ui = u + i * width;
+        if (lo > 0)
+            ui[0] = 0;
+        for (ptrdiff_t c = right; c < width; c++)
+            ui[c] = 0;
+    }
+    if (hi <= lo)
+        return;
+#define ROW(k) d[k][c]
+#if WINOGRAD_M == 4
+    const T *restrict d[6] = {r[0] + first + lo, r[1] + first + lo, r[2] + first + lo,
+                              r[3] + first + lo, r[4] + first + lo, r[5] + first + lo};
+    T *restrict w0 = u + lo, *restrict w1 = w0 + width, *restrict w2 = w1 + width;
+    T *restrict w3 = w2 + width, *restrict w4 = w3 + width, *restrict w5 = w4 + width;
+    LRP_NO_ALIAS
+    for (ptrdiff_t c = 0; c < hi - lo; c++)
+        WINOGRAD_INPUT_1D(ROW, w0[c], w1[c], w2[c], w3[c], w4[c], w5[c]);
+#else
+    const T *restrict d[4] = {r[0] + first + lo, r[1] + first + lo, r[2] + first + lo,
+                              r[3] + first + lo};
+    T *restrict w0 = u + lo, *restrict w1 = w0 + width, *restrict w2 = w1 + width;
+    T *restrict w3 = w2 + width;
+    LRP_NO_ALIAS
+    for (ptrdiff_t c = 0; c < hi - lo; c++)
+        WINOGRAD_INPUT_1D(ROW, w0[c], w1[c], w2[c], w3[c]);
+#endif
+#undef ROW
 }
 
-/* V_{4i + j} of `count` tiles from u_i (tile q's columns 2q .. 2q + 3). */
-static LRP_INLINE void FN(winograd_row_x)(const T *restrict u, ptrdiff_t count, T *restrict v0,
-                                          T *restrict v1, T *restrict v2, T *restrict v3)
+/* V_{p i + j} of `count` tiles from u_i (tile q's columns m q .. m q + p - 1)
+ * into v[j]. */
+static LRP_INLINE void FN(winograd_row_x)(const T *restrict u, ptrdiff_t count,
+                                          T *const v[WINOGRAD_P])
 {
+#define COLUMN(k) u[WINOGRAD_M * q + (k)]
+#if WINOGRAD_M == 4
+    T *restrict v0 = v[0], *restrict v1 = v[1], *restrict v2 = v[2], *restrict v3 = v[3];
+    T *restrict v4 = v[4], *restrict v5 = v[5];
     LRP_NO_ALIAS
-    for (ptrdiff_t q = 0; q < count; q++) {
-        const T d0 = u[2 * q], d1 = u[2 * q + 1], d2 = u[2 * q + 2], d3 = u[2 * q + 3];
-        v0[q] = d0 - d2;
-        v1[q] = d1 + d2;
-        v2[q] = d2 - d1;
-        v3[q] = d1 - d3;
+    for (ptrdiff_t q = 0; q < count; q++)
+        WINOGRAD_INPUT_1D(COLUMN, v0[q], v1[q], v2[q], v3[q], v4[q], v5[q]);
+#else
+    T *restrict v0 = v[0], *restrict v1 = v[1], *restrict v2 = v[2], *restrict v3 = v[3];
+    LRP_NO_ALIAS
+    for (ptrdiff_t q = 0; q < count; q++)
+        WINOGRAD_INPUT_1D(COLUMN, v0[q], v1[q], v2[q], v3[q]);
+#endif
+#undef COLUMN
+}
+
+/* V_{p i + j} of a run of tiles into vi + j * xi_stride: u_i along x. */
+static LRP_INLINE void FN(winograd_rows_x)(const T *u, ptrdiff_t width, ptrdiff_t count, T *vx,
+                                           size_t xi_stride)
+{
+    for (int i = 0; i < WINOGRAD_P; i++) {
+        T *v[WINOGRAD_P];
+        for (int j = 0; j < WINOGRAD_P; j++)
+            v[j] = vx + (size_t)(WINOGRAD_P * i + j) * xi_stride;
+        FN(winograd_row_x)(u + i * width, count, v);
     }
 }
 
-/* V of one input channel for the wide form, tile row by tile row: the four
+/* V of one input channel for the wide form, tile row by tile row: the p
  * input rows along y, then along x for all tiles of the row (contiguous,
  * vectorisable). */
 static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t begin,
@@ -227,11 +331,12 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t h = v->in_h, wd = v->in_w, tw = job->tiles_w;
     const size_t xi_stride = job->v_xi;
-    /* u: four rows of 2 tw + 2 values; a row of padding */
-    T *u = lrp_alloc_array(4 * (size_t)(2 * tw + 2) + (size_t)wd, sizeof(T));
+    /* u: p rows of m tw + 2 values; a row of padding */
+    const ptrdiff_t width = WINOGRAD_M * tw + 2;
+    T *u = lrp_alloc_array(WINOGRAD_P * (size_t)width + (size_t)wd, sizeof(T));
     if (!u)
         return LRP_ERR_NOMEM;
-    T *zeros = u + 4 * (2 * tw + 2);
+    T *zeros = u + WINOGRAD_P * width;
     memset(zeros, 0, (size_t)wd * sizeof(T));
     lrp_status status = LRP_OK;
     for (ptrdiff_t c = begin; c < end; c++) {
@@ -242,17 +347,13 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
         const T *x = job->x + c * h * wd;
         for (ptrdiff_t ty = job->ty0; ty < job->ty0 + job->tiles / tw; ty++) {
             const ptrdiff_t first = (ty - job->ty0) * tw;
-            const T *rows[4];
-            for (int r = 0; r < 4; r++) {
-                const ptrdiff_t iy = 2 * ty - 1 + r;
+            const T *rows[WINOGRAD_P];
+            for (int r = 0; r < WINOGRAD_P; r++) {
+                const ptrdiff_t iy = WINOGRAD_M * ty - 1 + r;
                 rows[r] = iy >= 0 && iy < h ? x + iy * wd : zeros;
             }
             FN(winograd_rows_y)(rows, wd, 0, tw, u);
-            for (int i = 0; i < 4; i++) {
-                T *vi = job->vx + (size_t)(4 * i) * xi_stride + c * job->tiles + first;
-                FN(winograd_row_x)(u + i * (2 * tw + 2), tw, vi, vi + xi_stride,
-                                   vi + 2 * xi_stride, vi + 3 * xi_stride);
-            }
+            FN(winograd_rows_x)(u, width, tw, job->vx + c * job->tiles + first, xi_stride);
         }
     }
     free(u);
@@ -260,64 +361,72 @@ static LRP_INLINE lrp_status FN(winograd_input_items)(void *context, ptrdiff_t b
 }
 LRP_ISA_PLAIN_TASKS(winograd_input_task, FN(winograd_input_items))
 
-/* One output row of `columns` values (at most 2 len) from the four rows s
- * of A^T M along y: y_{2q} = s0 + s1 + s2, y_{2q+1} = s1 - s2 - s3, stored
- * as y + beta (forward) or scale * y (the transposed pass) with no buffer
- * between. */
-static LRP_INLINE void FN(winograd_out_row)(const T *restrict s0, const T *restrict s1,
-                                            const T *restrict s2, const T *restrict s3,
-                                            ptrdiff_t columns, T beta,
+/* One output row of `columns` values (at most m len) from the p rows of
+ * A^T M along y, s + j len for j = 0 .. p - 1, stored as y + beta (forward)
+ * or scale * y (the transposed pass) with no buffer between. */
+static LRP_INLINE void FN(winograd_out_row)(const T *s, ptrdiff_t len, ptrdiff_t columns, T beta,
                                             const T *restrict scale, T *restrict o)
 {
-    const ptrdiff_t pairs = columns / 2;
+    const T *restrict r[WINOGRAD_P];
+    for (int j = 0; j < WINOGRAD_P; j++)
+        r[j] = s + j * len;
+    const ptrdiff_t whole = columns / WINOGRAD_M, rest = columns % WINOGRAD_M;
+#define ACROSS(j) r[j][q]
+#define SCALED(c, y) o[WINOGRAD_M * q + (c)] = scale[WINOGRAD_M * q + (c)] * (y)
+#define BIASED(c, y) o[WINOGRAD_M * q + (c)] = (y) + beta
+#define SCALED_PART(c, y) if ((c) < rest) SCALED(c, y)
+#define BIASED_PART(c, y) if ((c) < rest) BIASED(c, y)
     if (scale) {
         LRP_NO_ALIAS
-        for (ptrdiff_t q = 0; q < pairs; q++) {
-            o[2 * q] = scale[2 * q] * (s0[q] + s1[q] + s2[q]);
-            o[2 * q + 1] = scale[2 * q + 1] * (s1[q] - s2[q] - s3[q]);
-        }
-        if (columns % 2)
-            o[2 * pairs] = scale[2 * pairs] * (s0[pairs] + s1[pairs] + s2[pairs]);
+        for (ptrdiff_t q = 0; q < whole; q++)
+            WINOGRAD_OUTPUT_1D(ACROSS, SCALED);
+        for (ptrdiff_t q = whole; q < whole + (rest > 0); q++)
+            WINOGRAD_OUTPUT_1D(ACROSS, SCALED_PART);
     } else {
         LRP_NO_ALIAS
-        for (ptrdiff_t q = 0; q < pairs; q++) {
-            o[2 * q] = (s0[q] + s1[q] + s2[q]) + beta;
-            o[2 * q + 1] = (s1[q] - s2[q] - s3[q]) + beta;
-        }
-        if (columns % 2)
-            o[2 * pairs] = (s0[pairs] + s1[pairs] + s2[pairs]) + beta;
+        for (ptrdiff_t q = 0; q < whole; q++)
+            WINOGRAD_OUTPUT_1D(ACROSS, BIASED);
+        for (ptrdiff_t q = whole; q < whole + (rest > 0); q++)
+            WINOGRAD_OUTPUT_1D(ACROSS, BIASED_PART);
     }
+#undef ACROSS
+#undef SCALED
+#undef BIASED
+#undef SCALED_PART
+#undef BIASED_PART
 }
 
 /* The outputs of tiles [tx0, tx0 + len) of tile row ty of one output
- * channel (outk, scalek: its plane) from its 16 rows of M, m + xi *
- * xi_stride for xi = 0 .. 15: along y into at (8 len values; at[i][j] is
- * A^T column j, output row i), then the two output rows. */
+ * channel (outk, scalek: its plane) from its p^2 rows of M, m + xi *
+ * xi_stride: along y into at (m p len values; at + (i p + j) len is A^T
+ * column j, output row i), then the m output rows. */
 static LRP_INLINE void FN(winograd_tiles_out)(const T *m, size_t xi_stride, ptrdiff_t ty,
                                               ptrdiff_t tx0, ptrdiff_t len, ptrdiff_t h,
                                               ptrdiff_t wd, T beta, const T *scalek, T *outk,
                                               T *at)
 {
-    for (int j = 0; j < 4; j++) {
-        const T *restrict m0 = m + (size_t)(0 + j) * xi_stride;
-        const T *restrict m1 = m + (size_t)(4 + j) * xi_stride;
-        const T *restrict m2 = m + (size_t)(8 + j) * xi_stride;
-        const T *restrict m3 = m + (size_t)(12 + j) * xi_stride;
-        T *restrict a0 = at + j * len, *restrict a1 = at + (4 + j) * len;
+    for (int j = 0; j < WINOGRAD_P; j++) {
+        const T *restrict mr[WINOGRAD_P];
+        T *restrict a[WINOGRAD_M];
+        for (int r = 0; r < WINOGRAD_P; r++)
+            mr[r] = m + (size_t)(WINOGRAD_P * r + j) * xi_stride;
+        for (int i = 0; i < WINOGRAD_M; i++)
+            a[i] = at + (i * WINOGRAD_P + j) * len;
+#define DOWN(r) mr[r][q]
+#define INTO_AT(i, y) a[i][q] = (y)
         LRP_NO_ALIAS
-        for (ptrdiff_t i = 0; i < len; i++) {
-            a0[i] = m0[i] + m1[i] + m2[i];
-            a1[i] = m1[i] - m2[i] - m3[i];
-        }
+        for (ptrdiff_t q = 0; q < len; q++)
+            WINOGRAD_OUTPUT_1D(DOWN, INTO_AT);
+#undef DOWN
+#undef INTO_AT
     }
-    const ptrdiff_t ox0 = 2 * tx0;
-    const ptrdiff_t columns = 2 * len < wd - ox0 ? 2 * len : wd - ox0;
-    for (int i = 0; i < 2; i++) {
-        const ptrdiff_t oy = 2 * ty + i;
+    const ptrdiff_t ox0 = WINOGRAD_M * tx0;
+    const ptrdiff_t columns = WINOGRAD_M * len < wd - ox0 ? WINOGRAD_M * len : wd - ox0;
+    for (int i = 0; i < WINOGRAD_M; i++) {
+        const ptrdiff_t oy = WINOGRAD_M * ty + i;
         if (oy >= h)
             break;
-        const T *s = at + 4 * i * len;
-        FN(winograd_out_row)(s, s + len, s + 2 * len, s + 3 * len, columns, beta,
+        FN(winograd_out_row)(at + i * WINOGRAD_P * len, len, columns, beta,
                              scalek ? scalek + oy * wd + ox0 : NULL, outk + oy * wd + ox0);
     }
 }
@@ -328,7 +437,7 @@ static LRP_INLINE void FN(winograd_tiles_out)(const T *m, size_t xi_stride, ptrd
  * Each work item is nr * strips consecutive tiles of one sample, and one
  * thread takes it through all three steps: V of its tiles for every input
  * channel, written straight in the micro-kernel's B layout (kc steps of nr
- * tiles per strip), the 16 products into M, and A^T M A into the output.
+ * tiles per strip), the p^2 products into M, and A^T M A into the output.
  * V and M of the item stay in L2 (step by step over all tiles, they would
  * go to L3 and back). Each sum runs over the input channels in order, chunk
  * after chunk, one fused multiply-add per term, as in the wide form: both
@@ -359,7 +468,7 @@ static ptrdiff_t FN(winograd_one_pass_strips)(const lrp_conv_shape *v, int mr, i
     if (mode == LRP_WINOGRAD_FUSION_ALWAYS && strips < 1)
         strips = 1;
     /* no more strips than a sample has tiles */
-    const ptrdiff_t tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2);
+    const ptrdiff_t tiles = FN(winograd_tiles_along)(v->out_h) * FN(winograd_tiles_along)(v->out_w);
     const ptrdiff_t needed = (tiles + nr - 1) / nr;
     return strips < needed ? strips : needed;
 }
@@ -385,14 +494,15 @@ static LRP_INLINE void FN(winograd_one_pass_input)(const FN(winograd_one_pass) *
         const ptrdiff_t len = tw - tx0 < count - done ? tw - tx0 : count - done;
         /* the run's columns of one row: a few hundred bytes per channel,
          * planes apart, too short for the hardware prefetcher to follow */
-        const ptrdiff_t col_lo = 2 * tx0 - 1 < 0 ? 0 : 2 * tx0 - 1;
-        const ptrdiff_t col_hi = 2 * (tx0 + len) + 1 < wd ? 2 * (tx0 + len) + 1 : wd;
+        const ptrdiff_t col_lo = WINOGRAD_M * tx0 - 1 < 0 ? 0 : WINOGRAD_M * tx0 - 1;
+        const ptrdiff_t col_end = WINOGRAD_M * (tx0 + len) + 1;
+        const ptrdiff_t col_hi = col_end < wd ? col_end : wd;
         const ptrdiff_t line = 64 / (ptrdiff_t)sizeof(T);
         for (ptrdiff_t c = 0; c < cin; c++) {
             const T *xc = x + c * h * wd;
-            const T *rows[4];
-            for (int r = 0; r < 4; r++) {
-                const ptrdiff_t iy = 2 * ty - 1 + r;
+            const T *rows[WINOGRAD_P];
+            for (int r = 0; r < WINOGRAD_P; r++) {
+                const ptrdiff_t iy = WINOGRAD_M * ty - 1 + r;
                 rows[r] = iy >= 0 && iy < h ? xc + iy * wd : zeros;
                 if (c + WINOGRAD_PREFETCH < cin && rows[r] != zeros) {
                     const T *ahead = rows[r] + WINOGRAD_PREFETCH * h * wd;
@@ -406,12 +516,8 @@ static LRP_INLINE void FN(winograd_one_pass_input)(const FN(winograd_one_pass) *
             for (ptrdiff_t i = 0; i < len;) {
                 const ptrdiff_t p = done + i, lane = p % nr;
                 const ptrdiff_t seg = nr - lane < len - i ? nr - lane : len - i;
-                T *base = vx + ((p / nr) * cin + c) * nr + lane;
-                for (int yi = 0; yi < 4; yi++) {
-                    T *vi = base + (size_t)(4 * yi) * xi_stride;
-                    FN(winograd_row_x)(u + yi * (2 * len + 2) + 2 * i, seg, vi, vi + xi_stride,
-                                       vi + 2 * xi_stride, vi + 3 * xi_stride);
-                }
+                FN(winograd_rows_x)(u + WINOGRAD_M * i, WINOGRAD_M * len + 2, seg,
+                                    vx + ((p / nr) * cin + c) * nr + lane, xi_stride);
                 i += seg;
             }
         }
@@ -454,12 +560,14 @@ static LRP_INLINE lrp_status FN(winograd_one_pass_items)(void *context, ptrdiff_
     const ptrdiff_t cin = v->in_c, span = job->span, chunk = job->base.chunk;
     const size_t v_count = (size_t)WINOGRAD_XI * job->base.v_xi;
     const size_t m_count = (size_t)WINOGRAD_XI * job->base.m_xi;
-    /* u: 4 (2 span + 2) values; at: 8 span; a row of padding */
-    T *buffer = lrp_scratch_alloc(v_count + m_count + 16 * (size_t)span + 8 + (size_t)v->in_w,
+    /* u: p (m span + 2) values; at: m p span; a row of padding */
+    const size_t u_count = WINOGRAD_P * (WINOGRAD_M * (size_t)span + 2);
+    const size_t at_count = WINOGRAD_M * WINOGRAD_P * (size_t)span;
+    T *buffer = lrp_scratch_alloc(v_count + m_count + u_count + at_count + (size_t)v->in_w,
                                   sizeof(T));
     if (!buffer)
         return LRP_ERR_NOMEM;
-    T *vx = buffer, *m = vx + v_count, *u = m + m_count, *zeros = u + 8 * span + 8;
+    T *vx = buffer, *m = vx + v_count, *u = m + m_count, *zeros = u + u_count;
     T *at = zeros + v->in_w;
     memset(zeros, 0, (size_t)v->in_w * sizeof(T));
     lrp_status status = LRP_OK;
@@ -508,7 +616,8 @@ static lrp_status FN(winograd_one_pass_run)(const FN(winograd) *base,
 {
     const lrp_conv_shape *v = base->v;
     FN(winograd_one_pass) job = {.base = *base, .strips = strips, .span = strips * micro->nr,
-                                 .tiles = (v->out_h + 1) / 2 * ((v->out_w + 1) / 2),
+                                 .tiles = FN(winograd_tiles_along)(v->out_h) *
+                                          FN(winograd_tiles_along)(v->out_w),
                                  .k_rows = (v->out_c + micro->mr - 1) / micro->mr * micro->mr,
                                  .in_plane = v->in_c * v->in_h * v->in_w,
                                  .out_plane = v->out_c * v->out_h * v->out_w};
@@ -560,41 +669,41 @@ static LRP_INLINE lrp_status FN(winograd_wide_output_items)(void *context, ptrdi
         for (ptrdiff_t ch = 0; ch < g; ch++)
             beta[ch] = job->bias ? job->bias[k0 + ch] : (T)0;
         for (ptrdiff_t t = 0; t < job->tiles; t++) {
-            const ptrdiff_t ty = job->ty0 + t / tw, ox = 2 * (t % tw);
+            const ptrdiff_t ty = job->ty0 + t / tw, ox = WINOGRAD_M * (t % tw);
             const T *mt = job->m + t * cout + k0;
-            T at[8][WIDE_GROUP];
-            for (int j = 0; j < 4; j++) {
-                const T *restrict m0 = mt + (size_t)(0 + j) * xs;
-                const T *restrict m1 = mt + (size_t)(4 + j) * xs;
-                const T *restrict m2 = mt + (size_t)(8 + j) * xs;
-                const T *restrict m3 = mt + (size_t)(12 + j) * xs;
-                for (ptrdiff_t ch = 0; ch < g; ch++) {
-                    at[j][ch] = m0[ch] + m1[ch] + m2[ch];
-                    at[4 + j][ch] = m1[ch] - m2[ch] - m3[ch];
-                }
+            T at[WINOGRAD_M * WINOGRAD_P][WIDE_GROUP];
+            for (int j = 0; j < WINOGRAD_P; j++) {
+                const T *restrict mr[WINOGRAD_P];
+                for (int r = 0; r < WINOGRAD_P; r++)
+                    mr[r] = mt + (size_t)(WINOGRAD_P * r + j) * xs;
+#define DOWN(r) mr[r][ch]
+#define INTO_AT(i, y) at[(i) * WINOGRAD_P + j][ch] = (y)
+                for (ptrdiff_t ch = 0; ch < g; ch++)
+                    WINOGRAD_OUTPUT_1D(DOWN, INTO_AT);
+#undef DOWN
+#undef INTO_AT
             }
-            const int second = ox + 1 < wd;
-            for (int i = 0; i < 2; i++) {
-                const ptrdiff_t oy = 2 * ty + i;
+            const ptrdiff_t columns = wd - ox < WINOGRAD_M ? wd - ox : WINOGRAD_M;
+            for (int i = 0; i < WINOGRAD_M; i++) {
+                const ptrdiff_t oy = WINOGRAD_M * ty + i;
                 if (oy >= h)
                     break;
-                const T *s0 = at[4 * i], *s1 = at[4 * i + 1], *s2 = at[4 * i + 2];
-                const T *s3 = at[4 * i + 3];
+                const T(*s)[WIDE_GROUP] = at + i * WINOGRAD_P;
                 T *o = job->out + k0 * plane + oy * wd + ox;
+#define ACROSS(j) s[j][ch]
+#define SCALED(c, y) if ((c) < columns) o[ch * plane + (c)] = a[ch * plane + (c)] * (y)
+#define BIASED(c, y) if ((c) < columns) o[ch * plane + (c)] = (y) + beta[ch]
                 if (job->scale) {
                     const T *a = job->scale + k0 * plane + oy * wd + ox;
-                    for (ptrdiff_t ch = 0; ch < g; ch++) {
-                        o[ch * plane] = a[ch * plane] * (s0[ch] + s1[ch] + s2[ch]);
-                        if (second)
-                            o[ch * plane + 1] = a[ch * plane + 1] * (s1[ch] - s2[ch] - s3[ch]);
-                    }
+                    for (ptrdiff_t ch = 0; ch < g; ch++)
+                        WINOGRAD_OUTPUT_1D(ACROSS, SCALED);
                 } else {
-                    for (ptrdiff_t ch = 0; ch < g; ch++) {
-                        o[ch * plane] = (s0[ch] + s1[ch] + s2[ch]) + beta[ch];
-                        if (second)
-                            o[ch * plane + 1] = (s1[ch] - s2[ch] - s3[ch]) + beta[ch];
-                    }
+                    for (ptrdiff_t ch = 0; ch < g; ch++)
+                        WINOGRAD_OUTPUT_1D(ACROSS, BIASED);
                 }
+#undef ACROSS
+#undef SCALED
+#undef BIASED
             }
         }
     }
@@ -636,18 +745,18 @@ static void FN(winograd_wide_strides)(FN(winograd) *job, int mr)
 }
 
 /* The wide form over every sample, in blocks of whole tile rows, up to
- * WINOGRAD_BLOCK tiles (one row at least); job->u holds U^T. */
+ * WINOGRAD_BLOCK_PIXELS outputs (one row at least); job->u holds U^T. */
 static lrp_status FN(winograd_wide_run)(FN(winograd) *job, const FN(conv_product) *cp,
                                         const FN(lrp_micro) *micro,
                                         const lrp_interrupt *interrupt)
 {
     const lrp_conv_shape *v = job->v;
-    const ptrdiff_t tw = job->tiles_w, tile_rows = (v->out_h + 1) / 2;
-    ptrdiff_t block_rows = WINOGRAD_BLOCK / tw;
+    const ptrdiff_t tw = job->tiles_w, tile_rows = FN(winograd_tiles_along)(v->out_h);
+    ptrdiff_t block_rows = WINOGRAD_BLOCK_PIXELS / (WINOGRAD_M * WINOGRAD_M) / tw;
     block_rows = block_rows < 1 ? 1 : block_rows < tile_rows ? block_rows : tile_rows;
     const ptrdiff_t block = block_rows * tw;
     /* V_xi and M_xi of a whole block (the strides FN(winograd_wide_strides)
-     * sets for the largest block), all 16 of each, then the zeros the last
+     * sets for the largest block), all p^2 of each, then the zeros the last
      * problem's last panel may read past V */
     size_t v_xi, m_xi, v_count, m_count;
     if (lrp_checked_count(0, v->in_c, (size_t)block, &v_xi) != LRP_OK ||
@@ -735,7 +844,7 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
         lrp_checked_count(0, (ptrdiff_t)u_stride, WINOGRAD_XI, &u_count) != LRP_OK)
         return LRP_ERR_NOMEM;
     FN(winograd) job = {.v = v, .w = w, .kind = kind, .flipped = flipped, .gamma = gamma,
-                        .tiles_w = (v->out_w + 1) / 2, .u_stride = u_stride, .bias = cp->bias,
+                        .tiles_w = FN(winograd_tiles_along)(v->out_w), .u_stride = u_stride, .bias = cp->bias,
                         .mr = wide ? group : micro->mr,
                         .b_nr = b_nr, .chunk = FN(product_chunk)()};
     const lrp_cache_key key = {.form = wide ? LRP_FORM_WINOGRAD_WIDE : LRP_FORM_WINOGRAD,
@@ -757,8 +866,13 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
     return status;
 }
 
+#undef WINOGRAD_M
+#undef WINOGRAD_P
 #undef WINOGRAD_XI
-#undef WINOGRAD_BLOCK
+#undef WINOGRAD_BLOCK_PIXELS
+#undef WINOGRAD_KERNEL_1D
+#undef WINOGRAD_INPUT_1D
+#undef WINOGRAD_OUTPUT_1D
 #undef WINOGRAD_LANES
 #undef WINOGRAD_ONE_PASS_LEAST
 #undef WINOGRAD_ONE_PASS_MOST

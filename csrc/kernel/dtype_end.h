@@ -8,6 +8,7 @@
 #undef FMA
 #undef UINT_T
 #undef LANE_INT
+#undef T_BYTES
 #undef LRP_BOUND
 #undef LRP_INSTANCE_RULE_MATH
 #undef LRP_INSTANCE_PRODUCTS

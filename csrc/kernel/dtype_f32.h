@@ -12,3 +12,4 @@
 #define FMA fmaf
 #define UINT_T uint32_t  /* T's bits */
 #define LANE_INT int32_t /* an integer as wide as T */
+#define T_BYTES 4        /* sizeof(T), for #if */

@@ -10,3 +10,4 @@
 #define FMA fma
 #define UINT_T uint64_t
 #define LANE_INT int64_t
+#define T_BYTES 8

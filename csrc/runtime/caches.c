@@ -162,11 +162,11 @@ static ptrdiff_t block_within(size_t x, ptrdiff_t step, ptrdiff_t least, ptrdiff
     return v < least ? least : v;
 }
 
-/* The caches the blocks fill at most: the sizes tuned on a 32 KiB L1d and
- * a 1 MiB L2. Larger blocks gained nothing on a 48 KiB L1d and a 2 MiB L2,
- * and past 1 MiB Winograd's one-pass form takes the 512-channel layers,
- * whose U (16 MiB in float32) then streams from L3 once per item
- * (docs/performance.md); smaller caches get smaller blocks. */
+/* The caches the products' blocks fill at most: the sizes tuned on a 32 KiB
+ * L1d and a 1 MiB L2; larger blocks gained nothing on a 48 KiB L1d and a
+ * 2 MiB L2 (docs/performance.md); smaller caches get smaller blocks.
+ * Winograd's one-pass form takes the whole L2: its items then keep V and M
+ * of 32 tiles of 128 + 128 channels (float32) or 256 + 256 (float64). */
 #define BLOCKED_L1D_MOST 32768
 #define BLOCKED_L2_MOST 1048576
 
@@ -178,7 +178,7 @@ lrp_blocks lrp_block_sizes(void)
     lrp_blocks b;
     b.product_kc = block_within(l1d / 128, 16, 64, 1024);
     b.product_nb = block_within(l2 / (16 * (size_t)b.product_kc), 32, 64, 4096);
-    b.winograd_one_pass_bytes = (double)(l2 < 262144 ? 262144 : l2);
+    b.winograd_one_pass_bytes = (double)(c.l2 < 262144 ? 262144 : c.l2);
     /* a chunk's 3x3 weights (chunk x 9 x 32 floats) within 3/4 of the whole
      * L1d, where a band reads them for every pixel */
     b.sparse_max_chunk = c.l1d / 4 * 3 >= 32 * 9 * 32 * 4 ? 32 : 16;

@@ -1,6 +1,6 @@
 /* A layer's prepared weights, kept across calls (see lrp.h): rho(W) packed
- * for the products and Winograd's U (16/9 the weights' size), which a pass
- * would otherwise rebuild on every call. */
+ * for the products and Winograd's U (4 times the weights' size in float32,
+ * 16/9 in float64), which a pass would otherwise rebuild on every call. */
 #include <string.h>
 
 #include "lrp.h"
@@ -27,8 +27,8 @@ static lrp_fork_safe_lock cache_lock = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 
 /* Entries per cache at most: a pass of every built-in and ready-made
  * semiring with one rule per layer needs up to 8 in each layer's cache; a
- * sweep over many gammas would otherwise keep 16/9 of the weights per value.
- * Past it the passes prepare per call: entries are never evicted, so none
+ * sweep over many gammas would otherwise keep up to 4 times the weights per
+ * value. Past it the passes prepare per call: entries are never evicted, so none
  * is freed while a pass reads it. */
 #define CACHE_ENTRIES 10
 

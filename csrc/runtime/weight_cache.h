@@ -19,8 +19,8 @@ typedef struct {
     size_t count;        /* elements */
 } lrp_cache_key;
 #define LRP_FORM_PACKED_A 1 /* conv_products.h: rho(W) as the products' A */
-#define LRP_FORM_WINOGRAD 2 /* conv_winograd.h: the 16 U_xi */
-#define LRP_FORM_WINOGRAD_WIDE 3 /* conv_winograd.h: the 16 U_xi^T of the wide form */
+#define LRP_FORM_WINOGRAD 2 /* conv_winograd.h: the p^2 U_xi (36 or 16) */
+#define LRP_FORM_WINOGRAD_WIDE 3 /* conv_winograd.h: the p^2 U_xi^T of the wide form */
 #define LRP_FORM_PACKED_LOG_A 4 /* conv_im2col.h: log|rho(W)| as max-plus products' A */
 #define LRP_FORM_LOG_ABS 5 /* composed_dense_products.h: log|rho(W)| of a dense layer */
 #define LRP_FORM_LARGEST_MAGNITUDE 6 /* composed_products.h: the largest |rho(w)| */
