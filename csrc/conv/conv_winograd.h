@@ -64,6 +64,12 @@ static ptrdiff_t FN(winograd_tiles_along)(ptrdiff_t pixels)
     return (pixels + WINOGRAD_M - 1) / WINOGRAD_M;
 }
 
+/* Tiles per sample of the convolution v. */
+static ptrdiff_t FN(winograd_tiles)(const lrp_conv_shape *v)
+{
+    return FN(winograd_tiles_along)(v->out_h) * FN(winograd_tiles_along)(v->out_w);
+}
+
 #if WINOGRAD_M == 4
 /* F(4x4, 3x3) at the points 0, 1, -1, 1/2, -2 and infinity: of the usual
  * sets, the one with the smallest float32 error (4.7e-6 of the largest
@@ -80,16 +86,16 @@ static ptrdiff_t FN(winograd_tiles_along)(ptrdiff_t pixels)
         U(4) = (G(0) - 2 * G(1) + 4 * G(2)) / 15;                            \
         U(5) = G(2);                                                         \
     } while (0)
-/* B^T d of six values D(0) .. D(5) into v0 .. v5. */
-#define WINOGRAD_INPUT_1D(D, v0, v1, v2, v3, v4, v5)                         \
+/* B^T d of six values D(0) .. D(5): V(j, v_j) for the six results. */
+#define WINOGRAD_INPUT_1D(D, V)                                              \
     do {                                                                     \
         const T d31_ = D(3) - D(1), d42_ = D(4) - D(2);                      \
-        v0 = D(0) - 2 * D(2) + D(4) + (T)1.5 * d31_;                         \
-        v1 = D(4) - D(1) + (T)0.5 * D(2) + (T)2.5 * D(3);                    \
-        v2 = D(4) + D(1) - (T)2.5 * D(2) + (T)0.5 * D(3);                    \
-        v3 = D(4) - D(2) + 2 * d31_;                                         \
-        v4 = D(4) - D(2) - (T)0.5 * d31_;                                    \
-        v5 = D(5) + D(1) - 2 * D(3) + (T)1.5 * d42_;                         \
+        V(0, D(0) - 2 * D(2) + D(4) + (T)1.5 * d31_);                        \
+        V(1, D(4) - D(1) + (T)0.5 * D(2) + (T)2.5 * D(3));                   \
+        V(2, D(4) + D(1) - (T)2.5 * D(2) + (T)0.5 * D(3));                   \
+        V(3, D(4) - D(2) + 2 * d31_);                                        \
+        V(4, D(4) - D(2) - (T)0.5 * d31_);                                   \
+        V(5, D(5) + D(1) - 2 * D(3) + (T)1.5 * d42_);                        \
     } while (0)
 /* A^T m of six values S(0) .. S(5): Y(i, y_i) for the four outputs. */
 #define WINOGRAD_OUTPUT_1D(S, Y)                                             \
@@ -109,12 +115,12 @@ static ptrdiff_t FN(winograd_tiles_along)(ptrdiff_t pixels)
         U(2) = (G(0) - G(1) + G(2)) * 0.5;                                   \
         U(3) = G(2);                                                         \
     } while (0)
-#define WINOGRAD_INPUT_1D(D, v0, v1, v2, v3)                                 \
+#define WINOGRAD_INPUT_1D(D, V)                                              \
     do {                                                                     \
-        v0 = D(0) - D(2);                                                    \
-        v1 = D(1) + D(2);                                                    \
-        v2 = D(2) - D(1);                                                    \
-        v3 = D(1) - D(3);                                                    \
+        V(0, D(0) - D(2));                                                   \
+        V(1, D(1) + D(2));                                                   \
+        V(2, D(2) - D(1));                                                   \
+        V(3, D(1) - D(3));                                                   \
     } while (0)
 #define WINOGRAD_OUTPUT_1D(S, Y)                                             \
     do {                                                                     \
@@ -139,7 +145,7 @@ static int FN(conv_winograd_fits)(const lrp_conv_shape *v)
  * in the weight cache. */
 static int FN(conv_winograd_pays)(const lrp_conv_shape *v)
 {
-    const ptrdiff_t tiles = FN(winograd_tiles_along)(v->out_h) * FN(winograd_tiles_along)(v->out_w);
+    const ptrdiff_t tiles = FN(winograd_tiles)(v);
     return FN(conv_winograd_fits)(v) && v->in_c >= 32 && v->out_c >= 4 &&
            tiles * WINOGRAD_M * WINOGRAD_M >= 196;
 }
@@ -267,57 +273,38 @@ static LRP_INLINE void FN(winograd_rows_y)(const T *const r[WINOGRAD_P], ptrdiff
     }
     if (hi <= lo)
         return;
+    const T *restrict d[WINOGRAD_P];
+    T *restrict w[WINOGRAD_P];
+    for (int i = 0; i < WINOGRAD_P; i++) {
+        d[i] = r[i] + first + lo;
+        w[i] = u + i * width + lo;
+    }
 #define ROW(k) d[k][c]
-#if WINOGRAD_M == 4
-    const T *restrict d[6] = {r[0] + first + lo, r[1] + first + lo, r[2] + first + lo,
-                              r[3] + first + lo, r[4] + first + lo, r[5] + first + lo};
-    T *restrict w0 = u + lo, *restrict w1 = w0 + width, *restrict w2 = w1 + width;
-    T *restrict w3 = w2 + width, *restrict w4 = w3 + width, *restrict w5 = w4 + width;
+#define INTO_U(i, y) w[i][c] = (y)
     LRP_NO_ALIAS
     for (ptrdiff_t c = 0; c < hi - lo; c++)
-        WINOGRAD_INPUT_1D(ROW, w0[c], w1[c], w2[c], w3[c], w4[c], w5[c]);
-#else
-    const T *restrict d[4] = {r[0] + first + lo, r[1] + first + lo, r[2] + first + lo,
-                              r[3] + first + lo};
-    T *restrict w0 = u + lo, *restrict w1 = w0 + width, *restrict w2 = w1 + width;
-    T *restrict w3 = w2 + width;
-    LRP_NO_ALIAS
-    for (ptrdiff_t c = 0; c < hi - lo; c++)
-        WINOGRAD_INPUT_1D(ROW, w0[c], w1[c], w2[c], w3[c]);
-#endif
+        WINOGRAD_INPUT_1D(ROW, INTO_U);
 #undef ROW
+#undef INTO_U
 }
 
-/* V_{p i + j} of `count` tiles from u_i (tile q's columns m q .. m q + p - 1)
- * into v[j]. */
-static LRP_INLINE void FN(winograd_row_x)(const T *restrict u, ptrdiff_t count,
-                                          T *const v[WINOGRAD_P])
-{
-#define COLUMN(k) u[WINOGRAD_M * q + (k)]
-#if WINOGRAD_M == 4
-    T *restrict v0 = v[0], *restrict v1 = v[1], *restrict v2 = v[2], *restrict v3 = v[3];
-    T *restrict v4 = v[4], *restrict v5 = v[5];
-    LRP_NO_ALIAS
-    for (ptrdiff_t q = 0; q < count; q++)
-        WINOGRAD_INPUT_1D(COLUMN, v0[q], v1[q], v2[q], v3[q], v4[q], v5[q]);
-#else
-    T *restrict v0 = v[0], *restrict v1 = v[1], *restrict v2 = v[2], *restrict v3 = v[3];
-    LRP_NO_ALIAS
-    for (ptrdiff_t q = 0; q < count; q++)
-        WINOGRAD_INPUT_1D(COLUMN, v0[q], v1[q], v2[q], v3[q]);
-#endif
-#undef COLUMN
-}
-
-/* V_{p i + j} of a run of tiles into vi + j * xi_stride: u_i along x. */
+/* V_{p i + j} of a run of `count` tiles into vx + (p i + j) xi_stride:
+ * each u_i (width values apart) along x, tile q's columns m q .. m q + p - 1. */
 static LRP_INLINE void FN(winograd_rows_x)(const T *u, ptrdiff_t width, ptrdiff_t count, T *vx,
                                            size_t xi_stride)
 {
     for (int i = 0; i < WINOGRAD_P; i++) {
-        T *v[WINOGRAD_P];
+        const T *restrict ui = u + i * width;
+        T *restrict v[WINOGRAD_P];
         for (int j = 0; j < WINOGRAD_P; j++)
             v[j] = vx + (size_t)(WINOGRAD_P * i + j) * xi_stride;
-        FN(winograd_row_x)(u + i * width, count, v);
+#define COLUMN(k) ui[WINOGRAD_M * q + (k)]
+#define INTO_V(j, y) v[j][q] = (y)
+        LRP_NO_ALIAS
+        for (ptrdiff_t q = 0; q < count; q++)
+            WINOGRAD_INPUT_1D(COLUMN, INTO_V);
+#undef COLUMN
+#undef INTO_V
     }
 }
 
@@ -468,7 +455,7 @@ static ptrdiff_t FN(winograd_one_pass_strips)(const lrp_conv_shape *v, int mr, i
     if (mode == LRP_WINOGRAD_FUSION_ALWAYS && strips < 1)
         strips = 1;
     /* no more strips than a sample has tiles */
-    const ptrdiff_t tiles = FN(winograd_tiles_along)(v->out_h) * FN(winograd_tiles_along)(v->out_w);
+    const ptrdiff_t tiles = FN(winograd_tiles)(v);
     const ptrdiff_t needed = (tiles + nr - 1) / nr;
     return strips < needed ? strips : needed;
 }
@@ -616,8 +603,7 @@ static lrp_status FN(winograd_one_pass_run)(const FN(winograd) *base,
 {
     const lrp_conv_shape *v = base->v;
     FN(winograd_one_pass) job = {.base = *base, .strips = strips, .span = strips * micro->nr,
-                                 .tiles = FN(winograd_tiles_along)(v->out_h) *
-                                          FN(winograd_tiles_along)(v->out_w),
+                                 .tiles = FN(winograd_tiles)(v),
                                  .k_rows = (v->out_c + micro->mr - 1) / micro->mr * micro->mr,
                                  .in_plane = v->in_c * v->in_h * v->in_w,
                                  .out_plane = v->out_c * v->out_h * v->out_w};

@@ -28,8 +28,8 @@ static lrp_fork_safe_lock cache_lock = {.mutex = PTHREAD_MUTEX_INITIALIZER};
 /* Entries per cache at most: a pass of every built-in and ready-made
  * semiring with one rule per layer needs up to 8 in each layer's cache; a
  * sweep over many gammas would otherwise keep up to 4 times the weights per
- * value. Past it the passes prepare per call: entries are never evicted, so none
- * is freed while a pass reads it. */
+ * value. Past it the passes prepare per call: entries are never evicted, so
+ * none is freed while a pass reads it. */
 #define CACHE_ENTRIES 10
 
 lrp_weight_cache *lrp_weight_cache_new(const void *weights)
