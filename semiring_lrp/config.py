@@ -4,10 +4,10 @@ text.
 
     >>> sl.show_config()
     semiring_lrp 0.1.0, NumPy 2.4.6, Python 3.11.7
-    CPU              Intel(R) Xeon(R) Processor (x86_64)
+    CPU              AMD EPYC (x86_64; family 25, model 17, stepping 1)
     instruction set  avx512 (best: avx512)
     threads          2
-    caches           L1d 48 KiB, L2 2 MiB per core, L3 480 MiB (from sysfs)
+    caches           L1d 32 KiB, L2 1 MiB per core, L3 32 MiB (from sysfs)
     block sizes      product_kc 256, product_nb 256, product_shared_b 64 MiB, ...
     array pool       up to 2.94 GiB of 23.5 GiB usable memory
 
@@ -27,30 +27,58 @@ from .parallel import get_num_threads, instruction_set
 __all__ = ["config", "show_config"]
 
 
-def _cpu_model():
-    """The CPU's model name as the OS gives it ('' where it does not)."""
+# the fields of /proc/cpuinfo that tell one CPU design from another where the
+# model name does not (a virtual machine's "AMD EPYC" names several): x86's
+# family, model and stepping; ARM's implementer, part and variant
+_CPU_ID_FIELDS = (("cpu family", "family"), ("model", "model"), ("stepping", "stepping"),
+                  ("CPU implementer", "implementer"), ("CPU part", "part"),
+                  ("CPU variant", "variant"))
+
+
+def _read_cpuinfo():
+    """Each field of /proc/cpuinfo at its first appearance, which is the first
+    processor's ({} where there is no such file). The whole file is read:
+    ARM lists "Hardware" once, after every processor."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
             for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-                    return value.strip()
+                key, colon, value = line.partition(":")
+                if colon:
+                    fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    return fields
+
+
+def _cpu_model(fields):
+    """The CPU's model name as the OS gives it ('' where it does not)."""
+    for key in ("model name", "Model", "Hardware"):
+        if fields.get(key):
+            return fields[key]
     return platform.processor()
+
+
+def _cpu_id(fields):
+    """'family 25, model 17, stepping 1' (x86) or 'implementer 0x41, part
+    0xd0c, variant 0x3' (ARM): the identity fields the OS gives, '' if none."""
+    return ", ".join(f"{name} {fields[key]}" for key, name in _CPU_ID_FIELDS if fields.get(key))
 
 
 def config():
     """{'version', 'numpy', 'python', 'machine' (as `platform.machine()`),
-    'cpu' (the model name, '' if the OS gives none), 'isa' (in use),
+    'cpu' (the model name, '' if the OS gives none), 'cpu_id' (family,
+    model and stepping on x86, implementer, part and variant on ARM, as
+    /proc/cpuinfo gives them; '' elsewhere), 'isa' (in use),
     'best_isa', 'threads', 'caches' ({'l1d', 'l2', 'l3': bytes, 0 where
     unknown; 'source'}), 'block_sizes' (the C core's), 'usable_memory' and
     'array_pool_limit' (bytes; `semiring_lrp.memory`)}."""
     from . import __version__
 
+    cpuinfo = _read_cpuinfo()
     return {"version": __version__, "numpy": np.__version__,
             "python": platform.python_version(), "machine": platform.machine(),
-            "cpu": _cpu_model(), "isa": instruction_set(), "best_isa": _core._testing.best_isa(),
+            "cpu": _cpu_model(cpuinfo), "cpu_id": _cpu_id(cpuinfo), "isa": instruction_set(), "best_isa": _core._testing.best_isa(),
             "threads": get_num_threads(), "caches": _core.cache_sizes(),
             "block_sizes": _core.block_sizes(), "usable_memory": _core.usable_memory(),
             "array_pool_limit": _core.array_pool_limit()}
@@ -71,7 +99,8 @@ def show_config(file=None):
     blocks = ", ".join(f"{name} {_bytes(value) if name.endswith(('_b', '_bytes')) else value}"
                        for name, value in c["block_sizes"].items())
     lines = [f"semiring_lrp {c['version']}, NumPy {c['numpy']}, Python {c['python']}",
-             f"CPU              {c['cpu'] or 'unknown'} ({c['machine']})",
+             f"CPU              {c['cpu'] or 'unknown'} "
+             f"({'; '.join(filter(None, (c['machine'], c['cpu_id'])))})",
              f"instruction set  {c['isa']} (best: {c['best_isa']})",
              f"threads          {c['threads']}",
              f"caches           L1d {_bytes(caches['l1d'])}, L2 {_bytes(caches['l2'])} per core, "

@@ -1,5 +1,6 @@
 """sl.config() and sl.show_config(): the machine the C core runs on, its
 caches (read once by runtime/caches.c) and its block sizes."""
+import importlib
 import io
 from pathlib import Path
 
@@ -99,3 +100,37 @@ def test_block_sizes_follow_the_caches(l1d, l2, want, restore_caches):
     blocks = _core.block_sizes()
     assert (blocks["product_kc"], blocks["product_nb"],
             blocks["winograd_one_pass_bytes"], blocks["sparse_max_chunk"]) == want
+
+
+def test_cpu_id_names_the_design_beside_the_model_name():
+    config_module = importlib.import_module("semiring_lrp.config")  # sl.config is the function
+    x86 = {"processor": "0", "cpu family": "25", "model": "17", "model name": "AMD EPYC",
+           "stepping": "1"}
+    assert config_module._cpu_id(x86) == "family 25, model 17, stepping 1"
+    assert config_module._cpu_model(x86) == "AMD EPYC"
+    arm = {"processor": "0", "CPU implementer": "0x41", "CPU architecture": "8",
+           "CPU variant": "0x3", "CPU part": "0xd0c"}
+    assert config_module._cpu_id(arm) == "implementer 0x41, part 0xd0c, variant 0x3"
+    assert config_module._cpu_id({}) == ""
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="no /proc/cpuinfo (not Linux)")
+def test_config_reads_the_first_processors_identity():
+    first = {}
+    for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key == "processor" and first:
+            break
+        first.setdefault(key, value)
+    c = sl.config()
+    if "cpu family" in first:
+        want = f"family {first['cpu family']}, model {first['model']}, stepping {first['stepping']}"
+    else:
+        want = ", ".join(f"{name} {first[key]}" for key, name in (
+            ("CPU implementer", "implementer"), ("CPU part", "part"), ("CPU variant", "variant"))
+            if first.get(key))
+    assert c["cpu_id"] == want
+    out = io.StringIO()
+    sl.show_config(file=out)
+    shown = f"({c['machine']}; {want})" if want else f"({c['machine']})"
+    assert f"CPU              {c['cpu'] or 'unknown'} {shown}\n" in out.getvalue()
