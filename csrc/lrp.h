@@ -455,13 +455,15 @@ void lrp_set_cache_sizes(size_t l1d, size_t l2, size_t l3);
  * steps of an AVX-512 float tile's 32 columns fills L1d) and columns per
  * work item (a float panel of chunk x columns fills a quarter of L2), and
  * the bytes of Winograd's V and M that one item of its one-pass form holds
- * (L2); L1d counted up to 32 KiB and L2 up to 1 MiB; and the input
+ * (L2); L1d counted up to 32 KiB and L2 up to 1 MiB; the bytes of V and M
+ * of one block of Winograd's wide form (an eighth of L3, 0 where L3 is
+ * unknown: no bound); and the input
  * channels per list of the sparse max products (conv_sparse_max.h: 32 or
  * 16, as a chunk's weights fit the whole L1d). Results do not depend on
  * them. */
 typedef struct {
     ptrdiff_t product_kc, product_nb;
-    double winograd_one_pass_bytes;
+    double winograd_one_pass_bytes, winograd_wide_bytes;
     ptrdiff_t sparse_max_chunk;
 } lrp_blocks;
 lrp_blocks lrp_block_sizes(void);

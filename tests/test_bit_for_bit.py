@@ -26,17 +26,20 @@ def test_every_output_matches_the_stored_build(stored):
     assert not differ, f"{len(differ)} of {len(got)} outputs changed, e.g. {differ[:8]}"
 
 
-# (L1d, L2): the sizes the products and Winograd's one-pass form take from
-# them (lrp_block_sizes) change no output: an EPYC-like core's and two
-# smaller ones' (inner chunk 256, 128, 64; columns 256, 128, 128; one-pass
-# bytes 1 MiB, 256 KiB, 256 KiB)
-@pytest.mark.parametrize("l1d, l2", [(32768, 1 << 20), (16384, 256 << 10), (8192, 128 << 10)])
-def test_no_output_depends_on_the_cache_sizes(stored, l1d, l2):
-    _core._testing.set_cache_sizes(l1d, l2, 0)
+# (L1d, L2, L3): the sizes the products and Winograd's one-pass and wide
+# forms take from them (lrp_block_sizes) change no output: an EPYC-like
+# core's and two smaller ones' (inner chunk 256, 128, 64; columns 256, 128,
+# 128; one-pass bytes 1 MiB, 256 KiB, 256 KiB; wide blocks within 4 MiB,
+# 1 MiB and no bound)
+@pytest.mark.parametrize("l1d, l2, l3", [(32768, 1 << 20, 32 << 20), (16384, 256 << 10, 8 << 20),
+                                         (8192, 128 << 10, 0)])
+def test_no_output_depends_on_the_cache_sizes(stored, l1d, l2, l3):
+    _core._testing.set_cache_sizes(l1d, l2, l3)
     try:
         blocks = _core.block_sizes()
         assert blocks["product_kc"] == l1d // 128
         assert blocks["winograd_one_pass_bytes"] == max(l2, 256 << 10)
+        assert blocks["winograd_wide_bytes"] == l3 / 8
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RelevanceWarning)
             got = bit_for_bit.digests(isas=[_core.isa()], threads=(2,))

@@ -65,7 +65,7 @@ def test_config_and_show_config_say_the_same(restore_caches):
     assert "caches           L1d 48 KiB, L2 2 MiB per core, L3 480 MiB (from set)" in text
     assert f"instruction set  {c['isa']} (best: {c['best_isa']})" in text
     assert ("block sizes      product_kc 256, product_nb 256, product_shared_b 64 MiB, "
-            "winograd_one_pass_bytes 2 MiB, sparse_max_chunk 32") in text
+            "winograd_one_pass_bytes 2 MiB, winograd_wide_bytes 60 MiB, sparse_max_chunk 32") in text
     assert c["usable_memory"] == sl.memory.usable_memory()
     assert c["array_pool_limit"] == sl.memory.array_pool_limit()
     limit = sl.memory.array_pool_limit()
@@ -87,19 +87,20 @@ def test_config_and_show_config_say_the_same(restore_caches):
 # L1d / 128 (a B panel of an AVX-512 float tile's 32 columns fills L1d) in
 # steps of 16 within [64, 1024]; columns = L2 / (16 chunk) (a float panel
 # fills a quarter of L2) in steps of 32 within [64, 4096]; one-pass bytes =
-# the whole L2, at least 256 KiB
-@pytest.mark.parametrize("l1d, l2, want", [
-    (32768, 1 << 20, (256, 256, 1 << 20, 16)),     # the sizes tuned on an AMD EPYC
-    (49152, 2 << 20, (256, 256, 2 << 20, 32)),     # this project's Intel Xeon
-    (32768, 512 << 10, (256, 128, 512 << 10, 16)),
-    (16384, 256 << 10, (128, 128, 256 << 10, 16)),
-    (4096, 64 << 10, (64, 64, 256 << 10, 16)),     # below every floor
+# the whole L2, at least 256 KiB; a wide Winograd block's bytes = L3 / 8, 0
+# where L3 is unknown
+@pytest.mark.parametrize("l1d, l2, l3, want", [
+    (32768, 1 << 20, 32 << 20, (256, 256, 1 << 20, 4 << 20, 16)),  # an AMD EPYC
+    (49152, 2 << 20, 480 << 20, (256, 256, 2 << 20, 60 << 20, 32)),  # an Intel Xeon
+    (32768, 512 << 10, 0, (256, 128, 512 << 10, 0, 16)),
+    (16384, 256 << 10, 8 << 20, (128, 128, 256 << 10, 1 << 20, 16)),
+    (4096, 64 << 10, 1 << 20, (64, 64, 256 << 10, 128 << 10, 16)),  # below every floor
 ])
-def test_block_sizes_follow_the_caches(l1d, l2, want, restore_caches):
-    _core._testing.set_cache_sizes(l1d, l2, 0)
+def test_block_sizes_follow_the_caches(l1d, l2, l3, want, restore_caches):
+    _core._testing.set_cache_sizes(l1d, l2, l3)
     blocks = _core.block_sizes()
-    assert (blocks["product_kc"], blocks["product_nb"],
-            blocks["winograd_one_pass_bytes"], blocks["sparse_max_chunk"]) == want
+    assert (blocks["product_kc"], blocks["product_nb"], blocks["winograd_one_pass_bytes"],
+            blocks["winograd_wide_bytes"], blocks["sparse_max_chunk"]) == want
 
 
 def test_cpu_id_names_the_design_beside_the_model_name():

@@ -159,6 +159,45 @@ def test_fused_and_wide_forms_give_the_same_bits(isa, dtype, shape, restore_kern
             np.testing.assert_array_equal(got, want)
 
 
+def _wide_blocks(dtype, shape, l3):
+    """Blocks per sample of the wide form under an L3 of l3 bytes (0:
+    unknown), as conv_winograd.h's winograd_block_rows cuts them: whole tile
+    rows, 4096 outputs at most, and V and M (p^2 values per tile and
+    channel, in and out) within an eighth of L3 where U (in x out x p^2)
+    fits four times that."""
+    in_c, out_c, height, width = SHAPES[shape]
+    m = 4 if dtype == np.float32 else 2
+    xi, size = (m + 2) ** 2, np.dtype(dtype).itemsize
+    tile_rows, tw = -(-height // m), -(-width // m)
+    rows = 4096 // (m * m) // tw
+    budget = l3 / 8
+    if budget > 0 and in_c * out_c * xi * size <= 4 * budget:
+        rows = min(rows, int(budget / ((in_c + out_c) * xi * size * tw)))
+    rows = min(max(rows, 1), tile_rows)
+    return -(-tile_rows // rows)
+
+
+@pytest.mark.parametrize("shape", ["wide", "tall", "deep", "narrow"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_wide_blocks_cut_to_the_l3_give_the_same_bits(dtype, shape, restore_kernels):
+    """The wide form's blocks, cut to fit an eighth of L3, sum every tile as
+    one block per sample does (L3 unknown, or large enough), forward and
+    transposed: 8 MiB of L3 cuts these layers into 2 to 24 blocks per
+    sample."""
+    _core._testing.set_winograd_fusion("never")
+    layer, a, _ = _deep_layer(dtype, shape)
+    rule = rules.Gamma(0.25)
+    runs = {}
+    for l3 in (0, 8 << 20):
+        _core._testing.set_cache_sizes(32768, 1 << 20, l3)
+        assert _core.block_sizes()["winograd_wide_bytes"] == l3 / 8
+        runs[l3] = _passes(layer, a, rule)
+    assert _wide_blocks(dtype, shape, 8 << 20) >= 2
+    assert _wide_blocks(dtype, shape, 0) < _wide_blocks(dtype, shape, 8 << 20)
+    for got, want in zip(runs[8 << 20], runs[0]):
+        np.testing.assert_array_equal(got, want)
+
+
 def _fused(trace):
     """The Winograd fused tiers among a trace's records, in call order."""
     return [tier for _, _, tier in trace.records if tier.endswith(".winograd_fused")]

@@ -52,10 +52,10 @@
 #endif
 #define WINOGRAD_P (WINOGRAD_M + 2)           /* the input patch's side */
 #define WINOGRAD_XI (WINOGRAD_P * WINOGRAD_P) /* values per tile: 36 or 16 */
-/* Output pixels per block of the wide form: V and M of a block, p^2 / m^2
+/* Output pixels per block of the wide form at most: V and M of a block, p^2 / m^2
  * values per pixel and channel, stay within tens of megabytes on layers of
  * 512 channels (V and M of a whole 224x224 layer would be 2.25 or 4x its
- * input and output). */
+ * input and output). FN(winograd_block_rows) may take fewer. */
 #define WINOGRAD_BLOCK_PIXELS 4096
 
 /* Tiles along a side of `pixels` outputs. */
@@ -730,16 +730,33 @@ static void FN(winograd_wide_strides)(FN(winograd) *job, int mr)
     }
 }
 
-/* The wide form over every sample, in blocks of whole tile rows, up to
- * WINOGRAD_BLOCK_PIXELS outputs (one row at least); job->u holds U^T. */
+/* Tile rows per block of the wide form: up to WINOGRAD_BLOCK_PIXELS
+ * outputs, and V and M within winograd_wide_bytes where U takes at most
+ * four times that (half of L3), since each block reads all of U again; one
+ * row at least. Each tile's sums are the same whatever its block. */
+static ptrdiff_t FN(winograd_block_rows)(const lrp_conv_shape *v, ptrdiff_t tw)
+{
+    const ptrdiff_t tile_rows = FN(winograd_tiles_along)(v->out_h);
+    ptrdiff_t rows = WINOGRAD_BLOCK_PIXELS / (WINOGRAD_M * WINOGRAD_M) / tw;
+    const double budget = lrp_block_sizes().winograd_wide_bytes;
+    const double channels = (double)v->in_c + (double)v->out_c;
+    const double u_bytes = (double)v->in_c * (double)v->out_c * WINOGRAD_XI * sizeof(T);
+    if (budget > 0 && u_bytes <= 4 * budget) {
+        const double fit = budget / (channels * WINOGRAD_XI * sizeof(T) * (double)tw);
+        rows = fit < (double)rows ? (ptrdiff_t)fit : rows;
+    }
+    return rows < 1 ? 1 : rows < tile_rows ? rows : tile_rows;
+}
+
+/* The wide form over every sample, in blocks of whole tile rows
+ * (FN(winograd_block_rows)); job->u holds U^T. */
 static lrp_status FN(winograd_wide_run)(FN(winograd) *job, const FN(conv_product) *cp,
                                         const FN(lrp_micro) *micro,
                                         const lrp_interrupt *interrupt)
 {
     const lrp_conv_shape *v = job->v;
     const ptrdiff_t tw = job->tiles_w, tile_rows = FN(winograd_tiles_along)(v->out_h);
-    ptrdiff_t block_rows = WINOGRAD_BLOCK_PIXELS / (WINOGRAD_M * WINOGRAD_M) / tw;
-    block_rows = block_rows < 1 ? 1 : block_rows < tile_rows ? block_rows : tile_rows;
+    const ptrdiff_t block_rows = FN(winograd_block_rows)(v, tw);
     const ptrdiff_t block = block_rows * tw;
     /* V_xi and M_xi of a whole block (the strides FN(winograd_wide_strides)
      * sets for the largest block), all p^2 of each, then the zeros the last

@@ -60,10 +60,11 @@ static PyObject *py_block_sizes(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
     const lrp_blocks b = lrp_block_sizes();
-    return Py_BuildValue("{s:n,s:n,s:d,s:d,s:n}", "product_kc", (Py_ssize_t)b.product_kc,
+    return Py_BuildValue("{s:n,s:n,s:d,s:d,s:d,s:n}", "product_kc", (Py_ssize_t)b.product_kc,
                          "product_nb", (Py_ssize_t)b.product_nb, "product_shared_b",
                          PRODUCT_SHARED_B, "winograd_one_pass_bytes",
-                         b.winograd_one_pass_bytes, "sparse_max_chunk",
+                         b.winograd_one_pass_bytes, "winograd_wide_bytes",
+                         b.winograd_wide_bytes, "sparse_max_chunk",
                          (Py_ssize_t)b.sparse_max_chunk);
 }
 

@@ -179,6 +179,9 @@ lrp_blocks lrp_block_sizes(void)
     b.product_kc = block_within(l1d / 128, 16, 64, 1024);
     b.product_nb = block_within(l2 / (16 * (size_t)b.product_kc), 32, 64, 4096);
     b.winograd_one_pass_bytes = (double)(c.l2 < 262144 ? 262144 : c.l2);
+    /* a wide block's V and M within an eighth of L3, where the layer's
+     * input, output and U must stay beside them */
+    b.winograd_wide_bytes = (double)c.l3 / 8;
     /* a chunk's 3x3 weights (chunk x 9 x 32 floats) within 3/4 of the whole
      * L1d, where a band reads them for every pixel */
     b.sparse_max_chunk = c.l1d / 4 * 3 >= 32 * 9 * 32 * 4 ? 32 : 16;
