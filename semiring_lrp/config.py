@@ -78,7 +78,8 @@ def config():
     cpuinfo = _read_cpuinfo()
     return {"version": __version__, "numpy": np.__version__,
             "python": platform.python_version(), "machine": platform.machine(),
-            "cpu": _cpu_model(cpuinfo), "cpu_id": _cpu_id(cpuinfo), "isa": instruction_set(), "best_isa": _core._testing.best_isa(),
+            "cpu": _cpu_model(cpuinfo), "cpu_id": _cpu_id(cpuinfo), "isa": instruction_set(),
+            "best_isa": _core._testing.best_isa(),
             "threads": get_num_threads(), "caches": _core.cache_sizes(),
             "block_sizes": _core.block_sizes(), "usable_memory": _core.usable_memory(),
             "array_pool_limit": _core.array_pool_limit()}

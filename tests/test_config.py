@@ -65,7 +65,8 @@ def test_config_and_show_config_say_the_same(restore_caches):
     assert "caches           L1d 48 KiB, L2 2 MiB per core, L3 480 MiB (from set)" in text
     assert f"instruction set  {c['isa']} (best: {c['best_isa']})" in text
     assert ("block sizes      product_kc 256, product_nb 256, product_shared_b 64 MiB, "
-            "winograd_one_pass_bytes 2 MiB, winograd_wide_bytes 60 MiB, sparse_max_chunk 32") in text
+            "winograd_one_pass_bytes 2 MiB, winograd_wide_bytes 60 MiB, "
+            "sparse_max_chunk 32") in text
     assert c["usable_memory"] == sl.memory.usable_memory()
     assert c["array_pool_limit"] == sl.memory.array_pool_limit()
     limit = sl.memory.array_pool_limit()
