@@ -60,45 +60,38 @@ void FN(lrp_relu)(ptrdiff_t count, const T *a, T *out)
 typedef struct {
     const T *z;
     T *out;           /* may be z */
-    const T *eps;     /* one per sample */
+    const T *eps;     /* one per span of per_sample values */
     ptrdiff_t count, per_sample;
     int plus, shift;
     atomic_int not_finite; /* LRP_Z_NOT_FINITE | LRP_STABILISED_NOT_FINITE */
 } FN(stabilise_job);
 
 /* z[0, count) of one sample into out; x - x is 0 for finite x and NaN
- * otherwise. Each block is read whole before it is written, so out may be z. */
-static LRP_INLINE int FN(stabilise_span)(const T *z, T *out, ptrdiff_t count, T eps, int plus,
-                                         int shift)
+ * otherwise. Each value is read before it is written, so out may be z. The
+ * checks are OR reductions of integers, which vectorise as sums of floats
+ * would not. */
+static LRP_INLINE int FN(stabilise_span)(const T *z, T *out, ptrdiff_t count, T eps,
+                                         const int plus, const int shift)
 {
-    T z_check[16] = {0}, out_check[16] = {0};
-    ptrdiff_t i = 0;
-    for (; i + 16 <= count; i += 16) {
-        T v[16], s[16];
-        for (int l = 0; l < 16; l++)
-            v[l] = z[i + l];
-        for (int l = 0; l < 16; l++) {
-            s[l] = shift ? v[l] + (plus || v[l] >= 0 ? eps : -eps) : v[l];
-            z_check[l] += v[l] - v[l];
-            out_check[l] += s[l] - s[l];
-        }
-        for (int l = 0; l < 16; l++)
-            out[i + l] = s[l];
-    }
-    for (; i < count; i++) {
+    int z_bad = 0, out_bad = 0;
+    for (ptrdiff_t i = 0; i < count; i++) {
         const T v = z[i], s = shift ? v + (plus || v >= 0 ? eps : -eps) : v;
-        z_check[0] += v - v;
-        out_check[0] += s - s;
+        z_bad |= v - v != 0;
+        out_bad |= s - s != 0;
         out[i] = s;
     }
-    int not_finite = 0;
-    for (int l = 0; l < 16; l++) {
-        if (z_check[l] != 0)
-            not_finite |= LRP_Z_NOT_FINITE;
-        if (out_check[l] != 0)
-            not_finite |= LRP_STABILISED_NOT_FINITE;
-    }
-    return not_finite;
+    return (z_bad ? LRP_Z_NOT_FINITE : 0) | (out_bad ? LRP_STABILISED_NOT_FINITE : 0);
+}
+
+/* FN(stabilise_span) with plus and shift constant in each copy, so that
+ * its loop compiles to selects without a test per value */
+static LRP_INLINE int FN(stabilise_any)(const T *z, T *out, ptrdiff_t count, T eps, int plus,
+                                        int shift)
+{
+    if (!shift)
+        return FN(stabilise_span)(z, out, count, eps, 0, 0);
+    return plus ? FN(stabilise_span)(z, out, count, eps, 1, 1)
+                : FN(stabilise_span)(z, out, count, eps, 0, 1);
 }
 
 static LRP_INLINE lrp_status FN(stabilise_items)(void *context, ptrdiff_t begin, ptrdiff_t end,
@@ -113,8 +106,8 @@ static LRP_INLINE lrp_status FN(stabilise_items)(void *context, ptrdiff_t begin,
         const ptrdiff_t sample = i / job->per_sample;
         const ptrdiff_t stop = (sample + 1) * job->per_sample < last
                                    ? (sample + 1) * job->per_sample : last;
-        not_finite |= FN(stabilise_span)(job->z + i, job->out + i, stop - i, job->eps[sample],
-                                         job->plus, job->shift);
+        not_finite |= FN(stabilise_any)(job->z + i, job->out + i, stop - i, job->eps[sample],
+                                        job->plus, job->shift);
         i = stop;
     }
     if (not_finite)
@@ -192,19 +185,20 @@ lrp_status FN(lrp_stabilise)(const lrp_rule *rule, int relative, ptrdiff_t sampl
     const ptrdiff_t count = samples * per_sample;
     if (count == 0)
         return LRP_OK;
-    T *eps = malloc((size_t)samples * sizeof *eps);
+    /* eps per sample where it is relative, else one eps over spans of whole chunks */
+    const int per_sample_eps = relative && rule->eps != 0;
+    T *eps = malloc((size_t)(per_sample_eps ? samples : 1) * sizeof *eps);
     if (!eps)
         return LRP_ERR_NOMEM;
     lrp_status status = LRP_OK;
-    if (relative && rule->eps != 0)
+    if (per_sample_eps)
         status = FN(relative_eps)(rule, samples, per_sample, z, eps);
     else
-        for (ptrdiff_t n = 0; n < samples; n++)
-            eps[n] = (T)rule->eps;
+        eps[0] = (T)rule->eps;
     if (status == LRP_OK) {
         /* a relative eps adds even where it is 0, as the rule defines it */
-        FN(stabilise_job) job = {z, out, eps, count, per_sample, rule->eps_mode == LRP_EPS_PLUS,
-                                 relative || rule->eps != 0, 0};
+        FN(stabilise_job) job = {z, out, eps, count, per_sample_eps ? per_sample : count,
+                                 rule->eps_mode == LRP_EPS_PLUS, relative || rule->eps != 0, 0};
         lrp_parallel_chunks(count, RELU_CHUNK, LRP_ISA_TASK(stabilise_task), &job);
         *not_finite = atomic_load(&job.not_finite);
     }
