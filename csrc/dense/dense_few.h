@@ -187,8 +187,14 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(few_transpose_tile)(
             for (int l = 0; l < 16; l++)
                 r[l] = _mm512_maskz_loadu_ps(live, (const float *)(w + l * ld + j));
             lrp_transpose16_f32(r, column);
-            for (int c = 0; c < cols; c++)
-                _mm512_storeu_ps((float *)tile[j + c], column[c]);
+            /* a constant count for whole blocks: with cols alone, GCC copies
+             * the columns through the stack by rep movs */
+            if (cols == 16)
+                for (int c = 0; c < 16; c++)
+                    _mm512_storeu_ps((float *)tile[j + c], column[c]);
+            else
+                for (int c = 0; c < cols; c++)
+                    _mm512_storeu_ps((float *)tile[j + c], column[c]);
         }
     } else {
         for (ptrdiff_t j = 0; j < width; j += 8) {
