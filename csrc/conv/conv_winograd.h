@@ -675,21 +675,26 @@ static LRP_INLINE lrp_status FN(winograd_wide_output_items)(void *context, ptrdi
                 if (oy >= h)
                     break;
                 const T(*s)[WIDE_GROUP] = at + i * WINOGRAD_P;
-                T *o = job->out + k0 * plane + oy * wd + ox;
+                /* the row's outputs with the channels in the lanes, then
+                 * stored channel by channel (a plane apart) */
+                T y[WINOGRAD_M][WIDE_GROUP];
 #define ACROSS(j) s[j][ch]
-#define SCALED(c, y) if ((c) < columns) o[ch * plane + (c)] = a[ch * plane + (c)] * (y)
-#define BIASED(c, y) if ((c) < columns) o[ch * plane + (c)] = (y) + beta[ch]
+#define INTO_Y(c, v) y[c][ch] = (v)
+                for (ptrdiff_t ch = 0; ch < g; ch++)
+                    WINOGRAD_OUTPUT_1D(ACROSS, INTO_Y);
+                T *o = job->out + k0 * plane + oy * wd + ox;
                 if (job->scale) {
                     const T *a = job->scale + k0 * plane + oy * wd + ox;
                     for (ptrdiff_t ch = 0; ch < g; ch++)
-                        WINOGRAD_OUTPUT_1D(ACROSS, SCALED);
+                        for (ptrdiff_t c = 0; c < columns; c++)
+                            o[ch * plane + c] = a[ch * plane + c] * y[c][ch];
                 } else {
                     for (ptrdiff_t ch = 0; ch < g; ch++)
-                        WINOGRAD_OUTPUT_1D(ACROSS, BIASED);
+                        for (ptrdiff_t c = 0; c < columns; c++)
+                            o[ch * plane + c] = y[c][ch] + beta[ch];
                 }
 #undef ACROSS
-#undef SCALED
-#undef BIASED
+#undef INTO_Y
             }
         }
     }
