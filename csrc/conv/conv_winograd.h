@@ -44,6 +44,9 @@
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "runtime/weight_cache.h"
+#if LRP_X86_DISPATCH
+#include <immintrin.h>
+#endif
 
 #if T_BYTES == 4
 #define WINOGRAD_M 4
@@ -288,11 +291,76 @@ static LRP_INLINE void FN(winograd_rows_y)(const T *const r[WINOGRAD_P], ptrdiff
 #undef INTO_U
 }
 
+#if LRP_X86_DISPATCH && T_BYTES == 4
+/* FN(winograd_rows_x) of float with AVX-512, 16 tiles a step: columns
+ * 4 q + k of the 16 tiles (k < 4) picked by permutes from four loads, k = 4
+ * and 5 those of k = 0 and 1 one tile on; WINOGRAD_INPUT_1D's operations in
+ * its order, lane by lane, so the bits of the scalar loop. Loads past the
+ * last tile's 4 count + 2 values are masked off. Called only while AVX-512
+ * is the instruction set in use; never inlined, as FN(few_transpose_tile). */
+LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(winograd_rows_x_avx512)(
+    const T *u, ptrdiff_t width, ptrdiff_t count, T *vx, size_t xi_stride)
+{
+    __m512i pick[4];
+    for (int k = 0; k < 4; k++)
+        pick[k] = _mm512_set_epi32(28 + k, 24 + k, 20 + k, 16 + k, 12 + k, 8 + k, 4 + k, k,
+                                   28 + k, 24 + k, 20 + k, 16 + k, 12 + k, 8 + k, 4 + k, k);
+    for (int i = 0; i < WINOGRAD_P; i++) {
+        const float *ui = (const float *)(u + i * width);
+        float *v[WINOGRAD_P];
+        for (int j = 0; j < WINOGRAD_P; j++)
+            v[j] = (float *)(vx + (size_t)(WINOGRAD_P * i + j) * xi_stride);
+        for (ptrdiff_t q0 = 0; q0 < count; q0 += 16) {
+            const ptrdiff_t n = count - q0 < 16 ? count - q0 : 16;
+            const ptrdiff_t values = 4 * n + 2;
+            __m512 r[5];
+            for (int b = 0; b < 5; b++) {
+                const ptrdiff_t left = values - 16 * b;
+                const __mmask16 mask = (__mmask16)(left >= 16  ? 0xFFFF
+                                                   : left > 0 ? (1u << left) - 1
+                                                              : 0);
+                r[b] = _mm512_maskz_loadu_ps(mask, ui + 4 * q0 + 16 * b);
+            }
+            __m512 d[6];
+            for (int k = 0; k < 4; k++) {
+                const __m512 low = _mm512_permutex2var_ps(r[0], pick[k], r[1]);
+                const __m512 high = _mm512_permutex2var_ps(r[2], pick[k], r[3]);
+                d[k] = _mm512_shuffle_f32x4(low, high, 0x44);
+            }
+            /* lane 15 of k = 4 and 5: the first two values past the 16 tiles */
+            const __m512i past = _mm512_castps_si512(r[4]);
+            d[4] = _mm512_castsi512_ps(
+                _mm512_alignr_epi32(past, _mm512_castps_si512(d[0]), 1));
+            d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(
+                _mm512_alignr_epi32(past, past, 1), _mm512_castps_si512(d[1]), 1));
+            const __m512 d31 = d[3] - d[1], d42 = d[4] - d[2];
+            const __m512 y[6] = {
+                d[0] - 2.0f * d[2] + d[4] + 1.5f * d31,
+                d[4] - d[1] + 0.5f * d[2] + 2.5f * d[3],
+                d[4] + d[1] - 2.5f * d[2] + 0.5f * d[3],
+                d[4] - d[2] + 2.0f * d31,
+                d[4] - d[2] - 0.5f * d31,
+                d[5] + d[1] - 2.0f * d[3] + 1.5f * d42,
+            };
+            const __mmask16 live = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+            for (int j = 0; j < WINOGRAD_P; j++)
+                _mm512_mask_storeu_ps(v[j] + q0, live, y[j]);
+        }
+    }
+}
+#endif
+
 /* V_{p i + j} of a run of `count` tiles into vx + (p i + j) xi_stride:
  * each u_i (width values apart) along x, tile q's columns m q .. m q + p - 1. */
 static LRP_INLINE void FN(winograd_rows_x)(const T *u, ptrdiff_t width, ptrdiff_t count, T *vx,
                                            size_t xi_stride)
 {
+#if LRP_X86_DISPATCH && T_BYTES == 4
+    if (lrp_current_isa() == LRP_ISA_AVX512) {
+        FN(winograd_rows_x_avx512)(u, width, count, vx, xi_stride);
+        return;
+    }
+#endif
     for (int i = 0; i < WINOGRAD_P; i++) {
         const T *restrict ui = u + i * width;
         T *restrict v[WINOGRAD_P];
