@@ -66,7 +66,7 @@ typedef struct {
     atomic_int not_finite; /* LRP_Z_NOT_FINITE | LRP_STABILISED_NOT_FINITE */
 } FN(stabilise_job);
 
-/* z[0, count) of one sample into out; x - x is 0 for finite x and NaN
+/* z[0, count) into out with one eps; x - x is 0 for finite x and NaN
  * otherwise. Each value is read before it is written, so out may be z. The
  * checks are OR reductions of integers, which vectorise as sums of floats
  * would not. */
