@@ -89,10 +89,11 @@ static ptrdiff_t FN(winograd_tiles)(const lrp_conv_shape *v)
         U(4) = (G(0) - 2 * G(1) + 4 * G(2)) / 15;                            \
         U(5) = G(2);                                                         \
     } while (0)
-/* B^T d of six values D(0) .. D(5): V(j, v_j) for the six results. */
-#define WINOGRAD_INPUT_1D(D, V)                                              \
+/* B^T d of six values D(0) .. D(5) of type TYPE (T, or a vector of T's
+ * lanes, FN(winograd_rows_x_avx512)): V(j, v_j) for the six results. */
+#define WINOGRAD_INPUT_1D_OF(TYPE, D, V)                                     \
     do {                                                                     \
-        const T d31_ = D(3) - D(1), d42_ = D(4) - D(2);                      \
+        const TYPE d31_ = D(3) - D(1), d42_ = D(4) - D(2);                   \
         V(0, D(0) - 2 * D(2) + D(4) + (T)1.5 * d31_);                        \
         V(1, D(4) - D(1) + (T)0.5 * D(2) + (T)2.5 * D(3));                   \
         V(2, D(4) + D(1) - (T)2.5 * D(2) + (T)0.5 * D(3));                   \
@@ -100,6 +101,7 @@ static ptrdiff_t FN(winograd_tiles)(const lrp_conv_shape *v)
         V(4, D(4) - D(2) - (T)0.5 * d31_);                                   \
         V(5, D(5) + D(1) - 2 * D(3) + (T)1.5 * d42_);                        \
     } while (0)
+#define WINOGRAD_INPUT_1D(D, V) WINOGRAD_INPUT_1D_OF(T, D, V)
 /* A^T m of six values S(0) .. S(5): Y(i, y_i) for the four outputs. */
 #define WINOGRAD_OUTPUT_1D(S, Y)                                             \
     do {                                                                     \
@@ -294,8 +296,8 @@ static LRP_INLINE void FN(winograd_rows_y)(const T *const r[WINOGRAD_P], ptrdiff
 #if LRP_X86_DISPATCH && T_BYTES == 4
 /* FN(winograd_rows_x) of float with AVX-512, 16 tiles a step: columns
  * 4 q + k of the 16 tiles (k < 4) picked by permutes from four loads, k = 4
- * and 5 those of k = 0 and 1 one tile on; WINOGRAD_INPUT_1D's operations in
- * its order, lane by lane, so the bits of the scalar loop. Loads past the
+ * and 5 those of k = 0 and 1 one tile on; WINOGRAD_INPUT_1D_OF on the
+ * vectors, lane by lane the scalar loop's operations and bits. Loads past the
  * last tile's 4 count + 2 values are masked off. Called only while AVX-512
  * is the instruction set in use; never inlined, as FN(few_transpose_tile). */
 LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(winograd_rows_x_avx512)(
@@ -333,18 +335,12 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(winograd_rows_x_avx51
                 _mm512_alignr_epi32(past, _mm512_castps_si512(d[0]), 1));
             d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(
                 _mm512_alignr_epi32(past, past, 1), _mm512_castps_si512(d[1]), 1));
-            const __m512 d31 = d[3] - d[1], d42 = d[4] - d[2];
-            const __m512 y[6] = {
-                d[0] - 2.0f * d[2] + d[4] + 1.5f * d31,
-                d[4] - d[1] + 0.5f * d[2] + 2.5f * d[3],
-                d[4] + d[1] - 2.5f * d[2] + 0.5f * d[3],
-                d[4] - d[2] + 2.0f * d31,
-                d[4] - d[2] - 0.5f * d31,
-                d[5] + d[1] - 2.0f * d[3] + 1.5f * d42,
-            };
             const __mmask16 live = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
-            for (int j = 0; j < WINOGRAD_P; j++)
-                _mm512_mask_storeu_ps(v[j] + q0, live, y[j]);
+#define LANES(k) d[k]
+#define INTO_V(j, y) _mm512_mask_storeu_ps(v[j] + q0, live, y)
+            WINOGRAD_INPUT_1D_OF(__m512, LANES, INTO_V);
+#undef LANES
+#undef INTO_V
         }
     }
 }
@@ -948,6 +944,7 @@ static lrp_status FN(conv_winograd_run)(FN(conv_product) *cp, int kind, T gamma,
 #undef WINOGRAD_BLOCK_PIXELS
 #undef WINOGRAD_KERNEL_1D
 #undef WINOGRAD_INPUT_1D
+#undef WINOGRAD_INPUT_1D_OF
 #undef WINOGRAD_OUTPUT_1D
 #undef WINOGRAD_LANES
 #undef WINOGRAD_ONE_PASS_LEAST
