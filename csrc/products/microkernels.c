@@ -18,8 +18,11 @@
  * Every kernel is one always-inline tile function per instruction set and
  * type, called with a constant layout and combination by the five named
  * kernels of its table (sum, max, max_plus, rows, cols), so each named
- * kernel is compiled with its own layout folded in. No code outside this
- * file assumes a tile size (mr at most 8: conv_winograd.h checks it).
+ * kernel is compiled with its own layout folded in. The x86 tables also
+ * hold edge kernels, the same five over each row's first vector only, so
+ * that a last strip of C narrower than that vector computes no padding
+ * columns. No code outside this file assumes a tile size (mr at most 8:
+ * conv_winograd.h checks it).
  */
 #include <math.h>
 #include "products/microkernels.h"
@@ -46,6 +49,9 @@ static LRP_INLINE ptrdiff_t a_index(a_layout layout, ptrdiff_t p, int r, int mr,
 
 /* How a product joins its accumulator. */
 typedef enum { COMBINE_SUM, COMBINE_MAX, COMBINE_MAX_PLUS } combine_op;
+
+/* The edge kernels of a set that has none. */
+#define NO_EDGE {0, NULL, NULL, NULL, NULL, NULL}
 
 /* Portable C: small tiles the compiler vectorises with the baseline ISA. */
 enum { PORTABLE_MR = 4, PORTABLE_NR_F32 = 8, PORTABLE_NR_F64 = 4 };
@@ -223,20 +229,46 @@ static void max_min_f64_portable(ptrdiff_t kc, const double *restrict a,
 static const lrp_micro_f32 portable_f32 = {PORTABLE_MR,           PORTABLE_NR_F32,
                                            sum_f32_portable,      max_f32_portable,
                                            max_plus_f32_portable, rows_f32_portable,
-                                           cols_f32_portable,     max_min_f32_portable};
+                                           cols_f32_portable,     max_min_f32_portable,
+    NO_EDGE};
 static const lrp_micro_f64 portable_f64 = {PORTABLE_MR,           PORTABLE_NR_F64,
                                            sum_f64_portable,      max_f64_portable,
                                            max_plus_f64_portable, rows_f64_portable,
-                                           cols_f64_portable,     max_min_f64_portable};
+                                           cols_f64_portable,     max_min_f64_portable,
+    NO_EDGE};
 
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
 
+/* The five named kernels of the x86 tile function TILE (element type T),
+ * over the first VECTORS of each row's two vectors: sum, max and max_plus
+ * with A packed, rows and cols (sums) with A unpacked, named kernel_SUFFIX. */
+#define X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, NAME, COMBINE)                           \
+    TARGET static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b,           \
+                            T *restrict c, ptrdiff_t ldc, int load)                           \
+    {                                                                                          \
+        TILE(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE, VECTORS);                           \
+    }
+#define X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, NAME, LAYOUT)                           \
+    TARGET static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda,                 \
+                            const T *restrict b, T *restrict c, ptrdiff_t ldc, int load)      \
+    {                                                                                          \
+        TILE(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, VECTORS);                       \
+    }
+#define X86_KERNELS(TARGET, T, TILE, VECTORS, SUFFIX)                                          \
+    X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, sum_##SUFFIX, COMBINE_SUM)                     \
+    X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, max_##SUFFIX, COMBINE_MAX)                     \
+    X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, max_plus_##SUFFIX, COMBINE_MAX_PLUS)           \
+    X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, rows_##SUFFIX, A_ROWS)                       \
+    X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, cols_##SUFFIX, A_COLUMNS)
+
 /* A tile is MR rows by two vectors of LANES values: one broadcast of A per
- * row and step, 2 * MR accumulators held in registers. */
+ * row and step, 2 * MR accumulators held in registers. With vectors 1, the
+ * edge kernels': the left vector only (B still packed two vectors wide). */
 LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                                          const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                                         int load, a_layout layout, combine_op combine)
+                                                         int load, a_layout layout, combine_op combine,
+                                                         int vectors)
 {
     enum { MR = 8, LANES = 16 };
     __m512 left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
@@ -244,7 +276,8 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const flo
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++) {
             left[r] = _mm512_loadu_ps(c + r * ldc);
-            right[r] = _mm512_loadu_ps(c + r * ldc + LANES);
+            if (vectors == 2)
+                right[r] = _mm512_loadu_ps(c + r * ldc + LANES);
         }
     } else {
         LRP_UNROLL_ROWS
@@ -252,19 +285,23 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const flo
             left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm512_set1_ps(-(float)INFINITY) : _mm512_setzero_ps();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
-        const __m512 b_left = _mm512_load_ps(b), b_right = _mm512_load_ps(b + LANES);
+        const __m512 b_left = _mm512_load_ps(b);
+        const __m512 b_right = vectors == 2 ? _mm512_load_ps(b + LANES) : b_left;
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++) {
             const __m512 ar = _mm512_set1_ps(a[a_index(layout, p, r, MR, lda)]);
             if (combine == COMBINE_SUM) {
                 left[r] = _mm512_fmadd_ps(ar, b_left, left[r]);
-                right[r] = _mm512_fmadd_ps(ar, b_right, right[r]);
+                if (vectors == 2)
+                    right[r] = _mm512_fmadd_ps(ar, b_right, right[r]);
             } else if (combine == COMBINE_MAX) {
                 left[r] = _mm512_max_ps(left[r], _mm512_mul_ps(ar, b_left));
-                right[r] = _mm512_max_ps(right[r], _mm512_mul_ps(ar, b_right));
+                if (vectors == 2)
+                    right[r] = _mm512_max_ps(right[r], _mm512_mul_ps(ar, b_right));
             } else {
                 left[r] = _mm512_max_ps(left[r], _mm512_add_ps(ar, b_left));
-                right[r] = _mm512_max_ps(right[r], _mm512_add_ps(ar, b_right));
+                if (vectors == 2)
+                    right[r] = _mm512_max_ps(right[r], _mm512_add_ps(ar, b_right));
             }
         }
         b += 2 * LANES;
@@ -272,41 +309,13 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const flo
     LRP_UNROLL_ROWS
     for (int r = 0; r < MR; r++) {
         _mm512_storeu_ps(c + r * ldc, left[r]);
-        _mm512_storeu_ps(c + r * ldc + LANES, right[r]);
+        if (vectors == 2)
+            _mm512_storeu_ps(c + r * ldc + LANES, right[r]);
     }
 }
 
-LRP_TARGET_AVX512 static void sum_f32_avx512(ptrdiff_t kc, const float *restrict a, const float *restrict b,
-                                             float *restrict c, ptrdiff_t ldc, int load)
-{
-    avx512_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
-}
-
-LRP_TARGET_AVX512 static void max_f32_avx512(ptrdiff_t kc, const float *restrict a, const float *restrict b,
-                                             float *restrict c, ptrdiff_t ldc, int load)
-{
-    avx512_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
-}
-LRP_TARGET_AVX512 static void max_plus_f32_avx512(ptrdiff_t kc, const float *restrict a,
-                                                  const float *restrict b, float *restrict c,
-                                                  ptrdiff_t ldc, int load)
-{
-    avx512_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
-}
-
-LRP_TARGET_AVX512 static void rows_f32_avx512(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
-                                              const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                              int load)
-{
-    avx512_tile_f32(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
-}
-
-LRP_TARGET_AVX512 static void cols_f32_avx512(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
-                                              const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                              int load)
-{
-    avx512_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
-}
+X86_KERNELS(LRP_TARGET_AVX512, float, avx512_tile_f32, 2, f32_avx512)
+X86_KERNELS(LRP_TARGET_AVX512, float, avx512_tile_f32, 1, f32_avx512_edge)
 
 /* Min-max's kernel over rows [r0, r0 + 8) (all of them): two vectors per
  * row; side is read from L1 at each step, so that the 16 accumulators and
@@ -356,11 +365,15 @@ LRP_TARGET_AVX512 static void max_min_f32_avx512(ptrdiff_t kc, const float *rest
         avx512_max_min_rows_f32(kc, a, b, bound, side, c, ldc, load, r0);
 }
 
-static const lrp_micro_f32 avx512_f32 = {8, 32, sum_f32_avx512, max_f32_avx512, max_plus_f32_avx512, rows_f32_avx512, cols_f32_avx512, max_min_f32_avx512};
+static const lrp_micro_f32 avx512_f32 = {
+    8, 32, sum_f32_avx512, max_f32_avx512, max_plus_f32_avx512, rows_f32_avx512, cols_f32_avx512, max_min_f32_avx512,
+    {16, sum_f32_avx512_edge, max_f32_avx512_edge, max_plus_f32_avx512_edge, rows_f32_avx512_edge,
+     cols_f32_avx512_edge}};
 
 LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
-                                                         int load, a_layout layout, combine_op combine)
+                                                         int load, a_layout layout, combine_op combine,
+                                                         int vectors)
 {
     enum { MR = 8, LANES = 8 };
     __m512d left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
@@ -368,7 +381,8 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const dou
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++) {
             left[r] = _mm512_loadu_pd(c + r * ldc);
-            right[r] = _mm512_loadu_pd(c + r * ldc + LANES);
+            if (vectors == 2)
+                right[r] = _mm512_loadu_pd(c + r * ldc + LANES);
         }
     } else {
         LRP_UNROLL_ROWS
@@ -376,19 +390,23 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const dou
             left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm512_set1_pd(-(double)INFINITY) : _mm512_setzero_pd();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
-        const __m512d b_left = _mm512_load_pd(b), b_right = _mm512_load_pd(b + LANES);
+        const __m512d b_left = _mm512_load_pd(b);
+        const __m512d b_right = vectors == 2 ? _mm512_load_pd(b + LANES) : b_left;
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++) {
             const __m512d ar = _mm512_set1_pd(a[a_index(layout, p, r, MR, lda)]);
             if (combine == COMBINE_SUM) {
                 left[r] = _mm512_fmadd_pd(ar, b_left, left[r]);
-                right[r] = _mm512_fmadd_pd(ar, b_right, right[r]);
+                if (vectors == 2)
+                    right[r] = _mm512_fmadd_pd(ar, b_right, right[r]);
             } else if (combine == COMBINE_MAX) {
                 left[r] = _mm512_max_pd(left[r], _mm512_mul_pd(ar, b_left));
-                right[r] = _mm512_max_pd(right[r], _mm512_mul_pd(ar, b_right));
+                if (vectors == 2)
+                    right[r] = _mm512_max_pd(right[r], _mm512_mul_pd(ar, b_right));
             } else {
                 left[r] = _mm512_max_pd(left[r], _mm512_add_pd(ar, b_left));
-                right[r] = _mm512_max_pd(right[r], _mm512_add_pd(ar, b_right));
+                if (vectors == 2)
+                    right[r] = _mm512_max_pd(right[r], _mm512_add_pd(ar, b_right));
             }
         }
         b += 2 * LANES;
@@ -396,41 +414,13 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const dou
     LRP_UNROLL_ROWS
     for (int r = 0; r < MR; r++) {
         _mm512_storeu_pd(c + r * ldc, left[r]);
-        _mm512_storeu_pd(c + r * ldc + LANES, right[r]);
+        if (vectors == 2)
+            _mm512_storeu_pd(c + r * ldc + LANES, right[r]);
     }
 }
 
-LRP_TARGET_AVX512 static void sum_f64_avx512(ptrdiff_t kc, const double *restrict a, const double *restrict b,
-                                             double *restrict c, ptrdiff_t ldc, int load)
-{
-    avx512_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
-}
-
-LRP_TARGET_AVX512 static void max_f64_avx512(ptrdiff_t kc, const double *restrict a, const double *restrict b,
-                                             double *restrict c, ptrdiff_t ldc, int load)
-{
-    avx512_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
-}
-LRP_TARGET_AVX512 static void max_plus_f64_avx512(ptrdiff_t kc, const double *restrict a,
-                                                  const double *restrict b, double *restrict c,
-                                                  ptrdiff_t ldc, int load)
-{
-    avx512_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
-}
-
-LRP_TARGET_AVX512 static void rows_f64_avx512(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
-                                              const double *restrict b, double *restrict c, ptrdiff_t ldc,
-                                              int load)
-{
-    avx512_tile_f64(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
-}
-
-LRP_TARGET_AVX512 static void cols_f64_avx512(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
-                                              const double *restrict b, double *restrict c, ptrdiff_t ldc,
-                                              int load)
-{
-    avx512_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
-}
+X86_KERNELS(LRP_TARGET_AVX512, double, avx512_tile_f64, 2, f64_avx512)
+X86_KERNELS(LRP_TARGET_AVX512, double, avx512_tile_f64, 1, f64_avx512_edge)
 
 /* Min-max's kernel over rows [r0, r0 + 8) (all of them): two vectors per
  * row; side is read from L1 at each step, so that the 16 accumulators and
@@ -480,11 +470,15 @@ LRP_TARGET_AVX512 static void max_min_f64_avx512(ptrdiff_t kc, const double *res
         avx512_max_min_rows_f64(kc, a, b, bound, side, c, ldc, load, r0);
 }
 
-static const lrp_micro_f64 avx512_f64 = {8, 16, sum_f64_avx512, max_f64_avx512, max_plus_f64_avx512, rows_f64_avx512, cols_f64_avx512, max_min_f64_avx512};
+static const lrp_micro_f64 avx512_f64 = {
+    8, 16, sum_f64_avx512, max_f64_avx512, max_plus_f64_avx512, rows_f64_avx512, cols_f64_avx512, max_min_f64_avx512,
+    {8, sum_f64_avx512_edge, max_f64_avx512_edge, max_plus_f64_avx512_edge, rows_f64_avx512_edge,
+     cols_f64_avx512_edge}};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                                     int load, a_layout layout, combine_op combine)
+                                                     int load, a_layout layout, combine_op combine,
+                                                     int vectors)
 {
     enum { MR = 6, LANES = 8 };
     __m256 left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
@@ -492,7 +486,8 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++) {
             left[r] = _mm256_loadu_ps(c + r * ldc);
-            right[r] = _mm256_loadu_ps(c + r * ldc + LANES);
+            if (vectors == 2)
+                right[r] = _mm256_loadu_ps(c + r * ldc + LANES);
         }
     } else {
         LRP_UNROLL_ROWS
@@ -500,19 +495,23 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *
             left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm256_set1_ps(-(float)INFINITY) : _mm256_setzero_ps();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
-        const __m256 b_left = _mm256_load_ps(b), b_right = _mm256_load_ps(b + LANES);
+        const __m256 b_left = _mm256_load_ps(b);
+        const __m256 b_right = vectors == 2 ? _mm256_load_ps(b + LANES) : b_left;
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++) {
             const __m256 ar = _mm256_set1_ps(a[a_index(layout, p, r, MR, lda)]);
             if (combine == COMBINE_SUM) {
                 left[r] = _mm256_fmadd_ps(ar, b_left, left[r]);
-                right[r] = _mm256_fmadd_ps(ar, b_right, right[r]);
+                if (vectors == 2)
+                    right[r] = _mm256_fmadd_ps(ar, b_right, right[r]);
             } else if (combine == COMBINE_MAX) {
                 left[r] = _mm256_max_ps(left[r], _mm256_mul_ps(ar, b_left));
-                right[r] = _mm256_max_ps(right[r], _mm256_mul_ps(ar, b_right));
+                if (vectors == 2)
+                    right[r] = _mm256_max_ps(right[r], _mm256_mul_ps(ar, b_right));
             } else {
                 left[r] = _mm256_max_ps(left[r], _mm256_add_ps(ar, b_left));
-                right[r] = _mm256_max_ps(right[r], _mm256_add_ps(ar, b_right));
+                if (vectors == 2)
+                    right[r] = _mm256_max_ps(right[r], _mm256_add_ps(ar, b_right));
             }
         }
         b += 2 * LANES;
@@ -520,41 +519,13 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *
     LRP_UNROLL_ROWS
     for (int r = 0; r < MR; r++) {
         _mm256_storeu_ps(c + r * ldc, left[r]);
-        _mm256_storeu_ps(c + r * ldc + LANES, right[r]);
+        if (vectors == 2)
+            _mm256_storeu_ps(c + r * ldc + LANES, right[r]);
     }
 }
 
-LRP_TARGET_AVX2 static void sum_f32_avx2(ptrdiff_t kc, const float *restrict a, const float *restrict b,
-                                         float *restrict c, ptrdiff_t ldc, int load)
-{
-    avx2_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
-}
-
-LRP_TARGET_AVX2 static void max_f32_avx2(ptrdiff_t kc, const float *restrict a, const float *restrict b,
-                                         float *restrict c, ptrdiff_t ldc, int load)
-{
-    avx2_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
-}
-LRP_TARGET_AVX2 static void max_plus_f32_avx2(ptrdiff_t kc, const float *restrict a,
-                                              const float *restrict b, float *restrict c,
-                                              ptrdiff_t ldc, int load)
-{
-    avx2_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
-}
-
-LRP_TARGET_AVX2 static void rows_f32_avx2(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
-                                          const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                          int load)
-{
-    avx2_tile_f32(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
-}
-
-LRP_TARGET_AVX2 static void cols_f32_avx2(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
-                                          const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                          int load)
-{
-    avx2_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
-}
+X86_KERNELS(LRP_TARGET_AVX2, float, avx2_tile_f32, 2, f32_avx2)
+X86_KERNELS(LRP_TARGET_AVX2, float, avx2_tile_f32, 1, f32_avx2_edge)
 
 /* Min-max's kernel over rows [r0, r0 + 3): the tile's 6 rows in two
  * passes, so that 6 accumulators and the step's four B vectors stay in the
@@ -603,11 +574,15 @@ LRP_TARGET_AVX2 static void max_min_f32_avx2(ptrdiff_t kc, const float *restrict
         avx2_max_min_rows_f32(kc, a, b, bound, side, c, ldc, load, r0);
 }
 
-static const lrp_micro_f32 avx2_f32 = {6, 16, sum_f32_avx2, max_f32_avx2, max_plus_f32_avx2, rows_f32_avx2, cols_f32_avx2, max_min_f32_avx2};
+static const lrp_micro_f32 avx2_f32 = {
+    6, 16, sum_f32_avx2, max_f32_avx2, max_plus_f32_avx2, rows_f32_avx2, cols_f32_avx2, max_min_f32_avx2,
+    {8, sum_f32_avx2_edge, max_f32_avx2_edge, max_plus_f32_avx2_edge, rows_f32_avx2_edge,
+     cols_f32_avx2_edge}};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                      const double *restrict b, double *restrict c, ptrdiff_t ldc,
-                                                     int load, a_layout layout, combine_op combine)
+                                                     int load, a_layout layout, combine_op combine,
+                                                     int vectors)
 {
     enum { MR = 6, LANES = 4 };
     __m256d left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
@@ -615,7 +590,8 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double 
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++) {
             left[r] = _mm256_loadu_pd(c + r * ldc);
-            right[r] = _mm256_loadu_pd(c + r * ldc + LANES);
+            if (vectors == 2)
+                right[r] = _mm256_loadu_pd(c + r * ldc + LANES);
         }
     } else {
         LRP_UNROLL_ROWS
@@ -623,19 +599,23 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double 
             left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm256_set1_pd(-(double)INFINITY) : _mm256_setzero_pd();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
-        const __m256d b_left = _mm256_load_pd(b), b_right = _mm256_load_pd(b + LANES);
+        const __m256d b_left = _mm256_load_pd(b);
+        const __m256d b_right = vectors == 2 ? _mm256_load_pd(b + LANES) : b_left;
         LRP_UNROLL_ROWS
         for (int r = 0; r < MR; r++) {
             const __m256d ar = _mm256_set1_pd(a[a_index(layout, p, r, MR, lda)]);
             if (combine == COMBINE_SUM) {
                 left[r] = _mm256_fmadd_pd(ar, b_left, left[r]);
-                right[r] = _mm256_fmadd_pd(ar, b_right, right[r]);
+                if (vectors == 2)
+                    right[r] = _mm256_fmadd_pd(ar, b_right, right[r]);
             } else if (combine == COMBINE_MAX) {
                 left[r] = _mm256_max_pd(left[r], _mm256_mul_pd(ar, b_left));
-                right[r] = _mm256_max_pd(right[r], _mm256_mul_pd(ar, b_right));
+                if (vectors == 2)
+                    right[r] = _mm256_max_pd(right[r], _mm256_mul_pd(ar, b_right));
             } else {
                 left[r] = _mm256_max_pd(left[r], _mm256_add_pd(ar, b_left));
-                right[r] = _mm256_max_pd(right[r], _mm256_add_pd(ar, b_right));
+                if (vectors == 2)
+                    right[r] = _mm256_max_pd(right[r], _mm256_add_pd(ar, b_right));
             }
         }
         b += 2 * LANES;
@@ -643,41 +623,13 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double 
     LRP_UNROLL_ROWS
     for (int r = 0; r < MR; r++) {
         _mm256_storeu_pd(c + r * ldc, left[r]);
-        _mm256_storeu_pd(c + r * ldc + LANES, right[r]);
+        if (vectors == 2)
+            _mm256_storeu_pd(c + r * ldc + LANES, right[r]);
     }
 }
 
-LRP_TARGET_AVX2 static void sum_f64_avx2(ptrdiff_t kc, const double *restrict a, const double *restrict b,
-                                         double *restrict c, ptrdiff_t ldc, int load)
-{
-    avx2_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
-}
-
-LRP_TARGET_AVX2 static void max_f64_avx2(ptrdiff_t kc, const double *restrict a, const double *restrict b,
-                                         double *restrict c, ptrdiff_t ldc, int load)
-{
-    avx2_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
-}
-LRP_TARGET_AVX2 static void max_plus_f64_avx2(ptrdiff_t kc, const double *restrict a,
-                                              const double *restrict b, double *restrict c,
-                                              ptrdiff_t ldc, int load)
-{
-    avx2_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
-}
-
-LRP_TARGET_AVX2 static void rows_f64_avx2(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
-                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
-                                          int load)
-{
-    avx2_tile_f64(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
-}
-
-LRP_TARGET_AVX2 static void cols_f64_avx2(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
-                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
-                                          int load)
-{
-    avx2_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
-}
+X86_KERNELS(LRP_TARGET_AVX2, double, avx2_tile_f64, 2, f64_avx2)
+X86_KERNELS(LRP_TARGET_AVX2, double, avx2_tile_f64, 1, f64_avx2_edge)
 
 /* Min-max's kernel over rows [r0, r0 + 3): the tile's 6 rows in two
  * passes, so that 6 accumulators and the step's four B vectors stay in the
@@ -726,7 +678,13 @@ LRP_TARGET_AVX2 static void max_min_f64_avx2(ptrdiff_t kc, const double *restric
         avx2_max_min_rows_f64(kc, a, b, bound, side, c, ldc, load, r0);
 }
 
-static const lrp_micro_f64 avx2_f64 = {6, 8, sum_f64_avx2, max_f64_avx2, max_plus_f64_avx2, rows_f64_avx2, cols_f64_avx2, max_min_f64_avx2};
+static const lrp_micro_f64 avx2_f64 = {
+    6, 8, sum_f64_avx2, max_f64_avx2, max_plus_f64_avx2, rows_f64_avx2, cols_f64_avx2, max_min_f64_avx2,
+    {4, sum_f64_avx2_edge, max_f64_avx2_edge, max_plus_f64_avx2_edge, rows_f64_avx2_edge,
+     cols_f64_avx2_edge}};
+#undef X86_KERNELS
+#undef X86_UNPACKED_KERNEL
+#undef X86_PACKED_KERNEL
 #endif
 
 #if LRP_ARM_DISPATCH
@@ -1007,7 +965,8 @@ static void max_min_f32_neon(ptrdiff_t kc, const float *restrict a, const float 
 static const lrp_micro_f32 neon_f32 = {NEON_MR,           NEON_VECS * 4,
                                        sum_f32_neon,      max_f32_neon,
                                        max_plus_f32_neon, rows_f32_neon,
-                                       cols_f32_neon,     max_min_f32_neon};
+                                       cols_f32_neon,     max_min_f32_neon,
+    NO_EDGE};
 
 static void sum_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
                          double *restrict c, ptrdiff_t ldc, int load)
@@ -1050,7 +1009,8 @@ static void max_min_f64_neon(ptrdiff_t kc, const double *restrict a, const doubl
 static const lrp_micro_f64 neon_f64 = {NEON_MR,           NEON_VECS * 2,
                                        sum_f64_neon,      max_f64_neon,
                                        max_plus_f64_neon, rows_f64_neon,
-                                       cols_f64_neon,     max_min_f64_neon};
+                                       cols_f64_neon,     max_min_f64_neon,
+    NO_EDGE};
 
 #undef NEON_ROW
 #undef NEON_MAX_MIN_ROW

@@ -36,6 +36,20 @@ typedef void (*lrp_micro_max_min_fn_f64)(ptrdiff_t kc, const double *restrict a,
                                          const double *restrict side, double *restrict c,
                                          ptrdiff_t ldc, int load);
 
+/* The kernels over the first nr columns of a tile only, B still packed as
+ * wide as the whole tile's: a last strip of C at most nr wide takes them
+ * and does no multiply-add for the columns past it. nr 0: none. */
+typedef struct {
+    int nr;
+    lrp_micro_fn_f32 sum, max, max_plus;
+    lrp_micro_rows_fn_f32 rows, cols;
+} lrp_micro_edge_f32;
+typedef struct { /* lrp_micro_edge_f32's fields for double */
+    int nr;
+    lrp_micro_fn_f64 sum, max, max_plus;
+    lrp_micro_rows_fn_f64 rows, cols;
+} lrp_micro_edge_f64;
+
 /* One instruction set's kernels for one type. */
 typedef struct {
     int mr, nr; /* tile rows and columns */
@@ -43,12 +57,14 @@ typedef struct {
     lrp_micro_rows_fn_f32 rows; /* sum, A unpacked with row stride lda */
     lrp_micro_rows_fn_f32 cols; /* sum, A unpacked with column stride lda */
     lrp_micro_max_min_fn_f32 max_min;
+    lrp_micro_edge_f32 edge;
 } lrp_micro_f32;
 typedef struct { /* lrp_micro_f32's fields for double */
     int mr, nr;
     lrp_micro_fn_f64 sum, max, max_plus;
     lrp_micro_rows_fn_f64 rows, cols;
     lrp_micro_max_min_fn_f64 max_min;
+    lrp_micro_edge_f64 edge;
 } lrp_micro_f64;
 
 /* The table of the instruction set in use (lrp_current_isa). */

@@ -135,22 +135,31 @@ lrp_status FN(packed_a_count)(ptrdiff_t m, ptrdiff_t k, int mr, size_t *count)
     return LRP_OK;
 }
 
-/* One micro-tile, A packed or (in_place) rows of p->a_rows; tiles cut by
- * the edge of C go through a full-size copy. */
+/* One micro-tile, A packed or (in_place) rows of p->a_rows; a tile at most
+ * the edge kernels' width goes by them, and tiles cut by the edge of C go
+ * through a copy of the kernels' width. Each element's chain is the same
+ * whichever kernel computes it. */
 static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, const T *a,
                                         int in_place, const T *b, T *c, ptrdiff_t rows,
                                         ptrdiff_t cols, int load, T *restrict tile)
 {
-    const int mr = p->micro->mr, nr = p->micro->nr;
-    FN(lrp_micro_fn) kernel = p->combine == PRODUCT_MAX        ? p->micro->max
-                              : p->combine == PRODUCT_MAX_PLUS ? p->micro->max_plus
-                                                               : p->micro->sum;
+    const FN(lrp_micro) *micro = p->micro;
+    const int mr = micro->mr, edge = cols <= micro->edge.nr;
+    const int nr = edge ? micro->edge.nr : micro->nr;
+    FN(lrp_micro_fn) kernel;
+    if (p->combine == PRODUCT_MAX)
+        kernel = edge ? micro->edge.max : micro->max;
+    else if (p->combine == PRODUCT_MAX_PLUS)
+        kernel = edge ? micro->edge.max_plus : micro->max_plus;
+    else
+        kernel = edge ? micro->edge.sum : micro->sum;
+    FN(lrp_micro_rows_fn) unpacked = p->a_cols_of ? (edge ? micro->edge.cols : micro->cols)
+                                     : in_place   ? (edge ? micro->edge.rows : micro->rows)
+                                                  : NULL;
     const T identity = p->combine == PRODUCT_MAX_PLUS ? -(T)INFINITY : (T)0;
     if (rows == mr && cols == nr) {
-        if (p->a_cols_of)
-            p->micro->cols(kc, a, p->lda, b, c, p->ldc, load);
-        else if (in_place)
-            p->micro->rows(kc, a, p->lda, b, c, p->ldc, load);
+        if (unpacked)
+            unpacked(kc, a, p->lda, b, c, p->ldc, load);
         else
             kernel(kc, a, b, c, p->ldc, load);
         return;
@@ -158,10 +167,8 @@ static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, cons
     for (ptrdiff_t r = 0; r < mr; r++)
         for (ptrdiff_t j = 0; j < nr; j++)
             tile[r * nr + j] = load && r < rows && j < cols ? c[r * p->ldc + j] : identity;
-    if (p->a_cols_of)
-        p->micro->cols(kc, a, p->lda, b, tile, nr, 1);
-    else if (in_place) /* rows == mr: partial rows come packed */
-        p->micro->rows(kc, a, p->lda, b, tile, nr, 1);
+    if (unpacked) /* in place: rows == mr, as partial rows come packed */
+        unpacked(kc, a, p->lda, b, tile, nr, 1);
     else
         kernel(kc, a, b, tile, nr, 1);
     for (ptrdiff_t r = 0; r < rows; r++)

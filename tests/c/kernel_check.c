@@ -307,8 +307,10 @@ static void digest_record(const char *path, const char *what, uint64_t d)
 }
 
 /* Every entry of the micro-kernel table of the instruction set in use
- * (sum, max, max_plus, rows, cols, max_min) on one tile, from its current
- * values and from the identity, against the same arithmetic written out
+ * (sum, max, max_plus, rows, cols, max_min) and of its edge kernels (the
+ * first five over the edge's first columns; none on some sets) on one
+ * tile, from its current values and from the identity, against the same
+ * arithmetic written out
  * per element, bit for bit: the sum fused (one rounding, C's fma) where
  * the set fuses, else rounded twice; max as AVX2's max (acc > x ? acc : x)
  * where it fuses, the portable path's (x > acc ? x : acc) otherwise, which
@@ -343,9 +345,15 @@ static const char *const micro_names[] = {"sum", "max", "max_plus", "rows", "col
             bound[i] = (T)fabs(values[a_count + (size_t)(2 * mr * ldc) + (size_t)i % (size_t)(mr * ldc)]); \
         }                                                                                      \
         const T *a_rows = a, *a_cols = a + mr * lda_rows, *a_packed = a_cols + kc * lda_cols;  \
-        for (int kind = MICRO_SUM; kind <= MICRO_MAX_MIN; kind++) {                            \
+        for (int edge = 0; edge < 2; edge++)                                                   \
+        for (int kind = MICRO_SUM; kind <= (edge ? MICRO_COLS : MICRO_MAX_MIN); kind++) {      \
+            /* the edge kernels write the first edge.nr columns only */                        \
+            const ptrdiff_t width = edge ? micro->edge.nr : nr;                                \
+            if (width == 0)                                                                    \
+                break;                                                                         \
+            memcpy(want, start, (size_t)(mr * ldc) * sizeof(T));                               \
             for (ptrdiff_t r = 0; r < mr; r++)                                                 \
-                for (ptrdiff_t j = 0; j < nr; j++) {                                           \
+                for (ptrdiff_t j = 0; j < width; j++) {                                        \
                     T acc = load ? start[r * ldc + j]                                          \
                             : kind == MICRO_MAX_PLUS ? -(T)INFINITY : (T)0;                    \
                     for (ptrdiff_t p = 0; p < kc; p++) {                                       \
@@ -368,20 +376,27 @@ static const char *const micro_names[] = {"sum", "max", "max_plus", "rows", "col
                     }                                                                          \
                     want[r * ldc + j] = acc;                                                   \
                 }                                                                              \
-            memcpy(c, start, (size_t)(mr * ldc) * sizeof(T));                                 \
-            switch (kind) {                                                                    \
-            case MICRO_SUM: micro->sum(kc, a_packed, b, c, ldc, load); break;                  \
-            case MICRO_MAX: micro->max(kc, a_packed, b, c, ldc, load); break;                  \
-            case MICRO_MAX_PLUS: micro->max_plus(kc, a_packed, b, c, ldc, load); break;        \
-            case MICRO_ROWS: micro->rows(kc, a_rows, lda_rows, b, c, ldc, load); break;        \
-            case MICRO_COLS: micro->cols(kc, a_cols, lda_cols, b, c, ldc, load); break;        \
-            default: micro->max_min(kc, a_packed, b, bound, side, c, ldc, load); break;        \
+            memcpy(c, start, (size_t)(mr * ldc) * sizeof(T));                                  \
+            const lrp_micro_##SUF *m = micro;                                                  \
+            switch (kind + 10 * edge) {                                                        \
+            case MICRO_SUM: m->sum(kc, a_packed, b, c, ldc, load); break;                      \
+            case MICRO_MAX: m->max(kc, a_packed, b, c, ldc, load); break;                      \
+            case MICRO_MAX_PLUS: m->max_plus(kc, a_packed, b, c, ldc, load); break;            \
+            case MICRO_ROWS: m->rows(kc, a_rows, lda_rows, b, c, ldc, load); break;            \
+            case MICRO_COLS: m->cols(kc, a_cols, lda_cols, b, c, ldc, load); break;            \
+            case MICRO_MAX_MIN: m->max_min(kc, a_packed, b, bound, side, c, ldc, load); break; \
+            case 10 + MICRO_SUM: m->edge.sum(kc, a_packed, b, c, ldc, load); break;            \
+            case 10 + MICRO_MAX: m->edge.max(kc, a_packed, b, c, ldc, load); break;            \
+            case 10 + MICRO_MAX_PLUS: m->edge.max_plus(kc, a_packed, b, c, ldc, load); break;  \
+            case 10 + MICRO_ROWS: m->edge.rows(kc, a_rows, lda_rows, b, c, ldc, load); break;  \
+            default: m->edge.cols(kc, a_cols, lda_cols, b, c, ldc, load); break;               \
             }                                                                                  \
+            /* whole rows of ldc: columns past the kernel's keep their values */               \
             for (ptrdiff_t r = 0; r < mr; r++)                                                 \
-                if (memcmp(c + r * ldc, want + r * ldc, (size_t)nr * sizeof(T)) != 0) {       \
+                if (memcmp(c + r * ldc, want + r * ldc, (size_t)ldc * sizeof(T)) != 0) {       \
                     char what[160];                                                            \
-                    snprintf(what, sizeof what, "%s micro %s_%s kc %td load %d", isa,          \
-                             micro_names[kind], #SUF, kc, load);                               \
+                    snprintf(what, sizeof what, "%s micro %s%s_%s kc %td load %d", isa,        \
+                             edge ? "edge " : "", micro_names[kind], #SUF, kc, load);          \
                     fail(what, "differs from its arithmetic written out");                     \
                     break;                                                                     \
                 }                                                                              \
@@ -562,8 +577,8 @@ int main(int argc, char **argv)
             for (int r = 0; r < 2; r++, runs++)
                 layer_case(&cases[c].l, r ? &gamma : &zero, f64, 1000 * (uint64_t)c + 1,
                            cases[c].zeros, cases[c].winograd);
-    printf("kernel_check: %d micro-kernel tables' checks (6 kernels each), %d cases (%d layers, "
-           "float and double, 2 rules) on", micro_runs, runs, count);
+    printf("kernel_check: %d micro-kernel tables' checks (6 kernels and any 5 edge kernels "
+           "each), %d cases (%d layers, float and double, 2 rules) on", micro_runs, runs, count);
     for (int s = 0; s < sets; s++)
         printf(" %s", isa_name(isas[s]));
     printf("%s, %d failure(s)\n",
