@@ -73,6 +73,58 @@ def test_kept_weights_give_the_bits_of_weights_prepared_per_call(isa, dtype, res
         assert layer.weight_cache_size()[0] == {"winograd": 8, "direct": 5, "strided": 3}[name]
 
 
+def _dense_case(dtype):
+    """A Linear layer whose products take two inner chunks both ways (300
+    inputs, 290 outputs, past the 256 of a 32 KiB L1d) and end in a partial
+    strip both ways (the edge kernels), over a batch past the weights-first
+    forward's 64 samples, every input nonzero (no sparse pass)."""
+    rng = np.random.default_rng(8)
+    layer = layers.Linear(rng.normal(size=(290, 300)).astype(dtype) * 0.05,
+                          rng.normal(size=290).astype(dtype) * 0.1)
+    return layer, rng.uniform(0.1, 1.0, size=(67, 300)).astype(dtype)
+
+
+def _dense_passes(layer, a, rule, cache):
+    """forward, absmax, real and Viterbi relevance of a Linear layer, all
+    with `cache`, and the tiers they took."""
+    kernel_rule = rule.kernel_rule
+    with sl.trace_tiers() as trace:
+        z = _core.dense_forward(a, layer.weight, layer.bias, kernel_rule, cache=cache)
+        m = _core.dense_absmax(a, layer.weight, layer.bias, kernel_rule, cache=cache)
+        r = np.random.default_rng(9).normal(size=z.shape).astype(a.dtype)
+        zs = rules.Epsilon(1e-3).stabilise(z)
+        real = _core.dense_relevance(_core.SEMIRING_REAL, a, layer.weight, zs, r, kernel_rule,
+                                     cache=cache)
+        viterbi = _core.dense_relevance(_core.SEMIRING_VITERBI, a, layer.weight, m, np.abs(r),
+                                        kernel_rule, cache=cache)
+    passes = {"forward": z, "absmax": m, "real": real, "viterbi": viterbi}
+    return passes, [tier for _, _, tier in trace.records]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kept_dense_weights_give_the_bits_of_weights_packed_per_call(isa, dtype,
+                                                                     restore_kernels):
+    _core.set_isa(isa)
+    layer, a = _dense_case(dtype)
+    cache = layer._weight_cache()
+    for count, rule in enumerate(RULES, start=1):
+        fresh, tiers = _dense_passes(layer, a, rule, None)
+        assert tiers == ["dense.forward.packed_product", "dense.absmax.packed_product",
+                         "dense.real.packed_product", "dense.viterbi.packed_product"]
+        first, _ = _dense_passes(layer, a, rule, cache)
+        again, _ = _dense_passes(layer, a, rule, cache)
+        # per rule: rho(W)^T packed for the forward, |rho(W)|^T for absmax,
+        # rho(W) and |rho(W)| for the transposed passes; the second round
+        # builds nothing
+        assert layer.weight_cache_size()[0] == 4 * count
+        for pass_name, want in fresh.items():
+            np.testing.assert_array_equal(first[pass_name], want,
+                                          err_msg=f"{rule} {pass_name}")
+            np.testing.assert_array_equal(again[pass_name], want,
+                                          err_msg=f"{rule} {pass_name} again")
+
+
 def test_entries_are_kept_per_instruction_set(restore_kernels):
     layer, a = _conv_cases(np.float32)["winograd"]
     rule = rules.Gamma(0.25)

@@ -21,6 +21,11 @@
  * neither rho nor |.|; past it the batch is A and the weights are packed as
  * B. */
 enum { DENSE_WEIGHTS_FIRST_SAMPLES = 64 };
+/* Up to this many weights (16 MiB in float32) a layer's cache keeps the
+ * products' B packed whole, which a call would otherwise pack anew; past it
+ * the copy costs more memory than the packing costs time beside the
+ * product. */
+enum { DENSE_CACHED_B_WEIGHTS = 4194304 };
 #endif
 
 #ifndef LRP_INSTANCE_DENSE_PRODUCTS /* once per instance */
@@ -36,6 +41,7 @@ enum { DENSE_WEIGHTS_FIRST_SAMPLES = 64 };
 #include "runtime/memory.h"
 #include "runtime/parallel.h"
 #include "runtime/trace.h"
+#include "runtime/weight_cache.h"
 
 typedef struct {
     const T *w;
@@ -49,6 +55,7 @@ typedef struct {
      * the weights-first forward's B (a^T) */
     const T *scale;
     const T *cap;   /* Viterbi: R_in's bound per sample (FN(viterbi_scale)) */
+    const T *whole_b; /* B packed whole (FN(dense_b_of)), or NULL */
 } FN(dense_product);
 
 static const T *FN(dense_a_of)(const FN(product) *p, ptrdiff_t q)
@@ -61,6 +68,12 @@ static T *FN(dense_c_of)(const FN(product) *p, ptrdiff_t q)
 {
     (void)q;
     return ((const FN(dense_product) *)p->layer)->out;
+}
+
+static const T *FN(dense_b_of)(const FN(product) *p, ptrdiff_t q)
+{
+    (void)q;
+    return ((const FN(dense_product) *)p->layer)->whole_b;
 }
 
 static LRP_INLINE T FN(dense_weight)(int kind, T gamma, int absolute, T w)
@@ -217,6 +230,34 @@ static T *FN(dense_pack_a)(const T *x, ptrdiff_t rows, ptrdiff_t inner, int mr, 
     return packed;
 }
 
+static lrp_status FN(dense_b_build)(void *context, void *data)
+{
+    return FN(product_pack_b_whole)(context, data);
+}
+
+/* p's B packed whole for s's weights w: s->cache's entry where it has one,
+ * else packed into memory handed back in *own for the caller to free; NULL
+ * only when *status is not LRP_OK. The key: what p->pack_b packs (the
+ * rule, transposed, |.| for the maxima) and its layout (the instruction
+ * set's nr, p->chunk). */
+static const T *FN(dense_cached_b)(const lrp_dense_shape *s, const FN(product) *p, int kind,
+                                   T gamma, int transposed, int max, const T *w, void **own,
+                                   lrp_status *status)
+{
+    const ptrdiff_t nr = p->micro->nr;
+    size_t count;
+    *own = NULL;
+    *status = LRP_ERR_NOMEM;
+    if (lrp_checked_count(0, (p->n + nr - 1) / nr * nr, (size_t)p->k, &count) != LRP_OK)
+        return NULL;
+    const lrp_cache_key key = {.form = LRP_FORM_DENSE_PACKED_B, .elem_size = (int)sizeof(T),
+                               .isa = (int)lrp_current_isa(), .kind = kind,
+                               .gamma = (double)gamma, .flipped = transposed, .absolute = max,
+                               .rows = s->out, .cols = s->in, .groups = 1, .taps = 1,
+                               .chunk = p->chunk, .count = count};
+    return lrp_weights_prepared(s->cache, w, &key, FN(dense_b_build), (void *)p, own, status);
+}
+
 /* out (N, cols) = x (N, inner) times B, as the pass `transposed` says;
  * max selects the max product with absolute values throughout. Sums read x
  * in place; maxima pack |x|. */
@@ -231,14 +272,22 @@ static lrp_status FN(dense_product_run)(const lrp_dense_shape *s, int kind, T ga
     if (max && !(packed = FN(dense_pack_a)(x, s->n, inner, micro->mr, LRP_RULE_ZERO, 0, 1,
                                            s->interrupt, &status)))
         return status;
-    FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, out, bias, scale, cap};
+    FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, out, bias, scale, cap, NULL};
     FN(product) p = {.problems = 1, .m = s->n, .n = cols, .k = inner,
                      .combine = max ? PRODUCT_MAX : PRODUCT_SUM,
                      .a_of = FN(dense_a_of), .a_rows = max ? NULL : x, .lda = inner,
                      .pack_b = transposed ? FN(dense_pack_b_backward) : FN(dense_pack_b_forward),
                      .c_of = FN(dense_c_of), .ldc = cols, .finish = FN(dense_finish),
-                     .layer = &dp, .interrupt = s->interrupt, .micro = micro};
-    status = FN(product_run)(&p);
+                     .layer = &dp, .interrupt = s->interrupt, .micro = micro,
+                     .chunk = FN(product_chunk)()};
+    void *own = NULL;
+    if (s->cache && (double)s->in * (double)s->out <= DENSE_CACHED_B_WEIGHTS) {
+        dp.whole_b = FN(dense_cached_b)(s, &p, kind, gamma, transposed, max, w, &own, &status);
+        p.b_of = dp.whole_b ? FN(dense_b_of) : NULL;
+    }
+    if (status == LRP_OK)
+        status = FN(product_run)(&p);
+    free(own);
     free(packed);
     return status;
 }
@@ -307,7 +356,7 @@ static lrp_status FN(dense_weights_first)(const lrp_dense_shape *s, int kind, T 
         free(packed);
         return LRP_ERR_NOMEM;
     }
-    FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, zt, NULL, a, NULL};
+    FN(dense_product) dp = {w, s->in, kind, max, gamma, packed, zt, NULL, a, NULL, NULL};
     FN(product) p = {.problems = 1, .m = s->out, .n = s->n, .k = s->in,
                      .combine = max ? PRODUCT_MAX : PRODUCT_SUM,
                      .a_of = FN(dense_a_of), .a_rows = in_place ? w : NULL, .lda = s->in,

@@ -122,6 +122,12 @@ static inline lrp_product_split lrp_product_split_of(ptrdiff_t problems, ptrdiff
 LRP_HIDDEN lrp_status product_run_f32(product_f32 *p);
 LRP_HIDDEN lrp_status product_run_f64(product_f64 *p);
 
+/* Problem 0's B packed whole (whole_b_at's layout) into dst, strip by
+ * strip through p->pack_b over the threads; p->micro and p->chunk must be
+ * set. dst holds ceil(n / nr) * nr * k values. */
+LRP_HIDDEN lrp_status product_pack_b_whole_f32(const product_f32 *p, float *dst);
+LRP_HIDDEN lrp_status product_pack_b_whole_f64(const product_f64 *p, double *dst);
+
 /* dst: ceil(m / mr) panels of k steps of mr values of src (m x k, row
  * stride lda), each value v stored as rho(v), or |rho(v)| when absolute;
  * rows past m are 0. */

@@ -244,11 +244,17 @@ done:
     return status;
 }
 
-/* Packs problem 0's B whole (FN(product).shared_b), strip by strip. */
-static lrp_status FN(shared_b_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
-                                    lrp_team *team)
+/* Where FN(product_pack_b_whole) packs: dst, for p. */
+typedef struct {
+    const FN(product) *p;
+    T *dst;
+} FN(whole_b_job);
+
+static lrp_status FN(whole_b_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                                   lrp_team *team)
 {
-    const FN(product) *p = context;
+    const FN(whole_b_job) *job = context;
+    const FN(product) *p = job->p;
     const int nr = p->micro->nr;
     for (ptrdiff_t strip = begin; strip < end; strip++) {
         if (lrp_team_stop(team, worker))
@@ -256,10 +262,19 @@ static lrp_status FN(shared_b_task)(void *context, ptrdiff_t begin, ptrdiff_t en
         for (ptrdiff_t pc = 0; pc < p->k; pc += p->chunk) {
             const ptrdiff_t kc = p->k - pc < p->chunk ? p->k - pc : p->chunk;
             p->pack_b(p, 0, pc, kc, strip * nr, nr,
-                      p->shared_b + FN(whole_b_at)(p->n, p->k, nr, p->chunk, pc, strip * nr));
+                      job->dst + FN(whole_b_at)(p->n, p->k, nr, p->chunk, pc, strip * nr));
         }
     }
     return LRP_OK;
+}
+
+lrp_status FN(product_pack_b_whole)(const FN(product) *p, T *dst)
+{
+    const ptrdiff_t strips = (p->n + p->micro->nr - 1) / p->micro->nr;
+    const double values = (double)strips * p->micro->nr * (double)p->k;
+    FN(whole_b_job) job = {p, dst};
+    return lrp_parallel_for_upto(strips, (ptrdiff_t)(values / LRP_MIN_PACK_PER_THREAD),
+                                 FN(whole_b_task), &job, p->interrupt);
 }
 
 lrp_status FN(product_run)(FN(product) *p)
@@ -292,8 +307,7 @@ lrp_status FN(product_run)(FN(product) *p)
         p->shared_b = lrp_scratch_alloc((size_t)strips * (size_t)nr * (size_t)p->k, sizeof(T));
         if (!p->shared_b)
             return LRP_ERR_NOMEM;
-        lrp_status status = lrp_parallel_for_upto(strips, team, FN(shared_b_task), p,
-                                                  p->interrupt);
+        lrp_status status = FN(product_pack_b_whole)(p, p->shared_b);
         if (status != LRP_OK) {
             lrp_scratch_free(p->shared_b);
             return status;

@@ -26,6 +26,7 @@ typedef struct {
 #define LRP_FORM_LARGEST_MAGNITUDE 6 /* composed_products.h: the largest |rho(w)| */
 #define LRP_FORM_SPARSE_TRANSPOSED 7 /* dense_sparse.h: rho(W)^T of the sparse passes */
 #define LRP_FORM_SPARSE_MAX 8 /* conv_sparse_max.h: |rho(W)| by blocks of lanes and chunks */
+#define LRP_FORM_DENSE_PACKED_B 9 /* dense_products.h: rho(W) or rho(W)^T as the products' B */
 typedef lrp_status (*lrp_cache_build)(void *context, void *data);
 /* The prepared weights for key: the cache's entry, else built by
  * build(context, data) into fresh memory, which the cache keeps when it has
