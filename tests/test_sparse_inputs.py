@@ -43,8 +43,9 @@ def _passes(layer, a, rule, r):
 # (samples, inputs, outputs): at least 256 (the real pass's smallest
 # batch), partial groups of 4 and bands of 32, inputs past a vector and not
 # a multiple of one, outputs past one block of chains (80 floats, 40
-# doubles) and not a multiple of 16
-SHAPES = [(261, 29, 83), (270, 200, 300), (258, 17, 5)]
+# doubles) and not a multiple of 16, the last block 1, 2, 3 or 4 vectors
+# wide (floats: 83, 110, 126, 300; doubles: 83, 126, 300, 110)
+SHAPES = [(261, 29, 83), (270, 200, 300), (258, 17, 5), (259, 45, 110), (263, 40, 126)]
 
 
 @pytest.mark.parametrize("rule", list(RULES))

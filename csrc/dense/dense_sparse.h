@@ -264,7 +264,9 @@ static LRP_INLINE void FN(sparse_sums)(const T *restrict xs, const T *const *row
 
 #if LRP_X86_DISPATCH
 /* The three loops above in AVX-512, the same arithmetic in the same order
- * (never inlined, so the other clones need not be compiled for it). */
+ * (never inlined, so the other clones need not be compiled for it). The
+ * union compresses in registers and stores whole vectors: a compress
+ * straight to memory is microcoded on AMD's Zen 4. */
 LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_union_avx512)(
     FN(sparse_group) *group, int32_t in)
 {
@@ -281,11 +283,13 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_union_avx512)(
                     _mm512_setzero_ps(), _CMP_NEQ_UQ);
             if (group->size == SPARSE_GROUP)
                 for (int g = 0; g < SPARSE_GROUP; g++)
-                    _mm512_mask_compressstoreu_ps(
-                        (float *)group->value[g] + count, any,
-                        _mm512_maskz_loadu_ps(valid, (const float *)group->a[g] + j));
-            _mm512_mask_compressstoreu_epi32(group->index + count, any,
-                                             _mm512_add_epi32(lanes, _mm512_set1_epi32(j)));
+                    _mm512_storeu_ps((float *)group->value[g] + count,
+                                     _mm512_maskz_compress_ps(
+                                         any, _mm512_maskz_loadu_ps(
+                                                  valid, (const float *)group->a[g] + j)));
+            _mm512_storeu_si512(group->index + count,
+                                _mm512_maskz_compress_epi32(
+                                    any, _mm512_add_epi32(lanes, _mm512_set1_epi32(j))));
             count += __builtin_popcount(any);
         }
     } else {
@@ -299,11 +303,13 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_union_avx512)(
                     _mm512_setzero_pd(), _CMP_NEQ_UQ);
             if (group->size == SPARSE_GROUP)
                 for (int g = 0; g < SPARSE_GROUP; g++)
-                    _mm512_mask_compressstoreu_pd(
-                        (double *)group->value[g] + count, any,
-                        _mm512_maskz_loadu_pd(valid, (const double *)group->a[g] + j));
-            _mm256_mask_compressstoreu_epi32(group->index + count, any,
-                                             _mm256_add_epi32(lanes, _mm256_set1_epi32(j)));
+                    _mm512_storeu_pd((double *)group->value[g] + count,
+                                     _mm512_maskz_compress_pd(
+                                         any, _mm512_maskz_loadu_pd(
+                                                  valid, (const double *)group->a[g] + j)));
+            _mm256_storeu_si256((__m256i *)(group->index + count),
+                                _mm256_maskz_compress_epi32(
+                                    any, _mm256_add_epi32(lanes, _mm256_set1_epi32(j))));
             count += __builtin_popcount(any);
         }
     }
@@ -312,47 +318,75 @@ LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_union_avx512)(
 
 #define SPARSE_VECTORS (SPARSE_COLS / (ptrdiff_t)(64 / sizeof(T)))
 
-LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_chains_avx512)(
-    const FN(sparse_group) *group, const T *wt, ptrdiff_t ld, T (*chain)[SPARSE_COLS])
+/* The chains of the first `vectors` vectors of a block (a literal after
+ * inlining, so that the chains stay in registers). */
+LRP_TARGET_AVX512 static LRP_INLINE void FN(sparse_chains_avx512_body)(
+    const FN(sparse_group) *group, const T *wt, ptrdiff_t ld, T (*chain)[SPARSE_COLS],
+    int vectors)
 {
     if (sizeof(T) == 4) {
         __m512 c[SPARSE_GROUP][SPARSE_VECTORS];
         for (int g = 0; g < SPARSE_GROUP; g++)
-            for (int v = 0; v < SPARSE_VECTORS; v++)
+            for (int v = 0; v < vectors; v++)
                 c[g][v] = _mm512_setzero_ps();
         for (int32_t t = 0; t < group->count; t++) {
             const float *w = (const float *)(wt + group->index[t] * ld);
             __m512 row[SPARSE_VECTORS];
-            for (int v = 0; v < SPARSE_VECTORS; v++)
+            for (int v = 0; v < vectors; v++)
                 row[v] = _mm512_loadu_ps(w + 16 * v);
             for (int g = 0; g < SPARSE_GROUP; g++) {
                 const __m512 x = _mm512_set1_ps((float)group->value[g][t]);
-                for (int v = 0; v < SPARSE_VECTORS; v++)
+                for (int v = 0; v < vectors; v++)
                     c[g][v] = _mm512_fmadd_ps(x, row[v], c[g][v]);
             }
         }
         for (int g = 0; g < SPARSE_GROUP; g++)
-            for (int v = 0; v < SPARSE_VECTORS; v++)
+            for (int v = 0; v < vectors; v++)
                 _mm512_storeu_ps((float *)chain[g] + 16 * v, c[g][v]);
     } else {
         __m512d c[SPARSE_GROUP][SPARSE_VECTORS];
         for (int g = 0; g < SPARSE_GROUP; g++)
-            for (int v = 0; v < SPARSE_VECTORS; v++)
+            for (int v = 0; v < vectors; v++)
                 c[g][v] = _mm512_setzero_pd();
         for (int32_t t = 0; t < group->count; t++) {
             const double *w = (const double *)(wt + group->index[t] * ld);
             __m512d row[SPARSE_VECTORS];
-            for (int v = 0; v < SPARSE_VECTORS; v++)
+            for (int v = 0; v < vectors; v++)
                 row[v] = _mm512_loadu_pd(w + 8 * v);
             for (int g = 0; g < SPARSE_GROUP; g++) {
                 const __m512d x = _mm512_set1_pd((double)group->value[g][t]);
-                for (int v = 0; v < SPARSE_VECTORS; v++)
+                for (int v = 0; v < vectors; v++)
                     c[g][v] = _mm512_fmadd_pd(x, row[v], c[g][v]);
             }
         }
         for (int g = 0; g < SPARSE_GROUP; g++)
-            for (int v = 0; v < SPARSE_VECTORS; v++)
+            for (int v = 0; v < vectors; v++)
                 _mm512_storeu_pd((double *)chain[g] + 8 * v, c[g][v]);
+    }
+}
+
+/* chain[g][c] for c < width (at most SPARSE_COLS), in whole vectors: a
+ * narrow last block computes no padding columns past its last vector */
+LRP_TARGET_AVX512 __attribute__((noinline)) static void FN(sparse_chains_avx512)(
+    const FN(sparse_group) *group, const T *wt, ptrdiff_t ld, T (*chain)[SPARSE_COLS],
+    ptrdiff_t width)
+{
+    switch ((width + (ptrdiff_t)(64 / sizeof(T)) - 1) / (ptrdiff_t)(64 / sizeof(T))) {
+    case 1:
+        FN(sparse_chains_avx512_body)(group, wt, ld, chain, 1);
+        break;
+    case 2:
+        FN(sparse_chains_avx512_body)(group, wt, ld, chain, 2);
+        break;
+    case 3:
+        FN(sparse_chains_avx512_body)(group, wt, ld, chain, 3);
+        break;
+    case 4:
+        FN(sparse_chains_avx512_body)(group, wt, ld, chain, 4);
+        break;
+    default:
+        FN(sparse_chains_avx512_body)(group, wt, ld, chain, SPARSE_VECTORS);
+        break;
     }
 }
 
@@ -449,13 +483,13 @@ static LRP_INLINE void FN(sparse_forward_group)(const FN(sparse_pass) *p,
 {
     const lrp_dense_shape *s = p->s;
     for (ptrdiff_t c0 = 0; c0 < s->out; c0 += SPARSE_COLS) {
+        const ptrdiff_t width = s->out - c0 < SPARSE_COLS ? s->out - c0 : SPARSE_COLS;
 #if LRP_X86_DISPATCH
         if (p->avx512)
-            FN(sparse_chains_avx512)(&scratch->group, p->wt + c0, p->ld, scratch->chain);
+            FN(sparse_chains_avx512)(&scratch->group, p->wt + c0, p->ld, scratch->chain, width);
         else
 #endif
             FN(sparse_chains)(&scratch->group, p->wt + c0, p->ld, scratch->chain, fused);
-        const ptrdiff_t width = s->out - c0 < SPARSE_COLS ? s->out - c0 : SPARSE_COLS;
         for (int g = 0; g < present; g++) {
             T *z = p->out + (first + g) * s->out + c0;
             for (ptrdiff_t c = 0; c < width; c++)
