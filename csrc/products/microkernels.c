@@ -267,8 +267,8 @@ static const lrp_micro_f64 portable_f64 = {PORTABLE_MR,           PORTABLE_NR_F6
  * edge kernels': the left vector only (B still packed two vectors wide). */
 LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                                          const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                                         int load, a_layout layout, combine_op combine,
-                                                         int vectors)
+                                                         int load, a_layout layout,
+                                                         combine_op combine, int vectors)
 {
     enum { MR = 8, LANES = 16 };
     __m512 left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
@@ -366,14 +366,15 @@ LRP_TARGET_AVX512 static void max_min_f32_avx512(ptrdiff_t kc, const float *rest
 }
 
 static const lrp_micro_f32 avx512_f32 = {
-    8, 32, sum_f32_avx512, max_f32_avx512, max_plus_f32_avx512, rows_f32_avx512, cols_f32_avx512, max_min_f32_avx512,
+    8, 32, sum_f32_avx512, max_f32_avx512, max_plus_f32_avx512, rows_f32_avx512,
+    cols_f32_avx512, max_min_f32_avx512,
     {16, sum_f32_avx512_edge, max_f32_avx512_edge, max_plus_f32_avx512_edge, rows_f32_avx512_edge,
      cols_f32_avx512_edge}};
 
 LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
-                                                         int load, a_layout layout, combine_op combine,
-                                                         int vectors)
+                                                         int load, a_layout layout,
+                                                         combine_op combine, int vectors)
 {
     enum { MR = 8, LANES = 8 };
     __m512d left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
@@ -471,14 +472,15 @@ LRP_TARGET_AVX512 static void max_min_f64_avx512(ptrdiff_t kc, const double *res
 }
 
 static const lrp_micro_f64 avx512_f64 = {
-    8, 16, sum_f64_avx512, max_f64_avx512, max_plus_f64_avx512, rows_f64_avx512, cols_f64_avx512, max_min_f64_avx512,
+    8, 16, sum_f64_avx512, max_f64_avx512, max_plus_f64_avx512, rows_f64_avx512,
+    cols_f64_avx512, max_min_f64_avx512,
     {8, sum_f64_avx512_edge, max_f64_avx512_edge, max_plus_f64_avx512_edge, rows_f64_avx512_edge,
      cols_f64_avx512_edge}};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                                     int load, a_layout layout, combine_op combine,
-                                                     int vectors)
+                                                     int load, a_layout layout,
+                                                     combine_op combine, int vectors)
 {
     enum { MR = 6, LANES = 8 };
     __m256 left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
@@ -575,14 +577,15 @@ LRP_TARGET_AVX2 static void max_min_f32_avx2(ptrdiff_t kc, const float *restrict
 }
 
 static const lrp_micro_f32 avx2_f32 = {
-    6, 16, sum_f32_avx2, max_f32_avx2, max_plus_f32_avx2, rows_f32_avx2, cols_f32_avx2, max_min_f32_avx2,
+    6, 16, sum_f32_avx2, max_f32_avx2, max_plus_f32_avx2, rows_f32_avx2,
+    cols_f32_avx2, max_min_f32_avx2,
     {8, sum_f32_avx2_edge, max_f32_avx2_edge, max_plus_f32_avx2_edge, rows_f32_avx2_edge,
      cols_f32_avx2_edge}};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                      const double *restrict b, double *restrict c, ptrdiff_t ldc,
-                                                     int load, a_layout layout, combine_op combine,
-                                                     int vectors)
+                                                     int load, a_layout layout,
+                                                     combine_op combine, int vectors)
 {
     enum { MR = 6, LANES = 4 };
     __m256d left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
@@ -679,7 +682,8 @@ LRP_TARGET_AVX2 static void max_min_f64_avx2(ptrdiff_t kc, const double *restric
 }
 
 static const lrp_micro_f64 avx2_f64 = {
-    6, 8, sum_f64_avx2, max_f64_avx2, max_plus_f64_avx2, rows_f64_avx2, cols_f64_avx2, max_min_f64_avx2,
+    6, 8, sum_f64_avx2, max_f64_avx2, max_plus_f64_avx2, rows_f64_avx2,
+    cols_f64_avx2, max_min_f64_avx2,
     {4, sum_f64_avx2_edge, max_f64_avx2_edge, max_plus_f64_avx2_edge, rows_f64_avx2_edge,
      cols_f64_avx2_edge}};
 #undef X86_KERNELS
@@ -1015,6 +1019,8 @@ static const lrp_micro_f64 neon_f64 = {NEON_MR,           NEON_VECS * 2,
 #undef NEON_ROW
 #undef NEON_MAX_MIN_ROW
 #endif
+
+#undef NO_EDGE
 
 const lrp_micro_f32 *lrp_micro_for_f32(void)
 {
