@@ -384,6 +384,13 @@ int lrp_num_threads(void);
  * while) before the caller gets to it, so that waking them overlaps the
  * caller's own work: a worker asleep for long can take a millisecond. */
 void lrp_wake_workers(void);
+/* How many pieces per thread a pass's work is cut into, which the threads
+ * claim in turn (default 4; 1 gives each thread one fixed share). For tests
+ * and comparisons: results do not depend on it. LRP_ERR_ARG outside 1 ..
+ * LRP_MAX_PIECES_PER_THREAD. */
+#define LRP_MAX_PIECES_PER_THREAD 1024
+lrp_status lrp_set_pieces_per_thread(int n);
+int lrp_pieces_per_thread(void);
 
 /* Instruction sets of the packed products and threshold kernels: x86-64
  * runs portable and those of AVX2 and AVX-512 its CPU has; aarch64 runs

@@ -79,15 +79,17 @@ def mnist_dir():
 
 @pytest.fixture
 def restore_kernels():
-    """Puts back the thread count, instruction set, sparse-input switch,
-    sparse max products' first-pass share, Winograd fusion mode, composed
-    fast-tier switch and cache sizes a test changes."""
+    """Puts back the thread count, pieces per thread, instruction set,
+    sparse-input switch, sparse max products' first-pass share, Winograd
+    fusion mode, composed fast-tier switch and cache sizes a test changes."""
     threads, isa, sparse = sl.get_num_threads(), _core.isa(), _core._testing.sparse_passes()
+    pieces = _core._testing.pieces_per_thread()
     lead = _core._testing.sparse_max_lead()
     fusion = _core._testing.winograd_fusion()
     fast = _core._testing.composed_fast_tiers()
     yield
     sl.set_num_threads(threads)
+    _core._testing.set_pieces_per_thread(pieces)
     _core.set_isa(isa)
     _core._testing.set_sparse_passes(sparse)
     _core._testing.set_sparse_max_lead(lead)

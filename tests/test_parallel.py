@@ -181,8 +181,11 @@ def test_thread_count_changes_no_bit(isa, restore_kernels):
     # z^B first: its Viterbi passes go pair by pair, item by item
     composite = [rules.ZBox(low=0.0, high=1.0)] + [rules.Gamma(0.1)] * 3
     outcomes = []
-    for threads in (1, 2, 3, 7):
+    # (threads, pieces per thread): 1 piece each, the default, one item a piece
+    splits = ((1, 4), (2, 1), (2, 4), (3, 1024), (7, 4))
+    for threads, pieces in splits:
         sl.set_num_threads(threads)
+        _core._testing.set_pieces_per_thread(pieces)
         passes = {}
         for name, (layer, a, _) in layers.items():
             for pass_name, result in _all_passes(layer, a, np.random.default_rng(6),
@@ -193,9 +196,47 @@ def test_thread_count_changes_no_bit(isa, restore_kernels):
         for maxpool in ("winner", "average"):
             passes.update(_pool_passes(maxpool))
         outcomes.append(passes)
-    for threads, passes in zip((2, 3, 7), outcomes[1:]):
+    for split, passes in zip(splits[1:], outcomes[1:]):
         for name, want in outcomes[0].items():
-            np.testing.assert_array_equal(passes[name], want, err_msg=f"{threads} threads {name}")
+            np.testing.assert_array_equal(passes[name], want, err_msg=f"{split} {name}")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 5])
+@pytest.mark.parametrize("pieces", [1, 2, 4, 1024])
+def test_every_item_runs_once_however_the_pieces_are_claimed(threads, pieces, restore_kernels):
+    sl.set_num_threads(threads)
+    _core._testing.set_pieces_per_thread(pieces)
+    for items in (0, 1, 2, 3, 7, 64, 1001):
+        for slow in (-1, 0, threads - 1):
+            runs, workers = _core._testing.claim_probe(items, slow, 2000)
+            assert runs == [1] * items, (items, slow)
+            assert set(workers) <= set(range(threads)), (items, slow)
+
+
+@pytest.mark.parametrize("pieces, taken_over", [(1, 0), (4, 250), (1024, 250)])
+def test_a_slow_thread_costs_only_the_pieces_it_claimed(pieces, taken_over, restore_kernels):
+    """The calling thread (worker 0) claims the first half of its share and
+    sleeps in it: the other thread runs its own share and then the rest of
+    the caller's, whole pieces only."""
+    sl.set_num_threads(2)
+    _core._testing.set_pieces_per_thread(pieces)
+    runs, workers = _core._testing.claim_probe(1000, 0, 300_000)
+    assert runs == [1] * 1000
+    workers = np.array(workers)
+    assert (workers[500:] == 1).all()
+    assert (workers[:500 - taken_over] == 0).all()
+    assert (workers[500 - taken_over:500] == 1).all()
+
+
+def test_pieces_per_thread_setting(restore_kernels):
+    _core._testing.set_pieces_per_thread(7)
+    assert _core._testing.pieces_per_thread() == 7
+    for bad in (0, -1, 1025):
+        with pytest.raises(ValueError, match="1 .. 1024"):
+            _core._testing.set_pieces_per_thread(bad)
+    assert _core._testing.pieces_per_thread() == 7
+    with pytest.raises(ValueError, match="claim_probe"):
+        _core._testing.claim_probe(-1, 0, 0)
 
 
 def test_thread_count_setting(restore_kernels):

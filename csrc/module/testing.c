@@ -2,8 +2,11 @@
  * benchmarks use, kept out of the namespace the package calls. Each switch
  * gives the same values either way; it chooses what a test compares. */
 #include "module/convert.h" /* first: Python.h precedes the standard headers */
+#include <stdatomic.h>
+#include <time.h>
 #include "module/module.h"
 #include "lrp.h"
+#include "runtime/parallel.h"
 
 static PyObject *py_set_poison(PyObject *module, PyObject *arg)
 {
@@ -54,6 +57,26 @@ static PyObject *py_sparse_max_lead(PyObject *module, PyObject *unused)
 {
     (void)module, (void)unused;
     return PyLong_FromLong(lrp_sparse_max_lead());
+}
+
+static PyObject *py_set_pieces_per_thread(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    const long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 1 || n > LRP_MAX_PIECES_PER_THREAD || lrp_set_pieces_per_thread((int)n) != LRP_OK) {
+        PyErr_Format(PyExc_ValueError, "pieces_per_thread takes 1 .. %d, not %ld",
+                     LRP_MAX_PIECES_PER_THREAD, n);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_pieces_per_thread(PyObject *module, PyObject *unused)
+{
+    (void)module, (void)unused;
+    return PyLong_FromLong(lrp_pieces_per_thread());
 }
 
 static PyObject *py_set_composed_fast_tiers(PyObject *module, PyObject *arg)
@@ -125,6 +148,88 @@ static PyObject *py_isas(PyObject *module, PyObject *unused)
     return names;
 }
 
+/* What claim_probe's task records: for each item, how often it ran and the
+ * worker that ran it. `slow_worker` sleeps at its first piece, and the
+ * others wait in theirs until it is asleep (for delay_us at most), so that
+ * none has taken its share before. */
+typedef struct {
+    atomic_int *runs;
+    int *worker_of;
+    int slow_worker;
+    long delay_us;
+    atomic_int slept;
+} claim_probe;
+
+static void sleep_us(long us)
+{
+    struct timespec pause = {us / 1000000, us % 1000000 * 1000};
+    while (nanosleep(&pause, &pause) != 0)
+        continue;
+}
+
+static lrp_status claim_probe_task(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
+                                   lrp_team *team)
+{
+    (void)team;
+    claim_probe *probe = context;
+    if (worker == probe->slow_worker && !atomic_exchange(&probe->slept, 1))
+        sleep_us(probe->delay_us);
+    for (long waited = 0; probe->slow_worker >= 0 && !atomic_load(&probe->slept) &&
+                          waited < probe->delay_us; waited += 100)
+        sleep_us(100);
+    for (ptrdiff_t i = begin; i < end; i++) {
+        atomic_fetch_add(&probe->runs[i], 1);
+        probe->worker_of[i] = worker;
+    }
+    return LRP_OK;
+}
+
+static PyObject *py_claim_probe(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_ssize_t items;
+    int slow_worker;
+    long delay_us;
+    if (!PyArg_ParseTuple(args, "nil", &items, &slow_worker, &delay_us))
+        return NULL;
+    if (items < 0 || items > 1000000 || delay_us < 0 || delay_us > 10000000) {
+        PyErr_SetString(PyExc_ValueError,
+                         "claim_probe takes 0 .. 1000000 items and 0 .. 10 s of delay");
+        return NULL;
+    }
+    claim_probe probe = {PyMem_Calloc((size_t)items + 1, sizeof(atomic_int)),
+                         PyMem_Calloc((size_t)items + 1, sizeof(int)), slow_worker, delay_us, 0};
+    PyObject *runs = NULL, *workers = NULL, *result = NULL;
+    if (!probe.runs || !probe.worker_of) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < items; i++)
+        atomic_init(&probe.runs[i], 0), probe.worker_of[i] = -1;
+    lrp_status status;
+    Py_BEGIN_ALLOW_THREADS
+    status = lrp_parallel_for(items, claim_probe_task, &probe, NULL);
+    Py_END_ALLOW_THREADS
+    if (status != LRP_OK) {
+        PyErr_Format(PyExc_RuntimeError, "claim_probe: status %d", (int)status);
+        goto done;
+    }
+    runs = PyList_New(items);
+    workers = PyList_New(items);
+    for (Py_ssize_t i = 0; runs && workers && i < items; i++) {
+        PyList_SET_ITEM(runs, i, PyLong_FromLong(atomic_load(&probe.runs[i])));
+        PyList_SET_ITEM(workers, i, PyLong_FromLong(probe.worker_of[i]));
+    }
+    if (runs && workers && !PyErr_Occurred())
+        result = PyTuple_Pack(2, runs, workers);
+done:
+    Py_XDECREF(runs);
+    Py_XDECREF(workers);
+    PyMem_Free(probe.runs);
+    PyMem_Free(probe.worker_of);
+    return result;
+}
+
 /* Each function's self is the _core module object (testing_namespace
  * binds it), whose state holds the poison switch. */
 static PyMethodDef testing_methods[] = {
@@ -147,6 +252,12 @@ static PyMethodDef testing_methods[] = {
      "pass over every nonzero input)."},
     {"sparse_max_lead", py_sparse_max_lead, METH_NOARGS,
      "sparse_max_lead() -> the percent set_sparse_max_lead last set (15 at import)."},
+    {"set_pieces_per_thread", py_set_pieces_per_thread, METH_O,
+     "set_pieces_per_thread(n): how many pieces per thread a pass's work is cut into,\n"
+     "claimed by the threads in turn (1 .. 1024; 1: one fixed share each; the same\n"
+     "values for any n)."},
+    {"pieces_per_thread", py_pieces_per_thread, METH_NOARGS,
+     "pieces_per_thread() -> the count set_pieces_per_thread last set (4 at import)."},
     {"set_composed_fast_tiers", py_set_composed_fast_tiers, METH_O,
      "set_composed_fast_tiers(on): whether composed semirings may take their faster\n"
      "tiers (products, counting) rather than the generic one (the same values up to\n"
@@ -163,6 +274,11 @@ static PyMethodDef testing_methods[] = {
      "winograd_fusion() -> 'never', 'auto' or 'always'."},
     {"best_isa", py_best_isa, METH_NOARGS,
      "best_isa() -> the best instruction set this CPU supports."},
+    {"claim_probe", py_claim_probe, METH_VARARGS,
+     "claim_probe(items, slow_worker, delay_us) -> (runs, workers): runs a task over\n"
+     "items on the threads, worker slow_worker sleeping delay_us at its first piece\n"
+     "and the others waiting in theirs until it sleeps; for each item, how often it\n"
+     "ran and which worker ran it last."},
     {"isas", py_isas, METH_NOARGS,
      "isas() -> the instruction sets set_isa accepts here, portable first."},
     {NULL, NULL, 0, NULL}};

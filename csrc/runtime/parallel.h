@@ -6,9 +6,10 @@
 #include "lrp.h"
 
 /* threads.c: lrp_parallel_for(items, task, context, interrupt) runs
- * task(context, begin, end, worker, team) on contiguous ranges of [0, items),
- * one per thread; tasks poll lrp_team_stop between tiles and return
- * LRP_ERR_INTERRUPTED when it says so. */
+ * task(context, begin, end, worker, team) on contiguous pieces of [0, items),
+ * each once, a thread (`worker`) possibly on several in turn; tasks poll
+ * lrp_team_stop between tiles and return LRP_ERR_INTERRUPTED when it says
+ * so. */
 typedef struct lrp_team lrp_team;
 typedef lrp_status (*lrp_task)(void *context, ptrdiff_t begin, ptrdiff_t end, int worker,
                                lrp_team *team);

@@ -1,8 +1,8 @@
 /* Work split over threads. Kept worker threads, started on first use and
- * asleep between passes, run the ranges of one caller at a time: waking a
+ * asleep between passes, run the pieces of one caller at a time: waking a
  * sleeping worker costs a few microseconds where starting a thread costs
  * tens, and a batch of small layers makes many passes. A worker that ends
- * its range watches for the next round, and a caller for its workers to
+ * its work watches for the next round, and a caller for its workers to
  * finish, a while before they sleep (SPIN_NS, CALLER_SPIN_NS): the
  * products of one pass follow each other within microseconds, and a
  * thread whose CPU went idle can take a millisecond to run again. For the
@@ -13,9 +13,15 @@
  * its pass and joined before it returns. A forked child starts with no kept
  * workers. Needs POSIX threads; on Linux, also its CPU affinity calls.
  *
- * Items are cut into contiguous ranges, one per thread. Every kernel makes
- * each output the work of exactly one item, computed the same way whoever
- * runs it, so results never depend on the thread count. */
+ * Items are cut into contiguous pieces, a share of them per thread. A
+ * thread works through its own share and then takes pieces from the end of
+ * the others': with threads of equal speed each keeps to its share (and to
+ * the data it touched in the pass's previous products), and a thread that
+ * starts late or runs slow (its CPU taken by another process for a while)
+ * costs the pass what it has claimed, not its whole share. Every kernel
+ * makes each output the work of exactly one item, computed the same way
+ * whoever runs it, so results never depend on the thread count or on who
+ * claimed what. */
 #if defined(__linux__)
 #define _GNU_SOURCE /* sched_getcpu, sched_setaffinity */
 #include <sched.h>
@@ -37,11 +43,28 @@ void lrp_set_num_threads(int n) { atomic_store(&thread_count, n < 1 ? 1 : n); }
 
 int lrp_num_threads(void) { return atomic_load(&thread_count); }
 
+/* Few enough that a task's setup per call stays small, enough that a late
+ * thread's share can be taken over. */
+static atomic_int pieces_per_thread = 4;
+
+lrp_status lrp_set_pieces_per_thread(int n)
+{
+    if (n < 1 || n > LRP_MAX_PIECES_PER_THREAD)
+        return LRP_ERR_ARG;
+    atomic_store(&pieces_per_thread, n);
+    return LRP_OK;
+}
+
+int lrp_pieces_per_thread(void) { return atomic_load(&pieces_per_thread); }
+
 struct lrp_team {
     const lrp_interrupt *interrupt;
     atomic_int stop;        /* every worker should return at its next check */
     atomic_int interrupted; /* ... because the hook asked to */
     int64_t next_hook_ns;   /* worker 0's clock: the hook's next turn */
+    ptrdiff_t items, pieces; /* [0, items) cut into `pieces` even pieces */
+    ptrdiff_t threads;
+    struct worker_job *jobs; /* jobs[t]: thread t's task and share of the pieces */
 };
 
 /* The hook takes the GIL, which a busy Python thread may hold for its whole
@@ -73,22 +96,81 @@ int lrp_team_stop(lrp_team *team, int worker)
     return atomic_load(&team->stop);
 }
 
-typedef struct {
+/* A thread's share of the pieces, [first, end), in one word as
+ * first << 32 | end: its owner claims from the front and the others from
+ * the back, each by one compare-exchange. */
+#define SHARE(first, end) ((unsigned long long)(first) << 32 | (unsigned long long)(end))
+
+typedef struct worker_job {
     lrp_team *team;
     lrp_task task;
     void *context;
-    ptrdiff_t begin, end;
     int worker;
     lrp_status status;
+    atomic_ullong share;
 } worker_job;
 
+/* floor(items * piece / pieces), without forming items * piece */
+static ptrdiff_t piece_start(const lrp_team *team, ptrdiff_t piece)
+{
+    return team->items / team->pieces * piece + team->items % team->pieces * piece / team->pieces;
+}
+
+/* The first half (rounded up) of what is left of the thread's own share:
+ * its claims shrink as the share does, so that few calls cover it and
+ * what another thread may take over stays in whole pieces at its end. */
+static int claim_own(worker_job *job, ptrdiff_t *first, ptrdiff_t *end)
+{
+    unsigned long long share = atomic_load(&job->share);
+    for (;;) {
+        const unsigned long long from = share >> 32, to = share & UINT32_MAX;
+        if (from >= to)
+            return 0;
+        const unsigned long long upto = from + (to - from + 1) / 2;
+        if (atomic_compare_exchange_weak(&job->share, &share, SHARE(upto, to))) {
+            *first = (ptrdiff_t)from, *end = (ptrdiff_t)upto;
+            return 1;
+        }
+    }
+}
+
+/* The last piece of another thread's share, trying the next threads in
+ * turn: what a thread that started late or runs slow has not reached. */
+static int claim_other(const worker_job *job, ptrdiff_t *first, ptrdiff_t *end)
+{
+    const lrp_team *team = job->team;
+    for (ptrdiff_t step = 1; step < team->threads; step++) {
+        worker_job *other = &team->jobs[(job->worker + step) % team->threads];
+        unsigned long long share = atomic_load(&other->share);
+        for (;;) {
+            const unsigned long long from = share >> 32, to = share & UINT32_MAX;
+            if (from >= to)
+                break;
+            if (atomic_compare_exchange_weak(&other->share, &share, SHARE(from, to - 1))) {
+                *first = (ptrdiff_t)to - 1, *end = (ptrdiff_t)to;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Runs the task on the thread's own share, then on pieces of the others',
+ * until none is left, the team is told to stop, or the task fails. */
 static void run_job(worker_job *job)
 {
-    job->status = job->begin < job->end
-                      ? job->task(job->context, job->begin, job->end, job->worker, job->team)
-                      : LRP_OK;
-    if (job->status != LRP_OK)
-        atomic_store(&job->team->stop, 1);
+    lrp_team *team = job->team;
+    job->status = LRP_OK;
+    ptrdiff_t first, end;
+    while (!atomic_load_explicit(&team->stop, memory_order_relaxed) &&
+           (claim_own(job, &first, &end) || claim_other(job, &first, &end))) {
+        job->status = job->task(job->context, piece_start(team, first), piece_start(team, end),
+                                job->worker, team);
+        if (job->status != LRP_OK) {
+            atomic_store(&team->stop, 1);
+            return;
+        }
+    }
 }
 
 static void *own_thread_main(void *arg)
@@ -97,9 +179,11 @@ static void *own_thread_main(void *arg)
     return NULL;
 }
 
-/* Threads of one pass at most: its ranges and thread ids live on the
+/* Threads of one pass at most: its jobs and thread ids live on the
  * caller's stack. */
 #define MAX_THREADS 256
+_Static_assert((unsigned long long)MAX_THREADS * LRP_MAX_PIECES_PER_THREAD <= UINT32_MAX,
+               "a share's ends fit 32 bits");
 
 /* How long a worker watches for the next round before it sleeps, and a
  * caller for its workers to finish (longer: a caller woken from sleep is
@@ -217,16 +301,16 @@ static struct {
     pthread_cond_t wake, done;
     int started;           /* workers with indices 1 .. started exist */
     unsigned long round;   /* one per pass the workers run */
-    int active, pending;   /* workers with a range this round; still running */
+    int active, pending;   /* workers in this round; still running */
     atomic_ulong round_seen, pending_seen; /* round and pending, for threads that spin */
     int caller_cpu;        /* where this round's caller runs, or -1 */
     int64_t spin_ns;       /* how long this round's workers watch for the next */
-    worker_job *jobs;      /* this round's ranges, jobs[i] for worker i */
+    worker_job *jobs;      /* this round's jobs, jobs[i] for worker i */
     unsigned long first_round[MAX_THREADS]; /* the round current when i started */
 } workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
              PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, -1, 0, NULL, {0}};
 
-/* 1 + the CPU worker i runs its range on, 0 while it has none. */
+/* 1 + the CPU worker i runs its job on, 0 while it has none. */
 static atomic_int worker_cpu[MAX_THREADS];
 
 static void *kept_worker_main(void *arg)
@@ -347,10 +431,7 @@ static int run_on_kept_workers(worker_job *jobs, ptrdiff_t threads)
     atomic_store_explicit(&workers.round_seen, workers.round, memory_order_release);
     pthread_cond_broadcast(&workers.wake);
     pthread_mutex_unlock(&workers.lock);
-    run_job(&jobs[0]);
-    /* ranges no worker could be started for */
-    for (ptrdiff_t t = helpers + 1; t < threads; t++)
-        run_job(&jobs[t]);
+    run_job(&jobs[0]); /* and the pieces of workers that could not be started */
     caller_watches(helpers, fit ? CALLER_SPIN_NS : 0);
     pthread_mutex_lock(&workers.lock);
     while (workers.pending > 0)
@@ -368,14 +449,10 @@ static void run_on_own_threads(worker_job *jobs, ptrdiff_t threads)
     int started[MAX_THREADS];
     for (ptrdiff_t t = 1; t < threads; t++)
         started[t] = pthread_create(&ids[t], NULL, own_thread_main, &jobs[t]) == 0;
-    run_job(&jobs[0]);
-    /* a thread that could not start leaves its range to the caller */
-    for (ptrdiff_t t = 1; t < threads; t++) {
+    run_job(&jobs[0]); /* and the pieces of threads that could not start */
+    for (ptrdiff_t t = 1; t < threads; t++)
         if (started[t])
             pthread_join(ids[t], NULL);
-        else
-            run_job(&jobs[t]);
-    }
 }
 
 lrp_status lrp_parallel_for(ptrdiff_t items, lrp_task task, void *context,
@@ -387,7 +464,8 @@ lrp_status lrp_parallel_for(ptrdiff_t items, lrp_task task, void *context,
 lrp_status lrp_parallel_for_upto(ptrdiff_t items, ptrdiff_t threads, lrp_task task,
                                  void *context, const lrp_interrupt *interrupt)
 {
-    lrp_team team = {interrupt, 0, 0, 0};
+    if (items < 1)
+        return LRP_OK;
     if (threads > lrp_num_threads())
         threads = lrp_num_threads();
     if (threads < 1)
@@ -395,15 +473,22 @@ lrp_status lrp_parallel_for_upto(ptrdiff_t items, ptrdiff_t threads, lrp_task ta
     if (threads > MAX_THREADS)
         threads = MAX_THREADS;
     if (threads > items)
-        threads = items > 0 ? items : 1;
+        threads = items;
+    ptrdiff_t pieces = threads == 1 ? 1 : threads * lrp_pieces_per_thread();
+    if (pieces > items)
+        pieces = items;
     worker_job jobs[MAX_THREADS];
+    lrp_team team = {
+        .interrupt = interrupt, .items = items, .pieces = pieces, .threads = threads, .jobs = jobs};
+    atomic_init(&team.stop, 0);
+    atomic_init(&team.interrupted, 0);
     for (ptrdiff_t t = 0; t < threads; t++) {
-        /* floor(items * t / threads), without forming items * t */
-        jobs[t] = (worker_job){&team, task, context, items / threads * t + (items % threads) * t / threads,
-                               0, (int)t, LRP_OK};
+        jobs[t] = (worker_job){.team = &team, .task = task, .context = context, .worker = (int)t};
+        /* shares of floor(pieces * t / threads) on, as even as they can be */
+        const ptrdiff_t from = pieces / threads * t + pieces % threads * t / threads;
+        const ptrdiff_t to = pieces / threads * (t + 1) + pieces % threads * (t + 1) / threads;
+        atomic_init(&jobs[t].share, SHARE(from, to));
     }
-    for (ptrdiff_t t = 0; t < threads; t++)
-        jobs[t].end = t + 1 < threads ? jobs[t + 1].begin : items;
     if (threads == 1)
         run_job(&jobs[0]);
     else if (!run_on_kept_workers(jobs, threads))
