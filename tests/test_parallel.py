@@ -213,6 +213,22 @@ def test_every_item_runs_once_however_the_pieces_are_claimed(threads, pieces, re
             assert set(workers) <= set(range(threads)), (items, slow)
 
 
+def test_rounds_in_quick_succession_each_run_every_item_once(restore_kernels):
+    """Rounds of a few instant pieces: the caller mostly claims them all
+    before a worker wakes, and the round then closes to that worker, which
+    must skip it and still join the next."""
+    sl.set_num_threads(3)
+    for round_ in range(300):
+        items = 1 + round_ % 7
+        runs, workers = _core._testing.claim_probe(items, -1, 0)
+        assert runs == [1] * items, round_
+        assert set(workers) <= {0, 1, 2}, round_
+    sl.set_num_threads(2)
+    runs, workers = _core._testing.claim_probe(1000, 0, 200_000)
+    assert runs == [1] * 1000
+    assert set(workers) == {0, 1}  # the worker still joins a round that needs it
+
+
 @pytest.mark.parametrize("pieces, taken_over", [(1, 0), (4, 250), (1024, 250)])
 def test_a_slow_thread_costs_only_the_pieces_it_claimed(pieces, taken_over, restore_kernels):
     """The calling thread (worker 0) claims the first half of its share and

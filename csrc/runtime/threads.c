@@ -301,14 +301,18 @@ static struct {
     pthread_cond_t wake, done;
     int started;           /* workers with indices 1 .. started exist */
     unsigned long round;   /* one per pass the workers run */
-    int active, pending;   /* workers in this round; still running */
+    int active, pending;   /* workers in this round; still running or yet to join */
+    int joined, open;      /* workers that took their job; whether more may */
     atomic_ulong round_seen, pending_seen; /* round and pending, for threads that spin */
     int caller_cpu;        /* where this round's caller runs, or -1 */
     int64_t spin_ns;       /* how long this round's workers watch for the next */
     worker_job *jobs;      /* this round's jobs, jobs[i] for worker i */
     unsigned long first_round[MAX_THREADS]; /* the round current when i started */
-} workers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, -1, 0, NULL, {0}};
+} workers = {.owner = PTHREAD_MUTEX_INITIALIZER,
+             .lock = PTHREAD_MUTEX_INITIALIZER,
+             .wake = PTHREAD_COND_INITIALIZER,
+             .done = PTHREAD_COND_INITIALIZER,
+             .caller_cpu = -1};
 
 /* 1 + the CPU worker i runs its job on, 0 while it has none. */
 static atomic_int worker_cpu[MAX_THREADS];
@@ -330,8 +334,9 @@ static void *kept_worker_main(void *arg)
                 continue; /* woken ahead of a round (lrp_wake_workers): watch for it */
         }
         seen = workers.round;
-        if (index > workers.active)
+        if (index > workers.active || !workers.open)
             continue;
+        workers.joined++;
         worker_job *job = &workers.jobs[index];
         const int caller_cpu = workers.caller_cpu;
         pthread_mutex_unlock(&workers.lock);
@@ -357,7 +362,7 @@ static void workers_after_fork(void)
     pthread_mutex_init(&workers.lock, NULL);
     pthread_cond_init(&workers.wake, NULL);
     pthread_cond_init(&workers.done, NULL);
-    workers.started = workers.active = workers.pending = 0;
+    workers.started = workers.active = workers.pending = workers.joined = workers.open = 0;
     atomic_store(&workers.pending_seen, 0);
     for (int i = 0; i < MAX_THREADS; i++)
         atomic_store(&worker_cpu[i], 0);
@@ -423,6 +428,8 @@ static int run_on_kept_workers(worker_job *jobs, ptrdiff_t threads)
     const int helpers = workers.started < threads - 1 ? workers.started : (int)threads - 1;
     workers.jobs = jobs;
     workers.active = workers.pending = helpers;
+    workers.joined = 0;
+    workers.open = 1;
     workers.caller_cpu = current_cpu();
     const int fit = threads_fit(threads);
     workers.spin_ns = fit ? SPIN_NS : 0;
@@ -432,6 +439,15 @@ static int run_on_kept_workers(worker_job *jobs, ptrdiff_t threads)
     pthread_cond_broadcast(&workers.wake);
     pthread_mutex_unlock(&workers.lock);
     run_job(&jobs[0]); /* and the pieces of workers that could not be started */
+    /* every piece is claimed now (or the pass stopped): a worker that has
+     * not joined yet, its CPU busy elsewhere, would find nothing to do, so
+     * the round closes to it rather than wait for it */
+    pthread_mutex_lock(&workers.lock);
+    workers.open = 0;
+    workers.pending -= helpers - workers.joined;
+    atomic_store_explicit(&workers.pending_seen, (unsigned long)workers.pending,
+                          memory_order_release);
+    pthread_mutex_unlock(&workers.lock);
     caller_watches(helpers, fit ? CALLER_SPIN_NS : 0);
     pthread_mutex_lock(&workers.lock);
     while (workers.pending > 0)
