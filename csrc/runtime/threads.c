@@ -116,42 +116,36 @@ static ptrdiff_t piece_start(const lrp_team *team, ptrdiff_t piece)
     return team->items / team->pieces * piece + team->items % team->pieces * piece / team->pieces;
 }
 
-/* The first half (rounded up) of what is left of the thread's own share:
- * its claims shrink as the share does, so that few calls cover it and
- * what another thread may take over stays in whole pieces at its end. */
-static int claim_own(worker_job *job, ptrdiff_t *first, ptrdiff_t *end)
+/* Pieces [*first, *end) taken from a share, 0 if it is empty. Its owner
+ * takes the first half (rounded up) of what is left: its claims shrink as
+ * the share does, so that few calls cover it and what another thread may
+ * take over stays in whole pieces at its end. Another thread takes the
+ * last piece: what a thread that started late or runs slow has not
+ * reached. */
+static int claim(atomic_ullong *share, int owner, ptrdiff_t *first, ptrdiff_t *end)
 {
-    unsigned long long share = atomic_load(&job->share);
+    unsigned long long now = atomic_load(share);
     for (;;) {
-        const unsigned long long from = share >> 32, to = share & UINT32_MAX;
+        const unsigned long long from = now >> 32, to = now & UINT32_MAX;
         if (from >= to)
             return 0;
-        const unsigned long long upto = from + (to - from + 1) / 2;
-        if (atomic_compare_exchange_weak(&job->share, &share, SHARE(upto, to))) {
-            *first = (ptrdiff_t)from, *end = (ptrdiff_t)upto;
+        const unsigned long long cut = owner ? from + (to - from + 1) / 2 : to - 1;
+        if (atomic_compare_exchange_weak(share, &now, owner ? SHARE(cut, to) : SHARE(from, cut))) {
+            *first = (ptrdiff_t)(owner ? from : cut), *end = (ptrdiff_t)(owner ? cut : to);
             return 1;
         }
     }
 }
 
-/* The last piece of another thread's share, trying the next threads in
- * turn: what a thread that started late or runs slow has not reached. */
-static int claim_other(const worker_job *job, ptrdiff_t *first, ptrdiff_t *end)
+/* From the thread's own share, else from the others' in turn. */
+static int claim_pieces(worker_job *job, ptrdiff_t *first, ptrdiff_t *end)
 {
     const lrp_team *team = job->team;
-    for (ptrdiff_t step = 1; step < team->threads; step++) {
-        worker_job *other = &team->jobs[(job->worker + step) % team->threads];
-        unsigned long long share = atomic_load(&other->share);
-        for (;;) {
-            const unsigned long long from = share >> 32, to = share & UINT32_MAX;
-            if (from >= to)
-                break;
-            if (atomic_compare_exchange_weak(&other->share, &share, SHARE(from, to - 1))) {
-                *first = (ptrdiff_t)to - 1, *end = (ptrdiff_t)to;
-                return 1;
-            }
-        }
-    }
+    if (claim(&job->share, 1, first, end))
+        return 1;
+    for (ptrdiff_t step = 1; step < team->threads; step++)
+        if (claim(&team->jobs[(job->worker + step) % team->threads].share, 0, first, end))
+            return 1;
     return 0;
 }
 
@@ -163,7 +157,7 @@ static void run_job(worker_job *job)
     job->status = LRP_OK;
     ptrdiff_t first, end;
     while (!atomic_load_explicit(&team->stop, memory_order_relaxed) &&
-           (claim_own(job, &first, &end) || claim_other(job, &first, &end))) {
+           claim_pieces(job, &first, &end)) {
         job->status = job->task(job->context, piece_start(team, first), piece_start(team, end),
                                 job->worker, team);
         if (job->status != LRP_OK) {
