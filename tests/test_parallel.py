@@ -416,6 +416,42 @@ def test_dense_passes_give_a_sample_the_same_bits_on_every_path(isa, dtype, rest
                                                           f"{start}:{stop}")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_transposed_passes_give_a_sample_the_same_bits_on_every_path(isa, dtype,
+                                                                         restore_kernels):
+    """A Linear layer's real and Viterbi relevance stream the weights for up to
+    8 samples (in blocks of whole vectors, at most 4096 inputs: 8229 inputs
+    make 3 to 4 with a narrower last one, 130 one) and take the packed
+    product past that. 45 outputs make 11 groups of 4 rows and one left over; R_k is
+    zero for every sample on some rows (skipped) and for some samples only on
+    others (their groups go row by row)."""
+    _core.set_isa(isa)
+    rng = np.random.default_rng(13)
+    for inputs in (8229, 130):
+        a = rng.normal(size=(70, inputs)).astype(dtype)
+        w = rng.normal(size=(45, inputs)).astype(dtype)
+        r_out = rng.uniform(0.5, 1, size=(70, 45)).astype(dtype)
+        r_out[:, [2, 9, 10, 11, 12, 44]] = 0
+        r_out[rng.random((70, 45)) < 0.2] = 0
+        for rule in ((_core.RULE_ZERO, 0.0, 0, 0.0), (_core.RULE_GAMMA, 0.0, 0, 0.25)):
+            b = np.zeros(45, dtype)
+            passes = {"real": (_core.SEMIRING_REAL, _core.dense_forward(a, w, b, rule)),
+                      "viterbi": (_core.SEMIRING_VITERBI, _core.dense_absmax(a, w, b, rule))}
+            for name, (semiring, den) in passes.items():
+                with sl.trace_tiers() as trace:
+                    whole = _core.dense_relevance(semiring, a, w, den, r_out, rule)
+                assert trace.records == [(None, None, f"dense.{name}.packed_product")]
+                for start, stop in ((0, 1), (5, 13), (20, 28), (61, 64), (69, 70)):
+                    with sl.trace_tiers() as trace:
+                        part = _core.dense_relevance(semiring, a[start:stop], w, den[start:stop],
+                                                     r_out[start:stop], rule)
+                    assert trace.records == [(None, None, f"dense.{name}.few_samples")]
+                    np.testing.assert_array_equal(part, whole[start:stop],
+                                                  err_msg=f"{name} {rule} {inputs} inputs "
+                                                          f"{start}:{stop}")
+
+
 @pytest.mark.parametrize("batch, tier", [(8, "few_samples"), (9, "sample_groups"),
                                          (32, "sample_groups"), (33, "weights_first")])
 def test_dense_absmax_takes_its_weights_in_sample_groups_up_to_32(batch, tier):

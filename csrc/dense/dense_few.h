@@ -25,7 +25,10 @@ enum {
     /* the largest batch whose maxima go through them in groups: past it the
      * weights, read once per group, cost more than packing them once */
     DENSE_ABSMAX_GROUPS_SAMPLES = 32,
-    FEW_BLOCK = 1024,      /* inputs per transposed item */
+    FEW_BLOCK = 4096,      /* the most inputs per transposed item */
+    FEW_MIN_BLOCK = 256,   /* the fewest inputs per transposed item, but the last */
+    FEW_GROUP = 4,         /* rows of weights a transposed item reads side by side */
+    FEW_LIST = 256,        /* rows a transposed item lists at a time */
     FEW_ROWS = 16,         /* outputs per forward item */
     FEW_COLS = 64          /* inputs per forward tile: whole cache lines of each row */
 };
@@ -58,45 +61,110 @@ typedef struct {
     const T *beta;         /* forward: beta_k; absmax: |beta_k| */
     T *out;
     int turn;              /* forward: FN(few_transpose_tile) may take full tiles */
+    ptrdiff_t block;       /* transposed: inputs per item */
 } FN(dense_few);
 
+/* One term of a transposed chain: the real sum (fused or not) or the maximum. */
+static LRP_INLINE T FN(few_term)(T chain, T x, T w, int max, int fused)
+{
+    if (max) {
+        const T v = x * w;
+        return v > chain ? v : chain;
+    }
+    return fused ? FMA(x, w, chain) : chain + x * w;
+}
+
+/* FEW_GROUP rows' terms in order of k, each lane's chain read and written
+ * once for all of them: a few streams of weights at once keep more of them in
+ * flight than one. */
+static LRP_INLINE void FN(few_transposed_group)(T *restrict chain, const T *const w[FEW_GROUP],
+                                                const T x[FEW_GROUP], ptrdiff_t width, int kind,
+                                                T gamma, int max, int fused)
+{
+    for (ptrdiff_t j = 0; j < width; j++) {
+        T c = chain[j];
+        for (int g = 0; g < FEW_GROUP; g++) {
+            const T rho = FN(rho)(kind, gamma, w[g][j]);
+            c = FN(few_term)(c, x[g], max ? FN(absolute)(rho) : rho, max, fused);
+        }
+        chain[j] = c;
+    }
+}
+
+static LRP_INLINE void FN(few_transposed_row)(T *restrict chain, const T *restrict w, T x,
+                                              ptrdiff_t width, int kind, T gamma, int max,
+                                              int fused)
+{
+    for (ptrdiff_t j = 0; j < width; j++) {
+        const T rho = FN(rho)(kind, gamma, w[j]);
+        chain[j] = FN(few_term)(chain[j], x, max ? FN(absolute)(rho) : rho, max, fused);
+    }
+}
+
+/* Sample n's terms of the rows listed in `rows`, in order of k: FEW_GROUP at a
+ * time where the sample's x_k are all nonzero, else row by row. A zero term
+ * is skipped: it would leave its chain as it was (none is ever -0). */
+static LRP_INLINE void FN(few_transposed_rows)(const FN(dense_few) *f, ptrdiff_t n, ptrdiff_t j0,
+                                               ptrdiff_t width, const ptrdiff_t *rows,
+                                               int count, int kind, int max, int fused)
+{
+    const lrp_dense_shape *s = f->s;
+    T *chain = f->out + n * s->in + j0;
+    const T *xn = f->x + n * s->out;
+    int r = 0;
+    for (; r + FEW_GROUP <= count; r += FEW_GROUP) {
+        const T *w[FEW_GROUP];
+        T x[FEW_GROUP];
+        int nonzero = 1;
+        for (int g = 0; g < FEW_GROUP; g++) {
+            w[g] = f->w + rows[r + g] * s->in + j0;
+            x[g] = xn[rows[r + g]];
+            nonzero &= x[g] != 0;
+        }
+        if (nonzero) {
+            FN(few_transposed_group)(chain, w, x, width, kind, f->gamma, max, fused);
+            continue;
+        }
+        for (int g = 0; g < FEW_GROUP; g++)
+            if (x[g] != 0)
+                FN(few_transposed_row)(chain, w[g], x[g], width, kind, f->gamma, max, fused);
+    }
+    for (; r < count; r++) {
+        const T x = xn[rows[r]];
+        if (x != 0)
+            FN(few_transposed_row)(chain, f->w + rows[r] * s->in + j0, x, width, kind, f->gamma,
+                                   max, fused);
+    }
+}
+
+/* c_j for one block of inputs, summed straight into the output rows: the
+ * rows k where some sample's x_k is nonzero are listed FEW_LIST at a time. */
 static LRP_INLINE void FN(few_transposed)(const FN(dense_few) *f, ptrdiff_t item, int kind,
                                           int max, int fused)
 {
     const lrp_dense_shape *s = f->s;
-    const ptrdiff_t j0 = item * FEW_BLOCK;
-    const ptrdiff_t width = s->in - j0 < FEW_BLOCK ? s->in - j0 : FEW_BLOCK;
-    T acc[DENSE_FEW_SAMPLES][FEW_BLOCK];
+    const ptrdiff_t j0 = item * f->block;
+    const ptrdiff_t width = s->in - j0 < f->block ? s->in - j0 : f->block;
     for (ptrdiff_t n = 0; n < s->n; n++)
         for (ptrdiff_t j = 0; j < width; j++)
-            acc[n][j] = 0;
-    for (ptrdiff_t k = 0; k < s->out; k++) {
-        const T *restrict wk = f->w + k * s->in + j0;
-        for (ptrdiff_t n = 0; n < s->n; n++) {
-            /* a zero term leaves every chain as it was (none is ever -0) */
-            const T xk = f->x[n * s->out + k];
-            if (xk == 0)
-                continue;
-            T *restrict an = acc[n];
-            if (max) {
-                for (ptrdiff_t j = 0; j < width; j++) {
-                    const T v = xk * FN(absolute)(FN(rho)(kind, f->gamma, wk[j]));
-                    an[j] = v > an[j] ? v : an[j];
-                }
-            } else if (fused) {
-                for (ptrdiff_t j = 0; j < width; j++)
-                    an[j] = FMA(xk, FN(rho)(kind, f->gamma, wk[j]), an[j]);
-            } else {
-                for (ptrdiff_t j = 0; j < width; j++)
-                    an[j] = an[j] + xk * FN(rho)(kind, f->gamma, wk[j]);
-            }
+            f->out[n * s->in + j0 + j] = 0;
+    ptrdiff_t rows[FEW_LIST];
+    for (ptrdiff_t k0 = 0; k0 < s->out; k0 += FEW_LIST) {
+        const ptrdiff_t k1 = s->out - k0 < FEW_LIST ? s->out : k0 + FEW_LIST;
+        int count = 0;
+        for (ptrdiff_t k = k0; k < k1; k++) {
+            int nonzero = 0;
+            for (ptrdiff_t n = 0; n < s->n; n++)
+                nonzero |= f->x[n * s->out + k] != 0;
+            rows[count] = k;
+            count += nonzero;
         }
+        for (ptrdiff_t n = 0; n < s->n; n++)
+            FN(few_transposed_rows)(f, n, j0, width, rows, count, kind, max, fused);
     }
     for (ptrdiff_t n = 0; n < s->n; n++) {
         T *row = f->out + n * s->in;
         const T *a = f->scale + n * s->in;
-        for (ptrdiff_t j = 0; j < width; j++)
-            row[j0 + j] = acc[n][j];
         if (max) {
             FN(viterbi_scale)(row, a, j0, j0 + width, f->cap[n]);
         } else {
@@ -348,15 +416,27 @@ static lrp_status FN(few_transposed_run)(const lrp_dense_shape *s, int kind, T g
                                          const T *x, const T *w, const T *scale, const T *cap,
                                          T *out)
 {
-    FN(dense_few) f = {s, FEW_TRANSPOSED, kind, max, gamma, w, x, scale, cap, NULL, out, 0};
-    return FN(few_run)(&f, (s->in + FEW_BLOCK - 1) / FEW_BLOCK);
+    /* blocks of equal width in whole vectors, at most FEW_BLOCK, and two per
+     * thread where that leaves FEW_MIN_BLOCK inputs each (c_j's chain is the
+     * same whatever its block) */
+    ptrdiff_t items = (s->in + FEW_BLOCK - 1) / FEW_BLOCK;
+    const ptrdiff_t spread = (s->in + FEW_MIN_BLOCK - 1) / FEW_MIN_BLOCK;
+    const ptrdiff_t wanted = 2 * (ptrdiff_t)lrp_num_threads();
+    if (items < (spread < wanted ? spread : wanted))
+        items = spread < wanted ? spread : wanted;
+    if (items < 1)
+        return LRP_OK; /* no inputs */
+    const ptrdiff_t block = ((s->in + items - 1) / items + 15) / 16 * 16;
+    FN(dense_few) f = {s, FEW_TRANSPOSED, kind, max, gamma, w, x, scale, cap, NULL, out, 0,
+                       block};
+    return FN(few_run)(&f, (s->in + block - 1) / block);
 }
 
 /* z (n, out) of a few samples, beta_k added last as the products do. */
 static lrp_status FN(few_forward_run)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
                                       const T *w, const T *beta, T *z)
 {
-    FN(dense_few) f = {s, FEW_FORWARD, kind, 0, gamma, w, a, NULL, NULL, beta, z, 0};
+    FN(dense_few) f = {s, FEW_FORWARD, kind, 0, gamma, w, a, NULL, NULL, beta, z, 0, 0};
 #if LRP_X86_DISPATCH
     f.turn = lrp_current_isa() == LRP_ISA_AVX512;
 #endif
@@ -381,7 +461,7 @@ static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma
         lrp_dense_shape group = *s;
         group.n = s->n - n0 < DENSE_FEW_SAMPLES ? s->n - n0 : DENSE_FEW_SAMPLES;
         FN(dense_few) f = {&group, FEW_ABSMAX, kind, 1, gamma, w, magnitude + n0 * s->in,
-                           NULL, NULL, beta, m + n0 * s->out, 0};
+                           NULL, NULL, beta, m + n0 * s->out, 0, 0};
         status = FN(few_run)(&f, (s->out + FEW_ROWS - 1) / FEW_ROWS);
     }
     free(magnitude);
