@@ -125,6 +125,86 @@ def test_kept_dense_weights_give_the_bits_of_weights_packed_per_call(isa, dtype,
                                           err_msg=f"{rule} {pass_name} again")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kept_transposed_weights_give_one_or_two_samples_the_forwards_bits(isa, dtype,
+                                                                           restore_kernels):
+    """The forward of 1 or 2 samples through a layer of at least 65,536
+    weights streams rho(W)^T, kept in the cache from the second such call
+    on, over the nonzero inputs: the bits of the turned tiles without a
+    cache and of the product's whole batch. Sample 0's zero inputs are not
+    all sample 1's (their rows go one by one); 300 outputs leave a partial
+    vector at every block's end."""
+    _core.set_isa(isa)
+    rng = np.random.default_rng(14)
+    layer = layers.Linear(rng.normal(size=(300, 250)).astype(dtype),
+                          rng.normal(size=300).astype(dtype))
+    a = np.maximum(rng.normal(size=(70, 250)), 0).astype(dtype)
+    a[:, 40:90] = 0
+    cache = layer._weight_cache()
+    for count, rule in enumerate(RULES, start=1):
+        kernel_rule = rule.kernel_rule
+        whole = _core.dense_forward(a, layer.weight, layer.bias, kernel_rule)
+        with sl.trace_tiers() as trace:
+            first = _core.dense_forward(a[:1], layer.weight, layer.bias, kernel_rule,
+                                        cache=cache)
+        assert trace.records == [(None, None, "dense.forward.few_samples")]
+        assert layer.weight_cache_size()[0] == count - 1
+        np.testing.assert_array_equal(first, whole[:1])
+        for start, stop in ((0, 1), (3, 5), (69, 70)):
+            part = a[start:stop]
+            with sl.trace_tiers() as trace:
+                turned = _core.dense_forward(part, layer.weight, layer.bias, kernel_rule)
+                streamed = _core.dense_forward(part, layer.weight, layer.bias, kernel_rule,
+                                               cache=cache)
+            assert [tier for _, _, tier in trace.records] == [
+                "dense.forward.few_samples", "dense.forward.few_streamed"]
+            for got in (turned, streamed):
+                np.testing.assert_array_equal(got, whole[start:stop],
+                                              err_msg=f"{rule} {start}:{stop}")
+        # rho(W)^T, one entry per rule
+        assert layer.weight_cache_size()[0] == count
+    with sl.trace_tiers() as trace:
+        _core.dense_forward(a[:3], layer.weight, layer.bias, RULES[0].kernel_rule, cache=cache)
+    assert trace.records == [(None, None, "dense.forward.few_samples")]
+
+
+def test_streamed_forward_needs_a_kept_copy_and_finite_rho():
+    """Where the cache is full (the forward then keeps no copy), or where
+    some rho(w) overflows (a zero input's term is then NaN, not zero), the
+    forward of one sample turns tiles on its second call as on its first."""
+    rng = np.random.default_rng(15)
+    weight = rng.normal(size=(260, 256)).astype(np.float32)
+    layer = layers.Linear(weight, np.zeros(260, np.float32))
+    a = np.maximum(rng.normal(size=(1, 256)), 0).astype(np.float32)
+    a[0, 9] = 0
+    cache = layer._weight_cache()
+    tiers = []
+    for gamma in np.linspace(0.0, 0.2, 11):
+        rule = rules.Gamma(float(gamma)).kernel_rule
+        want = _core.dense_forward(a, layer.weight, layer.bias, rule)
+        for _ in range(2):
+            with sl.trace_tiers() as trace:
+                got = _core.dense_forward(a, layer.weight, layer.bias, rule, cache=cache)
+            tiers.append(trace.records[0][2].split(".")[-1])
+            np.testing.assert_array_equal(got, want)
+    assert tiers == ["few_samples", "few_streamed"] * 10 + ["few_samples"] * 2
+    assert layer.weight_cache_size()[0] == 10
+
+    weight[7, 9] = 3e38  # gamma 0.25 makes it 3.75e38: inf in float32
+    overflowing = layers.Linear(weight, np.zeros(260, np.float32))
+    rule = rules.Gamma(0.25).kernel_rule
+    with sl.trace_tiers() as trace:
+        for _ in range(2):
+            got = _core.dense_forward(a, overflowing.weight, overflowing.bias, rule,
+                                      cache=overflowing._weight_cache())
+    assert trace.records == [(None, None, "dense.forward.few_samples")] * 2
+    assert np.isnan(got[0, 7])  # 0 * inf, as the product computes it
+    np.testing.assert_array_equal(got, _core.dense_forward(np.repeat(a, 70, axis=0),
+                                                           overflowing.weight,
+                                                           overflowing.bias, rule)[:1])
+
+
 def test_entries_are_kept_per_instruction_set(restore_kernels):
     layer, a = _conv_cases(np.float32)["winograd"]
     rule = rules.Gamma(0.25)

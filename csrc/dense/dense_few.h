@@ -32,7 +32,15 @@ enum {
     FEW_ROWS = 16,         /* outputs per forward item */
     FEW_COLS = 64          /* inputs per forward tile: whole cache lines of each row */
 };
-enum { FEW_TRANSPOSED, FEW_FORWARD, FEW_ABSMAX }; /* FN(dense_few).pass */
+/* The forward of one or two samples streams rho(W)^T, kept in the weight
+ * cache, where its turns of tiles would cost more than reading the weights:
+ * from a layer that fills no cache to one of VGG-16's fc6 size and a little
+ * more (the copy's memory is the weights' own again). More samples' chains
+ * cost more there than the turns, which they share. */
+#define FEW_STREAMED_SAMPLES 2
+#define FEW_STREAMED_MIN_WEIGHTS 65536.0
+#define FEW_STREAMED_MAX_WEIGHTS 134217728.0
+enum { FEW_TRANSPOSED, FEW_FORWARD, FEW_FORWARD_STREAMED, FEW_ABSMAX }; /* FN(dense_few).pass */
 #endif
 
 #ifndef LRP_INSTANCE_DENSE_FEW /* once per instance */
@@ -61,7 +69,10 @@ typedef struct {
     const T *beta;         /* forward: beta_k; absmax: |beta_k| */
     T *out;
     int turn;              /* forward: FN(few_transpose_tile) may take full tiles */
-    ptrdiff_t block;       /* transposed: inputs per item */
+    /* the streamed passes: out[n][c] is the chain over r of x[n][r] rho(m[r][c])
+     * for `rows` rows r of m (ld apart) and `cols` columns c, `block` per item */
+    const T *m;
+    ptrdiff_t ld, rows, cols, block;
 } FN(dense_few);
 
 /* One term of a transposed chain: the real sum (fused or not) or the maximum. */
@@ -77,7 +88,7 @@ static LRP_INLINE T FN(few_term)(T chain, T x, T w, int max, int fused)
 /* FEW_GROUP rows' terms in order of k, each lane's chain read and written
  * once for all of them: a few streams of weights at once keep more of them in
  * flight than one. */
-static LRP_INLINE void FN(few_transposed_group)(T *restrict chain, const T *const w[FEW_GROUP],
+static LRP_INLINE void FN(few_streamed_group)(T *restrict chain, const T *const w[FEW_GROUP],
                                                 const T x[FEW_GROUP], ptrdiff_t width, int kind,
                                                 T gamma, int max, int fused)
 {
@@ -91,7 +102,7 @@ static LRP_INLINE void FN(few_transposed_group)(T *restrict chain, const T *cons
     }
 }
 
-static LRP_INLINE void FN(few_transposed_row)(T *restrict chain, const T *restrict w, T x,
+static LRP_INLINE void FN(few_streamed_row)(T *restrict chain, const T *restrict w, T x,
                                               ptrdiff_t width, int kind, T gamma, int max,
                                               int fused)
 {
@@ -101,74 +112,85 @@ static LRP_INLINE void FN(few_transposed_row)(T *restrict chain, const T *restri
     }
 }
 
-/* Sample n's terms of the rows listed in `rows`, in order of k: FEW_GROUP at a
- * time where the sample's x_k are all nonzero, else row by row. A zero term
- * is skipped: it would leave its chain as it was (none is ever -0). */
-static LRP_INLINE void FN(few_transposed_rows)(const FN(dense_few) *f, ptrdiff_t n, ptrdiff_t j0,
-                                               ptrdiff_t width, const ptrdiff_t *rows,
-                                               int count, int kind, int max, int fused)
+/* The terms of the rows listed in `rows`, in order, FEW_GROUP rows at a time
+ * and each group to every sample while its rows are in cache: as one group
+ * where the sample's x are all nonzero, else row by row. A zero term is
+ * skipped: it would leave its chain as it was (none is ever -0). */
+static LRP_INLINE void FN(few_streamed_rows)(const FN(dense_few) *f, ptrdiff_t c0,
+                                             ptrdiff_t width, const ptrdiff_t *rows, int count,
+                                             int kind, int max, int fused)
 {
-    const lrp_dense_shape *s = f->s;
-    T *chain = f->out + n * s->in + j0;
-    const T *xn = f->x + n * s->out;
+    const ptrdiff_t samples = f->s->n;
     int r = 0;
     for (; r + FEW_GROUP <= count; r += FEW_GROUP) {
         const T *w[FEW_GROUP];
-        T x[FEW_GROUP];
-        int nonzero = 1;
-        for (int g = 0; g < FEW_GROUP; g++) {
-            w[g] = f->w + rows[r + g] * s->in + j0;
-            x[g] = xn[rows[r + g]];
-            nonzero &= x[g] != 0;
-        }
-        if (nonzero) {
-            FN(few_transposed_group)(chain, w, x, width, kind, f->gamma, max, fused);
-            continue;
-        }
         for (int g = 0; g < FEW_GROUP; g++)
-            if (x[g] != 0)
-                FN(few_transposed_row)(chain, w[g], x[g], width, kind, f->gamma, max, fused);
+            w[g] = f->m + rows[r + g] * f->ld + c0;
+        for (ptrdiff_t n = 0; n < samples; n++) {
+            T *chain = f->out + n * f->cols + c0;
+            T x[FEW_GROUP];
+            int nonzero = 1;
+            for (int g = 0; g < FEW_GROUP; g++) {
+                x[g] = f->x[n * f->rows + rows[r + g]];
+                nonzero &= x[g] != 0;
+            }
+            if (nonzero) {
+                FN(few_streamed_group)(chain, w, x, width, kind, f->gamma, max, fused);
+                continue;
+            }
+            for (int g = 0; g < FEW_GROUP; g++)
+                if (x[g] != 0)
+                    FN(few_streamed_row)(chain, w[g], x[g], width, kind, f->gamma, max, fused);
+        }
     }
-    for (; r < count; r++) {
-        const T x = xn[rows[r]];
-        if (x != 0)
-            FN(few_transposed_row)(chain, f->w + rows[r] * s->in + j0, x, width, kind, f->gamma,
-                                   max, fused);
-    }
+    for (; r < count; r++)
+        for (ptrdiff_t n = 0; n < samples; n++) {
+            const T x = f->x[n * f->rows + rows[r]];
+            if (x != 0)
+                FN(few_streamed_row)(f->out + n * f->cols + c0, f->m + rows[r] * f->ld + c0,
+                                       x, width, kind, f->gamma, max, fused);
+        }
 }
 
-/* c_j for one block of inputs, summed straight into the output rows: the
- * rows k where some sample's x_k is nonzero are listed FEW_LIST at a time. */
-static LRP_INLINE void FN(few_transposed)(const FN(dense_few) *f, ptrdiff_t item, int kind,
-                                          int max, int fused)
+/* One block of columns of a streamed pass, summed straight into the output
+ * rows: the rows where some sample's x is nonzero are listed FEW_LIST at a
+ * time. Then the epilogue: the transposed passes' (see FN(dense_finish)), or
+ * the forward's + beta_k. */
+static LRP_INLINE void FN(few_streamed)(const FN(dense_few) *f, ptrdiff_t item, int kind,
+                                        int max, int fused)
 {
     const lrp_dense_shape *s = f->s;
-    const ptrdiff_t j0 = item * f->block;
-    const ptrdiff_t width = s->in - j0 < f->block ? s->in - j0 : f->block;
+    const ptrdiff_t c0 = item * f->block;
+    const ptrdiff_t width = f->cols - c0 < f->block ? f->cols - c0 : f->block;
     for (ptrdiff_t n = 0; n < s->n; n++)
-        for (ptrdiff_t j = 0; j < width; j++)
-            f->out[n * s->in + j0 + j] = 0;
+        for (ptrdiff_t c = 0; c < width; c++)
+            f->out[n * f->cols + c0 + c] = 0;
     ptrdiff_t rows[FEW_LIST];
-    for (ptrdiff_t k0 = 0; k0 < s->out; k0 += FEW_LIST) {
-        const ptrdiff_t k1 = s->out - k0 < FEW_LIST ? s->out : k0 + FEW_LIST;
+    for (ptrdiff_t r0 = 0; r0 < f->rows; r0 += FEW_LIST) {
+        const ptrdiff_t r1 = f->rows - r0 < FEW_LIST ? f->rows : r0 + FEW_LIST;
         int count = 0;
-        for (ptrdiff_t k = k0; k < k1; k++) {
+        for (ptrdiff_t r = r0; r < r1; r++) {
             int nonzero = 0;
             for (ptrdiff_t n = 0; n < s->n; n++)
-                nonzero |= f->x[n * s->out + k] != 0;
-            rows[count] = k;
+                nonzero |= f->x[n * f->rows + r] != 0;
+            rows[count] = r;
             count += nonzero;
         }
+        FN(few_streamed_rows)(f, c0, width, rows, count, kind, max, fused);
+    }
+    if (f->pass == FEW_FORWARD_STREAMED) {
         for (ptrdiff_t n = 0; n < s->n; n++)
-            FN(few_transposed_rows)(f, n, j0, width, rows, count, kind, max, fused);
+            for (ptrdiff_t c = c0; c < c0 + width; c++)
+                f->out[n * f->cols + c] += f->beta[c];
+        return;
     }
     for (ptrdiff_t n = 0; n < s->n; n++) {
         T *row = f->out + n * s->in;
         const T *a = f->scale + n * s->in;
         if (max) {
-            FN(viterbi_scale)(row, a, j0, j0 + width, f->cap[n]);
+            FN(viterbi_scale)(row, a, c0, c0 + width, f->cap[n]);
         } else {
-            for (ptrdiff_t j = j0; j < j0 + width; j++)
+            for (ptrdiff_t j = c0; j < c0 + width; j++)
                 row[j] = a[j] * row[j];
         }
     }
@@ -392,12 +414,14 @@ static LRP_INLINE lrp_status FN(few_items)(const FN(dense_few) *f, ptrdiff_t beg
         else if (f->pass == FEW_FORWARD)
             gamma ? FN(few_forward)(f, item, LRP_RULE_GAMMA, fused)
                   : FN(few_forward)(f, item, LRP_RULE_ZERO, fused);
+        else if (f->pass == FEW_FORWARD_STREAMED) /* rho is in the weights */
+            FN(few_streamed)(f, item, LRP_RULE_ZERO, 0, fused);
         else if (f->max)
-            gamma ? FN(few_transposed)(f, item, LRP_RULE_GAMMA, 1, fused)
-                  : FN(few_transposed)(f, item, LRP_RULE_ZERO, 1, fused);
+            gamma ? FN(few_streamed)(f, item, LRP_RULE_GAMMA, 1, fused)
+                  : FN(few_streamed)(f, item, LRP_RULE_ZERO, 1, fused);
         else
-            gamma ? FN(few_transposed)(f, item, LRP_RULE_GAMMA, 0, fused)
-                  : FN(few_transposed)(f, item, LRP_RULE_ZERO, 0, fused);
+            gamma ? FN(few_streamed)(f, item, LRP_RULE_GAMMA, 0, fused)
+                  : FN(few_streamed)(f, item, LRP_RULE_ZERO, 0, fused);
     }
     return LRP_OK;
 }
@@ -411,32 +435,51 @@ static lrp_status FN(few_run)(FN(dense_few) *f, ptrdiff_t items)
     return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD), task, f, f->s->interrupt);
 }
 
-/* The transposed passes (see dense_product_run) of a few samples. */
-static lrp_status FN(few_transposed_run)(const lrp_dense_shape *s, int kind, T gamma, int max,
-                                         const T *x, const T *w, const T *scale, const T *cap,
-                                         T *out)
+/* f's streamed pass over its columns in blocks of equal width in whole
+ * vectors, at most FEW_BLOCK, and two per thread where that leaves
+ * FEW_MIN_BLOCK columns each (a column's chain is the same whatever its
+ * block). */
+static lrp_status FN(few_streamed_run)(FN(dense_few) *f)
 {
-    /* blocks of equal width in whole vectors, at most FEW_BLOCK, and two per
-     * thread where that leaves FEW_MIN_BLOCK inputs each (c_j's chain is the
-     * same whatever its block) */
-    ptrdiff_t items = (s->in + FEW_BLOCK - 1) / FEW_BLOCK;
-    const ptrdiff_t spread = (s->in + FEW_MIN_BLOCK - 1) / FEW_MIN_BLOCK;
+    ptrdiff_t items = (f->cols + FEW_BLOCK - 1) / FEW_BLOCK;
+    const ptrdiff_t spread = (f->cols + FEW_MIN_BLOCK - 1) / FEW_MIN_BLOCK;
     const ptrdiff_t wanted = 2 * (ptrdiff_t)lrp_num_threads();
     if (items < (spread < wanted ? spread : wanted))
         items = spread < wanted ? spread : wanted;
     if (items < 1)
-        return LRP_OK; /* no inputs */
-    const ptrdiff_t block = ((s->in + items - 1) / items + 15) / 16 * 16;
+        return LRP_OK; /* no columns */
+    f->block = ((f->cols + items - 1) / items + 15) / 16 * 16;
+    return FN(few_run)(f, (f->cols + f->block - 1) / f->block);
+}
+
+/* The transposed passes (see dense_product_run) of a few samples: the rows
+ * of W streamed. */
+static lrp_status FN(few_transposed_run)(const lrp_dense_shape *s, int kind, T gamma, int max,
+                                         const T *x, const T *w, const T *scale, const T *cap,
+                                         T *out)
+{
     FN(dense_few) f = {s, FEW_TRANSPOSED, kind, max, gamma, w, x, scale, cap, NULL, out, 0,
-                       block};
-    return FN(few_run)(&f, (s->in + block - 1) / block);
+                       w, s->in, s->out, s->in, 0};
+    return FN(few_streamed_run)(&f);
+}
+
+/* z (n, out) of a few samples from wt = rho(W)^T (in, ld): the rows of the
+ * nonzero inputs streamed, each z_k the chain FN(few_forward_run) computes
+ * less its zero terms, then + beta_k. */
+static lrp_status FN(few_forward_streamed_run)(const lrp_dense_shape *s, const T *a,
+                                               const T *wt, ptrdiff_t ld, const T *beta, T *z)
+{
+    FN(dense_few) f = {s, FEW_FORWARD_STREAMED, LRP_RULE_ZERO, 0, 0, NULL, a, NULL, NULL, beta,
+                       z, 0, wt, ld, s->in, s->out, 0};
+    return FN(few_streamed_run)(&f);
 }
 
 /* z (n, out) of a few samples, beta_k added last as the products do. */
 static lrp_status FN(few_forward_run)(const lrp_dense_shape *s, int kind, T gamma, const T *a,
                                       const T *w, const T *beta, T *z)
 {
-    FN(dense_few) f = {s, FEW_FORWARD, kind, 0, gamma, w, a, NULL, NULL, beta, z, 0, 0};
+    FN(dense_few) f = {s, FEW_FORWARD, kind, 0, gamma, w, a, NULL, NULL, beta, z, 0, NULL, 0, 0,
+                       0, 0};
 #if LRP_X86_DISPATCH
     f.turn = lrp_current_isa() == LRP_ISA_AVX512;
 #endif
@@ -461,7 +504,7 @@ static lrp_status FN(few_absmax_run)(const lrp_dense_shape *s, int kind, T gamma
         lrp_dense_shape group = *s;
         group.n = s->n - n0 < DENSE_FEW_SAMPLES ? s->n - n0 : DENSE_FEW_SAMPLES;
         FN(dense_few) f = {&group, FEW_ABSMAX, kind, 1, gamma, w, magnitude + n0 * s->in,
-                           NULL, NULL, beta, m + n0 * s->out, 0, 0};
+                           NULL, NULL, beta, m + n0 * s->out, 0, NULL, 0, 0, 0, 0};
         status = FN(few_run)(&f, (s->out + FEW_ROWS - 1) / FEW_ROWS);
     }
     free(magnitude);

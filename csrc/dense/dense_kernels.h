@@ -137,6 +137,10 @@ static LRP_INLINE lrp_status FN(zbox_absmax)(const lrp_dense_shape *s, const T *
 /* lrp_dense_forward: z = a rho(W)^T + beta, (n, out). Tiers in order; the
  * first whose condition holds does the work and notes "dense.forward.<tier>":
  *   zbox            the rule is z^B: FN(zbox_forward)
+ *   few_streamed    n <= FEW_STREAMED_SAMPLES, FEW_STREAMED_MIN_WEIGHTS to
+ *                   FEW_STREAMED_MAX_WEIGHTS weights, and s->cache holds
+ *                   rho(W)^T or has room for it (FN(sparse_weights_kept)):
+ *                   FN(few_forward_streamed_run)
  *   few_samples     n <= DENSE_FEW_SAMPLES: FN(few_forward_run)
  *   sparse_inputs   sparse passes on (lrp_set_sparse_passes),
  *                   n >= SPARSE_MIN_FORWARD, at most SPARSE_MAX_WEIGHTS
@@ -160,7 +164,16 @@ lrp_status FN(lrp_dense_forward)(const lrp_dense_shape *s, const lrp_rule *rule,
     if (!beta)
         return LRP_ERR_NOMEM;
     lrp_status status;
-    if (s->n <= DENSE_FEW_SAMPLES)
+    const double weights = (double)s->in * (double)s->out;
+    const T *wt = NULL;
+    ptrdiff_t ld;
+    if (s->n <= FEW_STREAMED_SAMPLES && weights >= FEW_STREAMED_MIN_WEIGHTS &&
+        weights <= FEW_STREAMED_MAX_WEIGHTS)
+        wt = FN(sparse_weights_kept)(s, kind, gamma, w, &ld);
+    if (wt)
+        status = dense_traced(FN(few_forward_streamed_run)(s, a, wt, ld, beta, z),
+                              "dense.forward.few_streamed");
+    else if (s->n <= DENSE_FEW_SAMPLES)
         status = dense_traced(FN(few_forward_run)(s, kind, gamma, a, w, beta, z),
                               "dense.forward.few_samples");
     else if (lrp_sparse_passes() && FN(dense_sparse_pays)(s, a, SPARSE_MIN_FORWARD))

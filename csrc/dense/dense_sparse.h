@@ -139,6 +139,22 @@ static lrp_status FN(sparse_weights_build)(void *context, void *data)
     return LRP_OK;
 }
 
+/* The cache key of FN(sparse_weights) for s, and its row length in *ld; 0
+ * when its size overflows. rho has no multiply-add to fuse: the same bits on
+ * every instruction set, so the key holds none. */
+static int FN(sparse_weights_key)(const lrp_dense_shape *s, int kind, T gamma, ptrdiff_t *ld,
+                                  lrp_cache_key *key)
+{
+    *ld = (s->out + SPARSE_LANES - 1) / SPARSE_LANES * SPARSE_LANES;
+    size_t count;
+    if (lrp_checked_count(SPARSE_COLS + 2, s->in, (size_t)*ld, &count) != LRP_OK)
+        return 0;
+    *key = (lrp_cache_key){.form = LRP_FORM_SPARSE_TRANSPOSED, .elem_size = (int)sizeof(T),
+                           .kind = kind, .gamma = (double)gamma, .rows = s->out, .cols = s->in,
+                           .groups = 1, .taps = 1, .count = count};
+    return 1;
+}
+
 /* rho(w)^T, (in, *ld) (columns past out 0), then SPARSE_COLS zeros (the
  * forward reads whole blocks of a row), then 1 if every rho(w) is finite
  * (else 0) and the largest |rho(w)|: s->cache's entry where it has one,
@@ -148,15 +164,10 @@ static const T *FN(sparse_weights)(const lrp_dense_shape *s, int kind, T gamma, 
                                    ptrdiff_t *ld, void **own)
 {
     *own = NULL;
-    *ld = (s->out + SPARSE_LANES - 1) / SPARSE_LANES * SPARSE_LANES;
-    size_t count;
-    if (lrp_checked_count(SPARSE_COLS + 2, s->in, (size_t)*ld, &count) != LRP_OK)
+    lrp_cache_key key;
+    if (!FN(sparse_weights_key)(s, kind, gamma, ld, &key))
         return NULL;
     FN(sparse_pack_job) job = {w, s->in, s->out, *ld, kind, gamma, NULL};
-    /* rho has no multiply-add to fuse: the same bits on every instruction set */
-    const lrp_cache_key key = {.form = LRP_FORM_SPARSE_TRANSPOSED, .elem_size = (int)sizeof(T),
-                               .kind = kind, .gamma = (double)gamma, .rows = s->out,
-                               .cols = s->in, .groups = 1, .taps = 1, .count = count};
     lrp_status status;
     return lrp_weights_prepared(s->cache, w, &key, FN(sparse_weights_build), &job, own, &status);
 }
@@ -170,6 +181,26 @@ static LRP_INLINE int FN(sparse_weights_finite)(const T *wt, ptrdiff_t in, ptrdi
 static LRP_INLINE T FN(sparse_weights_largest)(const T *wt, ptrdiff_t in, ptrdiff_t ld)
 {
     return wt[in * ld + SPARSE_COLS + 1];
+}
+
+/* FN(sparse_weights)'s rho(w)^T from s->cache only, for passes that a copy
+ * per call would not repay: NULL unless lrp_weights_worth_keeping, when
+ * memory runs out, or when some rho(w) is not finite (a zero input's term
+ * would then not be zero). */
+static const T *FN(sparse_weights_kept)(const lrp_dense_shape *s, int kind, T gamma,
+                                        const T *w, ptrdiff_t *ld)
+{
+    lrp_cache_key key;
+    void *own;
+    if (!FN(sparse_weights_key)(s, kind, gamma, ld, &key) ||
+        !lrp_weights_worth_keeping(s->cache, w, &key))
+        return NULL;
+    const T *wt = FN(sparse_weights)(s, kind, gamma, w, ld, &own);
+    if (own) { /* another pass filled the cache meanwhile */
+        free(own);
+        return NULL;
+    }
+    return wt && FN(sparse_weights_finite)(wt, s->in, *ld) ? wt : NULL;
 }
 
 typedef struct {

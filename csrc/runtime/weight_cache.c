@@ -8,6 +8,14 @@
 #include "runtime/memory.h"
 #include "runtime/weight_cache.h"
 
+/* Entries per cache at most: a pass of every built-in and ready-made
+ * semiring with one rule per layer needs up to 8 in each layer's cache; a
+ * sweep over many gammas would otherwise keep up to 4 times the weights per
+ * value. Past it the passes prepare per call: entries are never evicted, so
+ * none is freed while a pass reads it. */
+#define CACHE_ENTRIES 10
+#define CACHE_ASKED CACHE_ENTRIES
+
 typedef struct lrp_cache_entry {
     lrp_cache_key key;
     void *data;
@@ -18,19 +26,14 @@ struct lrp_weight_cache {
     const void *weights;
     lrp_cache_entry *entries;
     size_t count, bytes;
+    lrp_cache_key asked[CACHE_ASKED]; /* lrp_weights_worth_keeping's first asks */
+    int asked_count;
 };
 
 /* One lock for every cache, held only to read or link a list: builds run
  * without it, since they poll the interrupt hook, whose Python signal
  * handler may start a pass on this very cache in this very thread. */
 static lrp_fork_safe_lock cache_lock = {.mutex = PTHREAD_MUTEX_INITIALIZER};
-
-/* Entries per cache at most: a pass of every built-in and ready-made
- * semiring with one rule per layer needs up to 8 in each layer's cache; a
- * sweep over many gammas would otherwise keep up to 4 times the weights per
- * value. Past it the passes prepare per call: entries are never evicted, so
- * none is freed while a pass reads it. */
-#define CACHE_ENTRIES 10
 
 lrp_weight_cache *lrp_weight_cache_new(const void *weights)
 {
@@ -108,6 +111,23 @@ static void *keep_entry(lrp_weight_cache *cache, const lrp_cache_key *key, void 
     }
     lrp_fork_safe_lock_release(&cache_lock);
     return kept;
+}
+
+int lrp_weights_worth_keeping(lrp_weight_cache *cache, const void *weights,
+                              const lrp_cache_key *key)
+{
+    if (!cache || weights != cache->weights)
+        return 0;
+    lrp_fork_safe_lock_take(&cache_lock);
+    int worth = kept_entry(cache, key) != NULL;
+    if (!worth && cache->count < CACHE_ENTRIES) {
+        for (int i = 0; i < cache->asked_count && !worth; i++)
+            worth = same_key(&cache->asked[i], key);
+        if (!worth && cache->asked_count < CACHE_ASKED)
+            cache->asked[cache->asked_count++] = *key;
+    }
+    lrp_fork_safe_lock_release(&cache_lock);
+    return worth;
 }
 
 const void *lrp_weights_prepared(lrp_weight_cache *cache, const void *weights,

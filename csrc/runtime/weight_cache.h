@@ -36,5 +36,10 @@ typedef lrp_status (*lrp_cache_build)(void *context, void *data);
 const void *lrp_weights_prepared(lrp_weight_cache *cache, const void *weights,
                                  const lrp_cache_key *key, lrp_cache_build build,
                                  void *context, void **own, lrp_status *status);
+/* Whether weights prepared for key that only a kept copy repays are worth
+ * preparing: 1 when cache holds key's entry for weights, or has room for it
+ * and was asked for key before (a one-off call never pays for the copy). */
+int lrp_weights_worth_keeping(lrp_weight_cache *cache, const void *weights,
+                              const lrp_cache_key *key);
 
 #endif
