@@ -11,10 +11,14 @@
  *   forward     z_k = sum_j rho(w_kj) a_j + beta_k, in order of j, FEW_ROWS
  *               outputs' chains side by side in the lanes of a vector and
  *               the samples' vectors side by side in the registers;
+ *   streamed forward  the same z_k of one or two samples from rho(W)^T
+ *               kept in the weight cache, its rows streamed as the
+ *               transposed pass streams W's;
  *   absmax      m_k = max_j |a_j| |rho(w_kj)| (exact in any order), also
  *               for batches up to DENSE_ABSMAX_GROUPS_SAMPLES, in groups.
- * Work items are blocks of inputs (transposed) or of FEW_ROWS outputs
- * (forward, absmax). */
+ * The streamed passes (transposed, streamed forward) skip the rows whose x
+ * is zero in every sample. Work items are blocks of columns (streamed
+ * passes) or of FEW_ROWS outputs (forward, absmax). */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 
@@ -25,10 +29,10 @@ enum {
     /* the largest batch whose maxima go through them in groups: past it the
      * weights, read once per group, cost more than packing them once */
     DENSE_ABSMAX_GROUPS_SAMPLES = 32,
-    FEW_BLOCK = 4096,      /* the most inputs per transposed item */
-    FEW_MIN_BLOCK = 256,   /* the fewest inputs per transposed item, but the last */
-    FEW_GROUP = 4,         /* rows of weights a transposed item reads side by side */
-    FEW_LIST = 256,        /* rows a transposed item lists at a time */
+    FEW_BLOCK = 4096,      /* the most columns per streamed item */
+    FEW_MIN_BLOCK = 256,   /* the fewest columns per streamed item, but the last */
+    FEW_GROUP = 4,         /* rows a streamed item reads side by side */
+    FEW_LIST = 256,        /* rows a streamed item lists at a time */
     FEW_ROWS = 16,         /* outputs per forward item */
     FEW_COLS = 64          /* inputs per forward tile: whole cache lines of each row */
 };
@@ -75,7 +79,7 @@ typedef struct {
     ptrdiff_t ld, rows, cols, block;
 } FN(dense_few);
 
-/* One term of a transposed chain: the real sum (fused or not) or the maximum. */
+/* One term of a streamed chain: the real sum (fused or not) or the maximum. */
 static LRP_INLINE T FN(few_term)(T chain, T x, T w, int max, int fused)
 {
     if (max) {
@@ -85,12 +89,12 @@ static LRP_INLINE T FN(few_term)(T chain, T x, T w, int max, int fused)
     return fused ? FMA(x, w, chain) : chain + x * w;
 }
 
-/* FEW_GROUP rows' terms in order of k, each lane's chain read and written
- * once for all of them: a few streams of weights at once keep more of them in
- * flight than one. */
+/* FEW_GROUP rows' terms in order, each chain read and written once for all
+ * of them: a few streams of weights at once keep more of them in flight
+ * than one. */
 static LRP_INLINE void FN(few_streamed_group)(T *restrict chain, const T *const w[FEW_GROUP],
-                                                const T x[FEW_GROUP], ptrdiff_t width, int kind,
-                                                T gamma, int max, int fused)
+                                              const T x[FEW_GROUP], ptrdiff_t width, int kind,
+                                              T gamma, int max, int fused)
 {
     for (ptrdiff_t j = 0; j < width; j++) {
         T c = chain[j];
@@ -103,8 +107,8 @@ static LRP_INLINE void FN(few_streamed_group)(T *restrict chain, const T *const 
 }
 
 static LRP_INLINE void FN(few_streamed_row)(T *restrict chain, const T *restrict w, T x,
-                                              ptrdiff_t width, int kind, T gamma, int max,
-                                              int fused)
+                                            ptrdiff_t width, int kind, T gamma, int max,
+                                            int fused)
 {
     for (ptrdiff_t j = 0; j < width; j++) {
         const T rho = FN(rho)(kind, gamma, w[j]);
@@ -148,7 +152,7 @@ static LRP_INLINE void FN(few_streamed_rows)(const FN(dense_few) *f, ptrdiff_t c
             const T x = f->x[n * f->rows + rows[r]];
             if (x != 0)
                 FN(few_streamed_row)(f->out + n * f->cols + c0, f->m + rows[r] * f->ld + c0,
-                                       x, width, kind, f->gamma, max, fused);
+                                     x, width, kind, f->gamma, max, fused);
         }
 }
 
