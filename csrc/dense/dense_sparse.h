@@ -127,7 +127,8 @@ static lrp_status FN(sparse_weights_build)(void *context, void *data)
     T *wt = job->wt = data;
     const ptrdiff_t values = job->in * job->ld;
     memset(wt + values, 0, SPARSE_COLS * sizeof(T));
-    /* no interrupt: a copy of the weights, milliseconds at most */
+    /* no interrupt: a copy of the weights, under a second (VGG-16's fc6 for
+     * the streamed forward: 0.15 s, 0.6 s on fresh pages) */
     (void)lrp_parallel_for_upto((job->in + SPARSE_PACK_ROWS - 1) / SPARSE_PACK_ROWS,
                                 (ptrdiff_t)((double)values / LRP_MIN_PACK_PER_THREAD),
                                 FN(sparse_pack_task), job, NULL);
