@@ -416,6 +416,13 @@ int lrp_isa_runs(lrp_isa isa);      /* whether lrp_set_isa accepts it here */
 void lrp_set_sparse_passes(int on);
 int lrp_sparse_passes(void);
 
+/* The packed products compute a last block of fewer rows than a
+ * micro-tile's as short tiles of 4, 2 and 1 rows where the instruction
+ * set has them, with the full tile's results, unless switched off (for
+ * tests and comparisons). */
+void lrp_set_short_tiles(int on);
+int lrp_short_tiles(void);
+
 /* The Conv2d sparse max products run in two passes: first the largest
  * nonzero inputs (about `percent` of them, by a histogram of a sample of
  * their values), then of the rest only those whose product with their

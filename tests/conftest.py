@@ -81,12 +81,14 @@ def mnist_dir():
 def restore_kernels():
     """Puts back the thread count, pieces per thread, instruction set,
     sparse-input switch, sparse max products' first-pass share, Winograd
-    fusion mode, composed fast-tier switch and cache sizes a test changes."""
+    fusion mode, composed fast-tier switch, short-tile switch and cache sizes
+    a test changes."""
     threads, isa, sparse = sl.get_num_threads(), _core.isa(), _core._testing.sparse_passes()
     pieces = _core._testing.pieces_per_thread()
     lead = _core._testing.sparse_max_lead()
     fusion = _core._testing.winograd_fusion()
     fast = _core._testing.composed_fast_tiers()
+    short = _core._testing.short_tiles()
     yield
     sl.set_num_threads(threads)
     _core._testing.set_pieces_per_thread(pieces)
@@ -95,6 +97,7 @@ def restore_kernels():
     _core._testing.set_sparse_max_lead(lead)
     _core._testing.set_winograd_fusion(fusion)
     _core._testing.set_composed_fast_tiers(fast)
+    _core._testing.set_short_tiles(short)
     _core._testing.set_cache_sizes(0, 0, 0)
 
 

@@ -159,6 +159,30 @@ def test_fused_and_wide_forms_give_the_same_bits(isa, dtype, shape, restore_kern
             np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("isa", ISAS)
+def test_short_tiles_give_the_bits_of_whole_tiles(isa, dtype, restore_kernels):
+    """A last block of fewer rows than a micro-tile's goes by short tiles of
+    4, 2 and 1 rows where the instruction set has them, else by a whole tile
+    through a copy: the same bits. The wide form's rows are a sample's tiles
+    (float32: 99 for "narrow", 30 for "even", 25 for "few"; float64: 210,
+    110, 90), the fused form's the output channels (129, 70, 66, 5) or,
+    transposed, the input channels (130, 70, 260): last blocks of 1 to 6 of
+    AVX-512's 8 rows and 1 to 5 of AVX2's 6."""
+    _core.set_isa(isa)
+    for shape in ("wide", "small", "even", "narrow", "deep", "few"):
+        layer, a, _ = _deep_layer(dtype, shape)
+        for fusion in ("never", "always"):
+            _core._testing.set_winograd_fusion(fusion)
+            runs = {}
+            for short in (True, False):
+                _core._testing.set_short_tiles(short)
+                assert _core._testing.short_tiles() is short
+                runs[short] = _passes(layer, a, rules.Gamma(0.25))
+            for got, want in zip(runs[True], runs[False]):
+                np.testing.assert_array_equal(got, want, err_msg=f"{shape} {fusion}")
+
+
 def _wide_blocks(dtype, shape, l3):
     """Blocks per sample of the wide form under an L3 of l3 bytes (0:
     unknown), as conv_winograd.h's winograd_block_rows cuts them: whole tile

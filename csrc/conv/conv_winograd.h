@@ -644,9 +644,14 @@ static LRP_INLINE lrp_status FN(winograd_one_pass_items)(void *context, ptrdiff_
                 const ptrdiff_t kc = cin - pc < chunk ? cin - pc : chunk;
                 for (ptrdiff_t js = 0; js < strips; js++) {
                     const T *b = vxi + (js * cin + pc) * nr;
-                    for (ptrdiff_t ir = 0; ir < job->k_rows; ir += mr)
-                        micro->sum(kc, uxi + ir * cin + pc * mr, b, mxi + ir * span + js * nr,
-                                   span, pc > 0);
+                    for (ptrdiff_t ir = 0; ir < job->k_rows; ir += mr) {
+                        const T *a = uxi + ir * cin + pc * mr;
+                        T *c = mxi + ir * span + js * nr;
+                        if (v->out_c - ir >= mr ||
+                            !FN(short_tile_sums)(micro, v->out_c - ir, kc, a, 0, 0, b, c, span,
+                                                 pc > 0))
+                            micro->sum(kc, a, b, c, span, pc > 0);
+                    }
                 }
             }
         }

@@ -39,6 +39,22 @@ static PyObject *py_sparse_passes(PyObject *module, PyObject *unused)
     return PyBool_FromLong(lrp_sparse_passes());
 }
 
+static PyObject *py_set_short_tiles(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    const int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    lrp_set_short_tiles(on);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_short_tiles(PyObject *module, PyObject *unused)
+{
+    (void)module, (void)unused;
+    return PyBool_FromLong(lrp_short_tiles());
+}
+
 static PyObject *py_set_sparse_max_lead(PyObject *module, PyObject *arg)
 {
     (void)module;
@@ -245,6 +261,12 @@ static PyMethodDef testing_methods[] = {
     {"sparse_passes", py_sparse_passes, METH_NOARGS,
      "sparse_passes() -> whether dense layers and conv max products may take their\n"
      "sparse-input passes."},
+    {"set_short_tiles", py_set_short_tiles, METH_O,
+     "set_short_tiles(on): whether the packed products compute a last block of fewer\n"
+     "rows than a micro-tile's in short tiles of 4, 2 and 1 rows (the same results\n"
+     "either way)."},
+    {"short_tiles", py_short_tiles, METH_NOARGS,
+     "short_tiles() -> whether set_short_tiles left the short tiles on."},
     {"set_sparse_max_lead", py_set_sparse_max_lead, METH_O,
      "set_sparse_max_lead(percent): about how many of the nonzero inputs (percent) the\n"
      "conv sparse max products take in their first pass, whose maxima let the second\n"

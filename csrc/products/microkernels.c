@@ -21,12 +21,29 @@
  * kernel is compiled with its own layout folded in. The x86 tables also
  * hold edge kernels, the same five over each row's first vector only, so
  * that a last strip of C narrower than that vector computes no padding
- * columns. No code outside this file assumes a tile size (mr at most 8:
- * conv_winograd.h checks it).
+ * columns, and short tiles, the sums over a tile's first 4, 2 or 1 rows,
+ * so that a last block of fewer rows computes no padding rows. No code
+ * outside this file assumes a tile size (mr at most 8: conv_winograd.h
+ * checks it).
  */
 #include <math.h>
+#include <stdatomic.h>
+
+#include "lrp.h"
 #include "products/microkernels.h"
 #include "runtime/isa_dispatch.h"
+
+static atomic_int short_tiles = 1;
+
+void lrp_set_short_tiles(int on)
+{
+    atomic_store(&short_tiles, on != 0);
+}
+
+int lrp_short_tiles(void)
+{
+    return atomic_load(&short_tiles);
+}
 
 /* Where a kernel finds A[p][r]. PACKED: the panel of FN(pack_a), mr values
  * per step. ROWS: a row-major matrix with row stride lda (a batch of
@@ -52,6 +69,8 @@ typedef enum { COMBINE_SUM, COMBINE_MAX, COMBINE_MAX_PLUS } combine_op;
 
 /* The edge kernels of a set that has none. */
 #define NO_EDGE {0, NULL, NULL, NULL, NULL, NULL}
+/* The short tiles of a set that has none. */
+#define NO_SHORT {{NULL, NULL, NULL}, {NULL, NULL, NULL}}
 
 /* Portable C: small tiles the compiler vectorises with the baseline ISA. */
 enum { PORTABLE_MR = 4, PORTABLE_NR_F32 = 8, PORTABLE_NR_F64 = 4 };
@@ -230,65 +249,82 @@ static const lrp_micro_f32 portable_f32 = {PORTABLE_MR,           PORTABLE_NR_F3
                                            sum_f32_portable,      max_f32_portable,
                                            max_plus_f32_portable, rows_f32_portable,
                                            cols_f32_portable,     max_min_f32_portable,
-    NO_EDGE};
+    NO_EDGE, NO_SHORT};
 static const lrp_micro_f64 portable_f64 = {PORTABLE_MR,           PORTABLE_NR_F64,
                                            sum_f64_portable,      max_f64_portable,
                                            max_plus_f64_portable, rows_f64_portable,
                                            cols_f64_portable,     max_min_f64_portable,
-    NO_EDGE};
+    NO_EDGE, NO_SHORT};
 
 #if LRP_X86_DISPATCH
 #include <immintrin.h>
 
 /* The five named kernels of the x86 tile function TILE (element type T),
- * over the first VECTORS of each row's two vectors: sum, max and max_plus
- * with A packed, rows and cols (sums) with A unpacked, named kernel_SUFFIX. */
-#define X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, NAME, COMBINE)                           \
+ * over the first VECTORS of each row's two vectors and the first ROWS rows:
+ * sum, max and max_plus with A packed, rows and cols (sums) with A
+ * unpacked, named kernel_SUFFIX. */
+#define X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, ROWS, NAME, COMBINE)                     \
     TARGET static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b,           \
                             T *restrict c, ptrdiff_t ldc, int load)                           \
     {                                                                                          \
-        TILE(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE, VECTORS);                           \
+        TILE(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE, VECTORS, ROWS);                     \
     }
-#define X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, NAME, LAYOUT)                           \
+#define X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, ROWS, NAME, LAYOUT)                     \
     TARGET static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda,                 \
                             const T *restrict b, T *restrict c, ptrdiff_t ldc, int load)      \
     {                                                                                          \
-        TILE(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, VECTORS);                       \
+        TILE(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, VECTORS, ROWS);                 \
     }
-#define X86_KERNELS(TARGET, T, TILE, VECTORS, SUFFIX)                                          \
-    X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, sum_##SUFFIX, COMBINE_SUM)                     \
-    X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, max_##SUFFIX, COMBINE_MAX)                     \
-    X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, max_plus_##SUFFIX, COMBINE_MAX_PLUS)           \
-    X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, rows_##SUFFIX, A_ROWS)                       \
-    X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, cols_##SUFFIX, A_COLUMNS)
+#define X86_KERNELS(TARGET, T, TILE, VECTORS, ROWS, SUFFIX)                                    \
+    X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, ROWS, sum_##SUFFIX, COMBINE_SUM)               \
+    X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, ROWS, max_##SUFFIX, COMBINE_MAX)               \
+    X86_PACKED_KERNEL(TARGET, T, TILE, VECTORS, ROWS, max_plus_##SUFFIX, COMBINE_MAX_PLUS)     \
+    X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, ROWS, rows_##SUFFIX, A_ROWS)                 \
+    X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, ROWS, cols_##SUFFIX, A_COLUMNS)
+/* The short tiles' sums (microkernels.h), both vectors wide: 4, 2 and 1
+ * rows with A packed (sum_SUFFIX_4 ...) or in columns (cols_SUFFIX_4 ...);
+ * X86_SHORT_TABLE(SUFFIX) is their table entry. */
+#define X86_SHORT_KERNELS(TARGET, T, TILE, SUFFIX)                                             \
+    X86_PACKED_KERNEL(TARGET, T, TILE, 2, 4, sum_##SUFFIX##_4, COMBINE_SUM)                    \
+    X86_PACKED_KERNEL(TARGET, T, TILE, 2, 2, sum_##SUFFIX##_2, COMBINE_SUM)                    \
+    X86_PACKED_KERNEL(TARGET, T, TILE, 2, 1, sum_##SUFFIX##_1, COMBINE_SUM)                    \
+    X86_UNPACKED_KERNEL(TARGET, T, TILE, 2, 4, cols_##SUFFIX##_4, A_COLUMNS)                   \
+    X86_UNPACKED_KERNEL(TARGET, T, TILE, 2, 2, cols_##SUFFIX##_2, A_COLUMNS)                   \
+    X86_UNPACKED_KERNEL(TARGET, T, TILE, 2, 1, cols_##SUFFIX##_1, A_COLUMNS)
+#define X86_SHORT_TABLE(SUFFIX)                                                                \
+    {{sum_##SUFFIX##_4, sum_##SUFFIX##_2, sum_##SUFFIX##_1},                                   \
+     {cols_##SUFFIX##_4, cols_##SUFFIX##_2, cols_##SUFFIX##_1}}
 
 /* A tile is MR rows by two vectors of LANES values: one broadcast of A per
  * row and step, 2 * MR accumulators held in registers. With vectors 1, the
- * edge kernels': the left vector only (B still packed two vectors wide). */
+ * edge kernels': the left vector only (B still packed two vectors wide).
+ * Only the first `rows` rows are computed (the short tiles': 4, 2 or 1; A
+ * packed MR values per step whatever rows is). */
 LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                                          const float *restrict b, float *restrict c, ptrdiff_t ldc,
                                                          int load, a_layout layout,
-                                                         combine_op combine, int vectors)
+                                                         combine_op combine, int vectors,
+                                                         int rows)
 {
     enum { MR = 8, LANES = 16 };
     __m512 left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
     if (load) {
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             left[r] = _mm512_loadu_ps(c + r * ldc);
             if (vectors == 2)
                 right[r] = _mm512_loadu_ps(c + r * ldc + LANES);
         }
     } else {
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++)
+        for (int r = 0; r < rows; r++)
             left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm512_set1_ps(-(float)INFINITY) : _mm512_setzero_ps();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m512 b_left = _mm512_load_ps(b);
         const __m512 b_right = vectors == 2 ? _mm512_load_ps(b + LANES) : b_left;
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             const __m512 ar = _mm512_set1_ps(a[a_index(layout, p, r, MR, lda)]);
             if (combine == COMBINE_SUM) {
                 left[r] = _mm512_fmadd_ps(ar, b_left, left[r]);
@@ -307,15 +343,16 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f32(ptrdiff_t kc, const flo
         b += 2 * LANES;
     }
     LRP_UNROLL_ROWS
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
         _mm512_storeu_ps(c + r * ldc, left[r]);
         if (vectors == 2)
             _mm512_storeu_ps(c + r * ldc + LANES, right[r]);
     }
 }
 
-X86_KERNELS(LRP_TARGET_AVX512, float, avx512_tile_f32, 2, f32_avx512)
-X86_KERNELS(LRP_TARGET_AVX512, float, avx512_tile_f32, 1, f32_avx512_edge)
+X86_KERNELS(LRP_TARGET_AVX512, float, avx512_tile_f32, 2, 8, f32_avx512)
+X86_KERNELS(LRP_TARGET_AVX512, float, avx512_tile_f32, 1, 8, f32_avx512_edge)
+X86_SHORT_KERNELS(LRP_TARGET_AVX512, float, avx512_tile_f32, f32_avx512)
 
 /* Min-max's kernel over rows [r0, r0 + 8) (all of them): two vectors per
  * row; side is read from L1 at each step, so that the 16 accumulators and
@@ -369,32 +406,34 @@ static const lrp_micro_f32 avx512_f32 = {
     8, 32, sum_f32_avx512, max_f32_avx512, max_plus_f32_avx512, rows_f32_avx512,
     cols_f32_avx512, max_min_f32_avx512,
     {16, sum_f32_avx512_edge, max_f32_avx512_edge, max_plus_f32_avx512_edge, rows_f32_avx512_edge,
-     cols_f32_avx512_edge}};
+     cols_f32_avx512_edge},
+    X86_SHORT_TABLE(f32_avx512)};
 
 LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
                                                          int load, a_layout layout,
-                                                         combine_op combine, int vectors)
+                                                         combine_op combine, int vectors,
+                                                         int rows)
 {
     enum { MR = 8, LANES = 8 };
     __m512d left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
     if (load) {
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             left[r] = _mm512_loadu_pd(c + r * ldc);
             if (vectors == 2)
                 right[r] = _mm512_loadu_pd(c + r * ldc + LANES);
         }
     } else {
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++)
+        for (int r = 0; r < rows; r++)
             left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm512_set1_pd(-(double)INFINITY) : _mm512_setzero_pd();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m512d b_left = _mm512_load_pd(b);
         const __m512d b_right = vectors == 2 ? _mm512_load_pd(b + LANES) : b_left;
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             const __m512d ar = _mm512_set1_pd(a[a_index(layout, p, r, MR, lda)]);
             if (combine == COMBINE_SUM) {
                 left[r] = _mm512_fmadd_pd(ar, b_left, left[r]);
@@ -413,15 +452,16 @@ LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const dou
         b += 2 * LANES;
     }
     LRP_UNROLL_ROWS
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
         _mm512_storeu_pd(c + r * ldc, left[r]);
         if (vectors == 2)
             _mm512_storeu_pd(c + r * ldc + LANES, right[r]);
     }
 }
 
-X86_KERNELS(LRP_TARGET_AVX512, double, avx512_tile_f64, 2, f64_avx512)
-X86_KERNELS(LRP_TARGET_AVX512, double, avx512_tile_f64, 1, f64_avx512_edge)
+X86_KERNELS(LRP_TARGET_AVX512, double, avx512_tile_f64, 2, 8, f64_avx512)
+X86_KERNELS(LRP_TARGET_AVX512, double, avx512_tile_f64, 1, 8, f64_avx512_edge)
+X86_SHORT_KERNELS(LRP_TARGET_AVX512, double, avx512_tile_f64, f64_avx512)
 
 /* Min-max's kernel over rows [r0, r0 + 8) (all of them): two vectors per
  * row; side is read from L1 at each step, so that the 16 accumulators and
@@ -475,32 +515,34 @@ static const lrp_micro_f64 avx512_f64 = {
     8, 16, sum_f64_avx512, max_f64_avx512, max_plus_f64_avx512, rows_f64_avx512,
     cols_f64_avx512, max_min_f64_avx512,
     {8, sum_f64_avx512_edge, max_f64_avx512_edge, max_plus_f64_avx512_edge, rows_f64_avx512_edge,
-     cols_f64_avx512_edge}};
+     cols_f64_avx512_edge},
+    X86_SHORT_TABLE(f64_avx512)};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
                                                      int load, a_layout layout,
-                                                     combine_op combine, int vectors)
+                                                     combine_op combine, int vectors,
+                                                     int rows)
 {
     enum { MR = 6, LANES = 8 };
     __m256 left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
     if (load) {
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             left[r] = _mm256_loadu_ps(c + r * ldc);
             if (vectors == 2)
                 right[r] = _mm256_loadu_ps(c + r * ldc + LANES);
         }
     } else {
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++)
+        for (int r = 0; r < rows; r++)
             left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm256_set1_ps(-(float)INFINITY) : _mm256_setzero_ps();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m256 b_left = _mm256_load_ps(b);
         const __m256 b_right = vectors == 2 ? _mm256_load_ps(b + LANES) : b_left;
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             const __m256 ar = _mm256_set1_ps(a[a_index(layout, p, r, MR, lda)]);
             if (combine == COMBINE_SUM) {
                 left[r] = _mm256_fmadd_ps(ar, b_left, left[r]);
@@ -519,15 +561,16 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *
         b += 2 * LANES;
     }
     LRP_UNROLL_ROWS
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
         _mm256_storeu_ps(c + r * ldc, left[r]);
         if (vectors == 2)
             _mm256_storeu_ps(c + r * ldc + LANES, right[r]);
     }
 }
 
-X86_KERNELS(LRP_TARGET_AVX2, float, avx2_tile_f32, 2, f32_avx2)
-X86_KERNELS(LRP_TARGET_AVX2, float, avx2_tile_f32, 1, f32_avx2_edge)
+X86_KERNELS(LRP_TARGET_AVX2, float, avx2_tile_f32, 2, 6, f32_avx2)
+X86_KERNELS(LRP_TARGET_AVX2, float, avx2_tile_f32, 1, 6, f32_avx2_edge)
+X86_SHORT_KERNELS(LRP_TARGET_AVX2, float, avx2_tile_f32, f32_avx2)
 
 /* Min-max's kernel over rows [r0, r0 + 3): the tile's 6 rows in two
  * passes, so that 6 accumulators and the step's four B vectors stay in the
@@ -580,32 +623,34 @@ static const lrp_micro_f32 avx2_f32 = {
     6, 16, sum_f32_avx2, max_f32_avx2, max_plus_f32_avx2, rows_f32_avx2,
     cols_f32_avx2, max_min_f32_avx2,
     {8, sum_f32_avx2_edge, max_f32_avx2_edge, max_plus_f32_avx2_edge, rows_f32_avx2_edge,
-     cols_f32_avx2_edge}};
+     cols_f32_avx2_edge},
+    X86_SHORT_TABLE(f32_avx2)};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                      const double *restrict b, double *restrict c, ptrdiff_t ldc,
                                                      int load, a_layout layout,
-                                                     combine_op combine, int vectors)
+                                                     combine_op combine, int vectors,
+                                                     int rows)
 {
     enum { MR = 6, LANES = 4 };
     __m256d left[MR], right[MR]; /* columns [0, LANES) and [LANES, 2 LANES) of each row */
     if (load) {
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             left[r] = _mm256_loadu_pd(c + r * ldc);
             if (vectors == 2)
                 right[r] = _mm256_loadu_pd(c + r * ldc + LANES);
         }
     } else {
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++)
+        for (int r = 0; r < rows; r++)
             left[r] = right[r] = combine == COMBINE_MAX_PLUS ? _mm256_set1_pd(-(double)INFINITY) : _mm256_setzero_pd();
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m256d b_left = _mm256_load_pd(b);
         const __m256d b_right = vectors == 2 ? _mm256_load_pd(b + LANES) : b_left;
         LRP_UNROLL_ROWS
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             const __m256d ar = _mm256_set1_pd(a[a_index(layout, p, r, MR, lda)]);
             if (combine == COMBINE_SUM) {
                 left[r] = _mm256_fmadd_pd(ar, b_left, left[r]);
@@ -624,15 +669,16 @@ LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double 
         b += 2 * LANES;
     }
     LRP_UNROLL_ROWS
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
         _mm256_storeu_pd(c + r * ldc, left[r]);
         if (vectors == 2)
             _mm256_storeu_pd(c + r * ldc + LANES, right[r]);
     }
 }
 
-X86_KERNELS(LRP_TARGET_AVX2, double, avx2_tile_f64, 2, f64_avx2)
-X86_KERNELS(LRP_TARGET_AVX2, double, avx2_tile_f64, 1, f64_avx2_edge)
+X86_KERNELS(LRP_TARGET_AVX2, double, avx2_tile_f64, 2, 6, f64_avx2)
+X86_KERNELS(LRP_TARGET_AVX2, double, avx2_tile_f64, 1, 6, f64_avx2_edge)
+X86_SHORT_KERNELS(LRP_TARGET_AVX2, double, avx2_tile_f64, f64_avx2)
 
 /* Min-max's kernel over rows [r0, r0 + 3): the tile's 6 rows in two
  * passes, so that 6 accumulators and the step's four B vectors stay in the
@@ -685,7 +731,10 @@ static const lrp_micro_f64 avx2_f64 = {
     6, 8, sum_f64_avx2, max_f64_avx2, max_plus_f64_avx2, rows_f64_avx2,
     cols_f64_avx2, max_min_f64_avx2,
     {4, sum_f64_avx2_edge, max_f64_avx2_edge, max_plus_f64_avx2_edge, rows_f64_avx2_edge,
-     cols_f64_avx2_edge}};
+     cols_f64_avx2_edge},
+    X86_SHORT_TABLE(f64_avx2)};
+#undef X86_SHORT_TABLE
+#undef X86_SHORT_KERNELS
 #undef X86_KERNELS
 #undef X86_UNPACKED_KERNEL
 #undef X86_PACKED_KERNEL
@@ -970,7 +1019,7 @@ static const lrp_micro_f32 neon_f32 = {NEON_MR,           NEON_VECS * 4,
                                        sum_f32_neon,      max_f32_neon,
                                        max_plus_f32_neon, rows_f32_neon,
                                        cols_f32_neon,     max_min_f32_neon,
-    NO_EDGE};
+    NO_EDGE, NO_SHORT};
 
 static void sum_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
                          double *restrict c, ptrdiff_t ldc, int load)
@@ -1014,13 +1063,14 @@ static const lrp_micro_f64 neon_f64 = {NEON_MR,           NEON_VECS * 2,
                                        sum_f64_neon,      max_f64_neon,
                                        max_plus_f64_neon, rows_f64_neon,
                                        cols_f64_neon,     max_min_f64_neon,
-    NO_EDGE};
+    NO_EDGE, NO_SHORT};
 
 #undef NEON_ROW
 #undef NEON_MAX_MIN_ROW
 #endif
 
 #undef NO_EDGE
+#undef NO_SHORT
 
 const lrp_micro_f32 *lrp_micro_for_f32(void)
 {

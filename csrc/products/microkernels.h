@@ -50,6 +50,20 @@ typedef struct { /* lrp_micro_edge_f32's fields for double */
     lrp_micro_rows_fn_f64 rows, cols;
 } lrp_micro_edge_f64;
 
+/* The sums of a short tile: the first 4, 2 or 1 rows ([0], [1], [2]) of a
+ * tile, both vectors wide, A packed (sum; mr values per step as the tile's)
+ * or in columns (cols). A last block of C with fewer than mr rows takes
+ * them in parts (5 rows: 4 and 1) rather than computing padding rows. All
+ * NULL: none. */
+typedef struct {
+    lrp_micro_fn_f32 sum[3];
+    lrp_micro_rows_fn_f32 cols[3];
+} lrp_micro_short_f32;
+typedef struct { /* lrp_micro_short_f32's fields for double */
+    lrp_micro_fn_f64 sum[3];
+    lrp_micro_rows_fn_f64 cols[3];
+} lrp_micro_short_f64;
+
 /* One instruction set's kernels for one type. */
 typedef struct {
     int mr, nr; /* tile rows and columns */
@@ -58,6 +72,7 @@ typedef struct {
     lrp_micro_rows_fn_f32 cols; /* sum, A unpacked with column stride lda */
     lrp_micro_max_min_fn_f32 max_min;
     lrp_micro_edge_f32 edge;
+    lrp_micro_short_f32 short_tiles;
 } lrp_micro_f32;
 typedef struct { /* lrp_micro_f32's fields for double */
     int mr, nr;
@@ -65,6 +80,7 @@ typedef struct { /* lrp_micro_f32's fields for double */
     lrp_micro_rows_fn_f64 rows, cols;
     lrp_micro_max_min_fn_f64 max_min;
     lrp_micro_edge_f64 edge;
+    lrp_micro_short_f64 short_tiles;
 } lrp_micro_f64;
 
 /* The table of the instruction set in use (lrp_current_isa). */

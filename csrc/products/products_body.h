@@ -157,6 +157,10 @@ static LRP_INLINE void FN(product_tile)(const FN(product) *p, ptrdiff_t kc, cons
                                      : in_place   ? (edge ? micro->edge.rows : micro->rows)
                                                   : NULL;
     const T identity = p->combine == PRODUCT_MAX_PLUS ? -(T)INFINITY : (T)0;
+    if (rows < mr && cols == micro->nr && p->combine == PRODUCT_SUM && !in_place &&
+        FN(short_tile_sums)(micro, rows, kc, a, p->a_cols_of != NULL, p->lda, b, c, p->ldc,
+                            load))
+        return;
     if (rows == mr && cols == nr) {
         if (unpacked)
             unpacked(kc, a, p->lda, b, c, p->ldc, load);

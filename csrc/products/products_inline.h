@@ -1,8 +1,8 @@
 /* The packed products' helpers that callers run inside their loops,
  * written once against T and FN() and inlined into each instance that
- * includes products/products.h: the layout of a B packed whole (read per
- * element), Viterbi's scaling of a finished row of C and max-plus's
- * logarithms. */
+ * includes products/products.h: the short tiles' sums, the layout of a B
+ * packed whole (read per element), Viterbi's scaling of a finished row of C
+ * and max-plus's logarithms. */
 #include "kernel/template.h"
 #include "kernel/rule_math.h"
 #ifndef LRP_INSTANCE_PRODUCTS_INLINE /* once per instance */
@@ -10,14 +10,42 @@
 
 #include <math.h>
 #include <stddef.h>
+#include "lrp.h"
 #include "kernel/compiler.h"
 #include "kernel/tuning.h"
+#include "products/microkernels.h"
 
 /* The inner dimension's chunk (lrp_block_sizes), for callers that drive
  * the micro-kernels themselves (Winograd's fused form). */
 static LRP_INLINE ptrdiff_t FN(product_chunk)(void)
 {
     return lrp_block_sizes().product_kc;
+}
+
+/* The sums of the first `rows` (fewer than mr) rows of a tile as short
+ * tiles of 4, 2 and 1 rows (microkernels.h), A packed (a_cols NULL) or in
+ * columns lda apart, each part's A and C from its first row; 0 where the
+ * instruction set has none or they are switched off (lrp_set_short_tiles),
+ * and the caller computes the whole tile. Each element's chain is the whole
+ * tile's. */
+static LRP_INLINE int FN(short_tile_sums)(const FN(lrp_micro) *micro, ptrdiff_t rows,
+                                          ptrdiff_t kc, const T *a, int a_cols, ptrdiff_t lda,
+                                          const T *b, T *c, ptrdiff_t ldc, int load)
+{
+    if (!micro->short_tiles.sum[0] || !lrp_short_tiles())
+        return 0;
+    ptrdiff_t r0 = 0;
+    for (int part = 0; part < 3; part++) {
+        const int size = 4 >> part;
+        if (!(rows & size))
+            continue;
+        if (a_cols)
+            micro->short_tiles.cols[part](kc, a + r0, lda, b, c + r0 * ldc, ldc, load);
+        else
+            micro->short_tiles.sum[part](kc, a + r0, b, c + r0 * ldc, ldc, load);
+        r0 += size;
+    }
+    return 1;
 }
 
 /* Where element (row p, column j) of a k x n B packed whole lies

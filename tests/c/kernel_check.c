@@ -308,7 +308,8 @@ static void digest_record(const char *path, const char *what, uint64_t d)
 
 /* Every entry of the micro-kernel table of the instruction set in use
  * (sum, max, max_plus, rows, cols, max_min) and of its edge kernels (the
- * first five over the edge's first columns; none on some sets) on one
+ * first five over the edge's first columns; none on some sets) and its short
+ * tiles (the sums over the first 4, 2 and 1 rows; none on some sets) on one
  * tile, from its current values and from the identity, against the same
  * arithmetic written out
  * per element, bit for bit: the sum fused (one rounding, C's fma) where
@@ -400,6 +401,35 @@ static const char *const micro_names[] = {"sum", "max", "max_plus", "rows", "col
                     fail(what, "differs from its arithmetic written out");                     \
                     break;                                                                     \
                 }                                                                              \
+        }                                                                                      \
+        /* the short tiles: the first 4, 2 or 1 rows, the rest untouched */                  \
+        for (int part = 0; part < 3 && micro->short_tiles.sum[0]; part++)                      \
+        for (int kind = MICRO_SUM; kind <= MICRO_COLS; kind += MICRO_COLS - MICRO_SUM) {       \
+            const ptrdiff_t size = 4 >> part;                                                  \
+            if (size > mr)                                                                     \
+                continue;                                                                      \
+            memcpy(want, start, (size_t)(mr * ldc) * sizeof(T));                               \
+            for (ptrdiff_t r = 0; r < size; r++)                                               \
+                for (ptrdiff_t j = 0; j < nr; j++) {                                           \
+                    T acc = load ? start[r * ldc + j] : (T)0;                                  \
+                    for (ptrdiff_t p = 0; p < kc; p++) {                                       \
+                        const T ar = kind == MICRO_COLS ? a_cols[p * lda_cols + r]             \
+                                                        : a_packed[p * mr + r];                \
+                        acc = fused ? FMA(ar, b[p * nr + j], acc) : acc + ar * b[p * nr + j];  \
+                    }                                                                          \
+                    want[r * ldc + j] = acc;                                                   \
+                }                                                                              \
+            memcpy(c, start, (size_t)(mr * ldc) * sizeof(T));                                  \
+            if (kind == MICRO_COLS)                                                            \
+                micro->short_tiles.cols[part](kc, a_cols, lda_cols, b, c, ldc, load);          \
+            else                                                                               \
+                micro->short_tiles.sum[part](kc, a_packed, b, c, ldc, load);                   \
+            if (memcmp(c, want, (size_t)(mr * ldc) * sizeof(T)) != 0) {                        \
+                char what[160];                                                                \
+                snprintf(what, sizeof what, "%s micro short %td-row %s_%s kc %td load %d",     \
+                         isa, size, micro_names[kind], #SUF, kc, load);                        \
+                fail(what, "differs from its arithmetic written out");                         \
+            }                                                                                  \
         }                                                                                      \
         free(values), free(a), free(b), free(bound), free(side), free(c), free(want);         \
         free(start);                                                                           \
@@ -577,8 +607,9 @@ int main(int argc, char **argv)
             for (int r = 0; r < 2; r++, runs++)
                 layer_case(&cases[c].l, r ? &gamma : &zero, f64, 1000 * (uint64_t)c + 1,
                            cases[c].zeros, cases[c].winograd);
-    printf("kernel_check: %d micro-kernel tables' checks (6 kernels and any 5 edge kernels "
-           "each), %d cases (%d layers, float and double, 2 rules) on", micro_runs, runs, count);
+    printf("kernel_check: %d micro-kernel tables' checks (6 kernels, any 5 edge kernels and "
+           "any 6 short tiles each), %d cases (%d layers, float and double, 2 rules) on",
+           micro_runs, runs, count);
     for (int s = 0; s < sets; s++)
         printf(" %s", isa_name(isas[s]));
     printf("%s, %d failure(s)\n",
