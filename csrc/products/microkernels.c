@@ -21,8 +21,9 @@
  * kernel is compiled with its own layout folded in. The x86 tables also
  * hold edge kernels, the same five over each row's first vector only, so
  * that a last strip of C narrower than that vector computes no padding
- * columns, and short tiles, the sums over a tile's first 4, 2 or 1 rows,
- * so that a last block of fewer rows computes no padding rows. No code
+ * columns; the x86 and NEON tables hold short tiles, the sums over a
+ * tile's first 4, 2 or 1 rows, so that a last block of fewer rows computes
+ * no padding rows. No code
  * outside this file assumes a tile size (mr at most 8: conv_winograd.h
  * checks it).
  */
@@ -777,26 +778,36 @@ enum { NEON_MR = 8, NEON_VECS = 3 };
     }
 
 /* A[p][r0 .. r0 + LANES) as one vector: contiguous when packed or columns,
- * gathered from LANES rows otherwise. */
+ * gathered from LANES rows otherwise. Of a short tile of `rows` (1 or 2)
+ * only those rows are read (the other lanes 0 or copies): a block's last
+ * rows may end A's last step. */
 static LRP_INLINE float32x4_t neon_a_f32(const float *restrict a, a_layout layout, ptrdiff_t p,
-                                         int r0, ptrdiff_t lda)
+                                         int r0, ptrdiff_t lda, int rows)
 {
-    if (layout != A_ROWS)
-        return vld1q_f32(a + a_index(layout, p, r0, NEON_MR, lda));
+    if (layout != A_ROWS) {
+        const float *at = a + a_index(layout, p, r0, NEON_MR, lda);
+        if (rows == 1)
+            return vld1q_dup_f32(at);
+        if (rows == 2)
+            return vcombine_f32(vld1_f32(at), vdup_n_f32(0.0f));
+        return vld1q_f32(at);
+    }
     const float v[4] = {a[r0 * lda + p], a[(r0 + 1) * lda + p], a[(r0 + 2) * lda + p],
                         a[(r0 + 3) * lda + p]};
     return vld1q_f32(v);
 }
 static LRP_INLINE float64x2_t neon_a_f64(const double *restrict a, a_layout layout, ptrdiff_t p,
-                                         int r0, ptrdiff_t lda)
+                                         int r0, ptrdiff_t lda, int rows)
 {
     if (layout != A_ROWS)
-        return vld1q_f64(a + a_index(layout, p, r0, NEON_MR, lda));
+        return rows == 1 ? vld1q_dup_f64(a + a_index(layout, p, r0, NEON_MR, lda))
+                         : vld1q_f64(a + a_index(layout, p, r0, NEON_MR, lda));
     const double v[2] = {a[r0 * lda + p], a[(r0 + 1) * lda + p]};
     return vld1q_f64(v);
 }
 
-/* Rows [r0, r0 + ROWS) of a tile, ROWS 8 or 4 (a literal after inlining). */
+/* Rows [r0, r0 + ROWS) of a tile, ROWS 8, 4, 2 or 1 (a literal after
+ * inlining; 2 and 1: the short tiles, A packed or in columns). */
 static LRP_INLINE void neon_rows_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
                                      int load, a_layout layout, combine_op combine, int r0,
@@ -816,13 +827,17 @@ static LRP_INLINE void neon_rows_f32(ptrdiff_t kc, const float *restrict a, ptrd
         LRP_UNROLL_ROWS
         for (int v = 0; v < NEON_VECS; v++)
             bv[v] = vld1q_f32(b + p * NR + v * LANES);
-        const float32x4_t a0 = neon_a_f32(a, layout, p, r0, lda);
+        const float32x4_t a0 = neon_a_f32(a, layout, p, r0, lda, ROWS);
         NEON_ROW(float32x4_t, f32, 0, a0, 0)
-        NEON_ROW(float32x4_t, f32, 1, a0, 1)
-        NEON_ROW(float32x4_t, f32, 2, a0, 2)
-        NEON_ROW(float32x4_t, f32, 3, a0, 3)
+        if (ROWS >= 2) {
+            NEON_ROW(float32x4_t, f32, 1, a0, 1)
+        }
+        if (ROWS >= 4) {
+            NEON_ROW(float32x4_t, f32, 2, a0, 2)
+            NEON_ROW(float32x4_t, f32, 3, a0, 3)
+        }
         if (ROWS == 8) {
-            const float32x4_t a1 = neon_a_f32(a, layout, p, r0 + 4, lda);
+            const float32x4_t a1 = neon_a_f32(a, layout, p, r0 + 4, lda, 4);
             NEON_ROW(float32x4_t, f32, 4, a1, 0)
             NEON_ROW(float32x4_t, f32, 5, a1, 1)
             NEON_ROW(float32x4_t, f32, 6, a1, 2)
@@ -856,15 +871,19 @@ static LRP_INLINE void neon_rows_f64(ptrdiff_t kc, const double *restrict a, ptr
         LRP_UNROLL_ROWS
         for (int v = 0; v < NEON_VECS; v++)
             bv[v] = vld1q_f64(b + p * NR + v * LANES);
-        const float64x2_t a0 = neon_a_f64(a, layout, p, r0, lda);
-        const float64x2_t a1 = neon_a_f64(a, layout, p, r0 + 2, lda);
+        const float64x2_t a0 = neon_a_f64(a, layout, p, r0, lda, ROWS);
         NEON_ROW(float64x2_t, f64, 0, a0, 0)
-        NEON_ROW(float64x2_t, f64, 1, a0, 1)
-        NEON_ROW(float64x2_t, f64, 2, a1, 0)
-        NEON_ROW(float64x2_t, f64, 3, a1, 1)
+        if (ROWS >= 2) {
+            NEON_ROW(float64x2_t, f64, 1, a0, 1)
+        }
+        if (ROWS >= 4) {
+            const float64x2_t a1 = neon_a_f64(a, layout, p, r0 + 2, lda, 2);
+            NEON_ROW(float64x2_t, f64, 2, a1, 0)
+            NEON_ROW(float64x2_t, f64, 3, a1, 1)
+        }
         if (ROWS == 8) {
-            const float64x2_t a2 = neon_a_f64(a, layout, p, r0 + 4, lda);
-            const float64x2_t a3 = neon_a_f64(a, layout, p, r0 + 6, lda);
+            const float64x2_t a2 = neon_a_f64(a, layout, p, r0 + 4, lda, 2);
+            const float64x2_t a3 = neon_a_f64(a, layout, p, r0 + 6, lda, 2);
             NEON_ROW(float64x2_t, f64, 4, a2, 0)
             NEON_ROW(float64x2_t, f64, 5, a2, 1)
             NEON_ROW(float64x2_t, f64, 6, a3, 0)
@@ -1015,11 +1034,38 @@ static void max_min_f32_neon(ptrdiff_t kc, const float *restrict a, const float 
         neon_max_min_rows_f32(kc, a, b, bound, side, c, ldc, load, r0);
 }
 
+/* The short tiles' sums (microkernels.h): 4, 2 and 1 rows, A packed
+ * (sum_SUF_neon_4 ...) or in columns (cols_SUF_neon_4 ...). */
+#define NEON_SHORT_KERNEL(T, SUF, NAME, LAYOUT, ROWS)                                          \
+    static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda, const T *restrict b,   \
+                     T *restrict c, ptrdiff_t ldc, int load)                                   \
+    {                                                                                          \
+        neon_rows_##SUF(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, 0, ROWS);            \
+    }
+#define NEON_SHORT_PACKED(T, SUF, NAME, ROWS)                                                  \
+    static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b, T *restrict c,   \
+                     ptrdiff_t ldc, int load)                                                  \
+    {                                                                                          \
+        neon_rows_##SUF(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM, 0, ROWS);            \
+    }
+#define NEON_SHORT_KERNELS(T, SUF)                                                             \
+    NEON_SHORT_PACKED(T, SUF, sum_##SUF##_neon_4, 4)                                           \
+    NEON_SHORT_PACKED(T, SUF, sum_##SUF##_neon_2, 2)                                           \
+    NEON_SHORT_PACKED(T, SUF, sum_##SUF##_neon_1, 1)                                           \
+    NEON_SHORT_KERNEL(T, SUF, cols_##SUF##_neon_4, A_COLUMNS, 4)                               \
+    NEON_SHORT_KERNEL(T, SUF, cols_##SUF##_neon_2, A_COLUMNS, 2)                               \
+    NEON_SHORT_KERNEL(T, SUF, cols_##SUF##_neon_1, A_COLUMNS, 1)
+#define NEON_SHORT_TABLE(SUF)                                                                  \
+    {{sum_##SUF##_neon_4, sum_##SUF##_neon_2, sum_##SUF##_neon_1},                             \
+     {cols_##SUF##_neon_4, cols_##SUF##_neon_2, cols_##SUF##_neon_1}}
+NEON_SHORT_KERNELS(float, f32)
+NEON_SHORT_KERNELS(double, f64)
+
 static const lrp_micro_f32 neon_f32 = {NEON_MR,           NEON_VECS * 4,
                                        sum_f32_neon,      max_f32_neon,
                                        max_plus_f32_neon, rows_f32_neon,
                                        cols_f32_neon,     max_min_f32_neon,
-    NO_EDGE, NO_SHORT};
+    NO_EDGE, NEON_SHORT_TABLE(f32)};
 
 static void sum_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
                          double *restrict c, ptrdiff_t ldc, int load)
@@ -1063,8 +1109,12 @@ static const lrp_micro_f64 neon_f64 = {NEON_MR,           NEON_VECS * 2,
                                        sum_f64_neon,      max_f64_neon,
                                        max_plus_f64_neon, rows_f64_neon,
                                        cols_f64_neon,     max_min_f64_neon,
-    NO_EDGE, NO_SHORT};
+    NO_EDGE, NEON_SHORT_TABLE(f64)};
 
+#undef NEON_SHORT_TABLE
+#undef NEON_SHORT_KERNELS
+#undef NEON_SHORT_PACKED
+#undef NEON_SHORT_KERNEL
 #undef NEON_ROW
 #undef NEON_MAX_MIN_ROW
 #endif
