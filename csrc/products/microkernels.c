@@ -18,12 +18,12 @@
  * Every kernel is one always-inline tile function per instruction set and
  * type, called with a constant layout and combination by the five named
  * kernels of its table (sum, max, max_plus, rows, cols), so each named
- * kernel is compiled with its own layout folded in. The x86 tables also
- * hold edge kernels, the same five over each row's first vector only, so
- * that a last strip of C narrower than that vector computes no padding
- * columns; the x86 and NEON tables hold short tiles, the sums over a
- * tile's first 4, 2 or 1 rows, so that a last block of fewer rows computes
- * no padding rows. No code
+ * kernel is compiled with its own layout folded in. The x86 and NEON
+ * tables also hold edge kernels, the same five over each row's first
+ * vector only (x86) or first two of three (NEON), so that a last strip of
+ * C that narrow computes fewer padding columns, and short tiles, the sums
+ * over a tile's first 4, 2 or 1 rows, so that a last block of fewer rows
+ * computes no padding rows. No code
  * outside this file assumes a tile size (mr at most 8: conv_winograd.h
  * checks it).
  */
@@ -750,13 +750,13 @@ static const lrp_micro_f64 avx2_f64 = {
  * row's A value is a lane of an A vector (by-element fmla and fmul). */
 enum { NEON_MR = 8, NEON_VECS = 3 };
 
-/* Row r's vectors combined with lane LANE of av: the sum fused (one
- * rounding), max and max-plus as AVX2's max, acc > x ? acc : x (the same
- * bits, zeros' signs and NaNs included). LANE is a literal, as the
+/* Row r's first VECS vectors combined with lane LANE of av: the sum fused
+ * (one rounding), max and max-plus as AVX2's max, acc > x ? acc : x (the
+ * same bits, zeros' signs and NaNs included). LANE is a literal, as the
  * by-element intrinsics take immediates. */
 #define NEON_ROW(T4, SUF, r, av, LANE)                                                         \
     LRP_UNROLL_ROWS                                                                            \
-    for (int v = 0; v < NEON_VECS; v++) {                                                      \
+    for (int v = 0; v < VECS; v++) {                                                           \
         if (combine == COMBINE_SUM) {                                                          \
             acc[r][v] = vfmaq_laneq_##SUF(acc[r][v], bv[v], av, LANE);                         \
         } else {                                                                               \
@@ -806,12 +806,14 @@ static LRP_INLINE float64x2_t neon_a_f64(const double *restrict a, a_layout layo
     return vld1q_f64(v);
 }
 
-/* Rows [r0, r0 + ROWS) of a tile, ROWS 8, 4, 2 or 1 (a literal after
- * inlining; 2 and 1: the short tiles, A packed or in columns). */
+/* Rows [r0, r0 + ROWS) of a tile, ROWS 8, 4, 2 or 1, over its first VECS
+ * vectors, 3 or 2 (literals after inlining; 2 and 1 rows: the short tiles,
+ * A packed or in columns; 2 vectors: the edge kernels, B still packed 3
+ * vectors wide). */
 static LRP_INLINE void neon_rows_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
                                      int load, a_layout layout, combine_op combine, int r0,
-                                     int ROWS)
+                                     int ROWS, int VECS)
 {
     enum { LANES = 4, NR = NEON_VECS * LANES };
     float32x4_t acc[NEON_MR][NEON_VECS];
@@ -819,13 +821,13 @@ static LRP_INLINE void neon_rows_f32(ptrdiff_t kc, const float *restrict a, ptrd
     LRP_UNROLL_ROWS
     for (int r = 0; r < ROWS; r++) {
         LRP_UNROLL_ROWS
-        for (int v = 0; v < NEON_VECS; v++)
+        for (int v = 0; v < VECS; v++)
             acc[r][v] = load ? vld1q_f32(c + (r0 + r) * ldc + v * LANES) : start;
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         float32x4_t bv[NEON_VECS];
         LRP_UNROLL_ROWS
-        for (int v = 0; v < NEON_VECS; v++)
+        for (int v = 0; v < VECS; v++)
             bv[v] = vld1q_f32(b + p * NR + v * LANES);
         const float32x4_t a0 = neon_a_f32(a, layout, p, r0, lda, ROWS);
         NEON_ROW(float32x4_t, f32, 0, a0, 0)
@@ -847,7 +849,7 @@ static LRP_INLINE void neon_rows_f32(ptrdiff_t kc, const float *restrict a, ptrd
     LRP_UNROLL_ROWS
     for (int r = 0; r < ROWS; r++) {
         LRP_UNROLL_ROWS
-        for (int v = 0; v < NEON_VECS; v++)
+        for (int v = 0; v < VECS; v++)
             vst1q_f32(c + (r0 + r) * ldc + v * LANES, acc[r][v]);
     }
 }
@@ -855,7 +857,8 @@ static LRP_INLINE void neon_rows_f32(ptrdiff_t kc, const float *restrict a, ptrd
 static LRP_INLINE void neon_rows_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                      const double *restrict b, double *restrict c,
                                      ptrdiff_t ldc, int load, a_layout layout,
-                                     combine_op combine, int r0, int ROWS)
+                                     combine_op combine, int r0, int ROWS,
+                                     int VECS)
 {
     enum { LANES = 2, NR = NEON_VECS * LANES };
     float64x2_t acc[NEON_MR][NEON_VECS];
@@ -863,13 +866,13 @@ static LRP_INLINE void neon_rows_f64(ptrdiff_t kc, const double *restrict a, ptr
     LRP_UNROLL_ROWS
     for (int r = 0; r < ROWS; r++) {
         LRP_UNROLL_ROWS
-        for (int v = 0; v < NEON_VECS; v++)
+        for (int v = 0; v < VECS; v++)
             acc[r][v] = load ? vld1q_f64(c + (r0 + r) * ldc + v * LANES) : start;
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
         float64x2_t bv[NEON_VECS];
         LRP_UNROLL_ROWS
-        for (int v = 0; v < NEON_VECS; v++)
+        for (int v = 0; v < VECS; v++)
             bv[v] = vld1q_f64(b + p * NR + v * LANES);
         const float64x2_t a0 = neon_a_f64(a, layout, p, r0, lda, ROWS);
         NEON_ROW(float64x2_t, f64, 0, a0, 0)
@@ -893,7 +896,7 @@ static LRP_INLINE void neon_rows_f64(ptrdiff_t kc, const double *restrict a, ptr
     LRP_UNROLL_ROWS
     for (int r = 0; r < ROWS; r++) {
         LRP_UNROLL_ROWS
-        for (int v = 0; v < NEON_VECS; v++)
+        for (int v = 0; v < VECS; v++)
             vst1q_f64(c + (r0 + r) * ldc + v * LANES, acc[r][v]);
     }
 }
@@ -903,26 +906,26 @@ static LRP_INLINE void neon_rows_f64(ptrdiff_t kc, const double *restrict a, ptr
  * that nothing spills to the stack. */
 static LRP_INLINE void neon_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                     int load, a_layout layout, combine_op combine)
+                                     int load, a_layout layout, combine_op combine, int vecs)
 {
     if (combine == COMBINE_SUM) {
-        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 0, 8);
+        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 0, 8, vecs);
     } else {
-        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 0, 4);
-        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 4, 4);
+        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 0, 4, vecs);
+        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 4, 4, vecs);
     }
 }
 
 static LRP_INLINE void neon_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                      const double *restrict b, double *restrict c,
                                      ptrdiff_t ldc, int load, a_layout layout,
-                                     combine_op combine)
+                                     combine_op combine, int vecs)
 {
     if (combine == COMBINE_SUM) {
-        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 0, 8);
+        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 0, 8, vecs);
     } else {
-        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 0, 4);
-        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 4, 4);
+        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 0, 4, vecs);
+        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 4, 4, vecs);
     }
 }
 
@@ -996,35 +999,30 @@ static LRP_INLINE void neon_max_min_rows_f64(ptrdiff_t kc, const double *restric
     }
 }
 
-static void sum_f32_neon(ptrdiff_t kc, const float *restrict a, const float *restrict b,
-                         float *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
-}
+/* The five named kernels of neon_tile_SUF over the first VECS of a row's 3
+ * vectors: sum, max and max_plus with A packed, rows and cols (sums) with
+ * A unpacked, named kernel_NAME. */
+#define NEON_PACKED_KERNEL(T, SUF, VECS, NAME, COMBINE)                                        \
+    static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b, T *restrict c,   \
+                     ptrdiff_t ldc, int load)                                                  \
+    {                                                                                          \
+        neon_tile_##SUF(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE, VECS);                  \
+    }
+#define NEON_UNPACKED_KERNEL(T, SUF, VECS, NAME, LAYOUT)                                       \
+    static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda, const T *restrict b,   \
+                     T *restrict c, ptrdiff_t ldc, int load)                                   \
+    {                                                                                          \
+        neon_tile_##SUF(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, VECS);              \
+    }
+#define NEON_KERNELS(T, SUF, VECS, NAME)                                                       \
+    NEON_PACKED_KERNEL(T, SUF, VECS, sum_##NAME, COMBINE_SUM)                                  \
+    NEON_PACKED_KERNEL(T, SUF, VECS, max_##NAME, COMBINE_MAX)                                  \
+    NEON_PACKED_KERNEL(T, SUF, VECS, max_plus_##NAME, COMBINE_MAX_PLUS)                        \
+    NEON_UNPACKED_KERNEL(T, SUF, VECS, rows_##NAME, A_ROWS)                                    \
+    NEON_UNPACKED_KERNEL(T, SUF, VECS, cols_##NAME, A_COLUMNS)
 
-static void max_f32_neon(ptrdiff_t kc, const float *restrict a, const float *restrict b,
-                         float *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
-}
-
-static void max_plus_f32_neon(ptrdiff_t kc, const float *restrict a, const float *restrict b,
-                              float *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f32(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
-}
-
-static void rows_f32_neon(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
-                          const float *restrict b, float *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f32(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
-}
-
-static void cols_f32_neon(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
-                          const float *restrict b, float *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f32(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
-}
+NEON_KERNELS(float, f32, 3, f32_neon)
+NEON_KERNELS(float, f32, 2, f32_neon_edge)
 
 static void max_min_f32_neon(ptrdiff_t kc, const float *restrict a, const float *restrict b,
                              const float *restrict bound, const float *restrict side,
@@ -1040,13 +1038,13 @@ static void max_min_f32_neon(ptrdiff_t kc, const float *restrict a, const float 
     static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda, const T *restrict b,   \
                      T *restrict c, ptrdiff_t ldc, int load)                                   \
     {                                                                                          \
-        neon_rows_##SUF(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, 0, ROWS);            \
+        neon_rows_##SUF(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, 0, ROWS, 3);         \
     }
 #define NEON_SHORT_PACKED(T, SUF, NAME, ROWS)                                                  \
     static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b, T *restrict c,   \
                      ptrdiff_t ldc, int load)                                                  \
     {                                                                                          \
-        neon_rows_##SUF(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM, 0, ROWS);            \
+        neon_rows_##SUF(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM, 0, ROWS, 3);         \
     }
 #define NEON_SHORT_KERNELS(T, SUF)                                                             \
     NEON_SHORT_PACKED(T, SUF, sum_##SUF##_neon_4, 4)                                           \
@@ -1065,37 +1063,12 @@ static const lrp_micro_f32 neon_f32 = {NEON_MR,           NEON_VECS * 4,
                                        sum_f32_neon,      max_f32_neon,
                                        max_plus_f32_neon, rows_f32_neon,
                                        cols_f32_neon,     max_min_f32_neon,
-    NO_EDGE, NEON_SHORT_TABLE(f32)};
+    {8, sum_f32_neon_edge, max_f32_neon_edge, max_plus_f32_neon_edge,
+     rows_f32_neon_edge, cols_f32_neon_edge},
+    NEON_SHORT_TABLE(f32)};
 
-static void sum_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
-                         double *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM);
-}
-
-static void max_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
-                         double *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX);
-}
-
-static void max_plus_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
-                              double *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f64(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_MAX_PLUS);
-}
-
-static void rows_f64_neon(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
-                          const double *restrict b, double *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f64(kc, a, lda, b, c, ldc, load, A_ROWS, COMBINE_SUM);
-}
-
-static void cols_f64_neon(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
-                          const double *restrict b, double *restrict c, ptrdiff_t ldc, int load)
-{
-    neon_tile_f64(kc, a, lda, b, c, ldc, load, A_COLUMNS, COMBINE_SUM);
-}
+NEON_KERNELS(double, f64, 3, f64_neon)
+NEON_KERNELS(double, f64, 2, f64_neon_edge)
 
 static void max_min_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
                              const double *restrict bound, const double *restrict side,
@@ -1109,8 +1082,13 @@ static const lrp_micro_f64 neon_f64 = {NEON_MR,           NEON_VECS * 2,
                                        sum_f64_neon,      max_f64_neon,
                                        max_plus_f64_neon, rows_f64_neon,
                                        cols_f64_neon,     max_min_f64_neon,
-    NO_EDGE, NEON_SHORT_TABLE(f64)};
+    {4, sum_f64_neon_edge, max_f64_neon_edge, max_plus_f64_neon_edge,
+     rows_f64_neon_edge, cols_f64_neon_edge},
+    NEON_SHORT_TABLE(f64)};
 
+#undef NEON_KERNELS
+#undef NEON_UNPACKED_KERNEL
+#undef NEON_PACKED_KERNEL
 #undef NEON_SHORT_TABLE
 #undef NEON_SHORT_KERNELS
 #undef NEON_SHORT_PACKED
