@@ -23,7 +23,7 @@ static LRP_INLINE ptrdiff_t FN(product_chunk)(void)
 }
 
 /* The sums of the first `rows` (fewer than mr) rows of a tile as short
- * tiles of 4, 2 and 1 rows (microkernels.h), A packed (a_cols NULL) or in
+ * tiles of 4, 2 and 1 rows (microkernels.h), A packed (a_cols 0) or in
  * columns lda apart, each part's A and C from its first row; 0 where the
  * instruction set has none or they are switched off (lrp_set_short_tiles),
  * and the caller computes the whole tile. Each element's chain is the whole
