@@ -23,14 +23,21 @@ static PyObject *py_poison(PyObject *module, PyObject *unused)
     return PyBool_FromLong(core_state_of(module)->poison_outputs);
 }
 
-static PyObject *py_set_sparse_passes(PyObject *module, PyObject *arg)
+/* A C core's on/off switch set from arg's truth: None, or NULL with
+ * Python's error where arg has none. */
+static PyObject *set_switch(PyObject *arg, void (*set)(int))
 {
-    (void)module;
     const int on = PyObject_IsTrue(arg);
     if (on < 0)
         return NULL;
-    lrp_set_sparse_passes(on);
+    set(on);
     Py_RETURN_NONE;
+}
+
+static PyObject *py_set_sparse_passes(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    return set_switch(arg, lrp_set_sparse_passes);
 }
 
 static PyObject *py_sparse_passes(PyObject *module, PyObject *unused)
@@ -42,11 +49,7 @@ static PyObject *py_sparse_passes(PyObject *module, PyObject *unused)
 static PyObject *py_set_short_tiles(PyObject *module, PyObject *arg)
 {
     (void)module;
-    const int on = PyObject_IsTrue(arg);
-    if (on < 0)
-        return NULL;
-    lrp_set_short_tiles(on);
-    Py_RETURN_NONE;
+    return set_switch(arg, lrp_set_short_tiles);
 }
 
 static PyObject *py_short_tiles(PyObject *module, PyObject *unused)
@@ -98,11 +101,7 @@ static PyObject *py_pieces_per_thread(PyObject *module, PyObject *unused)
 static PyObject *py_set_composed_fast_tiers(PyObject *module, PyObject *arg)
 {
     (void)module;
-    const int on = PyObject_IsTrue(arg);
-    if (on < 0)
-        return NULL;
-    lrp_set_composed_fast_tiers(on);
-    Py_RETURN_NONE;
+    return set_switch(arg, lrp_set_composed_fast_tiers);
 }
 
 static PyObject *py_composed_fast_tiers(PyObject *module, PyObject *unused)
