@@ -72,6 +72,11 @@ typedef enum { COMBINE_SUM, COMBINE_MAX, COMBINE_MAX_PLUS } combine_op;
 #define NO_EDGE {0, NULL, NULL, NULL, NULL, NULL}
 /* The short tiles of a set that has none. */
 #define NO_SHORT {{NULL, NULL, NULL}, {NULL, NULL, NULL}}
+/* The short tiles of a set whose sums over 4, 2 and 1 rows are
+ * sum_SUFFIX_4 ... (A packed) and cols_SUFFIX_4 ... (A in columns). */
+#define SHORT_TABLE(SUFFIX)                                                                    \
+    {{sum_##SUFFIX##_4, sum_##SUFFIX##_2, sum_##SUFFIX##_1},                                   \
+     {cols_##SUFFIX##_4, cols_##SUFFIX##_2, cols_##SUFFIX##_1}}
 
 /* Portable C: small tiles the compiler vectorises with the baseline ISA. */
 enum { PORTABLE_MR = 4, PORTABLE_NR_F32 = 8, PORTABLE_NR_F64 = 4 };
@@ -283,8 +288,8 @@ static const lrp_micro_f64 portable_f64 = {PORTABLE_MR,           PORTABLE_NR_F6
     X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, ROWS, rows_##SUFFIX, A_ROWS)                 \
     X86_UNPACKED_KERNEL(TARGET, T, TILE, VECTORS, ROWS, cols_##SUFFIX, A_COLUMNS)
 /* The short tiles' sums (microkernels.h), both vectors wide: 4, 2 and 1
- * rows with A packed (sum_SUFFIX_4 ...) or in columns (cols_SUFFIX_4 ...);
- * X86_SHORT_TABLE(SUFFIX) is their table entry. */
+ * rows with A packed (sum_SUFFIX_4 ...) or in columns (cols_SUFFIX_4 ...),
+ * for SHORT_TABLE(SUFFIX). */
 #define X86_SHORT_KERNELS(TARGET, T, TILE, SUFFIX)                                             \
     X86_PACKED_KERNEL(TARGET, T, TILE, 2, 4, sum_##SUFFIX##_4, COMBINE_SUM)                    \
     X86_PACKED_KERNEL(TARGET, T, TILE, 2, 2, sum_##SUFFIX##_2, COMBINE_SUM)                    \
@@ -292,9 +297,6 @@ static const lrp_micro_f64 portable_f64 = {PORTABLE_MR,           PORTABLE_NR_F6
     X86_UNPACKED_KERNEL(TARGET, T, TILE, 2, 4, cols_##SUFFIX##_4, A_COLUMNS)                   \
     X86_UNPACKED_KERNEL(TARGET, T, TILE, 2, 2, cols_##SUFFIX##_2, A_COLUMNS)                   \
     X86_UNPACKED_KERNEL(TARGET, T, TILE, 2, 1, cols_##SUFFIX##_1, A_COLUMNS)
-#define X86_SHORT_TABLE(SUFFIX)                                                                \
-    {{sum_##SUFFIX##_4, sum_##SUFFIX##_2, sum_##SUFFIX##_1},                                   \
-     {cols_##SUFFIX##_4, cols_##SUFFIX##_2, cols_##SUFFIX##_1}}
 
 /* A tile is MR rows by two vectors of LANES values: one broadcast of A per
  * row and step, 2 * MR accumulators held in registers. With vectors 1, the
@@ -408,7 +410,7 @@ static const lrp_micro_f32 avx512_f32 = {
     cols_f32_avx512, max_min_f32_avx512,
     {16, sum_f32_avx512_edge, max_f32_avx512_edge, max_plus_f32_avx512_edge, rows_f32_avx512_edge,
      cols_f32_avx512_edge},
-    X86_SHORT_TABLE(f32_avx512)};
+    SHORT_TABLE(f32_avx512)};
 
 LRP_TARGET_AVX512 static LRP_INLINE void avx512_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                          const double *restrict b, double *restrict c, ptrdiff_t ldc,
@@ -517,7 +519,7 @@ static const lrp_micro_f64 avx512_f64 = {
     cols_f64_avx512, max_min_f64_avx512,
     {8, sum_f64_avx512_edge, max_f64_avx512_edge, max_plus_f64_avx512_edge, rows_f64_avx512_edge,
      cols_f64_avx512_edge},
-    X86_SHORT_TABLE(f64_avx512)};
+    SHORT_TABLE(f64_avx512)};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
@@ -625,7 +627,7 @@ static const lrp_micro_f32 avx2_f32 = {
     cols_f32_avx2, max_min_f32_avx2,
     {8, sum_f32_avx2_edge, max_f32_avx2_edge, max_plus_f32_avx2_edge, rows_f32_avx2_edge,
      cols_f32_avx2_edge},
-    X86_SHORT_TABLE(f32_avx2)};
+    SHORT_TABLE(f32_avx2)};
 
 LRP_TARGET_AVX2 static LRP_INLINE void avx2_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                                      const double *restrict b, double *restrict c, ptrdiff_t ldc,
@@ -733,8 +735,7 @@ static const lrp_micro_f64 avx2_f64 = {
     cols_f64_avx2, max_min_f64_avx2,
     {4, sum_f64_avx2_edge, max_f64_avx2_edge, max_plus_f64_avx2_edge, rows_f64_avx2_edge,
      cols_f64_avx2_edge},
-    X86_SHORT_TABLE(f64_avx2)};
-#undef X86_SHORT_TABLE
+    SHORT_TABLE(f64_avx2)};
 #undef X86_SHORT_KERNELS
 #undef X86_KERNELS
 #undef X86_UNPACKED_KERNEL
@@ -901,15 +902,16 @@ static LRP_INLINE void neon_rows_f64(ptrdiff_t kc, const double *restrict a, ptr
     }
 }
 
-/* A whole tile: the sum's 8 rows at once; max and max-plus, whose product
- * and mask need two more registers per vector, in two passes of 4 rows, so
- * that nothing spills to the stack. */
+/* A whole tile: the sum's 8 rows at once (or a short tile's 4, 2 or 1);
+ * max and max-plus, whose product and mask need two more registers per
+ * vector, in two passes of 4 rows, so that nothing spills to the stack. */
 static LRP_INLINE void neon_tile_f32(ptrdiff_t kc, const float *restrict a, ptrdiff_t lda,
                                      const float *restrict b, float *restrict c, ptrdiff_t ldc,
-                                     int load, a_layout layout, combine_op combine, int vecs)
+                                     int load, a_layout layout, combine_op combine, int vecs,
+                                     int rows)
 {
     if (combine == COMBINE_SUM) {
-        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 0, 8, vecs);
+        neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 0, rows, vecs);
     } else {
         neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 0, 4, vecs);
         neon_rows_f32(kc, a, lda, b, c, ldc, load, layout, combine, 4, 4, vecs);
@@ -919,10 +921,10 @@ static LRP_INLINE void neon_tile_f32(ptrdiff_t kc, const float *restrict a, ptrd
 static LRP_INLINE void neon_tile_f64(ptrdiff_t kc, const double *restrict a, ptrdiff_t lda,
                                      const double *restrict b, double *restrict c,
                                      ptrdiff_t ldc, int load, a_layout layout,
-                                     combine_op combine, int vecs)
+                                     combine_op combine, int vecs, int rows)
 {
     if (combine == COMBINE_SUM) {
-        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 0, 8, vecs);
+        neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 0, rows, vecs);
     } else {
         neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 0, 4, vecs);
         neon_rows_f64(kc, a, lda, b, c, ldc, load, layout, combine, 4, 4, vecs);
@@ -1000,29 +1002,40 @@ static LRP_INLINE void neon_max_min_rows_f64(ptrdiff_t kc, const double *restric
 }
 
 /* The five named kernels of neon_tile_SUF over the first VECS of a row's 3
- * vectors: sum, max and max_plus with A packed, rows and cols (sums) with
- * A unpacked, named kernel_NAME. */
-#define NEON_PACKED_KERNEL(T, SUF, VECS, NAME, COMBINE)                                        \
+ * vectors and the first ROWS rows: sum, max and max_plus with A packed,
+ * rows and cols (sums) with A unpacked, named kernel_NAME. */
+#define NEON_PACKED_KERNEL(T, SUF, VECS, ROWS, NAME, COMBINE)                                  \
     static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b, T *restrict c,   \
                      ptrdiff_t ldc, int load)                                                  \
     {                                                                                          \
-        neon_tile_##SUF(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE, VECS);                  \
+        neon_tile_##SUF(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE, VECS, ROWS);            \
     }
-#define NEON_UNPACKED_KERNEL(T, SUF, VECS, NAME, LAYOUT)                                       \
+#define NEON_UNPACKED_KERNEL(T, SUF, VECS, ROWS, NAME, LAYOUT)                                 \
     static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda, const T *restrict b,   \
                      T *restrict c, ptrdiff_t ldc, int load)                                   \
     {                                                                                          \
-        neon_tile_##SUF(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, VECS);              \
+        neon_tile_##SUF(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, VECS, ROWS);        \
     }
 #define NEON_KERNELS(T, SUF, VECS, NAME)                                                       \
-    NEON_PACKED_KERNEL(T, SUF, VECS, sum_##NAME, COMBINE_SUM)                                  \
-    NEON_PACKED_KERNEL(T, SUF, VECS, max_##NAME, COMBINE_MAX)                                  \
-    NEON_PACKED_KERNEL(T, SUF, VECS, max_plus_##NAME, COMBINE_MAX_PLUS)                        \
-    NEON_UNPACKED_KERNEL(T, SUF, VECS, rows_##NAME, A_ROWS)                                    \
-    NEON_UNPACKED_KERNEL(T, SUF, VECS, cols_##NAME, A_COLUMNS)
+    NEON_PACKED_KERNEL(T, SUF, VECS, 8, sum_##NAME, COMBINE_SUM)                               \
+    NEON_PACKED_KERNEL(T, SUF, VECS, 8, max_##NAME, COMBINE_MAX)                               \
+    NEON_PACKED_KERNEL(T, SUF, VECS, 8, max_plus_##NAME, COMBINE_MAX_PLUS)                     \
+    NEON_UNPACKED_KERNEL(T, SUF, VECS, 8, rows_##NAME, A_ROWS)                                 \
+    NEON_UNPACKED_KERNEL(T, SUF, VECS, 8, cols_##NAME, A_COLUMNS)
+/* The short tiles' sums (microkernels.h), all 3 vectors wide: 4, 2 and 1
+ * rows with A packed (sum_NAME_4 ...) or in columns (cols_NAME_4 ...), for
+ * SHORT_TABLE(NAME). */
+#define NEON_SHORT_KERNELS(T, SUF, NAME)                                                       \
+    NEON_PACKED_KERNEL(T, SUF, 3, 4, sum_##NAME##_4, COMBINE_SUM)                              \
+    NEON_PACKED_KERNEL(T, SUF, 3, 2, sum_##NAME##_2, COMBINE_SUM)                              \
+    NEON_PACKED_KERNEL(T, SUF, 3, 1, sum_##NAME##_1, COMBINE_SUM)                              \
+    NEON_UNPACKED_KERNEL(T, SUF, 3, 4, cols_##NAME##_4, A_COLUMNS)                             \
+    NEON_UNPACKED_KERNEL(T, SUF, 3, 2, cols_##NAME##_2, A_COLUMNS)                             \
+    NEON_UNPACKED_KERNEL(T, SUF, 3, 1, cols_##NAME##_1, A_COLUMNS)
 
 NEON_KERNELS(float, f32, 3, f32_neon)
 NEON_KERNELS(float, f32, 2, f32_neon_edge)
+NEON_SHORT_KERNELS(float, f32, f32_neon)
 
 static void max_min_f32_neon(ptrdiff_t kc, const float *restrict a, const float *restrict b,
                              const float *restrict bound, const float *restrict side,
@@ -1032,32 +1045,6 @@ static void max_min_f32_neon(ptrdiff_t kc, const float *restrict a, const float 
         neon_max_min_rows_f32(kc, a, b, bound, side, c, ldc, load, r0);
 }
 
-/* The short tiles' sums (microkernels.h): 4, 2 and 1 rows, A packed
- * (sum_SUF_neon_4 ...) or in columns (cols_SUF_neon_4 ...). */
-#define NEON_SHORT_KERNEL(T, SUF, NAME, LAYOUT, ROWS)                                          \
-    static void NAME(ptrdiff_t kc, const T *restrict a, ptrdiff_t lda, const T *restrict b,   \
-                     T *restrict c, ptrdiff_t ldc, int load)                                   \
-    {                                                                                          \
-        neon_rows_##SUF(kc, a, lda, b, c, ldc, load, LAYOUT, COMBINE_SUM, 0, ROWS, 3);         \
-    }
-#define NEON_SHORT_PACKED(T, SUF, NAME, ROWS)                                                  \
-    static void NAME(ptrdiff_t kc, const T *restrict a, const T *restrict b, T *restrict c,   \
-                     ptrdiff_t ldc, int load)                                                  \
-    {                                                                                          \
-        neon_rows_##SUF(kc, a, 0, b, c, ldc, load, A_PACKED, COMBINE_SUM, 0, ROWS, 3);         \
-    }
-#define NEON_SHORT_KERNELS(T, SUF)                                                             \
-    NEON_SHORT_PACKED(T, SUF, sum_##SUF##_neon_4, 4)                                           \
-    NEON_SHORT_PACKED(T, SUF, sum_##SUF##_neon_2, 2)                                           \
-    NEON_SHORT_PACKED(T, SUF, sum_##SUF##_neon_1, 1)                                           \
-    NEON_SHORT_KERNEL(T, SUF, cols_##SUF##_neon_4, A_COLUMNS, 4)                               \
-    NEON_SHORT_KERNEL(T, SUF, cols_##SUF##_neon_2, A_COLUMNS, 2)                               \
-    NEON_SHORT_KERNEL(T, SUF, cols_##SUF##_neon_1, A_COLUMNS, 1)
-#define NEON_SHORT_TABLE(SUF)                                                                  \
-    {{sum_##SUF##_neon_4, sum_##SUF##_neon_2, sum_##SUF##_neon_1},                             \
-     {cols_##SUF##_neon_4, cols_##SUF##_neon_2, cols_##SUF##_neon_1}}
-NEON_SHORT_KERNELS(float, f32)
-NEON_SHORT_KERNELS(double, f64)
 
 static const lrp_micro_f32 neon_f32 = {NEON_MR,           NEON_VECS * 4,
                                        sum_f32_neon,      max_f32_neon,
@@ -1065,10 +1052,11 @@ static const lrp_micro_f32 neon_f32 = {NEON_MR,           NEON_VECS * 4,
                                        cols_f32_neon,     max_min_f32_neon,
     {8, sum_f32_neon_edge, max_f32_neon_edge, max_plus_f32_neon_edge,
      rows_f32_neon_edge, cols_f32_neon_edge},
-    NEON_SHORT_TABLE(f32)};
+    SHORT_TABLE(f32_neon)};
 
 NEON_KERNELS(double, f64, 3, f64_neon)
 NEON_KERNELS(double, f64, 2, f64_neon_edge)
+NEON_SHORT_KERNELS(double, f64, f64_neon)
 
 static void max_min_f64_neon(ptrdiff_t kc, const double *restrict a, const double *restrict b,
                              const double *restrict bound, const double *restrict side,
@@ -1084,21 +1072,19 @@ static const lrp_micro_f64 neon_f64 = {NEON_MR,           NEON_VECS * 2,
                                        cols_f64_neon,     max_min_f64_neon,
     {4, sum_f64_neon_edge, max_f64_neon_edge, max_plus_f64_neon_edge,
      rows_f64_neon_edge, cols_f64_neon_edge},
-    NEON_SHORT_TABLE(f64)};
+    SHORT_TABLE(f64_neon)};
 
 #undef NEON_KERNELS
 #undef NEON_UNPACKED_KERNEL
 #undef NEON_PACKED_KERNEL
-#undef NEON_SHORT_TABLE
 #undef NEON_SHORT_KERNELS
-#undef NEON_SHORT_PACKED
-#undef NEON_SHORT_KERNEL
 #undef NEON_ROW
 #undef NEON_MAX_MIN_ROW
 #endif
 
 #undef NO_EDGE
 #undef NO_SHORT
+#undef SHORT_TABLE
 
 const lrp_micro_f32 *lrp_micro_for_f32(void)
 {
