@@ -27,7 +27,17 @@ def _net_pooled():
         nn.AdaptiveAvgPool2d((2, 3)), nn.Flatten(), nn.Linear(6 * 2 * 3, 4))
 
 
-CASES = {"strided": (_net_strided, (2, 9, 7)), "pooled": (_net_pooled, (3, 11, 10))}
+def _net_single_windows():
+    """pools whose windows are single inputs: an adaptive pool to its input's
+    size (as VGG's 7x7 one) and max pooling of kernel 1; a covering 2x2 pool."""
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 5, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d((4, 3)),
+        nn.MaxPool2d(1), nn.Flatten(), nn.Linear(5 * 4 * 3, 4))
+
+
+CASES = {"strided": (_net_strided, (2, 9, 7)), "pooled": (_net_pooled, (3, 11, 10)),
+         "single windows": (_net_single_windows, (2, 8, 6))}
 RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(0.25)}
 
 

@@ -179,6 +179,46 @@ static LRP_INLINE void FN(pool_2x2_plane)(const lrp_pool_shape *s, const T *weig
     }
 }
 
+/* PASS's relevance of plane (n, ch) where every window is the single input
+ * at its output's place (POOL_SINGLE_INPUTS): FN(pool_plane)'s operations
+ * on each window's one n_jk, with z = 0 + n_jk and m = max(+0, |n_jk|), in
+ * a loop over the plane the compiler makes vectors of. Nothing is added to
+ * an earlier value, so no count can overflow. */
+static LRP_INLINE void FN(pool_single_inputs_plane)(const lrp_pool_shape *s, const T *weight,
+                                                    const T *a, const void *r_out, void *r_in,
+                                                    T theta, int absolute, ptrdiff_t n,
+                                                    ptrdiff_t ch, const pool_pass PASS)
+{
+    const ptrdiff_t j0 = pool_in_plane(s, n, ch), size = s->in_h * s->in_w;
+    const int max_pool = s->mode == LRP_POOL_MAX;
+    const T *restrict av = a + j0;
+    for (ptrdiff_t i = 0; i < size; i++) {
+        const T nj = max_pool ? av[i] : av[i] * weight[i];
+        const T z = (T)0 + nj;
+        if (PASS == POOL_REAL) {
+            const T *ro = r_out;
+            T *ri = r_in;
+            ri[j0 + i] = (T)0 + nj * FN(coefficient)(ro[j0 + i], z);
+        } else if (PASS == POOL_VITERBI) {
+            const T *ro = r_out;
+            T *ri = r_in;
+            const T e = FN(absolute)(nj);
+            const T m = e > 0 ? e : (T)0;
+            const T v = e / (m + (T)LRP_VITERBI_EPS) * ro[j0 + i];
+            ri[j0 + i] = v > 0 ? v : (T)0;
+        } else if (PASS == POOL_BOOLEAN) {
+            const uint8_t *ro = r_out;
+            uint8_t *ri = r_in;
+            ri[j0 + i] = (uint8_t)((ro[j0 + i] != 0) &
+                                   FN(passes)(FN(coefficient)(nj, z), theta, absolute));
+        } else {
+            const int64_t *ro = r_out;
+            int64_t *ri = r_in;
+            ri[j0 + i] = ro[j0 + i] & -(int64_t)FN(passes)(FN(coefficient)(nj, z), theta, absolute);
+        }
+    }
+}
+
 /* What a relevance pass reads and writes, and the tier its dispatch chose;
  * planes (sample, channel) are the work items, each writing its own input
  * plane. */
@@ -241,6 +281,17 @@ static LRP_INLINE lrp_status FN(pool_relevance_items)(void *context, ptrdiff_t b
 {
     const FN(pool_job) *job = context;
     const int rows = PASS == POOL_REAL || PASS == POOL_VITERBI;
+    if (job->tier == POOL_SINGLE_INPUTS) {
+        const lrp_pool_shape *s = job->s;
+        for (ptrdiff_t item = begin; item < end; item++) {
+            if (lrp_team_stop(team, worker))
+                return LRP_ERR_INTERRUPTED;
+            FN(pool_single_inputs_plane)(s, job->weight, job->a, job->r_out, job->r_in,
+                                         job->theta, job->absolute, item / s->channels,
+                                         item % s->channels, PASS);
+        }
+        return LRP_OK;
+    }
     if (rows && job->tier == POOL_ROWS_2X2)
         return FN(pool_rows_2x2_items)(job, begin, end, worker, team, PASS == POOL_VITERBI);
     if (job->tier == POOL_WINDOWS_2X2)
@@ -285,16 +336,14 @@ static LRP_INLINE lrp_status FN(pool_counting_items)(void *context, ptrdiff_t be
 }
 LRP_ISA_TASKS(pool_counting_task, FN(pool_counting_items))
 
-/* The windows' sums (average) or maxima of plane (n, ch); SQUARE:
- * pool_is_2x2 holds. */
+/* The windows' sums (average) or maxima of plane (n, ch), any windows. */
 static LRP_INLINE void FN(pool_forward_plane)(const lrp_pool_shape *s, const T *weight,
-                                              const T *a, T *z, ptrdiff_t n, ptrdiff_t ch,
-                                              const int SQUARE)
+                                              const T *a, T *z, ptrdiff_t n, ptrdiff_t ch)
 {
     const ptrdiff_t j0 = pool_in_plane(s, n, ch), k0 = pool_out_plane(s, n, ch);
     for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
         for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-            const pool_window w = pool_window_at(s, oy, ox, SQUARE);
+            const pool_window w = pool_window_at(s, oy, ox, 0);
             T sum = 0;
             if (s->mode == LRP_POOL_MAX) {
                 sum = a[FN(pool_winner)(s, a, j0, w)];
@@ -308,11 +357,56 @@ static LRP_INLINE void FN(pool_forward_plane)(const lrp_pool_shape *s, const T *
         }
 }
 
+/* The windows of plane (n, ch) row by row where they are 2x2 of stride 2
+ * (POOL_ROWS_2X2), FN(pool_forward_plane)'s operations spelled out: the
+ * first arg-max's value by selects, or the sum 0 + v00 w + v01 w + v10 w +
+ * v11 w in row-major order, so that the compiler makes vectors of a row. */
+static LRP_INLINE void FN(pool_2x2_forward_plane)(const lrp_pool_shape *s, const T *weight,
+                                                  const T *a, T *z, ptrdiff_t n, ptrdiff_t ch)
+{
+    const ptrdiff_t j0 = pool_in_plane(s, n, ch), k0 = pool_out_plane(s, n, ch);
+    const ptrdiff_t iw = s->in_w, ow = s->out_w;
+    const int max_pool = s->mode == LRP_POOL_MAX;
+    for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+        const T *restrict a0 = a + j0 + 2 * oy * iw, *restrict a1 = a0 + iw;
+        T *restrict zk = z + k0 + oy * ow;
+        if (max_pool)
+            for (ptrdiff_t ox = 0; ox < ow; ox++) {
+                T best = a0[2 * ox];
+                best = a0[2 * ox + 1] > best ? a0[2 * ox + 1] : best;
+                best = a1[2 * ox] > best ? a1[2 * ox] : best;
+                zk[ox] = a1[2 * ox + 1] > best ? a1[2 * ox + 1] : best;
+            }
+        else
+            for (ptrdiff_t ox = 0; ox < ow; ox++) {
+                const T w = weight[oy * ow + ox];
+                zk[ox] = (T)0 + a0[2 * ox] * w + a0[2 * ox + 1] * w + a1[2 * ox] * w +
+                         a1[2 * ox + 1] * w;
+            }
+    }
+}
+
+/* The windows' values of plane (n, ch) where each is a single input at its
+ * output's place (POOL_SINGLE_INPUTS): the input, or 0 + a w. */
+static LRP_INLINE void FN(pool_single_inputs_forward_plane)(const lrp_pool_shape *s,
+                                                            const T *weight, const T *a, T *z,
+                                                            ptrdiff_t n, ptrdiff_t ch)
+{
+    const ptrdiff_t j0 = pool_in_plane(s, n, ch), size = s->in_h * s->in_w;
+    const T *restrict av = a + j0;
+    T *restrict zk = z + j0;
+    if (s->mode == LRP_POOL_MAX)
+        memcpy(zk, av, (size_t)size * sizeof(T));
+    else
+        for (ptrdiff_t i = 0; i < size; i++)
+            zk[i] = (T)0 + av[i] * weight[i];
+}
+
 typedef struct {
     const lrp_pool_shape *s;
     const T *weight, *a;
     T *z;
-    pool_tier tier; /* POOL_WINDOWS_2X2 or POOL_WINDOWS */
+    pool_tier tier; /* POOL_SINGLE_INPUTS, POOL_ROWS_2X2 or POOL_WINDOWS */
 } FN(pool_forward_job);
 
 static LRP_INLINE lrp_status FN(pool_forward_items)(void *context, ptrdiff_t begin,
@@ -326,10 +420,12 @@ static LRP_INLINE lrp_status FN(pool_forward_items)(void *context, ptrdiff_t beg
         if (lrp_team_stop(team, worker))
             return LRP_ERR_INTERRUPTED;
         const ptrdiff_t n = item / s->channels, ch = item % s->channels;
-        if (job->tier == POOL_WINDOWS_2X2)
-            FN(pool_forward_plane)(s, job->weight, job->a, job->z, n, ch, 1);
+        if (job->tier == POOL_SINGLE_INPUTS)
+            FN(pool_single_inputs_forward_plane)(s, job->weight, job->a, job->z, n, ch);
+        else if (job->tier == POOL_ROWS_2X2)
+            FN(pool_2x2_forward_plane)(s, job->weight, job->a, job->z, n, ch);
         else
-            FN(pool_forward_plane)(s, job->weight, job->a, job->z, n, ch, 0);
+            FN(pool_forward_plane)(s, job->weight, job->a, job->z, n, ch);
     }
     return LRP_OK;
 }
@@ -347,24 +443,21 @@ static lrp_status FN(pool_run)(const lrp_pool_shape *s, lrp_task task, void *job
 }
 
 /* The passes. Each tries the tiers of pool_tier_of in order:
- *   rows_2x2     (real, viterbi) every window 2x2 of stride 2, and they
- *                cover the input (in_h = 2 out_h, in_w = 2 out_w)
- *   windows_2x2  every window 2x2 of stride 2
- *   windows      any windows */
+ *   single_inputs  every window the one input at its output's place
+ *   rows_2x2       (forward, real, viterbi) every window 2x2 of stride 2,
+ *                  and for a relevance pass they cover the input (in_h =
+ *                  2 out_h, in_w = 2 out_w)
+ *   windows_2x2    every window 2x2 of stride 2
+ *   windows        any windows */
 
 lrp_status FN(lrp_pool_forward)(const lrp_pool_shape *s, const T *weight, const T *a, T *z)
 {
     lrp_status status = lrp_pool_check(s);
     if (status != LRP_OK)
         return status;
-    FN(pool_forward_job) job = {s, weight, a, z, pool_tier_of(s, 0)};
-    const lrp_task task = LRP_ISA_TASK(pool_forward_task);
-    switch (job.tier) {
-    case POOL_WINDOWS_2X2:
-        return FN(pool_run)(s, task, &job, "pool.forward.windows_2x2");
-    default:
-        return FN(pool_run)(s, task, &job, "pool.forward.windows");
-    }
+    FN(pool_forward_job) job = {s, weight, a, z, pool_tier_of(s, 1, 0)};
+    return FN(pool_run)(s, LRP_ISA_TASK(pool_forward_task), &job,
+                        POOL_TIER_NAME("forward", job.tier));
 }
 
 lrp_status FN(lrp_pool_relevance_real)(const lrp_pool_shape *s, const T *weight, const T *a,
@@ -373,16 +466,8 @@ lrp_status FN(lrp_pool_relevance_real)(const lrp_pool_shape *s, const T *weight,
     lrp_status status = lrp_pool_check(s);
     if (status != LRP_OK)
         return status;
-    FN(pool_job) job = {s, weight, a, r_out, r_in, 0, 0, pool_tier_of(s, 1)};
-    const lrp_task task = LRP_ISA_TASK(pool_real_task);
-    switch (job.tier) {
-    case POOL_ROWS_2X2:
-        return FN(pool_run)(s, task, &job, "pool.real.rows_2x2");
-    case POOL_WINDOWS_2X2:
-        return FN(pool_run)(s, task, &job, "pool.real.windows_2x2");
-    default:
-        return FN(pool_run)(s, task, &job, "pool.real.windows");
-    }
+    FN(pool_job) job = {s, weight, a, r_out, r_in, 0, 0, pool_tier_of(s, 1, 1)};
+    return FN(pool_run)(s, LRP_ISA_TASK(pool_real_task), &job, POOL_TIER_NAME("real", job.tier));
 }
 
 lrp_status FN(lrp_pool_relevance_boolean)(const lrp_pool_shape *s, const T *weight,
@@ -393,14 +478,9 @@ lrp_status FN(lrp_pool_relevance_boolean)(const lrp_pool_shape *s, const T *weig
     if (status != LRP_OK)
         return status;
     FN(pool_job) job = {s,           weight, a, r_out, r_in, t ? (T)t->theta : (T)0,
-                        t ? t->absolute : 0, pool_tier_of(s, 0)};
-    const lrp_task task = LRP_ISA_TASK(pool_boolean_task);
-    switch (job.tier) {
-    case POOL_WINDOWS_2X2:
-        return FN(pool_run)(s, task, &job, "pool.boolean.windows_2x2");
-    default:
-        return FN(pool_run)(s, task, &job, "pool.boolean.windows");
-    }
+                        t ? t->absolute : 0, pool_tier_of(s, 0, 1)};
+    return FN(pool_run)(s, LRP_ISA_TASK(pool_boolean_task), &job,
+                        POOL_TIER_NAME("boolean", job.tier));
 }
 
 lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *weight,
@@ -414,14 +494,9 @@ lrp_status FN(lrp_pool_relevance_counting)(const lrp_pool_shape *s, const T *wei
     if (status != LRP_OK)
         return status;
     FN(pool_job) job = {s,           weight, a, r_out, r_in, t ? (T)t->theta : (T)0,
-                        t ? t->absolute : 0, pool_tier_of(s, 0)};
-    const lrp_task task = LRP_ISA_TASK(pool_counting_task);
-    switch (job.tier) {
-    case POOL_WINDOWS_2X2:
-        return FN(pool_run)(s, task, &job, "pool.counting.windows_2x2");
-    default:
-        return FN(pool_run)(s, task, &job, "pool.counting.windows");
-    }
+                        t ? t->absolute : 0, pool_tier_of(s, 0, 1)};
+    return FN(pool_run)(s, LRP_ISA_TASK(pool_counting_task), &job,
+                        POOL_TIER_NAME("counting", job.tier));
 }
 
 lrp_status FN(lrp_pool_relevance_viterbi)(const lrp_pool_shape *s, const T *weight, const T *a,
@@ -430,16 +505,9 @@ lrp_status FN(lrp_pool_relevance_viterbi)(const lrp_pool_shape *s, const T *weig
     lrp_status status = lrp_pool_check(s);
     if (status != LRP_OK)
         return status;
-    FN(pool_job) job = {s, weight, a, r_out, r_in, 0, 0, pool_tier_of(s, 1)};
-    const lrp_task task = LRP_ISA_TASK(pool_viterbi_task);
-    switch (job.tier) {
-    case POOL_ROWS_2X2:
-        return FN(pool_run)(s, task, &job, "pool.viterbi.rows_2x2");
-    case POOL_WINDOWS_2X2:
-        return FN(pool_run)(s, task, &job, "pool.viterbi.windows_2x2");
-    default:
-        return FN(pool_run)(s, task, &job, "pool.viterbi.windows");
-    }
+    FN(pool_job) job = {s, weight, a, r_out, r_in, 0, 0, pool_tier_of(s, 1, 1)};
+    return FN(pool_run)(s, LRP_ISA_TASK(pool_viterbi_task), &job,
+                        POOL_TIER_NAME("viterbi", job.tier));
 }
 
 #endif /* LRP_INSTANCE_POOL_KERNELS */

@@ -49,24 +49,53 @@ static inline int pool_is_2x2(const lrp_pool_shape *s)
     return 1;
 }
 
+/* Whether every window is the one input at its output's own place (an
+ * adaptive pool to its input's size, as VGG's 7x7 one): each output then has
+ * a single n_jk, and a pass is element-wise over the planes. */
+static inline int pool_is_single_inputs(const lrp_pool_shape *s)
+{
+    if (s->out_h != s->in_h || s->out_w != s->in_w)
+        return 0;
+    for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
+        if (s->row_start[oy] != oy || s->row_end[oy] != oy + 1)
+            return 0;
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++)
+        if (s->col_start[ox] != ox || s->col_end[ox] != ox + 1)
+            return 0;
+    return 1;
+}
+
 /* The tiers of the pooling passes, in the order their dispatch tries them;
  * each gives the same bits as the next on the shapes it takes. */
 typedef enum {
-    POOL_ROWS_2X2,    /* 2x2 windows of stride 2 covering the input: a row of
-                         windows at a time, in vectors (real and Viterbi only) */
-    POOL_WINDOWS_2X2, /* 2x2 windows of stride 2: window by window, its size a constant */
-    POOL_WINDOWS      /* any windows: window by window */
+    POOL_SINGLE_INPUTS, /* every window one input at its output's place: element-wise */
+    POOL_ROWS_2X2,      /* 2x2 windows of stride 2 (covering the input, for a
+                           relevance pass): a row of windows at a time, in
+                           vectors (forward, real and Viterbi only) */
+    POOL_WINDOWS_2X2,   /* 2x2 windows of stride 2: window by window, its size a constant */
+    POOL_WINDOWS        /* any windows: window by window */
 } pool_tier;
 
-/* The first tier whose condition s meets; rows: the pass has POOL_ROWS_2X2. */
-static inline pool_tier pool_tier_of(const lrp_pool_shape *s, int rows)
+/* The first tier whose condition s meets; rows: the pass has POOL_ROWS_2X2,
+ * covering: it needs the windows to cover the input there. */
+static inline pool_tier pool_tier_of(const lrp_pool_shape *s, int rows, int covering)
 {
+    if (pool_is_single_inputs(s))
+        return POOL_SINGLE_INPUTS;
     if (!pool_is_2x2(s))
         return POOL_WINDOWS;
-    if (rows && s->in_h == 2 * s->out_h && s->in_w == 2 * s->out_w)
+    const int covered = s->in_h == 2 * s->out_h && s->in_w == 2 * s->out_w;
+    if (rows && (covered || !covering))
         return POOL_ROWS_2X2;
     return POOL_WINDOWS_2X2;
 }
+
+/* The tier note "pool.PASS.TIER" of tier t for PASS, a string literal. */
+#define POOL_TIER_NAME(PASS, t)                                                                \
+    ((t) == POOL_SINGLE_INPUTS ? "pool." PASS ".single_inputs"                                 \
+     : (t) == POOL_ROWS_2X2    ? "pool." PASS ".rows_2x2"                                      \
+     : (t) == POOL_WINDOWS_2X2 ? "pool." PASS ".windows_2x2"                                   \
+                               : "pool." PASS ".windows")
 
 /* The relevance pass a window loop runs (a constant in each task). */
 typedef enum { POOL_REAL, POOL_BOOLEAN, POOL_COUNTING, POOL_VITERBI } pool_pass;
