@@ -75,6 +75,10 @@ def _pool_geometry(name, kernel_size, stride, padding, ceil_mode):
     return kernel_size, stride, padding, as_bool(ceil_mode, f"{name} ceil_mode")
 
 
+# input sizes whose windows a pooling layer keeps: more are made anew
+_KEPT_TABLES = 8
+
+
 class PoolLayer(Layer):
     """Shared passes of the pooling layers; subclasses define `_windows`."""
 
@@ -86,9 +90,28 @@ class PoolLayer(Layer):
         raise NotImplementedError
 
     def _table(self, a):
+        """`_windows` for a's size and dtype, kept per input size (read-only
+        arrays): every pass through the layer takes them twice."""
         if a.ndim != 4:
             raise ValueError(f"{self!r} needs (N, C, H, W) input, got {a.shape[1:]} per sample")
-        return self._windows(a.shape[2], a.shape[3], a.dtype)
+        key = (a.shape[2], a.shape[3], a.dtype.str)
+        tables = self.__dict__.setdefault("_tables", {})
+        table = tables.get(key)
+        if table is None:
+            table = self._windows(a.shape[2], a.shape[3], a.dtype)
+            windows, weight = table
+            for array in (*windows, weight):
+                if array is not None:
+                    array.flags.writeable = False
+            if len(tables) >= _KEPT_TABLES:
+                tables.clear()
+            tables[key] = table
+        return table
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_tables", None)  # made again on first use
+        return state
 
     def forward(self, a):
         windows, weight = self._table(a)

@@ -225,3 +225,27 @@ def test_a_failing_pass_notes_no_tier():
     with _tier_notes() as notes, pytest.raises(OverflowError):
         layer.kernel_relevance(KernelStep(spec_named("counting")), a, r_out)
     assert notes == []
+
+
+def test_windows_are_kept_per_input_size_read_only_and_not_pickled():
+    import pickle
+
+    layer = sl.MaxPool2d(3, 2, padding=1)
+    small, large = np.zeros((1, 2, 7, 5), np.float32), np.zeros((1, 2, 9, 9), np.float32)
+    mode, windows, weight = layer.relevance_table(small, "average")
+    first = layer.relevance_table(small, "winner")
+    assert layer.relevance_table(small, "winner")[1] is first[1]  # kept, not made anew
+    assert [len(w) for w in first[1]] == [4, 4, 3, 3]
+    assert [len(w) for w in layer.relevance_table(large, "winner")[1]] == [5, 5, 5, 5]
+    assert layer.relevance_table(small.astype(np.float64), "average")[2].dtype == np.float64
+    with pytest.raises(ValueError, match="read-only"):
+        first[1][0][0] = 5
+    with pytest.raises(ValueError, match="read-only"):
+        weight[0, 0] = 1
+    copy = pickle.loads(pickle.dumps(layer))
+    assert "_tables" not in vars(copy) and "_tables" not in vars(copy._average)
+    a = np.random.default_rng(2).normal(size=small.shape).astype(np.float32)
+    np.testing.assert_array_equal(copy.forward(a), layer.forward(a))
+    for size in range(10, 30):  # a bounded number of sizes is kept
+        layer.forward(np.zeros((1, 1, size, size), np.float32))
+    assert 0 < len(vars(layer)["_tables"]) <= 8
