@@ -285,14 +285,17 @@ static LRP_INLINE void FN(conv_visit_input)(const lrp_conv_shape *s, const T *w,
 /* c = sum_k rho(w_jk) * ratio_k for `count` (at most CONV_BLOCK) input
  * channels of one group from ci0 on, input row by input row: the rows of c
  * stay in L1 and each ratio is loaded once for the block. Each c sums its
- * pairs in (output channel, ky, kx) order, as FN(conv_visit_input) does. */
+ * pairs in (output channel, ky, kx) order, as FN(conv_visit_input) does.
+ * UNIT (a constant): the stride along rows is 1, so a row's loop is one of
+ * consecutive values the compiler makes vectors of. */
 static LRP_INLINE void FN(conv_transposed_rows)(int kind, const lrp_conv_shape *s, T gamma,
                                                 const T *restrict w, const T *restrict ratio,
                                                 ptrdiff_t n, ptrdiff_t ci0, ptrdiff_t count,
-                                                T *restrict c)
+                                                T *restrict c, const int UNIT)
 {
     const ptrdiff_t cin_g = s->in_c / s->groups, cout_g = s->out_c / s->groups;
-    const ptrdiff_t in_plane = s->in_h * s->in_w, out_w = s->out_w, sw = s->stride_w;
+    const ptrdiff_t in_plane = s->in_h * s->in_w, out_w = s->out_w;
+    const ptrdiff_t sw = UNIT ? 1 : s->stride_w;
     const ptrdiff_t g = ci0 / cin_g, cl0 = ci0 - g * cin_g;
     for (ptrdiff_t p = 0; p < count * in_plane; p++)
         c[p] = 0;
@@ -357,37 +360,83 @@ static LRP_INLINE void FN(zbox_sums_pair)(void *context, ptrdiff_t j, ptrdiff_t 
     z->cneg[p] += FN(negative)(wv) * q;
 }
 
-/* The real pass's direct tier: R_j = a_j * c_j with c_j = sum_k rho(w_jk) *
- * ratio_k, by blocks of CONV_BLOCK input planes (FN(conv_transposed_rows)). */
-static LRP_INLINE lrp_status FN(conv_real_blocks)(int kind, const lrp_conv_shape *s, T gamma,
-                                                  const T *restrict a, const T *restrict w,
-                                                  const T *ratio, T *restrict r_in)
+/* One item of the real pass's direct tier: a sample and a block of
+ * CONV_BLOCK input channels of one group (a block never straddles two),
+ * with the block's sums c in its own scratch. */
+typedef struct {
+    const FN(conv_pass) *pass;
+    ptrdiff_t item;
+    T *c;
+} FN(conv_real_block);
+
+/* R_j = a_j * c_j over the item's input planes, c_j = sum_k rho(w_jk) *
+ * ratio_k by FN(conv_transposed_rows). */
+static LRP_INLINE lrp_status FN(conv_real_block_of)(const void *context, int kind)
 {
-    const ptrdiff_t in_plane = s->in_h * s->in_w, cin_g = s->in_c / s->groups;
-    size_t cells;
-    if (lrp_checked_count(0, in_plane, CONV_BLOCK, &cells) != LRP_OK)
-        return LRP_ERR_NOMEM;
-    T *c = lrp_alloc_array(cells, sizeof(T));
-    if (!c)
+    const FN(conv_real_block) *at = context;
+    const FN(conv_pass) *pass = at->pass;
+    const lrp_conv_shape *s = pass->s;
+    const ptrdiff_t cin_g = s->in_c / s->groups, in_plane = s->in_h * s->in_w;
+    const ptrdiff_t blocks = (cin_g + CONV_BLOCK - 1) / CONV_BLOCK;
+    const ptrdiff_t n = at->item / (s->groups * blocks), rest = at->item % (s->groups * blocks);
+    const ptrdiff_t g = rest / blocks, ci0 = g * cin_g + rest % blocks * CONV_BLOCK;
+    const ptrdiff_t count = (g + 1) * cin_g - ci0 < CONV_BLOCK ? (g + 1) * cin_g - ci0
+                                                               : CONV_BLOCK;
+    if (s->stride_w == 1)
+        FN(conv_transposed_rows)(kind, s, pass->gamma, pass->w, pass->ratio, n, ci0, count,
+                                 at->c, 1);
+    else
+        FN(conv_transposed_rows)(kind, s, pass->gamma, pass->w, pass->ratio, n, ci0, count,
+                                 at->c, 0);
+    const ptrdiff_t j0 = lrp_conv_in_plane(s, n, ci0);
+    const T *restrict a = pass->a + j0, *restrict c = at->c;
+    T *restrict r_in = pass->r_in.values + j0;
+    for (ptrdiff_t p = 0; p < count * in_plane; p++)
+        r_in[p] = a[p] * c[p];
+    return LRP_OK;
+}
+
+/* compiled per instruction set (LRP_ISA_PLAIN_TASKS): plain vector code,
+ * the same IEEE operations on every set; one block's sums of scratch per
+ * piece of items */
+static LRP_INLINE lrp_status FN(conv_real_block_items)(void *context, ptrdiff_t begin,
+                                                       ptrdiff_t end, int worker, lrp_team *team)
+{
+    const FN(conv_pass) *pass = context;
+    const lrp_conv_shape *s = pass->s;
+    FN(conv_real_block) at = {pass, 0, NULL};
+    at.c = lrp_scratch_alloc((size_t)CONV_BLOCK * (size_t)(s->in_h * s->in_w), sizeof(T));
+    if (!at.c)
         return LRP_ERR_NOMEM;
     lrp_status status = LRP_OK;
-    for (ptrdiff_t n = 0; n < s->n && status == LRP_OK; n++)
-        for (ptrdiff_t ci0 = 0; ci0 < s->in_c; ci0 += CONV_BLOCK) {
-            if (lrp_interrupted(s->interrupt)) {
-                status = LRP_ERR_INTERRUPTED;
-                break;
-            }
-            /* a block never straddles two groups */
-            const ptrdiff_t group_end = (ci0 / cin_g + 1) * cin_g;
-            const ptrdiff_t count = group_end - ci0 < CONV_BLOCK ? group_end - ci0 : CONV_BLOCK;
-            FN(conv_transposed_rows)(kind, s, gamma, w, ratio, n, ci0, count, c);
-            const ptrdiff_t j0 = lrp_conv_in_plane(s, n, ci0);
-            for (ptrdiff_t p = 0; p < count * in_plane; p++)
-                r_in[j0 + p] = a[j0 + p] * c[p];
-            ci0 += count - CONV_BLOCK;
+    for (at.item = begin; at.item < end; at.item++) {
+        if (lrp_team_stop(team, worker)) {
+            status = LRP_ERR_INTERRUPTED;
+            break;
         }
-    free(c);
+        FN(conv_for_rule)(pass->kind, FN(conv_real_block_of), &at);
+    }
+    lrp_scratch_free(at.c);
     return status;
+}
+
+LRP_ISA_PLAIN_TASKS(conv_real_block_task, FN(conv_real_block_items))
+
+/* The real pass's direct tier: R_j = a_j * c_j with c_j = sum_k rho(w_jk) *
+ * ratio_k, by blocks of CONV_BLOCK input planes over the threads; each
+ * item writes its own planes, so the bits do not depend on the threads. */
+static lrp_status FN(conv_real_blocks_run)(const FN(conv_pass) *pass)
+{
+    const lrp_conv_shape *s = pass->s;
+    size_t cells;
+    if (lrp_checked_count(0, s->in_h * s->in_w, CONV_BLOCK, &cells) != LRP_OK)
+        return LRP_ERR_NOMEM;
+    const ptrdiff_t cin_g = s->in_c / s->groups;
+    const ptrdiff_t items = s->n * s->groups * ((cin_g + CONV_BLOCK - 1) / CONV_BLOCK);
+    const double pairs = (double)s->n * s->out_c * s->out_h * s->out_w * cin_g * s->k_h *
+                         s->k_w;
+    return lrp_parallel_for_upto(items, (ptrdiff_t)(pairs / LRP_MIN_WORK_PER_THREAD),
+                                 LRP_ISA_TASK(conv_real_block_task), (void *)pass, s->interrupt);
 }
 
 /* The real pass's direct tier under z^B: R_j = a_j c_j - l_j c+_j - h_j c-_j
@@ -425,14 +474,6 @@ static lrp_status FN(conv_zbox_real_planes)(const lrp_conv_shape *s, const T *re
     return status;
 }
 
-static LRP_INLINE lrp_status FN(conv_real_direct)(const void *context, int kind)
-{
-    const FN(conv_pass) *p = context;
-    if (kind == LRP_RULE_ZBOX)
-        return FN(conv_zbox_real_planes)(p->s, p->a, p->w, p->low, p->high, p->ratio,
-                                         p->r_in.values);
-    return FN(conv_real_blocks)(kind, p->s, p->gamma, p->a, p->w, p->ratio, p->r_in.values);
-}
 
 /* The threshold semirings' denominators, made for loops GCC vectorises: it
  * will not if-convert a comparison of z inside the pair loop, so z == 0 is
@@ -858,7 +899,9 @@ lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *
         const FN(conv_pass) pass = {.s = s, .kind = kind, .gamma = gamma, .a = a, .w = w,
                                     .low = low, .high = high, .ratio = ratio,
                                     .r_in.values = r_in};
-        status = FN(conv_for_rule)(kind, FN(conv_real_direct), &pass);
+        status = kind == LRP_RULE_ZBOX
+                     ? FN(conv_zbox_real_planes)(s, a, w, low, high, ratio, r_in)
+                     : FN(conv_real_blocks_run)(&pass);
     }
     lrp_scratch_free(ratio);
     return status;
