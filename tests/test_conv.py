@@ -36,8 +36,22 @@ def _net_single_windows():
         nn.MaxPool2d(1), nn.Flatten(), nn.Linear(5 * 4 * 3, 4))
 
 
+def _net_strided_wide():
+    """strided layers of 4 input channels per group and more, whose real
+    pass spreads the ratios to the layer at unit stride: stride 2, strides
+    (2, 1), dilation 2 and groups 2 of 4 channels, a 1x1 of stride 2 whose
+    input's last row no window reads."""
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, stride=(2, 1), padding=1), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, stride=2, padding=2, dilation=2, groups=2), nn.ReLU(),
+        nn.Conv2d(8, 6, 1, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 1 * 2, 5))
+
+
 CASES = {"strided": (_net_strided, (2, 9, 7)), "pooled": (_net_pooled, (3, 11, 10)),
-         "single windows": (_net_single_windows, (2, 8, 6))}
+         "single windows": (_net_single_windows, (2, 8, 6)),
+         "strided wide": (_net_strided_wide, (3, 13, 11))}
 RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(0.25)}
 
 

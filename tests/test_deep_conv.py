@@ -266,3 +266,58 @@ def test_fusion_mode_switch(restore_kernels):
     with pytest.raises(TypeError, match="must be a str"):
         _core._testing.set_winograd_fusion(1)
     assert _core._testing.winograd_fusion() == "auto"
+
+
+# (in, out, height, width, stride): strided 3x3 layers, whose real pass goes
+# by the layer at unit stride over the ratios spread to its outputs with
+# zeros between; Winograd's sizes (32 outputs and more) and a small one, odd
+# and even sizes (an even one leaves its last row and column to no window of
+# stride 2), strides along rows only
+STRIDED = {"halving": (64, 48, 29, 27, (2, 2)), "even": (40, 64, 30, 28, (2, 2)),
+           "rows": (36, 33, 25, 21, (2, 1)), "small": (8, 6, 9, 7, (2, 2))}
+
+
+def _strided_case(dtype, shape):
+    """(layer, a, z, r, the real relevance by the definition) at gamma 0.25:
+    the ratios r / z at the strided outputs' places among the unit-stride
+    layer's outputs, zeros elsewhere, through `_relevance_by_definition`."""
+    in_c, out_c, height, width, stride = STRIDED[shape]
+    rng = np.random.default_rng(12)
+    a = np.maximum(rng.normal(size=(2, in_c, height, width)), 0).astype(dtype)
+    w = (rng.normal(size=(out_c, in_c, 3, 3)) / np.sqrt(in_c * 9)).astype(dtype)
+    layer = sl.Conv2d(w, (rng.normal(size=out_c) * 0.1).astype(dtype), stride=stride, padding=1)
+    rule = RULES["gamma"]
+    z = rule.stabilise(layer.weighted_sum(a, rule))
+    r = (z * rng.uniform(0.5, 1.5, size=z.shape)).astype(dtype)
+    spread = np.zeros((2, out_c, height, width))
+    spread[:, :, ::stride[0], ::stride[1]] = r.astype(np.float64) / z.astype(np.float64)
+    want = _relevance_by_definition(a.astype(np.float64), rule.rho(w.astype(np.float64)),
+                                    spread)
+    return layer, a, z, r, want
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("shape", STRIDED)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_strided_real_pass_equals_the_definition(dtype, shape, isa, restore_kernels):
+    _core.set_isa(isa)
+    layer, a, z, r, want = _strided_case(dtype, shape)
+    step = KernelStep(REAL, rule=RULES["gamma"], z=z)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-13
+    runs = []
+    for fusion in ("never", "always"):
+        _core._testing.set_winograd_fusion(fusion)
+        with sl.trace_tiers() as trace:
+            got = layer.kernel_relevance(step, a, r)
+        assert got.dtype == dtype and got.shape == a.shape
+        assert relative_error(got, want) < tolerance
+        tier = trace.records[-1][2]
+        assert tier.startswith("conv.real.spread_"), tier
+        assert ("winograd" in tier) == (shape != "small"), tier
+        runs.append(got)
+    np.testing.assert_array_equal(runs[0].view(np.uint8), runs[1].view(np.uint8))
+    for threads in (1, 3):  # and the bits of one sample alone
+        sl.set_num_threads(threads)
+        np.testing.assert_array_equal(layer.kernel_relevance(step, a, r), got)
+    alone = KernelStep(REAL, rule=RULES["gamma"], z=z[1:])
+    np.testing.assert_array_equal(layer.kernel_relevance(alone, a[1:], r[1:]), got[1:])

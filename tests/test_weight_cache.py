@@ -17,9 +17,9 @@ RULES = (rules.Zero(), rules.Gamma(0.25))
 def _conv_cases(dtype):
     """Layers of each product that packs weights: the Winograd products (64
     channels in and out, 14 x 15 tiles), the direct products both ways (8
-    channels, 9 x 11) and the direct forward only (stride 2). Square layers:
-    a kernel and its flipped transpose have the same shape, so only the
-    entries' keys tell them apart."""
+    channels, 9 x 11) and at stride 2 the forward's and the spread real
+    pass's. Square layers: a kernel and its flipped transpose have the same
+    shape, so only the entries' keys tell them apart."""
     rng = np.random.default_rng(5)
 
     def case(out_c, in_c, size, **geometry):
@@ -68,9 +68,10 @@ def test_kept_weights_give_the_bits_of_weights_prepared_per_call(isa, dtype, res
         # per rule: rho(W) for the forward (Winograd's U; the direct LRP-0
         # forward reads W itself), rho(W) flipped for the real pass, |rho(W)|
         # packed both ways for absmax and Viterbi (8 input channels: Viterbi's
-        # maxima go tap by tap over a copy made per call); stride 2 takes no
-        # product for the transposed passes
-        assert layer.weight_cache_size()[0] == {"winograd": 8, "direct": 5, "strided": 3}[name]
+        # maxima go tap by tap over a copy made per call); at stride 2 the
+        # real pass takes the product of the layer at unit stride (its
+        # spread ratios), Viterbi's transposed pass no product
+        assert layer.weight_cache_size()[0] == {"winograd": 8, "direct": 5, "strided": 5}[name]
 
 
 def _dense_case(dtype):

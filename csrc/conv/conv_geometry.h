@@ -76,6 +76,29 @@ static inline int lrp_conv_uses_product(int kind, const lrp_conv_shape *s, int t
     return s->stride_h == 1 && s->stride_w == 1 && s->in_c / s->groups >= 4;
 }
 
+/* Layer s at unit stride: the same inputs, kernel, padding and dilation,
+ * with an output wherever a window fits; s's outputs are those at
+ * multiples of its strides (oy stride_h, ox stride_w). */
+static inline lrp_conv_shape lrp_conv_unit_stride(const lrp_conv_shape *s)
+{
+    lrp_conv_shape u = *s;
+    u.stride_h = u.stride_w = 1;
+    u.out_h = s->in_h + 2 * s->pad_h - s->dil_h * (s->k_h - 1);
+    u.out_w = s->in_w + 2 * s->pad_w - s->dil_w * (s->k_w - 1);
+    return u;
+}
+
+/* Whether the real pass of a strided layer s (not z^B) goes by its unit
+ * stride layer's transposed product over the output relevance spread to
+ * that layer's outputs (zeros between): strides of at most 4 positions in
+ * all, since the product does that many times the pairs, and 4 input
+ * channels per group at least, as the transposed product needs. */
+static inline int lrp_conv_spreads(int kind, const lrp_conv_shape *s)
+{
+    const ptrdiff_t area = s->stride_h * s->stride_w;
+    return kind != LRP_RULE_ZBOX && area > 1 && area <= 4 && s->in_c / s->groups >= 4;
+}
+
 /* The flipped convolution of a unit-stride layer s: from its output grid
  * back to its input grid. */
 static inline lrp_conv_shape lrp_conv_transposed_view(const lrp_conv_shape *s)

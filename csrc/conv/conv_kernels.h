@@ -851,6 +851,29 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
     return FN(conv_rows_run)(&pass);
 }
 
+/* The ratios of s's outputs at their places among the outputs of its
+ * unit-stride layer u (lrp_conv_unit_stride), zeros between: a scratch
+ * array for lrp_scratch_free, NULL when out of memory. */
+static T *FN(conv_spread_ratios)(const lrp_conv_shape *s, const lrp_conv_shape *u,
+                                 const T *ratio)
+{
+    size_t planes, count;
+    if (lrp_checked_count(0, s->n, (size_t)s->out_c, &planes) != LRP_OK ||
+        lrp_checked_count(0, u->out_h, (size_t)u->out_w, &count) != LRP_OK ||
+        __builtin_mul_overflow(count, planes, &count))
+        return NULL;
+    T *spread = lrp_scratch_calloc(count, sizeof(T));
+    if (!spread)
+        return NULL;
+    const ptrdiff_t u_plane = u->out_h * u->out_w, plane = s->out_h * s->out_w;
+    for (size_t p = 0; p < planes; p++)
+        for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
+            for (ptrdiff_t ox = 0; ox < s->out_w; ox++)
+                spread[(ptrdiff_t)p * u_plane + oy * s->stride_h * u->out_w + ox * s->stride_w] =
+                    ratio[(ptrdiff_t)p * plane + oy * s->out_w + ox];
+    return spread;
+}
+
 /* Real: R_j = a_j * sum_k rho(w_jk) * (R_k / z_k), a transposed convolution
  * of the ratios (z^B: with its three weight parts). The first tier whose
  * condition holds:
@@ -858,6 +881,10 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
  *       not z^B, unit stride, 4 input channels per group at least
  *       (lrp_conv_uses_product): the flipped convolution as a sum product,
  *       Winograd's where it pays (FN(conv_sum_form_of))
+ *   spread_winograd_fused, spread_winograd, spread_packed_product
+ *       not z^B, strides of 2 to 4 positions in all, 4 input channels per
+ *       group at least (lrp_conv_spreads): the same for the layer at unit
+ *       stride, over the ratios spread to its outputs with zeros between
  *   zbox_winograd_fused, zbox_winograd, zbox_packed_product
  *       z^B, one group, unit stride, 2 input channels at least
  *       (FN(conv_zbox_stacks)): the same for the stacked layer
@@ -886,6 +913,21 @@ lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *
         lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.real.packed_product", "conv.real.winograd",
                                          "conv.real.winograd_fused"));
         status = FN(conv_transposed_product)(&form, kind, 0, s, gamma, a, w, ratio, NULL, r_in);
+    } else if (lrp_conv_spreads(kind, s)) {
+        const lrp_conv_shape unit = lrp_conv_unit_stride(s);
+        T *spread = FN(conv_spread_ratios)(s, &unit, ratio);
+        if (!spread) {
+            lrp_scratch_free(ratio);
+            return LRP_ERR_NOMEM;
+        }
+        const lrp_conv_shape view = lrp_conv_transposed_view(&unit);
+        const FN(conv_sum_form) form = FN(conv_sum_form_of)(&view);
+        lrp_trace_tier(FN(conv_sum_tier)(&form, "conv.real.spread_packed_product",
+                                         "conv.real.spread_winograd",
+                                         "conv.real.spread_winograd_fused"));
+        status = FN(conv_transposed_product)(&form, kind, 0, &unit, gamma, a, w, spread, NULL,
+                                             r_in);
+        lrp_scratch_free(spread);
     } else if (kind == LRP_RULE_ZBOX && FN(conv_zbox_stacks)(s, 1)) {
         const lrp_conv_shape stacked = FN(conv_stacked_shape)(s, 3);
         const lrp_conv_shape view = lrp_conv_transposed_view(&stacked);
