@@ -12,7 +12,7 @@ from reference import ISAS, relative_error
 import semiring_lrp as sl
 from semiring_lrp import _core, rules
 from semiring_lrp.layers import KernelStep
-from semiring_lrp.semiring_specs import REAL
+from semiring_lrp.semiring_specs import REAL, spec_named
 
 RULES = {"zero": rules.Zero(), "eps": rules.Epsilon(0.05), "gamma": rules.Gamma(0.25)}
 
@@ -321,3 +321,34 @@ def test_strided_real_pass_equals_the_definition(dtype, shape, isa, restore_kern
         np.testing.assert_array_equal(layer.kernel_relevance(step, a, r), got)
     alone = KernelStep(REAL, rule=RULES["gamma"], z=z[1:])
     np.testing.assert_array_equal(layer.kernel_relevance(alone, a[1:], r[1:]), got[1:])
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("shape", STRIDED)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_strided_viterbi_pass_equals_the_definition(dtype, shape, isa, restore_kernels):
+    """R_j = |a_j| max_k |w_jk| q_k, q = R / (m + 1e-9) with m = absmax, the
+    maximum over the unit-stride layer's outputs with q spread there."""
+    _core.set_isa(isa)
+    layer, a, _, _, _ = _strided_case(dtype, shape)
+    stride = layer.stride
+    rule = rules.Zero()
+    m = layer.absmax(a, rule)
+    r = np.abs(np.random.default_rng(13).normal(size=m.shape)).astype(dtype)
+    r.flat[::3] = 0
+    q = np.zeros((2, m.shape[1]) + a.shape[2:])
+    q[:, :, ::stride[0], ::stride[1]] = r.astype(np.float64) / (m.astype(np.float64) + 1e-9)
+    h, wd = a.shape[2:]
+    padded, w = _padded(q), np.abs(layer.weight.astype(np.float64))
+    best = np.zeros(a.shape)
+    for u in range(3):
+        for v in range(3):
+            window = padded[:, :, 2 - u:2 - u + h, 2 - v:2 - v + wd]  # (n, k, h, w)
+            terms = window[:, :, None] * w[None, :, :, u, v, None, None]  # (n, k, c, h, w)
+            best = np.maximum(best, terms.max(axis=1))
+    want = np.abs(a.astype(np.float64)) * best
+    with sl.trace_tiers() as trace:
+        got = layer.kernel_relevance(KernelStep(spec_named("viterbi"), rule=rule, z=m), a, r)
+    assert trace.records[-1][2].startswith("conv.viterbi.spread_"), trace.records
+    assert got.dtype == dtype and got.shape == a.shape and want.max() > 0
+    assert relative_error(got, want) < (1e-5 if dtype == np.float32 else 1e-13)

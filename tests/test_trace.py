@@ -238,7 +238,7 @@ def test_every_pass_of_the_core_notes_exactly_its_one_tier(monkeypatch, restore_
                  "dense.forward.sparse_inputs", "dense.forward.packed_product",
                  "dense.forward.zbox", "dense.boolean.intervals", "conv.forward.winograd",
                  "conv.forward.winograd_fused", "conv.real.direct", "conv.real.packed_product",
-                 "conv.real.spread_packed_product",
+                 "conv.real.spread_packed_product", "conv.viterbi.spread_packed_product",
                  "conv.counting.intervals", "pool.real.rows_2x2", "pool.forward.windows"):
             assert tier in tiers, (tier, sorted(tiers))
 

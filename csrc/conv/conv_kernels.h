@@ -851,29 +851,6 @@ lrp_status FN(lrp_conv_absmax)(const lrp_conv_shape *s, const lrp_rule *rule, co
     return FN(conv_rows_run)(&pass);
 }
 
-/* The ratios of s's outputs at their places among the outputs of its
- * unit-stride layer u (lrp_conv_unit_stride), zeros between: a scratch
- * array for lrp_scratch_free, NULL when out of memory. */
-static T *FN(conv_spread_ratios)(const lrp_conv_shape *s, const lrp_conv_shape *u,
-                                 const T *ratio)
-{
-    size_t planes, count;
-    if (lrp_checked_count(0, s->n, (size_t)s->out_c, &planes) != LRP_OK ||
-        lrp_checked_count(0, u->out_h, (size_t)u->out_w, &count) != LRP_OK ||
-        __builtin_mul_overflow(count, planes, &count))
-        return NULL;
-    T *spread = lrp_scratch_calloc(count, sizeof(T));
-    if (!spread)
-        return NULL;
-    const ptrdiff_t u_plane = u->out_h * u->out_w, plane = s->out_h * s->out_w;
-    for (size_t p = 0; p < planes; p++)
-        for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
-            for (ptrdiff_t ox = 0; ox < s->out_w; ox++)
-                spread[(ptrdiff_t)p * u_plane + oy * s->stride_h * u->out_w + ox * s->stride_w] =
-                    ratio[(ptrdiff_t)p * plane + oy * s->out_w + ox];
-    return spread;
-}
-
 /* Real: R_j = a_j * sum_k rho(w_jk) * (R_k / z_k), a transposed convolution
  * of the ratios (z^B: with its three weight parts). The first tier whose
  * condition holds:
@@ -915,7 +892,7 @@ lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *
         status = FN(conv_transposed_product)(&form, kind, 0, s, gamma, a, w, ratio, NULL, r_in);
     } else if (lrp_conv_spreads(kind, s)) {
         const lrp_conv_shape unit = lrp_conv_unit_stride(s);
-        T *spread = FN(conv_spread_ratios)(s, &unit, ratio);
+        T *spread = FN(conv_spread_quotients)(s, &unit, ratio);
         if (!spread) {
             lrp_scratch_free(ratio);
             return LRP_ERR_NOMEM;
@@ -1025,6 +1002,10 @@ lrp_status FN(lrp_conv_relevance_counting)(const lrp_conv_shape *s, const lrp_ru
  *                   least (lrp_conv_uses_product), and every R_j finite:
  *                   |a_j| * max_k |rho(w_jk)| * (R_k / (m_k + 1e-9)), a max
  *                   product, equal up to rounding
+ *   spread_sparse_inputs, spread_few_channels, spread_packed_product
+ *                   the same for a strided layer (lrp_conv_spreads): its
+ *                   unit-stride layer's over the quotients spread to its
+ *                   outputs, zeros between
  *   zbox_sparse_inputs, zbox_few_channels, zbox_packed_product
  *                   z^B, unit stride, one group, every input inside its box,
  *                   and every R_j finite: max products of the layer stacked
@@ -1041,15 +1022,23 @@ lrp_status FN(lrp_conv_relevance_viterbi)(const lrp_conv_shape *s, const lrp_rul
         return status;
     const int kind = rule->kind;
     const T gamma = (T)rule->gamma;
-    if (lrp_conv_uses_product(kind, s, 1)) {
+    if (lrp_conv_uses_product(kind, s, 1) || lrp_conv_spreads(kind, s)) {
         status = FN(conv_viterbi_product)(kind, s, gamma, a, w, m, r_out, r_in);
         if (status != LRP_OK)
             return status;
         if (FN(all_finite)(r_in, s->n * s->in_c * s->in_h * s->in_w)) {
-            const lrp_conv_shape view = lrp_conv_transposed_view(s);
-            lrp_trace_tier(FN(sparse_max_applies)(&view)        ? "conv.viterbi.sparse_inputs"
-                           : FN(max_few_channels_applies)(s) ? "conv.viterbi.few_channels"
-                                                             : "conv.viterbi.packed_product");
+            const lrp_conv_shape unit = lrp_conv_unit_stride(s);
+            const lrp_conv_shape view = lrp_conv_transposed_view(&unit);
+            const int spread = s->stride_h != 1 || s->stride_w != 1;
+            if (FN(sparse_max_applies)(&view))
+                lrp_trace_tier(spread ? "conv.viterbi.spread_sparse_inputs"
+                                      : "conv.viterbi.sparse_inputs");
+            else if (FN(max_few_channels_applies)(&unit))
+                lrp_trace_tier(spread ? "conv.viterbi.spread_few_channels"
+                                      : "conv.viterbi.few_channels");
+            else
+                lrp_trace_tier(spread ? "conv.viterbi.spread_packed_product"
+                                      : "conv.viterbi.packed_product");
             return LRP_OK;
         }
     } else if (kind == LRP_RULE_ZBOX && FN(conv_zbox_max_stacks)(s, 1, a, low, high)) {
