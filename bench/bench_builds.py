@@ -23,6 +23,8 @@ Cases (float32 unless said; --threads threads in both):
                 and counting at 1e-9, LRP-0), plus real in float64 at batch
                 1000 and 1
   cnn b16 ...   the shipped MNIST CNN, every semiring
+  strided b8 ...  a network that halves its size by 3x3 convolutions of
+                stride 2 (no pools) at 64x64, batch 8, real and Viterbi
 --quick keeps the MLP cases only; --only keeps the cases whose name holds
 one of the given substrings.
 
@@ -63,7 +65,8 @@ import time
 from pathlib import Path
 
 WORKER = Path(__file__).resolve().with_name("build_worker.py")
-GROUPS = ("vgg16", "mlp", "cnn")  # the workers' case groups: each name starts with one
+# the workers' case groups: each case's name starts with one
+GROUPS = ("vgg16", "mlp", "cnn", "strided")
 
 
 class Worker:

@@ -5,7 +5,7 @@ Protocol: one JSON object per line on stdin, one JSON reply per line on
 stdout (the process's own stdout goes to stderr, so that nothing the
 library or NumPy prints can break a reply).
 
-    {"op": "setup", "threads": T, "groups": ["vgg16", "mlp", "cnn"] or null for all}
+    {"op": "setup", "threads": T, "groups": ["vgg16", "mlp", "cnn", "strided"] or null for all}
         -> {"package": file, "core": file, "isa": ..., "threads": T,
             "numpy": version, "cases": [built], "failed": {name: error}}
     {"op": "warm", "case": name}
@@ -116,10 +116,37 @@ def mnist_cases(sl, net_name, batches, extra_f64):
     return cases
 
 
+# the strided network: (in, out, stride) of its 3x3 layers, padding 1
+STRIDED_CONVS = ((3, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1),
+                 (256, 512, 2))
+
+
+def strided_cases(sl):
+    """{name: pass} for a network that halves its size by strided
+    convolutions, not pools (as all-convolutional networks do), at 64x64,
+    batch 8, He-initialised: real (LRP-0) and Viterbi."""
+    rng = np.random.default_rng(SEED)
+    layers = []
+    for in_c, out_c, stride in STRIDED_CONVS:
+        weight = rng.standard_normal((out_c, in_c, 3, 3), dtype=np.float32)
+        weight *= np.float32(np.sqrt(2.0 / (in_c * 9)))
+        layers += [sl.Conv2d(weight, np.zeros(out_c, np.float32), stride=stride, padding=1),
+                   sl.ReLU()]
+    weight = rng.standard_normal((10, 512 * 8 * 8), dtype=np.float32) * np.float32(0.01)
+    net = sl.Network(layers + [sl.Flatten(), sl.Linear(weight, np.zeros(10, np.float32))],
+                     input_shape=(3, 64, 64))
+    x = rng.uniform(0, 1, size=(8, 3, 64, 64)).astype(np.float32)
+    target = rng.integers(0, 10, size=8)
+    return {f"strided b8 {name}": (lambda s=semiring: sl.relevance(net, x, target=target,
+                                                                   semiring=s))
+            for name, semiring in (("real", sl.Real()), ("viterbi", sl.Viterbi()))}
+
+
 GROUPS = (  # (prefix of the group's case names, builder)
     ("vgg16", vgg_cases),
     ("mlp", lambda sl: mnist_cases(sl, "mnist_mlp", (1000, 1, 3), (1000, 1))),
     ("cnn", lambda sl: mnist_cases(sl, "mnist_cnn", (16,), ())),
+    ("strided", strided_cases),
 )
 
 

@@ -239,6 +239,7 @@ def test_every_pass_of_the_core_notes_exactly_its_one_tier(monkeypatch, restore_
                  "dense.forward.zbox", "dense.boolean.intervals", "conv.forward.winograd",
                  "conv.forward.winograd_fused", "conv.real.direct", "conv.real.packed_product",
                  "conv.real.spread_packed_product", "conv.viterbi.spread_packed_product",
+                 "conv.boolean.spread_intervals", "conv.counting.spread_intervals",
                  "conv.counting.intervals", "pool.real.rows_2x2", "pool.forward.windows"):
             assert tier in tiers, (tier, sorted(tiers))
 

@@ -1,11 +1,14 @@
 /* Which input a convolution tap reads for each output, axis by axis; the
- * flipped view of a layer and whether its passes run as products. */
+ * flipped view of a layer, its unit-stride layer, and whether its passes
+ * run as products. */
 #ifndef SEMIRING_LRP_CONV_GEOMETRY_H
 #define SEMIRING_LRP_CONV_GEOMETRY_H
 
 #include <stddef.h>
+#include <string.h>
 #include "kernel/compiler.h"
 #include "lrp.h"
+#include "runtime/memory.h"
 
 /* The outputs o in [*lo, *hi) of a convolution axis whose input
  * o * stride - pad + tap * dil lies inside [0, in_len). */
@@ -88,15 +91,51 @@ static inline lrp_conv_shape lrp_conv_unit_stride(const lrp_conv_shape *s)
     return u;
 }
 
-/* Whether the real pass of a strided layer s (not z^B) goes by its unit
- * stride layer's transposed product over the output relevance spread to
- * that layer's outputs (zeros between): strides of at most 4 positions in
- * all, since the product does that many times the pairs, and 4 input
- * channels per group at least, as the transposed product needs. */
-static inline int lrp_conv_spreads(int kind, const lrp_conv_shape *s)
+/* Whether a relevance pass of a strided layer s may go by its unit-stride
+ * layer's over the values of s's outputs spread to that layer's outputs
+ * (lrp_conv_spread): strides of at most 4 positions in all, since the
+ * unit-stride layer has that many times the pairs. */
+static inline int lrp_conv_spread_pays(const lrp_conv_shape *s)
 {
     const ptrdiff_t area = s->stride_h * s->stride_w;
-    return kind != LRP_RULE_ZBOX && area > 1 && area <= 4 && s->in_c / s->groups >= 4;
+    return area > 1 && area <= 4;
+}
+
+/* Whether the real and Viterbi passes of s spread (lrp_conv_spread_pays):
+ * not z^B, and 4 input channels per group at least, as the transposed
+ * products need. */
+static inline int lrp_conv_spreads(int kind, const lrp_conv_shape *s)
+{
+    return kind != LRP_RULE_ZBOX && lrp_conv_spread_pays(s) && s->in_c / s->groups >= 4;
+}
+
+/* The values of a strided layer s's outputs, `size` bytes each, at their
+ * places among the outputs of its unit-stride layer u (lrp_conv_unit_stride),
+ * zero bytes between: u's pass over them is s's where a zero output adds
+ * nothing (a zero ratio or quotient, a relevance of 0). A scratch array for
+ * lrp_scratch_free, NULL when out of memory. */
+static inline void *lrp_conv_spread(const lrp_conv_shape *s, const lrp_conv_shape *u,
+                                    const void *values, size_t size)
+{
+    size_t planes, count;
+    if (lrp_checked_count(0, s->n, (size_t)s->out_c, &planes) != LRP_OK ||
+        lrp_checked_count(0, u->out_h, (size_t)u->out_w, &count) != LRP_OK ||
+        __builtin_mul_overflow(count, planes, &count))
+        return NULL;
+    char *spread = lrp_scratch_calloc(count, size);
+    if (!spread)
+        return NULL;
+    const char *from = values;
+    const size_t u_plane = (size_t)(u->out_h * u->out_w), plane = (size_t)(s->out_h * s->out_w);
+    for (size_t p = 0; p < planes; p++)
+        for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
+            for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+                const size_t to = p * u_plane + (size_t)(oy * s->stride_h * u->out_w +
+                                                         ox * s->stride_w);
+                memcpy(spread + to * size, from + (p * plane + (size_t)(oy * s->out_w + ox)) * size,
+                       size);
+            }
+    return spread;
 }
 
 /* The flipped convolution of a unit-stride layer s: from its output grid

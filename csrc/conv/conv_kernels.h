@@ -892,7 +892,7 @@ lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *
         status = FN(conv_transposed_product)(&form, kind, 0, s, gamma, a, w, ratio, NULL, r_in);
     } else if (lrp_conv_spreads(kind, s)) {
         const lrp_conv_shape unit = lrp_conv_unit_stride(s);
-        T *spread = FN(conv_spread_quotients)(s, &unit, ratio);
+        T *spread = lrp_conv_spread(s, &unit, ratio, sizeof(T));
         if (!spread) {
             lrp_scratch_free(ratio);
             return LRP_ERR_NOMEM;
@@ -931,6 +931,10 @@ lrp_status FN(lrp_conv_relevance_real)(const lrp_conv_shape *s, const lrp_rule *
  *   intervals  unit stride (FN(conv_uses_thresholds)): each n_jk against
  *              its output's passing interval, (sample, input channel)
  *              planes over the threads
+ *   spread_intervals
+ *              strides of 2 to 4 positions in all (lrp_conv_spread_pays):
+ *              the same for the layer at unit stride, z and R spread to
+ *              its outputs, R = 0 between
  *   direct     the rest: input plane by input plane, tap by tap */
 lrp_status FN(lrp_conv_relevance_boolean)(const lrp_conv_shape *s, const lrp_rule *rule,
                                           const lrp_threshold *t, const T *a, const T *w,
@@ -947,6 +951,19 @@ lrp_status FN(lrp_conv_relevance_boolean)(const lrp_conv_shape *s, const lrp_rul
         return FN(conv_threshold_run)(kind, s, gamma, theta, t->absolute, a, w, low, high, z,
                                       r_out, NULL, NULL, 0, r_in, NULL);
     }
+    if (lrp_conv_spread_pays(s)) { /* a spread output has R_k = 0: nothing passes there */
+        const lrp_conv_shape unit = lrp_conv_unit_stride(s);
+        T *spread_z = lrp_conv_spread(s, &unit, z, sizeof(T));
+        uint8_t *spread_r = lrp_conv_spread(s, &unit, r_out, sizeof(uint8_t));
+        status = spread_z && spread_r
+                     ? FN(conv_threshold_run)(kind, &unit, gamma, theta, t->absolute, a, w, low,
+                                              high, spread_z, spread_r, NULL, NULL, 0, r_in, NULL)
+                     : LRP_ERR_NOMEM;
+        lrp_scratch_free(spread_z), lrp_scratch_free(spread_r);
+        if (status == LRP_OK)
+            lrp_trace_tier("conv.boolean.spread_intervals");
+        return status;
+    }
     lrp_trace_tier("conv.boolean.direct");
     const FN(conv_pass) pass = {.s = s, .kind = kind, .gamma = gamma, .theta = theta,
                                 .absolute = t->absolute, .a = a, .w = w, .low = low,
@@ -958,6 +975,9 @@ lrp_status FN(lrp_conv_relevance_boolean)(const lrp_conv_shape *s, const lrp_rul
  * tier whose condition holds:
  *   intervals  unit stride (FN(conv_uses_thresholds)) and every sample's
  *              sum_k R_k at most 2^53: as boolean's, summing in double
+ *   spread_intervals
+ *              strides of 2 to 4 positions in all (lrp_conv_spread_pays),
+ *              the same totals: as boolean's
  *   direct     the rest: input plane by input plane, tap by tap, in double
  *              or, for a sample past 2^53, in checked int64 */
 lrp_status FN(lrp_conv_relevance_counting)(const lrp_conv_shape *s, const lrp_rule *rule,
@@ -980,6 +1000,25 @@ lrp_status FN(lrp_conv_relevance_counting)(const lrp_conv_shape *s, const lrp_ru
             lrp_trace_tier("conv.counting.intervals");
             return FN(conv_counting_intervals)(kind, s, gamma, theta, t->absolute, a, w, low,
                                                high, z, r_out, r_in);
+        }
+    } else if (lrp_conv_spread_pays(s)) { /* as boolean's: R_k = 0 counts nothing */
+        int exact_in_double;
+        status = lrp_counts_fit_double(r_out, s->n, s->out_c * s->out_h * s->out_w,
+                                       &exact_in_double);
+        if (status != LRP_OK)
+            return status;
+        if (exact_in_double) {
+            const lrp_conv_shape unit = lrp_conv_unit_stride(s);
+            T *spread_z = lrp_conv_spread(s, &unit, z, sizeof(T));
+            int64_t *spread_r = lrp_conv_spread(s, &unit, r_out, sizeof(int64_t));
+            status = spread_z && spread_r
+                         ? FN(conv_counting_intervals)(kind, &unit, gamma, theta, t->absolute, a,
+                                                       w, low, high, spread_z, spread_r, r_in)
+                         : LRP_ERR_NOMEM;
+            lrp_scratch_free(spread_z), lrp_scratch_free(spread_r);
+            if (status == LRP_OK)
+                lrp_trace_tier("conv.counting.spread_intervals");
+            return status;
         }
     }
     lrp_trace_tier("conv.counting.direct");

@@ -129,35 +129,10 @@ static T *FN(conv_viterbi_quotients)(const lrp_conv_shape *s, const T *m, const 
     return q;
 }
 
-/* Ratios (or Viterbi's quotients) of a strided layer s's outputs at their
- * places among the outputs of its unit-stride layer u (lrp_conv_unit_stride),
- * zeros between: the unit-stride layer's transposed pass over them is s's
- * (lrp_conv_spreads). A scratch array for lrp_scratch_free, NULL when out of
- * memory. */
-static T *FN(conv_spread_quotients)(const lrp_conv_shape *s, const lrp_conv_shape *u,
-                                 const T *ratio)
-{
-    size_t planes, count;
-    if (lrp_checked_count(0, s->n, (size_t)s->out_c, &planes) != LRP_OK ||
-        lrp_checked_count(0, u->out_h, (size_t)u->out_w, &count) != LRP_OK ||
-        __builtin_mul_overflow(count, planes, &count))
-        return NULL;
-    T *spread = lrp_scratch_calloc(count, sizeof(T));
-    if (!spread)
-        return NULL;
-    const ptrdiff_t u_plane = u->out_h * u->out_w, plane = s->out_h * s->out_w;
-    for (size_t p = 0; p < planes; p++)
-        for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
-            for (ptrdiff_t ox = 0; ox < s->out_w; ox++)
-                spread[(ptrdiff_t)p * u_plane + oy * s->stride_h * u->out_w + ox * s->stride_w] =
-                    ratio[(ptrdiff_t)p * plane + oy * s->out_w + ox];
-    return spread;
-}
-
 /* Viterbi's R_in = |a| * max(|rho(W)|^T q), q = R / (m + 1e-9), capped per
  * sample at its largest R (FN(viterbi_scale)), for a unit-stride layer or,
- * with q spread (FN(conv_spread_quotients)), a strided one: the spread's
- * zeros raise no maximum of terms >= 0. */
+ * with q spread (lrp_conv_spread), a strided one: the spread's zeros raise
+ * no maximum of terms >= 0. */
 static lrp_status FN(conv_viterbi_product)(int kind, const lrp_conv_shape *s, T gamma,
                                            const T *a, const T *w, const T *m, const T *r_out,
                                            T *r_in)
@@ -169,7 +144,7 @@ static lrp_status FN(conv_viterbi_product)(int kind, const lrp_conv_shape *s, T 
     const lrp_conv_shape unit = lrp_conv_unit_stride(s);
     T *spread = NULL;
     if (s->stride_h != 1 || s->stride_w != 1) {
-        spread = FN(conv_spread_quotients)(s, &unit, q);
+        spread = lrp_conv_spread(s, &unit, q, sizeof(T));
         if (!spread) {
             lrp_scratch_free(q);
             return LRP_ERR_NOMEM;
