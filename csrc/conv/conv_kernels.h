@@ -474,7 +474,6 @@ static lrp_status FN(conv_zbox_real_planes)(const lrp_conv_shape *s, const T *re
     return status;
 }
 
-
 /* The threshold semirings' denominators, made for loops GCC vectorises: it
  * will not if-convert a comparison of z inside the pair loop, so z == 0 is
  * settled once per output: d = n / safe_k * nonzero_k, with safe_k = z_k
@@ -990,24 +989,19 @@ lrp_status FN(lrp_conv_relevance_counting)(const lrp_conv_shape *s, const lrp_ru
         return status;
     const int kind = rule->kind;
     const T gamma = (T)rule->gamma, theta = (T)t->theta;
-    if (FN(conv_uses_thresholds)(s)) {
+    const int unit_stride = FN(conv_uses_thresholds)(s);
+    if (unit_stride || lrp_conv_spread_pays(s)) {
         int exact_in_double;
         status = lrp_counts_fit_double(r_out, s->n, s->out_c * s->out_h * s->out_w,
                                        &exact_in_double);
         if (status != LRP_OK)
             return status;
-        if (exact_in_double) {
+        if (exact_in_double && unit_stride) {
             lrp_trace_tier("conv.counting.intervals");
             return FN(conv_counting_intervals)(kind, s, gamma, theta, t->absolute, a, w, low,
                                                high, z, r_out, r_in);
         }
-    } else if (lrp_conv_spread_pays(s)) { /* as boolean's: R_k = 0 counts nothing */
-        int exact_in_double;
-        status = lrp_counts_fit_double(r_out, s->n, s->out_c * s->out_h * s->out_w,
-                                       &exact_in_double);
-        if (status != LRP_OK)
-            return status;
-        if (exact_in_double) {
+        if (exact_in_double) { /* as boolean's: R_k = 0 counts nothing */
             const lrp_conv_shape unit = lrp_conv_unit_stride(s);
             T *spread_z = lrp_conv_spread(s, &unit, z, sizeof(T));
             int64_t *spread_r = lrp_conv_spread(s, &unit, r_out, sizeof(int64_t));
